@@ -1,0 +1,34 @@
+//! The domain of Liaison, with no I/O: no tokio, no tonic, no sled.
+//!
+//! Layout:
+//! - [`ids`]: validated identifiers and markings (`AgencyId`, `BulletinId`, `Category`,
+//!   `Tlp`, `HandlingCode`, `Marking`, `KeyId`, `UnixMillis`).
+//! - [`bulletin`]: the bulletin and its content (entities, attachments, references).
+//! - [`crypto`]: every cryptographic operation and domain-separation label.
+//! - [`identity`]: agency keys, the root-signed identity document, fingerprints.
+//! - [`envelope`]: sealing for recipients and opening, with one error per failed check.
+//! - [`tls`]: the agency's own certificate authority.
+//! - [`limits`]: bounds on everything decoded from a partner.
+//! - [`error`]: the crate's one error type.
+//!
+//! Wire types (`liaison_proto::format::v1`, imported as `pb`) become domain types only
+//! through `TryFrom`, which enforces every field rule and limit.
+
+#![forbid(unsafe_code)]
+
+pub mod bulletin;
+pub mod crypto;
+pub mod envelope;
+pub mod error;
+pub mod identity;
+pub mod ids;
+pub mod limits;
+pub mod tls;
+
+pub use bulletin::{Attachment, Bulletin, BulletinContent, Entity, Reference, ReferenceKind};
+pub use envelope::{
+    KeyDirectory, Receiver, RecipientKey, SealedEnvelope, open, seal_for_recipients,
+};
+pub use error::{Error, Malformed, Result};
+pub use identity::{AgencyKeys, Fingerprint, IdentityDocument, SignedIdentity};
+pub use ids::{AgencyId, BulletinId, Category, HandlingCode, KeyId, Marking, Tlp, UnixMillis};

@@ -1,0 +1,27 @@
+//! Limits on everything decoded from a partner. A decoder checks the size first and
+//! refuses anything over these before allocating for it.
+
+/// Largest sealed envelope a node accepts (attachments included).
+pub const MAX_ENVELOPE_BYTES: usize = 16 * 1024 * 1024;
+/// Largest signed identity bundle.
+pub const MAX_IDENTITY_BYTES: usize = 64 * 1024;
+/// Most recipients of one envelope.
+pub const MAX_RECIPIENTS: usize = 256;
+/// Most handling codes on one marking.
+pub const MAX_HANDLING_CODES: usize = 32;
+/// Longest title, in bytes.
+pub const MAX_TITLE_BYTES: usize = 512;
+/// Longest body, in bytes.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+/// Most structured entities in one bulletin.
+pub const MAX_ENTITIES: usize = 4096;
+/// Most attachments in one bulletin.
+pub const MAX_ATTACHMENTS: usize = 64;
+/// Most references to other bulletins.
+pub const MAX_REFERENCES: usize = 64;
+/// Longest string field inside an entity or attachment name.
+pub const MAX_FIELD_BYTES: usize = 1024;
+/// Most peer endpoints in an identity document.
+pub const MAX_ENDPOINTS: usize = 16;
+/// Most revoked keys listed in an identity document.
+pub const MAX_REVOKED_KEYS: usize = 1024;

@@ -1,0 +1,344 @@
+//! Property tests of the sealed envelope.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod common;
+
+use bytes::Bytes;
+use common::{T0, TestAgency, directory, sample_bulletin};
+use liaison_core::crypto::{self, SystemRng, domain};
+use liaison_core::{
+    Bulletin, BulletinContent, BulletinId, Entity, Error, Marking, Receiver, SealedEnvelope, Tlp,
+    open, seal_for_recipients,
+};
+use liaison_proto::format::v1 as pb;
+use proptest::prelude::*;
+use prost::Message as _;
+
+const AGENCIES: [&str; 32] = [
+    "DE-BKA",
+    "RO-DIICOT",
+    "FR-OCRTEH",
+    "IT-SCO",
+    "ES-UCRIF",
+    "BE-FGP",
+    "AT-BK",
+    "PL-CBSP",
+    "CZ-NCOZ",
+    "SK-NAKA",
+    "HU-NNI",
+    "BG-GDBOP",
+    "GR-HP",
+    "PT-PJ",
+    "IE-GNPSB",
+    "SE-NOA",
+    "FI-KRP",
+    "DK-NSK",
+    "NO-KRIPOS",
+    "LT-LCPB",
+    "LV-SP",
+    "EE-KAPO",
+    "SI-NPU",
+    "HR-PNUSKOK",
+    "RS-SBPOK",
+    "AL-ASP",
+    "UA-NPU",
+    "MD-IGP",
+    "CH-FEDPOL",
+    "GB-NCA",
+    "US-HSI",
+    "TR-KOM",
+];
+
+fn origin() -> TestAgency {
+    TestAgency::numbered("NL-NP", 1)
+}
+
+fn recipients(n: usize) -> Vec<TestAgency> {
+    AGENCIES[..n]
+        .iter()
+        .enumerate()
+        .map(|(i, a)| TestAgency::numbered(a, 10 + i as u8))
+        .collect()
+}
+
+fn open_as(
+    envelope: &SealedEnvelope,
+    me: &TestAgency,
+    origin: &TestAgency,
+) -> Result<Bulletin, Error> {
+    open(
+        envelope,
+        Receiver {
+            agency: &me.id,
+            encryption_keys: std::slice::from_ref(&me.encryption),
+        },
+        &directory(&[origin]),
+        T0,
+    )
+}
+
+fn entity() -> impl Strategy<Value = Entity> {
+    prop_oneof![
+        (
+            "[A-Za-z ]{1,40}",
+            "[0-9-]{0,10}",
+            "[A-Z]{0,2}",
+            prop::collection::vec("[a-z]{1,10}", 0..3)
+        )
+            .prop_map(
+                |(full_name, date_of_birth, nationality, aliases)| Entity::Person {
+                    full_name,
+                    date_of_birth,
+                    nationality,
+                    aliases,
+                    identifiers: vec![],
+                }
+            ),
+        "\\+[0-9]{6,14}".prop_map(|number| Entity::Phone { number }),
+        ("[A-Z0-9-]{1,10}", -90.0..90.0f64, -180.0..180.0f64).prop_map(
+            |(name, latitude, longitude)| {
+                Entity::Location {
+                    name,
+                    latitude,
+                    longitude,
+                }
+            }
+        ),
+        ("[A-Z]{2}[0-9]{10,20}", ".{0,20}").prop_map(|(identifier, institution)| Entity::Account {
+            identifier,
+            institution
+        }),
+    ]
+}
+
+fn bulletin() -> impl Strategy<Value = Bulletin> {
+    (
+        "[a-z]{1,10}(\\.[a-z]{1,10}){0,3}",
+        0usize..5,
+        "\\PC{1,100}",
+        "\\PC{0,2000}",
+        prop::collection::vec(entity(), 0..6),
+        prop::collection::vec(prop::collection::vec(any::<u8>(), 0..3000), 0..3),
+        1i64..10_000,
+    )
+        .prop_filter("title must not be blank", |(_, _, title, ..)| {
+            !title.trim().is_empty()
+        })
+        .prop_map(
+            |(category, tlp, title, body, entities, files, days)| Bulletin {
+                id: BulletinId::new(T0),
+                origin: "NL-NP".parse().unwrap(),
+                created: T0,
+                expires: T0.plus_days(days),
+                marking: Marking::new(category.parse().unwrap(), Tlp::ALL[tlp], vec![]).unwrap(),
+                content: BulletinContent {
+                    title,
+                    body,
+                    entities,
+                    attachments: files
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, data)| liaison_core::Attachment {
+                            file_name: format!("evidence-{i}.bin"),
+                            media_type: "application/octet-stream".into(),
+                            data: data.into(),
+                        })
+                        .collect(),
+                    references: vec![],
+                },
+            },
+        )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    #[test]
+    fn seal_open_round_trip(bulletin in bulletin(), n in 1usize..=32) {
+        let origin = origin();
+        let recipients = recipients(n);
+        let keys: Vec<_> = recipients.iter().map(TestAgency::recipient_key).collect();
+        let envelope = seal_for_recipients(&bulletin, &origin.signing, &keys, &mut SystemRng).unwrap();
+        let received = SealedEnvelope::decode(envelope.as_bytes().clone()).unwrap();
+        // Every recipient opens the same bulletin; checking first, middle and last keeps
+        // the run time bounded at 32 recipients.
+        for me in [&recipients[0], &recipients[n / 2], &recipients[n - 1]] {
+            prop_assert_eq!(&open_as(&received, me, &origin).unwrap(), &bulletin);
+        }
+    }
+
+    #[test]
+    fn any_single_bit_flip_is_refused(bit in any::<prop::sample::Index>(), n in 1usize..4) {
+        let origin = origin();
+        let recipients = recipients(n);
+        let keys: Vec<_> = recipients.iter().map(TestAgency::recipient_key).collect();
+        let bulletin = sample_bulletin(&origin.id, BulletinId::new(T0));
+        let envelope = seal_for_recipients(&bulletin, &origin.signing, &keys, &mut SystemRng).unwrap();
+        let mut bytes = envelope.as_bytes().to_vec();
+        let bit = bit.index(bytes.len() * 8);
+        bytes[bit / 8] ^= 1 << (bit % 8);
+        let outcome = SealedEnvelope::decode(Bytes::from(bytes))
+            .and_then(|tampered| open_as(&tampered, &recipients[0], &origin));
+        prop_assert!(outcome.is_err(), "flipping bit {} was accepted", bit);
+    }
+
+    #[test]
+    fn a_non_recipient_cannot_open(n in 1usize..8) {
+        let origin = origin();
+        let all = recipients(n + 1);
+        let (outsider, recipients) = all.split_last().unwrap();
+        let keys: Vec<_> = recipients.iter().map(TestAgency::recipient_key).collect();
+        let bulletin = sample_bulletin(&origin.id, BulletinId::new(T0));
+        let envelope = seal_for_recipients(&bulletin, &origin.signing, &keys, &mut SystemRng).unwrap();
+        prop_assert_eq!(open_as(&envelope, outsider, &origin), Err(Error::NotARecipient(outsider.id.clone())));
+    }
+
+    #[test]
+    fn a_recipient_cannot_rewrap_for_a_third_party(n in 1usize..6) {
+        let origin = origin();
+        let all = recipients(n + 1);
+        let (third, recipients) = all.split_last().unwrap();
+        let keys: Vec<_> = recipients.iter().map(TestAgency::recipient_key).collect();
+        let bulletin = sample_bulletin(&origin.id, BulletinId::new(T0));
+        let envelope = seal_for_recipients(&bulletin, &origin.signing, &keys, &mut SystemRng).unwrap();
+        let traitor = &recipients[0];
+
+        // The traitor recovers the content key as any recipient can...
+        let parts = pb::SealedEnvelope::decode(envelope.as_bytes().clone()).unwrap();
+        let wraps = pb::KeyWraps::decode(parts.wraps.clone()).unwrap();
+        let info = |agency: &str| [domain::CONTENT_KEY, &bulletin.id.to_bytes(), agency.as_bytes()].concat();
+        let content_key = traitor.encryption.unwrap_content_key(
+            &wraps.wraps[0].encapsulated_key, &wraps.wraps[0].wrapped_content_key,
+            &info(traitor.id.as_str()), &parts.header).unwrap();
+        // ...and wraps it for the third party in its own slot, keeping the origin's
+        // signed header (which does not name the third party).
+        let (encapsulated, wrapped) = third.encryption.public_key()
+            .wrap_content_key(&content_key, &info(third.id.as_str()), &parts.header, &mut SystemRng).unwrap();
+        let mut forged_wraps = wraps.clone();
+        forged_wraps.wraps[0].encapsulated_key = encapsulated.into();
+        forged_wraps.wraps[0].wrapped_content_key = wrapped.into();
+        let rewrapped = pb::SealedEnvelope { wraps: forged_wraps.encode_to_vec().into(), ..parts.clone() };
+        let rewrapped = SealedEnvelope::decode(rewrapped.encode_to_vec().into()).unwrap();
+        prop_assert_eq!(open_as(&rewrapped, third, &origin), Err(Error::BadSignature));
+
+        // Passing the untouched envelope on: the signed recipient list does not name the
+        // third party.
+        prop_assert_eq!(open_as(&envelope, third, &origin), Err(Error::NotARecipient(third.id.clone())));
+
+        // Adding the third party to the header breaks the origin's signature.
+        let mut header = pb::EnvelopeHeader::decode(parts.header.clone()).unwrap();
+        header.recipients.push(pb::Recipient {
+            agency: third.id.to_string(),
+            encryption_key_id: third.encryption.public_key().key_id().to_string(),
+        });
+        let mut more_wraps = wraps.clone();
+        more_wraps.wraps.push(pb::KeyWrap {
+            recipient: third.id.to_string(),
+            encapsulated_key: forged_wraps.wraps[0].encapsulated_key.clone(),
+            wrapped_content_key: forged_wraps.wraps[0].wrapped_content_key.clone(),
+        });
+        let widened = pb::SealedEnvelope {
+            header: header.encode_to_vec().into(),
+            wraps: more_wraps.encode_to_vec().into(),
+            ..parts
+        };
+        let widened = SealedEnvelope::decode(widened.encode_to_vec().into()).unwrap();
+        prop_assert_eq!(open_as(&widened, third, &origin), Err(Error::BadSignature));
+    }
+}
+
+#[test]
+fn each_open_check_has_its_own_error() {
+    let origin = origin();
+    let me = TestAgency::numbered("DE-BKA", 50);
+    let bulletin = sample_bulletin(&origin.id, BulletinId::new(T0));
+    let envelope = seal_for_recipients(
+        &bulletin,
+        &origin.signing,
+        &[me.recipient_key()],
+        &mut SystemRng,
+    )
+    .unwrap();
+    let receiver = Receiver {
+        agency: &me.id,
+        encryption_keys: std::slice::from_ref(&me.encryption),
+    };
+
+    let nobody = directory(&[]);
+    assert_eq!(
+        open(&envelope, receiver, &nobody, T0),
+        Err(Error::UnknownOrigin(origin.id.clone()))
+    );
+
+    let mut rotated = origin.document.clone();
+    let other = crypto::SigningKey::from_seed([99; 32]).unwrap();
+    rotated.signing_key.key = other.verifying_key();
+    rotated.signing_key.key_id = other.verifying_key().key_id('s');
+    let dir = std::collections::HashMap::from([(origin.id.clone(), rotated)]);
+    assert!(matches!(
+        open(&envelope, receiver, &dir, T0),
+        Err(Error::UnknownSigningKey { .. })
+    ));
+
+    let mut revoked = origin.document.clone();
+    revoked
+        .revoked_keys
+        .push(liaison_core::identity::RevokedKey {
+            key_id: origin.document.signing_key.key_id.clone(),
+            revoked_at: T0,
+            reason: liaison_core::identity::RevocationReason::Compromised,
+        });
+    let dir = std::collections::HashMap::from([(origin.id.clone(), revoked)]);
+    assert!(matches!(
+        open(&envelope, receiver, &dir, T0),
+        Err(Error::RevokedSigningKey { .. })
+    ));
+
+    let dir = directory(&[&origin]);
+    let late = bulletin.expires.plus_days(1);
+    assert!(matches!(
+        open(&envelope, receiver, &dir, late),
+        Err(Error::Expired { .. })
+    ));
+    let way_late = T0.plus_days(4000);
+    assert!(matches!(
+        open(&envelope, receiver, &dir, way_late),
+        Err(Error::OriginIdentityNotValid { .. })
+    ));
+
+    let stranger = TestAgency::numbered("DE-BKA", 51);
+    let wrong_key = Receiver {
+        agency: &me.id,
+        encryption_keys: std::slice::from_ref(&stranger.encryption),
+    };
+    assert!(matches!(
+        open(&envelope, wrong_key, &dir, T0),
+        Err(Error::UnknownEncryptionKey(_))
+    ));
+
+    let mut parts = pb::SealedEnvelope::decode(envelope.as_bytes().clone()).unwrap();
+    let mut sig = parts.signature.to_vec();
+    sig[10] ^= 4;
+    parts.signature = sig.into();
+    let forged = SealedEnvelope::decode(parts.encode_to_vec().into()).unwrap();
+    assert_eq!(open(&forged, receiver, &dir, T0), Err(Error::BadSignature));
+
+    let too_big = Bytes::from(vec![0u8; liaison_core::limits::MAX_ENVELOPE_BYTES + 1]);
+    assert!(matches!(
+        SealedEnvelope::decode(too_big),
+        Err(Error::TooLarge { .. })
+    ));
+    assert!(matches!(
+        SealedEnvelope::decode(Bytes::from_static(b"\xff\xff\xff")),
+        Err(Error::Malformed(_))
+    ));
+    let v2 = pb::SealedEnvelope {
+        format_version: 2,
+        ..pb::SealedEnvelope::decode(envelope.as_bytes().clone()).unwrap()
+    };
+    assert!(matches!(
+        SealedEnvelope::decode(v2.encode_to_vec().into()),
+        Err(Error::UnsupportedFormat { version: 2, .. })
+    ));
+}

@@ -1,0 +1,121 @@
+//! Known-answer test: sealing with fixed keys and fixed randomness must reproduce the
+//! committed vector byte for byte, and the committed envelope must open.
+//!
+//! Regenerate (only when the format deliberately changes) with
+//! `LIAISON_WRITE_VECTORS=1 cargo test -p liaison-core --test vectors`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod common;
+
+use bytes::Bytes;
+use common::{TestAgency, directory, sample_bulletin};
+use liaison_core::crypto::DeterministicRng;
+use liaison_core::{BulletinId, Receiver, SealedEnvelope, open, seal_for_recipients};
+use serde_json::{Value, json};
+
+const PATH: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/vectors/envelope-v1.json"
+);
+
+fn hex(b: &[u8]) -> String {
+    data_encoding::HEXLOWER.encode(b)
+}
+
+fn unhex(v: &Value) -> Vec<u8> {
+    data_encoding::HEXLOWER
+        .decode(v.as_str().unwrap().as_bytes())
+        .unwrap()
+}
+
+fn generate() -> Value {
+    let origin = TestAgency::new("NL-NP", [0x11; 32], [0x12; 32]);
+    let recipients = [
+        TestAgency::new("DE-BKA", [0x21; 32], [0x22; 32]),
+        TestAgency::new("RO-DIICOT", [0x31; 32], [0x32; 32]),
+    ];
+    let id: BulletinId = "019abc00-0000-7000-8000-000000000001".parse().unwrap();
+    let bulletin = sample_bulletin(&origin.id, id);
+    let rng_seed = [0x42u8; 32];
+    let keys: Vec<_> = recipients.iter().map(TestAgency::recipient_key).collect();
+    let envelope = seal_for_recipients(
+        &bulletin,
+        &origin.signing,
+        &keys,
+        &mut DeterministicRng::from_seed(rng_seed),
+    )
+    .unwrap();
+    let parts: liaison_proto::format::v1::SealedEnvelope =
+        prost::Message::decode(envelope.as_bytes().clone()).unwrap();
+    json!({
+        "description": "Liaison sealed envelope, format 1, signature scheme ED25519. Randomness: blocks of SHA-256(rng_seed || u64be(counter)), counter from 0; the content key is drawn first, then one HPKE ephemeral key (32 bytes of ikm) per recipient in order.",
+        "origin": {
+            "agency": origin.id.to_string(),
+            "signing_key_seed": hex(&[0x11; 32]),
+            "signing_public_key": hex(origin.signing.verifying_key().as_bytes()),
+            "signing_key_id": origin.signing.verifying_key().key_id('s').to_string(),
+        },
+        "recipients": recipients.iter().enumerate().map(|(i, r)| json!({
+            "agency": r.id.to_string(),
+            "encryption_secret_key": hex(&r.encryption.secret_bytes()),
+            "encryption_public_key": hex(&r.encryption.public_key().to_bytes()),
+            "encryption_key_id": r.encryption.public_key().key_id().to_string(),
+            "signing_key_seed": hex(&[0x21 + 0x10 * i as u8; 32]),
+        })).collect::<Vec<_>>(),
+        "rng_seed": hex(&rng_seed),
+        "bulletin_id": id.to_string(),
+        "header": hex(&parts.header),
+        "wraps": hex(&parts.wraps),
+        "ciphertext": hex(&parts.ciphertext),
+        "signature": hex(&parts.signature),
+        "envelope": hex(envelope.as_bytes()),
+    })
+}
+
+#[test]
+fn sealing_reproduces_the_committed_vector() {
+    let generated = generate();
+    if std::env::var_os("LIAISON_WRITE_VECTORS").is_some() {
+        std::fs::write(
+            PATH,
+            serde_json::to_string_pretty(&generated).unwrap() + "\n",
+        )
+        .unwrap();
+    }
+    let committed: Value = serde_json::from_str(&std::fs::read_to_string(PATH).unwrap()).unwrap();
+    for field in ["header", "wraps", "ciphertext", "signature", "envelope"] {
+        assert_eq!(
+            generated[field], committed[field],
+            "{field} differs from the committed vector"
+        );
+    }
+    assert_eq!(generated, committed);
+}
+
+#[test]
+fn committed_vector_opens_for_each_recipient() {
+    let committed: Value = serde_json::from_str(&std::fs::read_to_string(PATH).unwrap()).unwrap();
+    let origin = TestAgency::new("NL-NP", [0x11; 32], [0x12; 32]);
+    let envelope = SealedEnvelope::decode(Bytes::from(unhex(&committed["envelope"]))).unwrap();
+    for r in committed["recipients"].as_array().unwrap() {
+        let secret: [u8; 32] = unhex(&r["encryption_secret_key"]).try_into().unwrap();
+        let seed: [u8; 32] = unhex(&r["signing_key_seed"]).try_into().unwrap();
+        let me = TestAgency::new(r["agency"].as_str().unwrap(), seed, secret);
+        let bulletin = open(
+            &envelope,
+            Receiver {
+                agency: &me.id,
+                encryption_keys: std::slice::from_ref(&me.encryption),
+            },
+            &directory(&[&origin]),
+            common::T0,
+        )
+        .unwrap();
+        assert_eq!(bulletin, sample_bulletin(&origin.id, bulletin.id));
+        assert_eq!(
+            bulletin.id.to_string(),
+            committed["bulletin_id"].as_str().unwrap()
+        );
+    }
+}

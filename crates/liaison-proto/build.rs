@@ -1,0 +1,22 @@
+//! Compiles `proto/liaison/v1/*.proto` with protox (a protobuf compiler in Rust), so no
+//! system `protoc` is needed.
+
+use std::path::PathBuf;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let proto_root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../proto");
+    let files = ["envelope", "identity", "receipt", "log", "peer"]
+        .map(|name| proto_root.join(format!("liaison/v1/{name}.proto")));
+    for file in &files {
+        println!("cargo:rerun-if-changed={}", file.display());
+    }
+    let descriptors = protox::compile(&files, [&proto_root])?;
+    tonic_prost_build::configure()
+        .build_client(true)
+        .build_server(true)
+        // Zero-copy: decoding a `Bytes` buffer yields slices of it, so the signed
+        // parts of an envelope stay the exact bytes that arrived.
+        .bytes(".liaison.format.v1")
+        .compile_fds(descriptors)?;
+    Ok(())
+}
