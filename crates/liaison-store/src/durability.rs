@@ -1,0 +1,102 @@
+//! Making sled 0.34 keep what it acknowledged (see the crate docs for the why).
+
+use std::collections::HashSet;
+use std::ffi::OsString;
+use std::fs::{File, OpenOptions};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+/// Name of the directory holding bodies larger than [`crate::INLINE_BODY_LIMIT`].
+pub const BODIES_DIR: &str = "bodies";
+
+/// The sled directory inside the log directory.
+pub const SLED_DIR: &str = "sled";
+
+/// fsyncs a directory, so that files created or renamed in it survive a crash.
+pub fn fsync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(Error::io(format!("fsync directory {}", dir.display())))
+}
+
+/// Finishes what sled's flush leaves undone: `fdatasync` on its data file, and fsync
+/// of any blob file sled wrote (with their directory).
+pub struct SledSync {
+    data_file: File,
+    blobs_dir: PathBuf,
+    synced_blobs: HashSet<OsString>,
+}
+
+impl SledSync {
+    /// Opens sled's data file in `sled_dir` for syncing.
+    pub fn new(sled_dir: &Path) -> Result<Self> {
+        let path = sled_dir.join("db");
+        let data_file = OpenOptions::new()
+            .read(true)
+            .open(&path)
+            .map_err(Error::io(format!("open {}", path.display())))?;
+        Ok(Self {
+            data_file,
+            blobs_dir: sled_dir.join("blobs"),
+            synced_blobs: HashSet::new(),
+        })
+    }
+
+    /// Call after every `Db::flush`.
+    pub fn after_flush(&mut self) -> Result<()> {
+        self.data_file
+            .sync_data()
+            .map_err(Error::io("fdatasync sled data file"))?;
+        // Blobs should not occur (bodies above the inline limit never reach sled), but a
+        // large index page could still become one; sled never fsyncs them.
+        let Ok(dir) = std::fs::read_dir(&self.blobs_dir) else {
+            return Ok(());
+        };
+        let mut new_blob = false;
+        for entry in dir.flatten() {
+            let name = entry.file_name();
+            if self.synced_blobs.contains(&name) {
+                continue;
+            }
+            File::open(entry.path())
+                .and_then(|f| f.sync_all())
+                .map_err(Error::io(format!(
+                    "fsync sled blob {}",
+                    entry.path().display()
+                )))?;
+            self.synced_blobs.insert(name);
+            new_blob = true;
+        }
+        if new_blob {
+            fsync_dir(&self.blobs_dir)?;
+        }
+        Ok(())
+    }
+}
+
+/// Path of the external body with this digest.
+pub fn body_path(log_dir: &Path, sha256: &[u8; 32]) -> PathBuf {
+    log_dir
+        .join(BODIES_DIR)
+        .join(data_encoding::HEXLOWER.encode(sha256))
+}
+
+/// Writes an external body durably: temporary file, fsync, rename, fsync directory.
+/// Bodies are content-addressed, so an existing file with the right length is kept.
+/// Returns whether a new file was written (the caller fsyncs the directory once per
+/// batch).
+pub fn write_body(log_dir: &Path, sha256: &[u8; 32], body: &[u8]) -> Result<bool> {
+    let path = body_path(log_dir, sha256);
+    if std::fs::metadata(&path).is_ok_and(|m| m.len() == body.len() as u64) {
+        return Ok(false);
+    }
+    let tmp = path.with_extension("tmp");
+    let mut file = File::create(&tmp).map_err(Error::io(format!("create {}", tmp.display())))?;
+    file.write_all(body)
+        .and_then(|()| file.sync_all())
+        .map_err(Error::io(format!("write {}", tmp.display())))?;
+    std::fs::rename(&tmp, &path).map_err(Error::io(format!("rename {}", path.display())))?;
+    Ok(true)
+}

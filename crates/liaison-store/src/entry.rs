@@ -1,0 +1,260 @@
+//! Log entries: what callers append ([`NewEntry`]), what they read back ([`Entry`]),
+//! and the stored form (`hash || record`).
+
+use bytes::Bytes;
+use liaison_core::crypto::{self, domain};
+use liaison_core::{AgencyId, BulletinId, UnixMillis};
+use liaison_proto::format::v1 as pb;
+use prost::Message as _;
+
+use crate::error::{Error, Result};
+
+/// Bodies up to this size are stored inline in sled; larger ones in our own fsynced
+/// files (see the crate docs on durability). Well below sled's 128 KiB blob threshold,
+/// so that a page of several inline bodies stays below it too.
+pub const INLINE_BODY_LIMIT: usize = 16 * 1024;
+
+/// Largest body the log accepts.
+pub const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
+
+/// What an entry records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EntryKind {
+    /// A bulletin this node sealed and queued for partners.
+    Published,
+    /// A bulletin received from a partner and accepted.
+    Received,
+    /// A signed receipt, sent or received.
+    Receipt,
+    /// A sharing-policy decision and the rule that made it.
+    PolicyDecision,
+    /// A partner added, changed or removed.
+    PeerChange,
+    /// A key created, rotated or revoked.
+    KeyChange,
+    /// Node lifecycle: created, started, stopped.
+    NodeEvent,
+}
+
+impl EntryKind {
+    /// Every kind.
+    pub const ALL: [EntryKind; 7] = [
+        EntryKind::Published,
+        EntryKind::Received,
+        EntryKind::Receipt,
+        EntryKind::PolicyDecision,
+        EntryKind::PeerChange,
+        EntryKind::KeyChange,
+        EntryKind::NodeEvent,
+    ];
+
+    /// Lowercase name for display and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EntryKind::Published => "published",
+            EntryKind::Received => "received",
+            EntryKind::Receipt => "receipt",
+            EntryKind::PolicyDecision => "policy-decision",
+            EntryKind::PeerChange => "peer-change",
+            EntryKind::KeyChange => "key-change",
+            EntryKind::NodeEvent => "node-event",
+        }
+    }
+
+    fn to_pb(self) -> pb::EntryKind {
+        match self {
+            EntryKind::Published => pb::EntryKind::Published,
+            EntryKind::Received => pb::EntryKind::Received,
+            EntryKind::Receipt => pb::EntryKind::Receipt,
+            EntryKind::PolicyDecision => pb::EntryKind::PolicyDecision,
+            EntryKind::PeerChange => pb::EntryKind::PeerChange,
+            EntryKind::KeyChange => pb::EntryKind::KeyChange,
+            EntryKind::NodeEvent => pb::EntryKind::NodeEvent,
+        }
+    }
+
+    fn from_pb(v: i32) -> Option<Self> {
+        EntryKind::ALL.into_iter().find(|k| k.to_pb() as i32 == v)
+    }
+}
+
+/// An entry to append. The log assigns its sequence number, time and chain hash.
+#[derive(Debug, Clone)]
+pub struct NewEntry {
+    /// What it records.
+    pub kind: EntryKind,
+    /// The bulletin it concerns, if any; indexed.
+    pub bulletin_id: Option<BulletinId>,
+    /// The partner it concerns, if any; indexed.
+    pub agency: Option<AgencyId>,
+    /// The payload (a sealed envelope, a signed receipt, a decision record...).
+    pub body: Bytes,
+}
+
+impl NewEntry {
+    /// An entry of `kind` with `body` and no bulletin or partner.
+    pub fn new(kind: EntryKind, body: impl Into<Bytes>) -> Self {
+        Self {
+            kind,
+            bulletin_id: None,
+            agency: None,
+            body: body.into(),
+        }
+    }
+
+    /// The same entry, about `bulletin_id`.
+    pub fn about_bulletin(mut self, bulletin_id: BulletinId) -> Self {
+        self.bulletin_id = Some(bulletin_id);
+        self
+    }
+
+    /// The same entry, about partner `agency`.
+    pub fn about_agency(mut self, agency: AgencyId) -> Self {
+        self.agency = Some(agency);
+        self
+    }
+}
+
+/// Where an entry's body lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyPlacement {
+    /// In the record.
+    Inline,
+    /// In `bodies/<sha256 hex>`.
+    External,
+    /// Erased under retention; only its hash remains.
+    Erased,
+}
+
+/// An entry read back from the log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    /// 1, 2, 3, ...
+    pub seq: u64,
+    /// This entry's chain hash.
+    pub hash: [u8; 32],
+    /// The previous entry's chain hash.
+    pub prev_hash: [u8; 32],
+    /// When it was appended.
+    pub time: UnixMillis,
+    /// What it records.
+    pub kind: EntryKind,
+    /// The bulletin it concerns.
+    pub bulletin_id: Option<BulletinId>,
+    /// The partner it concerns.
+    pub agency: Option<AgencyId>,
+    /// SHA-256 of the body.
+    pub body_sha256: [u8; 32],
+    /// Body length in bytes.
+    pub body_len: u64,
+    /// Where the body is.
+    pub placement: BodyPlacement,
+    /// The body if inline (external bodies are read with [`crate::Log::body`]).
+    pub inline_body: Option<Bytes>,
+}
+
+/// Encodes a record and returns `(stored value, chain hash)`.
+pub(crate) fn encode_stored(record: &pb::LogRecord) -> (Vec<u8>, [u8; 32]) {
+    let encoded = record.encode_to_vec();
+    let hash = crypto::digest_parts(&[domain::LOG_ENTRY, &encoded]);
+    let mut stored = Vec::with_capacity(32 + encoded.len());
+    stored.extend_from_slice(&hash);
+    stored.extend_from_slice(&encoded);
+    (stored, hash)
+}
+
+/// Splits and checks a stored value: the hash must match the record bytes.
+pub(crate) fn decode_stored(seq: u64, stored: &[u8]) -> Result<Entry> {
+    let tampered = |problem: String| Error::Tampered { seq, problem };
+    if stored.len() < 32 {
+        return Err(tampered("stored value is shorter than its hash".into()));
+    }
+    let (hash, encoded) = stored.split_at(32);
+    if crypto::digest_parts(&[domain::LOG_ENTRY, encoded]) != hash {
+        return Err(tampered("hash does not match the entry's contents".into()));
+    }
+    let record = pb::LogRecord::decode(Bytes::copy_from_slice(encoded))
+        .map_err(|e| tampered(format!("record does not decode: {e}")))?;
+    if record.seq != seq {
+        return Err(tampered(format!(
+            "record says it is entry {}: entries were moved",
+            record.seq
+        )));
+    }
+    let array = |field: &str, b: &Bytes| -> Result<[u8; 32]> {
+        b.as_ref()
+            .try_into()
+            .map_err(|_| tampered(format!("{field} is not 32 bytes")))
+    };
+    let placement = match pb::BodyPlacement::try_from(record.body_placement) {
+        Ok(pb::BodyPlacement::Inline) => BodyPlacement::Inline,
+        Ok(pb::BodyPlacement::External) => BodyPlacement::External,
+        Ok(pb::BodyPlacement::Erased) => BodyPlacement::Erased,
+        _ => return Err(tampered("unknown body placement".into())),
+    };
+    Ok(Entry {
+        seq,
+        hash: array("hash", &Bytes::copy_from_slice(hash))?,
+        prev_hash: array("prev_hash", &record.prev_hash)?,
+        time: UnixMillis(record.time_unix_ms),
+        kind: EntryKind::from_pb(record.kind)
+            .ok_or_else(|| tampered(format!("unknown kind {}", record.kind)))?,
+        bulletin_id: if record.bulletin_id.is_empty() {
+            None
+        } else {
+            Some(BulletinId::from_slice(&record.bulletin_id).map_err(|e| tampered(e.to_string()))?)
+        },
+        agency: if record.agency.is_empty() {
+            None
+        } else {
+            Some(
+                record
+                    .agency
+                    .parse()
+                    .map_err(|e: liaison_core::Malformed| tampered(e.to_string()))?,
+            )
+        },
+        body_sha256: array("body_sha256", &record.body_sha256)?,
+        body_len: record.body_len,
+        inline_body: (placement == BodyPlacement::Inline).then_some(record.body),
+        placement,
+    })
+}
+
+/// Builds the record for `entry` at `seq` after `prev_hash`.
+pub(crate) fn record_for(
+    entry: &NewEntry,
+    seq: u64,
+    prev_hash: [u8; 32],
+    time: UnixMillis,
+    body_sha256: [u8; 32],
+) -> pb::LogRecord {
+    let inline = entry.body.len() <= INLINE_BODY_LIMIT;
+    pb::LogRecord {
+        seq,
+        prev_hash: Bytes::copy_from_slice(&prev_hash),
+        time_unix_ms: time.0,
+        kind: entry.kind.to_pb() as i32,
+        bulletin_id: entry
+            .bulletin_id
+            .map(|id| Bytes::copy_from_slice(&id.to_bytes()))
+            .unwrap_or_default(),
+        agency: entry
+            .agency
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
+        body_sha256: Bytes::copy_from_slice(&body_sha256),
+        body_len: entry.body.len() as u64,
+        body_placement: if inline {
+            pb::BodyPlacement::Inline
+        } else {
+            pb::BodyPlacement::External
+        } as i32,
+        body: if inline {
+            entry.body.clone()
+        } else {
+            Bytes::new()
+        },
+    }
+}

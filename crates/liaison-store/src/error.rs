@@ -1,0 +1,59 @@
+//! The one error type of `liaison-store`.
+
+/// What can go wrong in the store.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// sled reported an error.
+    #[error("database error: {0}")]
+    Sled(#[from] sled::Error),
+    /// A file operation failed.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The log does not verify: the first bad entry and what is wrong with it.
+    #[error("log entry {seq} is bad: {problem}")]
+    Tampered {
+        /// The first sequence number that does not verify.
+        seq: u64,
+        /// What is wrong.
+        problem: String,
+    },
+    /// A checkpoint does not verify or contradicts the log.
+    #[error("checkpoint at {seq} is bad: {problem}")]
+    BadCheckpoint {
+        /// The checkpoint's sequence number.
+        seq: u64,
+        /// What is wrong.
+        problem: String,
+    },
+    /// An earlier flush failed, so nothing written since can be promised durable; the
+    /// log refuses further writes until the node is restarted and the log verified.
+    #[error("the log stopped accepting writes after a failed flush: {0}")]
+    Poisoned(String),
+    /// The log's writer has shut down.
+    #[error("the log is closed")]
+    Closed,
+    /// An entry is larger than the store accepts.
+    #[error("entry body is {size} bytes, more than the limit of {limit}")]
+    TooLarge {
+        /// Size in bytes.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
+}
+
+impl Error {
+    pub(crate) fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
+        let context = context.into();
+        move |source| Error::Io { context, source }
+    }
+}
+
+/// Shorthand for results in this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,657 @@
+//! [`Log`]: appends through one writer thread with group commit, and reads.
+//!
+//! Keys in the sled tree `log` (all integers big-endian, so keys sort by sequence):
+//!
+//! | key                              | value                          |
+//! |----------------------------------|--------------------------------|
+//! | `e` seq                          | `hash || pb::LogRecord`        |
+//! | `b` bulletin id (16) seq         | empty: index by bulletin       |
+//! | `a` agency `\0` seq              | empty: index by partner        |
+//! | `c` seq                          | `pb::SignedCheckpoint`         |
+//!
+//! An entry and its index keys go into one sled batch, so they exist together or not
+//! at all.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, mpsc};
+use std::thread::JoinHandle;
+
+use bytes::Bytes;
+use liaison_core::crypto::{self, SigningKey, domain};
+use liaison_core::{AgencyId, BulletinId, KeyId, UnixMillis};
+use liaison_proto::format::v1 as pb;
+use prost::Message as _;
+use tokio::sync::oneshot;
+
+use crate::durability::{self, BODIES_DIR, SLED_DIR, SledSync};
+use crate::entry::{self, BodyPlacement, Entry, MAX_BODY_BYTES, NewEntry};
+use crate::error::{Error, Result};
+
+/// Most requests the writer takes into one batch.
+const MAX_REQUESTS_PER_BATCH: usize = 4096;
+
+/// The head of the chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Head {
+    /// Sequence number of the last entry (0 when empty).
+    pub seq: u64,
+    /// Its hash (zeros when empty).
+    pub hash: [u8; 32],
+}
+
+/// Where an appended entry landed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Appended {
+    /// Its sequence number.
+    pub seq: u64,
+    /// Its chain hash.
+    pub hash: [u8; 32],
+}
+
+/// A signed statement of the log's head.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checkpoint {
+    /// The agency whose log it is.
+    pub agency: AgencyId,
+    /// Sequence number of the head.
+    pub seq: u64,
+    /// Hash of the head entry.
+    pub head_hash: [u8; 32],
+    /// When it was signed.
+    pub time: UnixMillis,
+    /// The signing key that signed it.
+    pub signing_key_id: KeyId,
+    /// The encoded `pb::SignedCheckpoint`, as stored.
+    pub signed: Bytes,
+}
+
+/// The key that signs checkpoints, and how often.
+#[derive(Debug)]
+pub struct CheckpointSigner {
+    /// This node's agency.
+    pub agency: AgencyId,
+    /// Its bulletin-signing key.
+    pub key: SigningKey,
+}
+
+/// How to open a log.
+#[derive(Debug, Default)]
+pub struct LogOptions {
+    /// Signs checkpoints; without one the log writes none.
+    pub checkpoint_signer: Option<CheckpointSigner>,
+    /// Write a checkpoint automatically once this many entries follow the last one
+    /// (0: only when asked with [`Log::checkpoint`]).
+    pub checkpoint_every: u64,
+}
+
+enum Request {
+    Append {
+        entries: Vec<NewEntry>,
+        reply: oneshot::Sender<Result<Vec<Appended>>>,
+    },
+    Checkpoint {
+        reply: oneshot::Sender<Result<Checkpoint>>,
+    },
+}
+
+struct Shared {
+    dir: PathBuf,
+    tree: sled::Tree,
+    head: Mutex<Head>,
+}
+
+/// The append-only log. Cheap to share behind an `Arc`; every method takes `&self`.
+pub struct Log {
+    shared: Arc<Shared>,
+    requests: Option<mpsc::Sender<Request>>,
+    writer: Option<JoinHandle<()>>,
+}
+
+/// An append that has been handed to the writer. Wait on it to learn when (and where)
+/// it became durable.
+#[must_use = "an append is durable only once waited on"]
+pub struct PendingAppend(oneshot::Receiver<Result<Vec<Appended>>>);
+
+impl PendingAppend {
+    /// Blocks until the entries are durable. Not for use on an async runtime thread:
+    /// use [`PendingAppend::durable`] there.
+    pub fn wait(self) -> Result<Vec<Appended>> {
+        self.0.blocking_recv().map_err(|_| Error::Closed)?
+    }
+
+    /// Waits, without blocking a thread, until the entries are durable.
+    pub async fn durable(self) -> Result<Vec<Appended>> {
+        self.0.await.map_err(|_| Error::Closed)?
+    }
+}
+
+pub(crate) fn entry_key(seq: u64) -> [u8; 9] {
+    let mut key = [b'e'; 9];
+    key[1..].copy_from_slice(&seq.to_be_bytes());
+    key
+}
+
+fn checkpoint_key(seq: u64) -> [u8; 9] {
+    let mut key = [b'c'; 9];
+    key[1..].copy_from_slice(&seq.to_be_bytes());
+    key
+}
+
+fn bulletin_index_key(id: &BulletinId, seq: u64) -> Vec<u8> {
+    [&b"b"[..], &id.to_bytes(), &seq.to_be_bytes()].concat()
+}
+
+fn agency_index_prefix(agency: &AgencyId) -> Vec<u8> {
+    [&b"a"[..], agency.as_str().as_bytes(), b"\0"].concat()
+}
+
+fn seq_suffix(key: &[u8]) -> Option<u64> {
+    let tail: [u8; 8] = key.get(key.len().checked_sub(8)?..)?.try_into().ok()?;
+    Some(u64::from_be_bytes(tail))
+}
+
+impl Log {
+    /// Opens (or creates) the log in `dir`, checks its tail entry and latest checkpoint,
+    /// and starts the writer thread.
+    ///
+    /// Errors: [`Error::Sled`] or [`Error::Io`] if the files cannot be opened (for
+    /// example another process holds the log); [`Error::Tampered`] or
+    /// [`Error::BadCheckpoint`] if the tail does not check.
+    pub fn open(dir: &Path, options: LogOptions) -> Result<Self> {
+        std::fs::create_dir_all(dir.join(BODIES_DIR))
+            .map_err(Error::io(format!("create {}", dir.display())))?;
+        let sled_dir = dir.join(SLED_DIR);
+        let db = sled::Config::new()
+            .path(&sled_dir)
+            // The writer flushes after every batch; a background flusher would only
+            // compete with it.
+            .flush_every_ms(None)
+            .open()?;
+        let tree = db.open_tree("log")?;
+        let head = read_head(&tree)?;
+        check_latest_checkpoint(&tree, head)?;
+        let sync = SledSync::new(&sled_dir)?;
+        let shared = Arc::new(Shared {
+            dir: dir.to_owned(),
+            tree,
+            head: Mutex::new(head),
+        });
+        let (sender, receiver) = mpsc::channel();
+        let last_checkpoint = last_checkpoint(&shared.tree)?.map_or(0, |c| c.seq);
+        let writer = Writer {
+            shared: shared.clone(),
+            db,
+            sync,
+            head,
+            last_checkpoint,
+            options,
+            poisoned: None,
+        };
+        let handle = std::thread::Builder::new()
+            .name("liaison-log-writer".into())
+            .spawn(move || writer.run(receiver))
+            .map_err(Error::io("start log writer thread"))?;
+        Ok(Self {
+            shared,
+            requests: Some(sender),
+            writer: Some(handle),
+        })
+    }
+
+    /// The directory the log lives in.
+    pub fn dir(&self) -> &Path {
+        &self.shared.dir
+    }
+
+    /// Hands entries to the writer; they become durable together, in order, with
+    /// consecutive sequence numbers.
+    pub fn submit(&self, entries: Vec<NewEntry>) -> PendingAppend {
+        let (reply, receiver) = oneshot::channel();
+        if let Some(requests) = &self.requests {
+            // If the writer is gone, `reply` is dropped and waiting yields Closed.
+            let _ = requests.send(Request::Append { entries, reply });
+        }
+        PendingAppend(receiver)
+    }
+
+    /// Appends one entry and returns once it is durable.
+    pub fn append(&self, entry: NewEntry) -> Result<Appended> {
+        self.submit(vec![entry]).wait()?.pop().ok_or(Error::Closed)
+    }
+
+    /// Writes a signed checkpoint of the current head, durably.
+    ///
+    /// Errors: [`Error::BadCheckpoint`] if the log was opened without a signer.
+    pub fn checkpoint(&self) -> Result<Checkpoint> {
+        let (reply, receiver) = oneshot::channel();
+        if let Some(requests) = &self.requests {
+            let _ = requests.send(Request::Checkpoint { reply });
+        }
+        receiver.blocking_recv().map_err(|_| Error::Closed)?
+    }
+
+    /// The head of the chain: the last durable entry.
+    pub fn head(&self) -> Head {
+        *self.shared.head.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Entry `seq`, checked against its hash.
+    pub fn get(&self, seq: u64) -> Result<Option<Entry>> {
+        match self.shared.tree.get(entry_key(seq))? {
+            Some(stored) => entry::decode_stored(seq, &stored).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Entries from `from` (inclusive) in order, at most `limit`.
+    pub fn range(&self, from: u64, limit: usize) -> Result<Vec<Entry>> {
+        self.shared
+            .tree
+            .range(entry_key(from)..entry_key(u64::MAX))
+            .take(limit)
+            .map(|item| {
+                let (key, stored) = item?;
+                let seq = seq_suffix(&key).ok_or_else(|| Error::Tampered {
+                    seq: 0,
+                    problem: "entry key is malformed".into(),
+                })?;
+                entry::decode_stored(seq, &stored)
+            })
+            .collect()
+    }
+
+    /// Every entry about `bulletin_id`, in log order.
+    pub fn entries_for_bulletin(&self, bulletin_id: &BulletinId) -> Result<Vec<Entry>> {
+        let prefix = [&b"b"[..], &bulletin_id.to_bytes()].concat();
+        self.entries_by_index(&prefix)
+    }
+
+    /// Every entry about partner `agency`, in log order.
+    pub fn entries_for_agency(&self, agency: &AgencyId) -> Result<Vec<Entry>> {
+        self.entries_by_index(&agency_index_prefix(agency))
+    }
+
+    fn entries_by_index(&self, prefix: &[u8]) -> Result<Vec<Entry>> {
+        let mut out = Vec::new();
+        for item in self.shared.tree.scan_prefix(prefix) {
+            let (key, _) = item?;
+            if let Some(entry) = seq_suffix(&key)
+                .map(|seq| self.get(seq))
+                .transpose()?
+                .flatten()
+            {
+                out.push(entry);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The body of `entry`: inline, or read from its file and checked against its hash.
+    /// `None` if it was erased.
+    pub fn body(&self, entry: &Entry) -> Result<Option<Bytes>> {
+        read_body(&self.shared.dir, entry)
+    }
+
+    /// Every stored checkpoint, oldest first.
+    pub fn checkpoints(&self) -> Result<Vec<Checkpoint>> {
+        self.shared
+            .tree
+            .scan_prefix(b"c")
+            .map(|item| {
+                let (key, value) = item?;
+                decode_checkpoint(seq_suffix(&key).unwrap_or(0), &value)
+            })
+            .collect()
+    }
+
+    pub(crate) fn tree(&self) -> &sled::Tree {
+        &self.shared.tree
+    }
+}
+
+impl Drop for Log {
+    fn drop(&mut self) {
+        // Closing the channel lets the writer finish what is queued, then exit.
+        self.requests.take();
+        if let Some(writer) = self.writer.take() {
+            let _ = writer.join();
+        }
+    }
+}
+
+pub(crate) fn read_body(dir: &Path, entry: &Entry) -> Result<Option<Bytes>> {
+    let body = match entry.placement {
+        BodyPlacement::Erased => return Ok(None),
+        BodyPlacement::Inline => entry.inline_body.clone().unwrap_or_default(),
+        BodyPlacement::External => {
+            let path = durability::body_path(dir, &entry.body_sha256);
+            Bytes::from(std::fs::read(&path).map_err(|e| Error::Tampered {
+                seq: entry.seq,
+                problem: format!("body file {} cannot be read: {e}", path.display()),
+            })?)
+        }
+    };
+    if body.len() as u64 != entry.body_len || crypto::sha256(&body) != entry.body_sha256 {
+        return Err(Error::Tampered {
+            seq: entry.seq,
+            problem: "body does not match its recorded hash".into(),
+        });
+    }
+    Ok(Some(body))
+}
+
+fn read_head(tree: &sled::Tree) -> Result<Head> {
+    match tree.scan_prefix(b"e").next_back() {
+        None => Ok(Head {
+            seq: 0,
+            hash: [0; 32],
+        }),
+        Some(item) => {
+            let (key, stored) = item?;
+            let seq = seq_suffix(&key).unwrap_or(0);
+            let entry = entry::decode_stored(seq, &stored)?;
+            Ok(Head {
+                seq,
+                hash: entry.hash,
+            })
+        }
+    }
+}
+
+pub(crate) fn decode_checkpoint(seq: u64, value: &[u8]) -> Result<Checkpoint> {
+    let bad = |problem: String| Error::BadCheckpoint { seq, problem };
+    let signed = pb::SignedCheckpoint::decode(Bytes::copy_from_slice(value))
+        .map_err(|e| bad(e.to_string()))?;
+    let body = pb::Checkpoint::decode(signed.checkpoint.clone()).map_err(|e| bad(e.to_string()))?;
+    Ok(Checkpoint {
+        agency: body
+            .agency
+            .parse()
+            .map_err(|e: liaison_core::Malformed| bad(e.to_string()))?,
+        seq: body.seq,
+        head_hash: body
+            .head_hash
+            .as_ref()
+            .try_into()
+            .map_err(|_| bad("head hash is not 32 bytes".into()))?,
+        time: UnixMillis(body.time_unix_ms),
+        signing_key_id: body
+            .signing_key_id
+            .parse()
+            .map_err(|e: liaison_core::Malformed| bad(e.to_string()))?,
+        signed: Bytes::copy_from_slice(value),
+    })
+}
+
+fn last_checkpoint(tree: &sled::Tree) -> Result<Option<Checkpoint>> {
+    match tree.scan_prefix(b"c").next_back() {
+        None => Ok(None),
+        Some(item) => {
+            let (key, value) = item?;
+            decode_checkpoint(seq_suffix(&key).unwrap_or(0), &value).map(Some)
+        }
+    }
+}
+
+/// The latest checkpoint must not lie beyond the head (entries lost) and must name the
+/// hash the entry at its sequence has.
+pub(crate) fn check_checkpoint_against_log(
+    tree: &sled::Tree,
+    head: Head,
+    checkpoint: &Checkpoint,
+) -> Result<()> {
+    if checkpoint.seq > head.seq {
+        return Err(Error::Tampered {
+            seq: head.seq + 1,
+            problem: format!(
+                "the log ends at entry {} but a checkpoint covers entries up to {}: entries were removed",
+                head.seq, checkpoint.seq
+            ),
+        });
+    }
+    if checkpoint.seq == 0 {
+        return Ok(());
+    }
+    let stored = tree
+        .get(entry_key(checkpoint.seq))?
+        .ok_or_else(|| Error::Tampered {
+            seq: checkpoint.seq,
+            problem: "entry named by a checkpoint is missing".into(),
+        })?;
+    let entry = entry::decode_stored(checkpoint.seq, &stored)?;
+    if entry.hash != checkpoint.head_hash {
+        return Err(Error::BadCheckpoint {
+            seq: checkpoint.seq,
+            problem: "checkpoint names a different hash for this entry: the log was rewritten"
+                .into(),
+        });
+    }
+    Ok(())
+}
+
+fn check_latest_checkpoint(tree: &sled::Tree, head: Head) -> Result<()> {
+    match last_checkpoint(tree)? {
+        Some(checkpoint) => check_checkpoint_against_log(tree, head, &checkpoint),
+        None => Ok(()),
+    }
+}
+
+/// The writer thread: owns the head and the only write access to the tree.
+struct Writer {
+    shared: Arc<Shared>,
+    db: sled::Db,
+    sync: SledSync,
+    head: Head,
+    last_checkpoint: u64,
+    options: LogOptions,
+    poisoned: Option<String>,
+}
+
+/// One request's entries, ready to go into the batch.
+struct Prepared {
+    reply: oneshot::Sender<Result<Vec<Appended>>>,
+    appended: Vec<Appended>,
+}
+
+impl Writer {
+    fn run(mut self, requests: mpsc::Receiver<Request>) {
+        while let Ok(first) = requests.recv() {
+            let mut batch = vec![first];
+            while batch.len() < MAX_REQUESTS_PER_BATCH {
+                match requests.try_recv() {
+                    Ok(more) => batch.push(more),
+                    Err(_) => break,
+                }
+            }
+            self.commit(batch);
+        }
+    }
+
+    fn commit(&mut self, requests: Vec<Request>) {
+        if let Some(reason) = &self.poisoned {
+            for request in requests {
+                match request {
+                    Request::Append { reply, .. } => {
+                        drop(reply.send(Err(Error::Poisoned(reason.clone()))))
+                    }
+                    Request::Checkpoint { reply } => {
+                        drop(reply.send(Err(Error::Poisoned(reason.clone()))))
+                    }
+                }
+            }
+            return;
+        }
+        let time = UnixMillis::now();
+        let mut batch = sled::Batch::default();
+        let mut head = self.head;
+        let mut prepared = Vec::new();
+        let mut checkpoint_replies = Vec::new();
+        let mut wrote_body_files = false;
+        for request in requests {
+            match request {
+                Request::Append { entries, reply } => {
+                    match self.prepare(&entries, head, time, &mut batch, &mut wrote_body_files) {
+                        Ok(appended) => {
+                            if let Some(last) = appended.last() {
+                                head = Head {
+                                    seq: last.seq,
+                                    hash: last.hash,
+                                };
+                            }
+                            prepared.push(Prepared { reply, appended });
+                        }
+                        Err(e) => drop(reply.send(Err(e))),
+                    }
+                }
+                Request::Checkpoint { reply } => checkpoint_replies.push(reply),
+            }
+        }
+        let due = self.options.checkpoint_every > 0
+            && head.seq >= self.last_checkpoint + self.options.checkpoint_every;
+        let checkpoint = if !checkpoint_replies.is_empty() || due {
+            match self.sign_checkpoint(head, time) {
+                Ok(checkpoint) => {
+                    batch.insert(
+                        &checkpoint_key(checkpoint.seq)[..],
+                        checkpoint.signed.to_vec(),
+                    );
+                    Some(Ok(checkpoint))
+                }
+                Err(e) => Some(Err(e)),
+            }
+        } else {
+            None
+        };
+
+        let outcome = self.write(batch, wrote_body_files);
+        if outcome.is_ok() {
+            self.head = head;
+            *self.shared.head.lock().unwrap_or_else(|p| p.into_inner()) = head;
+            if let Some(Ok(c)) = &checkpoint {
+                self.last_checkpoint = c.seq;
+            }
+        }
+        for p in prepared {
+            let _ = p.reply.send(match &outcome {
+                Ok(()) => Ok(p.appended),
+                Err(e) => Err(Error::Poisoned(e.clone())),
+            });
+        }
+        for reply in checkpoint_replies {
+            let _ = reply.send(match (&outcome, &checkpoint) {
+                (Ok(()), Some(Ok(c))) => Ok(c.clone()),
+                (Err(e), _) => Err(Error::Poisoned(e.clone())),
+                (_, Some(Err(e))) => Err(Error::BadCheckpoint {
+                    seq: head.seq,
+                    problem: e.to_string(),
+                }),
+                (_, None) => Err(Error::Closed),
+            });
+        }
+    }
+
+    /// Puts one request's entries into the batch. External bodies are written (and
+    /// fsynced) now, before the entries that name them.
+    fn prepare(
+        &self,
+        entries: &[NewEntry],
+        mut head: Head,
+        time: UnixMillis,
+        batch: &mut sled::Batch,
+        wrote_body_files: &mut bool,
+    ) -> Result<Vec<Appended>> {
+        if let Some(big) = entries.iter().find(|e| e.body.len() > MAX_BODY_BYTES) {
+            return Err(Error::TooLarge {
+                size: big.body.len(),
+                limit: MAX_BODY_BYTES,
+            });
+        }
+        let mut appended = Vec::with_capacity(entries.len());
+        let mut inserts = Vec::with_capacity(entries.len());
+        for entry in entries {
+            let body_sha256 = crypto::sha256(&entry.body);
+            if entry.body.len() > entry::INLINE_BODY_LIMIT {
+                *wrote_body_files |=
+                    durability::write_body(&self.shared.dir, &body_sha256, &entry.body)?;
+            }
+            let seq = head.seq + 1;
+            let record = entry::record_for(entry, seq, head.hash, time, body_sha256);
+            let (stored, hash) = entry::encode_stored(&record);
+            inserts.push((seq, stored, entry));
+            head = Head { seq, hash };
+            appended.push(Appended { seq, hash });
+        }
+        // Only now, with every body file in place, does the request touch the batch.
+        for (seq, stored, entry) in inserts {
+            batch.insert(&entry_key(seq)[..], stored);
+            if let Some(id) = &entry.bulletin_id {
+                batch.insert(bulletin_index_key(id, seq), &[][..]);
+            }
+            if let Some(agency) = &entry.agency {
+                batch.insert(
+                    [agency_index_prefix(agency), seq.to_be_bytes().to_vec()].concat(),
+                    &[][..],
+                );
+            }
+        }
+        Ok(appended)
+    }
+
+    fn sign_checkpoint(&self, head: Head, time: UnixMillis) -> Result<Checkpoint> {
+        let signer =
+            self.options
+                .checkpoint_signer
+                .as_ref()
+                .ok_or_else(|| Error::BadCheckpoint {
+                    seq: head.seq,
+                    problem: "this log was opened without a checkpoint signer".into(),
+                })?;
+        let key_id = signer.key.verifying_key().key_id('s');
+        let body = pb::Checkpoint {
+            agency: signer.agency.to_string(),
+            seq: head.seq,
+            head_hash: Bytes::copy_from_slice(&head.hash),
+            time_unix_ms: time.0,
+            signing_key_id: key_id.to_string(),
+        }
+        .encode_to_vec();
+        let signature = signer.key.sign(domain::CHECKPOINT, &[&body]);
+        let signed = pb::SignedCheckpoint {
+            checkpoint: body.into(),
+            signature: Bytes::copy_from_slice(&signature),
+        }
+        .encode_to_vec();
+        Ok(Checkpoint {
+            agency: signer.agency.clone(),
+            seq: head.seq,
+            head_hash: head.hash,
+            time,
+            signing_key_id: key_id,
+            signed: signed.into(),
+        })
+    }
+
+    /// Applies the batch and makes it durable. A failure after the batch was applied
+    /// leaves its durability unknown, so the log refuses all later writes.
+    fn write(&mut self, batch: sled::Batch, wrote_body_files: bool) -> Result<(), String> {
+        if wrote_body_files {
+            durability::fsync_dir(&self.shared.dir.join(BODIES_DIR)).map_err(|e| e.to_string())?;
+        }
+        self.shared
+            .tree
+            .apply_batch(batch)
+            .map_err(|e| e.to_string())?;
+        let durable = self
+            .db
+            .flush()
+            .map_err(Error::from)
+            .and_then(|_| self.sync.after_flush());
+        if let Err(e) = durable {
+            let reason = format!("flush failed: {e}");
+            tracing::error!(%reason, "log writes stopped; restart the node and run `liaison log verify`");
+            self.poisoned = Some(reason.clone());
+            return Err(reason);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,276 @@
+//! The log's contract: durable appends with consecutive sequence numbers, reads by
+//! index, and verification that names the first bad entry after tampering.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::path::Path;
+use std::sync::Arc;
+
+use liaison_core::crypto::{SigningKey, VerifyingKey};
+use liaison_core::{AgencyId, BulletinId, UnixMillis};
+use liaison_store::log::CheckpointSigner;
+use liaison_store::{EntryKind, Error, INLINE_BODY_LIMIT, Log, LogOptions, NewEntry};
+
+fn signer() -> SigningKey {
+    SigningKey::from_seed([5; 32]).unwrap()
+}
+
+fn keys() -> Vec<VerifyingKey> {
+    vec![signer().verifying_key()]
+}
+
+fn open(dir: &Path) -> Log {
+    Log::open(
+        dir,
+        LogOptions {
+            checkpoint_signer: Some(CheckpointSigner {
+                agency: "NL-NP".parse().unwrap(),
+                key: signer(),
+            }),
+            checkpoint_every: 0,
+        },
+    )
+    .unwrap()
+}
+
+fn entry(i: u64) -> NewEntry {
+    NewEntry::new(EntryKind::Published, format!("body {i}").into_bytes())
+        .about_bulletin(BulletinId::new(UnixMillis(1_795_000_000_000 + i as i64)))
+        .about_agency("DE-BKA".parse().unwrap())
+}
+
+fn fill(dir: &Path, n: u64) {
+    let log = open(dir);
+    for i in 1..=n {
+        assert_eq!(log.append(entry(i)).unwrap().seq, i);
+        if i == n / 2 {
+            log.checkpoint().unwrap();
+        }
+    }
+}
+
+/// Runs `f` on the raw sled tree of a closed log.
+fn with_raw_tree(dir: &Path, f: impl FnOnce(&sled::Tree)) {
+    let db = sled::open(dir.join("sled")).unwrap();
+    let tree = db.open_tree("log").unwrap();
+    f(&tree);
+    db.flush().unwrap();
+}
+
+fn key(seq: u64) -> Vec<u8> {
+    [&b"e"[..], &seq.to_be_bytes()].concat()
+}
+
+fn verify_error(dir: &Path) -> Error {
+    match Log::open(dir, LogOptions::default()) {
+        Err(e) => e,
+        Ok(log) => log.verify(&keys(), &mut |_| {}).unwrap_err(),
+    }
+}
+
+#[test]
+fn appends_are_consecutive_and_readable() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path());
+    assert_eq!(log.head().seq, 0);
+    let first = log.append(entry(1)).unwrap();
+    let more = log.submit(vec![entry(2), entry(3)]).wait().unwrap();
+    assert_eq!(first.seq, 1);
+    assert_eq!(more.iter().map(|a| a.seq).collect::<Vec<_>>(), [2, 3]);
+    assert_eq!(log.head().seq, 3);
+    assert_eq!(log.head().hash, more[1].hash);
+
+    let e2 = log.get(2).unwrap().unwrap();
+    assert_eq!(e2.prev_hash, first.hash);
+    assert_eq!(log.body(&e2).unwrap().unwrap(), &b"body 2"[..]);
+    let id = e2.bulletin_id.unwrap();
+    assert_eq!(log.entries_for_bulletin(&id).unwrap().len(), 1);
+    let de: AgencyId = "DE-BKA".parse().unwrap();
+    assert_eq!(log.entries_for_agency(&de).unwrap().len(), 3);
+    assert_eq!(log.range(2, 10).unwrap().len(), 2);
+    let report = log.verify(&keys(), &mut |_| {}).unwrap();
+    assert_eq!(report.entries, 3);
+}
+
+#[test]
+fn concurrent_appends_share_flushes_and_stay_chained() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Arc::new(open(dir.path()));
+    let threads: Vec<_> = (0..16)
+        .map(|t| {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                (0..50)
+                    .map(|i| log.append(entry(t * 1000 + i)).unwrap().seq)
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let mut seqs: Vec<u64> = threads
+        .into_iter()
+        .flat_map(|t| t.join().unwrap())
+        .collect();
+    seqs.sort_unstable();
+    assert_eq!(seqs, (1..=800).collect::<Vec<_>>());
+    assert_eq!(log.verify(&keys(), &mut |_| {}).unwrap().entries, 800);
+}
+
+#[test]
+fn large_bodies_live_in_their_own_files_and_are_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = vec![7u8; 200 * 1024];
+    {
+        let log = open(dir.path());
+        log.append(entry(1)).unwrap();
+        let at = log
+            .append(NewEntry::new(EntryKind::Received, big.clone()))
+            .unwrap();
+        let e = log.get(at.seq).unwrap().unwrap();
+        assert!(e.inline_body.is_none());
+        assert_eq!(log.body(&e).unwrap().unwrap(), big);
+        let report = log.verify(&keys(), &mut |_| {}).unwrap();
+        assert_eq!(report.external_bodies, 1);
+    }
+    assert!(big.len() > INLINE_BODY_LIMIT);
+    let file = std::fs::read_dir(dir.path().join("bodies"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let mut bytes = std::fs::read(&file).unwrap();
+    bytes[1000] ^= 1;
+    std::fs::write(&file, bytes).unwrap();
+    match verify_error(dir.path()) {
+        Error::Tampered { seq, .. } => assert_eq!(seq, 2),
+        other => panic!("unexpected {other}"),
+    }
+}
+
+#[test]
+fn an_edited_value_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    fill(dir.path(), 10);
+    with_raw_tree(dir.path(), |tree| {
+        let mut value = tree.get(key(4)).unwrap().unwrap().to_vec();
+        let last = value.len() - 1;
+        value[last] ^= 0x20;
+        tree.insert(key(4), value).unwrap();
+    });
+    match verify_error(dir.path()) {
+        Error::Tampered { seq, problem } => {
+            assert_eq!(seq, 4, "{problem}");
+        }
+        other => panic!("unexpected {other}"),
+    }
+}
+
+#[test]
+fn a_rehashed_edit_breaks_the_chain_at_the_next_entry() {
+    // A forger who also recomputes the edited entry's own hash is caught by the next
+    // entry, whose prev_hash no longer matches.
+    let dir = tempfile::tempdir().unwrap();
+    fill(dir.path(), 10);
+    with_raw_tree(dir.path(), |tree| {
+        use liaison_core::crypto::{digest_parts, domain, sha256};
+        use prost::Message as _;
+        let value = tree.get(key(6)).unwrap().unwrap().to_vec();
+        let mut record = liaison_proto::format::v1::LogRecord::decode(&value[32..]).unwrap();
+        record.body = bytes::Bytes::from_static(b"a different story");
+        record.body_sha256 = bytes::Bytes::copy_from_slice(&sha256(&record.body));
+        record.body_len = record.body.len() as u64;
+        let record = record.encode_to_vec();
+        let hash = digest_parts(&[domain::LOG_ENTRY, &record]);
+        tree.insert(key(6), [&hash[..], &record].concat()).unwrap();
+    });
+    match verify_error(dir.path()) {
+        Error::Tampered { seq, .. } => assert_eq!(seq, 7),
+        other => panic!("unexpected {other}"),
+    }
+}
+
+#[test]
+fn a_deleted_entry_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    fill(dir.path(), 10);
+    with_raw_tree(dir.path(), |tree| {
+        tree.remove(key(3)).unwrap();
+    });
+    match verify_error(dir.path()) {
+        Error::Tampered { seq, problem } => {
+            assert_eq!(seq, 3);
+            assert!(problem.contains("missing"), "{problem}");
+        }
+        other => panic!("unexpected {other}"),
+    }
+}
+
+#[test]
+fn swapped_entries_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    fill(dir.path(), 10);
+    with_raw_tree(dir.path(), |tree| {
+        let a = tree.get(key(5)).unwrap().unwrap();
+        let b = tree.get(key(6)).unwrap().unwrap();
+        tree.insert(key(5), b).unwrap();
+        tree.insert(key(6), a).unwrap();
+    });
+    match verify_error(dir.path()) {
+        Error::Tampered { seq, .. } => assert_eq!(seq, 5),
+        other => panic!("unexpected {other}"),
+    }
+}
+
+#[test]
+fn a_truncated_tail_is_caught_by_the_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    fill(dir.path(), 10); // checkpoint at 5
+    with_raw_tree(dir.path(), |tree| {
+        for seq in 4..=10 {
+            tree.remove(key(seq)).unwrap();
+        }
+    });
+    // Entries 1-3 still chain perfectly; only the checkpoint at 5 shows the loss.
+    match Log::open(dir.path(), LogOptions::default()) {
+        Err(Error::Tampered { seq, problem }) => {
+            assert_eq!(seq, 4);
+            assert!(problem.contains("checkpoint"), "{problem}");
+        }
+        Err(other) => panic!("unexpected {other}"),
+        Ok(_) => panic!("a truncated log opened"),
+    }
+}
+
+#[test]
+fn a_forged_checkpoint_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    fill(dir.path(), 10);
+    with_raw_tree(dir.path(), |tree| {
+        let (k, v) = tree.scan_prefix(b"c").next().unwrap().unwrap();
+        let mut v = v.to_vec();
+        let last = v.len() - 1;
+        v[last] ^= 1; // the signature's last byte
+        tree.insert(k, v).unwrap();
+    });
+    match verify_error(dir.path()) {
+        Error::BadCheckpoint { seq, .. } => assert_eq!(seq, 5),
+        other => panic!("unexpected {other}"),
+    }
+}
+
+#[test]
+fn the_log_survives_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    fill(dir.path(), 20);
+    let log = open(dir.path());
+    assert_eq!(log.head().seq, 20);
+    assert_eq!(log.append(entry(21)).unwrap().seq, 21);
+    assert_eq!(log.verify(&keys(), &mut |_| {}).unwrap().entries, 21);
+}
+
+#[test]
+fn a_second_process_cannot_open_a_log_in_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let _log = open(dir.path());
+    assert!(Log::open(dir.path(), LogOptions::default()).is_err());
+}
