@@ -234,7 +234,11 @@ impl SealedEnvelope {
 
     /// Checks the origin, its key and the signature (steps 1-3 of [`open`]). A relay
     /// or forwarder can call this without being a recipient.
-    pub fn verify_origin(&self, directory: &impl KeyDirectory, now: UnixMillis) -> Result<()> {
+    pub fn verify_origin(
+        &self,
+        directory: &(impl KeyDirectory + ?Sized),
+        now: UnixMillis,
+    ) -> Result<()> {
         let origin = &self.header.origin;
         let key_id = &self.header.signing_key_id;
         let key = match directory.signing_key(origin, key_id) {
@@ -489,7 +493,7 @@ pub struct Receiver<'a> {
 pub fn open(
     envelope: &SealedEnvelope,
     receiver: Receiver<'_>,
-    directory: &impl KeyDirectory,
+    directory: &(impl KeyDirectory + ?Sized),
     now: UnixMillis,
 ) -> Result<Bulletin> {
     envelope.verify_origin(directory, now)?;

@@ -13,6 +13,7 @@
 //! at all.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
 
@@ -98,6 +99,8 @@ struct Shared {
     dir: PathBuf,
     tree: sled::Tree,
     head: Mutex<Head>,
+    /// Durable commits (one flush each) since open.
+    commits: AtomicU64,
 }
 
 /// The append-only log. Cheap to share behind an `Arc`; every method takes `&self`.
@@ -175,6 +178,7 @@ impl Log {
             dir: dir.to_owned(),
             tree,
             head: Mutex::new(head),
+            commits: AtomicU64::new(0),
         });
         let (sender, receiver) = mpsc::channel();
         let last_checkpoint = last_checkpoint(&shared.tree)?.map_or(0, |c| c.seq);
@@ -233,6 +237,12 @@ impl Log {
     /// The head of the chain: the last durable entry.
     pub fn head(&self) -> Head {
         *self.shared.head.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// How many durable commits (each one flush, however many entries it carried)
+    /// the log has made since it was opened.
+    pub fn commits(&self) -> u64 {
+        self.shared.commits.load(Ordering::Relaxed)
     }
 
     /// Entry `seq`, checked against its hash.
@@ -525,6 +535,7 @@ impl Writer {
 
         let outcome = self.write(batch, wrote_body_files);
         if outcome.is_ok() {
+            self.shared.commits.fetch_add(1, Ordering::Relaxed);
             self.head = head;
             *self.shared.head.lock().unwrap_or_else(|p| p.into_inner()) = head;
             if let Some(Ok(c)) = &checkpoint {

@@ -1,0 +1,207 @@
+//! The operator commands of the foundation, run as a real `liaison` process.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod util;
+
+use std::os::unix::fs::PermissionsExt as _;
+
+use util::{fails, init, ok};
+
+#[test]
+fn init_show_export_and_verify() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("de");
+    let d = dir.to_str().unwrap();
+    let out = ok(&[
+        "init",
+        "--data-dir",
+        d,
+        "--agency",
+        "DE-BKA",
+        "--name",
+        "Bundeskriminalamt",
+        "--peer-endpoint",
+        "liaison.bka.example:7443",
+        "--api-endpoint",
+        "127.0.0.1:9444",
+    ]);
+    assert!(out.contains("Root-key fingerprint:"), "{out}");
+
+    let shown: serde_json::Value =
+        serde_json::from_str(&ok(&["identity", "show", "--data-dir", d, "--json"])).unwrap();
+    assert_eq!(shown["agency"], "DE-BKA");
+    assert_eq!(shown["identity_version"], 1);
+    assert_eq!(shown["peer_endpoints"][0], "liaison.bka.example:7443");
+    assert_eq!(shown["peer_listen"], "0.0.0.0:7443");
+    assert_eq!(shown["api_listen"], "127.0.0.1:9444");
+    let fingerprint = shown["fingerprint"].as_str().unwrap().to_owned();
+    assert!(out.contains(&fingerprint));
+    assert!(shown["signing_key_id"].as_str().unwrap().starts_with("s-"));
+
+    let table = ok(&["identity", "show", "--data-dir", d]);
+    assert!(
+        table.contains(&fingerprint) && table.contains("Bundeskriminalamt"),
+        "{table}"
+    );
+
+    let bundle = tmp.path().join("de.bundle");
+    ok(&[
+        "identity",
+        "export",
+        "--data-dir",
+        d,
+        "--out",
+        bundle.to_str().unwrap(),
+    ]);
+    let imported =
+        liaison_core::SignedIdentity::from_bytes(std::fs::read(&bundle).unwrap().into()).unwrap();
+    assert_eq!(imported.fingerprint().to_string(), fingerprint);
+    assert_eq!(imported.document().agency.as_str(), "DE-BKA");
+    // Exporting over an existing file is refused.
+    fails(
+        &[
+            "identity",
+            "export",
+            "--data-dir",
+            d,
+            "--out",
+            bundle.to_str().unwrap(),
+        ],
+        1,
+    );
+
+    for key in [
+        "keys/root.key",
+        "keys/signing.key",
+        "keys/encryption.key",
+        "tls/ca.key",
+        "tls/node.key",
+    ] {
+        let mode = std::fs::metadata(dir.join(key))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o600, "{key}");
+    }
+
+    let verified: serde_json::Value =
+        serde_json::from_str(&ok(&["log", "verify", "--data-dir", d, "--json"])).unwrap();
+    assert_eq!(verified["ok"], true);
+    assert_eq!(verified["entries"], 5);
+    assert_eq!(verified["checkpoints"], 1);
+}
+
+#[test]
+fn init_refuses_to_overwrite_a_node() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("nl");
+    init(&dir, "NL-NP");
+    let before = ok(&[
+        "identity",
+        "show",
+        "--data-dir",
+        dir.to_str().unwrap(),
+        "--json",
+    ]);
+    let err = fails(
+        &[
+            "init",
+            "--data-dir",
+            dir.to_str().unwrap(),
+            "--agency",
+            "NL-NP",
+            "--name",
+            "again",
+        ],
+        1,
+    );
+    assert!(err.contains("refusing to overwrite"), "{err}");
+    assert_eq!(
+        ok(&[
+            "identity",
+            "show",
+            "--data-dir",
+            dir.to_str().unwrap(),
+            "--json"
+        ]),
+        before
+    );
+}
+
+#[test]
+fn bad_input_gets_a_sentence_and_a_nonzero_exit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("x");
+    let d = d.to_str().unwrap();
+    let err = fails(
+        &[
+            "init",
+            "--data-dir",
+            d,
+            "--agency",
+            "netherlands",
+            "--name",
+            "x",
+        ],
+        1,
+    );
+    assert!(err.contains("not an agency id"), "{err}");
+    let err = fails(
+        &[
+            "init",
+            "--data-dir",
+            d,
+            "--agency",
+            "NL-NP",
+            "--name",
+            "x",
+            "--peer-endpoint",
+            "nohost",
+        ],
+        1,
+    );
+    assert!(err.contains("peer.advertise"), "{err}");
+    assert!(
+        !tmp.path().join("x").join("keys").exists(),
+        "a refused init left files behind"
+    );
+    let err = fails(&["identity", "show", "--data-dir", d], 1);
+    assert!(err.contains("liaison init"), "{err}");
+    fails(&["log", "verify"], 2);
+    fails(&["no-such-command"], 2);
+}
+
+#[test]
+fn data_dir_may_come_from_the_environment() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("ro");
+    init(&dir, "RO-DIICOT");
+    let out = util::liaison()
+        .args(["identity", "show", "--json"])
+        .env("LIAISON_DATA_DIR", &dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("RO-DIICOT"));
+}
+
+#[test]
+fn log_verify_fails_and_names_the_entry_after_tampering() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("nl");
+    init(&dir, "NL-NP");
+    {
+        let db = sled::open(dir.join("log/sled")).unwrap();
+        let tree = db.open_tree("log").unwrap();
+        let key = [&b"e"[..], &2u64.to_be_bytes()].concat();
+        let mut value = tree.get(&key).unwrap().unwrap().to_vec();
+        let last = value.len() - 1;
+        value[last] ^= 1;
+        tree.insert(key, value).unwrap();
+        db.flush().unwrap();
+    }
+    let err = fails(&["log", "verify", "--data-dir", dir.to_str().unwrap()], 1);
+    assert!(err.contains("log entry 2 is bad"), "{err}");
+}

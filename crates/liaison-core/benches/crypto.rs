@@ -1,0 +1,172 @@
+//! `cargo bench -p liaison-core --bench crypto`: seal and open of a 1 KiB bulletin for
+//! 1 and 10 recipients, next to the bare cost of their parts, measured in the same run.
+//! Single-threaded figures: multiply by the cores given to crypto for a node's ceiling.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use liaison_core::crypto::{self, EncryptionKey, SigningKey, SystemRng, domain};
+use liaison_core::identity::{IdentityDocument, PublishedKey};
+use liaison_core::{
+    AgencyId, Bulletin, BulletinContent, BulletinId, Marking, Receiver, RecipientKey, UnixMillis,
+    open, seal_for_recipients,
+};
+
+/// Runs `f` repeatedly for about `budget` and prints operations per second.
+fn measure(name: &str, budget: Duration, mut f: impl FnMut()) -> f64 {
+    for _ in 0..10 {
+        f();
+    }
+    let start = Instant::now();
+    let mut n = 0u64;
+    while start.elapsed() < budget {
+        for _ in 0..16 {
+            f();
+        }
+        n += 16;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let per_sec = n as f64 / secs;
+    println!("{name:<44} {per_sec:>12.0} /s {:>10.2} µs", 1e6 / per_sec);
+    per_sec
+}
+
+fn document(agency: &AgencyId, signing: &SigningKey, enc: &EncryptionKey) -> IdentityDocument {
+    let now = UnixMillis::now();
+    IdentityDocument {
+        agency: agency.clone(),
+        display_name: "bench".into(),
+        country: agency.country().into(),
+        peer_endpoints: vec![],
+        version: 1,
+        not_before: now.plus_days(-1),
+        not_after: now.plus_days(365),
+        signing_key: PublishedKey {
+            key_id: signing.verifying_key().key_id('s'),
+            key: signing.verifying_key(),
+            created: now,
+        },
+        encryption_key: PublishedKey {
+            key_id: enc.public_key().key_id(),
+            key: enc.public_key().clone(),
+            created: now,
+        },
+        tls_ca_certificate: Bytes::from_static(b"ca"),
+        revoked_keys: vec![],
+    }
+}
+
+fn main() {
+    let budget = Duration::from_millis(
+        std::env::var("LIAISON_BENCH_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1500),
+    );
+    let origin: AgencyId = "NL-NP".parse().unwrap();
+    let signing = SigningKey::generate(&mut SystemRng).unwrap();
+    let origin_enc = EncryptionKey::generate(&mut SystemRng);
+    let directory = vec![document(&origin, &signing, &origin_enc)];
+    let recipients: Vec<(AgencyId, EncryptionKey)> = (0..10)
+        .map(|i| {
+            (
+                format!("DE-R{i:02}").parse().unwrap(),
+                EncryptionKey::generate(&mut SystemRng),
+            )
+        })
+        .collect();
+    let now = UnixMillis::now();
+    let bulletin = Bulletin {
+        id: BulletinId::new(now),
+        origin: origin.clone(),
+        created: now,
+        expires: now.plus_days(30),
+        marking: Marking::new(
+            "trafficking.persons".parse().unwrap(),
+            "amber".parse().unwrap(),
+            vec![],
+        )
+        .unwrap(),
+        content: BulletinContent {
+            title: "Benchmark bulletin".into(),
+            body: "x".repeat(1024),
+            ..BulletinContent::default()
+        },
+    };
+
+    println!("liaison-core crypto benchmark (1 KiB bulletin body, one thread)");
+    println!("{:<44} {:>15} {:>13}", "operation", "rate", "per op");
+    let message = vec![7u8; 300];
+    let signature = signing.sign(domain::ENVELOPE, &[&message]);
+    let public = signing.verifying_key();
+    measure("ed25519 sign (300 B)", budget, || {
+        black_box(signing.sign(domain::ENVELOPE, &[black_box(&message)]));
+    });
+    measure("ed25519 verify (300 B)", budget, || {
+        public
+            .verify(domain::ENVELOPE, &[black_box(&message)], &signature)
+            .unwrap();
+    });
+    let key = [3u8; 32];
+    let (encapped, wrapped) = recipients[0]
+        .1
+        .public_key()
+        .wrap_content_key(&key, b"info", b"aad", &mut SystemRng)
+        .unwrap();
+    measure("hpke seal (wrap 32 B content key)", budget, || {
+        black_box(
+            recipients[0]
+                .1
+                .public_key()
+                .wrap_content_key(&key, b"info", b"aad", &mut SystemRng)
+                .unwrap(),
+        );
+    });
+    measure("hpke open (unwrap 32 B content key)", budget, || {
+        black_box(
+            recipients[0]
+                .1
+                .unwrap_content_key(&encapped, &wrapped, b"info", b"aad")
+                .unwrap(),
+        );
+    });
+    let plaintext = vec![1u8; 1100];
+    let ct = crypto::content_encrypt(&key, plaintext.clone(), b"hdr").unwrap();
+    measure("aes-256-gcm seal 1.1 KiB", budget, || {
+        black_box(crypto::content_encrypt(&key, plaintext.clone(), b"hdr").unwrap());
+    });
+    measure("aes-256-gcm open 1.1 KiB", budget, || {
+        black_box(crypto::content_decrypt(&key, &ct, b"hdr").unwrap());
+    });
+
+    for n in [1usize, 10] {
+        let keys: Vec<RecipientKey> = recipients[..n]
+            .iter()
+            .map(|(agency, k)| RecipientKey {
+                agency: agency.clone(),
+                key: k.public_key().clone(),
+            })
+            .collect();
+        measure(&format!("seal, {n} recipient(s)"), budget, || {
+            black_box(seal_for_recipients(&bulletin, &signing, &keys, &mut SystemRng).unwrap());
+        });
+        let envelope = seal_for_recipients(&bulletin, &signing, &keys, &mut SystemRng).unwrap();
+        let (me, my_key) = &recipients[n - 1];
+        let receiver = Receiver {
+            agency: me,
+            encryption_keys: std::slice::from_ref(my_key),
+        };
+        measure(
+            &format!("open (decode+verify+decrypt), {n} recipient(s)"),
+            budget,
+            || {
+                let decoded =
+                    liaison_core::SealedEnvelope::decode(envelope.as_bytes().clone()).unwrap();
+                black_box(open(&decoded, receiver, directory.as_slice(), now).unwrap());
+            },
+        );
+    }
+}

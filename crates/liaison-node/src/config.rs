@@ -1,0 +1,227 @@
+//! `liaison.toml`: read strictly (unknown fields are errors), then validated into
+//! [`NodeConfig`], the only form the node uses.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use liaison_core::AgencyId;
+use liaison_core::identity::is_host_port;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// File name of the configuration inside the data directory.
+pub const CONFIG_FILE: &str = "liaison.toml";
+
+/// The file as written: every field is checked by [`NodeConfig::try_from`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// This agency, e.g. `NL-NP`.
+    pub agency: String,
+    /// Human-readable agency name.
+    pub display_name: String,
+    /// The peer listener.
+    pub peer: RawPeer,
+    /// The client API listener for the agency's own systems.
+    pub api: RawApi,
+    /// Log settings.
+    #[serde(default)]
+    pub log: RawLog,
+}
+
+/// `[peer]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPeer {
+    /// Address to bind, e.g. `0.0.0.0:7443`.
+    pub listen: String,
+    /// host:port partners connect to (published in the identity document).
+    pub advertise: Vec<String>,
+}
+
+/// `[api]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawApi {
+    /// Address to bind, e.g. `127.0.0.1:7444`.
+    pub listen: String,
+}
+
+/// `[log]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLog {
+    /// Sign a checkpoint every this many entries.
+    #[serde(default = "default_checkpoint_every")]
+    pub checkpoint_every: u64,
+}
+
+impl Default for RawLog {
+    fn default() -> Self {
+        Self {
+            checkpoint_every: default_checkpoint_every(),
+        }
+    }
+}
+
+fn default_checkpoint_every() -> u64 {
+    1000
+}
+
+/// A validated configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeConfig {
+    /// This agency.
+    pub agency: AgencyId,
+    /// Human-readable agency name.
+    pub display_name: String,
+    /// Peer listener address.
+    pub peer_listen: SocketAddr,
+    /// Advertised peer endpoints (host:port).
+    pub peer_advertise: Vec<String>,
+    /// Client API listener address.
+    pub api_listen: SocketAddr,
+    /// Checkpoint interval in entries (at least 1).
+    pub checkpoint_every: u64,
+}
+
+impl TryFrom<RawConfig> for NodeConfig {
+    type Error = String;
+
+    fn try_from(raw: RawConfig) -> Result<Self, String> {
+        let addr = |field: &str, v: &str| {
+            v.parse::<SocketAddr>().map_err(|_| {
+                format!("{field}: {v:?} is not an IP address and port, e.g. 127.0.0.1:7443")
+            })
+        };
+        if raw.display_name.trim().is_empty() {
+            return Err("display_name: must not be empty".into());
+        }
+        if raw.peer.advertise.is_empty() {
+            return Err("peer.advertise: name at least one host:port partners can reach".into());
+        }
+        if let Some(bad) = raw.peer.advertise.iter().find(|a| !is_host_port(a)) {
+            return Err(format!("peer.advertise: {bad:?} is not host:port"));
+        }
+        if raw.log.checkpoint_every == 0 {
+            return Err("log.checkpoint_every: must be at least 1".into());
+        }
+        Ok(Self {
+            agency: raw
+                .agency
+                .parse()
+                .map_err(|e: liaison_core::Malformed| e.to_string())?,
+            display_name: raw.display_name,
+            peer_listen: addr("peer.listen", &raw.peer.listen)?,
+            peer_advertise: raw.peer.advertise,
+            api_listen: addr("api.listen", &raw.api.listen)?,
+            checkpoint_every: raw.log.checkpoint_every,
+        })
+    }
+}
+
+impl From<&NodeConfig> for RawConfig {
+    fn from(c: &NodeConfig) -> Self {
+        Self {
+            agency: c.agency.to_string(),
+            display_name: c.display_name.clone(),
+            peer: RawPeer {
+                listen: c.peer_listen.to_string(),
+                advertise: c.peer_advertise.clone(),
+            },
+            api: RawApi {
+                listen: c.api_listen.to_string(),
+            },
+            log: RawLog {
+                checkpoint_every: c.checkpoint_every,
+            },
+        }
+    }
+}
+
+impl NodeConfig {
+    /// Reads and validates `liaison.toml` at `path`.
+    ///
+    /// Errors: [`Error::Io`], or [`Error::Config`] naming the line or field.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(Error::io("read configuration", path))?;
+        Self::parse(&text).map_err(|problem| Error::Config {
+            path: path.to_owned(),
+            problem,
+        })
+    }
+
+    /// Parses and validates configuration text.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| e.to_string())?;
+        Self::try_from(raw)
+    }
+
+    /// The TOML text of this configuration.
+    pub fn to_toml(&self) -> String {
+        let body = toml::to_string_pretty(&RawConfig::from(self)).unwrap_or_default();
+        format!("# Liaison node configuration. See README.md, \"Configuration\".\n{body}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+agency = "NL-NP"
+display_name = "Netherlands Police"
+[peer]
+listen = "127.0.0.1:7443"
+advertise = ["nl.example:7443"]
+[api]
+listen = "127.0.0.1:7444"
+"#;
+
+    #[test]
+    fn parses_and_round_trips() {
+        let c = NodeConfig::parse(GOOD).unwrap();
+        assert_eq!(c.agency.as_str(), "NL-NP");
+        assert_eq!(c.checkpoint_every, 1000);
+        assert_eq!(NodeConfig::parse(&c.to_toml()).unwrap(), c);
+    }
+
+    #[test]
+    fn unknown_fields_and_bad_values_are_named() {
+        let unknown = GOOD.replace("[api]", "colour = \"blue\"\n[api]");
+        assert!(NodeConfig::parse(&unknown).unwrap_err().contains("colour"));
+        let bad_addr = GOOD.replace("127.0.0.1:7444", "localhost");
+        assert!(
+            NodeConfig::parse(&bad_addr)
+                .unwrap_err()
+                .contains("api.listen")
+        );
+        let bad_agency = GOOD.replace("NL-NP", "netherlands");
+        assert!(
+            NodeConfig::parse(&bad_agency)
+                .unwrap_err()
+                .contains("agency")
+        );
+    }
+
+    #[test]
+    fn example_configs_load() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../config");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().ends_with(".liaison.toml"))
+            {
+                NodeConfig::load(&path).unwrap_or_else(|e| panic!("{e}"));
+                seen += 1;
+            }
+        }
+        assert!(
+            seen >= 3,
+            "expected the three demo agencies' examples in config/"
+        );
+    }
+}

@@ -1,0 +1,439 @@
+//! The files of a node: creating them ([`init_node`]) and loading them ([`Node::load`]).
+
+use std::fs::{DirBuilder, File, OpenOptions};
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use liaison_core::crypto::{EncryptionKey, SigningKey, SystemRng};
+use liaison_core::identity::{IdentityDocument, PublishedKey};
+use liaison_core::tls::{self, CertificateRole, Validity};
+use liaison_core::{AgencyId, AgencyKeys, SignedIdentity, UnixMillis};
+use liaison_store::log::CheckpointSigner;
+use liaison_store::{EntryKind, Log, LogOptions, NewEntry};
+
+use crate::config::{CONFIG_FILE, NodeConfig};
+use crate::error::{Error, Result};
+
+/// The signed identity bundle partners import.
+pub const IDENTITY_FILE: &str = "identity.bundle";
+const KEYS_DIR: &str = "keys";
+const TLS_DIR: &str = "tls";
+const LOG_DIR: &str = "log";
+const ROOT_KEY: &str = "keys/root.key";
+const SIGNING_KEY: &str = "keys/signing.key";
+const ENCRYPTION_KEY: &str = "keys/encryption.key";
+const CA_CERT: &str = "tls/ca.pem";
+const CA_KEY: &str = "tls/ca.key";
+const NODE_CERT: &str = "tls/node.pem";
+const NODE_KEY: &str = "tls/node.key";
+
+/// How long a new identity document and the agency's certificates are valid.
+pub const IDENTITY_VALIDITY_DAYS: u32 = 730;
+
+/// What `liaison init` is asked to create.
+#[derive(Debug, Clone)]
+pub struct InitOptions {
+    /// The data directory (created if missing; must not hold a node).
+    pub data_dir: PathBuf,
+    /// This agency.
+    pub agency: AgencyId,
+    /// Human-readable name.
+    pub display_name: String,
+    /// host:port partners connect to. Default `127.0.0.1:7443`.
+    pub peer_endpoint: Option<String>,
+    /// Client API listen address. Default `127.0.0.1:7444`.
+    pub api_endpoint: Option<SocketAddr>,
+}
+
+/// A node's files, loaded and cross-checked.
+#[derive(Debug)]
+pub struct Node {
+    dir: PathBuf,
+    config: NodeConfig,
+    keys: AgencyKeys,
+    identity: SignedIdentity,
+}
+
+fn private_dir(path: &Path) -> Result<()> {
+    DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(path)
+        .map_err(Error::io("create directory", path))
+}
+
+/// Writes a new file durably with `mode`; never replaces an existing one.
+fn write_new_file(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path)
+        .map_err(Error::io("create file", path))?;
+    // The umask may have narrowed the mode; make it exact.
+    file.set_permissions(std::fs::Permissions::from_mode(mode))
+        .and_then(|()| file.write_all(contents))
+        .and_then(|()| file.sync_all())
+        .map_err(Error::io("write file", path))
+}
+
+fn fsync_dir(path: &Path) -> Result<()> {
+    File::open(path)
+        .and_then(|d| d.sync_all())
+        .map_err(Error::io("fsync directory", path))
+}
+
+fn event(fields: serde_json::Value) -> Bytes {
+    Bytes::from(fields.to_string())
+}
+
+/// Creates a node: keys, the agency CA and node certificate, the signed identity
+/// document, the log (with its first entries and a checkpoint) and, last,
+/// `liaison.toml`.
+///
+/// Errors: [`Error::AlreadyInitialised`] if the directory holds a node (or the remains
+/// of one); [`Error::Config`] for a bad endpoint; I/O and crypto errors.
+pub fn init_node(options: &InitOptions) -> Result<Node> {
+    let dir = &options.data_dir;
+    for existing in [CONFIG_FILE, KEYS_DIR, TLS_DIR, LOG_DIR, IDENTITY_FILE] {
+        if dir.join(existing).exists() {
+            return Err(Error::AlreadyInitialised(dir.clone()));
+        }
+    }
+    let peer_endpoint = options
+        .peer_endpoint
+        .clone()
+        .unwrap_or_else(|| "127.0.0.1:7443".into());
+    let config = NodeConfig::try_from(crate::config::RawConfig {
+        agency: options.agency.to_string(),
+        display_name: options.display_name.clone(),
+        peer: crate::config::RawPeer {
+            listen: listen_address_for(&peer_endpoint),
+            advertise: vec![peer_endpoint.clone()],
+        },
+        api: crate::config::RawApi {
+            listen: options
+                .api_endpoint
+                .map_or_else(|| "127.0.0.1:7444".into(), |a| a.to_string()),
+        },
+        log: crate::config::RawLog::default(),
+    })
+    .map_err(|problem| Error::Config {
+        path: dir.join(CONFIG_FILE),
+        problem,
+    })?;
+
+    private_dir(dir)?;
+    private_dir(&dir.join(KEYS_DIR))?;
+    private_dir(&dir.join(TLS_DIR))?;
+    private_dir(&dir.join(LOG_DIR))?;
+
+    let keys = AgencyKeys::generate(&mut SystemRng)?;
+    write_new_file(&dir.join(ROOT_KEY), keys.root.seed(), 0o600)?;
+    write_new_file(&dir.join(SIGNING_KEY), keys.signing.seed(), 0o600)?;
+    write_new_file(
+        &dir.join(ENCRYPTION_KEY),
+        &keys.encryption.secret_bytes(),
+        0o600,
+    )?;
+
+    let validity = Validity {
+        days: IDENTITY_VALIDITY_DAYS,
+    };
+    let ca = tls::generate_agency_ca(&config.agency, &config.display_name, validity)?;
+    let host = peer_endpoint
+        .rsplit_once(':')
+        .map_or(peer_endpoint.as_str(), |(h, _)| h)
+        .trim_matches(['[', ']']);
+    let mut names = vec![host.to_owned()];
+    for local in ["localhost", "127.0.0.1"] {
+        if !names.iter().any(|n| n == local) {
+            names.push(local.to_owned());
+        }
+    }
+    let node_cert = tls::issue_certificate(
+        &ca.certificate_pem,
+        &ca.private_key_pem,
+        &format!("Liaison node {}", config.agency),
+        &names,
+        CertificateRole::Node,
+        validity,
+    )?;
+    write_new_file(&dir.join(CA_CERT), ca.certificate_pem.as_bytes(), 0o644)?;
+    write_new_file(&dir.join(CA_KEY), ca.private_key_pem.as_bytes(), 0o600)?;
+    write_new_file(
+        &dir.join(NODE_CERT),
+        node_cert.certificate_pem.as_bytes(),
+        0o644,
+    )?;
+    write_new_file(
+        &dir.join(NODE_KEY),
+        node_cert.private_key_pem.as_bytes(),
+        0o600,
+    )?;
+
+    let now = UnixMillis::now();
+    let document = IdentityDocument {
+        agency: config.agency.clone(),
+        display_name: config.display_name.clone(),
+        country: config.agency.country().to_owned(),
+        peer_endpoints: config.peer_advertise.clone(),
+        version: 1,
+        not_before: now,
+        not_after: now.plus_days(i64::from(IDENTITY_VALIDITY_DAYS)),
+        signing_key: PublishedKey {
+            key_id: keys.signing.verifying_key().key_id('s'),
+            key: keys.signing.verifying_key(),
+            created: now,
+        },
+        encryption_key: PublishedKey {
+            key_id: keys.encryption.public_key().key_id(),
+            key: keys.encryption.public_key().clone(),
+            created: now,
+        },
+        tls_ca_certificate: Bytes::from(ca.certificate_der),
+        revoked_keys: vec![],
+    };
+    let identity = SignedIdentity::sign(document, &keys.root);
+    write_new_file(&dir.join(IDENTITY_FILE), &identity.to_bytes(), 0o644)?;
+
+    let node = Node {
+        dir: dir.clone(),
+        config,
+        keys,
+        identity,
+    };
+    {
+        let log = node.open_log()?;
+        let agency = node.config.agency.to_string();
+        let key_event = |purpose: &str, key_id: String| {
+            NewEntry::new(
+                EntryKind::KeyChange,
+                event(
+                    serde_json::json!({"event": "key-created", "purpose": purpose, "key_id": key_id}),
+                ),
+            )
+        };
+        log.submit(vec![
+            NewEntry::new(
+                EntryKind::NodeEvent,
+                event(serde_json::json!({"event": "node-created", "agency": agency, "fingerprint": node.identity.fingerprint().to_string()})),
+            ),
+            key_event("root", node.keys.root.verifying_key().key_id('r').to_string()),
+            key_event("signing", node.keys.signing.verifying_key().key_id('s').to_string()),
+            key_event("encryption", node.keys.encryption.public_key().key_id().to_string()),
+            NewEntry::new(
+                EntryKind::KeyChange,
+                event(serde_json::json!({"event": "identity-issued", "version": 1})),
+            ),
+        ])
+        .wait()?;
+        log.checkpoint()?;
+    }
+    // Last: its presence marks a complete node.
+    write_new_file(
+        &dir.join(CONFIG_FILE),
+        node.config.to_toml().as_bytes(),
+        0o644,
+    )?;
+    fsync_dir(dir)?;
+    Ok(node)
+}
+
+/// The address to bind for an advertised endpoint: the IP itself if it is one,
+/// otherwise every interface on that port.
+fn listen_address_for(endpoint: &str) -> String {
+    match endpoint.parse::<SocketAddr>() {
+        Ok(addr) => addr.to_string(),
+        Err(_) => {
+            let port = endpoint.rsplit_once(':').map_or("7443", |(_, p)| p);
+            format!("0.0.0.0:{port}")
+        }
+    }
+}
+
+fn read_secret(dir: &Path, name: &str) -> Result<[u8; 32]> {
+    let path = dir.join(name);
+    let bytes = std::fs::read(&path).map_err(Error::io("read key", &path))?;
+    bytes.try_into().map_err(|_| Error::BadKeyMaterial {
+        path,
+        problem: "a key file must hold exactly 32 bytes".into(),
+    })
+}
+
+impl Node {
+    /// Loads a node and checks that its keys match its signed identity document.
+    ///
+    /// Errors: [`Error::NotInitialised`], [`Error::Config`], [`Error::BadKeyMaterial`].
+    pub fn load(dir: &Path) -> Result<Self> {
+        let config_path = dir.join(CONFIG_FILE);
+        if !config_path.exists() {
+            return Err(Error::NotInitialised(dir.to_owned()));
+        }
+        let config = NodeConfig::load(&config_path)?;
+        let bad = |name: &str, problem: String| Error::BadKeyMaterial {
+            path: dir.join(name),
+            problem,
+        };
+        let keys = AgencyKeys {
+            root: SigningKey::from_seed(read_secret(dir, ROOT_KEY)?)?,
+            signing: SigningKey::from_seed(read_secret(dir, SIGNING_KEY)?)?,
+            encryption: EncryptionKey::from_bytes(&read_secret(dir, ENCRYPTION_KEY)?)?,
+        };
+        let bundle_path = dir.join(IDENTITY_FILE);
+        let bundle =
+            std::fs::read(&bundle_path).map_err(Error::io("read identity", &bundle_path))?;
+        let identity = SignedIdentity::from_bytes(bundle.into())
+            .map_err(|e| bad(IDENTITY_FILE, e.to_string()))?;
+        let doc = identity.document();
+        if identity.root_key() != &keys.root.verifying_key() {
+            return Err(bad(
+                ROOT_KEY,
+                "does not match the root key that signed identity.bundle".into(),
+            ));
+        }
+        if doc.signing_key.key != keys.signing.verifying_key() {
+            return Err(bad(
+                SIGNING_KEY,
+                "does not match the signing key in identity.bundle".into(),
+            ));
+        }
+        if &doc.encryption_key.key != keys.encryption.public_key() {
+            return Err(bad(
+                ENCRYPTION_KEY,
+                "does not match the encryption key in identity.bundle".into(),
+            ));
+        }
+        if doc.agency != config.agency {
+            return Err(bad(
+                IDENTITY_FILE,
+                format!(
+                    "is for {}, but liaison.toml says {}",
+                    doc.agency, config.agency
+                ),
+            ));
+        }
+        Ok(Self {
+            dir: dir.to_owned(),
+            config,
+            keys,
+            identity,
+        })
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The validated configuration.
+    pub fn config(&self) -> &NodeConfig {
+        &self.config
+    }
+
+    /// The agency's private keys.
+    pub fn keys(&self) -> &AgencyKeys {
+        &self.keys
+    }
+
+    /// The signed identity bundle.
+    pub fn identity(&self) -> &SignedIdentity {
+        &self.identity
+    }
+
+    /// SHA-256 of the agency CA certificate (DER), hex.
+    pub fn tls_ca_sha256(&self) -> String {
+        data_encoding::HEXLOWER.encode(&liaison_core::crypto::sha256(
+            &self.identity.document().tls_ca_certificate,
+        ))
+    }
+
+    /// Opens the node's log with its checkpoint signer.
+    ///
+    /// Errors: [`Error::Store`], e.g. when a running node holds the log.
+    pub fn open_log(&self) -> Result<Log> {
+        let signing = SigningKey::from_seed(*self.keys.signing.seed())?;
+        Ok(Log::open(
+            &self.dir.join(LOG_DIR),
+            LogOptions {
+                checkpoint_signer: Some(CheckpointSigner {
+                    agency: self.config.agency.clone(),
+                    key: signing,
+                }),
+                checkpoint_every: self.config.checkpoint_every,
+            },
+        )?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt as _;
+
+    use super::*;
+
+    fn options(dir: &Path) -> InitOptions {
+        InitOptions {
+            data_dir: dir.to_owned(),
+            agency: "NL-NP".parse().unwrap(),
+            display_name: "Netherlands Police".into(),
+            peer_endpoint: Some("127.0.0.1:17443".into()),
+            api_endpoint: None,
+        }
+    }
+
+    #[test]
+    fn init_creates_a_loadable_node_and_refuses_to_overwrite() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("nl");
+        let created = init_node(&options(&dir)).unwrap();
+        let loaded = Node::load(&dir).unwrap();
+        assert_eq!(
+            loaded.identity().fingerprint(),
+            created.identity().fingerprint()
+        );
+        assert_eq!(loaded.config().peer_listen.port(), 17443);
+        for key in [ROOT_KEY, SIGNING_KEY, ENCRYPTION_KEY, CA_KEY, NODE_KEY] {
+            let mode = std::fs::metadata(dir.join(key))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777;
+            assert_eq!(mode, 0o600, "{key}");
+        }
+        assert!(matches!(
+            init_node(&options(&dir)),
+            Err(Error::AlreadyInitialised(_))
+        ));
+        let log = loaded.open_log().unwrap();
+        assert_eq!(log.head().seq, 5);
+        assert_eq!(log.checkpoints().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn load_detects_a_swapped_key() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("nl");
+        init_node(&options(&dir)).unwrap();
+        std::fs::write(dir.join(SIGNING_KEY), [1u8; 32]).unwrap();
+        match Node::load(&dir) {
+            Err(Error::BadKeyMaterial { path, .. }) => assert!(path.ends_with(SIGNING_KEY)),
+            other => panic!("unexpected {other:?}"),
+        }
+        std::fs::write(dir.join(SIGNING_KEY), [1u8; 31]).unwrap();
+        assert!(matches!(
+            Node::load(&dir),
+            Err(Error::BadKeyMaterial { .. })
+        ));
+    }
+
+    #[test]
+    fn load_of_an_empty_directory_says_how_to_start() {
+        let tmp = tempfile::tempdir().unwrap();
+        let err = Node::load(tmp.path()).unwrap_err();
+        assert!(err.to_string().contains("liaison init"), "{err}");
+    }
+}

@@ -1,0 +1,64 @@
+//! The one error type of `liaison-node`.
+
+use std::path::PathBuf;
+
+/// What can go wrong running or administering a node.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The data directory already holds a node; `init` never overwrites one.
+    #[error("{0} already holds a Liaison node; refusing to overwrite it")]
+    AlreadyInitialised(PathBuf),
+    /// The data directory holds no node.
+    #[error("{0} holds no Liaison node (no liaison.toml); create one with `liaison init`")]
+    NotInitialised(PathBuf),
+    /// `liaison.toml` does not parse or a value is invalid.
+    #[error("{path}: {problem}")]
+    Config {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, naming the field.
+        problem: String,
+    },
+    /// A file could not be read or written.
+    #[error("{context} ({path}): {source}")]
+    Io {
+        /// What was being done.
+        context: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// A key file or the identity bundle is damaged or does not match the others.
+    #[error("{path}: {problem}")]
+    BadKeyMaterial {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        problem: String,
+    },
+    /// A domain error.
+    #[error(transparent)]
+    Core(#[from] liaison_core::Error),
+    /// A store error.
+    #[error(transparent)]
+    Store(#[from] liaison_store::Error),
+}
+
+impl Error {
+    pub(crate) fn io(
+        context: &'static str,
+        path: impl Into<PathBuf>,
+    ) -> impl FnOnce(std::io::Error) -> Error {
+        let path = path.into();
+        move |source| Error::Io {
+            context,
+            path,
+            source,
+        }
+    }
+}
+
+/// Shorthand for results in this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
