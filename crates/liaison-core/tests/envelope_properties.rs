@@ -342,3 +342,42 @@ fn each_open_check_has_its_own_error() {
         Err(Error::UnsupportedFormat { version: 2, .. })
     ));
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    /// The decoders of foreign bytes never panic (the fuzz targets in `fuzz/` push much
+    /// further; this keeps the guarantee in every CI run).
+    #[test]
+    fn arbitrary_bytes_never_panic_the_decoders(data in prop::collection::vec(any::<u8>(), 0..2048)) {
+        let origin = origin();
+        let me = TestAgency::numbered("DE-BKA", 10);
+        if let Ok(envelope) = SealedEnvelope::decode(Bytes::from(data.clone())) {
+            prop_assert_eq!(envelope.as_bytes().as_ref(), &data[..]);
+            let _ = open_as(&envelope, &me, &origin);
+        }
+        let _ = liaison_core::SignedIdentity::from_bytes(Bytes::from(data.clone()));
+        if let Ok(m) = pb::BulletinContent::decode(Bytes::from(data)) {
+            let _ = BulletinContent::try_from(m);
+        }
+    }
+
+    /// Structured garbage: a real envelope with one field replaced by random bytes.
+    #[test]
+    fn a_random_field_is_refused_without_panic(field in 0usize..4, junk in prop::collection::vec(any::<u8>(), 0..512)) {
+        let origin = origin();
+        let me = TestAgency::numbered("DE-BKA", 10);
+        let bulletin = sample_bulletin(&origin.id, BulletinId::new(T0));
+        let envelope = seal_for_recipients(&bulletin, &origin.signing, &[me.recipient_key()], &mut SystemRng).unwrap();
+        let mut parts = pb::SealedEnvelope::decode(envelope.as_bytes().clone()).unwrap();
+        let junk = Bytes::from(junk);
+        match field {
+            0 => parts.header = junk,
+            1 => parts.wraps = junk,
+            2 => parts.ciphertext = junk,
+            _ => parts.signature = junk,
+        }
+        let outcome = SealedEnvelope::decode(parts.encode_to_vec().into()).and_then(|e| open_as(&e, &me, &origin));
+        prop_assert!(outcome.is_err());
+    }
+}

@@ -1,0 +1,55 @@
+//! Foreign envelope bytes: decode with limits, then run every `open` check as a
+//! recipient whose directory knows the origin. Must never panic; a decoded envelope
+//! must keep the exact bytes it came from.
+#![no_main]
+
+use std::sync::OnceLock;
+
+use bytes::Bytes;
+use libfuzzer_sys::fuzz_target;
+use liaison_core::crypto::{EncryptionKey, SigningKey};
+use liaison_core::identity::{IdentityDocument, PublishedKey};
+use liaison_core::{AgencyId, Receiver, SealedEnvelope, UnixMillis, open};
+
+struct Fixture {
+    me: AgencyId,
+    keys: Vec<EncryptionKey>,
+    directory: Vec<IdentityDocument>,
+}
+
+fn fixture() -> &'static Fixture {
+    static F: OnceLock<Fixture> = OnceLock::new();
+    F.get_or_init(|| {
+        // Same keys as the committed test vector, so its envelope seeds the corpus.
+        let signing = SigningKey::from_seed([0x11; 32]).unwrap();
+        let origin_enc = EncryptionKey::from_bytes(&[0x12; 32]).unwrap();
+        let t0 = UnixMillis(1_795_000_000_000);
+        let doc = IdentityDocument {
+            agency: "NL-NP".parse().unwrap(),
+            display_name: "fuzz".into(),
+            country: "NL".into(),
+            peer_endpoints: vec![],
+            version: 1,
+            not_before: t0,
+            not_after: t0.plus_days(3650),
+            signing_key: PublishedKey { key_id: signing.verifying_key().key_id('s'), key: signing.verifying_key(), created: t0 },
+            encryption_key: PublishedKey { key_id: origin_enc.public_key().key_id(), key: origin_enc.public_key().clone(), created: t0 },
+            tls_ca_certificate: Bytes::from_static(b"ca"),
+            revoked_keys: vec![],
+        };
+        Fixture {
+            me: "DE-BKA".parse().unwrap(),
+            keys: vec![EncryptionKey::from_bytes(&[0x22; 32]).unwrap()],
+            directory: vec![doc],
+        }
+    })
+}
+
+fuzz_target!(|data: &[u8]| {
+    let f = fixture();
+    if let Ok(envelope) = SealedEnvelope::decode(Bytes::copy_from_slice(data)) {
+        assert_eq!(envelope.as_bytes().as_ref(), data);
+        let receiver = Receiver { agency: &f.me, encryption_keys: &f.keys };
+        let _ = open(&envelope, receiver, f.directory.as_slice(), UnixMillis(1_795_000_000_000));
+    }
+});
