@@ -78,6 +78,33 @@ impl EntryKind {
     }
 }
 
+/// State that changes together with an entry, in the same atomic batch: either both
+/// are durable or neither is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// Queue this (published) entry for delivery to the partner.
+    Enqueue(AgencyId),
+    /// Delivery to the partner of the bulletin published at `published_seq` is over.
+    Dequeue {
+        /// The partner.
+        partner: AgencyId,
+        /// The `Published` entry's sequence number.
+        published_seq: u64,
+    },
+    /// Record the bulletin as received. The append fails with
+    /// [`crate::Error::Duplicate`] if it already was: a bulletin is stored once.
+    ClaimReceived(BulletinId),
+    /// Store (or replace) a partner's signed identity bundle.
+    PutPeer {
+        /// The partner.
+        agency: AgencyId,
+        /// Its `SignedIdentity` bytes, as imported.
+        bundle: Bytes,
+    },
+    /// Forget a partner.
+    RemovePeer(AgencyId),
+}
+
 /// An entry to append. The log assigns its sequence number, time and chain hash.
 #[derive(Debug, Clone)]
 pub struct NewEntry {
@@ -89,6 +116,8 @@ pub struct NewEntry {
     pub agency: Option<AgencyId>,
     /// The payload (a sealed envelope, a signed receipt, a decision record...).
     pub body: Bytes,
+    /// State changed atomically with the entry.
+    pub effects: Vec<Effect>,
 }
 
 impl NewEntry {
@@ -99,7 +128,14 @@ impl NewEntry {
             bulletin_id: None,
             agency: None,
             body: body.into(),
+            effects: Vec::new(),
         }
+    }
+
+    /// The same entry, with `effect` applied atomically with it.
+    pub fn with_effect(mut self, effect: Effect) -> Self {
+        self.effects.push(effect);
+        self
     }
 
     /// The same entry, about `bulletin_id`.

@@ -38,6 +38,12 @@ pub enum Error {
     /// The log's writer has shut down.
     #[error("the log is closed")]
     Closed,
+    /// The bulletin was already received, at entry `seq`; nothing was appended.
+    #[error("bulletin already received (log entry {seq})")]
+    Duplicate {
+        /// The entry that holds it.
+        seq: u64,
+    },
     /// An entry is larger than the store accepts.
     #[error("entry body is {size} bytes, more than the limit of {limit}")]
     TooLarge {

@@ -8,9 +8,12 @@
 //! | `b` bulletin id (16) seq         | empty: index by bulletin       |
 //! | `a` agency `\0` seq              | empty: index by partner        |
 //! | `c` seq                          | `pb::SignedCheckpoint`         |
+//! | `o` partner `\0` published seq   | empty: the partner's outbox    |
+//! | `r` bulletin id (16)             | seq of the `Received` entry    |
+//! | `p` partner                      | the partner's identity bundle  |
 //!
-//! An entry and its index keys go into one sled batch, so they exist together or not
-//! at all.
+//! An entry, its index keys and its [`Effect`]s go into one sled batch, so they exist
+//! together or not at all.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,7 +28,7 @@ use prost::Message as _;
 use tokio::sync::oneshot;
 
 use crate::durability::{self, BODIES_DIR, SLED_DIR, SledSync};
-use crate::entry::{self, BodyPlacement, Entry, MAX_BODY_BYTES, NewEntry};
+use crate::entry::{self, BodyPlacement, Effect, Entry, MAX_BODY_BYTES, NewEntry};
 use crate::error::{Error, Result};
 
 /// Most requests the writer takes into one batch.
@@ -146,6 +149,18 @@ fn bulletin_index_key(id: &BulletinId, seq: u64) -> Vec<u8> {
 
 fn agency_index_prefix(agency: &AgencyId) -> Vec<u8> {
     [&b"a"[..], agency.as_str().as_bytes(), b"\0"].concat()
+}
+
+fn outbox_prefix(partner: &AgencyId) -> Vec<u8> {
+    [&b"o"[..], partner.as_str().as_bytes(), b"\0"].concat()
+}
+
+fn received_key(id: &BulletinId) -> Vec<u8> {
+    [&b"r"[..], &id.to_bytes()].concat()
+}
+
+fn peer_key(agency: &AgencyId) -> Vec<u8> {
+    [&b"p"[..], agency.as_str().as_bytes()].concat()
 }
 
 fn seq_suffix(key: &[u8]) -> Option<u64> {
@@ -310,6 +325,57 @@ impl Log {
             .map(|item| {
                 let (key, value) = item?;
                 decode_checkpoint(seq_suffix(&key).unwrap_or(0), &value)
+            })
+            .collect()
+    }
+
+    /// Sequence numbers of the `Published` entries queued for `partner`, oldest first,
+    /// after `after` (exclusive), at most `limit`.
+    pub fn outbox(&self, partner: &AgencyId, after: u64, limit: usize) -> Result<Vec<u64>> {
+        let prefix = outbox_prefix(partner);
+        let start = [
+            prefix.clone(),
+            (after.saturating_add(1)).to_be_bytes().to_vec(),
+        ]
+        .concat();
+        let end = [prefix, u64::MAX.to_be_bytes().to_vec()].concat();
+        self.shared
+            .tree
+            .range(start..end)
+            .take(limit)
+            .map(|item| Ok(seq_suffix(&item?.0).unwrap_or(0)))
+            .collect()
+    }
+
+    /// How many bulletins are queued for `partner`.
+    pub fn outbox_len(&self, partner: &AgencyId) -> usize {
+        self.shared.tree.scan_prefix(outbox_prefix(partner)).count()
+    }
+
+    /// The `Received` entry of a bulletin, if it was received.
+    pub fn received(&self, id: &BulletinId) -> Result<Option<u64>> {
+        Ok(self
+            .shared
+            .tree
+            .get(received_key(id))?
+            .and_then(|v| v.as_ref().try_into().ok().map(u64::from_be_bytes)))
+    }
+
+    /// The stored identity bundle of every partner.
+    pub fn peers(&self) -> Result<Vec<(AgencyId, Bytes)>> {
+        self.shared
+            .tree
+            .scan_prefix(b"p")
+            .map(|item| {
+                let (key, value) = item?;
+                let agency = std::str::from_utf8(&key[1..])
+                    .ok()
+                    .and_then(|s| s.parse().ok())
+                    .ok_or_else(|| Error::Tampered {
+                        seq: 0,
+                        problem: "a partner key is malformed".into(),
+                    })?;
+                Ok((agency, Bytes::copy_from_slice(&value)))
             })
             .collect()
     }
@@ -495,12 +561,20 @@ impl Writer {
         let mut batch = sled::Batch::default();
         let mut head = self.head;
         let mut prepared = Vec::new();
+        let mut claimed = std::collections::HashMap::new();
         let mut checkpoint_replies = Vec::new();
         let mut wrote_body_files = false;
         for request in requests {
             match request {
                 Request::Append { entries, reply } => {
-                    match self.prepare(&entries, head, time, &mut batch, &mut wrote_body_files) {
+                    match self.prepare(
+                        &entries,
+                        head,
+                        time,
+                        &mut batch,
+                        &mut wrote_body_files,
+                        &mut claimed,
+                    ) {
                         Ok(appended) => {
                             if let Some(last) = appended.last() {
                                 head = Head {
@@ -570,7 +644,27 @@ impl Writer {
         time: UnixMillis,
         batch: &mut sled::Batch,
         wrote_body_files: &mut bool,
+        claimed: &mut std::collections::HashMap<BulletinId, u64>,
     ) -> Result<Vec<Appended>> {
+        // A bulletin is received once: check claims against the tree and against
+        // earlier requests in this same batch, before anything is written.
+        let mut offset = 0;
+        for entry in entries {
+            offset += 1;
+            for effect in &entry.effects {
+                if let Effect::ClaimReceived(id) = effect {
+                    if let Some(seq) = claimed.get(id).copied().or(self
+                        .shared
+                        .tree
+                        .get(received_key(id))?
+                        .and_then(|v| v.as_ref().try_into().ok().map(u64::from_be_bytes)))
+                    {
+                        return Err(Error::Duplicate { seq });
+                    }
+                    claimed.insert(*id, head.seq + offset);
+                }
+            }
+        }
         if let Some(big) = entries.iter().find(|e| e.body.len() > MAX_BODY_BYTES) {
             return Err(Error::TooLarge {
                 size: big.body.len(),
@@ -603,6 +697,31 @@ impl Writer {
                     [agency_index_prefix(agency), seq.to_be_bytes().to_vec()].concat(),
                     &[][..],
                 );
+            }
+            for effect in &entry.effects {
+                match effect {
+                    Effect::Enqueue(partner) => {
+                        batch.insert(
+                            [outbox_prefix(partner), seq.to_be_bytes().to_vec()].concat(),
+                            &[][..],
+                        );
+                    }
+                    Effect::Dequeue {
+                        partner,
+                        published_seq,
+                    } => {
+                        batch.remove(
+                            [outbox_prefix(partner), published_seq.to_be_bytes().to_vec()].concat(),
+                        );
+                    }
+                    Effect::ClaimReceived(id) => {
+                        batch.insert(received_key(id), &seq.to_be_bytes()[..])
+                    }
+                    Effect::PutPeer { agency, bundle } => {
+                        batch.insert(peer_key(agency), bundle.to_vec())
+                    }
+                    Effect::RemovePeer(agency) => batch.remove(peer_key(agency)),
+                }
             }
         }
         Ok(appended)

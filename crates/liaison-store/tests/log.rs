@@ -274,3 +274,98 @@ fn a_second_process_cannot_open_a_log_in_use() {
     let _log = open(dir.path());
     assert!(Log::open(dir.path(), LogOptions::default()).is_err());
 }
+
+#[test]
+fn outbox_entries_come_and_go_with_their_entries() {
+    use liaison_store::Effect;
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path());
+    let de: AgencyId = "DE-BKA".parse().unwrap();
+    let ro: AgencyId = "RO-DIICOT".parse().unwrap();
+    let a = log
+        .append(
+            entry(1)
+                .with_effect(Effect::Enqueue(de.clone()))
+                .with_effect(Effect::Enqueue(ro.clone())),
+        )
+        .unwrap();
+    let b = log
+        .append(entry(2).with_effect(Effect::Enqueue(de.clone())))
+        .unwrap();
+    assert_eq!(log.outbox(&de, 0, 10).unwrap(), [a.seq, b.seq]);
+    assert_eq!(log.outbox(&de, a.seq, 10).unwrap(), [b.seq]);
+    assert_eq!(log.outbox(&ro, 0, 10).unwrap(), [a.seq]);
+    log.append(
+        NewEntry::new(EntryKind::Receipt, &b"receipt"[..]).with_effect(Effect::Dequeue {
+            partner: de.clone(),
+            published_seq: a.seq,
+        }),
+    )
+    .unwrap();
+    assert_eq!(log.outbox(&de, 0, 10).unwrap(), [b.seq]);
+    assert_eq!(log.outbox_len(&ro), 1);
+}
+
+#[test]
+fn a_bulletin_is_received_once_even_when_offered_concurrently() {
+    use liaison_store::Effect;
+    let dir = tempfile::tempdir().unwrap();
+    let log = Arc::new(open(dir.path()));
+    let id = BulletinId::new(UnixMillis(1_795_000_000_000));
+    let threads: Vec<_> = (0..8)
+        .map(|_| {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                log.append(
+                    NewEntry::new(EntryKind::Received, &b"env"[..])
+                        .with_effect(Effect::ClaimReceived(id)),
+                )
+            })
+        })
+        .collect();
+    let outcomes: Vec<_> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    let accepted: Vec<_> = outcomes.iter().filter_map(|o| o.as_ref().ok()).collect();
+    assert_eq!(accepted.len(), 1, "{outcomes:?}");
+    for o in &outcomes {
+        if let Err(e) = o {
+            assert!(
+                matches!(e, Error::Duplicate { seq } if *seq == accepted[0].seq),
+                "{e}"
+            );
+        }
+    }
+    assert_eq!(log.received(&id).unwrap(), Some(accepted[0].seq));
+    assert_eq!(log.head().seq, 1);
+    // The same bulletin arriving in one request twice is refused whole.
+    let twice = log
+        .submit(vec![
+            NewEntry::new(EntryKind::Received, &b"x"[..]).with_effect(Effect::ClaimReceived(id)),
+        ])
+        .wait();
+    assert!(matches!(twice, Err(Error::Duplicate { .. })));
+    assert_eq!(log.head().seq, 1);
+}
+
+#[test]
+fn peers_are_stored_with_their_entries() {
+    use liaison_store::Effect;
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path());
+    let de: AgencyId = "DE-BKA".parse().unwrap();
+    log.append(
+        NewEntry::new(EntryKind::PeerChange, &b"added"[..]).with_effect(Effect::PutPeer {
+            agency: de.clone(),
+            bundle: bytes::Bytes::from_static(b"bundle"),
+        }),
+    )
+    .unwrap();
+    assert_eq!(
+        log.peers().unwrap(),
+        [(de.clone(), bytes::Bytes::from_static(b"bundle"))]
+    );
+    log.append(
+        NewEntry::new(EntryKind::PeerChange, &b"removed"[..]).with_effect(Effect::RemovePeer(de)),
+    )
+    .unwrap();
+    assert!(log.peers().unwrap().is_empty());
+}
