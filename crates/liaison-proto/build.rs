@@ -16,7 +16,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build_server(true)
         // Zero-copy: decoding a `Bytes` buffer yields slices of it, so the signed
         // parts of an envelope stay the exact bytes that arrived.
-        .bytes(".liaison.format.v1")
+        .bytes(".")
         .compile_fds(descriptors)?;
     Ok(())
 }

@@ -10,7 +10,12 @@ use std::process::ExitCode;
 use anyhow::{Context as _, Result};
 use clap::{Args, Parser, Subcommand};
 use liaison_core::AgencyId;
+use liaison_node::admin::{AdminRequest, Direction, SendRequest};
 use liaison_node::{InitOptions, Node, init_node};
+
+mod commands;
+mod demo;
+mod output;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -58,6 +63,155 @@ enum Command {
     /// Inspect the tamper-evident log.
     #[command(subcommand)]
     Log(LogCommand),
+    /// Run the node: peer listener, admin socket, delivery to partners.
+    #[command(
+        after_help = "Example:\n  liaison run --data-dir /var/lib/liaison\nStops cleanly on SIGINT or SIGTERM; anything not yet delivered stays queued on disk."
+    )]
+    Run {
+        #[command(flatten)]
+        dir: DataDir,
+    },
+    /// Manage partner agencies.
+    #[command(subcommand)]
+    Peer(PeerCommand),
+    /// Send and read bulletins.
+    #[command(subcommand)]
+    Bulletin(BulletinCommand),
+    /// Three agencies on this machine exchanging bulletins, with no set-up.
+    #[command(
+        after_help = "Example:\n  liaison demo\n  liaison demo --dir ./demo   (keeps the three nodes' data for a look afterwards)"
+    )]
+    Demo {
+        /// Keep the nodes' data here instead of a temporary directory.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum PeerCommand {
+    /// Import a partner's identity bundle after checking its fingerprint.
+    #[command(
+        after_help = "Example:\n  liaison peer add de-bka.bundle --fingerprint 'ABCD-EFGH-...' --data-dir /var/lib/liaison\nThe fingerprint must be the one the partner read to you over a trusted channel."
+    )]
+    Add {
+        /// The partner's bundle (from `liaison identity export`).
+        bundle: PathBuf,
+        /// The root-key fingerprint the partner gave you over a trusted channel.
+        #[arg(long, value_name = "FP")]
+        fingerprint: String,
+        #[command(flatten)]
+        dir: DataDir,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Every partner, with its outbox depth.
+    #[command(after_help = "Example:\n  liaison peer list --data-dir /var/lib/liaison")]
+    List {
+        #[command(flatten)]
+        dir: DataDir,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One partner in detail.
+    #[command(after_help = "Example:\n  liaison peer show DE-BKA --data-dir /var/lib/liaison")]
+    Show {
+        /// The partner's agency id.
+        agency: String,
+        #[command(flatten)]
+        dir: DataDir,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Forget a partner: nothing more is sent to it or accepted from it.
+    #[command(after_help = "Example:\n  liaison peer remove DE-BKA --data-dir /var/lib/liaison")]
+    Remove {
+        /// The partner's agency id.
+        agency: String,
+        #[command(flatten)]
+        dir: DataDir,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum BulletinCommand {
+    /// Seal a bulletin for partners and queue it; prints its id.
+    #[command(
+        after_help = "Example:\n  liaison bulletin send --data-dir /var/lib/liaison --to DE-BKA,RO-DIICOT \\\n      --category trafficking.persons --tlp amber --title 'Recruiter on A2' --body 'Details...'"
+    )]
+    Send {
+        #[command(flatten)]
+        dir: DataDir,
+        /// Recipient agencies, comma-separated.
+        #[arg(
+            long,
+            value_delimiter = ',',
+            required = true,
+            value_name = "AGENCY[,AGENCY...]"
+        )]
+        to: Vec<String>,
+        /// Dotted category, e.g. trafficking.persons.
+        #[arg(long)]
+        category: String,
+        /// clear, green, amber, amber+strict or red.
+        #[arg(long)]
+        tlp: String,
+        /// Handling codes, comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        handling: Vec<String>,
+        /// One-line title.
+        #[arg(long)]
+        title: String,
+        /// Body text.
+        #[arg(
+            long,
+            conflicts_with = "body_file",
+            required_unless_present = "body_file"
+        )]
+        body: Option<String>,
+        /// Read the body from this file.
+        #[arg(long, value_name = "FILE")]
+        body_file: Option<PathBuf>,
+        /// Days until the bulletin expires.
+        #[arg(long, default_value_t = 90)]
+        expires_in_days: u32,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Bulletins sent and received.
+    #[command(
+        after_help = "Example:\n  liaison bulletin list --data-dir /var/lib/liaison --direction in"
+    )]
+    List {
+        #[command(flatten)]
+        dir: DataDir,
+        /// Only received (in) or only sent (out).
+        #[arg(long, value_parser = ["in", "out"])]
+        direction: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One bulletin: content, signature, and delivery to each recipient.
+    #[command(
+        after_help = "Example:\n  liaison bulletin show 019ac5d2-... --data-dir /var/lib/liaison"
+    )]
+    Show {
+        /// The bulletin id.
+        id: String,
+        #[command(flatten)]
+        dir: DataDir,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -126,6 +280,65 @@ fn run(command: Command) -> Result<()> {
             identity_export(&dir.data_dir, &out)
         }
         Command::Log(LogCommand::Verify { dir, json }) => log_verify(&dir.data_dir, json),
+        Command::Run { dir } => commands::run_node(&dir.data_dir),
+        Command::Peer(PeerCommand::Add {
+            bundle,
+            fingerprint,
+            dir,
+            json,
+        }) => commands::peer_add(&dir.data_dir, &bundle, fingerprint, json),
+        Command::Peer(PeerCommand::List { dir, json }) => commands::peer_list(&dir.data_dir, json),
+        Command::Peer(PeerCommand::Show { agency, dir, json }) => {
+            commands::peer_show(&dir.data_dir, AdminRequest::PeerShow { agency }, json)
+        }
+        Command::Peer(PeerCommand::Remove { agency, dir, json }) => {
+            commands::peer_show(&dir.data_dir, AdminRequest::PeerRemove { agency }, json)
+        }
+        Command::Bulletin(BulletinCommand::Send {
+            dir,
+            to,
+            category,
+            tlp,
+            handling,
+            title,
+            body,
+            body_file,
+            expires_in_days,
+            json,
+        }) => {
+            let body = match (body, body_file) {
+                (Some(text), _) => text,
+                (None, Some(file)) => std::fs::read_to_string(&file)
+                    .with_context(|| format!("cannot read --body-file {}", file.display()))?,
+                (None, None) => anyhow::bail!("give the body with --body or --body-file"),
+            };
+            let request = SendRequest {
+                to,
+                category,
+                tlp,
+                handling,
+                title,
+                body,
+                expires_in_days,
+            };
+            commands::bulletin_send(&dir.data_dir, request, json)
+        }
+        Command::Bulletin(BulletinCommand::List {
+            dir,
+            direction,
+            json,
+        }) => {
+            let direction = match direction.as_deref() {
+                Some("in") => Some(Direction::In),
+                Some("out") => Some(Direction::Out),
+                _ => None,
+            };
+            commands::bulletin_list(&dir.data_dir, direction, json)
+        }
+        Command::Bulletin(BulletinCommand::Show { id, dir, json }) => {
+            commands::bulletin_show(&dir.data_dir, id, json)
+        }
+        Command::Demo { dir } => demo::run(dir),
     }
 }
 

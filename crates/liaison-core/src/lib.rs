@@ -23,6 +23,7 @@ pub mod error;
 pub mod identity;
 pub mod ids;
 pub mod limits;
+pub mod receipt;
 pub mod tls;
 
 pub use bulletin::{Attachment, Bulletin, BulletinContent, Entity, Reference, ReferenceKind};

@@ -38,6 +38,34 @@ pub enum Error {
         /// What is wrong.
         problem: String,
     },
+    /// A partner's identity or certificate authority cannot be used.
+    #[error("partner: {0}")]
+    Partner(String),
+    /// The agency named is not a known partner.
+    #[error("{0} is not a known partner; add it with `liaison peer add`")]
+    UnknownPartner(liaison_core::AgencyId),
+    /// The bundle's root-key fingerprint is not the one the operator was given.
+    #[error(
+        "fingerprint mismatch: the bundle's root key has fingerprint {actual}, but you expected {expected}; do not add this partner until the two agree"
+    )]
+    FingerprintMismatch {
+        /// What the operator was told over the trusted channel.
+        expected: String,
+        /// What the bundle carries.
+        actual: String,
+    },
+    /// A request names something that does not exist.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// A request is not acceptable as given.
+    #[error("{0}")]
+    InvalidRequest(String),
+    /// TLS configuration failed.
+    #[error("TLS: {0}")]
+    Tls(String),
+    /// The node's admin socket answered with an error or not at all.
+    #[error("admin socket: {0}")]
+    Admin(String),
     /// A domain error.
     #[error(transparent)]
     Core(#[from] liaison_core::Error),

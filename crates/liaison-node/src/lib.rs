@@ -4,6 +4,13 @@
 //! - [`config`]: `liaison.toml`, parsed strictly and validated into [`NodeConfig`].
 //! - [`data_dir`]: the files of a node (keys, certificates, identity bundle, log) and
 //!   [`data_dir::init_node`], which creates them.
+//! - [`state`]: [`state::NodeState`], shared by everything below.
+//! - [`partners`]: known partners, their keys and their CAs (one trust anchor each).
+//! - [`tls`]: TLS 1.3 configs with the per-partner verifiers.
+//! - [`peer_service`]: the peer API partners call (`Deliver`, `PushIdentity`, `Ping`).
+//! - [`delivery`]: one worker per partner draining its durable outbox.
+//! - [`admin`]: operator commands, over the admin socket or offline.
+//! - [`server`]: [`server::run`] ties them together until shutdown.
 //! - [`error`]: the crate's one error type.
 //!
 //! Data directory:
@@ -18,10 +25,18 @@
 
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod config;
 pub mod data_dir;
+pub mod delivery;
 pub mod error;
+pub mod partners;
+pub mod peer_service;
+pub mod server;
+pub mod state;
+pub mod tls;
 
 pub use config::NodeConfig;
 pub use data_dir::{InitOptions, Node, init_node};
 pub use error::{Error, Result};
+pub use server::{Listeners, run};

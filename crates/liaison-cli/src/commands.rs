@@ -1,0 +1,245 @@
+//! The commands that reach a node: through its admin socket when it is running,
+//! directly on its data directory when it is not. The same code in `liaison-node`
+//! does the work either way.
+
+use std::path::Path;
+
+use anyhow::{Context as _, Result};
+use liaison_node::admin::{
+    self, AdminRequest, BulletinDetail, BulletinSummary, Direction, PeerView, SendRequest, SendView,
+};
+use liaison_node::state::NodeState;
+use liaison_node::{Listeners, Node};
+use serde::de::DeserializeOwned;
+
+use crate::output;
+
+/// Runs `request` on the node in `data_dir` and returns the typed answer.
+pub fn call<T: DeserializeOwned>(data_dir: &Path, request: AdminRequest) -> Result<T> {
+    let value = match admin::call(data_dir, &request)? {
+        Some(value) => value,
+        None => {
+            let node = Node::load(data_dir)?;
+            let state = NodeState::open(node).context(
+                "cannot open the node's log; if the node is running, its admin socket (admin.sock) should answer",
+            )?;
+            admin::execute(&state, request)?
+        }
+    };
+    serde_json::from_value(value).context("unexpected answer from the node")
+}
+
+pub fn run_node(data_dir: &Path) -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("LIAISON_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let node = Node::load(data_dir)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let peer = tokio::net::TcpListener::bind(node.config().peer_listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", node.config().peer_listen))?;
+        let shutdown = async {
+            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+            }
+        };
+        liaison_node::run(node, Listeners { peer }, shutdown).await?;
+        Ok(())
+    })
+}
+
+fn peer_rows(peers: &[PeerView]) -> Vec<Vec<String>> {
+    peers
+        .iter()
+        .map(|p| {
+            vec![
+                p.agency.clone(),
+                p.display_name.clone(),
+                p.identity_version.to_string(),
+                p.endpoints.join(","),
+                p.outbox.to_string(),
+                p.last_error.clone().unwrap_or_default(),
+            ]
+        })
+        .collect()
+}
+
+const PEER_HEADERS: [&str; 6] = [
+    "AGENCY",
+    "NAME",
+    "VERSION",
+    "ENDPOINTS",
+    "OUTBOX",
+    "LAST ERROR",
+];
+
+pub fn peer_add(data_dir: &Path, bundle: &Path, fingerprint: String, json: bool) -> Result<()> {
+    let bytes =
+        std::fs::read(bundle).with_context(|| format!("cannot read {}", bundle.display()))?;
+    let view: PeerView = call(
+        data_dir,
+        AdminRequest::PeerAdd {
+            bundle_base64: data_encoding::BASE64.encode(&bytes),
+            fingerprint,
+        },
+    )?;
+    if json {
+        return output::json(&view);
+    }
+    println!(
+        "Added partner {} ({}), fingerprint {}",
+        view.agency, view.display_name, view.fingerprint
+    );
+    Ok(())
+}
+
+pub fn peer_list(data_dir: &Path, json: bool) -> Result<()> {
+    let peers: Vec<PeerView> = call(data_dir, AdminRequest::PeerList)?;
+    if json {
+        return output::json(&peers);
+    }
+    if peers.is_empty() {
+        println!("No partners yet. Add one with `liaison peer add BUNDLE --fingerprint FP`.");
+        return Ok(());
+    }
+    output::table(&PEER_HEADERS, &peer_rows(&peers));
+    Ok(())
+}
+
+/// `peer show` and `peer remove` (which prints what it removed).
+pub fn peer_show(data_dir: &Path, request: AdminRequest, json: bool) -> Result<()> {
+    let removing = matches!(request, AdminRequest::PeerRemove { .. });
+    let p: PeerView = call(data_dir, request)?;
+    if json {
+        return output::json(&p);
+    }
+    if removing {
+        println!("Removed partner {} ({})", p.agency, p.display_name);
+        return Ok(());
+    }
+    output::fields(&[
+        ("Agency", p.agency.clone()),
+        ("Name", p.display_name.clone()),
+        ("Fingerprint", p.fingerprint.clone()),
+        ("Identity version", p.identity_version.to_string()),
+        ("Valid until", p.valid_until.clone()),
+        ("Endpoints", p.endpoints.join(", ")),
+        ("Signing key", p.signing_key_id.clone()),
+        ("Encryption key", p.encryption_key_id.clone()),
+        ("Outbox", p.outbox.to_string()),
+        (
+            "Last error",
+            p.last_error.clone().unwrap_or_else(|| "-".into()),
+        ),
+    ]);
+    Ok(())
+}
+
+pub fn bulletin_send(data_dir: &Path, request: SendRequest, json: bool) -> Result<()> {
+    let sent: SendView = call(data_dir, AdminRequest::BulletinSend(request))?;
+    if json {
+        return output::json(&sent);
+    }
+    println!("{}", sent.id);
+    eprintln!(
+        "queued for {} (log entry {})",
+        sent.queued_for.join(", "),
+        sent.log_seq
+    );
+    Ok(())
+}
+
+pub fn bulletin_list(data_dir: &Path, direction: Option<Direction>, json: bool) -> Result<()> {
+    let list: Vec<BulletinSummary> = call(data_dir, AdminRequest::BulletinList { direction })?;
+    if json {
+        return output::json(&list);
+    }
+    let rows: Vec<Vec<String>> = list
+        .iter()
+        .map(|b| {
+            vec![
+                b.id.clone(),
+                match b.direction {
+                    Direction::In => "in".into(),
+                    Direction::Out => "out".into(),
+                },
+                b.origin.clone(),
+                b.recipients.join(","),
+                b.category.clone(),
+                b.tlp.clone(),
+                b.title.clone(),
+            ]
+        })
+        .collect();
+    output::table(
+        &["ID", "DIR", "ORIGIN", "TO", "CATEGORY", "TLP", "TITLE"],
+        &rows,
+    );
+    Ok(())
+}
+
+pub fn bulletin_show(data_dir: &Path, id: String, json: bool) -> Result<()> {
+    let b: BulletinDetail = call(data_dir, AdminRequest::BulletinShow { id })?;
+    if json {
+        return output::json(&b);
+    }
+    print_bulletin(&b);
+    Ok(())
+}
+
+pub fn print_bulletin(b: &BulletinDetail) {
+    output::fields(&[
+        ("Bulletin", b.summary.id.clone()),
+        ("Title", b.summary.title.clone()),
+        ("Origin", b.summary.origin.clone()),
+        ("Signature", b.signature.clone()),
+        ("Recipients", b.summary.recipients.join(", ")),
+        ("Category", b.summary.category.clone()),
+        (
+            "Marking",
+            format!("{} {}", b.summary.tlp, b.handling_codes.join(" ")),
+        ),
+        ("Created", b.created.clone()),
+        ("Expires", b.expires.clone()),
+    ]);
+    println!();
+    println!("{}", b.body);
+    if !b.delivery.is_empty() {
+        println!();
+        let rows: Vec<Vec<String>> = b
+            .delivery
+            .iter()
+            .map(|d| {
+                vec![
+                    d.agency.clone(),
+                    d.state.clone(),
+                    d.receiver_log_seq
+                        .map(|s| s.to_string())
+                        .unwrap_or_default(),
+                    d.receipt_time.clone().unwrap_or_default(),
+                    d.detail.clone().unwrap_or_default(),
+                ]
+            })
+            .collect();
+        output::table(
+            &[
+                "RECIPIENT",
+                "DELIVERY",
+                "THEIR LOG ENTRY",
+                "SIGNED RECEIPT AT",
+                "DETAIL",
+            ],
+            &rows,
+        );
+    }
+}

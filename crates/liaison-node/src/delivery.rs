@@ -1,0 +1,267 @@
+//! One delivery worker per partner: reads the partner's durable outbox in log order and
+//! streams the envelopes over one mutually authenticated connection, up to
+//! [`DELIVERY_WINDOW`] in flight. Each signed receipt is verified with the partner's
+//! signing key and stored; the bulletin leaves the outbox in the same atomic batch.
+//! Transport failures retry with capped exponential backoff and jitter; whatever was
+//! not receipted is sent again after reconnecting (the receiver stores it once).
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use hyper_util::rt::TokioIo;
+use liaison_core::receipt::{Outcome, SignedReceipt};
+use liaison_core::{AgencyId, BulletinId};
+use liaison_proto::format::v1 as fmt;
+use liaison_proto::v1 as pb;
+use liaison_store::{Effect, EntryKind, NewEntry};
+use prost::Message as _;
+use rand::Rng as _;
+use tokio::sync::{mpsc, watch};
+use tokio_stream::wrappers::ReceiverStream;
+
+use crate::peer_service::DELIVERY_WINDOW;
+use crate::state::NodeState;
+use crate::tls::{NodeCertificate, peer_client_config};
+
+const BACKOFF_START: Duration = Duration::from_millis(200);
+const BACKOFF_CAP: Duration = Duration::from_secs(30);
+/// How long an idle worker waits before looking at its outbox again anyway.
+const IDLE_POLL: Duration = Duration::from_secs(2);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// An envelope on the wire, waiting for its receipt.
+struct InFlight {
+    published_seq: u64,
+    bulletin_id: Option<BulletinId>,
+    envelope_sha256: [u8; 32],
+}
+
+/// Runs the worker for `partner` until shutdown or until the partner is removed.
+pub async fn run_worker(
+    state: Arc<NodeState>,
+    certificate: Arc<NodeCertificate>,
+    partner: AgencyId,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let waker = state.waker(&partner);
+    let mut backoff = BACKOFF_START;
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        if state.partners.snapshot().get(&partner).is_none() {
+            tracing::info!(%partner, "partner removed; delivery worker stops");
+            return;
+        }
+        if state.log.outbox_len(&partner) == 0 {
+            tokio::select! {
+                _ = waker.notified() => {}
+                _ = tokio::time::sleep(IDLE_POLL) => {}
+                _ = shutdown.changed() => return,
+            }
+            continue;
+        }
+        match deliver(&state, &certificate, &partner, &mut shutdown).await {
+            Ok(()) => {
+                backoff = BACKOFF_START;
+                state.set_delivery_error(&partner, None);
+            }
+            Err(error) => {
+                tracing::warn!(%partner, %error, retry_in_ms = backoff.as_millis() as u64, "delivery failed");
+                state.set_delivery_error(&partner, Some(error));
+                let jitter = rand::rng().random_range(0.5..1.5);
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff.mul_f64(jitter)) => {}
+                    _ = shutdown.changed() => return,
+                }
+                backoff = (backoff * 2).min(BACKOFF_CAP);
+            }
+        }
+    }
+}
+
+async fn connect(
+    state: &NodeState,
+    certificate: &NodeCertificate,
+    partner: &AgencyId,
+) -> Result<pb::peer_client::PeerClient<tonic::transport::Channel>, String> {
+    let endpoint = state
+        .partners
+        .snapshot()
+        .get(partner)
+        .and_then(|p| p.identity.document().peer_endpoints.first().cloned())
+        .ok_or_else(|| format!("{partner} publishes no peer endpoint"))?;
+    let config = peer_client_config(certificate, state.partners.clone(), partner.clone())
+        .map_err(|e| e.to_string())?;
+    let connector = tokio_rustls::TlsConnector::from(config);
+    let host = endpoint
+        .rsplit_once(':')
+        .map_or(endpoint.as_str(), |(h, _)| h)
+        .trim_matches(['[', ']'])
+        .to_owned();
+    let server_name = rustls::pki_types::ServerName::try_from(host)
+        .map_err(|e| format!("bad endpoint {endpoint}: {e}"))?;
+    let target = endpoint.clone();
+    let service = tower::service_fn(move |_: tonic::transport::Uri| {
+        let (connector, server_name, target) =
+            (connector.clone(), server_name.clone(), target.clone());
+        async move {
+            let tcp = tokio::net::TcpStream::connect(&target).await?;
+            tcp.set_nodelay(true)?;
+            let tls = connector.connect(server_name, tcp).await?;
+            Ok::<_, std::io::Error>(TokioIo::new(tls))
+        }
+    });
+    // The URI only names the authority for HTTP/2; the connector decides where to go.
+    let channel = tonic::transport::Endpoint::from_shared(format!("https://{endpoint}"))
+        .map_err(|e| format!("bad endpoint {endpoint}: {e}"))?
+        .connect_timeout(CONNECT_TIMEOUT)
+        .tcp_nodelay(true)
+        .connect_with_connector(service)
+        .await
+        .map_err(|e| {
+            format!(
+                "cannot connect to {partner} at {endpoint}: {}",
+                error_chain(&e)
+            )
+        })?;
+    Ok(pb::peer_client::PeerClient::new(channel)
+        .max_decoding_message_size(1024 * 1024)
+        .max_encoding_message_size(liaison_core::limits::MAX_ENVELOPE_BYTES + 1024))
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+/// One connection's worth of delivery: returns `Ok` when the outbox is drained,
+/// `Err` with a sentence when the connection fails.
+async fn deliver(
+    state: &Arc<NodeState>,
+    certificate: &NodeCertificate,
+    partner: &AgencyId,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Result<(), String> {
+    let mut client = connect(state, certificate, partner).await?;
+    let (tx, rx) = mpsc::channel(DELIVERY_WINDOW);
+    let mut receipts = client
+        .deliver(ReceiverStream::new(rx))
+        .await
+        .map_err(|s| format!("{partner} refused the delivery stream: {}", s.message()))?
+        .into_inner();
+    let partner_key = state
+        .partners
+        .snapshot()
+        .get(partner)
+        .map(|p| p.identity.document().signing_key.key)
+        .ok_or_else(|| format!("{partner} is no longer a partner"))?;
+    let waker = state.waker(partner);
+    let mut in_flight: VecDeque<InFlight> = VecDeque::new();
+    let mut cursor = 0;
+    let mut storing = Vec::new();
+    loop {
+        // Fill the window from the outbox, in log order.
+        if in_flight.len() < DELIVERY_WINDOW {
+            let room = DELIVERY_WINDOW - in_flight.len();
+            let seqs = state
+                .log
+                .outbox(partner, cursor, room)
+                .map_err(|e| e.to_string())?;
+            for seq in seqs {
+                let (bulletin_id, envelope) = published_envelope(state, seq)?;
+                in_flight.push_back(InFlight {
+                    published_seq: seq,
+                    bulletin_id,
+                    envelope_sha256: liaison_core::crypto::sha256(&envelope),
+                });
+                tx.send(pb::SealedBulletin { envelope })
+                    .await
+                    .map_err(|_| format!("the stream to {partner} closed"))?;
+                cursor = seq;
+            }
+        }
+        if in_flight.is_empty() {
+            // Drained: make sure the stored receipts are durable before reporting success.
+            for pending in storing.drain(..) {
+                let pending: liaison_store::PendingAppend = pending;
+                pending.durable().await.map_err(|e| e.to_string())?;
+            }
+            tokio::select! {
+                _ = waker.notified() => continue,
+                _ = tokio::time::sleep(IDLE_POLL) => {
+                    if state.log.outbox(partner, cursor, 1).map_err(|e| e.to_string())?.is_empty() {
+                        return Ok(());
+                    }
+                    continue;
+                }
+                _ = shutdown.changed() => return Ok(()),
+            }
+        }
+        let message = tokio::select! {
+            m = receipts.message() => m,
+            _ = waker.notified(), if in_flight.len() < DELIVERY_WINDOW => continue,
+            _ = shutdown.changed() => return Ok(()),
+        };
+        let signed = match message {
+            Ok(Some(m)) => m,
+            Ok(None) => return Err(format!("{partner} closed the delivery stream")),
+            Err(status) => return Err(format!("{partner}: {}", status.message())),
+        };
+        let Some(expected) = in_flight.pop_front() else {
+            return Err(format!("{partner} sent a receipt for nothing in flight"));
+        };
+        let bytes = Bytes::from(signed.encode_to_vec());
+        let receipt =
+            tokio::task::spawn_blocking(move || SignedReceipt::verify(bytes, &partner_key))
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| format!("{partner} sent a receipt that does not verify: {e}"))?;
+        let r = receipt.receipt();
+        if r.envelope_sha256 != expected.envelope_sha256 || &r.receiver != partner {
+            return Err(format!("{partner} sent a receipt for a different envelope"));
+        }
+        if let Outcome::Rejected { reason } = &r.outcome {
+            tracing::warn!(%partner, bulletin = ?expected.bulletin_id.map(|b| b.to_string()), %reason, "partner rejected a bulletin");
+        }
+        let mut entry = NewEntry::new(EntryKind::Receipt, receipt.to_bytes())
+            .about_agency(partner.clone())
+            .with_effect(Effect::Dequeue {
+                partner: partner.clone(),
+                published_seq: expected.published_seq,
+            });
+        if let Some(id) = expected.bulletin_id {
+            entry = entry.about_bulletin(id);
+        }
+        storing.push(state.log.submit(vec![entry]));
+        if storing.len() >= DELIVERY_WINDOW {
+            for pending in storing.drain(..) {
+                pending.durable().await.map_err(|e| e.to_string())?;
+            }
+        }
+    }
+}
+
+fn published_envelope(state: &NodeState, seq: u64) -> Result<(Option<BulletinId>, Bytes), String> {
+    let entry = state
+        .log
+        .get(seq)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("outbox names missing entry {seq}"))?;
+    let body = state
+        .log
+        .body(&entry)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("entry {seq} was erased"))?;
+    fmt::PublishedRecord::decode(body)
+        .map(|r| (entry.bulletin_id, r.envelope))
+        .map_err(|e| format!("entry {seq} does not decode: {e}"))
+}

@@ -1,0 +1,179 @@
+//! The partners this node knows: their verified identities, their signing keys (for
+//! opening envelopes and checking receipts) and their TLS CAs (one trust anchor each).
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+
+use liaison_core::envelope::{KeyLookup, lookup_in_document};
+use liaison_core::{AgencyId, KeyDirectory, KeyId, SignedIdentity};
+use rustls::pki_types::{CertificateDer, TrustAnchor, UnixTime};
+use webpki::{EndEntityCert, KeyUsage};
+
+use crate::error::{Error, Result};
+
+/// DER value of the id-kp-clientAuth OID (1.3.6.1.5.5.7.3.2).
+const EKU_CLIENT_AUTH: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x02];
+/// DER value of the id-kp-serverAuth OID (1.3.6.1.5.5.7.3.1).
+const EKU_SERVER_AUTH: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x01];
+
+/// Which side of a TLS connection a certificate must be fit for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsRole {
+    /// A partner connecting to us (client certificate).
+    Client,
+    /// A partner we connect to (server certificate).
+    Server,
+}
+
+impl TlsRole {
+    /// The extended key usage the certificate must carry. `required`, not
+    /// `required_if_present`: a certificate without EKU is refused.
+    fn key_usage(self) -> KeyUsage {
+        match self {
+            TlsRole::Client => KeyUsage::required(EKU_CLIENT_AUTH),
+            TlsRole::Server => KeyUsage::required(EKU_SERVER_AUTH),
+        }
+    }
+}
+
+/// One partner.
+#[derive(Debug, Clone)]
+pub struct Partner {
+    /// Its verified, root-signed identity.
+    pub identity: SignedIdentity,
+    anchor: TrustAnchor<'static>,
+}
+
+impl Partner {
+    /// A partner from its verified identity; its CA certificate must parse as a trust
+    /// anchor.
+    pub fn new(identity: SignedIdentity) -> Result<Self> {
+        let der = CertificateDer::from(identity.document().tls_ca_certificate.to_vec());
+        let anchor = webpki::anchor_from_trusted_cert(&der)
+            .map_err(|e| {
+                Error::Partner(format!(
+                    "the TLS CA certificate in the bundle is unusable: {e}"
+                ))
+            })?
+            .to_owned();
+        Ok(Self { identity, anchor })
+    }
+
+    /// The partner's agency id.
+    pub fn agency(&self) -> &AgencyId {
+        &self.identity.document().agency
+    }
+
+    /// Checks that `end_entity` chains to this partner's CA and is fit for `role`.
+    pub fn verify_certificate(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+        role: TlsRole,
+    ) -> std::result::Result<(), webpki::Error> {
+        let cert = EndEntityCert::try_from(end_entity)?;
+        cert.verify_for_usage(
+            rustls::crypto::ring::default_provider()
+                .signature_verification_algorithms
+                .all,
+            std::slice::from_ref(&self.anchor),
+            intermediates,
+            now,
+            role.key_usage(),
+            None,
+            None,
+        )
+        .map(|_| ())
+    }
+}
+
+/// Every known partner. Immutable: a change builds a new set and swaps it in
+/// ([`PartnerSet`]), so a handshake or an open sees one consistent version.
+#[derive(Debug, Clone, Default)]
+pub struct Partners {
+    by_agency: BTreeMap<AgencyId, Partner>,
+}
+
+impl Partners {
+    /// From stored bundles (as [`liaison_store::Log::peers`] returns them). A bundle that
+    /// no longer verifies is an error: the registry was tampered with.
+    pub fn from_bundles(bundles: Vec<(AgencyId, bytes::Bytes)>) -> Result<Self> {
+        let mut by_agency = BTreeMap::new();
+        for (agency, bundle) in bundles {
+            let identity = SignedIdentity::from_bytes(bundle).map_err(|e| {
+                Error::Partner(format!("stored identity of {agency} does not verify: {e}"))
+            })?;
+            by_agency.insert(agency, Partner::new(identity)?);
+        }
+        Ok(Self { by_agency })
+    }
+
+    /// A partner by id.
+    pub fn get(&self, agency: &AgencyId) -> Option<&Partner> {
+        self.by_agency.get(agency)
+    }
+
+    /// Every partner, by agency id.
+    pub fn iter(&self) -> impl Iterator<Item = &Partner> {
+        self.by_agency.values()
+    }
+
+    /// The partner whose CA issued `end_entity`, for `role`. The authenticated partner
+    /// is the owner of the CA the chain ends at, never a name inside the certificate.
+    ///
+    /// Errors: a sentence for the log when no partner's CA vouches for the certificate.
+    pub fn identify(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+        role: TlsRole,
+    ) -> std::result::Result<AgencyId, String> {
+        let mut reasons = Vec::new();
+        for partner in self.by_agency.values() {
+            match partner.verify_certificate(end_entity, intermediates, now, role) {
+                Ok(()) => return Ok(partner.agency().clone()),
+                // Only a certificate from this partner's CA says anything about it.
+                Err(webpki::Error::UnknownIssuer) => {}
+                Err(e) => reasons.push(format!("{}: {e:?}", partner.agency())),
+            }
+        }
+        if reasons.is_empty() {
+            Err("certificate is not issued by the CA of any known partner".into())
+        } else {
+            Err(format!("certificate refused: {}", reasons.join("; ")))
+        }
+    }
+}
+
+impl KeyDirectory for Partners {
+    fn signing_key(&self, origin: &AgencyId, key_id: &KeyId) -> KeyLookup<'_> {
+        match self.by_agency.get(origin) {
+            Some(p) => lookup_in_document(p.identity.document(), key_id),
+            None => KeyLookup::UnknownOrigin,
+        }
+    }
+}
+
+/// The current partner set, shared by the TLS verifiers, the peer service, the
+/// delivery workers and the admin commands.
+#[derive(Debug, Clone, Default)]
+pub struct PartnerSet(Arc<RwLock<Arc<Partners>>>);
+
+impl PartnerSet {
+    /// A set holding `partners`.
+    pub fn new(partners: Partners) -> Self {
+        Self(Arc::new(RwLock::new(Arc::new(partners))))
+    }
+
+    /// A consistent snapshot.
+    pub fn snapshot(&self) -> Arc<Partners> {
+        self.0.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Replaces the set.
+    pub fn replace(&self, partners: Partners) {
+        *self.0.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(partners);
+    }
+}

@@ -1,0 +1,302 @@
+//! The peer API a partner's node calls: `Deliver`, `PushIdentity`, `Ping`.
+//!
+//! `Deliver` is a pipeline per stream, so one partner's envelopes are checked in
+//! parallel but stored and answered in the order they arrived:
+//!
+//! 1. read an envelope (size-limited by tonic), reserve its size from the stream's
+//!    memory budget, and start its checks on a blocking thread (decode with limits and
+//!    every `open` check — crypto never runs on the async threads);
+//! 2. in arrival order, hand each checked envelope to the log (accepted: a `Received`
+//!    entry that claims the bulletin id, so a duplicate is answered as one and stored
+//!    once; refused: an entry recording the refusal and its reason);
+//! 3. in the same order, wait until the entry is durable, then sign and send the
+//!    receipt. Nothing is acknowledged before it is on disk.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use liaison_core::receipt::{Outcome, Receipt, SignedReceipt};
+use liaison_core::{AgencyId, Receiver, SealedEnvelope, UnixMillis, open};
+use liaison_proto::format::v1 as fmt;
+use liaison_proto::v1 as pb;
+use liaison_store::{Effect, EntryKind, NewEntry, PendingAppend};
+use tokio::sync::{Semaphore, mpsc};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::state::NodeState;
+
+/// Envelopes of one stream being checked or stored at once.
+pub const DELIVERY_WINDOW: usize = 64;
+/// Bytes of envelopes one stream may hold in memory at once.
+const STREAM_MEMORY_BUDGET: usize = 64 * 1024 * 1024;
+
+/// The partner that a connection authenticated as (set by the TLS accept loop).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthenticatedPartner(pub AgencyId);
+
+/// The peer service.
+pub struct PeerService {
+    state: Arc<NodeState>,
+}
+
+impl PeerService {
+    /// A service over `state`.
+    pub fn new(state: Arc<NodeState>) -> Self {
+        Self { state }
+    }
+}
+
+fn partner_of<T>(request: &Request<T>) -> Result<AgencyId, Status> {
+    request
+        .extensions()
+        .get::<AuthenticatedPartner>()
+        .map(|p| p.0.clone())
+        .ok_or_else(|| Status::unauthenticated("no authenticated partner on this connection"))
+}
+
+/// What the checks made of one envelope.
+enum Checked {
+    Accepted(Box<SealedEnvelope>),
+    Rejected {
+        bulletin_id: Option<liaison_core::BulletinId>,
+        reason: String,
+    },
+}
+
+fn check(state: &NodeState, partner: &AgencyId, raw: Bytes) -> Checked {
+    let envelope = match SealedEnvelope::decode(raw) {
+        Ok(e) => e,
+        Err(e) => {
+            return Checked::Rejected {
+                bulletin_id: None,
+                reason: e.to_string(),
+            };
+        }
+    };
+    let me = &state.node.config().agency;
+    let keys = std::slice::from_ref(&state.node.keys().encryption);
+    let partners = state.partners.snapshot();
+    let outcome = open(
+        &envelope,
+        Receiver {
+            agency: me,
+            encryption_keys: keys,
+        },
+        &*partners,
+        UnixMillis::now(),
+    );
+    match outcome {
+        // Forwarding by a third party is a later feature: for now only the origin
+        // itself may deliver its bulletins.
+        Ok(_) if &envelope.header().origin != partner => Checked::Rejected {
+            bulletin_id: Some(envelope.header().bulletin_id),
+            reason: format!(
+                "relayed by {partner}, but the origin is {}; forwarding is not accepted",
+                envelope.header().origin
+            ),
+        },
+        Ok(_) => Checked::Accepted(Box::new(envelope)),
+        Err(e) => Checked::Rejected {
+            bulletin_id: Some(envelope.header().bulletin_id),
+            reason: e.to_string(),
+        },
+    }
+}
+
+/// A stored (or refused) envelope waiting for durability before its receipt.
+struct Pending {
+    append: PendingAppend,
+    bulletin_id: Option<liaison_core::BulletinId>,
+    envelope_sha256: [u8; 32],
+    rejected: Option<String>,
+}
+
+#[tonic::async_trait]
+impl pb::peer_server::Peer for PeerService {
+    type DeliverStream = ReceiverStream<Result<fmt::SignedReceipt, Status>>;
+
+    async fn deliver(
+        &self,
+        request: Request<Streaming<pb::SealedBulletin>>,
+    ) -> Result<Response<Self::DeliverStream>, Status> {
+        let partner = partner_of(&request)?;
+        let mut inbound = request.into_inner();
+        let state = self.state.clone();
+        let (receipts_tx, receipts_rx) = mpsc::channel(DELIVERY_WINDOW);
+        let (checked_tx, mut checked_rx) = mpsc::channel(DELIVERY_WINDOW);
+        let (stored_tx, mut stored_rx) = mpsc::channel::<Pending>(DELIVERY_WINDOW);
+        let memory = Arc::new(Semaphore::new(STREAM_MEMORY_BUDGET / 1024));
+
+        // Stage 1: read and check, in parallel.
+        let reader_partner = partner.clone();
+        let reader_state = state.clone();
+        let reader_receipts = receipts_tx.clone();
+        tokio::spawn(async move {
+            loop {
+                let message = match inbound.message().await {
+                    Ok(Some(m)) => m,
+                    Ok(None) => break,
+                    Err(status) => {
+                        tracing::debug!(partner = %reader_partner, %status, "delivery stream ended");
+                        let _ = reader_receipts.send(Err(status)).await;
+                        break;
+                    }
+                };
+                let kib =
+                    (message.envelope.len() / 1024 + 1).min(STREAM_MEMORY_BUDGET / 1024) as u32;
+                let Ok(permit) = memory.clone().acquire_many_owned(kib).await else {
+                    break;
+                };
+                let (state, partner) = (reader_state.clone(), reader_partner.clone());
+                let envelope = message.envelope;
+                let digest = liaison_core::crypto::sha256(&envelope);
+                let task = tokio::task::spawn_blocking(move || {
+                    let checked = check(&state, &partner, envelope);
+                    drop(permit);
+                    (checked, digest)
+                });
+                if checked_tx.send(task).await.is_err() {
+                    break;
+                }
+            }
+        });
+
+        // Stage 2: store in arrival order (group commit makes consecutive submits share
+        // one flush).
+        let store_state = state.clone();
+        let store_partner = partner.clone();
+        tokio::spawn(async move {
+            while let Some(task) = checked_rx.recv().await {
+                let Ok((checked, envelope_sha256)) = task.await else {
+                    break;
+                };
+                let pending = match checked {
+                    Checked::Accepted(envelope) => {
+                        let id = envelope.header().bulletin_id;
+                        let entry = NewEntry::new(EntryKind::Received, envelope.as_bytes().clone())
+                            .about_bulletin(id)
+                            .about_agency(store_partner.clone())
+                            .with_effect(Effect::ClaimReceived(id));
+                        Pending {
+                            append: store_state.log.submit(vec![entry]),
+                            bulletin_id: Some(id),
+                            envelope_sha256,
+                            rejected: None,
+                        }
+                    }
+                    Checked::Rejected {
+                        bulletin_id,
+                        reason,
+                    } => {
+                        tracing::warn!(partner = %store_partner, bulletin = ?bulletin_id.map(|b| b.to_string()), %reason, "rejected an envelope");
+                        let mut entry = NewEntry::new(
+                            EntryKind::PolicyDecision,
+                            Bytes::from(
+                                serde_json::json!({
+                                    "event": "envelope-rejected",
+                                    "from": store_partner.to_string(),
+                                    "envelope_sha256": data_encoding::HEXLOWER.encode(&envelope_sha256),
+                                    "reason": reason,
+                                })
+                                .to_string(),
+                            ),
+                        )
+                        .about_agency(store_partner.clone());
+                        if let Some(id) = bulletin_id {
+                            entry = entry.about_bulletin(id);
+                        }
+                        Pending {
+                            append: store_state.log.submit(vec![entry]),
+                            bulletin_id,
+                            envelope_sha256,
+                            rejected: Some(reason),
+                        }
+                    }
+                };
+                if stored_tx.send(pending).await.is_err() {
+                    break;
+                }
+            }
+        });
+
+        // Stage 3: once durable, sign and send the receipt, in order.
+        let me = state.node.config().agency.clone();
+        tokio::spawn(async move {
+            while let Some(pending) = stored_rx.recv().await {
+                let outcome = match (pending.append.durable().await, pending.rejected) {
+                    (Ok(appended), None) => Outcome::Accepted {
+                        log_seq: appended.first().map_or(0, |a| a.seq),
+                    },
+                    (Err(liaison_store::Error::Duplicate { seq }), None) => {
+                        Outcome::Duplicate { log_seq: seq }
+                    }
+                    (Ok(_), Some(reason)) => Outcome::Rejected { reason },
+                    (Err(e), _) => {
+                        // Not durable: no receipt. The sender keeps it queued and retries.
+                        tracing::error!(error = %e, "could not store a delivered envelope");
+                        let _ = receipts_tx
+                            .send(Err(Status::unavailable(
+                                "the receiver cannot store right now",
+                            )))
+                            .await;
+                        break;
+                    }
+                };
+                let receipt = Receipt {
+                    bulletin_id: pending.bulletin_id,
+                    receiver: me.clone(),
+                    envelope_sha256: pending.envelope_sha256,
+                    outcome,
+                    time: UnixMillis::now(),
+                };
+                let signed = SignedReceipt::sign(receipt, &state.node.keys().signing);
+                let message = fmt::SignedReceipt::decode_bytes(signed.to_bytes());
+                if receipts_tx.send(message).await.is_err() {
+                    break;
+                }
+            }
+        });
+        Ok(Response::new(ReceiverStream::new(receipts_rx)))
+    }
+
+    async fn push_identity(
+        &self,
+        request: Request<fmt::SignedIdentity>,
+    ) -> Result<Response<pb::PushIdentityResponse>, Status> {
+        let partner = partner_of(&request)?;
+        let held = self
+            .state
+            .partners
+            .snapshot()
+            .get(&partner)
+            .map(|p| p.identity.document().version)
+            .ok_or_else(|| Status::permission_denied("not a partner"))?;
+        Err(Status::unimplemented(format!(
+            "identity updates are not accepted yet (key rotation is a later release); holding version {held} for {partner}"
+        )))
+    }
+
+    async fn ping(
+        &self,
+        request: Request<pb::PingRequest>,
+    ) -> Result<Response<pb::PingResponse>, Status> {
+        partner_of(&request)?;
+        Ok(Response::new(pb::PingResponse {
+            agency: self.state.node.config().agency.to_string(),
+            time_unix_ms: UnixMillis::now().0,
+        }))
+    }
+}
+
+/// Decoding helper: a signed receipt's wire message from its stored bytes.
+trait DecodeBytes: Sized {
+    fn decode_bytes(bytes: Bytes) -> Result<Self, Status>;
+}
+
+impl DecodeBytes for fmt::SignedReceipt {
+    fn decode_bytes(bytes: Bytes) -> Result<Self, Status> {
+        prost::Message::decode(bytes)
+            .map_err(|e| Status::internal(format!("receipt encoding: {e}")))
+    }
+}

@@ -1,0 +1,93 @@
+//! [`NodeState`]: what every part of a node shares — its files, its log, its partners —
+//! and the wake-ups of the delivery workers.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use liaison_core::AgencyId;
+use liaison_store::Log;
+use tokio::sync::Notify;
+
+use crate::data_dir::Node;
+use crate::error::Result;
+use crate::partners::{PartnerSet, Partners};
+
+/// Shared state of a node, running or administered offline.
+pub struct NodeState {
+    /// Keys, identity and configuration.
+    pub node: Node,
+    /// The log.
+    pub log: Arc<Log>,
+    /// Known partners.
+    pub partners: PartnerSet,
+    wakers: Mutex<HashMap<AgencyId, Arc<Notify>>>,
+    delivery_errors: Mutex<HashMap<AgencyId, String>>,
+}
+
+impl NodeState {
+    /// Opens the node's log and loads its partners.
+    ///
+    /// Errors: the log cannot be opened (for example a running node holds it), or a
+    /// stored partner identity no longer verifies.
+    pub fn open(node: Node) -> Result<Arc<Self>> {
+        let log = Arc::new(node.open_log()?);
+        let partners = PartnerSet::new(Partners::from_bundles(log.peers()?)?);
+        Ok(Arc::new(Self {
+            node,
+            log,
+            partners,
+            wakers: Mutex::new(HashMap::new()),
+            delivery_errors: Mutex::new(HashMap::new()),
+        }))
+    }
+
+    /// Reloads the partner set from the log after a change.
+    pub fn reload_partners(&self) -> Result<()> {
+        self.partners
+            .replace(Partners::from_bundles(self.log.peers()?)?);
+        Ok(())
+    }
+
+    /// The wake-up of `partner`'s delivery worker (created on first use).
+    pub fn waker(&self, partner: &AgencyId) -> Arc<Notify> {
+        self.wakers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(partner.clone())
+            .or_default()
+            .clone()
+    }
+
+    /// Tells `partner`'s delivery worker there is work.
+    pub fn wake(&self, partner: &AgencyId) {
+        if let Some(n) = self
+            .wakers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(partner)
+        {
+            n.notify_one();
+        }
+    }
+
+    /// Records (or clears, with `None`) the last delivery error towards `partner`.
+    pub fn set_delivery_error(&self, partner: &AgencyId, error: Option<String>) {
+        let mut errors = self
+            .delivery_errors
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        match error {
+            Some(e) => errors.insert(partner.clone(), e),
+            None => errors.remove(partner),
+        };
+    }
+
+    /// The last delivery error towards `partner`, if its worker is failing.
+    pub fn delivery_error(&self, partner: &AgencyId) -> Option<String> {
+        self.delivery_errors
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(partner)
+            .cloned()
+    }
+}

@@ -1,0 +1,229 @@
+//! TLS 1.3 with mutual authentication between partner nodes. Two custom verifiers keep
+//! one trust anchor per partner (a merged root store would let any partner's CA issue
+//! a certificate naming another agency) and require the right extended key usage
+//! (rustls accepts certificates without EKU). Refusals are logged with the reason.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use liaison_core::AgencyId;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
+use rustls::pki_types::pem::PemObject as _;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::{CertificateError, DigitallySignedStruct, DistinguishedName, SignatureScheme};
+
+use crate::error::{Error, Result};
+use crate::partners::{PartnerSet, TlsRole};
+
+/// ALPN for gRPC.
+const ALPN_H2: &[u8] = b"h2";
+
+fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+fn algorithms() -> WebPkiSupportedAlgorithms {
+    rustls::crypto::ring::default_provider().signature_verification_algorithms
+}
+
+/// The node's certificate and key.
+#[derive(Debug)]
+pub struct NodeCertificate {
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+}
+
+impl NodeCertificate {
+    /// Loads `tls/node.pem` and `tls/node.key`.
+    pub fn load(cert: &Path, key: &Path) -> Result<Self> {
+        let chain = CertificateDer::pem_file_iter(cert)
+            .and_then(|certs| certs.collect::<std::result::Result<Vec<_>, _>>())
+            .map_err(|e| Error::BadKeyMaterial {
+                path: cert.to_owned(),
+                problem: e.to_string(),
+            })?;
+        let key = PrivateKeyDer::from_pem_file(key).map_err(|e| Error::BadKeyMaterial {
+            path: key.to_owned(),
+            problem: e.to_string(),
+        })?;
+        Ok(Self { chain, key })
+    }
+}
+
+/// Verifies a connecting partner's client certificate against every partner's CA,
+/// one anchor at a time.
+#[derive(Debug)]
+struct PartnerClientVerifier {
+    partners: PartnerSet,
+    algorithms: WebPkiSupportedAlgorithms,
+}
+
+impl ClientCertVerifier for PartnerClientVerifier {
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        &[]
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> std::result::Result<ClientCertVerified, rustls::Error> {
+        match self
+            .partners
+            .snapshot()
+            .identify(end_entity, intermediates, now, TlsRole::Client)
+        {
+            Ok(_) => Ok(ClientCertVerified::assertion()),
+            Err(reason) => {
+                tracing::warn!(%reason, "refused a peer connection at the TLS handshake");
+                Err(rustls::Error::InvalidCertificate(
+                    CertificateError::ApplicationVerificationFailure,
+                ))
+            }
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        _message: &[u8],
+        _cert: &CertificateDer<'_>,
+        _dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        // The configs allow TLS 1.3 only; a 1.2 signature is never acceptable here.
+        Err(rustls::Error::PeerIncompatible(
+            rustls::PeerIncompatible::Tls12NotOffered,
+        ))
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+}
+
+/// Verifies the server certificate of the one partner we meant to reach.
+#[derive(Debug)]
+struct PartnerServerVerifier {
+    partners: PartnerSet,
+    expected: AgencyId,
+    algorithms: WebPkiSupportedAlgorithms,
+}
+
+impl ServerCertVerifier for PartnerServerVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> std::result::Result<ServerCertVerified, rustls::Error> {
+        let partners = self.partners.snapshot();
+        let refuse = |reason: String| {
+            tracing::warn!(partner = %self.expected, %reason, "refused a partner's server certificate");
+            rustls::Error::InvalidCertificate(CertificateError::ApplicationVerificationFailure)
+        };
+        let partner = partners
+            .get(&self.expected)
+            .ok_or_else(|| refuse("no longer a known partner".into()))?;
+        partner
+            .verify_certificate(end_entity, intermediates, now, TlsRole::Server)
+            .map_err(|e| {
+                refuse(format!(
+                    "certificate does not chain to its CA for server use: {e:?}"
+                ))
+            })?;
+        webpki::EndEntityCert::try_from(end_entity)
+            .and_then(|c| c.verify_is_valid_for_subject_name(server_name))
+            .map_err(|e| {
+                refuse(format!(
+                    "certificate is not valid for {server_name:?}: {e:?}"
+                ))
+            })?;
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        _message: &[u8],
+        _cert: &CertificateDer<'_>,
+        _dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        Err(rustls::Error::PeerIncompatible(
+            rustls::PeerIncompatible::Tls12NotOffered,
+        ))
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+}
+
+fn tls_error(e: rustls::Error) -> Error {
+    Error::Tls(e.to_string())
+}
+
+/// The peer listener's config: TLS 1.3 only, client certificate required and checked
+/// by [`PartnerClientVerifier`], ALPN h2, no 0-RTT.
+pub fn peer_server_config(
+    cert: &NodeCertificate,
+    partners: PartnerSet,
+) -> Result<Arc<rustls::ServerConfig>> {
+    let verifier = PartnerClientVerifier {
+        partners,
+        algorithms: algorithms(),
+    };
+    let mut config = rustls::ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(tls_error)?
+        .with_client_cert_verifier(Arc::new(verifier))
+        .with_single_cert(cert.chain.clone(), cert.key.clone_key())
+        .map_err(tls_error)?;
+    config.alpn_protocols = vec![ALPN_H2.to_vec()];
+    config.max_early_data_size = 0;
+    Ok(Arc::new(config))
+}
+
+/// The config for connecting to partner `expected`: TLS 1.3 only, our node certificate
+/// as client certificate, the server checked by [`PartnerServerVerifier`].
+pub fn peer_client_config(
+    cert: &NodeCertificate,
+    partners: PartnerSet,
+    expected: AgencyId,
+) -> Result<Arc<rustls::ClientConfig>> {
+    let verifier = PartnerServerVerifier {
+        partners,
+        expected,
+        algorithms: algorithms(),
+    };
+    let mut config = rustls::ClientConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(tls_error)?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(verifier))
+        .with_client_auth_cert(cert.chain.clone(), cert.key.clone_key())
+        .map_err(tls_error)?;
+    config.alpn_protocols = vec![ALPN_H2.to_vec()];
+    config.enable_early_data = false;
+    Ok(Arc::new(config))
+}
