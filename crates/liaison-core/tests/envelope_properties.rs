@@ -81,7 +81,7 @@ fn open_as(
 fn entity() -> impl Strategy<Value = Entity> {
     prop_oneof![
         (
-            "[A-Za-z ]{1,40}",
+            "[A-Za-z][A-Za-z ]{0,39}",
             "[0-9-]{0,10}",
             "[A-Z]{0,2}",
             prop::collection::vec("[a-z]{1,10}", 0..3)
