@@ -21,6 +21,7 @@ use rand::Rng as _;
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 
+use crate::partners::PartnerSet;
 use crate::peer_service::DELIVERY_WINDOW;
 use crate::state::NodeState;
 use crate::tls::{NodeCertificate, peer_client_config};
@@ -82,18 +83,21 @@ pub async fn run_worker(
     }
 }
 
-async fn connect(
-    state: &NodeState,
+/// Opens a gRPC channel to `partner` over TLS 1.3, presenting `certificate` and
+/// accepting only a server certificate from that partner's CA.
+///
+/// Errors: a sentence naming the partner, endpoint and cause.
+pub async fn connect(
+    partners: &PartnerSet,
     certificate: &NodeCertificate,
     partner: &AgencyId,
 ) -> Result<pb::peer_client::PeerClient<tonic::transport::Channel>, String> {
-    let endpoint = state
-        .partners
+    let endpoint = partners
         .snapshot()
         .get(partner)
         .and_then(|p| p.identity.document().peer_endpoints.first().cloned())
         .ok_or_else(|| format!("{partner} publishes no peer endpoint"))?;
-    let config = peer_client_config(certificate, state.partners.clone(), partner.clone())
+    let config = peer_client_config(certificate, partners.clone(), partner.clone())
         .map_err(|e| e.to_string())?;
     let connector = tokio_rustls::TlsConnector::from(config);
     let host = endpoint
@@ -151,7 +155,7 @@ async fn deliver(
     partner: &AgencyId,
     shutdown: &mut watch::Receiver<bool>,
 ) -> Result<(), String> {
-    let mut client = connect(state, certificate, partner).await?;
+    let mut client = connect(&state.partners, certificate, partner).await?;
     let (tx, rx) = mpsc::channel(DELIVERY_WINDOW);
     let mut receipts = client
         .deliver(ReceiverStream::new(rx))

@@ -36,6 +36,17 @@ pub struct NodeCertificate {
 }
 
 impl NodeCertificate {
+    /// A certificate chain and key from PEM text.
+    pub fn from_pem(cert_pem: &str, key_pem: &str) -> Result<Self> {
+        let bad = |problem: String| Error::Tls(problem);
+        let chain = CertificateDer::pem_slice_iter(cert_pem.as_bytes())
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| bad(format!("certificate: {e}")))?;
+        let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes())
+            .map_err(|e| bad(format!("key: {e}")))?;
+        Ok(Self { chain, key })
+    }
+
     /// Loads `tls/node.pem` and `tls/node.key`.
     pub fn load(cert: &Path, key: &Path) -> Result<Self> {
         let chain = CertificateDer::pem_file_iter(cert)

@@ -60,3 +60,211 @@ pub fn init(dir: &Path, agency: &str) {
         &format!("{agency} test"),
     ]);
 }
+
+use std::path::PathBuf;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use liaison_node::admin::{
+    self, AdminRequest, BulletinDetail, BulletinSummary, Direction, PeerView, SendRequest, SendView,
+};
+
+/// A free loopback port (bound and released; the node binds it again right after).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Polls `done` every 50 ms until it holds or `limit` passes.
+pub fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if done() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("timed out after {limit:?} waiting for {what}");
+}
+
+/// One agency's node, run as a real `liaison run` process.
+pub struct TestNode {
+    pub agency: String,
+    pub dir: PathBuf,
+    pub port: u16,
+    child: Option<Child>,
+}
+
+impl TestNode {
+    /// `liaison init` on a free port.
+    pub fn init(base: &Path, agency: &str) -> Self {
+        let dir = base.join(agency.to_lowercase());
+        let port = free_port();
+        ok(&[
+            "init",
+            "--data-dir",
+            dir.to_str().unwrap(),
+            "--agency",
+            agency,
+            "--name",
+            &format!("{agency} test"),
+            "--peer-endpoint",
+            &format!("127.0.0.1:{port}"),
+        ]);
+        Self {
+            agency: agency.to_owned(),
+            dir,
+            port,
+            child: None,
+        }
+    }
+
+    pub fn d(&self) -> &str {
+        self.dir.to_str().unwrap()
+    }
+
+    pub fn fingerprint(&self) -> String {
+        let v: serde_json::Value =
+            serde_json::from_str(&ok(&["identity", "show", "--data-dir", self.d(), "--json"]))
+                .unwrap();
+        v["fingerprint"].as_str().unwrap().to_owned()
+    }
+
+    /// `liaison peer add` of `other`'s exported bundle, with its fingerprint.
+    pub fn add_peer(&self, other: &TestNode) {
+        let bundle = other.dir.with_extension("bundle");
+        if !bundle.exists() {
+            ok(&[
+                "identity",
+                "export",
+                "--data-dir",
+                other.d(),
+                "--out",
+                bundle.to_str().unwrap(),
+            ]);
+        }
+        ok(&[
+            "peer",
+            "add",
+            bundle.to_str().unwrap(),
+            "--fingerprint",
+            &other.fingerprint(),
+            "--data-dir",
+            self.d(),
+        ]);
+    }
+
+    /// Starts `liaison run` and waits for its admin socket to answer.
+    pub fn start(&mut self) {
+        assert!(self.child.is_none(), "{} already running", self.agency);
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.with_extension("log"))
+            .unwrap();
+        let child = liaison()
+            .args(["run", "--data-dir", self.d()])
+            .env("LIAISON_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        let dir = self.dir.clone();
+        wait_until(
+            &format!("{} to start", self.agency),
+            Duration::from_secs(30),
+            || {
+                admin::call(&dir, &AdminRequest::PeerList)
+                    .ok()
+                    .flatten()
+                    .is_some()
+            },
+        );
+    }
+
+    /// SIGKILL: no chance to flush or say goodbye.
+    pub fn kill9(&mut self) {
+        let mut child = self.child.take().expect("not running");
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+
+    /// SIGTERM, then wait for a clean exit.
+    pub fn stop(&mut self) {
+        let mut child = self.child.take().expect("not running");
+        let status = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let exit = child.wait().unwrap();
+        assert!(
+            exit.success(),
+            "{} exited with {exit} on SIGTERM",
+            self.agency
+        );
+    }
+
+    pub fn admin<T: serde::de::DeserializeOwned>(&self, request: AdminRequest) -> T {
+        let value = admin::call(&self.dir, &request)
+            .unwrap()
+            .expect("node not running");
+        serde_json::from_value(value).unwrap()
+    }
+
+    pub fn send(&self, to: &[&TestNode], title: &str) -> String {
+        let sent: SendView = self.admin(AdminRequest::BulletinSend(SendRequest {
+            to: to.iter().map(|n| n.agency.clone()).collect(),
+            category: "trafficking.persons".into(),
+            tlp: "amber".into(),
+            handling: vec![],
+            title: title.into(),
+            body: "x".repeat(1024),
+            expires_in_days: 30,
+        }));
+        sent.id
+    }
+
+    pub fn inbox(&self) -> Vec<BulletinSummary> {
+        self.admin(AdminRequest::BulletinList {
+            direction: Some(Direction::In),
+        })
+    }
+
+    pub fn show(&self, id: &str) -> BulletinDetail {
+        self.admin(AdminRequest::BulletinShow { id: id.to_owned() })
+    }
+
+    pub fn outbox(&self, partner: &TestNode) -> usize {
+        let peer: PeerView = self.admin(AdminRequest::PeerShow {
+            agency: partner.agency.clone(),
+        });
+        peer.outbox
+    }
+}
+
+impl Drop for TestNode {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Nodes for `agencies`, each knowing every other, not yet started.
+pub fn cluster(base: &Path, agencies: &[&str]) -> Vec<TestNode> {
+    let nodes: Vec<TestNode> = agencies.iter().map(|a| TestNode::init(base, a)).collect();
+    for a in &nodes {
+        for b in &nodes {
+            if a.agency != b.agency {
+                a.add_peer(b);
+            }
+        }
+    }
+    nodes
+}
