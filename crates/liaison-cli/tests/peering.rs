@@ -523,3 +523,42 @@ fn bulletin_commands_from_the_cli() {
     let err = fails(&["bulletin", "show", "not-an-id", "--data-dir", a.d()], 1);
     assert!(err.contains("UUID"), "{err}");
 }
+
+#[test]
+fn a_client_without_a_certificate_is_refused() {
+    use std::io::{Read as _, Write as _};
+    let tmp = tempfile::tempdir().unwrap();
+    let mut nodes = cluster(tmp.path(), &["NL-NP", "DE-BKA"]);
+    nodes[0].start();
+    let a = &nodes[0];
+    let ca_pem = std::fs::read(a.dir.join("tls/ca.pem")).unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls::pki_types::pem::PemObject::pem_slice_iter(&ca_pem) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+    let conn = rustls::ClientConnection::new(std::sync::Arc::new(config), name).unwrap();
+    let tcp = std::net::TcpStream::connect(("127.0.0.1", a.port)).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut tls = rustls::StreamOwned::new(conn, tcp);
+    // In TLS 1.3 the server's refusal arrives after the client's Finished: the first
+    // exchange of application data fails.
+    let _ = tls.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+    let mut buf = [0u8; 64];
+    let read = tls.read(&mut buf);
+    assert!(
+        matches!(read, Err(_) | Ok(0)),
+        "a client without a certificate got {read:?}"
+    );
+    wait_until("the refusal to be logged", Duration::from_secs(10), || {
+        std::fs::read_to_string(a.dir.with_extension("log"))
+            .unwrap_or_default()
+            .contains("handshake refused")
+    });
+}

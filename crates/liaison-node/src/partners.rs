@@ -177,3 +177,142 @@ impl PartnerSet {
         *self.0.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(partners);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use liaison_core::crypto::SystemRng;
+    use liaison_core::identity::{IdentityDocument, PublishedKey};
+    use liaison_core::{AgencyKeys, UnixMillis};
+    use rcgen::{CertificateParams, DnType, ExtendedKeyUsagePurpose, Issuer, KeyPair};
+
+    use super::*;
+
+    struct Ca {
+        agency: AgencyId,
+        cert_pem: String,
+        key_pem: String,
+        partner: Partner,
+    }
+
+    fn ca(agency: &str) -> Ca {
+        let agency: AgencyId = agency.parse().unwrap();
+        let days = liaison_core::tls::Validity { days: 30 };
+        let issued = liaison_core::tls::generate_agency_ca(&agency, "test", days).unwrap();
+        let keys = AgencyKeys::generate(&mut SystemRng).unwrap();
+        let now = UnixMillis::now();
+        let doc = IdentityDocument {
+            agency: agency.clone(),
+            display_name: "test".into(),
+            country: agency.country().into(),
+            peer_endpoints: vec!["127.0.0.1:1".into()],
+            version: 1,
+            not_before: now,
+            not_after: now.plus_days(30),
+            signing_key: PublishedKey {
+                key_id: keys.signing.verifying_key().key_id('s'),
+                key: keys.signing.verifying_key(),
+                created: now,
+            },
+            encryption_key: PublishedKey {
+                key_id: keys.encryption.public_key().key_id(),
+                key: keys.encryption.public_key().clone(),
+                created: now,
+            },
+            tls_ca_certificate: issued.certificate_der.clone().into(),
+            revoked_keys: vec![],
+        };
+        Ca {
+            partner: Partner::new(SignedIdentity::sign(doc, &keys.root)).unwrap(),
+            agency,
+            cert_pem: issued.certificate_pem,
+            key_pem: issued.private_key_pem,
+        }
+    }
+
+    /// A leaf from `ca` with exactly `ekus`; `expired` makes it valid only in 2020.
+    fn leaf(ca: &Ca, ekus: Vec<ExtendedKeyUsagePurpose>, expired: bool) -> CertificateDer<'static> {
+        let issuer =
+            Issuer::from_ca_cert_pem(&ca.cert_pem, KeyPair::from_pem(&ca.key_pem).unwrap())
+                .unwrap();
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(vec!["127.0.0.1".to_owned()]).unwrap();
+        params.distinguished_name.push(DnType::CommonName, "leaf");
+        params.extended_key_usages = ekus;
+        if expired {
+            params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+            params.not_after = rcgen::date_time_ymd(2021, 1, 1);
+        }
+        params.signed_by(&key, &issuer).unwrap().der().clone()
+    }
+
+    fn set(cas: &[&Ca]) -> Partners {
+        Partners {
+            by_agency: cas
+                .iter()
+                .map(|c| (c.agency.clone(), c.partner.clone()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn the_partner_is_the_owner_of_the_issuing_ca() {
+        let (nl, de) = (ca("NL-NP"), ca("DE-BKA"));
+        let partners = set(&[&nl, &de]);
+        let cert = leaf(&de, vec![ExtendedKeyUsagePurpose::ClientAuth], false);
+        assert_eq!(
+            partners
+                .identify(&cert, &[], UnixTime::now(), TlsRole::Client)
+                .unwrap(),
+            de.agency
+        );
+        let stranger = ca("FR-OCRTEH");
+        let cert = leaf(&stranger, vec![ExtendedKeyUsagePurpose::ClientAuth], false);
+        let err = partners
+            .identify(&cert, &[], UnixTime::now(), TlsRole::Client)
+            .unwrap_err();
+        assert!(
+            err.contains("not issued by the CA of any known partner"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn extended_key_usage_is_required_and_checked() {
+        let de = ca("DE-BKA");
+        let partners = set(&[&de]);
+        let now = UnixTime::now();
+        let none = leaf(&de, vec![], false);
+        assert!(
+            partners.identify(&none, &[], now, TlsRole::Client).is_err(),
+            "a certificate without EKU was accepted"
+        );
+        let server_only = leaf(&de, vec![ExtendedKeyUsagePurpose::ServerAuth], false);
+        assert!(
+            partners
+                .identify(&server_only, &[], now, TlsRole::Client)
+                .is_err()
+        );
+        assert!(
+            partners
+                .identify(&server_only, &[], now, TlsRole::Server)
+                .is_ok()
+        );
+        let client_only = leaf(&de, vec![ExtendedKeyUsagePurpose::ClientAuth], false);
+        assert!(
+            partners
+                .identify(&client_only, &[], now, TlsRole::Server)
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn an_expired_certificate_is_refused() {
+        let de = ca("DE-BKA");
+        let partners = set(&[&de]);
+        let old = leaf(&de, vec![ExtendedKeyUsagePurpose::ClientAuth], true);
+        let err = partners
+            .identify(&old, &[], UnixTime::now(), TlsRole::Client)
+            .unwrap_err();
+        assert!(err.contains("Expired"), "{err}");
+    }
+}
