@@ -13,6 +13,7 @@ use liaison_core::AgencyId;
 use liaison_node::admin::{AdminRequest, Direction, SendRequest};
 use liaison_node::{InitOptions, Node, init_node};
 
+mod bench;
 mod commands;
 mod demo;
 mod output;
@@ -77,6 +78,16 @@ enum Command {
     /// Send and read bulletins.
     #[command(subcommand)]
     Bulletin(BulletinCommand),
+    /// Measure end-to-end throughput and latency on this machine (prints figures).
+    #[command(after_help = "Example:\n  liaison bench --bulletins 5000")]
+    Bench {
+        /// Bulletins per throughput run.
+        #[arg(long, default_value_t = 3000)]
+        bulletins: usize,
+        /// Seconds of the 500/s latency run.
+        #[arg(long, default_value_t = 5)]
+        latency_seconds: u64,
+    },
     /// Three agencies on this machine exchanging bulletins, with no set-up.
     #[command(
         after_help = "Example:\n  liaison demo\n  liaison demo --dir ./demo   (keeps the three nodes' data for a look afterwards)"
@@ -339,6 +350,13 @@ fn run(command: Command) -> Result<()> {
             commands::bulletin_show(&dir.data_dir, id, json)
         }
         Command::Demo { dir } => demo::run(dir),
+        Command::Bench {
+            bulletins,
+            latency_seconds,
+        } => bench::run(bench::BenchOptions {
+            bulletins,
+            latency_seconds,
+        }),
     }
 }
 

@@ -163,10 +163,21 @@ pub async fn run(
         &node.dir().join("tls/node.pem"),
         &node.dir().join("tls/node.key"),
     )?);
-    let data_dir = node.dir().to_owned();
     let state = tokio::task::spawn_blocking(move || NodeState::open(node))
         .await
         .map_err(|e| Error::Admin(e.to_string()))??;
+    run_state(state, certificate, listeners, shutdown).await
+}
+
+/// [`run`] for a node whose state the caller opened (and keeps a handle on, as the
+/// benchmark does to watch deliveries).
+pub async fn run_state(
+    state: Arc<NodeState>,
+    certificate: Arc<NodeCertificate>,
+    listeners: Listeners,
+    shutdown: impl Future<Output = ()>,
+) -> Result<()> {
+    let data_dir = state.node.dir().to_owned();
     let agency = state.node.config().agency.clone();
     let peer_addr = listeners
         .peer

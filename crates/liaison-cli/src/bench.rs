@@ -1,0 +1,393 @@
+//! `liaison bench`: end-to-end figures on this machine, with the crypto-only cost of
+//! the same work measured in the same run for comparison.
+//!
+//! Set-up: one sending node and five receiving nodes, all in this process, on loopback,
+//! with real TLS 1.3, real sled logs in a temporary directory, durable appends on both
+//! sides and signed receipts stored by the sender. Everything shares this machine's
+//! cores, so the figures are for the whole federation, not one node.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result};
+use liaison_core::crypto::{SigningKey, SystemRng};
+use liaison_core::receipt::{Outcome, Receipt, SignedReceipt};
+use liaison_core::{
+    AgencyId, Bulletin, BulletinContent, BulletinId, Marking, Receiver, RecipientKey, UnixMillis,
+    open, seal_for_recipients,
+};
+use liaison_node::admin::{self, SendRequest};
+use liaison_node::server::run_state;
+use liaison_node::state::NodeState;
+use liaison_node::tls::NodeCertificate;
+use liaison_node::{InitOptions, Listeners, Node, init_node};
+
+const RECEIVERS: [&str; 5] = ["DE-BKA", "RO-DIICOT", "FR-OCRTEH", "IT-SCO", "ES-UCRIF"];
+const PUBLISHERS: usize = 16;
+
+/// Options of `liaison bench`.
+pub struct BenchOptions {
+    /// Bulletins per throughput run.
+    pub bulletins: usize,
+    /// Seconds of the fixed-rate latency run.
+    pub latency_seconds: u64,
+}
+
+pub fn run(options: BenchOptions) -> Result<()> {
+    println!(
+        "liaison bench: {} cores; 1 KiB bulletins",
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
+    crypto_only()?;
+    let base = std::env::temp_dir().join(format!("liaison-bench-{}", std::process::id()));
+    let result = end_to_end(&base, &options);
+    let _ = std::fs::remove_dir_all(&base);
+    result
+}
+
+fn per_second(mut f: impl FnMut(), budget: Duration) -> f64 {
+    for _ in 0..5 {
+        f();
+    }
+    let start = Instant::now();
+    let mut n = 0u32;
+    while start.elapsed() < budget {
+        f();
+        n += 1;
+    }
+    f64::from(n) / start.elapsed().as_secs_f64()
+}
+
+fn kib_bulletin(origin: &AgencyId) -> Bulletin {
+    let now = UnixMillis::now();
+    Bulletin {
+        id: BulletinId::new(now),
+        origin: origin.clone(),
+        created: now,
+        expires: now.plus_days(30),
+        marking: Marking::new(
+            "trafficking.persons".parse().expect("valid"),
+            liaison_core::Tlp::Amber,
+            vec![],
+        )
+        .expect("valid marking"),
+        content: BulletinContent {
+            title: "bench".into(),
+            body: "x".repeat(1024),
+            ..BulletinContent::default()
+        },
+    }
+}
+
+/// The CPU cost of the cryptography of one delivered bulletin, one thread.
+fn crypto_only() -> Result<()> {
+    let budget = Duration::from_millis(800);
+    let origin: AgencyId = "NL-NP".parse()?;
+    let sender = liaison_core::AgencyKeys::generate(&mut SystemRng)?;
+    let receiver = liaison_core::AgencyKeys::generate(&mut SystemRng)?;
+    let me: AgencyId = "DE-BKA".parse()?;
+    let doc = bench_document(&origin, &sender.signing, &sender.encryption);
+    let bulletin = kib_bulletin(&origin);
+    println!("\nCrypto only (one thread, same run):");
+    for k in [1usize, 5] {
+        let keys: Vec<RecipientKey> = (0..k)
+            .map(|_| RecipientKey {
+                agency: me.clone(),
+                key: receiver.encryption.public_key().clone(),
+            })
+            .enumerate()
+            .map(|(i, mut r)| {
+                if i > 0 {
+                    r.agency = RECEIVERS[i].parse().expect("valid");
+                }
+                r
+            })
+            .collect();
+        let seal = per_second(
+            || {
+                let _ = seal_for_recipients(&bulletin, &sender.signing, &keys, &mut SystemRng);
+            },
+            budget,
+        );
+        let envelope = seal_for_recipients(&bulletin, &sender.signing, &keys, &mut SystemRng)?;
+        let directory = [doc.clone()];
+        let recv = Receiver {
+            agency: &me,
+            encryption_keys: std::slice::from_ref(&receiver.encryption),
+        };
+        let opens = per_second(
+            || {
+                let _ = open(&envelope, recv, directory.as_slice(), UnixMillis::now());
+            },
+            budget,
+        );
+        let receipt = Receipt {
+            bulletin_id: Some(bulletin.id),
+            receiver: me.clone(),
+            envelope_sha256: envelope.digest(),
+            outcome: Outcome::Accepted { log_seq: 1 },
+            time: UnixMillis::now(),
+        };
+        let signs = per_second(
+            || {
+                let _ = SignedReceipt::sign(receipt.clone(), &receiver.signing);
+            },
+            budget,
+        );
+        let signed = SignedReceipt::sign(receipt.clone(), &receiver.signing);
+        let verifies = per_second(
+            || {
+                let _ = SignedReceipt::verify(signed.to_bytes(), &receiver.signing.verifying_key());
+            },
+            budget,
+        );
+        let per_bulletin = 1.0 / seal + k as f64 * (1.0 / opens + 1.0 / signs + 1.0 / verifies);
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+        println!(
+            "  {k} recipient(s): seal {seal:>7.0}/s, open {opens:>6.0}/s, receipt sign {signs:>6.0}/s, verify {verifies:>6.0}/s"
+        );
+        println!(
+            "  {k} recipient(s): {:.0} µs of crypto per delivered bulletin -> ceiling {:.0} bulletins/s on {cores} cores",
+            per_bulletin * 1e6,
+            cores / per_bulletin
+        );
+    }
+    Ok(())
+}
+
+fn bench_document(
+    agency: &AgencyId,
+    signing: &SigningKey,
+    encryption: &liaison_core::crypto::EncryptionKey,
+) -> liaison_core::IdentityDocument {
+    use liaison_core::identity::PublishedKey;
+    let now = UnixMillis::now();
+    liaison_core::IdentityDocument {
+        agency: agency.clone(),
+        display_name: "bench".into(),
+        country: agency.country().into(),
+        peer_endpoints: vec![],
+        version: 1,
+        not_before: now.plus_days(-1),
+        not_after: now.plus_days(30),
+        signing_key: PublishedKey {
+            key_id: signing.verifying_key().key_id('s'),
+            key: signing.verifying_key(),
+            created: now,
+        },
+        encryption_key: PublishedKey {
+            key_id: encryption.public_key().key_id(),
+            key: encryption.public_key().clone(),
+            created: now,
+        },
+        tls_ca_certificate: bytes::Bytes::from_static(b"-"),
+        revoked_keys: vec![],
+    }
+}
+
+struct Federation {
+    runtime: tokio::runtime::Runtime,
+    sender: Arc<NodeState>,
+    receivers: Vec<AgencyId>,
+    stop: tokio::sync::watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<liaison_node::Result<()>>>,
+}
+
+fn start_federation(base: &std::path::Path) -> Result<Federation> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let agencies: Vec<&str> = std::iter::once("NL-NP").chain(RECEIVERS).collect();
+    let mut listeners = Vec::new();
+    let mut dirs = Vec::new();
+    for agency in &agencies {
+        let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
+        let dir = base.join(agency.to_lowercase());
+        init_node(&InitOptions {
+            data_dir: dir.clone(),
+            agency: agency.parse()?,
+            display_name: format!("{agency} bench"),
+            peer_endpoint: Some(listener.local_addr()?.to_string()),
+            api_endpoint: None,
+        })?;
+        listeners.push(listener);
+        dirs.push(dir);
+    }
+    // The sender knows every receiver; each receiver knows the sender.
+    let sender_dir = &dirs[0];
+    let states = dirs
+        .iter()
+        .map(|d| NodeState::open(Node::load(d)?).map_err(anyhow::Error::from))
+        .collect::<Result<Vec<_>>>()?;
+    for (i, receiver) in states.iter().enumerate().skip(1) {
+        let add = |to: &NodeState, from: &NodeState| {
+            admin::peer_add(
+                to,
+                &data_encoding::BASE64.encode(&from.node.identity().to_bytes()),
+                &from.node.identity().fingerprint().to_string(),
+            )
+        };
+        add(&states[0], receiver).with_context(|| format!("peer add {i}"))?;
+        add(receiver, &states[0])?;
+    }
+    let (stop, stop_rx) = tokio::sync::watch::channel(false);
+    let mut tasks = Vec::new();
+    for ((state, listener), dir) in states.iter().zip(listeners).zip(&dirs) {
+        let certificate = Arc::new(NodeCertificate::load(
+            &dir.join("tls/node.pem"),
+            &dir.join("tls/node.key"),
+        )?);
+        let mut stop = stop_rx.clone();
+        tasks.push(runtime.spawn(run_state(
+            state.clone(),
+            certificate,
+            Listeners { peer: listener },
+            async move {
+                let _ = stop.changed().await;
+            },
+        )));
+    }
+    let _ = sender_dir;
+    Ok(Federation {
+        runtime,
+        sender: states[0].clone(),
+        receivers: RECEIVERS
+            .iter()
+            .map(|a| a.parse())
+            .collect::<std::result::Result<_, _>>()?,
+        stop,
+        tasks,
+    })
+}
+
+fn request(to: &[AgencyId]) -> SendRequest {
+    SendRequest {
+        to: to.iter().map(ToString::to_string).collect(),
+        category: "trafficking.persons".into(),
+        tlp: "amber".into(),
+        handling: vec![],
+        title: "bench".into(),
+        body: "x".repeat(1024),
+        expires_in_days: 30,
+    }
+}
+
+fn drained(state: &NodeState, to: &[AgencyId]) -> bool {
+    to.iter().all(|a| state.log.outbox_len(a) == 0)
+}
+
+fn end_to_end(base: &std::path::Path, options: &BenchOptions) -> Result<()> {
+    let federation = start_federation(base)?;
+    let sender = federation.sender.clone();
+    println!(
+        "\nEnd to end (1 sender + 5 receiver nodes in this process, TLS 1.3, durable on both sides, receipts stored):"
+    );
+    for k in [1usize, 5] {
+        let to = &federation.receivers[..k];
+        let n = options.bulletins;
+        let start = Instant::now();
+        std::thread::scope(|scope| {
+            for p in 0..PUBLISHERS {
+                let (sender, to) = (sender.clone(), to.to_vec());
+                scope.spawn(move || {
+                    for _ in (p..n).step_by(PUBLISHERS) {
+                        if let Err(e) = admin::bulletin_send(&sender, request(&to)) {
+                            eprintln!("publish failed: {e}");
+                        }
+                    }
+                });
+            }
+        });
+        let published = start.elapsed();
+        while !drained(&sender, to) {
+            if start.elapsed() > Duration::from_secs(600) {
+                anyhow::bail!("deliveries did not finish in 10 minutes");
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        let total = start.elapsed();
+        println!(
+            "  {k} recipient(s): {n} bulletins published in {:.2} s ({:.0}/s acknowledged), all receipted in {:.2} s: {:.0} bulletins/s end to end ({:.0} deliveries/s)",
+            published.as_secs_f64(),
+            n as f64 / published.as_secs_f64(),
+            total.as_secs_f64(),
+            n as f64 / total.as_secs_f64(),
+            (n * k) as f64 / total.as_secs_f64(),
+        );
+    }
+    latency(&sender, &federation.receivers[..1], options.latency_seconds)?;
+    let _ = federation.stop.send(true);
+    for task in federation.tasks {
+        federation.runtime.block_on(task)??;
+    }
+    Ok(())
+}
+
+/// Publishes at a fixed 500/s from one thread; another thread watches the outbox and
+/// records, per bulletin, the time from the publish call to its stored receipt.
+fn latency(sender: &Arc<NodeState>, to: &[AgencyId], seconds: u64) -> Result<()> {
+    const RATE: u64 = 500;
+    let partner = to[0].clone();
+    let (tx, rx) = std::sync::mpsc::channel::<(u64, Instant)>();
+    let watcher = {
+        let sender = sender.clone();
+        let partner = partner.clone();
+        std::thread::spawn(move || {
+            let mut waiting: VecDeque<(u64, Instant)> = VecDeque::new();
+            let mut latencies = Vec::new();
+            let mut open = true;
+            while open || !waiting.is_empty() {
+                loop {
+                    match rx.try_recv() {
+                        Ok(item) => waiting.push_back(item),
+                        Err(std::sync::mpsc::TryRecvError::Empty) => break,
+                        Err(std::sync::mpsc::TryRecvError::Disconnected) => {
+                            open = false;
+                            break;
+                        }
+                    }
+                }
+                // Delivery is in log order: the oldest waiting bulletin goes first.
+                while let Some(&(seq, t0)) = waiting.front() {
+                    let queued = sender
+                        .log
+                        .outbox(&partner, seq - 1, 1)
+                        .map(|s| s.first() == Some(&seq));
+                    if queued.unwrap_or(true) {
+                        break;
+                    }
+                    latencies.push(t0.elapsed());
+                    waiting.pop_front();
+                }
+                std::thread::sleep(Duration::from_micros(100));
+            }
+            latencies
+        })
+    };
+    let count = RATE * seconds;
+    let start = Instant::now();
+    for i in 0..count {
+        let due = start + Duration::from_micros(i * 1_000_000 / RATE);
+        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+        let t0 = Instant::now();
+        let sent = admin::bulletin_send(sender, request(to))?;
+        let _ = tx.send((sent.log_seq, t0));
+    }
+    drop(tx);
+    let mut latencies = watcher
+        .join()
+        .map_err(|_| anyhow::anyhow!("watcher thread failed"))?;
+    latencies.sort();
+    let pct = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
+    println!(
+        "  latency at {RATE}/s for {seconds} s, 1 recipient (publish call -> receipt stored): p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({} bulletins)",
+        pct(0.50).as_secs_f64() * 1e3,
+        pct(0.99).as_secs_f64() * 1e3,
+        latencies.last().map_or(0.0, |d| d.as_secs_f64() * 1e3),
+        latencies.len()
+    );
+    Ok(())
+}
