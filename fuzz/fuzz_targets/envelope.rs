@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
 use liaison_core::crypto::{EncryptionKey, SigningKey};
-use liaison_core::identity::{IdentityDocument, PublishedKey};
+use liaison_core::identity::IdentityDocument;
 use liaison_core::{AgencyId, Receiver, SealedEnvelope, UnixMillis, open};
 
 struct Fixture {
@@ -24,19 +24,15 @@ fn fixture() -> &'static Fixture {
         let signing = SigningKey::from_seed([0x11; 32]).unwrap();
         let origin_enc = EncryptionKey::from_bytes(&[0x12; 32]).unwrap();
         let t0 = UnixMillis(1_795_000_000_000);
-        let doc = IdentityDocument {
-            agency: "NL-NP".parse().unwrap(),
-            display_name: "fuzz".into(),
-            country: "NL".into(),
-            peer_endpoints: vec![],
-            version: 1,
-            not_before: t0,
-            not_after: t0.plus_days(3650),
-            signing_key: PublishedKey { key_id: signing.verifying_key().key_id('s'), key: signing.verifying_key(), created: t0 },
-            encryption_key: PublishedKey { key_id: origin_enc.public_key().key_id(), key: origin_enc.public_key().clone(), created: t0 },
-            tls_ca_certificate: Bytes::from_static(b"ca"),
-            revoked_keys: vec![],
-        };
+        let doc = IdentityDocument::first_version(
+            "NL-NP".parse().unwrap(),
+            "fuzz".into(),
+            vec![],
+            &signing,
+            &origin_enc,
+            Bytes::from_static(b"ca"),
+            t0..t0.plus_days(3650),
+        );
         Fixture {
             me: "DE-BKA".parse().unwrap(),
             keys: vec![EncryptionKey::from_bytes(&[0x22; 32]).unwrap()],

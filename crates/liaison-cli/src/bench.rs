@@ -162,29 +162,16 @@ fn bench_document(
     signing: &SigningKey,
     encryption: &liaison_core::crypto::EncryptionKey,
 ) -> liaison_core::IdentityDocument {
-    use liaison_core::identity::PublishedKey;
     let now = UnixMillis::now();
-    liaison_core::IdentityDocument {
-        agency: agency.clone(),
-        display_name: "bench".into(),
-        country: agency.country().into(),
-        peer_endpoints: vec![],
-        version: 1,
-        not_before: now.plus_days(-1),
-        not_after: now.plus_days(30),
-        signing_key: PublishedKey {
-            key_id: signing.verifying_key().key_id('s'),
-            key: signing.verifying_key(),
-            created: now,
-        },
-        encryption_key: PublishedKey {
-            key_id: encryption.public_key().key_id(),
-            key: encryption.public_key().clone(),
-            created: now,
-        },
-        tls_ca_certificate: bytes::Bytes::from_static(b"-"),
-        revoked_keys: vec![],
-    }
+    liaison_core::IdentityDocument::first_version(
+        agency.clone(),
+        "bench".into(),
+        vec![],
+        signing,
+        encryption,
+        bytes::Bytes::from_static(b"-"),
+        now.plus_days(-1)..now.plus_days(30),
+    )
 }
 
 struct Federation {

@@ -227,16 +227,7 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
                 ]
             })
             .collect();
-        output::table(
-            &["   FROM", "TLP", "CATEGORY", "TITLE"],
-            &rows
-                .into_iter()
-                .map(|mut r| {
-                    r[0] = format!("   {}", r[0]);
-                    r
-                })
-                .collect::<Vec<_>>(),
-        );
+        output::indented_table("   ", &["FROM", "TLP", "CATEGORY", "TITLE"], &rows);
     }
 
     println!("\n== 7. Stopping the nodes; every log still verifies");

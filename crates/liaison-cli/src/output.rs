@@ -2,6 +2,11 @@
 
 /// Prints `rows` under `headers` with aligned columns.
 pub fn table(headers: &[&str], rows: &[Vec<String>]) {
+    indented_table("", headers, rows);
+}
+
+/// [`table`], each line starting with `indent`.
+pub fn indented_table(indent: &str, headers: &[&str], rows: &[Vec<String>]) {
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
@@ -14,7 +19,7 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) {
             .zip(&widths)
             .map(|(c, w)| format!("{c:<w$}"))
             .collect();
-        println!("{}", text.join("  ").trim_end());
+        println!("{indent}{}", text.join("  ").trim_end());
     };
     line(headers.iter().map(|h| (*h).to_owned()).collect());
     for row in rows {

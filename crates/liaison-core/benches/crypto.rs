@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use liaison_core::crypto::{self, EncryptionKey, SigningKey, SystemRng, domain};
-use liaison_core::identity::{IdentityDocument, PublishedKey};
+use liaison_core::identity::IdentityDocument;
 use liaison_core::{
     AgencyId, Bulletin, BulletinContent, BulletinId, Marking, Receiver, RecipientKey, UnixMillis,
     open, seal_for_recipients,
@@ -36,27 +36,15 @@ fn measure(name: &str, budget: Duration, mut f: impl FnMut()) -> f64 {
 
 fn document(agency: &AgencyId, signing: &SigningKey, enc: &EncryptionKey) -> IdentityDocument {
     let now = UnixMillis::now();
-    IdentityDocument {
-        agency: agency.clone(),
-        display_name: "bench".into(),
-        country: agency.country().into(),
-        peer_endpoints: vec![],
-        version: 1,
-        not_before: now.plus_days(-1),
-        not_after: now.plus_days(365),
-        signing_key: PublishedKey {
-            key_id: signing.verifying_key().key_id('s'),
-            key: signing.verifying_key(),
-            created: now,
-        },
-        encryption_key: PublishedKey {
-            key_id: enc.public_key().key_id(),
-            key: enc.public_key().clone(),
-            created: now,
-        },
-        tls_ca_certificate: Bytes::from_static(b"ca"),
-        revoked_keys: vec![],
-    }
+    IdentityDocument::first_version(
+        agency.clone(),
+        "bench".into(),
+        vec![],
+        signing,
+        enc,
+        Bytes::from_static(b"ca"),
+        now.plus_days(-1)..now.plus_days(365),
+    )
 }
 
 fn main() {

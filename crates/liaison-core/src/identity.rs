@@ -112,6 +112,41 @@ pub struct IdentityDocument {
 }
 
 impl IdentityDocument {
+    /// The first version of an agency's document: its current signing and encryption
+    /// keys (made at the start of `valid`), nothing revoked.
+    pub fn first_version(
+        agency: AgencyId,
+        display_name: String,
+        peer_endpoints: Vec<String>,
+        signing: &SigningKey,
+        encryption: &EncryptionKey,
+        tls_ca_certificate: Bytes,
+        valid: std::ops::Range<UnixMillis>,
+    ) -> Self {
+        let now = valid.start;
+        Self {
+            country: agency.country().to_owned(),
+            agency,
+            display_name,
+            peer_endpoints,
+            version: 1,
+            not_before: valid.start,
+            not_after: valid.end,
+            signing_key: PublishedKey {
+                key_id: signing.verifying_key().key_id('s'),
+                key: signing.verifying_key(),
+                created: now,
+            },
+            encryption_key: PublishedKey {
+                key_id: encryption.public_key().key_id(),
+                key: encryption.public_key().clone(),
+                created: now,
+            },
+            tls_ca_certificate,
+            revoked_keys: vec![],
+        }
+    }
+
     /// Whether `now` lies in the validity window.
     pub fn is_valid_at(&self, now: UnixMillis) -> bool {
         self.not_before <= now && now <= self.not_after
@@ -394,28 +429,15 @@ mod tests {
     use crate::crypto::SystemRng;
 
     fn document(keys: &AgencyKeys) -> IdentityDocument {
-        let now = UnixMillis(1_795_000_000_000);
-        IdentityDocument {
-            agency: "NL-NP".parse().unwrap(),
-            display_name: "Netherlands Police".into(),
-            country: "NL".into(),
-            peer_endpoints: vec!["nl.example:7443".into()],
-            version: 1,
-            not_before: now,
-            not_after: now.plus_days(365),
-            signing_key: PublishedKey {
-                key_id: keys.signing.verifying_key().key_id('s'),
-                key: keys.signing.verifying_key(),
-                created: now,
-            },
-            encryption_key: PublishedKey {
-                key_id: keys.encryption.public_key().key_id(),
-                key: keys.encryption.public_key().clone(),
-                created: now,
-            },
-            tls_ca_certificate: Bytes::from_static(b"not parsed here"),
-            revoked_keys: vec![],
-        }
+        IdentityDocument::first_version(
+            "NL-NP".parse().unwrap(),
+            "Netherlands Police".into(),
+            vec!["nl.example:7443".into()],
+            &keys.signing,
+            &keys.encryption,
+            Bytes::from_static(b"not parsed here"),
+            UnixMillis(1_795_000_000_000)..UnixMillis(1_795_000_000_000).plus_days(365),
+        )
     }
 
     #[test]

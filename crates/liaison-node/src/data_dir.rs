@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 use liaison_core::crypto::{EncryptionKey, SigningKey, SystemRng};
-use liaison_core::identity::{IdentityDocument, PublishedKey};
+use liaison_core::identity::IdentityDocument;
 use liaison_core::tls::{self, CertificateRole, Validity};
 use liaison_core::{AgencyId, AgencyKeys, SignedIdentity, UnixMillis};
 use liaison_store::log::CheckpointSigner;
@@ -176,27 +176,15 @@ pub fn init_node(options: &InitOptions) -> Result<Node> {
     )?;
 
     let now = UnixMillis::now();
-    let document = IdentityDocument {
-        agency: config.agency.clone(),
-        display_name: config.display_name.clone(),
-        country: config.agency.country().to_owned(),
-        peer_endpoints: config.peer_advertise.clone(),
-        version: 1,
-        not_before: now,
-        not_after: now.plus_days(i64::from(IDENTITY_VALIDITY_DAYS)),
-        signing_key: PublishedKey {
-            key_id: keys.signing.verifying_key().key_id('s'),
-            key: keys.signing.verifying_key(),
-            created: now,
-        },
-        encryption_key: PublishedKey {
-            key_id: keys.encryption.public_key().key_id(),
-            key: keys.encryption.public_key().clone(),
-            created: now,
-        },
-        tls_ca_certificate: Bytes::from(ca.certificate_der),
-        revoked_keys: vec![],
-    };
+    let document = IdentityDocument::first_version(
+        config.agency.clone(),
+        config.display_name.clone(),
+        config.peer_advertise.clone(),
+        &keys.signing,
+        &keys.encryption,
+        Bytes::from(ca.certificate_der),
+        now..now.plus_days(i64::from(IDENTITY_VALIDITY_DAYS)),
+    );
     let identity = SignedIdentity::sign(document, &keys.root);
     write_new_file(&dir.join(IDENTITY_FILE), &identity.to_bytes(), 0o644)?;
 

@@ -181,7 +181,7 @@ impl PartnerSet {
 #[cfg(test)]
 mod tests {
     use liaison_core::crypto::SystemRng;
-    use liaison_core::identity::{IdentityDocument, PublishedKey};
+    use liaison_core::identity::IdentityDocument;
     use liaison_core::{AgencyKeys, UnixMillis};
     use rcgen::{CertificateParams, DnType, ExtendedKeyUsagePurpose, Issuer, KeyPair};
 
@@ -200,27 +200,15 @@ mod tests {
         let issued = liaison_core::tls::generate_agency_ca(&agency, "test", days).unwrap();
         let keys = AgencyKeys::generate(&mut SystemRng).unwrap();
         let now = UnixMillis::now();
-        let doc = IdentityDocument {
-            agency: agency.clone(),
-            display_name: "test".into(),
-            country: agency.country().into(),
-            peer_endpoints: vec!["127.0.0.1:1".into()],
-            version: 1,
-            not_before: now,
-            not_after: now.plus_days(30),
-            signing_key: PublishedKey {
-                key_id: keys.signing.verifying_key().key_id('s'),
-                key: keys.signing.verifying_key(),
-                created: now,
-            },
-            encryption_key: PublishedKey {
-                key_id: keys.encryption.public_key().key_id(),
-                key: keys.encryption.public_key().clone(),
-                created: now,
-            },
-            tls_ca_certificate: issued.certificate_der.clone().into(),
-            revoked_keys: vec![],
-        };
+        let doc = IdentityDocument::first_version(
+            agency.clone(),
+            "test".into(),
+            vec!["127.0.0.1:1".into()],
+            &keys.signing,
+            &keys.encryption,
+            issued.certificate_der.clone().into(),
+            now..now.plus_days(30),
+        );
         Ca {
             partner: Partner::new(SignedIdentity::sign(doc, &keys.root)).unwrap(),
             agency,

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use bytes::Bytes;
 use liaison_core::crypto::{EncryptionKey, SigningKey};
-use liaison_core::identity::{IdentityDocument, PublishedKey};
+use liaison_core::identity::IdentityDocument;
 use liaison_core::{
     AgencyId, Bulletin, BulletinContent, BulletinId, Entity, Marking, RecipientKey, UnixMillis,
 };
@@ -25,27 +25,15 @@ impl TestAgency {
         let id: AgencyId = id.parse().unwrap();
         let signing = SigningKey::from_seed(signing_seed).unwrap();
         let encryption = EncryptionKey::from_bytes(&encryption_secret).unwrap();
-        let document = IdentityDocument {
-            agency: id.clone(),
-            display_name: format!("{id} test agency"),
-            country: id.country().to_owned(),
-            peer_endpoints: vec![],
-            version: 1,
-            not_before: T0,
-            not_after: T0.plus_days(3650),
-            signing_key: PublishedKey {
-                key_id: signing.verifying_key().key_id('s'),
-                key: signing.verifying_key(),
-                created: T0,
-            },
-            encryption_key: PublishedKey {
-                key_id: encryption.public_key().key_id(),
-                key: encryption.public_key().clone(),
-                created: T0,
-            },
-            tls_ca_certificate: Bytes::from_static(b"ca"),
-            revoked_keys: vec![],
-        };
+        let document = IdentityDocument::first_version(
+            id.clone(),
+            format!("{id} test agency"),
+            vec![],
+            &signing,
+            &encryption,
+            Bytes::from_static(b"ca"),
+            T0..T0.plus_days(3650),
+        );
         Self {
             id,
             signing,
