@@ -30,13 +30,17 @@ pub fn call<T: DeserializeOwned>(data_dir: &Path, request: AdminRequest) -> Resu
 }
 
 pub fn run_node(data_dir: &Path) -> Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("LIAISON_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("LIAISON_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    // One JSON object per line for log shippers; aligned text for a terminal.
+    if std::env::var("LIAISON_LOG_FORMAT").is_ok_and(|f| f == "json") {
+        logs.json().init();
+    } else {
+        logs.init();
+    }
     let node = Node::load(data_dir)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

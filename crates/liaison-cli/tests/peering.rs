@@ -562,3 +562,38 @@ fn a_client_without_a_certificate_is_refused() {
             .contains("handshake refused")
     });
 }
+
+#[test]
+fn an_oversized_message_is_refused_and_the_node_stays_up() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut nodes = cluster(tmp.path(), &["NL-NP", "DE-BKA"]);
+    nodes[0].start();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (a, b) = (&nodes[0], &nodes[1]);
+    // A client willing to send more than the receiver accepts.
+    let mut client = peer_client(&runtime, a, &node_certificate(b))
+        .unwrap()
+        .max_encoding_message_size(64 * 1024 * 1024);
+    let huge = Bytes::from(vec![0u8; liaison_core::limits::MAX_ENVELOPE_BYTES + 4096]);
+    let status = runtime.block_on(async {
+        let outbound = tokio_stream::iter(vec![pb::SealedBulletin { envelope: huge }]);
+        match client.deliver(outbound).await {
+            Err(status) => status,
+            Ok(response) => response
+                .into_inner()
+                .message()
+                .await
+                .expect_err("an oversized envelope got a receipt"),
+        }
+    });
+    assert_eq!(status.code(), tonic::Code::ResourceExhausted, "{status:?}");
+    assert!(status.message().contains("exceeds the limit"), "{status:?}");
+    // Still up, and still serving the genuine partner.
+    let mut again = peer_client(&runtime, a, &node_certificate(b)).unwrap();
+    let envelope = seal_b_for_a(&Node::load(&b.dir).unwrap(), &Node::load(&a.dir).unwrap());
+    let receipt = deliver_one(&runtime, &mut again, envelope);
+    assert!(matches!(
+        receipt.receipt().outcome,
+        Outcome::Accepted { .. }
+    ));
+}

@@ -138,7 +138,19 @@ impl pb::peer_server::Peer for PeerService {
                     Ok(Some(m)) => m,
                     Ok(None) => break,
                     Err(status) => {
-                        tracing::debug!(partner = %reader_partner, %status, "delivery stream ended");
+                        // tonic reports a message over the decoding limit as OUT_OF_RANGE;
+                        // to a partner it is a limit it exceeded.
+                        let status = if status.code() == tonic::Code::OutOfRange {
+                            tracing::warn!(partner = %reader_partner, %status, "refused an oversized envelope");
+                            Status::resource_exhausted(format!(
+                                "envelope exceeds the limit of {} bytes ({})",
+                                liaison_core::limits::MAX_ENVELOPE_BYTES,
+                                status.message()
+                            ))
+                        } else {
+                            tracing::debug!(partner = %reader_partner, %status, "delivery stream ended");
+                            status
+                        };
                         let _ = reader_receipts.send(Err(status)).await;
                         break;
                     }
