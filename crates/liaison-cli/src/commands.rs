@@ -160,6 +160,9 @@ pub fn bulletin_send(data_dir: &Path, request: SendRequest, json: bool) -> Resul
         sent.queued_for.join(", "),
         sent.log_seq
     );
+    for refused in &sent.refused {
+        eprintln!("NOT sent to {refused}");
+    }
     Ok(())
 }
 
@@ -218,6 +221,9 @@ pub fn print_bulletin(b: &BulletinDetail) {
     ]);
     println!();
     println!("{}", b.body);
+    for ack in &b.acknowledgements {
+        println!("Acknowledged {ack}");
+    }
     if !b.delivery.is_empty() {
         println!();
         let rows: Vec<Vec<String>> = b

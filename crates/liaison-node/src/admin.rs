@@ -10,18 +10,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use liaison_core::crypto::SystemRng;
-use liaison_core::receipt::{Outcome, SignedReceipt};
-use liaison_core::{
-    AgencyId, Bulletin, BulletinContent, BulletinId, Fingerprint, Marking, Receiver, RecipientKey,
-    SealedEnvelope, SignedIdentity, UnixMillis, open, seal_for_recipients,
-};
-use liaison_proto::format::v1 as pb;
+use liaison_core::{AgencyId, BulletinContent, BulletinId, Fingerprint, Marking, SignedIdentity};
 use liaison_store::{Effect, EntryKind, NewEntry};
-use prost::Message as _;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
 
+pub use crate::bulletins::Direction;
+use crate::bulletins::{self, Delivery, Draft, Filter, Stored};
 use crate::error::{Error, Result};
 use crate::partners::Partner;
 use crate::state::NodeState;
@@ -97,16 +92,6 @@ fn default_expiry_days() -> u32 {
     90
 }
 
-/// Which bulletins.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Direction {
-    /// Received from partners.
-    In,
-    /// Published by this node.
-    Out,
-}
-
 /// A partner as shown to the operator.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PeerView {
@@ -141,6 +126,8 @@ pub struct SendView {
     pub log_seq: u64,
     /// Partners it is queued for.
     pub queued_for: Vec<String>,
+    /// Requested recipients it was not sealed for, with the reason.
+    pub refused: Vec<String>,
 }
 
 /// One line of `bulletin list`.
@@ -201,6 +188,8 @@ pub struct BulletinDetail {
     pub entities: Vec<String>,
     /// Per-recipient delivery (published bulletins).
     pub delivery: Vec<RecipientStatus>,
+    /// Acknowledgements by local systems (received bulletins).
+    pub acknowledgements: Vec<String>,
 }
 
 /// Runs one command against the node's state. Blocking: call from a blocking thread.
@@ -343,7 +332,8 @@ pub fn peer_remove(state: &NodeState, agency: &AgencyId) -> Result<PeerView> {
 
 /// Seals a bulletin for the named partners and queues it, durably, for each.
 ///
-/// Errors: an invalid field (named), an unknown recipient, or a store failure.
+/// Errors: an invalid field (named), no recipient able to receive it, or a store
+/// failure.
 pub fn bulletin_send(state: &NodeState, request: SendRequest) -> Result<SendView> {
     let bad = |e: liaison_core::Malformed| Error::InvalidRequest(e.to_string());
     let recipients: Vec<AgencyId> = request
@@ -351,36 +341,13 @@ pub fn bulletin_send(state: &NodeState, request: SendRequest) -> Result<SendView
         .iter()
         .map(|a| parse_agency(a))
         .collect::<Result<_>>()?;
-    if recipients.is_empty() {
-        return Err(Error::InvalidRequest(
-            "name at least one recipient with --to".into(),
-        ));
-    }
-    let partners = state.partners.snapshot();
-    let keys = recipients
-        .iter()
-        .map(|agency| {
-            let partner = partners
-                .get(agency)
-                .ok_or_else(|| Error::UnknownPartner(agency.clone()))?;
-            Ok(RecipientKey {
-                agency: agency.clone(),
-                key: partner.identity.document().encryption_key.key.clone(),
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
     let handling = request
         .handling
         .iter()
         .map(|c| c.parse())
         .collect::<std::result::Result<Vec<_>, _>>()
         .map_err(bad)?;
-    let now = UnixMillis::now();
-    let bulletin = Bulletin {
-        id: BulletinId::new(now),
-        origin: state.node.config().agency.clone(),
-        created: now,
-        expires: now.plus_days(i64::from(request.expires_in_days.max(1))),
+    let draft = Draft {
         marking: Marking::new(
             request.category.parse().map_err(bad)?,
             request.tlp.parse().map_err(bad)?,
@@ -392,92 +359,28 @@ pub fn bulletin_send(state: &NodeState, request: SendRequest) -> Result<SendView
             body: request.body,
             ..BulletinContent::default()
         },
+        expires_in_days: request.expires_in_days,
     };
-    let envelope =
-        seal_for_recipients(&bulletin, &state.node.keys().signing, &keys, &mut SystemRng)?;
-    let record = pb::PublishedRecord {
-        envelope: envelope.as_bytes().clone(),
-        content: pb::BulletinContent::from(&bulletin.content)
-            .encode_to_vec()
-            .into(),
-    };
-    let mut entry =
-        NewEntry::new(EntryKind::Published, record.encode_to_vec()).about_bulletin(bulletin.id);
-    for agency in &recipients {
-        entry = entry.with_effect(Effect::Enqueue(agency.clone()));
-    }
-    let appended = state.log.append(entry)?;
-    for agency in &recipients {
-        state.wake(agency);
-    }
+    // Validate as a receiver would, so the operator hears of a bad field here.
+    BulletinContent::try_from(liaison_proto::format::v1::BulletinContent::from(
+        &draft.content,
+    ))
+    .map_err(bad)?;
+    let published = bulletins::publish(state, draft, &recipients, None)?;
     Ok(SendView {
-        id: bulletin.id.to_string(),
-        log_seq: appended.seq,
-        queued_for: recipients.iter().map(ToString::to_string).collect(),
+        id: published.id.to_string(),
+        log_seq: published.log_seq,
+        queued_for: published.queued.iter().map(ToString::to_string).collect(),
+        refused: published
+            .refused
+            .iter()
+            .map(|(a, r)| format!("{a}: {r}"))
+            .collect(),
     })
 }
 
-/// A bulletin as stored here, whichever direction.
-struct Stored {
-    entry: liaison_store::Entry,
-    direction: Direction,
-    envelope: SealedEnvelope,
-    /// Decrypted content, or why not.
-    content: std::result::Result<BulletinContent, String>,
-}
-
-fn load_stored(state: &NodeState, entry: liaison_store::Entry) -> Result<Option<Stored>> {
-    let direction = match entry.kind {
-        EntryKind::Published => Direction::Out,
-        EntryKind::Received => Direction::In,
-        _ => return Ok(None),
-    };
-    let Some(body) = state.log.body(&entry)? else {
-        return Ok(None);
-    };
-    let (envelope, content) = match direction {
-        Direction::Out => {
-            let record = pb::PublishedRecord::decode(body).map_err(|e| {
-                Error::Admin(format!("log entry {} does not decode: {e}", entry.seq))
-            })?;
-            let content = pb::BulletinContent::decode(record.content)
-                .map_err(|e| e.to_string())
-                .and_then(|c| BulletinContent::try_from(c).map_err(|e| e.to_string()));
-            (SealedEnvelope::decode(record.envelope)?, content)
-        }
-        Direction::In => {
-            let envelope = SealedEnvelope::decode(body)?;
-            let keys = std::slice::from_ref(&state.node.keys().encryption);
-            let me = &state.node.config().agency;
-            // Stored envelopes were verified on arrival; reading one back checks the
-            // signature again against the partner set as it is now, and shows content
-            // even after expiry (expiry governs acceptance, not what was accepted).
-            let partners = state.partners.snapshot();
-            let at = envelope.header().created;
-            let content = open(
-                &envelope,
-                Receiver {
-                    agency: me,
-                    encryption_keys: keys,
-                },
-                &*partners,
-                at,
-            )
-            .map(|b| b.content)
-            .map_err(|e| e.to_string());
-            (envelope, content)
-        }
-    };
-    Ok(Some(Stored {
-        entry,
-        direction,
-        envelope,
-        content,
-    }))
-}
-
 fn summary(stored: &Stored) -> BulletinSummary {
-    let h = stored.envelope.header();
+    let h = stored.header();
     BulletinSummary {
         id: h.bulletin_id.to_string(),
         direction: stored.direction,
@@ -499,23 +402,12 @@ pub fn bulletin_list(
     state: &NodeState,
     direction: Option<Direction>,
 ) -> Result<Vec<BulletinSummary>> {
-    let mut out = Vec::new();
-    let mut from = 1;
-    loop {
-        let page = state.log.range(from, 1024)?;
-        let Some(last) = page.last().map(|e| e.seq) else {
-            break;
-        };
-        for entry in page {
-            if let Some(stored) = load_stored(state, entry)?
-                && direction.is_none_or(|d| d == stored.direction)
-            {
-                out.push(summary(&stored));
-            }
-        }
-        from = last + 1;
-    }
-    Ok(out)
+    let filter = Filter {
+        direction,
+        ..Filter::default()
+    };
+    let (stored, _) = bulletins::page(state, &filter, 0, usize::MAX)?;
+    Ok(stored.iter().map(summary).collect())
 }
 
 /// One bulletin with its content, signature status and delivery status.
@@ -523,38 +415,14 @@ pub fn bulletin_show(state: &NodeState, id: &str) -> Result<BulletinDetail> {
     let id: BulletinId = id
         .parse()
         .map_err(|e: liaison_core::Malformed| Error::InvalidRequest(e.to_string()))?;
-    let entries = state.log.entries_for_bulletin(&id)?;
-    let mut stored = None;
-    for entry in entries
-        .iter()
-        .filter(|e| matches!(e.kind, EntryKind::Published | EntryKind::Received))
-    {
-        stored = load_stored(state, entry.clone())?;
-        if stored.is_some() {
-            break;
-        }
-    }
-    let stored =
-        stored.ok_or_else(|| Error::NotFound(format!("no bulletin {id} in this node's log")))?;
-    let header = stored.envelope.header().clone();
-    let me = &state.node.config().agency;
-    let signature = if header.origin == *me {
-        let own = [state.node.identity().document().clone()];
-        stored
-            .envelope
-            .verify_origin(own.as_slice(), header.created)
-    } else {
-        stored
-            .envelope
-            .verify_origin(&*state.partners.snapshot(), header.created)
-    };
+    let (stored, entries) = bulletins::find(state, &id)?;
+    let header = stored.header().clone();
     let delivery = match stored.direction {
         Direction::In => Vec::new(),
-        Direction::Out => header
-            .recipients
-            .iter()
-            .map(|r| recipient_status(state, &entries, &r.agency, stored.entry.seq))
-            .collect::<Result<_>>()?,
+        Direction::Out => bulletins::delivery(state, &stored, &entries)?
+            .into_iter()
+            .map(|(agency, d)| recipient_status(agency, d))
+            .collect(),
     };
     let content = stored.content.clone().unwrap_or_default();
     Ok(BulletinDetail {
@@ -567,63 +435,52 @@ pub fn bulletin_show(state: &NodeState, id: &str) -> Result<BulletinDetail> {
             .collect(),
         created: header.created.to_string(),
         expires: header.expires.to_string(),
-        signature: match signature {
+        signature: match stored.verify_signature(state) {
             Ok(()) => format!("valid ({} key {})", header.origin, header.signing_key_id),
             Err(e) => format!("NOT VALID: {e}"),
         },
         body: content.body,
         entities: content.entities.iter().map(|e| format!("{e:?}")).collect(),
         delivery,
+        acknowledgements: bulletins::acknowledgements(state, &entries)
+            .into_iter()
+            .map(|a| {
+                let at = a.time.map(|t| t.to_string()).unwrap_or_default();
+                format!("{at} by {}: {}", a.client, a.note)
+            })
+            .collect(),
     })
 }
 
-fn recipient_status(
-    state: &NodeState,
-    entries: &[liaison_store::Entry],
-    agency: &AgencyId,
-    published_seq: u64,
-) -> Result<RecipientStatus> {
-    let receipt = entries
-        .iter()
-        .rev()
-        .filter(|e| e.kind == EntryKind::Receipt && e.agency.as_ref() == Some(agency))
-        .find_map(|e| state.log.body(e).ok().flatten())
-        .and_then(|body| SignedReceipt::from_stored(body).ok());
-    let status = match receipt {
-        Some(signed) => {
-            let r = signed.receipt();
-            let (state_name, detail, seq) = match &r.outcome {
-                Outcome::Accepted { log_seq } => ("accepted", None, Some(*log_seq)),
-                Outcome::Duplicate { log_seq } => ("duplicate", None, Some(*log_seq)),
-                Outcome::Rejected { reason } => ("rejected", Some(reason.clone()), None),
-            };
-            RecipientStatus {
-                agency: agency.to_string(),
-                state: state_name.into(),
-                detail,
-                receiver_log_seq: seq,
-                receipt_time: Some(r.time.to_string()),
-            }
-        }
-        None => {
-            let queued =
-                state.log.outbox(agency, published_seq - 1, 1)?.first() == Some(&published_seq);
-            let error = state.delivery_error(agency);
-            RecipientStatus {
-                agency: agency.to_string(),
-                state: match (queued, &error) {
-                    (true, Some(_)) => "retrying",
-                    (true, None) => "queued",
-                    (false, _) => "not queued",
-                }
-                .into(),
-                detail: error,
-                receiver_log_seq: None,
-                receipt_time: None,
-            }
-        }
+fn recipient_status(agency: AgencyId, delivery: Delivery) -> RecipientStatus {
+    let (state, detail, receiver_log_seq, receipt_time) = match delivery {
+        Delivery::Queued => ("queued", None, None, None),
+        Delivery::Retrying { error } => ("retrying", Some(error), None, None),
+        Delivery::Abandoned => ("not queued", None, None, None),
+        Delivery::Delivered {
+            receipt,
+            duplicate,
+            receiver_log_seq,
+        } => (
+            if duplicate { "duplicate" } else { "accepted" },
+            None,
+            Some(receiver_log_seq),
+            Some(receipt.receipt().time.to_string()),
+        ),
+        Delivery::Rejected { receipt, reason } => (
+            "rejected",
+            Some(reason),
+            None,
+            Some(receipt.receipt().time.to_string()),
+        ),
     };
-    Ok(status)
+    RecipientStatus {
+        agency: agency.to_string(),
+        state: state.into(),
+        detail,
+        receiver_log_seq,
+        receipt_time,
+    }
 }
 
 /// Serves the admin socket until `shutdown` resolves. Each command runs on a blocking

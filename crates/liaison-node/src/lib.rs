@@ -9,6 +9,7 @@
 //! - [`tls`]: TLS 1.3 configs with the per-partner verifiers.
 //! - [`peer_service`]: the peer API partners call (`Deliver`, `PushIdentity`, `Ping`).
 //! - [`delivery`]: one worker per partner draining its durable outbox.
+//! - [`bulletins`]: publishing, reading back, delivery state, acknowledgements.
 //! - [`admin`]: operator commands, over the admin socket or offline.
 //! - [`server`]: [`server::run`] ties them together until shutdown.
 //! - [`error`]: the crate's one error type.
@@ -26,6 +27,7 @@
 #![forbid(unsafe_code)]
 
 pub mod admin;
+pub mod bulletins;
 pub mod config;
 pub mod data_dir;
 pub mod delivery;

@@ -158,23 +158,33 @@ impl KeyDirectory for Partners {
 
 /// The current partner set, shared by the TLS verifiers, the peer service, the
 /// delivery workers and the admin commands.
-#[derive(Debug, Clone, Default)]
-pub struct PartnerSet(Arc<RwLock<Arc<Partners>>>);
+pub type PartnerSet = Snapshot<Partners>;
 
-impl PartnerSet {
-    /// A set holding `partners`.
-    pub fn new(partners: Partners) -> Self {
-        Self(Arc::new(RwLock::new(Arc::new(partners))))
+/// A value many tasks read and a few replace whole: readers take a consistent
+/// snapshot (an `Arc`) and never see half a change.
+#[derive(Debug, Default)]
+pub struct Snapshot<T>(Arc<RwLock<Arc<T>>>);
+
+impl<T> Clone for Snapshot<T> {
+    fn clone(&self) -> Self {
+        Self(self.0.clone())
+    }
+}
+
+impl<T> Snapshot<T> {
+    /// A cell holding `value`.
+    pub fn new(value: T) -> Self {
+        Self(Arc::new(RwLock::new(Arc::new(value))))
     }
 
     /// A consistent snapshot.
-    pub fn snapshot(&self) -> Arc<Partners> {
+    pub fn snapshot(&self) -> Arc<T> {
         self.0.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    /// Replaces the set.
-    pub fn replace(&self, partners: Partners) {
-        *self.0.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(partners);
+    /// Replaces the value.
+    pub fn replace(&self, value: T) {
+        *self.0.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(value);
     }
 }
 

@@ -3,7 +3,7 @@
 //! Layout:
 //! - [`format::v1`]: the signed and stored formats (sealed envelope, identity document,
 //!   receipt, log record). Plain prost messages; always built.
-//! - [`v1`]: the gRPC services (peer API). Built with the `grpc` feature.
+//! - [`v1`]: the gRPC services (peer API, client API). Built with the `grpc` feature.
 //!
 //! Nothing but generated code lives here. Conversions into validated domain types are
 //! `TryFrom` impls in the crates that own those types. Import this crate as
@@ -24,3 +24,7 @@ pub mod format {
 pub mod v1 {
     include!(concat!(env!("OUT_DIR"), "/liaison.v1.rs"));
 }
+
+/// Every file descriptor of the contract, encoded, for gRPC server reflection.
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/liaison_descriptor.bin"));

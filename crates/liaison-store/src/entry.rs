@@ -34,11 +34,15 @@ pub enum EntryKind {
     KeyChange,
     /// Node lifecycle: created, started, stopped.
     NodeEvent,
+    /// A local system marked a received bulletin as handled.
+    Acknowledged,
+    /// A local client certificate issued or revoked.
+    ClientChange,
 }
 
 impl EntryKind {
     /// Every kind.
-    pub const ALL: [EntryKind; 7] = [
+    pub const ALL: [EntryKind; 9] = [
         EntryKind::Published,
         EntryKind::Received,
         EntryKind::Receipt,
@@ -46,6 +50,8 @@ impl EntryKind {
         EntryKind::PeerChange,
         EntryKind::KeyChange,
         EntryKind::NodeEvent,
+        EntryKind::Acknowledged,
+        EntryKind::ClientChange,
     ];
 
     /// Lowercase name for display and JSON.
@@ -58,6 +64,8 @@ impl EntryKind {
             EntryKind::PeerChange => "peer-change",
             EntryKind::KeyChange => "key-change",
             EntryKind::NodeEvent => "node-event",
+            EntryKind::Acknowledged => "acknowledged",
+            EntryKind::ClientChange => "client-change",
         }
     }
 
@@ -70,6 +78,8 @@ impl EntryKind {
             EntryKind::PeerChange => pb::EntryKind::PeerChange,
             EntryKind::KeyChange => pb::EntryKind::KeyChange,
             EntryKind::NodeEvent => pb::EntryKind::NodeEvent,
+            EntryKind::Acknowledged => pb::EntryKind::Acknowledged,
+            EntryKind::ClientChange => pb::EntryKind::ClientChange,
         }
     }
 
@@ -103,6 +113,18 @@ pub enum Effect {
     },
     /// Forget a partner.
     RemovePeer(AgencyId),
+    /// Record a client's idempotency key for this entry. The append fails with
+    /// [`crate::Error::Duplicate`] (naming the first entry) if the key was used before.
+    ClaimRequestKey(String),
+    /// Store (or replace) a local client's registration.
+    PutClient {
+        /// The client's name.
+        name: String,
+        /// Its registration record, as the node encodes it.
+        record: Bytes,
+    },
+    /// Forget a local client's registration.
+    RemoveClient(String),
 }
 
 /// An entry to append. The log assigns its sequence number, time and chain hash.

@@ -11,6 +11,8 @@
 //! | `o` partner `\0` published seq   | empty: the partner's outbox    |
 //! | `r` bulletin id (16)             | seq of the `Received` entry    |
 //! | `p` partner                      | the partner's identity bundle  |
+//! | `q` request key                  | seq of the entry it published  |
+//! | `k` client name                  | the client's registration      |
 //!
 //! An entry, its index keys and its [`Effect`]s go into one sled batch, so they exist
 //! together or not at all.
@@ -157,6 +159,23 @@ fn outbox_prefix(partner: &AgencyId) -> Vec<u8> {
 
 fn received_key(id: &BulletinId) -> Vec<u8> {
     [&b"r"[..], &id.to_bytes()].concat()
+}
+
+fn request_key(key: &str) -> Vec<u8> {
+    [&b"q"[..], key.as_bytes()].concat()
+}
+
+fn client_key(name: &str) -> Vec<u8> {
+    [&b"k"[..], name.as_bytes()].concat()
+}
+
+/// The key an effect claims once and for all, if it claims one.
+fn claim_key(effect: &Effect) -> Option<Vec<u8>> {
+    match effect {
+        Effect::ClaimReceived(id) => Some(received_key(id)),
+        Effect::ClaimRequestKey(key) => Some(request_key(key)),
+        _ => None,
+    }
 }
 
 fn peer_key(agency: &AgencyId) -> Vec<u8> {
@@ -359,6 +378,30 @@ impl Log {
             .tree
             .get(received_key(id))?
             .and_then(|v| v.as_ref().try_into().ok().map(u64::from_be_bytes)))
+    }
+
+    /// The entry published under a client's idempotency key, if the key was used.
+    pub fn request_key(&self, key: &str) -> Result<Option<u64>> {
+        Ok(self
+            .shared
+            .tree
+            .get(request_key(key))?
+            .and_then(|v| v.as_ref().try_into().ok().map(u64::from_be_bytes)))
+    }
+
+    /// Every registered local client: name and registration record.
+    pub fn clients(&self) -> Result<Vec<(String, Bytes)>> {
+        self.shared
+            .tree
+            .scan_prefix(b"k")
+            .map(|item| {
+                let (key, value) = item?;
+                Ok((
+                    String::from_utf8_lossy(&key[1..]).into_owned(),
+                    Bytes::copy_from_slice(&value),
+                ))
+            })
+            .collect()
     }
 
     /// The stored identity bundle of every partner.
@@ -644,25 +687,27 @@ impl Writer {
         time: UnixMillis,
         batch: &mut sled::Batch,
         wrote_body_files: &mut bool,
-        claimed: &mut std::collections::HashMap<BulletinId, u64>,
+        claimed: &mut std::collections::HashMap<Vec<u8>, u64>,
     ) -> Result<Vec<Appended>> {
-        // A bulletin is received once: check claims against the tree and against
-        // earlier requests in this same batch, before anything is written.
+        // A bulletin is received once, a request key used once: check claims against
+        // the tree and against earlier requests in this same batch, before anything
+        // is written.
         let mut offset = 0;
         for entry in entries {
             offset += 1;
-            for effect in &entry.effects {
-                if let Effect::ClaimReceived(id) = effect {
-                    if let Some(seq) = claimed.get(id).copied().or(self
+            for key in entry.effects.iter().filter_map(claim_key) {
+                let existing = match claimed.get(&key) {
+                    Some(seq) => Some(*seq),
+                    None => self
                         .shared
                         .tree
-                        .get(received_key(id))?
-                        .and_then(|v| v.as_ref().try_into().ok().map(u64::from_be_bytes)))
-                    {
-                        return Err(Error::Duplicate { seq });
-                    }
-                    claimed.insert(*id, head.seq + offset);
+                        .get(&key)?
+                        .and_then(|v| v.as_ref().try_into().ok().map(u64::from_be_bytes)),
+                };
+                if let Some(seq) = existing {
+                    return Err(Error::Duplicate { seq });
                 }
+                claimed.insert(key, head.seq + offset);
             }
         }
         if let Some(big) = entries.iter().find(|e| e.body.len() > MAX_BODY_BYTES) {
@@ -714,13 +759,19 @@ impl Writer {
                             [outbox_prefix(partner), published_seq.to_be_bytes().to_vec()].concat(),
                         );
                     }
-                    Effect::ClaimReceived(id) => {
-                        batch.insert(received_key(id), &seq.to_be_bytes()[..])
+                    Effect::ClaimReceived(_) | Effect::ClaimRequestKey(_) => {
+                        if let Some(key) = claim_key(effect) {
+                            batch.insert(key, &seq.to_be_bytes()[..]);
+                        }
                     }
                     Effect::PutPeer { agency, bundle } => {
                         batch.insert(peer_key(agency), bundle.to_vec())
                     }
                     Effect::RemovePeer(agency) => batch.remove(peer_key(agency)),
+                    Effect::PutClient { name, record } => {
+                        batch.insert(client_key(name), record.to_vec())
+                    }
+                    Effect::RemoveClient(name) => batch.remove(client_key(name)),
                 }
             }
         }

@@ -1,0 +1,474 @@
+//! Bulletins as this node holds them: publishing (sealing and queueing, idempotent by
+//! request key), reading back what was sent and received, delivery state from the
+//! signed receipts, and acknowledgements. The admin commands and the client API are
+//! two doors to this one module.
+
+use bytes::Bytes;
+use liaison_core::crypto::SystemRng;
+use liaison_core::envelope::EnvelopeHeader;
+use liaison_core::receipt::{Outcome, SignedReceipt};
+use liaison_core::{
+    AgencyId, Bulletin, BulletinContent, BulletinId, Marking, Receiver, RecipientKey,
+    SealedEnvelope, Tlp, UnixMillis, open, seal_for_recipients,
+};
+use liaison_proto::format::v1 as pb;
+use liaison_store::{Effect, Entry, EntryKind, NewEntry};
+use prost::Message as _;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::state::NodeState;
+
+/// Which way a bulletin went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Direction {
+    /// Received from a partner.
+    In,
+    /// Published by this node.
+    Out,
+}
+
+/// A bulletin to publish: everything but id, origin and creation time.
+#[derive(Debug, Clone)]
+pub struct Draft {
+    /// Category, TLP, handling codes.
+    pub marking: Marking,
+    /// Title, body, entities, attachments, references.
+    pub content: BulletinContent,
+    /// Days until it expires (at least 1).
+    pub expires_in_days: u32,
+}
+
+/// The result of a publish.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Published {
+    /// The bulletin.
+    pub id: BulletinId,
+    /// Its log entry.
+    pub log_seq: u64,
+    /// Recipients it was sealed for and queued to.
+    pub queued: Vec<AgencyId>,
+    /// Recipients refused, with the reason.
+    pub refused: Vec<(AgencyId, String)>,
+    /// This answers a retry of an earlier publish with the same request key.
+    pub replayed: bool,
+}
+
+/// Seals `draft` for every named recipient that is a known partner and durably queues
+/// it for each, in one log entry. With a `request_key`, a retry returns the first
+/// publish instead of publishing again.
+///
+/// Errors: [`Error::InvalidRequest`] if no recipient can receive it (each refusal
+/// named), a sealing or store failure.
+pub fn publish(
+    state: &NodeState,
+    draft: Draft,
+    recipients: &[AgencyId],
+    request_key: Option<&str>,
+) -> Result<Published> {
+    if let Some(key) = request_key
+        && let Some(seq) = state.log.request_key(key)?
+    {
+        return replay(state, seq);
+    }
+    let partners = state.partners.snapshot();
+    let mut keys = Vec::new();
+    let mut refused = Vec::new();
+    for (i, agency) in recipients.iter().enumerate() {
+        if recipients[..i].contains(agency) {
+            continue;
+        }
+        match partners.get(agency) {
+            Some(p) => keys.push(RecipientKey {
+                agency: agency.clone(),
+                key: p.identity.document().encryption_key.key.clone(),
+            }),
+            None => refused.push((agency.clone(), format!("{agency} is not a known partner"))),
+        }
+    }
+    if keys.is_empty() {
+        let reasons: Vec<String> = refused.iter().map(|(_, r)| r.clone()).collect();
+        return Err(Error::InvalidRequest(if reasons.is_empty() {
+            "name at least one recipient".into()
+        } else {
+            format!("no recipient can receive it: {}", reasons.join("; "))
+        }));
+    }
+    let now = UnixMillis::now();
+    let bulletin = Bulletin {
+        id: BulletinId::new(now),
+        origin: state.node.config().agency.clone(),
+        created: now,
+        expires: now.plus_days(i64::from(draft.expires_in_days.max(1))),
+        marking: draft.marking,
+        content: draft.content,
+    };
+    let envelope =
+        seal_for_recipients(&bulletin, &state.node.keys().signing, &keys, &mut SystemRng)?;
+    let record = pb::PublishedRecord {
+        envelope: envelope.as_bytes().clone(),
+        content: pb::BulletinContent::from(&bulletin.content)
+            .encode_to_vec()
+            .into(),
+        refused: refused.iter().map(|(a, r)| format!("{a}: {r}")).collect(),
+    };
+    let mut entry =
+        NewEntry::new(EntryKind::Published, record.encode_to_vec()).about_bulletin(bulletin.id);
+    for key in &keys {
+        entry = entry.with_effect(Effect::Enqueue(key.agency.clone()));
+    }
+    if let Some(key) = request_key {
+        entry = entry.with_effect(Effect::ClaimRequestKey(key.to_owned()));
+    }
+    let appended = match state.log.append(entry) {
+        Ok(a) => a,
+        // A concurrent retry with the same key won the race: answer as it did.
+        Err(liaison_store::Error::Duplicate { seq }) => return replay(state, seq),
+        Err(e) => return Err(e.into()),
+    };
+    for key in &keys {
+        state.wake(&key.agency);
+    }
+    Ok(Published {
+        id: bulletin.id,
+        log_seq: appended.seq,
+        queued: keys.into_iter().map(|k| k.agency).collect(),
+        refused,
+        replayed: false,
+    })
+}
+
+fn replay(state: &NodeState, seq: u64) -> Result<Published> {
+    let stored = state
+        .log
+        .get(seq)?
+        .map(|entry| load(state, entry))
+        .transpose()?
+        .flatten()
+        .ok_or_else(|| Error::NotFound(format!("log entry {seq} named by the request key")))?;
+    Ok(Published {
+        id: stored.header().bulletin_id,
+        log_seq: seq,
+        queued: stored
+            .header()
+            .recipients
+            .iter()
+            .map(|r| r.agency.clone())
+            .collect(),
+        refused: stored
+            .refused
+            .iter()
+            .filter_map(|line| {
+                let (agency, reason) = line.split_once(": ")?;
+                Some((agency.parse().ok()?, reason.to_owned()))
+            })
+            .collect(),
+        replayed: true,
+    })
+}
+
+/// A bulletin as stored here, either direction.
+pub struct Stored {
+    /// Its log entry.
+    pub entry: Entry,
+    /// Sent or received.
+    pub direction: Direction,
+    /// The envelope, exactly as sent or received.
+    pub envelope: SealedEnvelope,
+    /// The decrypted content, or why it cannot be shown.
+    pub content: std::result::Result<BulletinContent, String>,
+    refused: Vec<String>,
+}
+
+impl Stored {
+    /// The envelope's readable header.
+    pub fn header(&self) -> &EnvelopeHeader {
+        self.envelope.header()
+    }
+
+    /// Whether the origin's signature verifies now (against this node's own identity
+    /// for its own bulletins, against the partner set for received ones).
+    pub fn verify_signature(
+        &self,
+        state: &NodeState,
+    ) -> std::result::Result<(), liaison_core::Error> {
+        let at = self.header().created;
+        match self.direction {
+            Direction::Out => {
+                let own = [state.node.identity().document().clone()];
+                self.envelope.verify_origin(own.as_slice(), at)
+            }
+            Direction::In => self.envelope.verify_origin(&*state.partners.snapshot(), at),
+        }
+    }
+}
+
+/// Reads a `Published` or `Received` entry back (`None` for other kinds or an erased
+/// body).
+pub fn load(state: &NodeState, entry: Entry) -> Result<Option<Stored>> {
+    let direction = match entry.kind {
+        EntryKind::Published => Direction::Out,
+        EntryKind::Received => Direction::In,
+        _ => return Ok(None),
+    };
+    let Some(body) = state.log.body(&entry)? else {
+        return Ok(None);
+    };
+    let malformed =
+        |e: String| Error::Admin(format!("log entry {} does not decode: {e}", entry.seq));
+    let (envelope, content, refused) = match direction {
+        Direction::Out => {
+            let record = pb::PublishedRecord::decode(body).map_err(|e| malformed(e.to_string()))?;
+            let content = pb::BulletinContent::decode(record.content)
+                .map_err(|e| e.to_string())
+                .and_then(|c| BulletinContent::try_from(c).map_err(|e| e.to_string()));
+            (
+                SealedEnvelope::decode(record.envelope)?,
+                content,
+                record.refused,
+            )
+        }
+        Direction::In => {
+            let envelope = SealedEnvelope::decode(body)?;
+            let me = &state.node.config().agency;
+            let keys = std::slice::from_ref(&state.node.keys().encryption);
+            // Verified on arrival; reading back decrypts as of its creation, so content
+            // stays readable after expiry (expiry governs acceptance, not what was
+            // accepted).
+            let at = envelope.header().created;
+            let content = open(
+                &envelope,
+                Receiver {
+                    agency: me,
+                    encryption_keys: keys,
+                },
+                &*state.partners.snapshot(),
+                at,
+            )
+            .map(|b| b.content)
+            .map_err(|e| e.to_string());
+            (envelope, content, Vec::new())
+        }
+    };
+    Ok(Some(Stored {
+        entry,
+        direction,
+        envelope,
+        content,
+        refused,
+    }))
+}
+
+/// Which bulletins a listing or subscription wants.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    /// Only this direction.
+    pub direction: Option<Direction>,
+    /// Only from these origins (any if empty).
+    pub origins: Vec<AgencyId>,
+    /// Only categories at or under this prefix.
+    pub category_prefix: Option<String>,
+    /// Only these TLP levels (any if empty).
+    pub tlps: Vec<Tlp>,
+}
+
+impl Filter {
+    /// Whether `entry` could match, judged on the index fields alone (cheap).
+    fn may_match(&self, entry: &Entry) -> bool {
+        match self.direction {
+            Some(Direction::In) => entry.kind == EntryKind::Received,
+            Some(Direction::Out) => entry.kind == EntryKind::Published,
+            None => matches!(entry.kind, EntryKind::Received | EntryKind::Published),
+        }
+    }
+
+    /// Whether a loaded bulletin matches.
+    pub fn matches(&self, stored: &Stored) -> bool {
+        let h = stored.header();
+        (self.origins.is_empty() || self.origins.contains(&h.origin))
+            && self
+                .category_prefix
+                .as_deref()
+                .is_none_or(|p| p.is_empty() || h.marking.category.is_under(p))
+            && (self.tlps.is_empty() || self.tlps.contains(&h.marking.tlp))
+    }
+}
+
+/// Bulletins after log entry `after`, in log order, at most `limit`; also the last
+/// entry examined (the cursor to continue from, even when nothing matched).
+pub fn page(
+    state: &NodeState,
+    filter: &Filter,
+    after: u64,
+    limit: usize,
+) -> Result<(Vec<Stored>, u64)> {
+    let mut out = Vec::new();
+    let mut cursor = after;
+    while out.len() < limit {
+        let entries = state.log.range(cursor + 1, 512)?;
+        let Some(last) = entries.last().map(|e| e.seq) else {
+            break;
+        };
+        for entry in entries {
+            let seq = entry.seq;
+            if filter.may_match(&entry)
+                && let Some(stored) = load(state, entry)?
+                && filter.matches(&stored)
+            {
+                out.push(stored);
+                if out.len() == limit {
+                    return Ok((out, seq));
+                }
+            }
+            cursor = seq;
+        }
+        cursor = cursor.max(last);
+    }
+    Ok((out, cursor))
+}
+
+/// The bulletin with this id, sent or received, and every log entry about it.
+///
+/// Errors: [`Error::NotFound`].
+pub fn find(state: &NodeState, id: &BulletinId) -> Result<(Stored, Vec<Entry>)> {
+    let entries = state.log.entries_for_bulletin(id)?;
+    for entry in &entries {
+        if let Some(stored) = load(state, entry.clone())? {
+            return Ok((stored, entries));
+        }
+    }
+    Err(Error::NotFound(format!(
+        "no bulletin {id} in this node's log"
+    )))
+}
+
+/// Where delivery to one recipient stands.
+#[derive(Debug, Clone)]
+pub enum Delivery {
+    /// Queued, not yet answered.
+    Queued,
+    /// The last attempt failed in transport.
+    Retrying {
+        /// The error.
+        error: String,
+    },
+    /// Stored by the recipient (or already had it).
+    Delivered {
+        /// Its signed receipt.
+        receipt: SignedReceipt,
+        /// Whether the receipt says duplicate.
+        duplicate: bool,
+        /// The recipient's log entry.
+        receiver_log_seq: u64,
+    },
+    /// Refused by the recipient.
+    Rejected {
+        /// Its signed receipt.
+        receipt: SignedReceipt,
+        /// Its reason.
+        reason: String,
+    },
+    /// Not queued and never answered (the partner was removed).
+    Abandoned,
+}
+
+/// Delivery state of a published bulletin towards each signed recipient.
+pub fn delivery(
+    state: &NodeState,
+    stored: &Stored,
+    entries: &[Entry],
+) -> Result<Vec<(AgencyId, Delivery)>> {
+    let published_seq = stored.entry.seq;
+    stored
+        .header()
+        .recipients
+        .iter()
+        .map(|r| {
+            let agency = &r.agency;
+            let receipt = entries
+                .iter()
+                .rev()
+                .filter(|e| e.kind == EntryKind::Receipt && e.agency.as_ref() == Some(agency))
+                .find_map(|e| state.log.body(e).ok().flatten())
+                .and_then(|body| SignedReceipt::from_stored(body).ok());
+            let d = match receipt {
+                Some(receipt) => match receipt.receipt().outcome.clone() {
+                    Outcome::Accepted { log_seq } => Delivery::Delivered {
+                        receipt,
+                        duplicate: false,
+                        receiver_log_seq: log_seq,
+                    },
+                    Outcome::Duplicate { log_seq } => Delivery::Delivered {
+                        receipt,
+                        duplicate: true,
+                        receiver_log_seq: log_seq,
+                    },
+                    Outcome::Rejected { reason } => Delivery::Rejected { receipt, reason },
+                },
+                None => {
+                    let queued = state.log.outbox(agency, published_seq - 1, 1)?.first()
+                        == Some(&published_seq);
+                    match (queued, state.delivery_error(agency)) {
+                        (true, Some(error)) => Delivery::Retrying { error },
+                        (true, None) => Delivery::Queued,
+                        (false, _) => Delivery::Abandoned,
+                    }
+                }
+            };
+            Ok((agency.clone(), d))
+        })
+        .collect()
+}
+
+/// An acknowledgement of a received bulletin by a local system.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Acknowledgement {
+    /// The client's name.
+    pub client: String,
+    /// Its note.
+    pub note: String,
+    /// When it was logged.
+    #[serde(skip)]
+    pub time: Option<UnixMillis>,
+}
+
+/// Records that `client` handled received bulletin `id`.
+///
+/// Errors: [`Error::NotFound`]; [`Error::InvalidRequest`] for one of our own bulletins
+/// or a note over 1024 bytes.
+pub fn acknowledge(state: &NodeState, id: &BulletinId, client: &str, note: &str) -> Result<u64> {
+    if note.len() > 1024 {
+        return Err(Error::InvalidRequest("note: more than 1024 bytes".into()));
+    }
+    let (stored, _) = find(state, id)?;
+    if stored.direction != Direction::In {
+        return Err(Error::InvalidRequest(format!(
+            "{id} was published here, not received"
+        )));
+    }
+    let body = serde_json::to_vec(&Acknowledgement {
+        client: client.to_owned(),
+        note: note.to_owned(),
+        time: None,
+    })
+    .map_err(|e| Error::Admin(e.to_string()))?;
+    Ok(state
+        .log
+        .append(NewEntry::new(EntryKind::Acknowledged, body).about_bulletin(*id))?
+        .seq)
+}
+
+/// The acknowledgements among a bulletin's entries.
+pub fn acknowledgements(state: &NodeState, entries: &[Entry]) -> Vec<Acknowledgement> {
+    entries
+        .iter()
+        .filter(|e| e.kind == EntryKind::Acknowledged)
+        .filter_map(|e| {
+            let body: Bytes = state.log.body(e).ok().flatten()?;
+            let mut ack: Acknowledgement = serde_json::from_slice(&body).ok()?;
+            ack.time = Some(e.time);
+            Some(ack)
+        })
+        .collect()
+}
