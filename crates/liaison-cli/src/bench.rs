@@ -230,7 +230,10 @@ fn start_federation(base: &std::path::Path) -> Result<Federation> {
         tasks.push(runtime.spawn(run_state(
             state.clone(),
             certificate,
-            Listeners { peer: listener },
+            Listeners {
+                peer: listener,
+                api: None,
+            },
             async move {
                 let _ = stop.changed().await;
             },

@@ -6,8 +6,10 @@ use std::path::Path;
 
 use anyhow::{Context as _, Result};
 use liaison_node::admin::{
-    self, AdminRequest, BulletinDetail, BulletinSummary, Direction, PeerView, SendRequest, SendView,
+    self, AdminRequest, BulletinDetail, BulletinSummary, Direction, IssuedClient, PeerView,
+    SendRequest, SendView,
 };
+use liaison_node::clients::ClientRecord;
 use liaison_node::state::NodeState;
 use liaison_node::{Listeners, Node};
 use serde::de::DeserializeOwned;
@@ -57,7 +59,10 @@ pub fn run_node(data_dir: &Path) -> Result<()> {
                 _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
             }
         };
-        liaison_node::run(node, Listeners { peer }, shutdown).await?;
+        let api = tokio::net::TcpListener::bind(node.config().api_listen)
+            .await
+            .with_context(|| format!("cannot listen on {} (api.listen)", node.config().api_listen))?;
+        liaison_node::run(node, Listeners { peer, api: Some(api) }, shutdown).await?;
         Ok(())
     })
 }
@@ -252,4 +257,85 @@ pub fn print_bulletin(b: &BulletinDetail) {
             &rows,
         );
     }
+}
+
+pub fn client_issue(data_dir: &Path, name: String, roles: Vec<String>, out: &Path) -> Result<()> {
+    for file in ["client.key", "client.pem", "ca.pem"] {
+        if out.join(file).exists() {
+            anyhow::bail!(
+                "{} already exists; choose an empty --out directory",
+                out.join(file).display()
+            );
+        }
+    }
+    let issued: IssuedClient = call(data_dir, AdminRequest::ClientIssue { name, roles })?;
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    write_file(&out.join("client.key"), &issued.private_key_pem, 0o600)?;
+    write_file(&out.join("client.pem"), &issued.certificate_pem, 0o644)?;
+    write_file(&out.join("ca.pem"), &issued.ca_pem, 0o644)?;
+    println!(
+        "Issued client {} with roles {} (certificate SHA-256 {})",
+        issued.record.name,
+        roles_text(&issued.record),
+        issued.record.certificate_sha256
+    );
+    println!(
+        "Wrote {}/client.key (keep it secret), client.pem and ca.pem",
+        out.display()
+    );
+    Ok(())
+}
+
+fn write_file(path: &Path, text: &str, mode: u32) -> Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    file.write_all(text.as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+fn roles_text(record: &ClientRecord) -> String {
+    record
+        .roles
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+pub fn client_list(data_dir: &Path, json: bool) -> Result<()> {
+    let clients: Vec<ClientRecord> = call(data_dir, AdminRequest::ClientList)?;
+    if json {
+        return output::json(&clients);
+    }
+    let rows: Vec<Vec<String>> = clients
+        .iter()
+        .map(|c| {
+            vec![
+                c.name.clone(),
+                roles_text(c),
+                c.valid_until.clone(),
+                c.certificate_sha256.clone(),
+            ]
+        })
+        .collect();
+    output::table(
+        &["NAME", "ROLES", "VALID UNTIL", "CERTIFICATE SHA-256"],
+        &rows,
+    );
+    Ok(())
+}
+
+pub fn client_revoke(data_dir: &Path, name: String) -> Result<()> {
+    let record: ClientRecord = call(data_dir, AdminRequest::ClientRevoke { name })?;
+    println!(
+        "Revoked client {} (certificate {})",
+        record.name, record.certificate_sha256
+    );
+    Ok(())
 }

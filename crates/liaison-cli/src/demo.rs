@@ -136,7 +136,10 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
         let mut stop = stop_rx.clone();
         nodes.push(runtime.spawn(liaison_node::run(
             node,
-            Listeners { peer: listener },
+            Listeners {
+                peer: listener,
+                api: None,
+            },
             async move {
                 let _ = stop.changed().await;
             },

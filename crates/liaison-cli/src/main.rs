@@ -78,6 +78,9 @@ enum Command {
     /// Send and read bulletins.
     #[command(subcommand)]
     Bulletin(BulletinCommand),
+    /// Certificates for the agency's own systems calling the client API.
+    #[command(subcommand)]
+    Client(ClientCommand),
     /// Measure end-to-end throughput and latency on this machine (prints figures).
     #[command(after_help = "Example:\n  liaison bench --bulletins 5000")]
     Bench {
@@ -147,6 +150,47 @@ enum PeerCommand {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ClientCommand {
+    /// Issue a client certificate from the agency CA, with roles; writes client.key,
+    /// client.pem and ca.pem into --out.
+    #[command(
+        after_help = "Example:\n  liaison client issue --data-dir /var/lib/liaison --name case-system --role publish,read --out ./case-system"
+    )]
+    Issue {
+        #[command(flatten)]
+        dir: DataDir,
+        /// The client's name (1-64 of a-z 0-9 - _ .).
+        #[arg(long)]
+        name: String,
+        /// Roles, comma-separated: publish, read, admin.
+        #[arg(long, value_delimiter = ',', required = true)]
+        role: Vec<String>,
+        /// Directory to write the key, certificate and CA certificate into.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+    /// Every registered client.
+    #[command(after_help = "Example:\n  liaison client list --data-dir /var/lib/liaison")]
+    List {
+        #[command(flatten)]
+        dir: DataDir,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a client: its certificate is refused from now on.
+    #[command(
+        after_help = "Example:\n  liaison client revoke case-system --data-dir /var/lib/liaison"
+    )]
+    Revoke {
+        /// The client's name.
+        name: String,
+        #[command(flatten)]
+        dir: DataDir,
     },
 }
 
@@ -350,6 +394,18 @@ fn run(command: Command) -> Result<()> {
             commands::bulletin_show(&dir.data_dir, id, json)
         }
         Command::Demo { dir } => demo::run(dir),
+        Command::Client(ClientCommand::Issue {
+            dir,
+            name,
+            role,
+            out,
+        }) => commands::client_issue(&dir.data_dir, name, role, &out),
+        Command::Client(ClientCommand::List { dir, json }) => {
+            commands::client_list(&dir.data_dir, json)
+        }
+        Command::Client(ClientCommand::Revoke { name, dir }) => {
+            commands::client_revoke(&dir.data_dir, name)
+        }
         Command::Bench {
             bulletins,
             latency_seconds,

@@ -10,13 +10,17 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use liaison_core::{AgencyId, BulletinContent, BulletinId, Fingerprint, Marking, SignedIdentity};
+use liaison_core::tls;
+use liaison_core::{
+    AgencyId, BulletinContent, BulletinId, Fingerprint, Marking, SignedIdentity, UnixMillis,
+};
 use liaison_store::{Effect, EntryKind, NewEntry};
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
 
 pub use crate::bulletins::Direction;
 use crate::bulletins::{self, Delivery, Draft, Filter, Stored};
+use crate::clients::{self, ClientRecord, Role};
 use crate::error::{Error, Result};
 use crate::partners::Partner;
 use crate::state::NodeState;
@@ -64,6 +68,33 @@ pub enum AdminRequest {
         /// Its id.
         id: String,
     },
+    /// Issue a client certificate from the agency CA and register it with roles.
+    ClientIssue {
+        /// The client's name.
+        name: String,
+        /// `publish`, `read`, `admin`.
+        roles: Vec<String>,
+    },
+    /// Every registered client.
+    ClientList,
+    /// Revoke a client: its certificate is refused from now on.
+    ClientRevoke {
+        /// The client's name.
+        name: String,
+    },
+}
+
+/// A newly issued client: its registration and the files it needs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IssuedClient {
+    /// The registration.
+    pub record: ClientRecord,
+    /// Its certificate, PEM.
+    pub certificate_pem: String,
+    /// Its private key, PEM. Shown once; the node keeps no copy.
+    pub private_key_pem: String,
+    /// The agency CA certificate, PEM, to verify the node's API certificate.
+    pub ca_pem: String,
 }
 
 /// What to send.
@@ -205,6 +236,9 @@ pub fn execute(state: &NodeState, request: AdminRequest) -> Result<serde_json::V
         AdminRequest::BulletinSend(request) => json(&bulletin_send(state, request)?),
         AdminRequest::BulletinList { direction } => json(&bulletin_list(state, direction)?),
         AdminRequest::BulletinShow { id } => json(&bulletin_show(state, &id)?),
+        AdminRequest::ClientIssue { name, roles } => json(&client_issue(state, &name, &roles)?),
+        AdminRequest::ClientList => json(&state.clients.snapshot().list()),
+        AdminRequest::ClientRevoke { name } => json(&client_revoke(state, &name)?),
     }
 }
 
@@ -481,6 +515,88 @@ fn recipient_status(agency: AgencyId, delivery: Delivery) -> RecipientStatus {
         receiver_log_seq,
         receipt_time,
     }
+}
+
+/// Issues a client certificate from the agency CA and registers it with `roles`.
+///
+/// Errors: a bad name or role, a name already registered.
+pub fn client_issue(state: &NodeState, name: &str, roles: &[String]) -> Result<IssuedClient> {
+    clients::validate_name(name)?;
+    let roles = roles
+        .iter()
+        .map(|r| r.parse())
+        .collect::<Result<Vec<Role>>>()?;
+    if roles.is_empty() {
+        return Err(Error::InvalidRequest(
+            "give at least one role: publish, read or admin".into(),
+        ));
+    }
+    if state.clients.snapshot().by_name(name).is_some() {
+        return Err(Error::InvalidRequest(format!(
+            "a client named {name} exists; revoke it first to issue a new certificate"
+        )));
+    }
+    let dir = state.node.dir();
+    let read = |file: &str| {
+        let path = dir.join(file);
+        std::fs::read_to_string(&path).map_err(Error::io("read the agency CA", path))
+    };
+    let (ca_pem, ca_key) = (read("tls/ca.pem")?, read("tls/ca.key")?);
+    let days = 365;
+    let issued = tls::issue_certificate(
+        &ca_pem,
+        &ca_key,
+        name,
+        &[],
+        tls::CertificateRole::LocalClient,
+        tls::Validity { days },
+    )?;
+    let now = UnixMillis::now();
+    let record = ClientRecord {
+        name: name.to_owned(),
+        roles,
+        certificate_sha256: crate::tls::certificate_sha256(&issued.certificate_der),
+        issued_at: now.to_string(),
+        valid_until: now.plus_days(i64::from(days)).to_string(),
+    };
+    let encoded = serde_json::to_vec(&record).map_err(|e| Error::Admin(e.to_string()))?;
+    state.log.append(
+        NewEntry::new(
+            EntryKind::ClientChange,
+            event(serde_json::json!({"event": "client-issued", "client": name, "roles": record.roles, "certificate_sha256": record.certificate_sha256})),
+        )
+        .with_effect(Effect::PutClient {
+            name: name.to_owned(),
+            record: encoded.into(),
+        }),
+    )?;
+    state.reload_clients()?;
+    Ok(IssuedClient {
+        record,
+        certificate_pem: issued.certificate_pem,
+        private_key_pem: issued.private_key_pem,
+        ca_pem,
+    })
+}
+
+/// Revokes a client: its certificate is refused at the next handshake and by every
+/// request on a connection it already holds.
+pub fn client_revoke(state: &NodeState, name: &str) -> Result<ClientRecord> {
+    let record = state
+        .clients
+        .snapshot()
+        .by_name(name)
+        .cloned()
+        .ok_or_else(|| Error::NotFound(format!("no client named {name}")))?;
+    state.log.append(
+        NewEntry::new(
+            EntryKind::ClientChange,
+            event(serde_json::json!({"event": "client-revoked", "client": name, "certificate_sha256": record.certificate_sha256})),
+        )
+        .with_effect(Effect::RemoveClient(name.to_owned())),
+    )?;
+    state.reload_clients()?;
+    Ok(record)
 }
 
 /// Serves the admin socket until `shutdown` resolves. Each command runs on a blocking

@@ -10,6 +10,8 @@
 //! - [`peer_service`]: the peer API partners call (`Deliver`, `PushIdentity`, `Ping`).
 //! - [`delivery`]: one worker per partner draining its durable outbox.
 //! - [`bulletins`]: publishing, reading back, delivery state, acknowledgements.
+//! - [`clients`]: the agency's own systems registered for the client API, and roles.
+//! - [`client_service`]: the client API agency systems call.
 //! - [`admin`]: operator commands, over the admin socket or offline.
 //! - [`server`]: [`server::run`] ties them together until shutdown.
 //! - [`error`]: the crate's one error type.
@@ -28,6 +30,8 @@
 
 pub mod admin;
 pub mod bulletins;
+pub mod client_service;
+pub mod clients;
 pub mod config;
 pub mod data_dir;
 pub mod delivery;

@@ -72,20 +72,32 @@ impl Partner {
         now: UnixTime,
         role: TlsRole,
     ) -> std::result::Result<(), webpki::Error> {
-        let cert = EndEntityCert::try_from(end_entity)?;
-        cert.verify_for_usage(
-            rustls::crypto::ring::default_provider()
-                .signature_verification_algorithms
-                .all,
-            std::slice::from_ref(&self.anchor),
-            intermediates,
-            now,
-            role.key_usage(),
-            None,
-            None,
-        )
-        .map(|_| ())
+        verify_chain(&self.anchor, end_entity, intermediates, now, role)
     }
+}
+
+/// Checks that `end_entity` chains to `anchor`, is valid at `now`, and carries the
+/// extended key usage `role` needs.
+pub fn verify_chain(
+    anchor: &TrustAnchor<'_>,
+    end_entity: &CertificateDer<'_>,
+    intermediates: &[CertificateDer<'_>],
+    now: UnixTime,
+    role: TlsRole,
+) -> std::result::Result<(), webpki::Error> {
+    let cert = EndEntityCert::try_from(end_entity)?;
+    cert.verify_for_usage(
+        rustls::crypto::ring::default_provider()
+            .signature_verification_algorithms
+            .all,
+        std::slice::from_ref(anchor),
+        intermediates,
+        now,
+        role.key_usage(),
+        None,
+        None,
+    )
+    .map(|_| ())
 }
 
 /// Every known partner. Immutable: a change builds a new set and swaps it in

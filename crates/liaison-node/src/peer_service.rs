@@ -237,9 +237,12 @@ impl pb::peer_server::Peer for PeerService {
         tokio::spawn(async move {
             while let Some(pending) = stored_rx.recv().await {
                 let outcome = match (pending.append.durable().await, pending.rejected) {
-                    (Ok(appended), None) => Outcome::Accepted {
-                        log_seq: appended.first().map_or(0, |a| a.seq),
-                    },
+                    (Ok(appended), None) => {
+                        state.received.notify_waiters();
+                        Outcome::Accepted {
+                            log_seq: appended.first().map_or(0, |a| a.seq),
+                        }
+                    }
                     (Err(liaison_store::Error::Duplicate { seq }), None) => {
                         Outcome::Duplicate { log_seq: seq }
                     }

@@ -16,6 +16,7 @@ use std::time::Duration;
 use liaison_core::AgencyId;
 use liaison_proto::v1 as pb;
 use liaison_store::{EntryKind, NewEntry};
+use rustls::pki_types::CertificateDer;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
@@ -24,6 +25,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::server::Connected;
 
 use crate::admin;
+use crate::client_service::{AuthenticatedClient, ClientService};
 use crate::data_dir::Node;
 use crate::delivery;
 use crate::error::{Error, Result};
@@ -40,22 +42,24 @@ const MAX_STREAMS_PER_CONNECTION: u32 = 8;
 pub struct Listeners {
     /// The peer listener.
     pub peer: TcpListener,
+    /// The client API listener (none: the node serves no client API).
+    pub api: Option<TcpListener>,
 }
 
-/// A TLS connection from an authenticated partner.
-struct PeerConnection {
+/// A TLS connection whose certificate was verified and identified as `C`.
+struct Authenticated<C> {
     tls: TlsStream<TcpStream>,
-    partner: AgencyId,
+    identity: C,
 }
 
-impl Connected for PeerConnection {
-    type ConnectInfo = AuthenticatedPartner;
-    fn connect_info(&self) -> AuthenticatedPartner {
-        AuthenticatedPartner(self.partner.clone())
+impl<C: Clone + Send + Sync + 'static> Connected for Authenticated<C> {
+    type ConnectInfo = C;
+    fn connect_info(&self) -> C {
+        self.identity.clone()
     }
 }
 
-impl AsyncRead for PeerConnection {
+impl<C: Unpin> AsyncRead for Authenticated<C> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -65,7 +69,7 @@ impl AsyncRead for PeerConnection {
     }
 }
 
-impl AsyncWrite for PeerConnection {
+impl<C: Unpin> AsyncWrite for Authenticated<C> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -91,13 +95,20 @@ impl AsyncWrite for PeerConnection {
     }
 }
 
-/// Accepts TCP connections, completes the TLS handshake (refusals are logged by the
-/// verifier), names the partner and hands the connection to the gRPC server.
-async fn accept_loop(
+/// Names who is on a verified connection, from its certificate chain.
+type Identify<C> = Arc<
+    dyn Fn(&CertificateDer<'_>, &[CertificateDer<'_>]) -> std::result::Result<C, String>
+        + Send
+        + Sync,
+>;
+
+/// Accepts TCP connections, completes the TLS handshake (the verifier logs refusals
+/// with the reason), names who connected and hands the connection to a gRPC server.
+async fn accept_loop<C: Send + 'static>(
     listener: TcpListener,
     acceptor: tokio_rustls::TlsAcceptor,
-    state: Arc<NodeState>,
-    connections: mpsc::Sender<std::io::Result<PeerConnection>>,
+    identify: Identify<C>,
+    connections: mpsc::Sender<std::io::Result<Authenticated<C>>>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     loop {
@@ -105,7 +116,7 @@ async fn accept_loop(
             accepted = listener.accept() => match accepted {
                 Ok(a) => a,
                 Err(e) => {
-                    tracing::warn!(error = %e, "peer accept failed");
+                    tracing::warn!(error = %e, "accept failed");
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
@@ -114,16 +125,17 @@ async fn accept_loop(
         };
         // Without TCP_NODELAY each new connection costs ~25 ms on loopback.
         let _ = tcp.set_nodelay(true);
-        let (acceptor, state, connections) = (acceptor.clone(), state.clone(), connections.clone());
+        let (acceptor, identify, connections) =
+            (acceptor.clone(), identify.clone(), connections.clone());
         tokio::spawn(async move {
             let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
                 Ok(Ok(tls)) => tls,
                 Ok(Err(e)) => {
-                    tracing::warn!(%remote, error = %e, "peer TLS handshake refused");
+                    tracing::warn!(%remote, error = %e, "TLS handshake refused");
                     return;
                 }
                 Err(_) => {
-                    tracing::warn!(%remote, "peer TLS handshake timed out");
+                    tracing::warn!(%remote, "TLS handshake timed out");
                     return;
                 }
             };
@@ -132,20 +144,14 @@ async fn accept_loop(
             let Some((end_entity, intermediates)) = certs.split_first() else {
                 return;
             };
-            let partner = match state.partners.snapshot().identify(
-                end_entity,
-                intermediates,
-                rustls::pki_types::UnixTime::now(),
-                TlsRole::Client,
-            ) {
-                Ok(p) => p,
+            let identity = match identify(end_entity, intermediates) {
+                Ok(identity) => identity,
                 Err(reason) => {
-                    tracing::warn!(%remote, %reason, "peer connection refused after handshake");
+                    tracing::warn!(%remote, %reason, "connection refused after handshake");
                     return;
                 }
             };
-            tracing::debug!(%remote, %partner, "partner connected");
-            let _ = connections.send(Ok(PeerConnection { tls, partner })).await;
+            let _ = connections.send(Ok(Authenticated { tls, identity })).await;
         });
     }
 }
@@ -220,37 +226,105 @@ pub async fn run_state(
     };
     start_workers();
 
-    let acceptor = tokio_rustls::TlsAcceptor::from(tls::peer_server_config(
+    let peer_acceptor = tokio_rustls::TlsAcceptor::from(tls::peer_server_config(
         &certificate,
         state.partners.clone(),
     )?);
-    let (conn_tx, conn_rx) = mpsc::channel(64);
-    let accept = tokio::spawn(accept_loop(
-        listeners.peer,
-        acceptor,
-        state.clone(),
-        conn_tx,
-        stop_rx.clone(),
-    ));
-    let admin_task = tokio::spawn(admin::serve(
-        admin_listener,
-        state.clone(),
-        start_workers.clone(),
-        stop_rx.clone(),
-    ));
+    let partners = state.partners.clone();
+    let identify_partner: Identify<AuthenticatedPartner> =
+        Arc::new(move |end_entity, intermediates| {
+            partners
+                .snapshot()
+                .identify(
+                    end_entity,
+                    intermediates,
+                    rustls::pki_types::UnixTime::now(),
+                    TlsRole::Client,
+                )
+                .map(AuthenticatedPartner)
+        });
+    let (peer_tx, peer_rx) = mpsc::channel(64);
+    let mut tasks = vec![
+        tokio::spawn(accept_loop(
+            listeners.peer,
+            peer_acceptor,
+            identify_partner,
+            peer_tx,
+            stop_rx.clone(),
+        )),
+        tokio::spawn(admin::serve(
+            admin_listener,
+            state.clone(),
+            start_workers.clone(),
+            stop_rx.clone(),
+        )),
+    ];
 
-    let service = pb::peer_server::PeerServer::new(PeerService::new(state.clone()))
+    let peer_service = pb::peer_server::PeerServer::new(PeerService::new(state.clone()))
         .max_decoding_message_size(liaison_core::limits::MAX_ENVELOPE_BYTES + 1024);
     let mut grpc_stop = stop_rx.clone();
-    let grpc = tokio::spawn(
+    let mut servers = vec![tokio::spawn(
         tonic::transport::Server::builder()
             .max_concurrent_streams(Some(MAX_STREAMS_PER_CONNECTION))
             .http2_keepalive_interval(Some(Duration::from_secs(30)))
-            .add_service(service)
-            .serve_with_incoming_shutdown(ReceiverStream::new(conn_rx), async move {
+            .add_service(peer_service)
+            .serve_with_incoming_shutdown(ReceiverStream::new(peer_rx), async move {
                 let _ = grpc_stop.changed().await;
             }),
-    );
+    )];
+
+    let api_addr = match listeners.api {
+        None => None,
+        Some(api) => {
+            let addr = api
+                .local_addr()
+                .map_err(Error::io("client API listener", &data_dir))?;
+            let acceptor = tokio_rustls::TlsAcceptor::from(tls::api_server_config(
+                &certificate,
+                &state.node.identity().document().tls_ca_certificate,
+                state.clients.clone(),
+            )?);
+            let identify_client: Identify<AuthenticatedClient> = Arc::new(|end_entity, _| {
+                Ok(AuthenticatedClient(tls::certificate_sha256(end_entity)))
+            });
+            let (api_tx, api_rx) = mpsc::channel(64);
+            tasks.push(tokio::spawn(accept_loop(
+                api,
+                acceptor,
+                identify_client,
+                api_tx,
+                stop_rx.clone(),
+            )));
+            let (health_reporter, health) = tonic_health::server::health_reporter();
+            health_reporter
+                .set_serving::<pb::client_server::ClientServer<ClientService>>()
+                .await;
+            let reflection = tonic_reflection::server::Builder::configure()
+                .register_encoded_file_descriptor_set(liaison_proto::FILE_DESCRIPTOR_SET)
+                .build_v1()
+                .map_err(|e| Error::Admin(format!("reflection: {e}")))?;
+            let reflection_alpha = tonic_reflection::server::Builder::configure()
+                .register_encoded_file_descriptor_set(liaison_proto::FILE_DESCRIPTOR_SET)
+                .build_v1alpha()
+                .map_err(|e| Error::Admin(format!("reflection: {e}")))?;
+            let client_service =
+                pb::client_server::ClientServer::new(ClientService::new(state.clone()))
+                    .max_decoding_message_size(liaison_core::limits::MAX_ENVELOPE_BYTES);
+            let mut api_stop = stop_rx.clone();
+            servers.push(tokio::spawn(
+                tonic::transport::Server::builder()
+                    .max_concurrent_streams(Some(64))
+                    .add_service(health)
+                    .add_service(reflection)
+                    .add_service(reflection_alpha)
+                    .add_service(client_service)
+                    .serve_with_incoming_shutdown(ReceiverStream::new(api_rx), async move {
+                        let _ = api_stop.changed().await;
+                    }),
+            ));
+            Some(addr)
+        }
+    };
 
     let log = state.log.clone();
     let started =
@@ -260,14 +334,19 @@ pub async fn run_state(
     })
     .await
     .map_err(|e| Error::Admin(e.to_string()))??;
-    tracing::info!(%agency, %peer_addr, admin_socket = %socket.display(), "node running");
+    tracing::info!(%agency, %peer_addr, api_addr = ?api_addr, admin_socket = %socket.display(), "node running");
 
     shutdown.await;
     tracing::info!(%agency, "shutting down");
     let _ = stop_tx.send(true);
-    let _ = accept.await;
-    let _ = admin_task.await;
-    let _ = tokio::time::timeout(Duration::from_secs(10), grpc).await;
+    for task in tasks {
+        let _ = task.await;
+    }
+    for server in servers {
+        // Open streams (a partner's delivery, a client's subscription) get a moment
+        // to finish; what they did not finish stays queued on disk.
+        let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
+    }
     let _ = std::fs::remove_file(&socket);
     let log = state.log.clone();
     tokio::task::spawn_blocking(move || {

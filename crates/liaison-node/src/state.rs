@@ -8,6 +8,7 @@ use liaison_core::AgencyId;
 use liaison_store::Log;
 use tokio::sync::Notify;
 
+use crate::clients::{ClientSet, Clients};
 use crate::data_dir::Node;
 use crate::error::Result;
 use crate::partners::{PartnerSet, Partners};
@@ -20,6 +21,10 @@ pub struct NodeState {
     pub log: Arc<Log>,
     /// Known partners.
     pub partners: PartnerSet,
+    /// Registered local clients.
+    pub clients: ClientSet,
+    /// Notified whenever a received bulletin became durable (wakes subscribers).
+    pub received: Notify,
     wakers: Mutex<HashMap<AgencyId, Arc<Notify>>>,
     delivery_errors: Mutex<HashMap<AgencyId, String>>,
 }
@@ -32,10 +37,13 @@ impl NodeState {
     pub fn open(node: Node) -> Result<Arc<Self>> {
         let log = Arc::new(node.open_log()?);
         let partners = PartnerSet::new(Partners::from_bundles(log.peers()?)?);
+        let clients = ClientSet::new(Clients::from_records(log.clients()?)?);
         Ok(Arc::new(Self {
             node,
             log,
             partners,
+            clients,
+            received: Notify::new(),
             wakers: Mutex::new(HashMap::new()),
             delivery_errors: Mutex::new(HashMap::new()),
         }))
@@ -45,6 +53,13 @@ impl NodeState {
     pub fn reload_partners(&self) -> Result<()> {
         self.partners
             .replace(Partners::from_bundles(self.log.peers()?)?);
+        Ok(())
+    }
+
+    /// Reloads the client registrations from the log after a change.
+    pub fn reload_clients(&self) -> Result<()> {
+        self.clients
+            .replace(Clients::from_records(self.log.clients()?)?);
         Ok(())
     }
 

@@ -10,12 +10,13 @@ use liaison_core::AgencyId;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
 use rustls::pki_types::pem::PemObject as _;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, TrustAnchor, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{CertificateError, DigitallySignedStruct, DistinguishedName, SignatureScheme};
 
+use crate::clients::ClientSet;
 use crate::error::{Error, Result};
-use crate::partners::{PartnerSet, TlsRole};
+use crate::partners::{PartnerSet, TlsRole, verify_chain};
 
 /// ALPN for gRPC.
 const ALPN_H2: &[u8] = b"h2";
@@ -120,6 +121,86 @@ impl ClientCertVerifier for PartnerClientVerifier {
     }
 }
 
+/// Verifies a local system's client certificate for the client API: it must chain to
+/// the agency's own CA, carry clientAuth, and be registered (not revoked). The node's
+/// own peer certificate is issued by the same CA but is not registered, so it is
+/// refused here; a partner's certificate does not chain to this CA.
+#[derive(Debug)]
+struct LocalClientVerifier {
+    anchor: TrustAnchor<'static>,
+    clients: ClientSet,
+    algorithms: WebPkiSupportedAlgorithms,
+}
+
+impl ClientCertVerifier for LocalClientVerifier {
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        &[]
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> std::result::Result<ClientCertVerified, rustls::Error> {
+        let refuse = |reason: String| {
+            tracing::warn!(%reason, "refused a client API connection at the TLS handshake");
+            rustls::Error::InvalidCertificate(CertificateError::ApplicationVerificationFailure)
+        };
+        verify_chain(
+            &self.anchor,
+            end_entity,
+            intermediates,
+            now,
+            TlsRole::Client,
+        )
+        .map_err(|e| {
+            refuse(format!(
+                "not a client certificate of this agency's CA: {e:?}"
+            ))
+        })?;
+        let fingerprint = certificate_sha256(end_entity);
+        if self
+            .clients
+            .snapshot()
+            .by_certificate(&fingerprint)
+            .is_none()
+        {
+            return Err(refuse(format!(
+                "certificate {fingerprint} is not a registered client (revoked, or not a client certificate)"
+            )));
+        }
+        Ok(ClientCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        _message: &[u8],
+        _cert: &CertificateDer<'_>,
+        _dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        tls12_refused()
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+}
+
+/// SHA-256 of a certificate's DER, hex: how registered clients are recognised.
+pub fn certificate_sha256(certificate: &[u8]) -> String {
+    data_encoding::HEXLOWER.encode(&liaison_core::crypto::sha256(certificate))
+}
+
 /// Verifies the server certificate of the one partner we meant to reach.
 #[derive(Debug)]
 struct PartnerServerVerifier {
@@ -206,10 +287,36 @@ pub fn peer_server_config(
         partners,
         algorithms: algorithms(),
     };
+    server_config(cert, Arc::new(verifier))
+}
+
+/// The client API listener's config: TLS 1.3 only, a registered client certificate
+/// from the agency's own CA required ([`LocalClientVerifier`]), ALPN h2.
+pub fn api_server_config(
+    cert: &NodeCertificate,
+    own_ca_der: &[u8],
+    clients: ClientSet,
+) -> Result<Arc<rustls::ServerConfig>> {
+    let ca = CertificateDer::from(own_ca_der.to_vec());
+    let anchor = webpki::anchor_from_trusted_cert(&ca)
+        .map_err(|e| Error::Tls(format!("the agency CA certificate is unusable: {e}")))?
+        .to_owned();
+    let verifier = LocalClientVerifier {
+        anchor,
+        clients,
+        algorithms: algorithms(),
+    };
+    server_config(cert, Arc::new(verifier))
+}
+
+fn server_config(
+    cert: &NodeCertificate,
+    verifier: Arc<dyn ClientCertVerifier>,
+) -> Result<Arc<rustls::ServerConfig>> {
     let mut config = rustls::ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(tls_error)?
-        .with_client_cert_verifier(Arc::new(verifier))
+        .with_client_cert_verifier(verifier)
         .with_single_cert(cert.chain.clone(), cert.key.clone_key())
         .map_err(tls_error)?;
     config.alpn_protocols = vec![ALPN_H2.to_vec()];

@@ -95,6 +95,7 @@ pub struct TestNode {
     pub agency: String,
     pub dir: PathBuf,
     pub port: u16,
+    pub api_port: u16,
     child: Option<Child>,
 }
 
@@ -103,6 +104,7 @@ impl TestNode {
     pub fn init(base: &Path, agency: &str) -> Self {
         let dir = base.join(agency.to_lowercase());
         let port = free_port();
+        let api_port = free_port();
         ok(&[
             "init",
             "--data-dir",
@@ -113,11 +115,14 @@ impl TestNode {
             &format!("{agency} test"),
             "--peer-endpoint",
             &format!("127.0.0.1:{port}"),
+            "--api-endpoint",
+            &format!("127.0.0.1:{api_port}"),
         ]);
         Self {
             agency: agency.to_owned(),
             dir,
             port,
+            api_port,
             child: None,
         }
     }

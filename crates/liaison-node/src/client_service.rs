@@ -1,0 +1,461 @@
+//! The client API (`proto/liaison/v1/client.proto`) that the agency's own systems call.
+//! Every request is validated here, at the edge, into domain types; the work itself is
+//! done by [`crate::bulletins`] on a blocking thread.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use liaison_core::{AgencyId, BulletinContent, BulletinId, Marking, Tlp};
+use liaison_proto::format::v1 as fmt;
+use liaison_proto::v1 as pb;
+use prost::Message as _;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status};
+
+use crate::bulletins::{self, Delivery, Direction, Draft, Filter, Stored};
+use crate::clients::{ClientRecord, Role};
+use crate::error::Error;
+use crate::state::NodeState;
+
+/// The SHA-256 (hex) of the client certificate on a connection (set by the accept loop).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthenticatedClient(pub String);
+
+/// Most bulletins one `List` call returns.
+const MAX_PAGE: u32 = 1000;
+/// How long an idle subscription waits before looking at the log anyway.
+const SUBSCRIBE_POLL: Duration = Duration::from_secs(1);
+
+/// The client service.
+pub struct ClientService {
+    state: Arc<NodeState>,
+}
+
+impl ClientService {
+    /// A service over `state`.
+    pub fn new(state: Arc<NodeState>) -> Self {
+        Self { state }
+    }
+
+    /// The registered client behind `request`, if it holds `role`.
+    fn authorize<T>(&self, request: &Request<T>, role: Role) -> Result<ClientRecord, Status> {
+        let certificate = request
+            .extensions()
+            .get::<AuthenticatedClient>()
+            .ok_or_else(|| Status::unauthenticated("no client certificate on this connection"))?;
+        let client = self
+            .state
+            .clients
+            .snapshot()
+            .by_certificate(&certificate.0)
+            .cloned()
+            .ok_or_else(|| {
+                Status::unauthenticated("this client certificate is no longer registered (revoked)")
+            })?;
+        if client.has(role) {
+            Ok(client)
+        } else {
+            Err(Status::permission_denied(format!(
+                "client {} lacks the `{role}` role",
+                client.name
+            )))
+        }
+    }
+
+    /// Runs blocking work on the node's state off the async threads.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&NodeState) -> Result<T, Error> + Send + 'static,
+    ) -> Result<T, Status> {
+        let state = self.state.clone();
+        tokio::task::spawn_blocking(move || work(&state))
+            .await
+            .map_err(|_| Status::internal("the request's worker failed"))?
+            .map_err(status_of)
+    }
+}
+
+/// The one mapping from node errors to gRPC statuses. Messages name what was wrong but
+/// carry no paths or internals.
+pub fn status_of(error: Error) -> Status {
+    match error {
+        Error::InvalidRequest(m) => Status::invalid_argument(m),
+        Error::NotFound(m) => Status::not_found(m),
+        Error::UnknownPartner(a) => {
+            Status::failed_precondition(format!("{a} is not a known partner"))
+        }
+        Error::Core(e @ liaison_core::Error::Malformed(_)) => {
+            Status::invalid_argument(e.to_string())
+        }
+        Error::Core(e @ liaison_core::Error::TooLarge { .. }) => {
+            Status::resource_exhausted(e.to_string())
+        }
+        other => {
+            tracing::error!(error = %other, "client API request failed");
+            Status::internal("the node could not complete the request; see its log")
+        }
+    }
+}
+
+fn invalid(field: &str, problem: impl std::fmt::Display) -> Status {
+    Status::invalid_argument(format!("{field}: {problem}"))
+}
+
+fn parse_bulletin_id(field: &str, text: &str) -> Result<BulletinId, Status> {
+    text.parse()
+        .map_err(|e: liaison_core::Malformed| invalid(field, e.problem))
+}
+
+fn parse_tlp(field: &str, value: i32) -> Result<Tlp, Status> {
+    Tlp::try_from(value).map_err(|e| invalid(field, e.problem))
+}
+
+impl TryFrom<Option<pb::Filter>> for Filter {
+    type Error = Status;
+
+    fn try_from(m: Option<pb::Filter>) -> Result<Self, Status> {
+        let m = m.unwrap_or_default();
+        let origins = m
+            .origins
+            .iter()
+            .map(|o| {
+                o.parse::<AgencyId>()
+                    .map_err(|e| invalid("filter.origins", e.problem))
+            })
+            .collect::<Result<_, _>>()?;
+        if !m.category_prefix.is_empty() {
+            m.category_prefix
+                .parse::<liaison_core::Category>()
+                .map_err(|e| invalid("filter.category_prefix", e.problem))?;
+        }
+        let tlps = m
+            .tlps
+            .iter()
+            .map(|t| parse_tlp("filter.tlps", *t))
+            .collect::<Result<_, _>>()?;
+        Ok(Filter {
+            direction: None,
+            origins,
+            category_prefix: (!m.category_prefix.is_empty()).then_some(m.category_prefix),
+            tlps,
+        })
+    }
+}
+
+/// A publish request, validated.
+struct PublishCommand {
+    request_key: String,
+    draft: Draft,
+    recipients: Vec<AgencyId>,
+}
+
+impl TryFrom<pb::PublishRequest> for PublishCommand {
+    type Error = Status;
+
+    fn try_from(m: pb::PublishRequest) -> Result<Self, Status> {
+        if m.request_key.is_empty() || m.request_key.len() > 128 {
+            return Err(invalid("request_key", "must be 1-128 characters"));
+        }
+        let draft = m.draft.ok_or_else(|| invalid("draft", "missing"))?;
+        let handling = draft
+            .handling_codes
+            .iter()
+            .map(|c| c.parse())
+            .collect::<Result<Vec<_>, liaison_core::Malformed>>()
+            .map_err(|e| invalid("draft.handling_codes", e.problem))?;
+        let marking = Marking::new(
+            draft
+                .category
+                .parse()
+                .map_err(|e: liaison_core::Malformed| invalid("draft.category", e.problem))?,
+            parse_tlp("draft.tlp", draft.tlp)?,
+            handling,
+        )
+        .map_err(|e| invalid("draft.handling_codes", e.problem))?;
+        let content = BulletinContent::try_from(
+            draft
+                .content
+                .ok_or_else(|| invalid("draft.content", "missing"))?,
+        )
+        .map_err(|e| invalid(&format!("draft.{}", e.field), e.problem))?;
+        if m.recipients.is_empty() {
+            return Err(invalid("recipients", "name at least one recipient agency"));
+        }
+        let recipients = m
+            .recipients
+            .iter()
+            .map(|r| {
+                r.parse()
+                    .map_err(|e: liaison_core::Malformed| invalid("recipients", e.problem))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Self {
+            request_key: m.request_key,
+            draft: Draft {
+                marking,
+                content,
+                expires_in_days: if draft.expires_in_days == 0 {
+                    90
+                } else {
+                    draft.expires_in_days
+                },
+            },
+            recipients,
+        })
+    }
+}
+
+fn view(state: &NodeState, stored: &Stored, entries: &[liaison_store::Entry]) -> pb::BulletinView {
+    let h = stored.header();
+    pb::BulletinView {
+        cursor: stored.entry.seq,
+        bulletin_id: h.bulletin_id.to_string(),
+        direction: match stored.direction {
+            Direction::In => pb::Direction::In,
+            Direction::Out => pb::Direction::Out,
+        } as i32,
+        origin: h.origin.to_string(),
+        recipients: h.recipients.iter().map(|r| r.agency.to_string()).collect(),
+        signature_verified: stored.verify_signature(state).is_ok(),
+        logged_unix_ms: stored.entry.time.0,
+        created_unix_ms: h.created.0,
+        expires_unix_ms: h.expires.0,
+        marking: Some((&h.marking).into()),
+        content: stored.content.as_ref().ok().map(fmt::BulletinContent::from),
+        acknowledgements: bulletins::acknowledgements(state, entries)
+            .into_iter()
+            .map(|a| pb::Acknowledgement {
+                client: a.client,
+                note: a.note,
+                time_unix_ms: a.time.map_or(0, |t| t.0),
+            })
+            .collect(),
+    }
+}
+
+/// A view of a bulletin known to exist, with its acknowledgements.
+fn view_with_entries(state: &NodeState, stored: &Stored) -> Result<pb::BulletinView, Error> {
+    let entries = state
+        .log
+        .entries_for_bulletin(&stored.header().bulletin_id)?;
+    Ok(view(state, stored, &entries))
+}
+
+#[tonic::async_trait]
+impl pb::client_server::Client for ClientService {
+    async fn publish(
+        &self,
+        request: Request<pb::PublishRequest>,
+    ) -> Result<Response<pb::PublishResponse>, Status> {
+        self.authorize(&request, Role::Publish)?;
+        let command = PublishCommand::try_from(request.into_inner())?;
+        let requested = command.recipients.clone();
+        let published = self
+            .blocking(move |state| {
+                bulletins::publish(
+                    state,
+                    command.draft,
+                    &command.recipients,
+                    Some(&command.request_key),
+                )
+            })
+            .await?;
+        let outcomes = requested
+            .iter()
+            .map(|agency| {
+                let refused = published.refused.iter().find(|(a, _)| a == agency);
+                pb::RecipientOutcome {
+                    agency: agency.to_string(),
+                    queued: published.queued.contains(agency),
+                    refused_reason: refused.map(|(_, r)| r.clone()).unwrap_or_default(),
+                }
+            })
+            .collect();
+        Ok(Response::new(pb::PublishResponse {
+            bulletin_id: published.id.to_string(),
+            outcomes,
+            replayed: published.replayed,
+            log_seq: published.log_seq,
+        }))
+    }
+
+    type SubscribeStream = ReceiverStream<Result<pb::BulletinView, Status>>;
+
+    async fn subscribe(
+        &self,
+        request: Request<pb::SubscribeRequest>,
+    ) -> Result<Response<Self::SubscribeStream>, Status> {
+        self.authorize(&request, Role::Read)?;
+        let request = request.into_inner();
+        let mut filter = Filter::try_from(request.filter)?;
+        filter.direction = Some(Direction::In);
+        let (tx, rx) = mpsc::channel(64);
+        let state = self.state.clone();
+        let mut cursor = request.after_cursor;
+        tokio::spawn(async move {
+            loop {
+                // Register for wake-ups before reading, so nothing that lands between
+                // the read and the wait is missed.
+                let notified = state.received.notified();
+                tokio::pin!(notified);
+                notified.as_mut().enable();
+                let (state2, filter2) = (state.clone(), filter.clone());
+                let page = tokio::task::spawn_blocking(move || {
+                    bulletins::page(&state2, &filter2, cursor, 256).and_then(|(items, next)| {
+                        let views = items
+                            .iter()
+                            .map(|s| view_with_entries(&state2, s))
+                            .collect::<Result<Vec<_>, Error>>()?;
+                        Ok((views, next))
+                    })
+                })
+                .await;
+                let (views, next) = match page {
+                    Ok(Ok(page)) => page,
+                    Ok(Err(e)) => {
+                        let _ = tx.send(Err(status_of(e))).await;
+                        return;
+                    }
+                    Err(_) => return,
+                };
+                let idle = views.is_empty();
+                for v in views {
+                    if tx.send(Ok(v)).await.is_err() {
+                        return;
+                    }
+                }
+                cursor = next;
+                if idle {
+                    tokio::select! {
+                        _ = &mut notified => {}
+                        _ = tokio::time::sleep(SUBSCRIBE_POLL) => {}
+                        _ = tx.closed() => return,
+                    }
+                }
+            }
+        });
+        Ok(Response::new(ReceiverStream::new(rx)))
+    }
+
+    async fn get(
+        &self,
+        request: Request<pb::GetRequest>,
+    ) -> Result<Response<pb::BulletinView>, Status> {
+        self.authorize(&request, Role::Read)?;
+        let id = parse_bulletin_id("bulletin_id", &request.into_inner().bulletin_id)?;
+        let view = self
+            .blocking(move |state| {
+                let (stored, entries) = bulletins::find(state, &id)?;
+                Ok(view(state, &stored, &entries))
+            })
+            .await?;
+        Ok(Response::new(view))
+    }
+
+    async fn list(
+        &self,
+        request: Request<pb::ListRequest>,
+    ) -> Result<Response<pb::ListResponse>, Status> {
+        self.authorize(&request, Role::Read)?;
+        let request = request.into_inner();
+        let mut filter = Filter::try_from(request.filter)?;
+        filter.direction = match pb::Direction::try_from(request.direction) {
+            Ok(pb::Direction::In) => Some(Direction::In),
+            Ok(pb::Direction::Out) => Some(Direction::Out),
+            Ok(pb::Direction::Unspecified) => None,
+            Err(_) => {
+                return Err(invalid(
+                    "direction",
+                    format!("unknown value {}", request.direction),
+                ));
+            }
+        };
+        let limit = match request.limit {
+            0 => 100,
+            n if n <= MAX_PAGE => n,
+            n => return Err(invalid("limit", format!("{n} is more than {MAX_PAGE}"))),
+        } as usize;
+        let after = request.after_cursor;
+        let response = self
+            .blocking(move |state| {
+                let (items, last) = bulletins::page(state, &filter, after, limit)?;
+                let full = items.len() == limit;
+                let bulletins = items
+                    .iter()
+                    .map(|s| view_with_entries(state, s))
+                    .collect::<Result<Vec<_>, Error>>()?;
+                let more = full && state.log.head().seq > last;
+                Ok(pb::ListResponse {
+                    bulletins,
+                    next_cursor: if more { last } else { 0 },
+                })
+            })
+            .await?;
+        Ok(Response::new(response))
+    }
+
+    async fn delivery_status(
+        &self,
+        request: Request<pb::DeliveryStatusRequest>,
+    ) -> Result<Response<pb::DeliveryStatusResponse>, Status> {
+        self.authorize(&request, Role::Read)?;
+        let id = parse_bulletin_id("bulletin_id", &request.into_inner().bulletin_id)?;
+        let recipients = self
+            .blocking(move |state| {
+                let (stored, entries) = bulletins::find(state, &id)?;
+                if stored.direction != Direction::Out {
+                    return Err(Error::InvalidRequest(format!(
+                        "bulletin_id: {id} was received here; delivery status is for bulletins this node published"
+                    )));
+                }
+                bulletins::delivery(state, &stored, &entries)
+            })
+            .await?;
+        let receipt = |r: &liaison_core::receipt::SignedReceipt| {
+            fmt::SignedReceipt::decode(r.to_bytes()).ok()
+        };
+        let recipients = recipients
+            .into_iter()
+            .map(|(agency, d)| {
+                let (state, receipt, detail) = match &d {
+                    Delivery::Queued | Delivery::Abandoned => {
+                        (pb::DeliveryState::Queued, None, String::new())
+                    }
+                    Delivery::Retrying { error } => {
+                        (pb::DeliveryState::Retrying, None, error.clone())
+                    }
+                    Delivery::Delivered { receipt: r, .. } => {
+                        (pb::DeliveryState::Delivered, receipt(r), String::new())
+                    }
+                    Delivery::Rejected { receipt: r, reason } => {
+                        (pb::DeliveryState::Rejected, receipt(r), reason.clone())
+                    }
+                };
+                pb::RecipientDelivery {
+                    agency: agency.to_string(),
+                    state: state as i32,
+                    receipt,
+                    detail,
+                }
+            })
+            .collect();
+        Ok(Response::new(pb::DeliveryStatusResponse {
+            bulletin_id: id.to_string(),
+            recipients,
+        }))
+    }
+
+    async fn acknowledge(
+        &self,
+        request: Request<pb::AcknowledgeRequest>,
+    ) -> Result<Response<pb::AcknowledgeResponse>, Status> {
+        let client = self.authorize(&request, Role::Read)?;
+        let request = request.into_inner();
+        let id = parse_bulletin_id("bulletin_id", &request.bulletin_id)?;
+        let log_seq = self
+            .blocking(move |state| bulletins::acknowledge(state, &id, &client.name, &request.note))
+            .await?;
+        Ok(Response::new(pb::AcknowledgeResponse { log_seq }))
+    }
+}
