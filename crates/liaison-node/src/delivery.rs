@@ -118,8 +118,10 @@ pub async fn connect(
             Ok::<_, std::io::Error>(TokioIo::new(tls))
         }
     });
-    // The URI only names the authority for HTTP/2; the connector decides where to go.
-    let channel = tonic::transport::Endpoint::from_shared(format!("https://{endpoint}"))
+    // The URI only names the authority for HTTP/2; the connector decides where to go
+    // and does the TLS itself. The scheme says "http" because tonic, when built with
+    // its own TLS support, insists on configuring TLS for an "https" URI.
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{endpoint}"))
         .map_err(|e| format!("bad endpoint {endpoint}: {e}"))?
         .connect_timeout(CONNECT_TIMEOUT)
         .tcp_nodelay(true)

@@ -273,3 +273,52 @@ pub fn cluster(base: &Path, agencies: &[&str]) -> Vec<TestNode> {
     }
     nodes
 }
+
+/// Issues a client certificate with `roles` on `node` and returns a connected client
+/// API channel presenting it (TLS 1.3, trusting the agency CA).
+pub fn issue_client(node: &TestNode, name: &str, roles: &str) -> PathBuf {
+    let out = node.dir.with_extension(format!("client-{name}"));
+    ok(&[
+        "client",
+        "issue",
+        "--data-dir",
+        node.d(),
+        "--name",
+        name,
+        "--role",
+        roles,
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    out
+}
+
+/// A client API channel to `node` presenting the certificate in `client_dir`
+/// (client.pem, client.key), or none.
+pub async fn api_channel(
+    node: &TestNode,
+    identity: Option<(&str, &str)>,
+) -> Result<tonic::transport::Channel, String> {
+    let ca = std::fs::read_to_string(node.dir.join("tls/ca.pem")).unwrap();
+    let mut tls = tonic::transport::ClientTlsConfig::new()
+        .ca_certificate(tonic::transport::Certificate::from_pem(ca))
+        .domain_name("localhost");
+    if let Some((cert, key)) = identity {
+        tls = tls.identity(tonic::transport::Identity::from_pem(cert, key));
+    }
+    tonic::transport::Channel::from_shared(format!("https://127.0.0.1:{}", node.api_port))
+        .unwrap()
+        .tls_config(tls)
+        .map_err(|e| e.to_string())?
+        .connect()
+        .await
+        .map_err(|e| format!("{e:?}"))
+}
+
+/// The PEM files of an issued client.
+pub fn client_identity(client_dir: &Path) -> (String, String) {
+    (
+        std::fs::read_to_string(client_dir.join("client.pem")).unwrap(),
+        std::fs::read_to_string(client_dir.join("client.key")).unwrap(),
+    )
+}
