@@ -22,6 +22,8 @@ use liaison_node::server::run_state;
 use liaison_node::state::NodeState;
 use liaison_node::tls::NodeCertificate;
 use liaison_node::{InitOptions, Listeners, Node, init_node};
+use liaison_proto::v1 as pb;
+use liaison_proto::v1::client_client::ClientClient;
 
 const RECEIVERS: [&str; 5] = ["DE-BKA", "RO-DIICOT", "FR-OCRTEH", "IT-SCO", "ES-UCRIF"];
 const PUBLISHERS: usize = 16;
@@ -177,6 +179,10 @@ fn bench_document(
 struct Federation {
     runtime: tokio::runtime::Runtime,
     sender: Arc<NodeState>,
+    first_receiver: Arc<NodeState>,
+    /// Client API address and an issued client: the sender's (publish) and the first
+    /// receiver's (read).
+    apis: Vec<(std::net::SocketAddr, admin::IssuedClient)>,
     receivers: Vec<AgencyId>,
     stop: tokio::sync::watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<liaison_node::Result<()>>>,
@@ -219,9 +225,24 @@ fn start_federation(base: &std::path::Path) -> Result<Federation> {
         add(&states[0], receiver).with_context(|| format!("peer add {i}"))?;
         add(receiver, &states[0])?;
     }
+    let mut apis = Vec::new();
+    let mut api_listeners = Vec::new();
+    for (i, state) in states.iter().enumerate() {
+        if i < 2 {
+            let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
+            let role = if i == 0 { "publish" } else { "read" };
+            let issued = admin::client_issue(state, "bench", &[role.to_owned()])?;
+            apis.push((listener.local_addr()?, issued));
+            api_listeners.push(Some(listener));
+        } else {
+            api_listeners.push(None);
+        }
+    }
     let (stop, stop_rx) = tokio::sync::watch::channel(false);
     let mut tasks = Vec::new();
-    for ((state, listener), dir) in states.iter().zip(listeners).zip(&dirs) {
+    for (((state, listener), dir), api) in
+        states.iter().zip(listeners).zip(&dirs).zip(api_listeners)
+    {
         let certificate = Arc::new(NodeCertificate::load(
             &dir.join("tls/node.pem"),
             &dir.join("tls/node.key"),
@@ -232,7 +253,7 @@ fn start_federation(base: &std::path::Path) -> Result<Federation> {
             certificate,
             Listeners {
                 peer: listener,
-                api: None,
+                api,
             },
             async move {
                 let _ = stop.changed().await;
@@ -243,6 +264,8 @@ fn start_federation(base: &std::path::Path) -> Result<Federation> {
     Ok(Federation {
         runtime,
         sender: states[0].clone(),
+        first_receiver: states[1].clone(),
+        apis,
         receivers: RECEIVERS
             .iter()
             .map(|a| a.parse())
@@ -308,6 +331,7 @@ fn end_to_end(base: &std::path::Path, options: &BenchOptions) -> Result<()> {
         );
     }
     latency(&sender, &federation.receivers[..1], options.latency_seconds)?;
+    client_api(&federation, options)?;
     let _ = federation.stop.send(true);
     for task in federation.tasks {
         federation.runtime.block_on(task)??;
@@ -381,4 +405,120 @@ fn latency(sender: &Arc<NodeState>, to: &[AgencyId], seconds: u64) -> Result<()>
         latencies.len()
     );
     Ok(())
+}
+
+async fn api_client(
+    address: std::net::SocketAddr,
+    issued: &admin::IssuedClient,
+) -> Result<ClientClient<tonic::transport::Channel>> {
+    use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
+    let tls = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(&issued.ca_pem))
+        .identity(Identity::from_pem(
+            &issued.certificate_pem,
+            &issued.private_key_pem,
+        ))
+        .domain_name("localhost");
+    let channel = Channel::from_shared(format!("https://{address}"))?
+        .tls_config(tls)?
+        .connect()
+        .await?;
+    Ok(ClientClient::new(channel))
+}
+
+fn api_request(key: String, to: &AgencyId) -> pb::PublishRequest {
+    pb::PublishRequest {
+        request_key: key,
+        draft: Some(pb::BulletinDraft {
+            category: "trafficking.persons".into(),
+            tlp: liaison_proto::format::v1::Tlp::Amber as i32,
+            handling_codes: vec![],
+            content: Some(liaison_proto::format::v1::BulletinContent {
+                title: "bench".into(),
+                body: "x".repeat(1024),
+                ..Default::default()
+            }),
+            expires_in_days: 30,
+        }),
+        recipients: vec![to.to_string()],
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    sorted
+        .get(((sorted.len() as f64 * p) as usize).min(sorted.len().saturating_sub(1)))
+        .map_or(0.0, |d| d.as_secs_f64() * 1e3)
+}
+
+/// Through the client API: publish throughput (16 concurrent callers on one
+/// connection), the rate at which a subscriber on the receiving node gets them, and
+/// publish latency at a fixed 500/s.
+fn client_api(federation: &Federation, options: &BenchOptions) -> Result<()> {
+    let n = options.bulletins;
+    let to = federation.receivers[0].clone();
+    let start_cursor = federation.first_receiver.log.head().seq;
+    let (publisher_addr, publisher) = &federation.apis[0];
+    let (reader_addr, reader) = &federation.apis[1];
+    federation.runtime.block_on(async {
+        let api = api_client(*publisher_addr, publisher).await?;
+        let mut subscriber = api_client(*reader_addr, reader).await?;
+        let mut stream = subscriber
+            .subscribe(pb::SubscribeRequest { after_cursor: start_cursor, filter: None })
+            .await?
+            .into_inner();
+        let start = Instant::now();
+        let received = tokio::spawn(async move {
+            let mut count = 0;
+            while count < n {
+                match stream.message().await {
+                    Ok(Some(_)) => count += 1,
+                    _ => break,
+                }
+            }
+            (count, start.elapsed())
+        });
+        let mut callers = Vec::new();
+        for p in 0..PUBLISHERS {
+            let (mut api, to) = (api.clone(), to.clone());
+            callers.push(tokio::spawn(async move {
+                for i in (p..n).step_by(PUBLISHERS) {
+                    if let Err(status) = api.publish(api_request(format!("bench-{i}"), &to)).await {
+                        eprintln!("publish failed: {status}");
+                    }
+                }
+            }));
+        }
+        for caller in callers {
+            caller.await?;
+        }
+        let published = start.elapsed();
+        let (count, subscribed) = received.await?;
+        println!("\nClient API (TLS 1.3 with a client certificate; {n} bulletins, 1 KiB, 1 recipient):");
+        println!(
+            "  publish: {:.0}/s acknowledged (16 concurrent calls); subscriber on the recipient got {count} at {:.0}/s end to end",
+            n as f64 / published.as_secs_f64(),
+            count as f64 / subscribed.as_secs_f64()
+        );
+        let mut api = api.clone();
+        let mut latencies = Vec::new();
+        let count = 500 * options.latency_seconds;
+        let start = Instant::now();
+        for i in 0..count {
+            let due = start + Duration::from_micros(i * 2000);
+            if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                tokio::time::sleep(wait).await;
+            }
+            let t0 = Instant::now();
+            api.publish(api_request(format!("latency-{i}"), &to)).await?;
+            latencies.push(t0.elapsed());
+        }
+        latencies.sort();
+        println!(
+            "  publish latency at 500/s for {} s (call -> durable acknowledgement): p50 {:.2} ms, p99 {:.2} ms",
+            options.latency_seconds,
+            percentile(&latencies, 0.50),
+            percentile(&latencies, 0.99)
+        );
+        Ok::<(), anyhow::Error>(())
+    })
 }
