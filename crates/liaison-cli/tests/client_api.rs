@@ -262,6 +262,27 @@ fn every_rpc_against_real_nodes() {
             .unwrap_err();
         assert_eq!(err.code(), Code::PermissionDenied);
         assert!(err.message().contains("`publish` role"), "{err:?}");
+        let mut huge = publish_request("k-7", "x", &[b]);
+        huge.draft
+            .as_mut()
+            .unwrap()
+            .content
+            .as_mut()
+            .unwrap()
+            .attachments
+            .push(fmt::Attachment {
+                file_name: "dump.bin".into(),
+                media_type: "application/octet-stream".into(),
+                data: Bytes::from(vec![0u8; liaison_core::limits::MAX_ENVELOPE_BYTES]),
+            });
+        let err = pub_api
+            .clone()
+            .max_encoding_message_size(64 << 20)
+            .publish(huge)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::ResourceExhausted, "{err:?}");
+        assert!(err.message().contains("draft.content"), "{err:?}");
         let err = pub_api
             .publish(publish_request("k-6", "x", &[]))
             .await

@@ -267,7 +267,9 @@ fn peer_view(state: &NodeState, partner: &Partner) -> PeerView {
         encryption_key_id: doc.encryption_key.key_id.to_string(),
         valid_until: doc.not_after.to_string(),
         outbox: state.log.outbox_len(&doc.agency),
-        last_error: state.delivery_error(&doc.agency),
+        last_error: state
+            .delivery_error(&doc.agency)
+            .map(|f| format!("{} (next attempt {})", f.error, f.next_attempt)),
     }
 }
 
@@ -489,7 +491,15 @@ pub fn bulletin_show(state: &NodeState, id: &str) -> Result<BulletinDetail> {
 fn recipient_status(agency: AgencyId, delivery: Delivery) -> RecipientStatus {
     let (state, detail, receiver_log_seq, receipt_time) = match delivery {
         Delivery::Queued => ("queued", None, None, None),
-        Delivery::Retrying { error } => ("retrying", Some(error), None, None),
+        Delivery::Retrying { failure } => (
+            "retrying",
+            Some(format!(
+                "{} (next attempt {})",
+                failure.error, failure.next_attempt
+            )),
+            None,
+            None,
+        ),
         Delivery::Abandoned => ("not queued", None, None, None),
         Delivery::Delivered {
             receipt,

@@ -350,8 +350,8 @@ pub enum Delivery {
     Queued,
     /// The last attempt failed in transport.
     Retrying {
-        /// The error.
-        error: String,
+        /// The error and the next attempt.
+        failure: crate::state::DeliveryFailure,
     },
     /// Stored by the recipient (or already had it).
     Delivered {
@@ -410,7 +410,7 @@ pub fn delivery(
                     let queued = state.log.outbox(agency, published_seq - 1, 1)?.first()
                         == Some(&published_seq);
                     match (queued, state.delivery_error(agency)) {
-                        (true, Some(error)) => Delivery::Retrying { error },
+                        (true, Some(failure)) => Delivery::Retrying { failure },
                         (true, None) => Delivery::Queued,
                         (false, _) => Delivery::Abandoned,
                     }

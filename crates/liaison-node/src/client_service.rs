@@ -22,6 +22,13 @@ use crate::state::NodeState;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthenticatedClient(pub String);
 
+/// Largest bulletin content a client may publish: what fits in an envelope with room
+/// for the header and 256 recipients' wraps.
+pub const MAX_CONTENT_BYTES: usize = liaison_core::limits::MAX_ENVELOPE_BYTES - 64 * 1024;
+/// Largest request the API decodes at all (a little above the content limit, so that
+/// an oversized draft gets the precise RESOURCE_EXHAUSTED above).
+pub const MAX_REQUEST_BYTES: usize = liaison_core::limits::MAX_ENVELOPE_BYTES + 1024 * 1024;
+
 /// Most bulletins one `List` call returns.
 const MAX_PAGE: u32 = 1000;
 /// How long an idle subscription waits before looking at the log anyway.
@@ -158,6 +165,15 @@ impl TryFrom<pb::PublishRequest> for PublishCommand {
             return Err(invalid("request_key", "must be 1-128 characters"));
         }
         let draft = m.draft.ok_or_else(|| invalid("draft", "missing"))?;
+        let size = draft
+            .content
+            .as_ref()
+            .map_or(0, prost::Message::encoded_len);
+        if size > MAX_CONTENT_BYTES {
+            return Err(Status::resource_exhausted(format!(
+                "draft.content: {size} bytes, more than the limit of {MAX_CONTENT_BYTES}"
+            )));
+        }
         let handling = draft
             .handling_codes
             .iter()
@@ -418,12 +434,16 @@ impl pb::client_server::Client for ClientService {
         let recipients = recipients
             .into_iter()
             .map(|(agency, d)| {
+                let next_attempt_unix_ms = match &d {
+                    Delivery::Retrying { failure } => failure.next_attempt.0,
+                    _ => 0,
+                };
                 let (state, receipt, detail) = match &d {
                     Delivery::Queued | Delivery::Abandoned => {
                         (pb::DeliveryState::Queued, None, String::new())
                     }
-                    Delivery::Retrying { error } => {
-                        (pb::DeliveryState::Retrying, None, error.clone())
+                    Delivery::Retrying { failure } => {
+                        (pb::DeliveryState::Retrying, None, failure.error.clone())
                     }
                     Delivery::Delivered { receipt: r, .. } => {
                         (pb::DeliveryState::Delivered, receipt(r), String::new())
@@ -437,6 +457,7 @@ impl pb::client_server::Client for ClientService {
                     state: state as i32,
                     receipt,
                     detail,
+                    next_attempt_unix_ms,
                 }
             })
             .collect();

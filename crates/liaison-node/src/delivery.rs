@@ -23,7 +23,7 @@ use tokio_stream::wrappers::ReceiverStream;
 
 use crate::partners::PartnerSet;
 use crate::peer_service::DELIVERY_WINDOW;
-use crate::state::NodeState;
+use crate::state::{DeliveryFailure, NodeState};
 use crate::tls::{NodeCertificate, peer_client_config};
 
 const BACKOFF_START: Duration = Duration::from_millis(200);
@@ -70,11 +70,20 @@ pub async fn run_worker(
                 state.set_delivery_error(&partner, None);
             }
             Err(error) => {
-                tracing::warn!(%partner, %error, retry_in_ms = backoff.as_millis() as u64, "delivery failed");
-                state.set_delivery_error(&partner, Some(error));
-                let jitter = rand::rng().random_range(0.5..1.5);
+                let pause = backoff.mul_f64(rand::rng().random_range(0.5..1.5));
+                tracing::warn!(%partner, %error, retry_in_ms = pause.as_millis() as u64, "delivery failed");
+                let next_attempt = liaison_core::UnixMillis(
+                    liaison_core::UnixMillis::now().0 + pause.as_millis() as i64,
+                );
+                state.set_delivery_error(
+                    &partner,
+                    Some(DeliveryFailure {
+                        error,
+                        next_attempt,
+                    }),
+                );
                 tokio::select! {
-                    _ = tokio::time::sleep(backoff.mul_f64(jitter)) => {}
+                    _ = tokio::time::sleep(pause) => {}
                     _ = shutdown.changed() => return,
                 }
                 backoff = (backoff * 2).min(BACKOFF_CAP);

@@ -309,7 +309,7 @@ pub async fn run_state(
                 .map_err(|e| Error::Admin(format!("reflection: {e}")))?;
             let client_service =
                 pb::client_server::ClientServer::new(ClientService::new(state.clone()))
-                    .max_decoding_message_size(liaison_core::limits::MAX_ENVELOPE_BYTES);
+                    .max_decoding_message_size(crate::client_service::MAX_REQUEST_BYTES);
             let mut api_stop = stop_rx.clone();
             servers.push(tokio::spawn(
                 tonic::transport::Server::builder()

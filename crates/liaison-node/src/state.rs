@@ -13,6 +13,15 @@ use crate::data_dir::Node;
 use crate::error::Result;
 use crate::partners::{PartnerSet, Partners};
 
+/// Why delivery to a partner is failing, and when the worker tries again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryFailure {
+    /// The last transport error.
+    pub error: String,
+    /// When the next attempt is due.
+    pub next_attempt: liaison_core::UnixMillis,
+}
+
 /// Shared state of a node, running or administered offline.
 pub struct NodeState {
     /// Keys, identity and configuration.
@@ -26,7 +35,7 @@ pub struct NodeState {
     /// Notified whenever a received bulletin became durable (wakes subscribers).
     pub received: Notify,
     wakers: Mutex<HashMap<AgencyId, Arc<Notify>>>,
-    delivery_errors: Mutex<HashMap<AgencyId, String>>,
+    delivery_errors: Mutex<HashMap<AgencyId, DeliveryFailure>>,
 }
 
 impl NodeState {
@@ -85,8 +94,8 @@ impl NodeState {
         }
     }
 
-    /// Records (or clears, with `None`) the last delivery error towards `partner`.
-    pub fn set_delivery_error(&self, partner: &AgencyId, error: Option<String>) {
+    /// Records (or clears, with `None`) the last delivery failure towards `partner`.
+    pub fn set_delivery_error(&self, partner: &AgencyId, error: Option<DeliveryFailure>) {
         let mut errors = self
             .delivery_errors
             .lock()
@@ -97,8 +106,8 @@ impl NodeState {
         };
     }
 
-    /// The last delivery error towards `partner`, if its worker is failing.
-    pub fn delivery_error(&self, partner: &AgencyId) -> Option<String> {
+    /// The last delivery failure towards `partner`, while its worker is failing.
+    pub fn delivery_error(&self, partner: &AgencyId) -> Option<DeliveryFailure> {
         self.delivery_errors
             .lock()
             .unwrap_or_else(|p| p.into_inner())
