@@ -233,12 +233,14 @@ impl SealedEnvelope {
     }
 
     /// Checks the origin, its key and the signature (steps 1-3 of [`open`]). A relay
-    /// or forwarder can call this without being a recipient.
+    /// or forwarder can call this without being a recipient; a receiver can judge the
+    /// verified header (policy) before paying for decryption with
+    /// [`VerifiedEnvelope::open`].
     pub fn verify_origin(
         &self,
         directory: &(impl KeyDirectory + ?Sized),
         now: UnixMillis,
-    ) -> Result<()> {
+    ) -> Result<VerifiedEnvelope<'_>> {
         let origin = &self.header.origin;
         let key_id = &self.header.signing_key_id;
         let key = match directory.signing_key(origin, key_id) {
@@ -281,7 +283,27 @@ impl SealedEnvelope {
             .as_slices(),
             &p.signature,
         )
-        .map_err(|_| Error::BadSignature)
+        .map_err(|_| Error::BadSignature)?;
+        Ok(VerifiedEnvelope { envelope: self })
+    }
+}
+
+/// An envelope whose origin, signing key and signature have been checked. Only
+/// [`SealedEnvelope::verify_origin`] makes one, so opening cannot skip those checks.
+#[derive(Debug, Clone, Copy)]
+pub struct VerifiedEnvelope<'a> {
+    envelope: &'a SealedEnvelope,
+}
+
+impl VerifiedEnvelope<'_> {
+    /// The verified header.
+    pub fn header(&self) -> &EnvelopeHeader {
+        &self.envelope.header
+    }
+
+    /// Steps 4-6 of [`open`]: recipient, expiry, decryption.
+    pub fn open(self, receiver: Receiver<'_>, now: UnixMillis) -> Result<Bulletin> {
+        open_verified(self.envelope, receiver, now)
     }
 }
 
@@ -496,7 +518,14 @@ pub fn open(
     directory: &(impl KeyDirectory + ?Sized),
     now: UnixMillis,
 ) -> Result<Bulletin> {
-    envelope.verify_origin(directory, now)?;
+    envelope.verify_origin(directory, now)?.open(receiver, now)
+}
+
+fn open_verified(
+    envelope: &SealedEnvelope,
+    receiver: Receiver<'_>,
+    now: UnixMillis,
+) -> Result<Bulletin> {
     let header = envelope.header();
     let position = header
         .recipients

@@ -8,6 +8,8 @@
 //! - [`identity`]: agency keys, the root-signed identity document, fingerprints.
 //! - [`envelope`]: sealing for recipients and opening, with one error per failed check.
 //! - [`tls`]: the agency's own certificate authority.
+//! - [`policy`]: the sharing policy and its decisions (deny by default).
+//! - [`receipt`]: signed receipts.
 //! - [`limits`]: bounds on everything decoded from a partner.
 //! - [`error`]: the crate's one error type.
 //!
@@ -23,6 +25,7 @@ pub mod error;
 pub mod identity;
 pub mod ids;
 pub mod limits;
+pub mod policy;
 pub mod receipt;
 pub mod tls;
 

@@ -197,9 +197,12 @@ impl Stored {
         match self.direction {
             Direction::Out => {
                 let own = [state.node.identity().document().clone()];
-                self.envelope.verify_origin(own.as_slice(), at)
+                self.envelope.verify_origin(own.as_slice(), at).map(|_| ())
             }
-            Direction::In => self.envelope.verify_origin(&*state.partners.snapshot(), at),
+            Direction::In => self
+                .envelope
+                .verify_origin(&*state.partners.snapshot(), at)
+                .map(|_| ()),
         }
     }
 }

@@ -1,0 +1,431 @@
+//! The sharing policy: what may go to which partner and what is accepted from it.
+//! Deny by default: a partner absent from the policy gets nothing and is accepted for
+//! nothing. Every decision names the rule that made it, and the policy's version (a
+//! hash of the file), so a log entry can say exactly why.
+//!
+//! ```toml
+//! [partners.DE-BKA]
+//! send = ["trafficking", "fraud.financial"]   # category prefixes we may send; "*" = any
+//! receive = ["*"]                              # category prefixes we accept from them
+//! max_send_tlp = "amber"                       # most restricted TLP we may send them
+//! accept_handling = ["H1", "H2", "H3"]         # handling codes allowed either way
+//! forward_to = ["FR-OCRTEH"]                   # where their bulletins may go onward
+//! max_receive_per_minute = 600                 # ingress rate limit
+//! ```
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::Deserialize;
+
+use crate::crypto;
+use crate::error::Malformed;
+use crate::ids::{AgencyId, HandlingCode, Marking, Tlp};
+
+/// The rules for one partner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartnerRules {
+    /// Category prefixes we may send (`*` for any).
+    pub send: Vec<String>,
+    /// Category prefixes we accept.
+    pub receive: Vec<String>,
+    /// The most restricted TLP we may send.
+    pub max_send_tlp: Tlp,
+    /// Handling codes allowed in either direction.
+    pub accept_handling: Vec<HandlingCode>,
+    /// Partners this partner's bulletins may be forwarded to.
+    pub forward_to: Vec<String>,
+    /// Bulletins per minute accepted from this partner.
+    pub max_receive_per_minute: u32,
+}
+
+/// A validated policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    partners: BTreeMap<AgencyId, PartnerRules>,
+    version: String,
+}
+
+/// A decision and the rule that made it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Allowed by `rule`.
+    Allowed {
+        /// The rule, e.g. `partners.DE-BKA.send["trafficking"]`.
+        rule: String,
+    },
+    /// Denied by `rule`, with a sentence saying why.
+    Denied {
+        /// The rule, e.g. `partners.DE-BKA.max_send_tlp`.
+        rule: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl Decision {
+    /// Whether it allows.
+    pub fn is_allowed(&self) -> bool {
+        matches!(self, Decision::Allowed { .. })
+    }
+
+    /// The rule that decided.
+    pub fn rule(&self) -> &str {
+        match self {
+            Decision::Allowed { rule } | Decision::Denied { rule, .. } => rule,
+        }
+    }
+}
+
+impl fmt::Display for Decision {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Decision::Allowed { rule } => write!(f, "allowed by {rule}"),
+            Decision::Denied { rule, reason } => write!(f, "denied by {rule}: {reason}"),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPolicy {
+    #[serde(default)]
+    partners: BTreeMap<toml::Spanned<String>, toml::Spanned<RawPartner>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPartner {
+    #[serde(default)]
+    send: Vec<toml::Spanned<String>>,
+    #[serde(default)]
+    receive: Vec<toml::Spanned<String>>,
+    max_send_tlp: toml::Spanned<String>,
+    #[serde(default)]
+    accept_handling: Vec<toml::Spanned<String>>,
+    #[serde(default)]
+    forward_to: Vec<toml::Spanned<String>>,
+    #[serde(default = "default_rate")]
+    max_receive_per_minute: u32,
+}
+
+fn default_rate() -> u32 {
+    600
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())]
+        .bytes()
+        .filter(|b| *b == b'\n')
+        .count()
+        + 1
+}
+
+fn category_prefix_ok(prefix: &str) -> bool {
+    prefix == "*" || prefix.parse::<crate::ids::Category>().is_ok()
+}
+
+impl Policy {
+    /// Parses and validates policy text. Errors name the line and the field.
+    pub fn parse(text: &str) -> Result<Self, Malformed> {
+        let raw: RawPolicy = toml::from_str(text).map_err(|e| {
+            let line = e.span().map_or(0, |s| line_of(text, s.start));
+            Malformed::new(format!("policy line {line}"), e.message().to_owned())
+        })?;
+        let at = |span: std::ops::Range<usize>, field: &str| {
+            format!("policy line {}: {field}", line_of(text, span.start))
+        };
+        let mut partners = BTreeMap::new();
+        for (name, rules) in raw.partners {
+            let section = name.span();
+            let agency: AgencyId = name
+                .get_ref()
+                .parse()
+                .map_err(|e: Malformed| Malformed::new(at(name.span(), "partners"), e.problem))?;
+            let field = |f: &str| format!("partners.{agency}.{f}");
+            let r = rules.into_inner();
+            let prefixes = |list: Vec<toml::Spanned<String>>, f: &str| {
+                list.into_iter()
+                    .map(|p| {
+                        if category_prefix_ok(p.get_ref()) {
+                            Ok(p.into_inner())
+                        } else {
+                            Err(Malformed::new(
+                                at(p.span(), &field(f)),
+                                format!(
+                                    "{:?} is not a category prefix (dotted lowercase, or \"*\")",
+                                    p.get_ref()
+                                ),
+                            ))
+                        }
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+            };
+            let send = prefixes(r.send, "send")?;
+            let receive = prefixes(r.receive, "receive")?;
+            let max_send_tlp = r.max_send_tlp.get_ref().parse().map_err(|e: Malformed| {
+                Malformed::new(at(r.max_send_tlp.span(), &field("max_send_tlp")), e.problem)
+            })?;
+            let accept_handling = r
+                .accept_handling
+                .into_iter()
+                .map(|h| {
+                    h.get_ref().parse().map_err(|e: Malformed| {
+                        Malformed::new(at(h.span(), &field("accept_handling")), e.problem)
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let forward_to = r
+                .forward_to
+                .into_iter()
+                .map(|t| {
+                    if t.get_ref() == "*" || t.get_ref().parse::<AgencyId>().is_ok() {
+                        Ok(t.into_inner())
+                    } else {
+                        Err(Malformed::new(
+                            at(t.span(), &field("forward_to")),
+                            format!("{:?} is not an agency id or \"*\"", t.get_ref()),
+                        ))
+                    }
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            if r.max_receive_per_minute == 0 {
+                return Err(Malformed::new(
+                    at(section, &field("max_receive_per_minute")),
+                    "must be at least 1 (remove the partner to accept nothing)",
+                ));
+            }
+            partners.insert(
+                agency,
+                PartnerRules {
+                    send,
+                    receive,
+                    max_send_tlp,
+                    accept_handling,
+                    forward_to,
+                    max_receive_per_minute: r.max_receive_per_minute,
+                },
+            );
+        }
+        let digest = crypto::sha256(text.as_bytes());
+        Ok(Self {
+            partners,
+            version: data_encoding::HEXLOWER.encode(&digest[..8]),
+        })
+    }
+
+    /// The policy that allows nothing (no file yet).
+    pub fn deny_all() -> Self {
+        Self {
+            partners: BTreeMap::new(),
+            version: "deny-all".into(),
+        }
+    }
+
+    /// The version: the first 16 hex digits of the file's SHA-256.
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    /// The rules for `partner`, if the policy names it.
+    pub fn partner(&self, partner: &AgencyId) -> Option<&PartnerRules> {
+        self.partners.get(partner)
+    }
+
+    /// Every partner the policy names.
+    pub fn partners(&self) -> impl Iterator<Item = (&AgencyId, &PartnerRules)> {
+        self.partners.iter()
+    }
+
+    /// May a bulletin with `marking` be sent to `partner`?
+    pub fn egress(&self, partner: &AgencyId, marking: &Marking) -> Decision {
+        let Some(rules) = self.partners.get(partner) else {
+            return not_in_policy(partner);
+        };
+        let base = format!("partners.{partner}");
+        if marking.tlp > rules.max_send_tlp {
+            return Decision::Denied {
+                rule: format!("{base}.max_send_tlp"),
+                reason: format!(
+                    "{} is above the {} allowed for {partner}",
+                    marking.tlp, rules.max_send_tlp
+                ),
+            };
+        }
+        if let Some(denied) = handling_denied(&base, partner, rules, marking) {
+            return denied;
+        }
+        match rules.send.iter().find(|p| marking.category.is_under(p)) {
+            Some(prefix) => Decision::Allowed {
+                rule: format!("{base}.send[{prefix:?}]"),
+            },
+            None => Decision::Denied {
+                rule: format!("{base}.send"),
+                reason: format!(
+                    "category {} is not among those sent to {partner}",
+                    marking.category
+                ),
+            },
+        }
+    }
+
+    /// May a bulletin with `marking` be accepted from `partner`?
+    pub fn ingress(&self, partner: &AgencyId, marking: &Marking) -> Decision {
+        let Some(rules) = self.partners.get(partner) else {
+            return not_in_policy(partner);
+        };
+        let base = format!("partners.{partner}");
+        if let Some(denied) = handling_denied(&base, partner, rules, marking) {
+            return denied;
+        }
+        match rules.receive.iter().find(|p| marking.category.is_under(p)) {
+            Some(prefix) => Decision::Allowed {
+                rule: format!("{base}.receive[{prefix:?}]"),
+            },
+            None => Decision::Denied {
+                rule: format!("{base}.receive"),
+                reason: format!(
+                    "category {} is not accepted from {partner}",
+                    marking.category
+                ),
+            },
+        }
+    }
+}
+
+fn not_in_policy(partner: &AgencyId) -> Decision {
+    Decision::Denied {
+        rule: "default-deny".into(),
+        reason: format!("{partner} is not in the sharing policy"),
+    }
+}
+
+fn handling_denied(
+    base: &str,
+    partner: &AgencyId,
+    rules: &PartnerRules,
+    marking: &Marking,
+) -> Option<Decision> {
+    marking
+        .handling_codes
+        .iter()
+        .find(|code| !rules.accept_handling.contains(code))
+        .map(|code| Decision::Denied {
+            rule: format!("{base}.accept_handling"),
+            reason: format!("handling code {code} is not agreed with {partner}"),
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const POLICY: &str = r#"
+[partners.DE-BKA]
+send = ["trafficking", "fraud.financial"]
+receive = ["*"]
+max_send_tlp = "amber"
+accept_handling = ["H2"]
+
+[partners.RO-DIICOT]
+receive = ["trafficking.persons"]
+max_send_tlp = "green"
+"#;
+
+    fn marking(category: &str, tlp: &str, handling: &[&str]) -> Marking {
+        Marking::new(
+            category.parse().unwrap(),
+            tlp.parse().unwrap(),
+            handling.iter().map(|h| h.parse().unwrap()).collect(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn decisions_name_their_rule() {
+        let p = Policy::parse(POLICY).unwrap();
+        let de: AgencyId = "DE-BKA".parse().unwrap();
+        let ro: AgencyId = "RO-DIICOT".parse().unwrap();
+        let fr: AgencyId = "FR-OCRTEH".parse().unwrap();
+        let m = marking("trafficking.persons", "amber", &["H2"]);
+        assert_eq!(
+            p.egress(&de, &m).rule(),
+            r#"partners.DE-BKA.send["trafficking"]"#
+        );
+        assert!(p.egress(&de, &m).is_allowed());
+        assert_eq!(
+            p.egress(&de, &marking("trafficking", "red", &[])).rule(),
+            "partners.DE-BKA.max_send_tlp"
+        );
+        assert_eq!(
+            p.egress(&de, &marking("fraud", "green", &[])).rule(),
+            "partners.DE-BKA.send"
+        );
+        assert_eq!(
+            p.egress(&de, &marking("trafficking", "green", &["H9"]))
+                .rule(),
+            "partners.DE-BKA.accept_handling"
+        );
+        assert_eq!(
+            p.egress(&ro, &marking("trafficking", "green", &[])).rule(),
+            "partners.RO-DIICOT.send"
+        );
+        assert_eq!(p.egress(&fr, &m).rule(), "default-deny");
+        assert_eq!(p.ingress(&fr, &m).rule(), "default-deny");
+        assert!(
+            p.ingress(&ro, &marking("trafficking.persons.minors", "red", &[]))
+                .is_allowed()
+        );
+        assert_eq!(
+            p.ingress(&ro, &marking("trafficking.goods", "red", &[]))
+                .rule(),
+            "partners.RO-DIICOT.receive"
+        );
+        assert_eq!(
+            p.ingress(&ro, &marking("trafficking.persons", "red", &["H2"]))
+                .rule(),
+            "partners.RO-DIICOT.accept_handling"
+        );
+    }
+
+    #[test]
+    fn errors_name_line_and_field() {
+        let bad_tlp = POLICY.replace(r#"max_send_tlp = "green""#, r#"max_send_tlp = "purple""#);
+        let e = Policy::parse(&bad_tlp).unwrap_err();
+        assert_eq!(
+            e.field, "policy line 10: partners.RO-DIICOT.max_send_tlp",
+            "{e}"
+        );
+        let bad_prefix = POLICY.replace(r#"receive = ["*"]"#, r#"receive = ["Not Valid"]"#);
+        let e = Policy::parse(&bad_prefix).unwrap_err();
+        assert_eq!(e.field, "policy line 4: partners.DE-BKA.receive", "{e}");
+        let unknown = POLICY.replace(
+            "max_send_tlp = \"amber\"",
+            "max_send_tlp = \"amber\"\ncolour = 1",
+        );
+        let e = Policy::parse(&unknown).unwrap_err();
+        assert!(e.field.starts_with("policy line 6"), "{e}");
+        assert!(e.problem.contains("colour"), "{e}");
+        let bad_agency = POLICY.replace("[partners.RO-DIICOT]", "[partners.romania]");
+        assert!(
+            Policy::parse(&bad_agency)
+                .unwrap_err()
+                .field
+                .starts_with("policy line 8")
+        );
+    }
+
+    #[test]
+    fn version_follows_the_text() {
+        let a = Policy::parse(POLICY).unwrap();
+        let b = Policy::parse(&format!("{POLICY}\n# comment")).unwrap();
+        assert_ne!(a.version(), b.version());
+        assert_eq!(a.version().len(), 16);
+        assert!(
+            Policy::deny_all()
+                .egress(&"DE-BKA".parse().unwrap(), &marking("x", "clear", &[]))
+                .rule()
+                == "default-deny"
+        );
+    }
+}
