@@ -48,6 +48,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             request_key,
             draft: Some(draft),
             recipients: vec![env("LIAISON_TO", "DE-BKA")],
+            to_all_allowed: false,
         })
         .await?
         .into_inner();

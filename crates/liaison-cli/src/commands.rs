@@ -6,8 +6,8 @@ use std::path::Path;
 
 use anyhow::{Context as _, Result};
 use liaison_node::admin::{
-    self, AdminRequest, BulletinDetail, BulletinSummary, Direction, IssuedClient, PeerView,
-    SendRequest, SendView,
+    self, AdminRequest, BulletinDetail, BulletinSummary, Direction, ExplainView, ExportedEntry,
+    IssuedClient, PeerView, PolicyView, SendRequest, SendView,
 };
 use liaison_node::clients::ClientRecord;
 use liaison_node::state::NodeState;
@@ -337,5 +337,111 @@ pub fn client_revoke(data_dir: &Path, name: String) -> Result<()> {
         "Revoked client {} (certificate {})",
         record.name, record.certificate_sha256
     );
+    Ok(())
+}
+
+fn print_policy(view: &PolicyView) {
+    println!("Sharing policy version {}", view.version);
+    if view.partners.is_empty() {
+        println!("No partner is named: nothing is sent or accepted (deny by default).");
+        return;
+    }
+    let rows: Vec<Vec<String>> = view
+        .partners
+        .iter()
+        .map(|p| {
+            vec![
+                p.agency.clone(),
+                p.send.join(","),
+                p.receive.join(","),
+                p.max_send_tlp.clone(),
+                p.accept_handling.join(","),
+                p.forward_to.join(","),
+                p.max_receive_per_minute.to_string(),
+            ]
+        })
+        .collect();
+    output::table(
+        &[
+            "PARTNER",
+            "SEND",
+            "RECEIVE",
+            "MAX TLP",
+            "HANDLING",
+            "FORWARD TO",
+            "MAX/MIN",
+        ],
+        &rows,
+    );
+}
+
+pub fn policy_show(data_dir: &Path, json: bool) -> Result<()> {
+    let view: PolicyView = call(data_dir, AdminRequest::PolicyShow)?;
+    if json {
+        return output::json(&view);
+    }
+    print_policy(&view);
+    Ok(())
+}
+
+pub fn policy_check(file: &Path) -> Result<()> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let policy = liaison_core::policy::Policy::parse(&text)
+        .with_context(|| format!("{} is not a valid policy", file.display()))?;
+    print_policy(&admin::policy_view(&policy));
+    println!("{} is valid.", file.display());
+    Ok(())
+}
+
+pub fn policy_explain(data_dir: &Path, request: AdminRequest, json: bool) -> Result<()> {
+    let view: ExplainView = call(data_dir, request)?;
+    if json {
+        return output::json(&view);
+    }
+    println!(
+        "{}: {} (policy {})",
+        if view.allowed {
+            "WOULD GO"
+        } else {
+            "WOULD NOT GO"
+        },
+        view.decision,
+        view.policy_version
+    );
+    Ok(())
+}
+
+pub fn policy_reload(data_dir: &Path) -> Result<()> {
+    let view: PolicyView = match admin::call(data_dir, &AdminRequest::PolicyReload)? {
+        Some(value) => serde_json::from_value(value)?,
+        None => anyhow::bail!(
+            "the node is not running; it reads {} when it starts",
+            data_dir.join("policy.toml").display()
+        ),
+    };
+    println!("Policy {} is in force.", view.version);
+    Ok(())
+}
+
+pub fn log_export(data_dir: &Path, since: u64, limit: usize, json: bool) -> Result<()> {
+    let entries: Vec<ExportedEntry> = call(data_dir, AdminRequest::LogExport { since, limit })?;
+    if json {
+        return output::json(&entries);
+    }
+    for e in &entries {
+        println!(
+            "{} {} {:<16} {} {} {}",
+            e.seq,
+            e.time,
+            e.kind,
+            e.hash,
+            e.bulletin_id
+                .as_deref()
+                .or(e.agency.as_deref())
+                .unwrap_or("-"),
+            e.body
+        );
+    }
     Ok(())
 }

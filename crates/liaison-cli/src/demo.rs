@@ -128,7 +128,23 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
         }
     }
 
-    println!("\n== 3. The three nodes start (peer gRPC over TLS 1.3, mutual authentication)");
+    println!("\n== 3. Each installs its sharing policy (deny by default; config/*.policy.toml)");
+    for ((agency, _), dir) in AGENCIES.iter().zip(&dirs) {
+        std::fs::write(dir.join("policy.toml"), demo_policy(agency))?;
+        let state = NodeState::open(Node::load(dir)?)?;
+        let policy = state.policy.snapshot();
+        let partners: Vec<String> = policy
+            .partners()
+            .map(|(a, r)| format!("{a} up to {}", r.max_send_tlp))
+            .collect();
+        println!(
+            "   {agency:<10} policy {}: sends to {}",
+            policy.version(),
+            partners.join(", ")
+        );
+    }
+
+    println!("\n== 4. The three nodes start (peer gRPC over TLS 1.3, mutual authentication)");
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut nodes = Vec::new();
     for (listener, dir) in listeners.into_iter().zip(&dirs) {
@@ -157,7 +173,9 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
         );
     }
 
-    println!("\n== 4. Bulletins are sealed (signed, encrypted per recipient) and sent");
+    println!(
+        "\n== 5. Bulletins are judged by the sender's policy, sealed (signed, encrypted per recipient) and sent"
+    );
     let mut sent = Vec::new();
     for b in &BULLETINS {
         let to: Vec<String> = b.to.iter().map(|&i| AGENCIES[i].0.to_owned()).collect();
@@ -183,7 +201,25 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
         sent.push((b.from, view.id));
     }
 
-    println!("\n== 5. Waiting for signed receipts");
+    // A bulletin the policy does not allow: refused before sealing, with the rule.
+    let refused = call::<SendView>(
+        &dirs[0],
+        AdminRequest::BulletinSend(SendRequest {
+            to: vec!["RO-DIICOT".into()],
+            category: "trafficking.persons".into(),
+            tlp: "red".into(),
+            handling: vec![],
+            title: "Source identity of the Rotterdam informant".into(),
+            body: "-".into(),
+            expires_in_days: 7,
+        }),
+    );
+    match refused {
+        Err(e) => println!("   NL-NP -> RO-DIICOT TLP:RED  REFUSED: {e:#}"),
+        Ok(v) => anyhow::bail!("the policy let a RED bulletin through: {}", v.id),
+    }
+
+    println!("\n== 6. Waiting for signed receipts");
     let deadline = Duration::from_secs(30);
     for (from, id) in &sent {
         wait_for(deadline, || {
@@ -209,7 +245,7 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
     print_bulletin(&first);
 
     println!(
-        "\n== 6. What each agency received (decrypted with its own key, origin signature verified)"
+        "\n== 7. What each agency received (decrypted with its own key, origin signature verified)"
     );
     for (agency, dir) in AGENCIES.iter().zip(&dirs) {
         let inbox: Vec<BulletinSummary> = call(
@@ -233,7 +269,7 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
         output::indented_table("   ", &["FROM", "TLP", "CATEGORY", "TITLE"], &rows);
     }
 
-    println!("\n== 7. Stopping the nodes; every log still verifies");
+    println!("\n== 8. Stopping the nodes; every log still verifies");
     let _ = stop_tx.send(true);
     for node in nodes {
         runtime.block_on(node).context("a node task failed")??;
@@ -274,5 +310,14 @@ fn tempdir() -> Result<TempDir> {
 impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The example policies in config/, built into the binary so the demo runs anywhere.
+fn demo_policy(agency: &str) -> &'static str {
+    match agency {
+        "NL-NP" => include_str!("../../../config/nl-np.policy.toml"),
+        "DE-BKA" => include_str!("../../../config/de-bka.policy.toml"),
+        _ => include_str!("../../../config/ro-diicot.policy.toml"),
     }
 }

@@ -81,6 +81,9 @@ enum Command {
     /// Certificates for the agency's own systems calling the client API.
     #[command(subcommand)]
     Client(ClientCommand),
+    /// The sharing policy: show, check, explain, reload.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
     /// Measure end-to-end throughput and latency on this machine (prints figures).
     #[command(after_help = "Example:\n  liaison bench --bulletins 5000")]
     Bench {
@@ -154,6 +157,54 @@ enum PeerCommand {
 }
 
 #[derive(Debug, Subcommand)]
+enum PolicyCommand {
+    /// The policy in force, partner by partner.
+    #[command(after_help = "Example:\n  liaison policy show --data-dir /var/lib/liaison")]
+    Show {
+        #[command(flatten)]
+        dir: DataDir,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Validate a policy file before installing it (no node needed).
+    #[command(after_help = "Example:\n  liaison policy check ./policy.toml")]
+    Check {
+        /// The file.
+        file: PathBuf,
+    },
+    /// Would a bulletin with this marking go to this partner, and why not? Sends nothing.
+    #[command(
+        after_help = "Example:\n  liaison policy explain --data-dir /var/lib/liaison --to DE-BKA --category trafficking.persons --tlp red"
+    )]
+    Explain {
+        #[command(flatten)]
+        dir: DataDir,
+        /// The partner.
+        #[arg(long)]
+        to: String,
+        /// Dotted category.
+        #[arg(long)]
+        category: String,
+        /// TLP level.
+        #[arg(long)]
+        tlp: String,
+        /// Handling codes, comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        handling: Vec<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Read policy.toml again and put it in force atomically (logged with its version).
+    #[command(after_help = "Example:\n  liaison policy reload --data-dir /var/lib/liaison")]
+    Reload {
+        #[command(flatten)]
+        dir: DataDir,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum ClientCommand {
     /// Issue a client certificate from the agency CA, with roles; writes client.key,
     /// client.pem and ca.pem into --out.
@@ -203,7 +254,8 @@ enum BulletinCommand {
     Send {
         #[command(flatten)]
         dir: DataDir,
-        /// Recipient agencies, comma-separated.
+        /// Recipient agencies, comma-separated; `auto` for every partner whose sharing
+        /// policy allows this bulletin.
         #[arg(
             long,
             value_delimiter = ',',
@@ -295,6 +347,23 @@ enum IdentityCommand {
 
 #[derive(Debug, Subcommand)]
 enum LogCommand {
+    /// Entries from a sequence number on, with their hashes, for an auditor.
+    #[command(
+        after_help = "Example:\n  liaison log export --data-dir /var/lib/liaison --since 1 --json > evidence.json"
+    )]
+    Export {
+        #[command(flatten)]
+        dir: DataDir,
+        /// First entry to export.
+        #[arg(long, default_value_t = 1)]
+        since: u64,
+        /// At most this many entries.
+        #[arg(long, default_value_t = 100_000)]
+        limit: usize,
+        /// Print JSON (one array) instead of one line per entry.
+        #[arg(long)]
+        json: bool,
+    },
     /// Re-hash every entry, check every body, index and signed checkpoint.
     #[command(
         after_help = "Example:\n  liaison log verify --data-dir /var/lib/liaison\nExits 1 and names the first bad entry if anything does not verify."
@@ -394,6 +463,34 @@ fn run(command: Command) -> Result<()> {
             commands::bulletin_show(&dir.data_dir, id, json)
         }
         Command::Demo { dir } => demo::run(dir),
+        Command::Policy(PolicyCommand::Show { dir, json }) => {
+            commands::policy_show(&dir.data_dir, json)
+        }
+        Command::Policy(PolicyCommand::Check { file }) => commands::policy_check(&file),
+        Command::Policy(PolicyCommand::Explain {
+            dir,
+            to,
+            category,
+            tlp,
+            handling,
+            json,
+        }) => commands::policy_explain(
+            &dir.data_dir,
+            AdminRequest::PolicyExplain {
+                to,
+                category,
+                tlp,
+                handling,
+            },
+            json,
+        ),
+        Command::Policy(PolicyCommand::Reload { dir }) => commands::policy_reload(&dir.data_dir),
+        Command::Log(LogCommand::Export {
+            dir,
+            since,
+            limit,
+            json,
+        }) => commands::log_export(&dir.data_dir, since, limit, json),
         Command::Client(ClientCommand::Issue {
             dir,
             name,

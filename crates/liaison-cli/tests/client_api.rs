@@ -43,6 +43,7 @@ fn publish_request(key: &str, title: &str, to: &[&TestNode]) -> pb::PublishReque
         request_key: key.into(),
         draft: Some(draft(title, "trafficking.persons", fmt::Tlp::Amber)),
         recipients: to.iter().map(|n| n.agency.clone()).collect(),
+        to_all_allowed: false,
     }
 }
 

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use bytes::Bytes;
+use liaison_core::policy::Policy;
 use liaison_core::tls;
 use liaison_core::{
     AgencyId, BulletinContent, BulletinId, Fingerprint, Marking, SignedIdentity, UnixMillis,
@@ -19,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
 
 pub use crate::bulletins::Direction;
-use crate::bulletins::{self, Delivery, Draft, Filter, Stored};
+use crate::bulletins::{self, Delivery, Draft, Filter, Recipients, Stored};
 use crate::clients::{self, ClientRecord, Role};
 use crate::error::{Error, Result};
 use crate::partners::Partner;
@@ -77,6 +78,29 @@ pub enum AdminRequest {
     },
     /// Every registered client.
     ClientList,
+    /// The sharing policy in force.
+    PolicyShow,
+    /// Read policy.toml again and put it in force atomically.
+    PolicyReload,
+    /// Would a bulletin with this marking go to this partner, and why not?
+    PolicyExplain {
+        /// The partner.
+        to: String,
+        /// The category.
+        category: String,
+        /// The TLP level.
+        tlp: String,
+        /// Handling codes.
+        #[serde(default)]
+        handling: Vec<String>,
+    },
+    /// Log entries from a sequence number on, with their hashes.
+    LogExport {
+        /// First entry.
+        since: u64,
+        /// At most this many.
+        limit: usize,
+    },
     /// Revoke a client: its certificate is refused from now on.
     ClientRevoke {
         /// The client's name.
@@ -238,6 +262,15 @@ pub fn execute(state: &NodeState, request: AdminRequest) -> Result<serde_json::V
         AdminRequest::BulletinShow { id } => json(&bulletin_show(state, &id)?),
         AdminRequest::ClientIssue { name, roles } => json(&client_issue(state, &name, &roles)?),
         AdminRequest::ClientList => json(&state.clients.snapshot().list()),
+        AdminRequest::PolicyShow => json(&policy_view(&state.policy.snapshot())),
+        AdminRequest::PolicyReload => json(&policy_view(&*state.reload_policy()?)),
+        AdminRequest::PolicyExplain {
+            to,
+            category,
+            tlp,
+            handling,
+        } => json(&policy_explain(state, &to, &category, &tlp, &handling)?),
+        AdminRequest::LogExport { since, limit } => json(&log_export(state, since, limit)?),
         AdminRequest::ClientRevoke { name } => json(&client_revoke(state, &name)?),
     }
 }
@@ -372,11 +405,17 @@ pub fn peer_remove(state: &NodeState, agency: &AgencyId) -> Result<PeerView> {
 /// failure.
 pub fn bulletin_send(state: &NodeState, request: SendRequest) -> Result<SendView> {
     let bad = |e: liaison_core::Malformed| Error::InvalidRequest(e.to_string());
-    let recipients: Vec<AgencyId> = request
-        .to
-        .iter()
-        .map(|a| parse_agency(a))
-        .collect::<Result<_>>()?;
+    let recipients = if request.to == ["auto"] {
+        Recipients::AllAllowed
+    } else {
+        Recipients::Named(
+            request
+                .to
+                .iter()
+                .map(|a| parse_agency(a))
+                .collect::<Result<_>>()?,
+        )
+    };
     let handling = request
         .handling
         .iter()
@@ -525,6 +564,158 @@ fn recipient_status(agency: AgencyId, delivery: Delivery) -> RecipientStatus {
         receiver_log_seq,
         receipt_time,
     }
+}
+
+/// The policy as shown to the operator.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyView {
+    /// Its version (hash of the file).
+    pub version: String,
+    /// One line per partner rule.
+    pub partners: Vec<PartnerPolicyView>,
+}
+
+/// One partner's rules.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartnerPolicyView {
+    /// The partner.
+    pub agency: String,
+    /// Categories we send.
+    pub send: Vec<String>,
+    /// Categories we accept.
+    pub receive: Vec<String>,
+    /// Highest TLP sent.
+    pub max_send_tlp: String,
+    /// Handling codes allowed.
+    pub accept_handling: Vec<String>,
+    /// Onward sharing of their bulletins.
+    pub forward_to: Vec<String>,
+    /// Ingress rate limit.
+    pub max_receive_per_minute: u32,
+}
+
+/// Renders a policy for the operator.
+pub fn policy_view(policy: &Policy) -> PolicyView {
+    PolicyView {
+        version: policy.version().to_owned(),
+        partners: policy
+            .partners()
+            .map(|(agency, r)| PartnerPolicyView {
+                agency: agency.to_string(),
+                send: r.send.clone(),
+                receive: r.receive.clone(),
+                max_send_tlp: r.max_send_tlp.as_str().to_owned(),
+                accept_handling: r.accept_handling.iter().map(ToString::to_string).collect(),
+                forward_to: r.forward_to.clone(),
+                max_receive_per_minute: r.max_receive_per_minute,
+            })
+            .collect(),
+    }
+}
+
+/// The answer to "would this go, and why not".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExplainView {
+    /// Whether it would be sent.
+    pub allowed: bool,
+    /// The rule that decides.
+    pub rule: String,
+    /// The decision in words.
+    pub decision: String,
+    /// The policy version judged under.
+    pub policy_version: String,
+}
+
+/// Judges a marking for a partner without sending anything.
+pub fn policy_explain(
+    state: &NodeState,
+    to: &str,
+    category: &str,
+    tlp: &str,
+    handling: &[String],
+) -> Result<ExplainView> {
+    let bad = |e: liaison_core::Malformed| Error::InvalidRequest(e.to_string());
+    let agency = parse_agency(to)?;
+    let codes = handling
+        .iter()
+        .map(|c| c.parse())
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(bad)?;
+    let marking = Marking::new(
+        category.parse().map_err(bad)?,
+        tlp.parse().map_err(bad)?,
+        codes,
+    )
+    .map_err(bad)?;
+    let policy = state.policy.snapshot();
+    let mut decision = policy.egress(&agency, &marking);
+    if state.partners.snapshot().get(&agency).is_none() {
+        decision = liaison_core::policy::Decision::Denied {
+            rule: "partners".into(),
+            reason: format!("{agency} is not a known partner (no identity imported)"),
+        };
+    }
+    Ok(ExplainView {
+        allowed: decision.is_allowed(),
+        rule: decision.rule().to_owned(),
+        decision: decision.to_string(),
+        policy_version: policy.version().to_owned(),
+    })
+}
+
+/// A log entry for an auditor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportedEntry {
+    /// Sequence number.
+    pub seq: u64,
+    /// When it was logged.
+    pub time: String,
+    /// What it records.
+    pub kind: String,
+    /// Its chain hash.
+    pub hash: String,
+    /// The previous entry's hash.
+    pub prev_hash: String,
+    /// The bulletin it concerns.
+    pub bulletin_id: Option<String>,
+    /// The partner it concerns.
+    pub agency: Option<String>,
+    /// SHA-256 of the body.
+    pub body_sha256: String,
+    /// The body when it is text (decisions, events); otherwise its length.
+    pub body: serde_json::Value,
+}
+
+/// Entries from `since` on, at most `limit`, with their hashes.
+pub fn log_export(state: &NodeState, since: u64, limit: usize) -> Result<Vec<ExportedEntry>> {
+    let hex = |b: &[u8]| data_encoding::HEXLOWER.encode(b);
+    state
+        .log
+        .range(since.max(1), limit)?
+        .into_iter()
+        .map(|e| {
+            let body = state.log.body(&e)?;
+            let body = match body
+                .as_deref()
+                .map(serde_json::from_slice::<serde_json::Value>)
+            {
+                Some(Ok(value)) => value,
+                Some(Err(_)) => serde_json::json!({ "binary_bytes": e.body_len }),
+                None => serde_json::json!({ "erased": true }),
+            };
+            Ok(ExportedEntry {
+                seq: e.seq,
+                time: e.time.to_string(),
+                kind: e.kind.as_str().to_owned(),
+                hash: hex(&e.hash),
+                prev_hash: hex(&e.prev_hash),
+                bulletin_id: e.bulletin_id.map(|b| b.to_string()),
+                agency: e.agency.map(|a| a.to_string()),
+                body_sha256: hex(&e.body_sha256),
+                body,
+            })
+        })
+        .collect()
 }
 
 /// Issues a client certificate from the agency CA and registers it with `roles`.

@@ -55,16 +55,27 @@ pub struct Published {
     pub replayed: bool,
 }
 
-/// Seals `draft` for every named recipient that is a known partner and durably queues
-/// it for each, in one log entry. With a `request_key`, a retry returns the first
-/// publish instead of publishing again.
+/// Who a bulletin is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recipients {
+    /// These agencies (each must be a partner the policy allows).
+    Named(Vec<AgencyId>),
+    /// Every partner whose sharing policy allows the bulletin.
+    AllAllowed,
+}
+
+/// Judges each candidate recipient under one snapshot of the sharing policy, seals
+/// `draft` for those allowed and durably queues it for each, in one log entry that
+/// also records every decision with its rule and the policy version. With a
+/// `request_key`, a retry returns the first publish instead of publishing again.
 ///
-/// Errors: [`Error::InvalidRequest`] if no recipient can receive it (each refusal
-/// named), a sealing or store failure.
+/// Errors: [`Error::PolicyDenied`] if the policy allows no recipient (the denial is
+/// logged), [`Error::InvalidRequest`] if no recipient is a partner, a sealing or
+/// store failure.
 pub fn publish(
     state: &NodeState,
     draft: Draft,
-    recipients: &[AgencyId],
+    recipients: &Recipients,
     request_key: Option<&str>,
 ) -> Result<Published> {
     if let Some(key) = request_key
@@ -73,21 +84,59 @@ pub fn publish(
         return replay(state, seq);
     }
     let partners = state.partners.snapshot();
+    let policy = state.policy.snapshot();
+    let candidates: Vec<AgencyId> = match recipients {
+        Recipients::Named(list) => {
+            let mut unique: Vec<AgencyId> = Vec::new();
+            for agency in list {
+                if !unique.contains(agency) {
+                    unique.push(agency.clone());
+                }
+            }
+            unique
+        }
+        Recipients::AllAllowed => partners.iter().map(|p| p.agency().clone()).collect(),
+    };
     let mut keys = Vec::new();
     let mut refused = Vec::new();
-    for (i, agency) in recipients.iter().enumerate() {
-        if recipients[..i].contains(agency) {
+    let mut decisions = Vec::new();
+    for agency in &candidates {
+        let Some(partner) = partners.get(agency) else {
+            refused.push((agency.clone(), format!("{agency} is not a known partner")));
             continue;
-        }
-        match partners.get(agency) {
-            Some(p) => keys.push(RecipientKey {
+        };
+        let decision = policy.egress(agency, &draft.marking);
+        let recorded = format!("{decision} (policy {})", policy.version());
+        decisions.push(format!("{agency}: {recorded}"));
+        if decision.is_allowed() {
+            keys.push(RecipientKey {
                 agency: agency.clone(),
-                key: p.identity.document().encryption_key.key.clone(),
-            }),
-            None => refused.push((agency.clone(), format!("{agency} is not a known partner"))),
+                key: partner.identity.document().encryption_key.key.clone(),
+            });
+        } else if *recipients != Recipients::AllAllowed {
+            refused.push((agency.clone(), recorded));
         }
     }
     if keys.is_empty() {
+        if !decisions.is_empty() {
+            // A refused publish is still a decision the auditor must see.
+            state.log.append(NewEntry::new(
+                EntryKind::PolicyDecision,
+                serde_json::json!({
+                    "event": "publish-denied",
+                    "category": draft.marking.category.to_string(),
+                    "tlp": draft.marking.tlp.as_str(),
+                    "decisions": decisions,
+                })
+                .to_string(),
+            ))?;
+            let reasons: Vec<String> = if refused.is_empty() {
+                vec!["no partner's sharing policy allows this bulletin".into()]
+            } else {
+                refused.iter().map(|(a, r)| format!("{a}: {r}")).collect()
+            };
+            return Err(Error::PolicyDenied(reasons.join("; ")));
+        }
         let reasons: Vec<String> = refused.iter().map(|(_, r)| r.clone()).collect();
         return Err(Error::InvalidRequest(if reasons.is_empty() {
             "name at least one recipient".into()
@@ -112,6 +161,7 @@ pub fn publish(
             .encode_to_vec()
             .into(),
         refused: refused.iter().map(|(a, r)| format!("{a}: {r}")).collect(),
+        decisions,
     };
     let mut entry =
         NewEntry::new(EntryKind::Published, record.encode_to_vec()).about_bulletin(bulletin.id);

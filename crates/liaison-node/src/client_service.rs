@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
-use crate::bulletins::{self, Delivery, Direction, Draft, Filter, Stored};
+use crate::bulletins::{self, Delivery, Direction, Draft, Filter, Recipients, Stored};
 use crate::clients::{ClientRecord, Role};
 use crate::error::Error;
 use crate::state::NodeState;
@@ -92,6 +92,12 @@ pub fn status_of(error: Error) -> Status {
         Error::UnknownPartner(a) => {
             Status::failed_precondition(format!("{a} is not a known partner"))
         }
+        Error::PolicyDenied(m) => {
+            Status::permission_denied(format!("denied by the sharing policy: {m}"))
+        }
+        Error::Policy(m) => {
+            Status::failed_precondition(format!("the node's sharing policy is unusable: {m}"))
+        }
         Error::Core(e @ liaison_core::Error::Malformed(_)) => {
             Status::invalid_argument(e.to_string())
         }
@@ -154,7 +160,7 @@ impl TryFrom<Option<pb::Filter>> for Filter {
 struct PublishCommand {
     request_key: String,
     draft: Draft,
-    recipients: Vec<AgencyId>,
+    recipients: Recipients,
 }
 
 impl TryFrom<pb::PublishRequest> for PublishCommand {
@@ -195,17 +201,30 @@ impl TryFrom<pb::PublishRequest> for PublishCommand {
                 .ok_or_else(|| invalid("draft.content", "missing"))?,
         )
         .map_err(|e| invalid(&format!("draft.{}", e.field), e.problem))?;
-        if m.recipients.is_empty() {
-            return Err(invalid("recipients", "name at least one recipient agency"));
-        }
-        let recipients = m
-            .recipients
-            .iter()
-            .map(|r| {
-                r.parse()
-                    .map_err(|e: liaison_core::Malformed| invalid("recipients", e.problem))
-            })
-            .collect::<Result<_, _>>()?;
+        let recipients = match (m.recipients.is_empty(), m.to_all_allowed) {
+            (true, false) => {
+                return Err(invalid(
+                    "recipients",
+                    "name at least one recipient agency, or set to_all_allowed",
+                ));
+            }
+            (false, true) => {
+                return Err(invalid(
+                    "to_all_allowed",
+                    "give either recipients or to_all_allowed, not both",
+                ));
+            }
+            (true, true) => Recipients::AllAllowed,
+            (false, false) => Recipients::Named(
+                m.recipients
+                    .iter()
+                    .map(|r| {
+                        r.parse()
+                            .map_err(|e: liaison_core::Malformed| invalid("recipients", e.problem))
+                    })
+                    .collect::<Result<_, _>>()?,
+            ),
+        };
         Ok(Self {
             request_key: m.request_key,
             draft: Draft {
@@ -266,7 +285,10 @@ impl pb::client_server::Client for ClientService {
     ) -> Result<Response<pb::PublishResponse>, Status> {
         self.authorize(&request, Role::Publish)?;
         let command = PublishCommand::try_from(request.into_inner())?;
-        let requested = command.recipients.clone();
+        let named = match &command.recipients {
+            Recipients::Named(list) => Some(list.clone()),
+            Recipients::AllAllowed => None,
+        };
         let published = self
             .blocking(move |state| {
                 bulletins::publish(
@@ -277,6 +299,8 @@ impl pb::client_server::Client for ClientService {
                 )
             })
             .await?;
+        // Named recipients each get an outcome; "all allowed" reports those it chose.
+        let requested = named.unwrap_or_else(|| published.queued.clone());
         let outcomes = requested
             .iter()
             .map(|agency| {

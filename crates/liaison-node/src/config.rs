@@ -223,5 +223,23 @@ listen = "127.0.0.1:7444"
             seen >= 3,
             "expected the three demo agencies' examples in config/"
         );
+        let mut policies = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().ends_with(".policy.toml"))
+            {
+                let text = std::fs::read_to_string(&path).unwrap();
+                let policy = liaison_core::policy::Policy::parse(&text)
+                    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                assert_eq!(policy.partners().count(), 2, "{}", path.display());
+                policies += 1;
+            }
+        }
+        assert_eq!(
+            policies, 3,
+            "expected a policy example per demo agency in config/"
+        );
     }
 }

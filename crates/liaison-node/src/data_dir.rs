@@ -98,7 +98,14 @@ fn event(fields: serde_json::Value) -> Bytes {
 /// of one); [`Error::Config`] for a bad endpoint; I/O and crypto errors.
 pub fn init_node(options: &InitOptions) -> Result<Node> {
     let dir = &options.data_dir;
-    for existing in [CONFIG_FILE, KEYS_DIR, TLS_DIR, LOG_DIR, IDENTITY_FILE] {
+    for existing in [
+        CONFIG_FILE,
+        KEYS_DIR,
+        TLS_DIR,
+        LOG_DIR,
+        IDENTITY_FILE,
+        crate::state::POLICY_FILE,
+    ] {
         if dir.join(existing).exists() {
             return Err(Error::AlreadyInitialised(dir.clone()));
         }
@@ -221,6 +228,11 @@ pub fn init_node(options: &InitOptions) -> Result<Node> {
         .wait()?;
         log.checkpoint()?;
     }
+    write_new_file(
+        &dir.join(crate::state::POLICY_FILE),
+        default_policy(&node.config.agency).as_bytes(),
+        0o644,
+    )?;
     // Last: its presence marks a complete node.
     write_new_file(
         &dir.join(CONFIG_FILE),
@@ -355,6 +367,24 @@ impl Node {
             },
         )?)
     }
+}
+
+/// The policy a new node starts with: nothing allowed, and how to allow.
+fn default_policy(agency: &AgencyId) -> String {
+    format!(
+        r#"# Sharing policy of {agency}. Deny by default: a partner not named here gets
+# nothing and is accepted for nothing. Check a change with `liaison policy check FILE`,
+# apply it with `liaison policy reload` (or a restart).
+#
+# [partners.DE-BKA]
+# send = ["trafficking"]          # category prefixes we may send ("*" = any)
+# receive = ["*"]                 # category prefixes we accept from them
+# max_send_tlp = "amber"          # most restricted TLP we may send them
+# accept_handling = ["H2"]        # handling codes allowed in either direction
+# forward_to = []                 # where their bulletins may be forwarded onward
+# max_receive_per_minute = 600    # ingress rate limit; faster senders are slowed
+"#
+    )
 }
 
 #[cfg(test)]

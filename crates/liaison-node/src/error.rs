@@ -60,6 +60,12 @@ pub enum Error {
     /// A request is not acceptable as given.
     #[error("{0}")]
     InvalidRequest(String),
+    /// The sharing policy file does not validate (the message names line and field).
+    #[error("sharing policy: {0}")]
+    Policy(String),
+    /// The sharing policy denies the request (the message names the rule).
+    #[error("denied by the sharing policy: {0}")]
+    PolicyDenied(String),
     /// TLS configuration failed.
     #[error("TLS: {0}")]
     Tls(String),

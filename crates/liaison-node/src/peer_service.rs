@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use liaison_core::receipt::{Outcome, Receipt, SignedReceipt};
-use liaison_core::{AgencyId, Receiver, SealedEnvelope, UnixMillis, open};
+use liaison_core::{AgencyId, Receiver, SealedEnvelope, UnixMillis};
 use liaison_proto::format::v1 as fmt;
 use liaison_proto::v1 as pb;
 use liaison_store::{Effect, EntryKind, NewEntry, PendingAppend};
@@ -57,7 +57,11 @@ fn partner_of<T>(request: &Request<T>) -> Result<AgencyId, Status> {
 
 /// What the checks made of one envelope.
 enum Checked {
-    Accepted(Box<SealedEnvelope>),
+    Accepted {
+        envelope: Box<SealedEnvelope>,
+        /// The ingress decision, with rule and policy version.
+        decision: String,
+    },
     Rejected {
         bulletin_id: Option<liaison_core::BulletinId>,
         reason: String,
@@ -74,33 +78,45 @@ fn check(state: &NodeState, partner: &AgencyId, raw: Bytes) -> Checked {
             };
         }
     };
-    let me = &state.node.config().agency;
-    let keys = std::slice::from_ref(&state.node.keys().encryption);
+    let id = envelope.header().bulletin_id;
+    let rejected = |reason: String| Checked::Rejected {
+        bulletin_id: Some(id),
+        reason,
+    };
+    let now = UnixMillis::now();
     let partners = state.partners.snapshot();
-    let outcome = open(
-        &envelope,
-        Receiver {
-            agency: me,
-            encryption_keys: keys,
+    let verified = match envelope.verify_origin(&*partners, now) {
+        Ok(verified) => verified,
+        Err(e) => return rejected(e.to_string()),
+    };
+    // Forwarding by a third party is a later feature: for now only the origin itself
+    // may deliver its bulletins.
+    if &verified.header().origin != partner {
+        return rejected(format!(
+            "relayed by {partner}, but the origin is {}; forwarding is not accepted",
+            verified.header().origin
+        ));
+    }
+    // Judged on the verified header, before paying for decryption, under one snapshot
+    // of the policy.
+    let policy = state.policy.snapshot();
+    let decision = policy.ingress(partner, &verified.header().marking);
+    let allowed = decision.is_allowed();
+    let decision = format!("{decision} (policy {})", policy.version());
+    if !allowed {
+        return rejected(format!("sharing policy: {decision}"));
+    }
+    let me = &state.node.config().agency;
+    let receiver = Receiver {
+        agency: me,
+        encryption_keys: std::slice::from_ref(&state.node.keys().encryption),
+    };
+    match verified.open(receiver, now) {
+        Ok(_) => Checked::Accepted {
+            envelope: Box::new(envelope),
+            decision,
         },
-        &*partners,
-        UnixMillis::now(),
-    );
-    match outcome {
-        // Forwarding by a third party is a later feature: for now only the origin
-        // itself may deliver its bulletins.
-        Ok(_) if &envelope.header().origin != partner => Checked::Rejected {
-            bulletin_id: Some(envelope.header().bulletin_id),
-            reason: format!(
-                "relayed by {partner}, but the origin is {}; forwarding is not accepted",
-                envelope.header().origin
-            ),
-        },
-        Ok(_) => Checked::Accepted(Box::new(envelope)),
-        Err(e) => Checked::Rejected {
-            bulletin_id: Some(envelope.header().bulletin_id),
-            reason: e.to_string(),
-        },
+        Err(e) => rejected(e.to_string()),
     }
 }
 
@@ -155,6 +171,17 @@ impl pb::peer_server::Peer for PeerService {
                         break;
                     }
                 };
+                // Throttle, do not refuse: a partner over its rate is read more slowly.
+                let per_minute = reader_state
+                    .policy
+                    .snapshot()
+                    .partner(&reader_partner)
+                    .map_or(60, |r| r.max_receive_per_minute);
+                let wait = reader_state.rates.take(&reader_partner, per_minute);
+                if !wait.is_zero() {
+                    tracing::debug!(partner = %reader_partner, wait_ms = wait.as_millis() as u64, "partner over its rate");
+                    tokio::time::sleep(wait).await;
+                }
                 let kib =
                     (message.envelope.len() / 1024 + 1).min(STREAM_MEMORY_BUDGET / 1024) as u32;
                 let Ok(permit) = memory.clone().acquire_many_owned(kib).await else {
@@ -184,14 +211,28 @@ impl pb::peer_server::Peer for PeerService {
                     break;
                 };
                 let pending = match checked {
-                    Checked::Accepted(envelope) => {
+                    Checked::Accepted { envelope, decision } => {
                         let id = envelope.header().bulletin_id;
                         let entry = NewEntry::new(EntryKind::Received, envelope.as_bytes().clone())
                             .about_bulletin(id)
                             .about_agency(store_partner.clone())
                             .with_effect(Effect::ClaimReceived(id));
+                        // The decision is its own entry, in the same atomic batch.
+                        let decision = NewEntry::new(
+                            EntryKind::PolicyDecision,
+                            Bytes::from(
+                                serde_json::json!({
+                                    "event": "ingress-allowed",
+                                    "from": store_partner.to_string(),
+                                    "decision": decision,
+                                })
+                                .to_string(),
+                            ),
+                        )
+                        .about_bulletin(id)
+                        .about_agency(store_partner.clone());
                         Pending {
-                            append: store_state.log.submit(vec![entry]),
+                            append: store_state.log.submit(vec![entry, decision]),
                             bulletin_id: Some(id),
                             envelope_sha256,
                             rejected: None,

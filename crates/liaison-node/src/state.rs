@@ -5,12 +5,16 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use liaison_core::AgencyId;
+use liaison_core::policy::Policy;
 use liaison_store::Log;
+use liaison_store::{EntryKind, NewEntry};
 use tokio::sync::Notify;
 
 use crate::clients::{ClientSet, Clients};
 use crate::data_dir::Node;
+use crate::error::Error;
 use crate::error::Result;
+use crate::partners::Snapshot;
 use crate::partners::{PartnerSet, Partners};
 
 /// Why delivery to a partner is failing, and when the worker tries again.
@@ -32,6 +36,11 @@ pub struct NodeState {
     pub partners: PartnerSet,
     /// Registered local clients.
     pub clients: ClientSet,
+    /// The sharing policy in force. Each decision takes one snapshot, so a bulletin is
+    /// judged under exactly one version even while the policy is reloaded.
+    pub policy: Snapshot<Policy>,
+    /// Ingress rate limits per partner.
+    pub rates: RateLimiter,
     /// Notified whenever a received bulletin became durable (wakes subscribers).
     pub received: Notify,
     wakers: Mutex<HashMap<AgencyId, Arc<Notify>>>,
@@ -47,11 +56,14 @@ impl NodeState {
         let log = Arc::new(node.open_log()?);
         let partners = PartnerSet::new(Partners::from_bundles(log.peers()?)?);
         let clients = ClientSet::new(Clients::from_records(log.clients()?)?);
+        let policy = Snapshot::new(load_policy(node.dir())?);
         Ok(Arc::new(Self {
             node,
             log,
             partners,
             clients,
+            policy,
+            rates: RateLimiter::default(),
             received: Notify::new(),
             wakers: Mutex::new(HashMap::new()),
             delivery_errors: Mutex::new(HashMap::new()),
@@ -63,6 +75,22 @@ impl NodeState {
         self.partners
             .replace(Partners::from_bundles(self.log.peers()?)?);
         Ok(())
+    }
+
+    /// Reads `policy.toml` again and puts it in force atomically, recording the new
+    /// version in the log. A file that does not validate changes nothing.
+    ///
+    /// Errors: [`Error::Policy`] naming the line and field.
+    pub fn reload_policy(&self) -> Result<Arc<Policy>> {
+        let policy = load_policy(self.node.dir())?;
+        let entry = NewEntry::new(
+            EntryKind::PolicyDecision,
+            serde_json::json!({"event": "policy-loaded", "policy_version": policy.version()})
+                .to_string(),
+        );
+        self.log.append(entry)?;
+        self.policy.replace(policy);
+        Ok(self.policy.snapshot())
     }
 
     /// Reloads the client registrations from the log after a change.
@@ -113,5 +141,55 @@ impl NodeState {
             .unwrap_or_else(|p| p.into_inner())
             .get(partner)
             .cloned()
+    }
+}
+
+/// File name of the sharing policy in the data directory.
+pub const POLICY_FILE: &str = "policy.toml";
+
+/// Reads and validates `policy.toml`; a node without one denies everything.
+///
+/// Errors: [`Error::Policy`] naming the file, line and field.
+pub fn load_policy(dir: &std::path::Path) -> Result<Policy> {
+    let path = dir.join(POLICY_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            Policy::parse(&text).map_err(|e| Error::Policy(format!("{}: {e}", path.display())))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            tracing::warn!(path = %path.display(), "no sharing policy: nothing will be sent or accepted");
+            Ok(Policy::deny_all())
+        }
+        Err(e) => Err(Error::Io {
+            context: "read the sharing policy",
+            path,
+            source: e,
+        }),
+    }
+}
+
+/// Token buckets, one per partner, refilled at the policy's per-minute rate.
+#[derive(Debug, Default)]
+pub struct RateLimiter {
+    buckets: Mutex<HashMap<AgencyId, (f64, std::time::Instant)>>,
+}
+
+impl RateLimiter {
+    /// Takes one token for `partner` and returns how long to wait before using it
+    /// (zero while under the rate). Waiting, not refusing: an abusive partner is
+    /// slowed down, a legitimate burst is only delayed.
+    pub fn take(&self, partner: &AgencyId, per_minute: u32) -> std::time::Duration {
+        let rate = f64::from(per_minute.max(1)) / 60.0;
+        let capacity = f64::from(per_minute.max(1));
+        let now = std::time::Instant::now();
+        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        let (tokens, last) = buckets.entry(partner.clone()).or_insert((capacity, now));
+        *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * rate).min(capacity) - 1.0;
+        *last = now;
+        if *tokens >= 0.0 {
+            std::time::Duration::ZERO
+        } else {
+            std::time::Duration::from_secs_f64(-*tokens / rate)
+        }
     }
 }

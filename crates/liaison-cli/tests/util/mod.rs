@@ -162,6 +162,11 @@ impl TestNode {
         ]);
     }
 
+    /// Replaces the node's policy.toml (takes effect at start or `policy reload`).
+    pub fn write_policy(&self, text: &str) {
+        std::fs::write(self.dir.join("policy.toml"), text).unwrap();
+    }
+
     /// Starts `liaison run` and waits for its admin socket to answer.
     pub fn start(&mut self) {
         assert!(self.child.is_none(), "{} already running", self.agency);
@@ -261,17 +266,28 @@ impl Drop for TestNode {
     }
 }
 
-/// Nodes for `agencies`, each knowing every other, not yet started.
+/// Nodes for `agencies`, each knowing every other and allowing them everything in
+/// its sharing policy, not yet started.
 pub fn cluster(base: &Path, agencies: &[&str]) -> Vec<TestNode> {
     let nodes: Vec<TestNode> = agencies.iter().map(|a| TestNode::init(base, a)).collect();
     for a in &nodes {
+        let mut policy = String::new();
         for b in &nodes {
             if a.agency != b.agency {
                 a.add_peer(b);
+                policy.push_str(&allow_everything(&b.agency));
             }
         }
+        a.write_policy(&policy);
     }
     nodes
+}
+
+/// A policy section allowing `agency` everything, at a rate no test reaches.
+pub fn allow_everything(agency: &str) -> String {
+    format!(
+        "[partners.{agency}]\nsend = [\"*\"]\nreceive = [\"*\"]\nmax_send_tlp = \"red\"\naccept_handling = [\"H2\"]\nmax_receive_per_minute = 1000000\n\n"
+    )
 }
 
 /// Issues a client certificate with `roles` on `node` and returns a connected client
