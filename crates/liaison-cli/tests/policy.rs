@@ -1,0 +1,229 @@
+//! The sharing policy between real nodes: what the sender's policy denies never
+//! reaches the partner (checked in the partner's own log), what the receiver's policy
+//! refuses is rejected with a signed receipt naming the rule, and a reload under load
+//! judges every bulletin under exactly one policy version.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod util;
+
+use std::time::Duration;
+
+use liaison_node::admin::{AdminRequest, SendRequest, SendView};
+use prost::Message as _;
+use util::{TestNode, allow_everything, cluster, fails, ok, wait_until};
+
+fn send(node: &TestNode, to: &[&str], category: &str, tlp: &str) -> Result<SendView, String> {
+    let request = AdminRequest::BulletinSend(SendRequest {
+        to: to.iter().map(|s| (*s).to_owned()).collect(),
+        category: category.into(),
+        tlp: tlp.into(),
+        handling: vec![],
+        title: format!("{category} {tlp}"),
+        body: "body".into(),
+        expires_in_days: 30,
+    });
+    match liaison_node::admin::call(&node.dir, &request) {
+        Ok(Some(v)) => Ok(serde_json::from_value(v).unwrap()),
+        Ok(None) => panic!("node not running"),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// `Received` entries in a stopped node's log.
+fn received_count(node: &TestNode) -> usize {
+    let exported: Vec<serde_json::Value> =
+        serde_json::from_str(&ok(&["log", "export", "--data-dir", node.d(), "--json"])).unwrap();
+    exported.iter().filter(|e| e["kind"] == "received").count()
+}
+
+#[test]
+fn a_partner_the_policy_denies_never_receives_anything() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut nodes = cluster(tmp.path(), &["NL-NP", "DE-BKA", "RO-DIICOT"]);
+    // NL-NP shares trafficking bulletins up to AMBER with DE-BKA, and nothing with RO-DIICOT.
+    nodes[0].write_policy(
+        "[partners.DE-BKA]\nsend = [\"trafficking\"]\nreceive = [\"*\"]\nmax_send_tlp = \"amber\"\n",
+    );
+    for n in &mut nodes {
+        n.start();
+    }
+    let (a, b, c) = (&nodes[0], &nodes[1], &nodes[2]);
+    let mut to_b = 0;
+    for (i, (category, tlp)) in [
+        ("trafficking.persons", "green"),
+        ("trafficking.persons", "red"),
+        ("fraud.financial", "clear"),
+        ("trafficking.financial", "amber"),
+    ]
+    .iter()
+    .cycle()
+    .take(20)
+    .enumerate()
+    {
+        match send(a, &["DE-BKA", "RO-DIICOT"], category, tlp) {
+            Ok(sent) => {
+                assert_eq!(sent.queued_for, ["DE-BKA"], "{i}: {sent:?}");
+                assert!(
+                    sent.refused[0].starts_with("RO-DIICOT: denied by default-deny"),
+                    "{:?}",
+                    sent.refused
+                );
+                to_b += 1;
+            }
+            Err(e) => {
+                // Denied for both: the error names each rule.
+                assert!(e.contains("denied by the sharing policy"), "{e}");
+                assert!(e.contains("partners.DE-BKA."), "{e}");
+                assert!(e.contains("default-deny"), "{e}");
+            }
+        }
+    }
+    assert_eq!(
+        to_b, 10,
+        "trafficking green and amber are allowed to DE-BKA, the rest not"
+    );
+    // --to auto picks exactly the partners whose policy allows it.
+    let auto = send(a, &["auto"], "trafficking.persons", "green").unwrap();
+    assert_eq!(auto.queued_for, ["DE-BKA"]);
+    let explained = ok(&[
+        "policy",
+        "explain",
+        "--data-dir",
+        a.d(),
+        "--to",
+        "DE-BKA",
+        "--category",
+        "trafficking.persons",
+        "--tlp",
+        "red",
+    ]);
+    assert!(
+        explained.contains("WOULD NOT GO") && explained.contains("partners.DE-BKA.max_send_tlp"),
+        "{explained}"
+    );
+
+    wait_until("delivery to DE-BKA", Duration::from_secs(60), || {
+        a.outbox(b) == 0
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let (b_inbox, c_inbox) = (b.inbox().len(), c.inbox().len());
+    assert_eq!(b_inbox, 11);
+    assert_eq!(c_inbox, 0);
+    // And in RO-DIICOT's own log, not only in the sender's decision.
+    nodes[2].stop();
+    assert_eq!(received_count(&nodes[2]), 0);
+    ok(&["log", "verify", "--data-dir", nodes[2].d()]);
+}
+
+#[test]
+fn the_receiver_rejects_what_its_policy_refuses_with_a_signed_reason() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut nodes = cluster(tmp.path(), &["NL-NP", "DE-BKA"]);
+    // DE-BKA accepts only trafficking.persons from NL-NP.
+    nodes[1].write_policy(
+        "[partners.NL-NP]\nsend = [\"*\"]\nreceive = [\"trafficking.persons\"]\nmax_send_tlp = \"red\"\n",
+    );
+    for n in &mut nodes {
+        n.start();
+    }
+    let (a, b) = (&nodes[0], &nodes[1]);
+    let accepted = send(a, &["DE-BKA"], "trafficking.persons", "amber").unwrap();
+    let refused = send(a, &["DE-BKA"], "trafficking.goods", "amber").unwrap();
+    wait_until("receipts", Duration::from_secs(60), || a.outbox(b) == 0);
+    assert_eq!(a.show(&accepted.id).delivery[0].state, "accepted");
+    let detail = a.show(&refused.id);
+    assert_eq!(detail.delivery[0].state, "rejected");
+    let reason = detail.delivery[0].detail.clone().unwrap();
+    assert!(
+        reason.contains("sharing policy") && reason.contains("partners.NL-NP.receive"),
+        "{reason}"
+    );
+    let inbox = b.inbox();
+    assert_eq!(inbox.len(), 1);
+    assert_eq!(inbox[0].id, accepted.id);
+}
+
+#[test]
+fn a_reload_under_load_judges_each_bulletin_under_one_version() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut nodes = cluster(tmp.path(), &["NL-NP", "DE-BKA", "RO-DIICOT"]);
+    let v1 = format!(
+        "{}{}",
+        allow_everything("DE-BKA"),
+        allow_everything("RO-DIICOT")
+    );
+    let v2 = format!("# version two\n{v1}");
+    nodes[0].write_policy(&v1);
+    for n in &mut nodes {
+        n.start();
+    }
+    let a = &nodes[0];
+    std::thread::scope(|scope| {
+        let publishers: Vec<_> = (0..4)
+            .map(|_| {
+                scope.spawn(|| {
+                    for _ in 0..40 {
+                        send(a, &["DE-BKA", "RO-DIICOT"], "trafficking.persons", "amber").unwrap();
+                    }
+                })
+            })
+            .collect();
+        for i in 0..20 {
+            a.write_policy(if i % 2 == 0 { &v2 } else { &v1 });
+            ok(&["policy", "reload", "--data-dir", a.d()]);
+        }
+        for p in publishers {
+            p.join().unwrap();
+        }
+    });
+    nodes[0].stop();
+    // Read the decisions recorded with each publication.
+    let node = liaison_node::Node::load(&nodes[0].dir).unwrap();
+    let log = node.open_log().unwrap();
+    let mut versions = std::collections::BTreeSet::new();
+    let mut published = 0;
+    for entry in log.range(1, usize::MAX).unwrap() {
+        if entry.kind != liaison_store::EntryKind::Published {
+            continue;
+        }
+        published += 1;
+        let record =
+            liaison_proto::format::v1::PublishedRecord::decode(log.body(&entry).unwrap().unwrap())
+                .unwrap();
+        assert_eq!(record.decisions.len(), 2);
+        let of = |d: &str| {
+            d.rsplit_once("(policy ")
+                .unwrap()
+                .1
+                .trim_end_matches(')')
+                .to_owned()
+        };
+        let (first, second) = (of(&record.decisions[0]), of(&record.decisions[1]));
+        assert_eq!(
+            first, second,
+            "one bulletin judged under two versions: {:?}",
+            record.decisions
+        );
+        versions.insert(first);
+    }
+    assert_eq!(published, 160);
+    assert!(
+        versions.len() >= 2,
+        "the reloads did not happen under load: {versions:?}"
+    );
+    // A file that does not validate is refused and changes nothing.
+    nodes[0].write_policy("[partners.DE-BKA]\nmax_send_tlp = \"purple\"\n");
+    let err = fails(
+        &[
+            "policy",
+            "check",
+            nodes[0].dir.join("policy.toml").to_str().unwrap(),
+        ],
+        1,
+    );
+    assert!(
+        err.contains("line 2") && err.contains("max_send_tlp"),
+        "{err}"
+    );
+}
