@@ -35,6 +35,9 @@ pub enum Error {
     /// log refuses further writes until the node is restarted and the log verified.
     #[error("the log stopped accepting writes after a failed flush: {0}")]
     Poisoned(String),
+    /// Another process holds the log (only one may open it: a running node does).
+    #[error("the log at {} is in use by another process (is the node running?)", .0.display())]
+    Locked(std::path::PathBuf),
     /// The log's writer has shut down.
     #[error("the log is closed")]
     Closed,

@@ -198,12 +198,7 @@ impl Log {
         std::fs::create_dir_all(dir.join(BODIES_DIR))
             .map_err(Error::io(format!("create {}", dir.display())))?;
         let sled_dir = dir.join(SLED_DIR);
-        let db = sled::Config::new()
-            .path(&sled_dir)
-            // The writer flushes after every batch; a background flusher would only
-            // compete with it.
-            .flush_every_ms(None)
-            .open()?;
+        let db = open_sled(&sled_dir)?;
         let tree = db.open_tree("log")?;
         let head = read_head(&tree)?;
         check_latest_checkpoint(&tree, head)?;
@@ -457,6 +452,33 @@ pub(crate) fn read_body(dir: &Path, entry: &Entry) -> Result<Option<Bytes>> {
         });
     }
     Ok(Some(body))
+}
+
+/// How long `open` waits for another holder of the log to let go (a log closed a
+/// moment ago in this process can keep its lock for a few milliseconds while sled's
+/// background threads finish).
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
+fn open_sled(sled_dir: &Path) -> Result<sled::Db> {
+    let started = std::time::Instant::now();
+    loop {
+        let opened = sled::Config::new()
+            .path(sled_dir)
+            // The writer flushes after every batch; a background flusher would only
+            // compete with it.
+            .flush_every_ms(None)
+            .open();
+        match opened {
+            Ok(db) => return Ok(db),
+            Err(sled::Error::Io(e)) if e.to_string().contains("could not acquire lock") => {
+                if started.elapsed() > LOCK_WAIT {
+                    return Err(Error::Locked(sled_dir.to_owned()));
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
 }
 
 fn read_head(tree: &sled::Tree) -> Result<Head> {
