@@ -5,6 +5,7 @@
 use std::path::Path;
 
 use anyhow::{Context as _, Result};
+use liaison_node::admin::StatusView;
 use liaison_node::admin::{
     self, AdminRequest, BulletinDetail, BulletinSummary, Direction, ExplainView, ExportedEntry,
     IssuedClient, PeerView, PolicyView, SendRequest, SendView,
@@ -442,6 +443,91 @@ pub fn log_export(data_dir: &Path, since: u64, limit: usize, json: bool) -> Resu
                 .unwrap_or("-"),
             e.body
         );
+    }
+    Ok(())
+}
+
+pub fn status(data_dir: &Path, json: bool) -> Result<()> {
+    let mut view: StatusView = match admin::call(data_dir, &AdminRequest::Status)? {
+        Some(value) => {
+            let mut view: StatusView = serde_json::from_value(value)?;
+            view.running = true;
+            view
+        }
+        None => {
+            let state = NodeState::open(Node::load(data_dir)?)?;
+            admin::status(&state)?
+        }
+    };
+    if !view.running {
+        for p in &mut view.partners {
+            p.connection = "stopped".into();
+        }
+    }
+    if json {
+        return output::json(&view);
+    }
+    output::fields(&[
+        ("Agency", view.agency.clone()),
+        (
+            "Node",
+            if view.running {
+                "running".into()
+            } else {
+                "NOT RUNNING".to_owned()
+            },
+        ),
+        ("Peer listener", view.peer_listen.clone()),
+        ("API listener", view.api_listen.clone()),
+        (
+            "Log",
+            format!(
+                "{} entries, head {}, {} checkpoints",
+                view.log_entries, view.log_head, view.checkpoints
+            ),
+        ),
+        ("Policy", view.policy_version.clone()),
+        (
+            "Keys",
+            view.keys
+                .iter()
+                .map(|k| format!("{} {} ({} days old)", k.purpose, k.key_id, k.age_days))
+                .collect::<Vec<_>>()
+                .join(", "),
+        ),
+    ]);
+    println!();
+    let rows: Vec<Vec<String>> = view
+        .partners
+        .iter()
+        .map(|p| {
+            vec![
+                p.agency.clone(),
+                p.connection.clone(),
+                p.identity_version.to_string(),
+                p.outbox.to_string(),
+                p.oldest_queued_seconds
+                    .map(|s| format!("{s}s"))
+                    .unwrap_or_else(|| "-".into()),
+                p.last_delivery.clone().unwrap_or_else(|| "-".into()),
+                p.last_error.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    output::table(
+        &[
+            "PARTNER",
+            "CONNECTION",
+            "IDENTITY",
+            "OUTBOX",
+            "OLDEST",
+            "LAST DELIVERY",
+            "LAST ERROR",
+        ],
+        &rows,
+    );
+    for warning in &view.warnings {
+        println!("WARNING: {warning}");
     }
     Ok(())
 }

@@ -84,6 +84,23 @@ enum Command {
     /// The sharing policy: show, check, explain, reload.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Health at a glance: node up, partners, outboxes, log, keys.
+    #[command(
+        after_help = "Example:\n  liaison status --data-dir /var/lib/liaison\n  liaison status --json | jq '.partners[] | select(.outbox > 0)'"
+    )]
+    Status {
+        #[command(flatten)]
+        dir: DataDir,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Shell completions for bash, zsh or fish, on standard output.
+    #[command(after_help = "Example:\n  liaison completions bash > /etc/bash_completion.d/liaison")]
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
     /// Measure end-to-end throughput and latency on this machine (prints figures).
     #[command(after_help = "Example:\n  liaison bench --bulletins 5000")]
     Bench {
@@ -463,6 +480,16 @@ fn run(command: Command) -> Result<()> {
             commands::bulletin_show(&dir.data_dir, id, json)
         }
         Command::Demo { dir } => demo::run(dir),
+        Command::Status { dir, json } => commands::status(&dir.data_dir, json),
+        Command::Completions { shell } => {
+            use clap::CommandFactory as _;
+            use std::io::Write as _;
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "liaison", &mut script);
+            std::io::stdout()
+                .write_all(&script)
+                .context("cannot write the completions")
+        }
         Command::Policy(PolicyCommand::Show { dir, json }) => {
             commands::policy_show(&dir.data_dir, json)
         }

@@ -205,3 +205,15 @@ fn log_verify_fails_and_names_the_entry_after_tampering() {
     let err = fails(&["log", "verify", "--data-dir", dir.to_str().unwrap()], 1);
     assert!(err.contains("log entry 2 is bad"), "{err}");
 }
+
+#[test]
+fn completions_for_each_shell() {
+    for shell in ["bash", "zsh", "fish"] {
+        let script = ok(&["completions", shell]);
+        assert!(
+            script.contains("liaison") && script.contains("bulletin"),
+            "{shell}"
+        );
+    }
+    fails(&["completions", "powershell-classic"], 2);
+}

@@ -597,3 +597,53 @@ fn an_oversized_message_is_refused_and_the_node_stays_up() {
         Outcome::Accepted { .. }
     ));
 }
+
+#[test]
+fn status_shows_a_partner_going_offline_and_its_outbox_growing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut nodes = cluster(tmp.path(), &["NL-NP", "DE-BKA"]);
+    nodes[0].start();
+    let status = |node: &TestNode| -> serde_json::Value {
+        serde_json::from_str(&ok(&["status", "--data-dir", node.d(), "--json"])).unwrap()
+    };
+    for i in 0..5 {
+        nodes[0].send(&[&nodes[1]], &format!("queued {i}"));
+    }
+    wait_until(
+        "the failing partner to show",
+        Duration::from_secs(30),
+        || {
+            let s = status(&nodes[0]);
+            s["partners"][0]["connection"] == "failing" && s["partners"][0]["outbox"] == 5
+        },
+    );
+    let s = status(&nodes[0]);
+    assert_eq!(s["running"], true);
+    assert_eq!(s["partners"][0]["agency"], "DE-BKA");
+    assert!(s["partners"][0]["oldest_queued_seconds"].as_i64().unwrap() >= 0);
+    assert!(
+        s["partners"][0]["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("cannot connect"),
+        "{s}"
+    );
+    let table = ok(&["status", "--data-dir", nodes[0].d()]);
+    assert!(
+        table.contains("DE-BKA") && table.contains("failing"),
+        "{table}"
+    );
+
+    nodes[1].start();
+    wait_until("the outbox to drain", LONG, || {
+        status(&nodes[0])["partners"][0]["outbox"] == 0
+    });
+    let s = status(&nodes[0]);
+    assert!(s["partners"][0]["last_delivery"].is_string(), "{s}");
+    assert!(s["partners"][0]["last_error"].is_null(), "{s}");
+
+    nodes[0].stop();
+    let s = status(&nodes[0]);
+    assert_eq!(s["running"], false);
+    assert_eq!(s["partners"][0]["connection"], "stopped");
+}

@@ -64,7 +64,9 @@ pub async fn run_worker(
             }
             continue;
         }
-        match deliver(&state, &certificate, &partner, &mut shutdown).await {
+        let outcome = deliver(&state, &certificate, &partner, &mut shutdown).await;
+        state.set_connected(&partner, false);
+        match outcome {
             Ok(()) => {
                 backoff = BACKOFF_START;
                 state.set_delivery_error(&partner, None);
@@ -173,6 +175,9 @@ async fn deliver(
         .await
         .map_err(|s| format!("{partner} refused the delivery stream: {}", s.message()))?
         .into_inner();
+    state.set_connected(partner, true);
+    // Connected again: the last failure is history.
+    state.set_delivery_error(partner, None);
     let partner_key = state
         .partners
         .snapshot()

@@ -45,6 +45,7 @@ pub struct NodeState {
     pub received: Notify,
     wakers: Mutex<HashMap<AgencyId, Arc<Notify>>>,
     delivery_errors: Mutex<HashMap<AgencyId, DeliveryFailure>>,
+    connected: Mutex<std::collections::HashSet<AgencyId>>,
 }
 
 impl NodeState {
@@ -67,6 +68,7 @@ impl NodeState {
             received: Notify::new(),
             wakers: Mutex::new(HashMap::new()),
             delivery_errors: Mutex::new(HashMap::new()),
+            connected: Mutex::new(std::collections::HashSet::new()),
         }))
     }
 
@@ -132,6 +134,24 @@ impl NodeState {
             Some(e) => errors.insert(partner.clone(), e),
             None => errors.remove(partner),
         };
+    }
+
+    /// Records whether the delivery worker holds an open stream to `partner`.
+    pub fn set_connected(&self, partner: &AgencyId, connected: bool) {
+        let mut set = self.connected.lock().unwrap_or_else(|p| p.into_inner());
+        if connected {
+            set.insert(partner.clone());
+        } else {
+            set.remove(partner);
+        }
+    }
+
+    /// Whether the delivery worker holds an open stream to `partner`.
+    pub fn is_connected(&self, partner: &AgencyId) -> bool {
+        self.connected
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(partner)
     }
 
     /// The last delivery failure towards `partner`, while its worker is failing.
