@@ -258,7 +258,14 @@ impl SealedEnvelope {
                     revoked_at,
                 });
             }
-            KeyLookup::Valid { key, document } => {
+            KeyLookup::Retired { retired_at, .. } if self.header.created > retired_at => {
+                return Err(Error::RetiredSigningKey {
+                    origin: origin.clone(),
+                    key_id: key_id.clone(),
+                    retired_at,
+                });
+            }
+            KeyLookup::Valid { key, document } | KeyLookup::Retired { key, document, .. } => {
                 if !document.is_valid_at(now) {
                     return Err(Error::OriginIdentityNotValid {
                         origin: origin.clone(),
@@ -453,6 +460,16 @@ pub enum KeyLookup<'a> {
     UnknownKey,
     /// The key was revoked at this time (as recorded by the receiver).
     Revoked(UnixMillis),
+    /// The key was replaced in a rotation at this time: it still verifies bulletins
+    /// created before then.
+    Retired {
+        /// The key.
+        key: VerifyingKey,
+        /// When it was retired.
+        retired_at: UnixMillis,
+        /// The identity document that lists it.
+        document: &'a IdentityDocument,
+    },
     /// The key is current.
     Valid {
         /// The key.
@@ -475,6 +492,16 @@ pub fn lookup_in_document<'a>(document: &'a IdentityDocument, key_id: &KeyId) ->
     } else if &document.signing_key.key_id == key_id {
         KeyLookup::Valid {
             key: document.signing_key.key,
+            document,
+        }
+    } else if let Some((retired, at)) = document
+        .retired_signing_keys
+        .iter()
+        .find(|(k, _)| &k.key_id == key_id)
+    {
+        KeyLookup::Retired {
+            key: retired.key,
+            retired_at: *at,
             document,
         }
     } else {

@@ -49,6 +49,18 @@ pub enum Error {
         /// When the revocation took effect.
         revoked_at: UnixMillis,
     },
+    /// The bulletin claims a creation time after its signing key was retired.
+    #[error(
+        "signing key {key_id} of {origin} was retired at {retired_at}, before this bulletin was created"
+    )]
+    RetiredSigningKey {
+        /// The origin agency.
+        origin: AgencyId,
+        /// The retired key.
+        key_id: KeyId,
+        /// When it was retired.
+        retired_at: UnixMillis,
+    },
     /// The signature does not verify under the named key.
     #[error("signature does not verify")]
     BadSignature,

@@ -109,6 +109,8 @@ pub struct IdentityDocument {
     pub tls_ca_certificate: Bytes,
     /// Keys no longer vouched for.
     pub revoked_keys: Vec<RevokedKey>,
+    /// Earlier signing keys, with when they were retired.
+    pub retired_signing_keys: Vec<(PublishedKey<VerifyingKey>, UnixMillis)>,
 }
 
 impl IdentityDocument {
@@ -144,7 +146,52 @@ impl IdentityDocument {
             },
             tls_ca_certificate,
             revoked_keys: vec![],
+            retired_signing_keys: vec![],
         }
+    }
+
+    /// The next version with `signing` as the current signing key; the old one is
+    /// retired as of `now`.
+    pub fn with_new_signing_key(&self, signing: &SigningKey, now: UnixMillis) -> Self {
+        let mut next = self.clone();
+        next.version += 1;
+        next.retired_signing_keys
+            .push((self.signing_key.clone(), now));
+        next.signing_key = PublishedKey {
+            key_id: signing.verifying_key().key_id('s'),
+            key: signing.verifying_key(),
+            created: now,
+        };
+        next
+    }
+
+    /// The next version with `encryption` as the current encryption key.
+    pub fn with_new_encryption_key(&self, encryption: &EncryptionKey, now: UnixMillis) -> Self {
+        let mut next = self.clone();
+        next.version += 1;
+        next.encryption_key = PublishedKey {
+            key_id: encryption.public_key().key_id(),
+            key: encryption.public_key().clone(),
+            created: now,
+        };
+        next
+    }
+
+    /// The next version, revoking `key_id` as of `now`.
+    pub fn with_revocation(
+        &self,
+        key_id: KeyId,
+        reason: RevocationReason,
+        now: UnixMillis,
+    ) -> Self {
+        let mut next = self.clone();
+        next.version += 1;
+        next.revoked_keys.push(RevokedKey {
+            key_id,
+            revoked_at: now,
+            reason,
+        });
+        next
     }
 
     /// Whether `now` lies in the validity window.
@@ -191,6 +238,19 @@ impl From<&IdentityDocument> for pb::IdentityDocument {
                         RevocationReason::Compromised => pb::RevocationReason::Compromised,
                         RevocationReason::Superseded => pb::RevocationReason::Superseded,
                     } as i32,
+                })
+                .collect(),
+            retired_signing_keys: d
+                .retired_signing_keys
+                .iter()
+                .map(|(k, at)| pb::RetiredKey {
+                    key: Some(pb::PublicKey {
+                        key_id: k.key_id.to_string(),
+                        algorithm: pb::KeyAlgorithm::Ed25519 as i32,
+                        public_key: Bytes::copy_from_slice(k.key.as_bytes()),
+                        created_unix_ms: k.created.0,
+                    }),
+                    retired_unix_ms: at.0,
                 })
                 .collect(),
         }
@@ -253,7 +313,9 @@ impl TryFrom<pb::IdentityDocument> for IdentityDocument {
                 format!("{bad:?} is not host:port"),
             ));
         }
-        if m.revoked_keys.len() > limits::MAX_REVOKED_KEYS {
+        if m.revoked_keys.len() > limits::MAX_REVOKED_KEYS
+            || m.retired_signing_keys.len() > limits::MAX_REVOKED_KEYS
+        {
             return Err(Malformed::new(
                 "revoked_keys",
                 format!("more than {}", limits::MAX_REVOKED_KEYS),
@@ -284,7 +346,22 @@ impl TryFrom<pb::IdentityDocument> for IdentityDocument {
                 })
             })
             .collect::<Result<_, Malformed>>()?;
+        let retired_signing_keys = m
+            .retired_signing_keys
+            .into_iter()
+            .map(|r| {
+                let key = published_key(
+                    "retired_signing_keys",
+                    r.key,
+                    pb::KeyAlgorithm::Ed25519,
+                    VerifyingKey::from_slice,
+                    |k| k.key_id('s'),
+                )?;
+                Ok((key, UnixMillis(r.retired_unix_ms)))
+            })
+            .collect::<Result<_, Malformed>>()?;
         Ok(Self {
+            retired_signing_keys,
             signing_key: published_key(
                 "signing_key",
                 m.signing_key,

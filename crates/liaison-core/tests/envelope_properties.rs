@@ -381,3 +381,55 @@ proptest! {
         prop_assert!(outcome.is_err());
     }
 }
+
+#[test]
+fn a_retired_signing_key_verifies_only_what_it_signed_before_retirement() {
+    let origin = origin();
+    let me = TestAgency::numbered("DE-BKA", 60);
+    let receiver = Receiver {
+        agency: &me.id,
+        encryption_keys: std::slice::from_ref(&me.encryption),
+    };
+    let new_key = crypto::SigningKey::from_seed([77; 32]).unwrap();
+    let retired_at = T0.plus_days(10);
+    let rotated = origin.document.with_new_signing_key(&new_key, retired_at);
+    assert_eq!(rotated.version, 2);
+    let dir = std::collections::HashMap::from([(origin.id.clone(), rotated.clone())]);
+
+    // Created before the rotation, signed with the old key: still opens.
+    let before = sample_bulletin(&origin.id, BulletinId::new(T0));
+    let sealed = seal_for_recipients(
+        &before,
+        &origin.signing,
+        &[me.recipient_key()],
+        &mut SystemRng,
+    )
+    .unwrap();
+    assert!(open(&sealed, receiver, &dir, T0.plus_days(20)).is_ok());
+
+    // Claims to be created after the rotation but signed with the old key: refused.
+    let mut after = sample_bulletin(&origin.id, BulletinId::new(T0));
+    after.created = T0.plus_days(11);
+    let sealed = seal_for_recipients(
+        &after,
+        &origin.signing,
+        &[me.recipient_key()],
+        &mut SystemRng,
+    )
+    .unwrap();
+    assert!(matches!(
+        open(&sealed, receiver, &dir, T0.plus_days(20)),
+        Err(Error::RetiredSigningKey { .. })
+    ));
+
+    // The new key signs from now on.
+    let sealed =
+        seal_for_recipients(&after, &new_key, &[me.recipient_key()], &mut SystemRng).unwrap();
+    assert!(open(&sealed, receiver, &dir, T0.plus_days(20)).is_ok());
+
+    // A signed document carrying retired keys round-trips.
+    let root = crypto::SigningKey::from_seed([1; 32]).unwrap();
+    let signed = liaison_core::SignedIdentity::sign(rotated.clone(), &root);
+    let again = liaison_core::SignedIdentity::from_bytes(signed.to_bytes()).unwrap();
+    assert_eq!(again.document(), &rotated);
+}
