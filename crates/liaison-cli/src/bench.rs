@@ -234,8 +234,8 @@ fn start_federation(base: &std::path::Path) -> Result<Federation> {
         let add = |to: &NodeState, from: &NodeState| {
             admin::peer_add(
                 to,
-                &data_encoding::BASE64.encode(&from.node.identity().to_bytes()),
-                &from.node.identity().fingerprint().to_string(),
+                &data_encoding::BASE64.encode(&from.node().identity().to_bytes()),
+                &from.node().identity().fingerprint().to_string(),
             )
         };
         add(&states[0], receiver).with_context(|| format!("peer add {i}"))?;

@@ -327,7 +327,7 @@ pub fn peer_add(state: &NodeState, bundle_base64: &str, expected: &str) -> Resul
         });
     }
     let agency = identity.document().agency.clone();
-    if agency == state.node.config().agency {
+    if agency == state.node().config().agency {
         return Err(Error::InvalidRequest(
             "that is this node's own identity".into(),
         ));
@@ -682,7 +682,8 @@ pub fn status(state: &NodeState) -> Result<StatusView> {
             })
         })
         .collect::<Result<Vec<_>>>()?;
-    let doc = state.node.identity().document();
+    let node = state.node();
+    let doc = node.identity().document();
     let keys = vec![
         KeyStatus {
             purpose: "signing".into(),
@@ -706,10 +707,10 @@ pub fn status(state: &NodeState) -> Result<StatusView> {
     }
     let head = state.log.head();
     Ok(StatusView {
-        agency: state.node.config().agency.to_string(),
+        agency: state.node().config().agency.to_string(),
         running: false,
-        peer_listen: state.node.config().peer_listen.to_string(),
-        api_listen: state.node.config().api_listen.to_string(),
+        peer_listen: state.node().config().peer_listen.to_string(),
+        api_listen: state.node().config().api_listen.to_string(),
         partners,
         log_entries: head.seq,
         log_head: data_encoding::HEXLOWER.encode(&head.hash),
@@ -891,7 +892,8 @@ pub fn client_issue(state: &NodeState, name: &str, roles: &[String]) -> Result<I
             "a client named {name} exists; revoke it first to issue a new certificate"
         )));
     }
-    let dir = state.node.dir();
+    let node = state.node();
+    let dir = node.dir();
     let read = |file: &str| {
         let path = dir.join(file);
         std::fs::read_to_string(&path).map_err(Error::io("read the agency CA", path))

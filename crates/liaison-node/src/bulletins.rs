@@ -147,14 +147,18 @@ pub fn publish(
     let now = UnixMillis::now();
     let bulletin = Bulletin {
         id: BulletinId::new(now),
-        origin: state.node.config().agency.clone(),
+        origin: state.node().config().agency.clone(),
         created: now,
         expires: now.plus_days(i64::from(draft.expires_in_days.max(1))),
         marking: draft.marking,
         content: draft.content,
     };
-    let envelope =
-        seal_for_recipients(&bulletin, &state.node.keys().signing, &keys, &mut SystemRng)?;
+    let envelope = seal_for_recipients(
+        &bulletin,
+        &state.node().keys().signing,
+        &keys,
+        &mut SystemRng,
+    )?;
     let record = pb::PublishedRecord {
         envelope: envelope.as_bytes().clone(),
         content: pb::BulletinContent::from(&bulletin.content)
@@ -246,7 +250,7 @@ impl Stored {
         let at = self.header().created;
         match self.direction {
             Direction::Out => {
-                let own = [state.node.identity().document().clone()];
+                let own = [state.node().identity().document().clone()];
                 self.envelope.verify_origin(own.as_slice(), at).map(|_| ())
             }
             Direction::In => self
@@ -284,8 +288,9 @@ pub fn load(state: &NodeState, entry: Entry) -> Result<Option<Stored>> {
         }
         Direction::In => {
             let envelope = SealedEnvelope::decode(body)?;
-            let me = &state.node.config().agency;
-            let keys = std::slice::from_ref(&state.node.keys().encryption);
+            let node = state.node();
+            let me = &node.config().agency;
+            let keys = node.decryption_keys();
             // Verified on arrival; reading back decrypts as of its creation, so content
             // stays readable after expiry (expiry governs acceptance, not what was
             // accepted).

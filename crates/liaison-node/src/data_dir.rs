@@ -55,6 +55,8 @@ pub struct Node {
     config: NodeConfig,
     keys: AgencyKeys,
     identity: SignedIdentity,
+    /// The current encryption key first, then retired ones (for older envelopes).
+    decryption_keys: Vec<EncryptionKey>,
 }
 
 fn private_dir(path: &Path) -> Result<()> {
@@ -198,6 +200,7 @@ pub fn init_node(options: &InitOptions) -> Result<Node> {
     let node = Node {
         dir: dir.clone(),
         config,
+        decryption_keys: vec![keys.encryption.clone()],
         keys,
         identity,
     };
@@ -253,6 +256,25 @@ fn listen_address_for(endpoint: &str) -> String {
             format!("0.0.0.0:{port}")
         }
     }
+}
+
+/// Directory of keys replaced by rotations.
+pub const RETIRED_KEYS_DIR: &str = "keys/retired";
+
+/// The secrets of retired keys of `purpose` (`keys/retired/PURPOSE-KEYID.key`).
+fn retired_keys(dir: &Path, purpose: &str) -> Result<Vec<[u8; 32]>> {
+    let retired = dir.join(RETIRED_KEYS_DIR);
+    let Ok(entries) = std::fs::read_dir(&retired) else {
+        return Ok(Vec::new());
+    };
+    let mut secrets = Vec::new();
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with(&format!("{purpose}-")) && name.ends_with(".key") {
+            secrets.push(read_secret(&retired, &name)?);
+        }
+    }
+    Ok(secrets)
 }
 
 fn read_secret(dir: &Path, name: &str) -> Result<[u8; 32]> {
@@ -316,11 +338,19 @@ impl Node {
                 ),
             ));
         }
+        let mut decryption_keys = vec![keys.encryption.clone()];
+        decryption_keys.extend(
+            retired_keys(dir, "encryption")?
+                .into_iter()
+                .map(|secret| EncryptionKey::from_bytes(&secret))
+                .collect::<std::result::Result<Vec<_>, _>>()?,
+        );
         Ok(Self {
             dir: dir.to_owned(),
             config,
             keys,
             identity,
+            decryption_keys,
         })
     }
 
@@ -337,6 +367,12 @@ impl Node {
     /// The agency's private keys.
     pub fn keys(&self) -> &AgencyKeys {
         &self.keys
+    }
+
+    /// Every encryption key this node can open with: the current one first, then
+    /// those retired by rotations (envelopes sealed before a rotation still open).
+    pub fn decryption_keys(&self) -> &[EncryptionKey] {
+        &self.decryption_keys
     }
 
     /// The signed identity bundle.

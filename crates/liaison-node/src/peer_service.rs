@@ -106,10 +106,10 @@ fn check(state: &NodeState, partner: &AgencyId, raw: Bytes) -> Checked {
     if !allowed {
         return rejected(format!("sharing policy: {decision}"));
     }
-    let me = &state.node.config().agency;
+    let node = state.node();
     let receiver = Receiver {
-        agency: me,
-        encryption_keys: std::slice::from_ref(&state.node.keys().encryption),
+        agency: &node.config().agency,
+        encryption_keys: node.decryption_keys(),
     };
     match verified.open(receiver, now) {
         Ok(_) => Checked::Accepted {
@@ -274,7 +274,7 @@ impl pb::peer_server::Peer for PeerService {
         });
 
         // Stage 3: once durable, sign and send the receipt, in order.
-        let me = state.node.config().agency.clone();
+        let me = state.node().config().agency.clone();
         tokio::spawn(async move {
             while let Some(pending) = stored_rx.recv().await {
                 let outcome = match (pending.append.durable().await, pending.rejected) {
@@ -306,7 +306,7 @@ impl pb::peer_server::Peer for PeerService {
                     outcome,
                     time: UnixMillis::now(),
                 };
-                let signed = SignedReceipt::sign(receipt, &state.node.keys().signing);
+                let signed = SignedReceipt::sign(receipt, &state.node().keys().signing);
                 let message = fmt::SignedReceipt::decode_bytes(signed.to_bytes());
                 if receipts_tx.send(message).await.is_err() {
                     break;
@@ -339,7 +339,7 @@ impl pb::peer_server::Peer for PeerService {
     ) -> Result<Response<pb::PingResponse>, Status> {
         partner_of(&request)?;
         Ok(Response::new(pb::PingResponse {
-            agency: self.state.node.config().agency.to_string(),
+            agency: self.state.node().config().agency.to_string(),
             time_unix_ms: UnixMillis::now().0,
         }))
     }

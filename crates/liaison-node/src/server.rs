@@ -183,8 +183,8 @@ pub async fn run_state(
     listeners: Listeners,
     shutdown: impl Future<Output = ()>,
 ) -> Result<()> {
-    let data_dir = state.node.dir().to_owned();
-    let agency = state.node.config().agency.clone();
+    let data_dir = state.node().dir().to_owned();
+    let agency = state.node().config().agency.clone();
     let peer_addr = listeners
         .peer
         .local_addr()
@@ -281,7 +281,7 @@ pub async fn run_state(
                 .map_err(Error::io("client API listener", &data_dir))?;
             let acceptor = tokio_rustls::TlsAcceptor::from(tls::api_server_config(
                 &certificate,
-                &state.node.identity().document().tls_ca_certificate,
+                &state.node().identity().document().tls_ca_certificate,
                 state.clients.clone(),
             )?);
             let identify_client: Identify<AuthenticatedClient> = Arc::new(|end_entity, _| {

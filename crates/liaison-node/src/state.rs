@@ -28,8 +28,8 @@ pub struct DeliveryFailure {
 
 /// Shared state of a node, running or administered offline.
 pub struct NodeState {
-    /// Keys, identity and configuration.
-    pub node: Node,
+    /// Keys, identity and configuration; replaced whole by a key rotation.
+    node: Snapshot<Node>,
     /// The log.
     pub log: Arc<Log>,
     /// Known partners.
@@ -55,9 +55,11 @@ impl NodeState {
     /// stored partner identity no longer verifies.
     pub fn open(node: Node) -> Result<Arc<Self>> {
         let log = Arc::new(node.open_log()?);
+        let policy_dir = node.dir().to_owned();
         let partners = PartnerSet::new(Partners::from_bundles(log.peers()?)?);
         let clients = ClientSet::new(Clients::from_records(log.clients()?)?);
-        let policy = Snapshot::new(load_policy(node.dir())?);
+        let policy = Snapshot::new(load_policy(&policy_dir)?);
+        let node = Snapshot::new(node);
         Ok(Arc::new(Self {
             node,
             log,
@@ -79,12 +81,22 @@ impl NodeState {
         Ok(())
     }
 
+    /// The node's keys, identity and configuration as they are now.
+    pub fn node(&self) -> Arc<Node> {
+        self.node.snapshot()
+    }
+
+    /// Puts a re-loaded node (after a key rotation) in force.
+    pub fn replace_node(&self, node: Node) {
+        self.node.replace(node);
+    }
+
     /// Reads `policy.toml` again and puts it in force atomically, recording the new
     /// version in the log. A file that does not validate changes nothing.
     ///
     /// Errors: [`Error::Policy`] naming the line and field.
     pub fn reload_policy(&self) -> Result<Arc<Policy>> {
-        let policy = load_policy(self.node.dir())?;
+        let policy = load_policy(self.node().dir())?;
         let entry = NewEntry::new(
             EntryKind::PolicyDecision,
             serde_json::json!({"event": "policy-loaded", "policy_version": policy.version()})
