@@ -531,3 +531,18 @@ pub fn status(data_dir: &Path, json: bool) -> Result<()> {
     }
     Ok(())
 }
+
+pub fn key_change(data_dir: &Path, request: AdminRequest, json: bool) -> Result<()> {
+    let view: liaison_node::keys::KeyChangeView = call(data_dir, request)?;
+    if json {
+        return output::json(&view);
+    }
+    println!(
+        "{}; identity version {} is in force.",
+        view.change, view.identity_version
+    );
+    if let (Some(old), Some(new)) = (&view.old_key_id, &view.new_key_id) {
+        println!("Old key {old}, new key {new}. Partners receive the new identity automatically.");
+    }
+    Ok(())
+}

@@ -84,6 +84,9 @@ enum Command {
     /// The sharing policy: show, check, explain, reload.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Rotate or revoke keys; partners receive the new identity version automatically.
+    #[command(subcommand)]
+    Key(KeyCommand),
     /// Health at a glance: node up, partners, outboxes, log, keys.
     #[command(
         after_help = "Example:\n  liaison status --data-dir /var/lib/liaison\n  liaison status --json | jq '.partners[] | select(.outbox > 0)'"
@@ -165,6 +168,40 @@ enum PeerCommand {
     Remove {
         /// The partner's agency id.
         agency: String,
+        #[command(flatten)]
+        dir: DataDir,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeyCommand {
+    /// Make a new key, sign a new identity version with the root, push it to partners.
+    #[command(
+        after_help = "Example:\n  liaison key rotate signing --data-dir /var/lib/liaison\nBulletins sealed or signed before stay readable and verifiable; a TLS rotation is served from the next start."
+    )]
+    Rotate {
+        /// signing, encryption or tls.
+        #[arg(value_parser = ["signing", "encryption", "tls"])]
+        purpose: String,
+        #[command(flatten)]
+        dir: DataDir,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a retired key; partners reject anything signed with it from then on.
+    #[command(
+        after_help = "Example:\n  liaison key revoke s-3f9a0c1d2e4b5a69 --reason compromised --data-dir /var/lib/liaison"
+    )]
+    Revoke {
+        /// The key id (see `liaison identity show` and the log).
+        key_id: String,
+        /// compromised or superseded.
+        #[arg(long, value_parser = ["compromised", "superseded"])]
+        reason: String,
         #[command(flatten)]
         dir: DataDir,
         /// Print JSON.
@@ -481,6 +518,24 @@ fn run(command: Command) -> Result<()> {
         }
         Command::Demo { dir } => demo::run(dir),
         Command::Status { dir, json } => commands::status(&dir.data_dir, json),
+        Command::Key(KeyCommand::Rotate { purpose, dir, json }) => {
+            let purpose = match purpose.as_str() {
+                "signing" => liaison_node::keys::KeyPurpose::Signing,
+                "encryption" => liaison_node::keys::KeyPurpose::Encryption,
+                _ => liaison_node::keys::KeyPurpose::Tls,
+            };
+            commands::key_change(&dir.data_dir, AdminRequest::KeyRotate { purpose }, json)
+        }
+        Command::Key(KeyCommand::Revoke {
+            key_id,
+            reason,
+            dir,
+            json,
+        }) => commands::key_change(
+            &dir.data_dir,
+            AdminRequest::KeyRevoke { key_id, reason },
+            json,
+        ),
         Command::Completions { shell } => {
             use clap::CommandFactory as _;
             use std::io::Write as _;
@@ -659,7 +714,11 @@ fn log_verify(data_dir: &Path, json: bool) -> Result<()> {
     let log = node
         .open_log()
         .context("cannot open the log (is the node running? it holds the log)")?;
-    let keys = [node.keys().signing.verifying_key()];
+    // Checkpoints may be signed by signing keys retired since.
+    let doc = node.identity().document();
+    let keys: Vec<_> = std::iter::once(doc.signing_key.key)
+        .chain(doc.retired_signing_keys.iter().map(|(k, _)| k.key))
+        .collect();
     let report = log
         .verify(&keys, &mut |_| {})
         .context("the log does NOT verify")?;

@@ -80,6 +80,18 @@ pub enum AdminRequest {
     ClientList,
     /// Health at a glance: listeners, partners, log, keys.
     Status,
+    /// Rotate a key: `signing`, `encryption` or `tls`.
+    KeyRotate {
+        /// Which key.
+        purpose: crate::keys::KeyPurpose,
+    },
+    /// Revoke a retired key.
+    KeyRevoke {
+        /// Its id.
+        key_id: String,
+        /// `compromised` or `superseded`.
+        reason: String,
+    },
     /// The sharing policy in force.
     PolicyShow,
     /// Read policy.toml again and put it in force atomically.
@@ -265,6 +277,19 @@ pub fn execute(state: &NodeState, request: AdminRequest) -> Result<serde_json::V
         AdminRequest::ClientIssue { name, roles } => json(&client_issue(state, &name, &roles)?),
         AdminRequest::ClientList => json(&state.clients.snapshot().list()),
         AdminRequest::Status => json(&status(state)?),
+        AdminRequest::KeyRotate { purpose } => json(&crate::keys::rotate(state, purpose)?),
+        AdminRequest::KeyRevoke { key_id, reason } => {
+            let reason = match reason.as_str() {
+                "compromised" => liaison_core::identity::RevocationReason::Compromised,
+                "superseded" => liaison_core::identity::RevocationReason::Superseded,
+                other => {
+                    return Err(Error::InvalidRequest(format!(
+                        "{other:?} is not a reason: expected compromised or superseded"
+                    )));
+                }
+            };
+            json(&crate::keys::revoke(state, &key_id, reason)?)
+        }
         AdminRequest::PolicyShow => json(&policy_view(&state.policy.snapshot())),
         AdminRequest::PolicyReload => json(&policy_view(&*state.reload_policy()?)),
         AdminRequest::PolicyExplain {

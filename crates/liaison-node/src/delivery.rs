@@ -56,7 +56,12 @@ pub async fn run_worker(
             tracing::info!(%partner, "partner removed; delivery worker stops");
             return;
         }
-        if state.log.outbox_len(&partner) == 0 {
+        let version = state.node().identity().document().version;
+        let needs_push = state
+            .log
+            .identity_acknowledged(&partner)
+            .map_or(true, |held| held < version);
+        if !needs_push && state.log.outbox_len(&partner) == 0 {
             tokio::select! {
                 _ = waker.notified() => {}
                 _ = tokio::time::sleep(IDLE_POLL) => {}
@@ -64,7 +69,11 @@ pub async fn run_worker(
             }
             continue;
         }
-        let outcome = deliver(&state, &certificate, &partner, &mut shutdown).await;
+        let outcome = if needs_push {
+            push_identity(&state, &certificate, &partner, version).await
+        } else {
+            deliver(&state, &certificate, &partner, &mut shutdown).await
+        };
         state.set_connected(&partner, false);
         match outcome {
             Ok(()) => {
@@ -158,6 +167,52 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         source = s.source();
     }
     text
+}
+
+/// Pushes this node's identity document (after a rotation or revocation, or once to
+/// confirm a new partner holds it) and records the version the partner confirmed.
+async fn push_identity(
+    state: &Arc<NodeState>,
+    certificate: &NodeCertificate,
+    partner: &AgencyId,
+    version: u64,
+) -> Result<(), String> {
+    let mut client = connect(&state.partners, certificate, partner).await?;
+    let bundle = fmt::SignedIdentity::decode(state.node().identity().to_bytes())
+        .map_err(|e| e.to_string())?;
+    let held = client
+        .push_identity(bundle)
+        .await
+        .map_err(|s| {
+            format!(
+                "{partner} refused identity version {version}: {}",
+                s.message()
+            )
+        })?
+        .into_inner()
+        .version;
+    if held < version {
+        return Err(format!(
+            "{partner} still holds identity version {held}, not {version}"
+        ));
+    }
+    let state = state.clone();
+    let partner = partner.clone();
+    tokio::task::spawn_blocking(move || {
+        state.log.append(
+            NewEntry::new(
+                EntryKind::PeerChange,
+                serde_json::json!({"event": "identity-pushed", "agency": partner.to_string(), "version": held})
+                    .to_string(),
+            )
+            .about_agency(partner.clone())
+            .with_effect(Effect::IdentityAcknowledged { partner, version: held }),
+        )
+    })
+    .await
+    .map_err(|e| e.to_string())?
+    .map_err(|e| e.to_string())?;
+    Ok(())
 }
 
 /// One connection's worth of delivery: returns `Ok` when the outbox is drained,

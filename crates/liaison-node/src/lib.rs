@@ -12,6 +12,7 @@
 //! - [`bulletins`]: publishing, reading back, delivery state, acknowledgements.
 //! - [`clients`]: the agency's own systems registered for the client API, and roles.
 //! - [`client_service`]: the client API agency systems call.
+//! - [`keys`]: key rotation and revocation (new identity versions pushed to partners).
 //! - [`admin`]: operator commands, over the admin socket or offline.
 //! - [`server`]: [`server::run`] ties them together until shutdown.
 //! - [`error`]: the crate's one error type.
@@ -36,6 +37,7 @@ pub mod config;
 pub mod data_dir;
 pub mod delivery;
 pub mod error;
+pub mod keys;
 pub mod partners;
 pub mod peer_service;
 pub mod server;

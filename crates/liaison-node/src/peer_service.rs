@@ -321,16 +321,12 @@ impl pb::peer_server::Peer for PeerService {
         request: Request<fmt::SignedIdentity>,
     ) -> Result<Response<pb::PushIdentityResponse>, Status> {
         let partner = partner_of(&request)?;
-        let held = self
-            .state
-            .partners
-            .snapshot()
-            .get(&partner)
-            .map(|p| p.identity.document().version)
-            .ok_or_else(|| Status::permission_denied("not a partner"))?;
-        Err(Status::unimplemented(format!(
-            "identity updates are not accepted yet (key rotation is a later release); holding version {held} for {partner}"
-        )))
+        let bytes = Bytes::from(prost::Message::encode_to_vec(request.get_ref()));
+        let state = self.state.clone();
+        let outcome = tokio::task::spawn_blocking(move || accept_identity(&state, &partner, bytes))
+            .await
+            .map_err(|_| Status::internal("the identity check failed"))?;
+        outcome.map(|version| Response::new(pb::PushIdentityResponse { version }))
     }
 
     async fn ping(
@@ -355,4 +351,84 @@ impl DecodeBytes for fmt::SignedReceipt {
         prost::Message::decode(bytes)
             .map_err(|e| Status::internal(format!("receipt encoding: {e}")))
     }
+}
+
+/// Takes a newer identity document from `partner`: signed by the same root, for the
+/// same agency, with a higher version. A refusal is logged with its reason.
+fn accept_identity(state: &NodeState, partner: &AgencyId, bytes: Bytes) -> Result<u64, Status> {
+    let refuse = |status: Status| {
+        let entry = NewEntry::new(
+            EntryKind::PeerChange,
+            Bytes::from(
+                serde_json::json!({"event": "identity-refused", "from": partner.to_string(), "reason": status.message()})
+                    .to_string(),
+            ),
+        )
+        .about_agency(partner.clone());
+        if let Err(e) = state.log.append(entry) {
+            tracing::error!(error = %e, "could not log a refused identity");
+        }
+        tracing::warn!(%partner, reason = status.message(), "refused a pushed identity");
+        status
+    };
+    let identity = liaison_core::SignedIdentity::from_bytes(bytes)
+        .map_err(|e| refuse(Status::invalid_argument(format!("identity: {e}"))))?;
+    let partners = state.partners.snapshot();
+    let held = partners
+        .get(partner)
+        .ok_or_else(|| refuse(Status::permission_denied("not a partner")))?;
+    let doc = identity.document();
+    if &doc.agency != partner {
+        return Err(refuse(Status::permission_denied(format!(
+            "the identity of {} cannot be pushed by {partner}",
+            doc.agency
+        ))));
+    }
+    if identity.root_key() != held.identity.root_key() {
+        return Err(refuse(Status::permission_denied(format!(
+            "signed by root key {}, not by the root key {} this node verified for {partner}",
+            identity.fingerprint(),
+            held.identity.fingerprint()
+        ))));
+    }
+    let held_version = held.identity.document().version;
+    if doc.version == held_version && identity.to_bytes() == held.identity.to_bytes() {
+        return Ok(held_version); // a retry of what we already hold
+    }
+    if doc.version <= held_version {
+        return Err(refuse(Status::failed_precondition(format!(
+            "version {} is not newer than version {held_version} held here",
+            doc.version
+        ))));
+    }
+    crate::partners::Partner::new(identity.clone())
+        .map_err(|e| refuse(Status::invalid_argument(e.to_string())))?;
+    let entry = NewEntry::new(
+        EntryKind::PeerChange,
+        Bytes::from(
+            serde_json::json!({
+                "event": "identity-updated",
+                "agency": partner.to_string(),
+                "from_version": held_version,
+                "to_version": doc.version,
+                "signing_key_id": doc.signing_key.key_id.to_string(),
+                "encryption_key_id": doc.encryption_key.key_id.to_string(),
+                "revoked": doc.revoked_keys.iter().map(|r| r.key_id.to_string()).collect::<Vec<_>>(),
+            })
+            .to_string(),
+        ),
+    )
+    .about_agency(partner.clone())
+    .with_effect(Effect::PutPeer {
+        agency: partner.clone(),
+        bundle: identity.to_bytes(),
+    });
+    state.log.append(entry).map_err(|e| {
+        tracing::error!(error = %e, "could not store a pushed identity");
+        Status::unavailable("the receiver cannot store right now")
+    })?;
+    state
+        .reload_partners()
+        .map_err(|e| Status::internal(e.to_string()))?;
+    Ok(doc.version)
 }

@@ -125,6 +125,13 @@ pub enum Effect {
     },
     /// Forget a local client's registration.
     RemoveClient(String),
+    /// `partner` confirmed it holds version `version` of our identity document.
+    IdentityAcknowledged {
+        /// The partner.
+        partner: AgencyId,
+        /// The version it holds.
+        version: u64,
+    },
 }
 
 /// An entry to append. The log assigns its sequence number, time and chain hash.

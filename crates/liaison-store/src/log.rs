@@ -13,6 +13,7 @@
 //! | `p` partner                      | the partner's identity bundle  |
 //! | `q` request key                  | seq of the entry it published  |
 //! | `k` client name                  | the client's registration      |
+//! | `v` partner                      | our identity version it holds  |
 //!
 //! An entry, its index keys and its [`Effect`]s go into one sled batch, so they exist
 //! together or not at all.
@@ -98,6 +99,7 @@ enum Request {
     Checkpoint {
         reply: oneshot::Sender<Result<Checkpoint>>,
     },
+    SetSigner(CheckpointSigner),
 }
 
 struct Shared {
@@ -163,6 +165,10 @@ fn received_key(id: &BulletinId) -> Vec<u8> {
 
 fn request_key(key: &str) -> Vec<u8> {
     [&b"q"[..], key.as_bytes()].concat()
+}
+
+fn identity_ack_key(agency: &AgencyId) -> Vec<u8> {
+    [&b"v"[..], agency.as_str().as_bytes()].concat()
 }
 
 fn client_key(name: &str) -> Vec<u8> {
@@ -261,6 +267,24 @@ impl Log {
             let _ = requests.send(Request::Checkpoint { reply });
         }
         receiver.blocking_recv().map_err(|_| Error::Closed)?
+    }
+
+    /// Signs later checkpoints with `signer` (after a key rotation). Takes effect in
+    /// order with the appends already handed to the writer.
+    pub fn set_checkpoint_signer(&self, signer: CheckpointSigner) {
+        if let Some(requests) = &self.requests {
+            let _ = requests.send(Request::SetSigner(signer));
+        }
+    }
+
+    /// The identity version `partner` confirmed it holds (0: none pushed yet).
+    pub fn identity_acknowledged(&self, partner: &AgencyId) -> Result<u64> {
+        Ok(self
+            .shared
+            .tree
+            .get(identity_ack_key(partner))?
+            .and_then(|v| v.as_ref().try_into().ok().map(u64::from_be_bytes))
+            .unwrap_or(0))
     }
 
     /// The head of the chain: the last durable entry.
@@ -618,6 +642,7 @@ impl Writer {
                     Request::Checkpoint { reply } => {
                         drop(reply.send(Err(Error::Poisoned(reason.clone()))))
                     }
+                    Request::SetSigner(_) => {}
                 }
             }
             return;
@@ -653,6 +678,7 @@ impl Writer {
                     }
                 }
                 Request::Checkpoint { reply } => checkpoint_replies.push(reply),
+                Request::SetSigner(signer) => self.options.checkpoint_signer = Some(signer),
             }
         }
         let due = self.options.checkpoint_every > 0
@@ -794,6 +820,9 @@ impl Writer {
                         batch.insert(client_key(name), record.to_vec())
                     }
                     Effect::RemoveClient(name) => batch.remove(client_key(name)),
+                    Effect::IdentityAcknowledged { partner, version } => {
+                        batch.insert(identity_ack_key(partner), &version.to_be_bytes()[..])
+                    }
                 }
             }
         }

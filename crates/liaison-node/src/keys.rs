@@ -1,0 +1,261 @@
+//! Key lifecycle: rotating the signing, encryption and TLS keys, and revoking retired
+//! keys. Each change is a new identity-document version signed by the agency root,
+//! recorded in the log, put in force in the running node at once, and pushed to every
+//! partner by its delivery worker until the partner confirms it holds the version.
+
+use std::path::Path;
+
+use liaison_core::crypto::{EncryptionKey, SigningKey, SystemRng};
+use liaison_core::identity::RevocationReason;
+use liaison_core::tls::{self, CertificateRole, Validity};
+use liaison_core::{KeyId, SignedIdentity, UnixMillis};
+use liaison_store::log::CheckpointSigner;
+use liaison_store::{EntryKind, NewEntry};
+use serde::{Deserialize, Serialize};
+
+use crate::data_dir::{IDENTITY_FILE, IDENTITY_VALIDITY_DAYS, Node, RETIRED_KEYS_DIR};
+use crate::error::{Error, Result};
+use crate::state::NodeState;
+
+/// Which key to rotate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyPurpose {
+    /// The bulletin-signing key (Ed25519).
+    Signing,
+    /// The encryption key (X25519).
+    Encryption,
+    /// The node's TLS certificate and key (issued by the agency CA).
+    Tls,
+}
+
+/// What a rotation or revocation did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyChangeView {
+    /// What changed, in words.
+    pub change: String,
+    /// The identity-document version now in force.
+    pub identity_version: u64,
+    /// The old key id (rotation) or the revoked key id.
+    pub old_key_id: Option<String>,
+    /// The new key id (rotation).
+    pub new_key_id: Option<String>,
+}
+
+/// Writes `contents` to `dir/name` durably via a temporary file and a rename.
+fn replace_file(dir: &Path, name: &str, contents: &[u8], mode: u32) -> Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let path = dir.join(name);
+    let tmp = dir.join(format!("{name}.new"));
+    let _ = std::fs::remove_file(&tmp);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(&tmp)
+        .map_err(Error::io("create key file", &tmp))?;
+    file.write_all(contents)
+        .and_then(|()| file.sync_all())
+        .map_err(Error::io("write key file", &tmp))?;
+    std::fs::rename(&tmp, &path).map_err(Error::io("install key file", &path))?;
+    if let Some(parent) = path.parent() {
+        std::fs::File::open(parent)
+            .and_then(|d| d.sync_all())
+            .map_err(Error::io("fsync directory", parent))?;
+    }
+    Ok(())
+}
+
+/// Keeps a replaced secret so that what it protected stays readable.
+fn retire_secret(dir: &Path, purpose: &str, key_id: &KeyId, secret: &[u8]) -> Result<()> {
+    let retired = dir.join(RETIRED_KEYS_DIR);
+    std::fs::create_dir_all(&retired).map_err(Error::io("create directory", &retired))?;
+    replace_file(&retired, &format!("{purpose}-{key_id}.key"), secret, 0o600)
+}
+
+/// Signs `document` with the root, installs it, logs the change and puts the re-loaded
+/// node in force.
+fn publish_identity(
+    state: &NodeState,
+    node: &Node,
+    document: liaison_core::IdentityDocument,
+    event: serde_json::Value,
+) -> Result<u64> {
+    let version = document.version;
+    let signed = SignedIdentity::sign(document, &node.keys().root);
+    replace_file(node.dir(), IDENTITY_FILE, &signed.to_bytes(), 0o644)?;
+    state
+        .log
+        .append(NewEntry::new(EntryKind::KeyChange, event.to_string()))?;
+    let reloaded = Node::load(node.dir())?;
+    state.log.set_checkpoint_signer(CheckpointSigner {
+        agency: reloaded.config().agency.clone(),
+        key: SigningKey::from_seed(*reloaded.keys().signing.seed())?,
+    });
+    state.replace_node(reloaded);
+    for partner in state.partners.snapshot().iter() {
+        state.wake(partner.agency());
+    }
+    Ok(version)
+}
+
+/// Rotates one key. Signing and encryption rotations take effect at once (bulletins
+/// sealed before stay readable: the retired keys are kept); a TLS rotation takes effect
+/// at the node's next start and needs nothing from partners (same CA).
+pub fn rotate(state: &NodeState, purpose: KeyPurpose) -> Result<KeyChangeView> {
+    let node = state.node();
+    let dir = node.dir();
+    let now = UnixMillis::now();
+    let doc = node.identity().document();
+    match purpose {
+        KeyPurpose::Signing => {
+            let old = doc.signing_key.key_id.clone();
+            let new = SigningKey::generate(&mut SystemRng)?;
+            let new_id = new.verifying_key().key_id('s');
+            retire_secret(dir, "signing", &old, node.keys().signing.seed())?;
+            let next = doc.with_new_signing_key(&new, now);
+            replace_file(dir, "keys/signing.key", new.seed(), 0o600)?;
+            let version = publish_identity(
+                state,
+                &node,
+                next,
+                serde_json::json!({"event": "key-rotated", "purpose": "signing", "old": old.to_string(), "new": new_id.to_string()}),
+            )?;
+            Ok(KeyChangeView {
+                change: "signing key rotated".into(),
+                identity_version: version,
+                old_key_id: Some(old.to_string()),
+                new_key_id: Some(new_id.to_string()),
+            })
+        }
+        KeyPurpose::Encryption => {
+            let old = doc.encryption_key.key_id.clone();
+            let new = EncryptionKey::generate(&mut SystemRng);
+            let new_id = new.public_key().key_id();
+            retire_secret(
+                dir,
+                "encryption",
+                &old,
+                &node.keys().encryption.secret_bytes(),
+            )?;
+            let next = doc.with_new_encryption_key(&new, now);
+            replace_file(dir, "keys/encryption.key", &new.secret_bytes(), 0o600)?;
+            let version = publish_identity(
+                state,
+                &node,
+                next,
+                serde_json::json!({"event": "key-rotated", "purpose": "encryption", "old": old.to_string(), "new": new_id.to_string()}),
+            )?;
+            Ok(KeyChangeView {
+                change: "encryption key rotated".into(),
+                identity_version: version,
+                old_key_id: Some(old.to_string()),
+                new_key_id: Some(new_id.to_string()),
+            })
+        }
+        KeyPurpose::Tls => {
+            let read = |file: &str| {
+                let path = dir.join(file);
+                std::fs::read_to_string(&path).map_err(Error::io("read the agency CA", path))
+            };
+            let endpoint = node
+                .config()
+                .peer_advertise
+                .first()
+                .cloned()
+                .unwrap_or_default();
+            let host = endpoint
+                .rsplit_once(':')
+                .map_or(endpoint.as_str(), |(h, _)| h)
+                .trim_matches(['[', ']'])
+                .to_owned();
+            let mut names = vec![host];
+            for local in ["localhost", "127.0.0.1"] {
+                if !names.iter().any(|n| n == local) {
+                    names.push(local.to_owned());
+                }
+            }
+            let issued = tls::issue_certificate(
+                &read("tls/ca.pem")?,
+                &read("tls/ca.key")?,
+                &format!("Liaison node {}", node.config().agency),
+                &names,
+                CertificateRole::Node,
+                Validity {
+                    days: IDENTITY_VALIDITY_DAYS,
+                },
+            )?;
+            replace_file(
+                dir,
+                "tls/node.key",
+                issued.private_key_pem.as_bytes(),
+                0o600,
+            )?;
+            replace_file(
+                dir,
+                "tls/node.pem",
+                issued.certificate_pem.as_bytes(),
+                0o644,
+            )?;
+            let sha = crate::tls::certificate_sha256(&issued.certificate_der);
+            state.log.append(NewEntry::new(
+                EntryKind::KeyChange,
+                serde_json::json!({"event": "key-rotated", "purpose": "tls", "certificate_sha256": sha}).to_string(),
+            ))?;
+            Ok(KeyChangeView {
+                change: "TLS certificate rotated; it is served from the node's next start".into(),
+                identity_version: doc.version,
+                old_key_id: None,
+                new_key_id: Some(sha),
+            })
+        }
+    }
+}
+
+/// Revokes a retired key: partners then reject anything signed with it (a revoked
+/// signing key no longer verifies even bulletins it signed before). The current key
+/// cannot be revoked: rotate it first.
+pub fn revoke(state: &NodeState, key_id: &str, reason: RevocationReason) -> Result<KeyChangeView> {
+    let key_id: KeyId = key_id
+        .parse()
+        .map_err(|e: liaison_core::Malformed| Error::InvalidRequest(e.to_string()))?;
+    let node = state.node();
+    let doc = node.identity().document();
+    if doc.signing_key.key_id == key_id || doc.encryption_key.key_id == key_id {
+        return Err(Error::InvalidRequest(format!(
+            "{key_id} is a current key: rotate it first (`liaison key rotate`), then revoke the retired key"
+        )));
+    }
+    if doc.revocation(&key_id).is_some() {
+        return Err(Error::InvalidRequest(format!(
+            "{key_id} is already revoked"
+        )));
+    }
+    let known = doc
+        .retired_signing_keys
+        .iter()
+        .any(|(k, _)| k.key_id == key_id)
+        || node
+            .decryption_keys()
+            .iter()
+            .any(|k| k.public_key().key_id() == key_id);
+    if !known {
+        return Err(Error::NotFound(format!(
+            "no retired key {key_id} in this node"
+        )));
+    }
+    let next = doc.with_revocation(key_id.clone(), reason, UnixMillis::now());
+    let version = publish_identity(
+        state,
+        &node,
+        next,
+        serde_json::json!({"event": "key-revoked", "key_id": key_id.to_string(), "reason": format!("{reason:?}")}),
+    )?;
+    Ok(KeyChangeView {
+        change: format!("{key_id} revoked ({reason:?})"),
+        identity_version: version,
+        old_key_id: Some(key_id.to_string()),
+        new_key_id: None,
+    })
+}
