@@ -244,8 +244,16 @@ async fn deliver(
     let mut cursor = 0;
     let mut storing = Vec::new();
     loop {
+        // A key rotation since this stream opened: the partner must hold the new
+        // identity before it sees anything signed with the new key, so stop sending,
+        // let what is in flight be receipted, and go push the identity first.
+        let version = state.node().identity().document().version;
+        let identity_pending = state
+            .log
+            .identity_acknowledged(partner)
+            .map_or(true, |held| held < version);
         // Fill the window from the outbox, in log order.
-        if in_flight.len() < DELIVERY_WINDOW {
+        if !identity_pending && in_flight.len() < DELIVERY_WINDOW {
             let room = DELIVERY_WINDOW - in_flight.len();
             let seqs = state
                 .log
@@ -269,6 +277,9 @@ async fn deliver(
             for pending in storing.drain(..) {
                 let pending: liaison_store::PendingAppend = pending;
                 pending.durable().await.map_err(|e| e.to_string())?;
+            }
+            if identity_pending {
+                return Ok(());
             }
             tokio::select! {
                 _ = waker.notified() => continue,
@@ -305,6 +316,14 @@ async fn deliver(
             return Err(format!("{partner} sent a receipt for a different envelope"));
         }
         if let Outcome::Rejected { reason } = &r.outcome {
+            // The partner does not (yet) know the key this bulletin is signed with: it
+            // has not taken our latest identity. Not a verdict on the bulletin: keep it
+            // queued and try again after the identity push.
+            if reason.contains("has no signing key") {
+                return Err(format!(
+                    "{partner} does not hold our current signing key yet: {reason}"
+                ));
+            }
             tracing::warn!(%partner, bulletin = ?expected.bulletin_id.map(|b| b.to_string()), %reason, "partner rejected a bulletin");
         }
         let mut entry = NewEntry::new(EntryKind::Receipt, receipt.to_bytes())

@@ -1,0 +1,293 @@
+//! Key lifecycle between real nodes: rotations while bulletins flow, revocation, and
+//! identity pushes that must be refused.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod util;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use liaison_core::crypto::{SigningKey, SystemRng};
+use liaison_core::receipt::{Outcome, SignedReceipt};
+use liaison_core::{
+    Bulletin, BulletinContent, BulletinId, Marking, RecipientKey, UnixMillis, seal_for_recipients,
+};
+use liaison_node::Node;
+use liaison_node::partners::{PartnerSet, Partners};
+use liaison_node::tls::NodeCertificate;
+use liaison_proto::v1 as pb;
+use tonic::Code;
+use util::{TestNode, cluster, ok, wait_until};
+
+const LONG: Duration = Duration::from_secs(120);
+
+fn peer_version(node: &TestNode, partner: &TestNode) -> u64 {
+    let v: serde_json::Value = serde_json::from_str(&ok(&[
+        "peer",
+        "show",
+        &partner.agency,
+        "--data-dir",
+        node.d(),
+        "--json",
+    ]))
+    .unwrap();
+    v["identity_version"].as_u64().unwrap()
+}
+
+fn peer_client(
+    rt: &tokio::runtime::Runtime,
+    target: &TestNode,
+    cert_of: &TestNode,
+) -> pb::peer_client::PeerClient<tonic::transport::Channel> {
+    let identity = Node::load(&target.dir).unwrap().identity().clone();
+    let partners = PartnerSet::new(
+        Partners::from_bundles(vec![(
+            identity.document().agency.clone(),
+            identity.to_bytes(),
+        )])
+        .unwrap(),
+    );
+    let cert = NodeCertificate::load(
+        &cert_of.dir.join("tls/node.pem"),
+        &cert_of.dir.join("tls/node.key"),
+    )
+    .unwrap();
+    rt.block_on(liaison_node::delivery::connect(
+        &partners,
+        &cert,
+        &identity.document().agency,
+    ))
+    .unwrap()
+}
+
+#[test]
+fn every_key_rotates_while_bulletins_flow_and_nothing_is_lost() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut nodes = cluster(tmp.path(), &["NL-NP", "DE-BKA", "RO-DIICOT"]);
+    for n in &mut nodes {
+        n.start();
+    }
+    let mut a_ids = Vec::new();
+    let mut b_ids = Vec::new();
+    {
+        let (a, b, c) = (&nodes[0], &nodes[1], &nodes[2]);
+        for i in 0..60 {
+            a_ids.push(a.send(&[b, c], &format!("from A {i}")));
+            if i % 2 == 0 {
+                b_ids.push(b.send(&[a], &format!("from B {i}")));
+            }
+            match i {
+                15 => {
+                    ok(&["key", "rotate", "signing", "--data-dir", a.d()]);
+                }
+                30 => {
+                    ok(&["key", "rotate", "encryption", "--data-dir", b.d()]);
+                }
+                45 => {
+                    ok(&["key", "rotate", "tls", "--data-dir", c.d()]);
+                }
+                _ => {}
+            }
+        }
+    }
+    // C serves its new TLS certificate after a restart; partners need nothing.
+    nodes[2].stop();
+    nodes[2].start();
+    let (a, b, c) = (&nodes[0], &nodes[1], &nodes[2]);
+    for i in 60..70 {
+        a_ids.push(a.send(&[b, c], &format!("from A {i}")));
+    }
+    wait_until("every outbox to drain", LONG, || {
+        a.outbox(b) == 0 && a.outbox(c) == 0 && b.outbox(a) == 0
+    });
+    wait_until("partners to hold the new identities", LONG, || {
+        peer_version(b, a) == 2
+            && peer_version(c, a) == 2
+            && peer_version(a, b) == 2
+            && peer_version(c, b) == 2
+    });
+    assert_eq!(
+        peer_version(a, c),
+        1,
+        "a TLS rotation needs no new identity version"
+    );
+    // Nothing lost, nothing twice, in order.
+    let ids = |n: &TestNode| n.inbox().into_iter().map(|s| s.id).collect::<Vec<_>>();
+    assert_eq!(ids(b), a_ids);
+    assert_eq!(ids(c), a_ids);
+    assert_eq!(ids(a), b_ids);
+    // Bulletins signed before the rotation still verify, as do those after.
+    for id in [&a_ids[0], &a_ids[10], &a_ids[50], &a_ids[69]] {
+        assert!(
+            b.show(id).signature.starts_with("valid"),
+            "{id}: {}",
+            b.show(id).signature
+        );
+    }
+    // And A's own log verifies with checkpoints signed by either key.
+    nodes[0].stop();
+    ok(&["log", "verify", "--data-dir", nodes[0].d()]);
+}
+
+fn seal_with(signing: &SigningKey, from: &Node, to: &Node) -> Bytes {
+    let now = UnixMillis::now();
+    let bulletin = Bulletin {
+        id: BulletinId::new(now),
+        origin: from.config().agency.clone(),
+        created: now,
+        expires: now.plus_days(1),
+        marking: Marking::new(
+            "trafficking.persons".parse().unwrap(),
+            "amber".parse().unwrap(),
+            vec![],
+        )
+        .unwrap(),
+        content: BulletinContent {
+            title: "signed with an old key".into(),
+            body: "-".into(),
+            ..BulletinContent::default()
+        },
+    };
+    let recipient = RecipientKey {
+        agency: to.config().agency.clone(),
+        key: to.identity().document().encryption_key.key.clone(),
+    };
+    seal_for_recipients(&bulletin, signing, &[recipient], &mut SystemRng)
+        .unwrap()
+        .as_bytes()
+        .clone()
+}
+
+fn deliver(
+    rt: &tokio::runtime::Runtime,
+    client: &mut pb::peer_client::PeerClient<tonic::transport::Channel>,
+    envelope: Bytes,
+) -> Outcome {
+    rt.block_on(async {
+        let mut receipts = client
+            .deliver(tokio_stream::iter(vec![pb::SealedBulletin { envelope }]))
+            .await
+            .unwrap()
+            .into_inner();
+        let signed = receipts.message().await.unwrap().unwrap();
+        SignedReceipt::from_stored(Bytes::from(prost::Message::encode_to_vec(&signed)))
+            .unwrap()
+            .receipt()
+            .outcome
+            .clone()
+    })
+}
+
+#[test]
+fn a_revoked_key_is_refused_with_its_own_reason() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut nodes = cluster(tmp.path(), &["NL-NP", "DE-BKA"]);
+    for n in &mut nodes {
+        n.start();
+    }
+    let (a, b) = (&nodes[0], &nodes[1]);
+    let old_id = Node::load(&a.dir)
+        .unwrap()
+        .identity()
+        .document()
+        .signing_key
+        .key_id
+        .to_string();
+    let old_key = SigningKey::from_seed(
+        std::fs::read(a.dir.join("keys/signing.key"))
+            .unwrap()
+            .try_into()
+            .unwrap(),
+    )
+    .unwrap();
+    ok(&["key", "rotate", "signing", "--data-dir", a.d()]);
+    let err = util::fails(
+        &[
+            "key",
+            "revoke",
+            &Node::load(&a.dir)
+                .unwrap()
+                .identity()
+                .document()
+                .signing_key
+                .key_id
+                .to_string(),
+            "--reason",
+            "compromised",
+            "--data-dir",
+            a.d(),
+        ],
+        1,
+    );
+    assert!(err.contains("rotate it first"), "{err}");
+    ok(&[
+        "key",
+        "revoke",
+        &old_id,
+        "--reason",
+        "compromised",
+        "--data-dir",
+        a.d(),
+    ]);
+    wait_until("B to hold A's identity version 3", LONG, || {
+        peer_version(b, a) == 3
+    });
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let mut client = peer_client(&rt, b, a);
+    let (a_node, b_node) = (Node::load(&a.dir).unwrap(), Node::load(&b.dir).unwrap());
+    match deliver(&rt, &mut client, seal_with(&old_key, &a_node, &b_node)) {
+        Outcome::Rejected { reason } => assert!(reason.contains("revoked"), "{reason}"),
+        other => panic!("a bulletin signed with a revoked key was {other:?}"),
+    }
+    // The current key still works.
+    let current = a_node.keys().signing.seed();
+    let current = SigningKey::from_seed(*current).unwrap();
+    assert!(matches!(
+        deliver(&rt, &mut client, seal_with(&current, &a_node, &b_node)),
+        Outcome::Accepted { .. }
+    ));
+}
+
+#[test]
+fn a_lower_or_wrongly_signed_identity_push_is_refused_and_logged() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut nodes = cluster(tmp.path(), &["NL-NP", "DE-BKA"]);
+    let v1 = std::fs::read(nodes[0].dir.join("identity.bundle")).unwrap();
+    nodes[1].start();
+    ok(&["key", "rotate", "encryption", "--data-dir", nodes[0].d()]);
+    nodes[0].start();
+    let (a, b) = (&nodes[0], &nodes[1]);
+    wait_until("B to hold A's version 2", LONG, || peer_version(b, a) == 2);
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let mut client = peer_client(&rt, b, a);
+    let push = |client: &mut pb::peer_client::PeerClient<tonic::transport::Channel>,
+                bytes: &[u8]| {
+        let message: liaison_proto::format::v1::SignedIdentity =
+            prost::Message::decode(bytes).unwrap();
+        rt.block_on(client.push_identity(message))
+    };
+    // An older version.
+    let status = push(&mut client, &v1).unwrap_err();
+    assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
+    assert!(status.message().contains("not newer"), "{status:?}");
+    // A newer version signed by a root B never verified.
+    let impostor_root = SigningKey::generate(&mut SystemRng).unwrap();
+    let mut doc = Node::load(&a.dir).unwrap().identity().document().clone();
+    doc.version = 99;
+    let forged = liaison_core::SignedIdentity::sign(doc, &impostor_root);
+    let status = push(&mut client, &forged.to_bytes()).unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
+    assert!(status.message().contains("root key"), "{status:?}");
+    assert_eq!(peer_version(b, a), 2, "a refused push changed nothing");
+    // Both refusals are in B's log.
+    let exported: Vec<serde_json::Value> =
+        serde_json::from_str(&ok(&["log", "export", "--data-dir", b.d(), "--json"])).unwrap();
+    let refusals = exported
+        .iter()
+        .filter(|e| e["body"]["event"] == "identity-refused")
+        .count();
+    assert_eq!(refusals, 2);
+}
