@@ -291,3 +291,70 @@ fn a_lower_or_wrongly_signed_identity_push_is_refused_and_logged() {
         .count();
     assert_eq!(refusals, 2);
 }
+
+#[test]
+fn a_revoked_tls_certificate_is_refused_at_the_handshake() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut nodes = cluster(tmp.path(), &["NL-NP", "DE-BKA"]);
+    let old_cert = NodeCertificate::load(
+        &nodes[1].dir.join("tls/node.pem"),
+        &nodes[1].dir.join("tls/node.key"),
+    )
+    .unwrap();
+    let rotated: serde_json::Value = serde_json::from_str(&ok(&[
+        "key",
+        "rotate",
+        "tls",
+        "--data-dir",
+        nodes[1].d(),
+        "--json",
+    ]))
+    .unwrap();
+    let old_id = rotated["old_key_id"].as_str().unwrap().to_owned();
+    assert!(old_id.starts_with("t-"));
+    for n in &mut nodes {
+        n.start();
+    }
+    ok(&[
+        "key",
+        "revoke",
+        &old_id,
+        "--reason",
+        "compromised",
+        "--data-dir",
+        nodes[1].d(),
+    ]);
+    let (a, b) = (&nodes[0], &nodes[1]);
+    wait_until("A to hold B's identity version 2", LONG, || {
+        peer_version(a, b) == 2
+    });
+
+    let identity = Node::load(&a.dir).unwrap().identity().clone();
+    let partners = PartnerSet::new(
+        Partners::from_bundles(vec![(
+            identity.document().agency.clone(),
+            identity.to_bytes(),
+        )])
+        .unwrap(),
+    );
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let try_with = |cert: &NodeCertificate| {
+        rt.block_on(async {
+            let mut client =
+                liaison_node::delivery::connect(&partners, cert, &identity.document().agency)
+                    .await?;
+            client
+                .ping(pb::PingRequest {})
+                .await
+                .map(|_| ())
+                .map_err(|s| s.to_string())
+        })
+    };
+    assert!(
+        try_with(&old_cert).is_err(),
+        "a revoked TLS certificate was accepted"
+    );
+    let new_cert =
+        NodeCertificate::load(&b.dir.join("tls/node.pem"), &b.dir.join("tls/node.key")).unwrap();
+    try_with(&new_cert).unwrap();
+}

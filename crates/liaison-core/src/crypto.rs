@@ -266,6 +266,12 @@ pub fn key_id(kind: char, public: &[u8]) -> KeyId {
     KeyId::from_digest(kind, &digest_parts(&[domain::KEY_ID, kind_bytes, public]))
 }
 
+/// The id of a TLS certificate (`t-` and 16 hex digits of the SHA-256 of its DER), as
+/// named in revocations.
+pub fn tls_certificate_id(certificate_der: &[u8]) -> KeyId {
+    KeyId::from_digest('t', &sha256(certificate_der))
+}
+
 /// An X25519 private key that content keys are wrapped for.
 #[derive(Clone)]
 pub struct EncryptionKey {

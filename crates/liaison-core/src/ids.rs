@@ -133,7 +133,8 @@ impl fmt::Display for BulletinId {
 
 /// The id of a public key: a kind letter, a dash and 16 hex digits of
 /// SHA-256("liaison/v1/key-id\0" || kind || public key), e.g. `s-3f9a0c1d2e4b5a69`.
-/// `r` root, `s` bulletin signing, `e` encryption.
+/// `r` root, `s` bulletin signing, `e` encryption; `t` a TLS certificate (16 hex digits
+/// of the SHA-256 of its DER).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct KeyId(String);
@@ -154,7 +155,7 @@ impl FromStr for KeyId {
     type Err = Malformed;
     fn from_str(s: &str) -> Result<Self, Malformed> {
         let ok = s.len() == 18
-            && matches!(s.as_bytes()[0], b'r' | b's' | b'e')
+            && matches!(s.as_bytes()[0], b'r' | b's' | b'e' | b't')
             && s.as_bytes()[1] == b'-'
             && s[2..]
                 .bytes()

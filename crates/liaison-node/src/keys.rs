@@ -155,6 +155,7 @@ pub fn rotate(state: &NodeState, purpose: KeyPurpose) -> Result<KeyChangeView> {
             })
         }
         KeyPurpose::Tls => {
+            let old = current_tls_id(dir)?;
             let read = |file: &str| {
                 let path = dir.join(file);
                 std::fs::read_to_string(&path).map_err(Error::io("read the agency CA", path))
@@ -198,16 +199,16 @@ pub fn rotate(state: &NodeState, purpose: KeyPurpose) -> Result<KeyChangeView> {
                 issued.certificate_pem.as_bytes(),
                 0o644,
             )?;
-            let sha = crate::tls::certificate_sha256(&issued.certificate_der);
+            let new_id = liaison_core::crypto::tls_certificate_id(&issued.certificate_der);
             state.log.append(NewEntry::new(
                 EntryKind::KeyChange,
-                serde_json::json!({"event": "key-rotated", "purpose": "tls", "certificate_sha256": sha}).to_string(),
+                serde_json::json!({"event": "key-rotated", "purpose": "tls", "old": old.to_string(), "new": new_id.to_string()}).to_string(),
             ))?;
             Ok(KeyChangeView {
                 change: "TLS certificate rotated; it is served from the node's next start".into(),
                 identity_version: doc.version,
-                old_key_id: None,
-                new_key_id: Some(sha),
+                old_key_id: Some(old.to_string()),
+                new_key_id: Some(new_id.to_string()),
             })
         }
     }
@@ -232,10 +233,17 @@ pub fn revoke(state: &NodeState, key_id: &str, reason: RevocationReason) -> Resu
             "{key_id} is already revoked"
         )));
     }
-    let known = doc
-        .retired_signing_keys
-        .iter()
-        .any(|(k, _)| k.key_id == key_id)
+    if key_id.as_str().starts_with("t-") && key_id == current_tls_id(node.dir())? {
+        return Err(Error::InvalidRequest(format!(
+            "{key_id} is the node's current TLS certificate: rotate it first (`liaison key rotate tls`) and restart"
+        )));
+    }
+    // An earlier TLS certificate is known only by its id (the node keeps no copy).
+    let known = key_id.as_str().starts_with("t-")
+        || doc
+            .retired_signing_keys
+            .iter()
+            .any(|(k, _)| k.key_id == key_id)
         || node
             .decryption_keys()
             .iter()
@@ -258,4 +266,17 @@ pub fn revoke(state: &NodeState, key_id: &str, reason: RevocationReason) -> Resu
         old_key_id: Some(key_id.to_string()),
         new_key_id: None,
     })
+}
+
+/// The id of the node's current TLS certificate (`tls/node.pem`).
+fn current_tls_id(dir: &Path) -> Result<KeyId> {
+    use rustls::pki_types::pem::PemObject as _;
+    let path = dir.join("tls/node.pem");
+    let cert = rustls::pki_types::CertificateDer::from_pem_file(&path).map_err(|e| {
+        Error::BadKeyMaterial {
+            path: path.clone(),
+            problem: e.to_string(),
+        }
+    })?;
+    Ok(liaison_core::crypto::tls_certificate_id(&cert))
 }

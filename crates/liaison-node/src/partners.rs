@@ -72,7 +72,13 @@ impl Partner {
         now: UnixTime,
         role: TlsRole,
     ) -> std::result::Result<(), webpki::Error> {
-        verify_chain(&self.anchor, end_entity, intermediates, now, role)
+        verify_chain(&self.anchor, end_entity, intermediates, now, role)?;
+        // The partner revoked this certificate (a stolen node key, say).
+        let id = liaison_core::crypto::tls_certificate_id(end_entity);
+        if self.identity.document().revocation(&id).is_some() {
+            return Err(webpki::Error::CertRevoked);
+        }
+        Ok(())
     }
 }
 
