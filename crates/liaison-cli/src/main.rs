@@ -710,24 +710,38 @@ fn identity_export(data_dir: &Path, out: &Path) -> Result<()> {
 }
 
 fn log_verify(data_dir: &Path, json: bool) -> Result<()> {
-    let node = load(data_dir)?;
-    let log = node
-        .open_log()
-        .context("cannot open the log (is the node running? it holds the log)")?;
-    // Checkpoints may be signed by signing keys retired since.
-    let doc = node.identity().document();
-    let keys: Vec<_> = std::iter::once(doc.signing_key.key)
-        .chain(doc.retired_signing_keys.iter().map(|(k, _)| k.key))
-        .collect();
-    let report = log
-        .verify(&keys, &mut |_| {})
-        .context("the log does NOT verify")?;
-    let head = data_encoding::HEXLOWER.encode(&report.head.hash);
+    // A running node holds the log: ask it. Otherwise verify here, with a progress bar
+    // on a terminal.
+    let report: liaison_node::admin::VerifyView =
+        match liaison_node::admin::call(data_dir, &AdminRequest::LogVerify)
+            .context("the log does NOT verify")?
+        {
+            Some(value) => serde_json::from_value(value)?,
+            None => {
+                let node = load(data_dir)?;
+                let log = node.open_log().context("cannot open the log")?;
+                let bar = indicatif::ProgressBar::new(log.head().seq);
+                bar.set_style(
+                    indicatif::ProgressStyle::with_template(
+                        "verifying {bar:40} {pos}/{len} entries ({eta} left)",
+                    )
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+                );
+                let verified = liaison_node::admin::verify_log(&node, &log, &mut |seq| {
+                    if seq % 1024 == 0 {
+                        bar.set_position(seq);
+                    }
+                });
+                bar.finish_and_clear();
+                verified.context("the log does NOT verify")?
+            }
+        };
+    let head = report.head_hash.clone();
     if json {
         let value = serde_json::json!({
             "ok": true,
             "entries": report.entries,
-            "head_seq": report.head.seq,
+            "head_seq": report.entries,
             "head_hash": head,
             "checkpoints": report.checkpoints,
             "external_bodies": report.external_bodies,
@@ -736,7 +750,7 @@ fn log_verify(data_dir: &Path, json: bool) -> Result<()> {
     } else {
         println!(
             "Log verified: {} entries, head {} {}, {} signed checkpoints, {} external bodies",
-            report.entries, report.head.seq, head, report.checkpoints, report.external_bodies
+            report.entries, report.entries, head, report.checkpoints, report.external_bodies
         );
     }
     Ok(())

@@ -80,6 +80,8 @@ pub enum AdminRequest {
     ClientList,
     /// Health at a glance: listeners, partners, log, keys.
     Status,
+    /// Re-hash and check the whole log.
+    LogVerify,
     /// Rotate a key: `signing`, `encryption` or `tls`.
     KeyRotate {
         /// Which key.
@@ -277,6 +279,7 @@ pub fn execute(state: &NodeState, request: AdminRequest) -> Result<serde_json::V
         AdminRequest::ClientIssue { name, roles } => json(&client_issue(state, &name, &roles)?),
         AdminRequest::ClientList => json(&state.clients.snapshot().list()),
         AdminRequest::Status => json(&status(state)?),
+        AdminRequest::LogVerify => json(&verify_log(&state.node(), &state.log, &mut |_| {})?),
         AdminRequest::KeyRotate { purpose } => json(&crate::keys::rotate(state, purpose)?),
         AdminRequest::KeyRevoke { key_id, reason } => {
             let reason = match reason.as_str() {
@@ -743,6 +746,41 @@ pub fn status(state: &NodeState) -> Result<StatusView> {
         policy_version: state.policy.snapshot().version().to_owned(),
         keys,
         warnings,
+    })
+}
+
+/// The result of `liaison log verify`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerifyView {
+    /// Entries verified.
+    pub entries: u64,
+    /// Hash of the last, hex.
+    pub head_hash: String,
+    /// Signed checkpoints verified.
+    pub checkpoints: usize,
+    /// Bodies read from their own files and checked.
+    pub external_bodies: u64,
+}
+
+/// Verifies the whole log; checkpoints may be signed by the current or any retired
+/// signing key. `progress` is called with each sequence number.
+///
+/// Errors: [`Error::Store`] naming the first bad entry or checkpoint.
+pub fn verify_log(
+    node: &crate::Node,
+    log: &liaison_store::Log,
+    progress: &mut dyn FnMut(u64),
+) -> Result<VerifyView> {
+    let doc = node.identity().document();
+    let keys: Vec<_> = std::iter::once(doc.signing_key.key)
+        .chain(doc.retired_signing_keys.iter().map(|(k, _)| k.key))
+        .collect();
+    let report = log.verify(&keys, progress)?;
+    Ok(VerifyView {
+        entries: report.entries,
+        head_hash: data_encoding::HEXLOWER.encode(&report.head.hash),
+        checkpoints: report.checkpoints,
+        external_bodies: report.external_bodies,
     })
 }
 
