@@ -260,7 +260,13 @@ pub fn print_bulletin(b: &BulletinDetail) {
     }
 }
 
-pub fn client_issue(data_dir: &Path, name: String, roles: Vec<String>, out: &Path) -> Result<()> {
+pub fn client_issue(
+    data_dir: &Path,
+    name: String,
+    roles: Vec<String>,
+    out: &Path,
+    json: bool,
+) -> Result<()> {
     for file in ["client.key", "client.pem", "ca.pem"] {
         if out.join(file).exists() {
             anyhow::bail!(
@@ -274,6 +280,9 @@ pub fn client_issue(data_dir: &Path, name: String, roles: Vec<String>, out: &Pat
     write_file(&out.join("client.key"), &issued.private_key_pem, 0o600)?;
     write_file(&out.join("client.pem"), &issued.certificate_pem, 0o644)?;
     write_file(&out.join("ca.pem"), &issued.ca_pem, 0o644)?;
+    if json {
+        return output::json(&issued.record);
+    }
     println!(
         "Issued client {} with roles {} (certificate SHA-256 {})",
         issued.record.name,
@@ -332,8 +341,11 @@ pub fn client_list(data_dir: &Path, json: bool) -> Result<()> {
     Ok(())
 }
 
-pub fn client_revoke(data_dir: &Path, name: String) -> Result<()> {
+pub fn client_revoke(data_dir: &Path, name: String, json: bool) -> Result<()> {
     let record: ClientRecord = call(data_dir, AdminRequest::ClientRevoke { name })?;
+    if json {
+        return output::json(&record);
+    }
     println!(
         "Revoked client {} (certificate {})",
         record.name, record.certificate_sha256

@@ -57,6 +57,9 @@ enum Command {
         /// Address of the client API for the agency's own systems [default: 127.0.0.1:7444].
         #[arg(long, value_name = "IP:PORT")]
         api_endpoint: Option<SocketAddr>,
+        /// Print the new identity as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Show or export this agency's identity.
     #[command(subcommand)]
@@ -277,6 +280,9 @@ enum ClientCommand {
         /// Directory to write the key, certificate and CA certificate into.
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
+        /// Print the registration as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Every registered client.
     #[command(after_help = "Example:\n  liaison client list --data-dir /var/lib/liaison")]
@@ -296,6 +302,9 @@ enum ClientCommand {
         name: String,
         #[command(flatten)]
         dir: DataDir,
+        /// Print the revoked registration as JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -450,7 +459,15 @@ fn run(command: Command) -> Result<()> {
             name,
             peer_endpoint,
             api_endpoint,
-        } => init(&dir.data_dir, &agency, name, peer_endpoint, api_endpoint),
+            json,
+        } => init(
+            &dir.data_dir,
+            &agency,
+            name,
+            peer_endpoint,
+            api_endpoint,
+            json,
+        ),
         Command::Identity(IdentityCommand::Show { dir, json }) => {
             identity_show(&dir.data_dir, json)
         }
@@ -578,12 +595,13 @@ fn run(command: Command) -> Result<()> {
             name,
             role,
             out,
-        }) => commands::client_issue(&dir.data_dir, name, role, &out),
+            json,
+        }) => commands::client_issue(&dir.data_dir, name, role, &out, json),
         Command::Client(ClientCommand::List { dir, json }) => {
             commands::client_list(&dir.data_dir, json)
         }
-        Command::Client(ClientCommand::Revoke { name, dir }) => {
-            commands::client_revoke(&dir.data_dir, name)
+        Command::Client(ClientCommand::Revoke { name, dir, json }) => {
+            commands::client_revoke(&dir.data_dir, name, json)
         }
         Command::Bench {
             bulletins,
@@ -601,6 +619,7 @@ fn init(
     name: String,
     peer_endpoint: Option<String>,
     api_endpoint: Option<SocketAddr>,
+    json: bool,
 ) -> Result<()> {
     let agency: AgencyId = agency.parse()?;
     let node = init_node(&InitOptions {
@@ -610,6 +629,10 @@ fn init(
         peer_endpoint,
         api_endpoint,
     })?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&identity_json(&node))?);
+        return Ok(());
+    }
     println!(
         "Created node {} in {}",
         node.config().agency,

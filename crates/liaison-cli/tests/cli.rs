@@ -217,3 +217,65 @@ fn completions_for_each_shell() {
     }
     fails(&["completions", "powershell-classic"], 2);
 }
+
+#[test]
+fn data_printing_commands_speak_json() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("nl");
+    let d = dir.to_str().unwrap();
+    let created: serde_json::Value = serde_json::from_str(&ok(&[
+        "init",
+        "--data-dir",
+        d,
+        "--agency",
+        "NL-NP",
+        "--name",
+        "NL",
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!(created["agency"], "NL-NP");
+    let out = tmp.path().join("case");
+    let issued: serde_json::Value = serde_json::from_str(&ok(&[
+        "client",
+        "issue",
+        "--data-dir",
+        d,
+        "--name",
+        "case",
+        "--role",
+        "read",
+        "--out",
+        out.to_str().unwrap(),
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!(issued["name"], "case");
+    assert_eq!(issued["roles"][0], "read");
+    let listed: serde_json::Value =
+        serde_json::from_str(&ok(&["client", "list", "--data-dir", d, "--json"])).unwrap();
+    assert_eq!(listed[0]["name"], "case");
+    let revoked: serde_json::Value = serde_json::from_str(&ok(&[
+        "client",
+        "revoke",
+        "case",
+        "--data-dir",
+        d,
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!(revoked["certificate_sha256"], issued["certificate_sha256"]);
+    for command in [
+        vec!["peer", "list", "--data-dir", d, "--json"],
+        vec!["bulletin", "list", "--data-dir", d, "--json"],
+        vec!["policy", "show", "--data-dir", d, "--json"],
+        vec!["status", "--data-dir", d, "--json"],
+        vec!["log", "export", "--data-dir", d, "--json"],
+        vec!["log", "verify", "--data-dir", d, "--json"],
+        vec!["identity", "show", "--data-dir", d, "--json"],
+    ] {
+        let printed = ok(&command);
+        serde_json::from_str::<serde_json::Value>(&printed)
+            .unwrap_or_else(|e| panic!("{command:?}: {e}\n{printed}"));
+    }
+}
