@@ -438,7 +438,39 @@ pub fn policy_reload(data_dir: &Path) -> Result<()> {
 }
 
 pub fn log_export(data_dir: &Path, since: u64, limit: usize, json: bool) -> Result<()> {
-    let entries: Vec<ExportedEntry> = call(data_dir, AdminRequest::LogExport { since, limit })?;
+    let request = AdminRequest::LogExport { since, limit };
+    let entries: Vec<ExportedEntry> = match admin::call(data_dir, &request)? {
+        Some(value) => serde_json::from_value(value)?,
+        None => {
+            // Offline: export in chunks, with a progress bar on a terminal.
+            let state = NodeState::open(Node::load(data_dir)?)?;
+            let last = state
+                .log
+                .head()
+                .seq
+                .min(since.saturating_add(limit as u64).saturating_sub(1));
+            let bar = indicatif::ProgressBar::new(last.saturating_sub(since.max(1)) + 1);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "exporting {bar:40} {pos}/{len} entries ({eta} left)",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            let mut entries = Vec::new();
+            let mut next = since.max(1);
+            while entries.len() < limit {
+                let chunk = admin::log_export(&state, next, (limit - entries.len()).min(4096))?;
+                let Some(tail) = chunk.last().map(|e| e.seq) else {
+                    break;
+                };
+                bar.inc(chunk.len() as u64);
+                entries.extend(chunk);
+                next = tail + 1;
+            }
+            bar.finish_and_clear();
+            entries
+        }
+    };
     if json {
         return output::json(&entries);
     }
