@@ -35,32 +35,6 @@ fn peer_version(node: &TestNode, partner: &TestNode) -> u64 {
     v["identity_version"].as_u64().unwrap()
 }
 
-fn peer_client(
-    rt: &tokio::runtime::Runtime,
-    target: &TestNode,
-    cert_of: &TestNode,
-) -> pb::peer_client::PeerClient<tonic::transport::Channel> {
-    let identity = Node::load(&target.dir).unwrap().identity().clone();
-    let partners = PartnerSet::new(
-        Partners::from_bundles(vec![(
-            identity.document().agency.clone(),
-            identity.to_bytes(),
-        )])
-        .unwrap(),
-    );
-    let cert = NodeCertificate::load(
-        &cert_of.dir.join("tls/node.pem"),
-        &cert_of.dir.join("tls/node.key"),
-    )
-    .unwrap();
-    rt.block_on(liaison_node::delivery::connect(
-        &partners,
-        &cert,
-        &identity.document().agency,
-    ))
-    .unwrap()
-}
-
 #[test]
 fn every_key_rotates_while_bulletins_flow_and_nothing_is_lost() {
     let tmp = tempfile::tempdir().unwrap();
@@ -235,7 +209,7 @@ fn a_revoked_key_is_refused_with_its_own_reason() {
     });
 
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let mut client = peer_client(&rt, b, a);
+    let mut client = util::peer_client(&rt, b, &util::node_certificate(a)).unwrap();
     let (a_node, b_node) = (Node::load(&a.dir).unwrap(), Node::load(&b.dir).unwrap());
     match deliver(&rt, &mut client, seal_with(&old_key, &a_node, &b_node)) {
         Outcome::Rejected { reason } => assert!(reason.contains("revoked"), "{reason}"),
@@ -262,7 +236,7 @@ fn a_lower_or_wrongly_signed_identity_push_is_refused_and_logged() {
     wait_until("B to hold A's version 2", LONG, || peer_version(b, a) == 2);
 
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let mut client = peer_client(&rt, b, a);
+    let mut client = util::peer_client(&rt, b, &util::node_certificate(a)).unwrap();
     let push = |client: &mut pb::peer_client::PeerClient<tonic::transport::Channel>,
                 bytes: &[u8]| {
         let message: liaison_proto::format::v1::SignedIdentity =

@@ -15,10 +15,9 @@ use liaison_core::{
     Bulletin, BulletinContent, BulletinId, Marking, RecipientKey, UnixMillis, seal_for_recipients,
 };
 use liaison_node::Node;
-use liaison_node::partners::{PartnerSet, Partners};
 use liaison_node::tls::NodeCertificate;
 use liaison_proto::v1 as pb;
-use util::{TestNode, cluster, fails, ok, wait_until};
+use util::{TestNode, cluster, fails, node_certificate, ok, peer_client, wait_until};
 
 const LONG: Duration = Duration::from_secs(120);
 
@@ -154,40 +153,6 @@ fn sender_killed_mid_send_loses_nothing_it_acknowledged_and_sends_nothing_twice(
     );
     a.stop();
     ok(&["log", "verify", "--data-dir", a.d()]);
-}
-
-/// A peer-API client presenting `cert`, trusting only `target`'s CA.
-fn peer_client(
-    runtime: &tokio::runtime::Runtime,
-    target: &TestNode,
-    cert: &NodeCertificate,
-) -> Result<pb::peer_client::PeerClient<tonic::transport::Channel>, String> {
-    let identity = Node::load(&target.dir).unwrap().identity().clone();
-    let partners = PartnerSet::new(
-        Partners::from_bundles(vec![(
-            identity.document().agency.clone(),
-            identity.to_bytes(),
-        )])
-        .unwrap(),
-    );
-    let agency = identity.document().agency.clone();
-    runtime.block_on(async {
-        let mut client = liaison_node::delivery::connect(&partners, cert, &agency).await?;
-        // A handshake refused by the server shows on the first call.
-        client
-            .ping(pb::PingRequest {})
-            .await
-            .map_err(|s| s.to_string())?;
-        Ok(client)
-    })
-}
-
-fn node_certificate(node: &TestNode) -> NodeCertificate {
-    NodeCertificate::load(
-        &node.dir.join("tls/node.pem"),
-        &node.dir.join("tls/node.key"),
-    )
-    .unwrap()
 }
 
 #[test]

@@ -64,15 +64,31 @@ impl NodeCertificate {
     }
 }
 
-/// Verifies a connecting partner's client certificate against every partner's CA,
-/// one anchor at a time.
-#[derive(Debug)]
-struct PartnerClientVerifier {
-    partners: PartnerSet,
+/// Decides whether a client certificate chain is acceptable; the error is a sentence
+/// for the log.
+type ClientCheck = Box<
+    dyn Fn(&CertificateDer<'_>, &[CertificateDer<'_>], UnixTime) -> std::result::Result<(), String>
+        + Send
+        + Sync,
+>;
+
+/// A client-certificate verifier for one listener: TLS 1.3 signatures only, and a
+/// chain accepted by `check` (which logs nothing itself: refusals are logged here).
+struct ClientVerifier {
+    listener: &'static str,
+    check: ClientCheck,
     algorithms: WebPkiSupportedAlgorithms,
 }
 
-impl ClientCertVerifier for PartnerClientVerifier {
+impl std::fmt::Debug for ClientVerifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientVerifier")
+            .field("listener", &self.listener)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClientCertVerifier for ClientVerifier {
     fn root_hint_subjects(&self) -> &[DistinguishedName] {
         &[]
     }
@@ -83,14 +99,10 @@ impl ClientCertVerifier for PartnerClientVerifier {
         intermediates: &[CertificateDer<'_>],
         now: UnixTime,
     ) -> std::result::Result<ClientCertVerified, rustls::Error> {
-        match self
-            .partners
-            .snapshot()
-            .identify(end_entity, intermediates, now, TlsRole::Client)
-        {
-            Ok(_) => Ok(ClientCertVerified::assertion()),
+        match (self.check)(end_entity, intermediates, now) {
+            Ok(()) => Ok(ClientCertVerified::assertion()),
             Err(reason) => {
-                tracing::warn!(%reason, "refused a peer connection at the TLS handshake");
+                tracing::warn!(listener = self.listener, %reason, "refused a connection at the TLS handshake");
                 Err(rustls::Error::InvalidCertificate(
                     CertificateError::ApplicationVerificationFailure,
                 ))
@@ -121,78 +133,40 @@ impl ClientCertVerifier for PartnerClientVerifier {
     }
 }
 
-/// Verifies a local system's client certificate for the client API: it must chain to
-/// the agency's own CA, carry clientAuth, and be registered (not revoked). The node's
-/// own peer certificate is issued by the same CA but is not registered, so it is
-/// refused here; a partner's certificate does not chain to this CA.
-#[derive(Debug)]
-struct LocalClientVerifier {
-    anchor: TrustAnchor<'static>,
-    clients: ClientSet,
-    algorithms: WebPkiSupportedAlgorithms,
+/// Peer listener: the chain must end at the CA of a known partner, checked one trust
+/// anchor at a time, and carry clientAuth.
+fn partner_client_verifier(partners: PartnerSet) -> ClientVerifier {
+    ClientVerifier {
+        listener: "peer",
+        check: Box::new(move |end_entity, intermediates, now| {
+            partners
+                .snapshot()
+                .identify(end_entity, intermediates, now, TlsRole::Client)
+                .map(|_| ())
+        }),
+        algorithms: algorithms(),
+    }
 }
 
-impl ClientCertVerifier for LocalClientVerifier {
-    fn root_hint_subjects(&self) -> &[DistinguishedName] {
-        &[]
-    }
-
-    fn verify_client_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        now: UnixTime,
-    ) -> std::result::Result<ClientCertVerified, rustls::Error> {
-        let refuse = |reason: String| {
-            tracing::warn!(%reason, "refused a client API connection at the TLS handshake");
-            rustls::Error::InvalidCertificate(CertificateError::ApplicationVerificationFailure)
-        };
-        verify_chain(
-            &self.anchor,
-            end_entity,
-            intermediates,
-            now,
-            TlsRole::Client,
-        )
-        .map_err(|e| {
-            refuse(format!(
-                "not a client certificate of this agency's CA: {e:?}"
-            ))
-        })?;
-        let fingerprint = certificate_sha256(end_entity);
-        if self
-            .clients
-            .snapshot()
-            .by_certificate(&fingerprint)
-            .is_none()
-        {
-            return Err(refuse(format!(
-                "certificate {fingerprint} is not a registered client (revoked, or not a client certificate)"
-            )));
-        }
-        Ok(ClientCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        _message: &[u8],
-        _cert: &CertificateDer<'_>,
-        _dss: &DigitallySignedStruct,
-    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        tls12_refused()
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.algorithms.supported_schemes()
+/// Client API listener: the chain must end at the agency's own CA, carry clientAuth,
+/// and be registered (not revoked). The node's own peer certificate is issued by the
+/// same CA but is not registered, so it is refused here; a partner's certificate does
+/// not chain to this CA.
+fn local_client_verifier(anchor: TrustAnchor<'static>, clients: ClientSet) -> ClientVerifier {
+    ClientVerifier {
+        listener: "client API",
+        check: Box::new(move |end_entity, intermediates, now| {
+            verify_chain(&anchor, end_entity, intermediates, now, TlsRole::Client)
+                .map_err(|e| format!("not a client certificate of this agency's CA: {e:?}"))?;
+            let fingerprint = certificate_sha256(end_entity);
+            match clients.snapshot().by_certificate(&fingerprint) {
+                Some(_) => Ok(()),
+                None => Err(format!(
+                    "certificate {fingerprint} is not a registered client (revoked, or not a client certificate)"
+                )),
+            }
+        }),
+        algorithms: algorithms(),
     }
 }
 
@@ -283,10 +257,7 @@ pub fn peer_server_config(
     cert: &NodeCertificate,
     partners: PartnerSet,
 ) -> Result<Arc<rustls::ServerConfig>> {
-    let verifier = PartnerClientVerifier {
-        partners,
-        algorithms: algorithms(),
-    };
+    let verifier = partner_client_verifier(partners);
     server_config(cert, Arc::new(verifier))
 }
 
@@ -301,11 +272,7 @@ pub fn api_server_config(
     let anchor = webpki::anchor_from_trusted_cert(&ca)
         .map_err(|e| Error::Tls(format!("the agency CA certificate is unusable: {e}")))?
         .to_owned();
-    let verifier = LocalClientVerifier {
-        anchor,
-        clients,
-        algorithms: algorithms(),
-    };
+    let verifier = local_client_verifier(anchor, clients);
     server_config(cert, Arc::new(verifier))
 }
 

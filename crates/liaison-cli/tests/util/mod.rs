@@ -338,3 +338,40 @@ pub fn client_identity(client_dir: &Path) -> (String, String) {
         std::fs::read_to_string(client_dir.join("client.key")).unwrap(),
     )
 }
+
+/// A peer-API client presenting `cert`, trusting only `target`'s CA.
+pub fn peer_client(
+    runtime: &tokio::runtime::Runtime,
+    target: &TestNode,
+    cert: &liaison_node::tls::NodeCertificate,
+) -> Result<liaison_proto::v1::peer_client::PeerClient<tonic::transport::Channel>, String> {
+    let identity = liaison_node::Node::load(&target.dir)
+        .unwrap()
+        .identity()
+        .clone();
+    let partners = liaison_node::partners::PartnerSet::new(
+        liaison_node::partners::Partners::from_bundles(vec![(
+            identity.document().agency.clone(),
+            identity.to_bytes(),
+        )])
+        .unwrap(),
+    );
+    let agency = identity.document().agency.clone();
+    runtime.block_on(async {
+        let mut client = liaison_node::delivery::connect(&partners, cert, &agency).await?;
+        // A handshake refused by the server shows on the first call.
+        client
+            .ping(liaison_proto::v1::PingRequest {})
+            .await
+            .map_err(|s| s.to_string())?;
+        Ok(client)
+    })
+}
+
+pub fn node_certificate(node: &TestNode) -> liaison_node::tls::NodeCertificate {
+    liaison_node::tls::NodeCertificate::load(
+        &node.dir.join("tls/node.pem"),
+        &node.dir.join("tls/node.key"),
+    )
+    .unwrap()
+}
