@@ -357,6 +357,9 @@ proptest! {
             let _ = open_as(&envelope, &me, &origin);
         }
         let _ = liaison_core::SignedIdentity::from_bytes(Bytes::from(data.clone()));
+        let _ = liaison_core::receipt::SignedReceipt::verify(Bytes::from(data.clone()), &me.signing.verifying_key());
+        let _ = liaison_core::receipt::SignedReceipt::from_stored(Bytes::from(data.clone()));
+        let _ = liaison_core::policy::Policy::parse(&String::from_utf8_lossy(&data));
         if let Ok(m) = pb::BulletinContent::decode(Bytes::from(data)) {
             let _ = BulletinContent::try_from(m);
         }
