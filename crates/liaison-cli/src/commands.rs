@@ -397,11 +397,14 @@ pub fn policy_show(data_dir: &Path, json: bool) -> Result<()> {
     Ok(())
 }
 
-pub fn policy_check(file: &Path) -> Result<()> {
+pub fn policy_check(file: &Path, json: bool) -> Result<()> {
     let text =
         std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
     let policy = liaison_core::policy::Policy::parse(&text)
         .with_context(|| format!("{} is not a valid policy", file.display()))?;
+    if json {
+        return output::json(&admin::policy_view(&policy));
+    }
     print_policy(&admin::policy_view(&policy));
     println!("{} is valid.", file.display());
     Ok(())
@@ -425,7 +428,7 @@ pub fn policy_explain(data_dir: &Path, request: AdminRequest, json: bool) -> Res
     Ok(())
 }
 
-pub fn policy_reload(data_dir: &Path) -> Result<()> {
+pub fn policy_reload(data_dir: &Path, json: bool) -> Result<()> {
     let view: PolicyView = match admin::call(data_dir, &AdminRequest::PolicyReload)? {
         Some(value) => serde_json::from_value(value)?,
         None => anyhow::bail!(
@@ -433,6 +436,9 @@ pub fn policy_reload(data_dir: &Path) -> Result<()> {
             data_dir.join("policy.toml").display()
         ),
     };
+    if json {
+        return output::json(&view);
+    }
     println!("Policy {} is in force.", view.version);
     Ok(())
 }

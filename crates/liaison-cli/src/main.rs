@@ -229,6 +229,9 @@ enum PolicyCommand {
     Check {
         /// The file.
         file: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Would a bulletin with this marking go to this partner, and why not? Sends nothing.
     #[command(
@@ -258,6 +261,9 @@ enum PolicyCommand {
     Reload {
         #[command(flatten)]
         dir: DataDir,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -405,6 +411,9 @@ enum IdentityCommand {
         /// Where to write the bundle.
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -471,8 +480,8 @@ fn run(command: Command) -> Result<()> {
         Command::Identity(IdentityCommand::Show { dir, json }) => {
             identity_show(&dir.data_dir, json)
         }
-        Command::Identity(IdentityCommand::Export { dir, out }) => {
-            identity_export(&dir.data_dir, &out)
+        Command::Identity(IdentityCommand::Export { dir, out, json }) => {
+            identity_export(&dir.data_dir, &out, json)
         }
         Command::Log(LogCommand::Verify { dir, json }) => log_verify(&dir.data_dir, json),
         Command::Run { dir } => commands::run_node(&dir.data_dir),
@@ -565,7 +574,7 @@ fn run(command: Command) -> Result<()> {
         Command::Policy(PolicyCommand::Show { dir, json }) => {
             commands::policy_show(&dir.data_dir, json)
         }
-        Command::Policy(PolicyCommand::Check { file }) => commands::policy_check(&file),
+        Command::Policy(PolicyCommand::Check { file, json }) => commands::policy_check(&file, json),
         Command::Policy(PolicyCommand::Explain {
             dir,
             to,
@@ -583,7 +592,9 @@ fn run(command: Command) -> Result<()> {
             },
             json,
         ),
-        Command::Policy(PolicyCommand::Reload { dir }) => commands::policy_reload(&dir.data_dir),
+        Command::Policy(PolicyCommand::Reload { dir, json }) => {
+            commands::policy_reload(&dir.data_dir, json)
+        }
         Command::Log(LogCommand::Export {
             dir,
             since,
@@ -710,7 +721,7 @@ fn identity_show(data_dir: &Path, json: bool) -> Result<()> {
     Ok(())
 }
 
-fn identity_export(data_dir: &Path, out: &Path) -> Result<()> {
+fn identity_export(data_dir: &Path, out: &Path, json: bool) -> Result<()> {
     let node = load(data_dir)?;
     if out.exists() {
         anyhow::bail!(
@@ -720,6 +731,15 @@ fn identity_export(data_dir: &Path, out: &Path) -> Result<()> {
     }
     std::fs::write(out, node.identity().to_bytes())
         .with_context(|| format!("cannot write {}", out.display()))?;
+    if json {
+        let value = serde_json::json!({
+            "agency": node.config().agency.to_string(),
+            "bundle": out.display().to_string(),
+            "fingerprint": node.identity().fingerprint().to_string(),
+        });
+        println!("{}", serde_json::to_string_pretty(&value)?);
+        return Ok(());
+    }
     println!(
         "Wrote the signed identity of {} to {}",
         node.config().agency,

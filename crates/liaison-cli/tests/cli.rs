@@ -265,6 +265,19 @@ fn data_printing_commands_speak_json() {
     ]))
     .unwrap();
     assert_eq!(revoked["certificate_sha256"], issued["certificate_sha256"]);
+    let policy = dir.join("policy.toml").to_string_lossy().into_owned();
+    let bundle = tmp.path().join("nl.bundle");
+    let exported: serde_json::Value = serde_json::from_str(&ok(&[
+        "identity",
+        "export",
+        "--data-dir",
+        d,
+        "--out",
+        bundle.to_str().unwrap(),
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!(exported["fingerprint"], created["fingerprint"]);
     for command in [
         vec!["peer", "list", "--data-dir", d, "--json"],
         vec!["bulletin", "list", "--data-dir", d, "--json"],
@@ -273,6 +286,7 @@ fn data_printing_commands_speak_json() {
         vec!["log", "export", "--data-dir", d, "--json"],
         vec!["log", "verify", "--data-dir", d, "--json"],
         vec!["identity", "show", "--data-dir", d, "--json"],
+        vec!["policy", "check", &policy, "--json"],
     ] {
         let printed = ok(&command);
         serde_json::from_str::<serde_json::Value>(&printed)
