@@ -7,12 +7,8 @@ mod util;
 
 use std::time::Duration;
 
-use bytes::Bytes;
 use liaison_core::crypto::{SigningKey, SystemRng};
-use liaison_core::receipt::{Outcome, SignedReceipt};
-use liaison_core::{
-    Bulletin, BulletinContent, BulletinId, Marking, RecipientKey, UnixMillis, seal_for_recipients,
-};
+use liaison_core::receipt::Outcome;
 use liaison_node::Node;
 use liaison_node::partners::{PartnerSet, Partners};
 use liaison_node::tls::NodeCertificate;
@@ -104,55 +100,6 @@ fn every_key_rotates_while_bulletins_flow_and_nothing_is_lost() {
     ok(&["log", "verify", "--data-dir", nodes[0].d()]);
 }
 
-fn seal_with(signing: &SigningKey, from: &Node, to: &Node) -> Bytes {
-    let now = UnixMillis::now();
-    let bulletin = Bulletin {
-        id: BulletinId::new(now),
-        origin: from.config().agency.clone(),
-        created: now,
-        expires: now.plus_days(1),
-        marking: Marking::new(
-            "trafficking.persons".parse().unwrap(),
-            "amber".parse().unwrap(),
-            vec![],
-        )
-        .unwrap(),
-        content: BulletinContent {
-            title: "signed with an old key".into(),
-            body: "-".into(),
-            ..BulletinContent::default()
-        },
-    };
-    let recipient = RecipientKey {
-        agency: to.config().agency.clone(),
-        key: to.identity().document().encryption_key.key.clone(),
-    };
-    seal_for_recipients(&bulletin, signing, &[recipient], &mut SystemRng)
-        .unwrap()
-        .as_bytes()
-        .clone()
-}
-
-fn deliver(
-    rt: &tokio::runtime::Runtime,
-    client: &mut pb::peer_client::PeerClient<tonic::transport::Channel>,
-    envelope: Bytes,
-) -> Outcome {
-    rt.block_on(async {
-        let mut receipts = client
-            .deliver(tokio_stream::iter(vec![pb::SealedBulletin { envelope }]))
-            .await
-            .unwrap()
-            .into_inner();
-        let signed = receipts.message().await.unwrap().unwrap();
-        SignedReceipt::from_stored(Bytes::from(prost::Message::encode_to_vec(&signed)))
-            .unwrap()
-            .receipt()
-            .outcome
-            .clone()
-    })
-}
-
 #[test]
 fn a_revoked_key_is_refused_with_its_own_reason() {
     let tmp = tempfile::tempdir().unwrap();
@@ -211,7 +158,11 @@ fn a_revoked_key_is_refused_with_its_own_reason() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let mut client = util::peer_client(&rt, b, &util::node_certificate(a)).unwrap();
     let (a_node, b_node) = (Node::load(&a.dir).unwrap(), Node::load(&b.dir).unwrap());
-    match deliver(&rt, &mut client, seal_with(&old_key, &a_node, &b_node)) {
+    match util::deliver_one(
+        &rt,
+        &mut client,
+        util::seal_envelope(&old_key, &a_node, &b_node),
+    ) {
         Outcome::Rejected { reason } => assert!(reason.contains("revoked"), "{reason}"),
         other => panic!("a bulletin signed with a revoked key was {other:?}"),
     }
@@ -219,7 +170,11 @@ fn a_revoked_key_is_refused_with_its_own_reason() {
     let current = a_node.keys().signing.seed();
     let current = SigningKey::from_seed(*current).unwrap();
     assert!(matches!(
-        deliver(&rt, &mut client, seal_with(&current, &a_node, &b_node)),
+        util::deliver_one(
+            &rt,
+            &mut client,
+            util::seal_envelope(&current, &a_node, &b_node)
+        ),
         Outcome::Accepted { .. }
     ));
 }

@@ -9,11 +9,8 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use bytes::Bytes;
-use liaison_core::crypto::SystemRng;
+use liaison_core::BulletinId;
 use liaison_core::receipt::{Outcome, SignedReceipt};
-use liaison_core::{
-    Bulletin, BulletinContent, BulletinId, Marking, RecipientKey, UnixMillis, seal_for_recipients,
-};
 use liaison_node::Node;
 use liaison_node::tls::NodeCertificate;
 use liaison_proto::v1 as pb;
@@ -229,32 +226,7 @@ fn unknown_ca_and_a_partner_posing_as_another_are_refused() {
 }
 
 fn seal_b_for_a(b: &Node, a: &Node) -> Bytes {
-    let now = UnixMillis::now();
-    let bulletin = Bulletin {
-        id: BulletinId::new(now),
-        origin: b.config().agency.clone(),
-        created: now,
-        expires: now.plus_days(1),
-        marking: Marking::new(
-            "trafficking.persons".parse().unwrap(),
-            "amber".parse().unwrap(),
-            vec![],
-        )
-        .unwrap(),
-        content: BulletinContent {
-            title: "test".into(),
-            body: "test".into(),
-            ..BulletinContent::default()
-        },
-    };
-    let to = RecipientKey {
-        agency: a.config().agency.clone(),
-        key: a.identity().document().encryption_key.key.clone(),
-    };
-    seal_for_recipients(&bulletin, &b.keys().signing, &[to], &mut SystemRng)
-        .unwrap()
-        .as_bytes()
-        .clone()
+    util::seal_envelope(&b.keys().signing, b, a)
 }
 
 fn deliver_one(
@@ -262,12 +234,7 @@ fn deliver_one(
     client: &mut pb::peer_client::PeerClient<tonic::transport::Channel>,
     envelope: Bytes,
 ) -> SignedReceipt {
-    runtime.block_on(async {
-        let outbound = tokio_stream::iter(vec![pb::SealedBulletin { envelope }]);
-        let mut receipts = client.deliver(outbound).await.unwrap().into_inner();
-        let signed = receipts.message().await.unwrap().expect("no receipt");
-        SignedReceipt::from_stored(Bytes::from(prost::Message::encode_to_vec(&signed))).unwrap()
-    })
+    util::deliver_receipt(runtime, client, envelope)
 }
 
 #[test]

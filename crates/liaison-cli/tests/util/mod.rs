@@ -375,3 +375,71 @@ pub fn node_certificate(node: &TestNode) -> liaison_node::tls::NodeCertificate {
     )
     .unwrap()
 }
+
+/// A real envelope from `from` to `to`, signed with `signing`.
+pub fn seal_envelope(
+    signing: &liaison_core::crypto::SigningKey,
+    from: &liaison_node::Node,
+    to: &liaison_node::Node,
+) -> bytes::Bytes {
+    let now = liaison_core::UnixMillis::now();
+    let bulletin = liaison_core::Bulletin {
+        id: liaison_core::BulletinId::new(now),
+        origin: from.config().agency.clone(),
+        created: now,
+        expires: now.plus_days(1),
+        marking: liaison_core::Marking::new(
+            "trafficking.persons".parse().unwrap(),
+            "amber".parse().unwrap(),
+            vec![],
+        )
+        .unwrap(),
+        content: liaison_core::BulletinContent {
+            title: "signed with an old key".into(),
+            body: "-".into(),
+            ..liaison_core::BulletinContent::default()
+        },
+    };
+    let recipient = liaison_core::RecipientKey {
+        agency: to.config().agency.clone(),
+        key: to.identity().document().encryption_key.key.clone(),
+    };
+    liaison_core::seal_for_recipients(
+        &bulletin,
+        signing,
+        &[recipient],
+        &mut liaison_core::crypto::SystemRng,
+    )
+    .unwrap()
+    .as_bytes()
+    .clone()
+}
+
+/// Delivers one envelope over `client` and returns the partner's signed receipt.
+pub fn deliver_receipt(
+    runtime: &tokio::runtime::Runtime,
+    client: &mut liaison_proto::v1::peer_client::PeerClient<tonic::transport::Channel>,
+    envelope: bytes::Bytes,
+) -> liaison_core::receipt::SignedReceipt {
+    runtime.block_on(async {
+        let outbound = tokio_stream::iter(vec![liaison_proto::v1::SealedBulletin { envelope }]);
+        let mut receipts = client.deliver(outbound).await.unwrap().into_inner();
+        let signed = receipts.message().await.unwrap().expect("no receipt");
+        liaison_core::receipt::SignedReceipt::from_stored(bytes::Bytes::from(
+            prost::Message::encode_to_vec(&signed),
+        ))
+        .unwrap()
+    })
+}
+
+/// Delivers one envelope and returns what the partner did with it.
+pub fn deliver_one(
+    runtime: &tokio::runtime::Runtime,
+    client: &mut liaison_proto::v1::peer_client::PeerClient<tonic::transport::Channel>,
+    envelope: bytes::Bytes,
+) -> liaison_core::receipt::Outcome {
+    deliver_receipt(runtime, client, envelope)
+        .receipt()
+        .outcome
+        .clone()
+}
