@@ -101,6 +101,12 @@ pub enum Effect {
         /// The `Published` entry's sequence number.
         published_seq: u64,
     },
+    /// Erase the body of entry `seq` (a recalled or expired payload): its hash and the
+    /// chain stay, so the log still verifies.
+    EraseBody {
+        /// The entry.
+        seq: u64,
+    },
     /// Record the bulletin as received. The append fails with
     /// [`crate::Error::Duplicate`] if it already was: a bulletin is stored once.
     ClaimReceived(BulletinId),
@@ -218,23 +224,49 @@ pub struct Entry {
     pub inline_body: Option<Bytes>,
 }
 
-/// Encodes a record and returns `(stored value, chain hash)`.
-pub(crate) fn encode_stored(record: &pb::LogRecord) -> (Vec<u8>, [u8; 32]) {
+/// Body state byte: the body follows (inline) or is in its own file (external).
+const BODY_PRESENT: u8 = 0;
+/// Body state byte: the body was erased; only its hash in the record remains.
+const BODY_ERASED: u8 = 1;
+
+/// Encodes a record and returns `(stored value, chain hash)`. Stored layout:
+/// `hash(32) || u32be(record length) || record || body state(1) || inline body`.
+/// The hash covers the record (which holds the body's SHA-256), not the body bytes,
+/// so a body can be erased without breaking the chain.
+pub(crate) fn encode_stored(record: &pb::LogRecord, inline_body: &[u8]) -> (Vec<u8>, [u8; 32]) {
     let encoded = record.encode_to_vec();
     let hash = crypto::digest_parts(&[domain::LOG_ENTRY, &encoded]);
-    let mut stored = Vec::with_capacity(32 + encoded.len());
+    let mut stored = Vec::with_capacity(32 + 4 + encoded.len() + 1 + inline_body.len());
     stored.extend_from_slice(&hash);
+    stored.extend_from_slice(&(encoded.len() as u32).to_be_bytes());
     stored.extend_from_slice(&encoded);
+    stored.push(BODY_PRESENT);
+    stored.extend_from_slice(inline_body);
     (stored, hash)
+}
+
+/// The stored value with its body erased (hash and record unchanged).
+pub(crate) fn erase_stored(stored: &[u8]) -> Option<Vec<u8>> {
+    let len = u32::from_be_bytes(stored.get(32..36)?.try_into().ok()?) as usize;
+    let end = 36usize.checked_add(len)?;
+    let mut erased = stored.get(..end)?.to_vec();
+    erased.push(BODY_ERASED);
+    Some(erased)
 }
 
 /// Splits and checks a stored value: the hash must match the record bytes.
 pub(crate) fn decode_stored(seq: u64, stored: &[u8]) -> Result<Entry> {
     let tampered = |problem: String| Error::Tampered { seq, problem };
-    if stored.len() < 32 {
-        return Err(tampered("stored value is shorter than its hash".into()));
-    }
-    let (hash, encoded) = stored.split_at(32);
+    let layout = || -> Option<(&[u8], &[u8], u8, &[u8])> {
+        let hash = stored.get(..32)?;
+        let len = u32::from_be_bytes(stored.get(32..36)?.try_into().ok()?) as usize;
+        let end = 36usize.checked_add(len)?;
+        let record = stored.get(36..end)?;
+        let state = *stored.get(end)?;
+        Some((hash, record, state, stored.get(end + 1..)?))
+    };
+    let (hash, encoded, state, body) =
+        layout().ok_or_else(|| tampered("stored value is truncated or malformed".into()))?;
     if crypto::digest_parts(&[domain::LOG_ENTRY, encoded]) != hash {
         return Err(tampered("hash does not match the entry's contents".into()));
     }
@@ -251,11 +283,13 @@ pub(crate) fn decode_stored(seq: u64, stored: &[u8]) -> Result<Entry> {
             .try_into()
             .map_err(|_| tampered(format!("{field} is not 32 bytes")))
     };
-    let placement = match pb::BodyPlacement::try_from(record.body_placement) {
-        Ok(pb::BodyPlacement::Inline) => BodyPlacement::Inline,
-        Ok(pb::BodyPlacement::External) => BodyPlacement::External,
-        Ok(pb::BodyPlacement::Erased) => BodyPlacement::Erased,
-        _ => return Err(tampered("unknown body placement".into())),
+    let placement = match (pb::BodyPlacement::try_from(record.body_placement), state) {
+        (_, BODY_ERASED) if body.is_empty() => BodyPlacement::Erased,
+        (Ok(pb::BodyPlacement::Inline), BODY_PRESENT) => BodyPlacement::Inline,
+        (Ok(pb::BodyPlacement::External), BODY_PRESENT) if body.is_empty() => {
+            BodyPlacement::External
+        }
+        _ => return Err(tampered("unknown body placement or state".into())),
     };
     Ok(Entry {
         seq,
@@ -281,7 +315,7 @@ pub(crate) fn decode_stored(seq: u64, stored: &[u8]) -> Result<Entry> {
         },
         body_sha256: array("body_sha256", &record.body_sha256)?,
         body_len: record.body_len,
-        inline_body: (placement == BodyPlacement::Inline).then_some(record.body),
+        inline_body: (placement == BodyPlacement::Inline).then(|| Bytes::copy_from_slice(body)),
         placement,
     })
 }
@@ -316,10 +350,5 @@ pub(crate) fn record_for(
         } else {
             pb::BodyPlacement::External
         } as i32,
-        body: if inline {
-            entry.body.clone()
-        } else {
-            Bytes::new()
-        },
     }
 }

@@ -10,8 +10,11 @@
 //!
 //! # The chain
 //!
-//! Entry `n` is stored as `SHA-256("liaison/v1/log-entry\0" || record) || record`, and
-//! `record` (a `pb::LogRecord`) holds the hash of entry `n-1`. Changing, removing or
+//! Entry `n` is stored as `hash || u32be(len) || record || body state || body`, with
+//! hash = `SHA-256("liaison/v1/log-entry\0" || record)`; `record` (a `pb::LogRecord`)
+//! holds the hash of entry `n-1` and the SHA-256 of the body, not the body itself, so a
+//! recalled or expired body can be erased (`Effect::EraseBody`) and the chain still
+//! verifies. Changing, removing or
 //! reordering any entry breaks the chain at that entry; [`Log::verify`] names the first
 //! bad sequence number. Signed checkpoints (sequence, head hash, time) are stored beside
 //! the entries so that truncating the tail is caught too, and so that partners can hold

@@ -612,6 +612,18 @@ struct Writer {
     poisoned: Option<String>,
 }
 
+/// What one group commit is collecting.
+#[derive(Default)]
+struct PendingBatch {
+    batch: sled::Batch,
+    /// Whether a body file was written (its directory is fsynced before the batch).
+    wrote_body_files: bool,
+    /// Claimed keys (received bulletins, request keys) in this batch, with their seq.
+    claimed: std::collections::HashMap<Vec<u8>, u64>,
+    /// Files of erased bodies, removed once the batch is durable.
+    erase_files: Vec<PathBuf>,
+}
+
 /// One request's entries, ready to go into the batch.
 struct Prepared {
     reply: oneshot::Sender<Result<Vec<Appended>>>,
@@ -648,23 +660,14 @@ impl Writer {
             return;
         }
         let time = UnixMillis::now();
-        let mut batch = sled::Batch::default();
+        let mut pending = PendingBatch::default();
         let mut head = self.head;
         let mut prepared = Vec::new();
-        let mut claimed = std::collections::HashMap::new();
         let mut checkpoint_replies = Vec::new();
-        let mut wrote_body_files = false;
         for request in requests {
             match request {
                 Request::Append { entries, reply } => {
-                    match self.prepare(
-                        &entries,
-                        head,
-                        time,
-                        &mut batch,
-                        &mut wrote_body_files,
-                        &mut claimed,
-                    ) {
+                    match self.prepare(&entries, head, time, &mut pending) {
                         Ok(appended) => {
                             if let Some(last) = appended.last() {
                                 head = Head {
@@ -686,7 +689,7 @@ impl Writer {
         let checkpoint = if !checkpoint_replies.is_empty() || due {
             match self.sign_checkpoint(head, time) {
                 Ok(checkpoint) => {
-                    batch.insert(
+                    pending.batch.insert(
                         &checkpoint_key(checkpoint.seq)[..],
                         checkpoint.signed.to_vec(),
                     );
@@ -698,8 +701,13 @@ impl Writer {
             None
         };
 
-        let outcome = self.write(batch, wrote_body_files);
+        let outcome = self.write(pending.batch, pending.wrote_body_files);
         if outcome.is_ok() {
+            for file in &pending.erase_files {
+                if let Err(e) = std::fs::remove_file(file) {
+                    tracing::warn!(file = %file.display(), error = %e, "could not remove an erased body's file");
+                }
+            }
             self.shared.commits.fetch_add(1, Ordering::Relaxed);
             self.head = head;
             *self.shared.head.lock().unwrap_or_else(|p| p.into_inner()) = head;
@@ -733,10 +741,9 @@ impl Writer {
         entries: &[NewEntry],
         mut head: Head,
         time: UnixMillis,
-        batch: &mut sled::Batch,
-        wrote_body_files: &mut bool,
-        claimed: &mut std::collections::HashMap<Vec<u8>, u64>,
+        pending: &mut PendingBatch,
     ) -> Result<Vec<Appended>> {
+        let claimed = &mut pending.claimed;
         // A bulletin is received once, a request key used once: check claims against
         // the tree and against earlier requests in this same batch, before anything
         // is written.
@@ -769,15 +776,49 @@ impl Writer {
         for entry in entries {
             let body_sha256 = crypto::sha256(&entry.body);
             if entry.body.len() > entry::INLINE_BODY_LIMIT {
-                *wrote_body_files |=
+                pending.wrote_body_files |=
                     durability::write_body(&self.shared.dir, &body_sha256, &entry.body)?;
             }
             let seq = head.seq + 1;
             let record = entry::record_for(entry, seq, head.hash, time, body_sha256);
-            let (stored, hash) = entry::encode_stored(&record);
+            let inline: &[u8] = if entry.body.len() > entry::INLINE_BODY_LIMIT {
+                &[]
+            } else {
+                &entry.body
+            };
+            let (stored, hash) = entry::encode_stored(&record, inline);
             inserts.push((seq, stored, entry));
             head = Head { seq, hash };
             appended.push(Appended { seq, hash });
+        }
+        // Erasures are read and prepared now, so that touching the batch below cannot
+        // fail half-way through a request.
+        let mut erasures = Vec::new();
+        for effect in entries.iter().flat_map(|e| &e.effects) {
+            if let Effect::EraseBody { seq: erased } = effect {
+                let missing = || Error::Tampered {
+                    seq: *erased,
+                    problem: "the entry to erase is missing or malformed".into(),
+                };
+                let stored = self
+                    .shared
+                    .tree
+                    .get(entry_key(*erased))?
+                    .ok_or_else(missing)?;
+                let current = entry::decode_stored(*erased, &stored)?;
+                if current.placement == BodyPlacement::External {
+                    // The body's own file goes once the batch is durable.
+                    pending.erase_files.push(durability::body_path(
+                        &self.shared.dir,
+                        &current.body_sha256,
+                    ));
+                }
+                erasures.push((*erased, entry::erase_stored(&stored).ok_or_else(missing)?));
+            }
+        }
+        let batch = &mut pending.batch;
+        for (erased, blank) in erasures {
+            batch.insert(&entry_key(erased)[..], blank);
         }
         // Only now, with every body file in place, does the request touch the batch.
         for (seq, stored, entry) in inserts {
@@ -820,6 +861,8 @@ impl Writer {
                         batch.insert(client_key(name), record.to_vec())
                     }
                     Effect::RemoveClient(name) => batch.remove(client_key(name)),
+                    // Applied above, before the entries.
+                    Effect::EraseBody { .. } => {}
                     Effect::IdentityAcknowledged { partner, version } => {
                         batch.insert(identity_ack_key(partner), &version.to_be_bytes()[..])
                     }

@@ -186,13 +186,24 @@ fn a_rehashed_edit_breaks_the_chain_at_the_next_entry() {
         use liaison_core::crypto::{digest_parts, domain, sha256};
         use prost::Message as _;
         let value = tree.get(key(6)).unwrap().unwrap().to_vec();
-        let mut record = liaison_proto::format::v1::LogRecord::decode(&value[32..]).unwrap();
-        record.body = bytes::Bytes::from_static(b"a different story");
-        record.body_sha256 = bytes::Bytes::copy_from_slice(&sha256(&record.body));
-        record.body_len = record.body.len() as u64;
+        // Layout: hash(32) || u32be(len) || record || state(1) || body.
+        let len = u32::from_be_bytes(value[32..36].try_into().unwrap()) as usize;
+        let mut record =
+            liaison_proto::format::v1::LogRecord::decode(&value[36..36 + len]).unwrap();
+        let body = b"a different story";
+        record.body_sha256 = bytes::Bytes::copy_from_slice(&sha256(body));
+        record.body_len = body.len() as u64;
         let record = record.encode_to_vec();
         let hash = digest_parts(&[domain::LOG_ENTRY, &record]);
-        tree.insert(key(6), [&hash[..], &record].concat()).unwrap();
+        let forged = [
+            &hash[..],
+            &(record.len() as u32).to_be_bytes(),
+            &record,
+            &[0u8],
+            body,
+        ]
+        .concat();
+        tree.insert(key(6), forged).unwrap();
     });
     match verify_error(dir.path()) {
         Error::Tampered { seq, .. } => assert_eq!(seq, 7),
@@ -383,4 +394,41 @@ fn peers_are_stored_with_their_entries() {
     )
     .unwrap();
     assert!(log.peers().unwrap().is_empty());
+}
+
+#[test]
+fn an_erased_body_leaves_a_log_that_verifies() {
+    use liaison_store::Effect;
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path());
+    let small = log.append(entry(1)).unwrap();
+    let big = log
+        .append(NewEntry::new(EntryKind::Received, vec![3u8; 100 * 1024]))
+        .unwrap();
+    log.append(entry(3)).unwrap();
+    let files = || {
+        std::fs::read_dir(dir.path().join("bodies"))
+            .unwrap()
+            .count()
+    };
+    assert_eq!(files(), 1);
+    log.append(
+        NewEntry::new(EntryKind::NodeEvent, &b"recalled"[..])
+            .with_effect(Effect::EraseBody { seq: small.seq })
+            .with_effect(Effect::EraseBody { seq: big.seq }),
+    )
+    .unwrap();
+    for seq in [small.seq, big.seq] {
+        let e = log.get(seq).unwrap().unwrap();
+        assert_eq!(e.placement, liaison_store::entry::BodyPlacement::Erased);
+        assert_eq!(log.body(&e).unwrap(), None);
+    }
+    assert_eq!(files(), 0, "the erased body's own file is gone");
+    assert_eq!(log.verify(&keys(), &mut |_| {}).unwrap().entries, 4);
+    // Erasing what does not exist changes nothing.
+    let missing = log.append(
+        NewEntry::new(EntryKind::NodeEvent, &b"x"[..]).with_effect(Effect::EraseBody { seq: 99 }),
+    );
+    assert!(missing.is_err());
+    assert_eq!(log.head().seq, 4);
 }
