@@ -245,6 +245,25 @@ pub(crate) fn encode_stored(record: &pb::LogRecord, inline_body: &[u8]) -> (Vec<
     (stored, hash)
 }
 
+/// The parts of a stored value.
+struct StoredParts<'a> {
+    hash: &'a [u8],
+    record: &'a [u8],
+    state: u8,
+    body: &'a [u8],
+}
+
+fn split_stored(stored: &[u8]) -> Option<StoredParts<'_>> {
+    let len = u32::from_be_bytes(stored.get(32..36)?.try_into().ok()?) as usize;
+    let end = 36usize.checked_add(len)?;
+    Some(StoredParts {
+        hash: stored.get(..32)?,
+        record: stored.get(36..end)?,
+        state: *stored.get(end)?,
+        body: stored.get(end + 1..)?,
+    })
+}
+
 /// The stored value with its body erased (hash and record unchanged).
 pub(crate) fn erase_stored(stored: &[u8]) -> Option<Vec<u8>> {
     let len = u32::from_be_bytes(stored.get(32..36)?.try_into().ok()?) as usize;
@@ -257,16 +276,13 @@ pub(crate) fn erase_stored(stored: &[u8]) -> Option<Vec<u8>> {
 /// Splits and checks a stored value: the hash must match the record bytes.
 pub(crate) fn decode_stored(seq: u64, stored: &[u8]) -> Result<Entry> {
     let tampered = |problem: String| Error::Tampered { seq, problem };
-    let layout = || -> Option<(&[u8], &[u8], u8, &[u8])> {
-        let hash = stored.get(..32)?;
-        let len = u32::from_be_bytes(stored.get(32..36)?.try_into().ok()?) as usize;
-        let end = 36usize.checked_add(len)?;
-        let record = stored.get(36..end)?;
-        let state = *stored.get(end)?;
-        Some((hash, record, state, stored.get(end + 1..)?))
-    };
-    let (hash, encoded, state, body) =
-        layout().ok_or_else(|| tampered("stored value is truncated or malformed".into()))?;
+    let StoredParts {
+        hash,
+        record: encoded,
+        state,
+        body,
+    } = split_stored(stored)
+        .ok_or_else(|| tampered("stored value is truncated or malformed".into()))?;
     if crypto::digest_parts(&[domain::LOG_ENTRY, encoded]) != hash {
         return Err(tampered("hash does not match the entry's contents".into()));
     }
