@@ -596,3 +596,29 @@ pub fn key_change(data_dir: &Path, request: AdminRequest, json: bool) -> Result<
     }
     Ok(())
 }
+
+pub fn bulletin_recall(data_dir: &Path, id: String, reason: String, json: bool) -> Result<()> {
+    let view: liaison_node::bulletins::RecallView =
+        call(data_dir, AdminRequest::BulletinRecall { id, reason })?;
+    if json {
+        return output::json(&view);
+    }
+    if !view.recall_sent_to.is_empty() {
+        println!(
+            "Recall of {} sent to {}",
+            view.id,
+            view.recall_sent_to.join(", ")
+        );
+    }
+    if !view.withdrawn_before_delivery.is_empty() {
+        println!(
+            "Withdrawn before delivery from {}",
+            view.withdrawn_before_delivery.join(", ")
+        );
+    }
+    println!(
+        "`liaison bulletin show {}` shows each recipient's signed purge receipt.",
+        view.id
+    );
+    Ok(())
+}

@@ -375,6 +375,23 @@ enum BulletinCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Recall a bulletin this node published: every recipient erases it and signs a
+    /// purge receipt.
+    #[command(
+        after_help = "Example:\n  liaison bulletin recall 019ac5d2-... --reason 'wrong person identified' --data-dir /var/lib/liaison"
+    )]
+    Recall {
+        /// The bulletin id.
+        id: String,
+        /// Why, for the recipients and the log.
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        dir: DataDir,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// One bulletin: content, signature, and delivery to each recipient.
     #[command(
         after_help = "Example:\n  liaison bulletin show 019ac5d2-... --data-dir /var/lib/liaison"
@@ -543,6 +560,12 @@ fn run(command: Command) -> Result<()> {
             commands::bulletin_show(&dir.data_dir, id, json)
         }
         Command::Demo { dir } => demo::run(dir),
+        Command::Bulletin(BulletinCommand::Recall {
+            id,
+            reason,
+            dir,
+            json,
+        }) => commands::bulletin_recall(&dir.data_dir, id, reason, json),
         Command::Status { dir, json } => commands::status(&dir.data_dir, json),
         Command::Key(KeyCommand::Rotate { purpose, dir, json }) => {
             let purpose = match purpose.as_str() {

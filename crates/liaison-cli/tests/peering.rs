@@ -508,7 +508,10 @@ fn an_oversized_message_is_refused_and_the_node_stays_up() {
         .max_encoding_message_size(64 * 1024 * 1024);
     let huge = Bytes::from(vec![0u8; liaison_core::limits::MAX_ENVELOPE_BYTES + 4096]);
     let status = runtime.block_on(async {
-        let outbound = tokio_stream::iter(vec![pb::SealedBulletin { envelope: huge }]);
+        let outbound = tokio_stream::iter(vec![pb::SealedBulletin {
+            envelope: huge,
+            recall: Bytes::new(),
+        }]);
         match client.deliver(outbound).await {
             Err(status) => status,
             Ok(response) => response

@@ -227,3 +227,110 @@ fn a_reload_under_load_judges_each_bulletin_under_one_version() {
         "{err}"
     );
 }
+
+#[test]
+fn a_recall_reaches_every_recipient_and_comes_back_as_purge_receipts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut nodes = cluster(tmp.path(), &["NL-NP", "DE-BKA", "RO-DIICOT"]);
+    for n in &mut nodes {
+        n.start();
+    }
+    let x = {
+        let (a, b, c) = (&nodes[0], &nodes[1], &nodes[2]);
+        let x = a.send(&[b, c], "wrong person identified");
+        wait_until("delivery of X", Duration::from_secs(60), || {
+            a.outbox(b) == 0 && a.outbox(c) == 0
+        });
+        assert_eq!(b.inbox().len(), 1);
+        x
+    };
+    // Y reaches DE-BKA, but RO-DIICOT is down: its copy is still queued when recalled.
+    nodes[2].stop();
+    let y = nodes[0].send(&[&nodes[1], &nodes[2]], "second thoughts");
+    wait_until("delivery of Y to DE-BKA", Duration::from_secs(60), || {
+        nodes[0].outbox(&nodes[1]) == 0
+    });
+    let recalled: serde_json::Value = serde_json::from_str(&ok(&[
+        "bulletin",
+        "recall",
+        &y,
+        "--reason",
+        "sent in error",
+        "--data-dir",
+        nodes[0].d(),
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!(recalled["recall_sent_to"], serde_json::json!(["DE-BKA"]));
+    assert_eq!(
+        recalled["withdrawn_before_delivery"],
+        serde_json::json!(["RO-DIICOT"])
+    );
+    ok(&[
+        "bulletin",
+        "recall",
+        &x,
+        "--reason",
+        "wrong person identified",
+        "--data-dir",
+        nodes[0].d(),
+    ]);
+    let err = fails(
+        &[
+            "bulletin",
+            "recall",
+            &x,
+            "--reason",
+            "again",
+            "--data-dir",
+            nodes[0].d(),
+        ],
+        1,
+    );
+    assert!(err.contains("already recalled"), "{err}");
+    nodes[2].start();
+    let (a, b, c) = (&nodes[0], &nodes[1], &nodes[2]);
+    wait_until(
+        "the recalls to be delivered",
+        Duration::from_secs(60),
+        || a.outbox(b) == 0 && a.outbox(c) == 0,
+    );
+    // The originator holds a signed purge receipt from everyone the bulletin reached.
+    for (id, expected) in [(&x, vec!["DE-BKA", "RO-DIICOT"]), (&y, vec!["DE-BKA"])] {
+        let detail = a.show(id);
+        let purged: Vec<&str> = detail
+            .delivery
+            .iter()
+            .filter(|d| d.state == "recalled (purged)")
+            .map(|d| d.agency.as_str())
+            .collect();
+        assert_eq!(purged, expected, "{detail:?}");
+    }
+    // The recipients erased it: not listed, not shown, the log still verifies.
+    assert!(b.inbox().is_empty(), "{:?}", b.inbox());
+    assert!(c.inbox().is_empty(), "RO-DIICOT never got Y and erased X");
+    let err = fails(&["bulletin", "show", &x, "--data-dir", b.d()], 1);
+    assert!(
+        err.contains("recalled by its originator") && err.contains("wrong person identified"),
+        "{err}"
+    );
+    // Only the originator recalls.
+    let err = fails(
+        &[
+            "bulletin",
+            "recall",
+            &x,
+            "--reason",
+            "mine now",
+            "--data-dir",
+            b.d(),
+        ],
+        1,
+    );
+    assert!(
+        err.contains("recalled") || err.contains("originator"),
+        "{err}"
+    );
+    nodes[1].stop();
+    ok(&["log", "verify", "--data-dir", nodes[1].d()]);
+}

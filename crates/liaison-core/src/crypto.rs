@@ -26,6 +26,8 @@ pub mod domain {
     pub const IDENTITY: &[u8] = b"liaison/v1/identity\0";
     /// Receipts.
     pub const RECEIPT: &[u8] = b"liaison/v1/receipt\0";
+    /// Recalls.
+    pub const RECALL: &[u8] = b"liaison/v1/recall\0";
     /// Log checkpoints.
     pub const CHECKPOINT: &[u8] = b"liaison/v1/checkpoint\0";
     /// Log entry hashes.

@@ -26,6 +26,7 @@ pub mod identity;
 pub mod ids;
 pub mod limits;
 pub mod policy;
+pub mod recall;
 pub mod receipt;
 pub mod tls;
 

@@ -22,6 +22,11 @@ pub enum Outcome {
         /// The receiver's log sequence number.
         log_seq: u64,
     },
+    /// A recall carried out: the bulletin is marked recalled and its payload erased.
+    Purged {
+        /// The receiver's log entry recording the recall.
+        log_seq: u64,
+    },
     /// Refused; not stored.
     Rejected {
         /// Why, in words naming the failed check.
@@ -65,6 +70,7 @@ impl SignedReceipt {
                 (pb::ReceiptOutcome::Duplicate, String::new(), *log_seq)
             }
             Outcome::Rejected { reason } => (pb::ReceiptOutcome::Rejected, reason.clone(), 0),
+            Outcome::Purged { log_seq } => (pb::ReceiptOutcome::Purged, String::new(), *log_seq),
         };
         let body = pb::Receipt {
             bulletin_id: receipt
@@ -131,6 +137,7 @@ impl SignedReceipt {
             Ok(pb::ReceiptOutcome::Accepted) => Outcome::Accepted { log_seq: m.log_seq },
             Ok(pb::ReceiptOutcome::Duplicate) => Outcome::Duplicate { log_seq: m.log_seq },
             Ok(pb::ReceiptOutcome::Rejected) => Outcome::Rejected { reason: m.reason },
+            Ok(pb::ReceiptOutcome::Purged) => Outcome::Purged { log_seq: m.log_seq },
             _ => {
                 return Err(Malformed::new(
                     "receipt.outcome",

@@ -69,6 +69,13 @@ pub enum AdminRequest {
         /// Its id.
         id: String,
     },
+    /// Recall a bulletin this node published.
+    BulletinRecall {
+        /// Its id.
+        id: String,
+        /// Why.
+        reason: String,
+    },
     /// Issue a client certificate from the agency CA and register it with roles.
     ClientIssue {
         /// The client's name.
@@ -276,6 +283,12 @@ pub fn execute(state: &NodeState, request: AdminRequest) -> Result<serde_json::V
         AdminRequest::BulletinSend(request) => json(&bulletin_send(state, request)?),
         AdminRequest::BulletinList { direction } => json(&bulletin_list(state, direction)?),
         AdminRequest::BulletinShow { id } => json(&bulletin_show(state, &id)?),
+        AdminRequest::BulletinRecall { id, reason } => {
+            let id: BulletinId = id
+                .parse()
+                .map_err(|e: liaison_core::Malformed| Error::InvalidRequest(e.to_string()))?;
+            json(&bulletins::recall(state, &id, &reason)?)
+        }
         AdminRequest::ClientIssue { name, roles } => json(&client_issue(state, &name, &roles)?),
         AdminRequest::ClientList => json(&state.clients.snapshot().list()),
         AdminRequest::Status => json(&status(state)?),
@@ -571,6 +584,12 @@ fn recipient_status(agency: AgencyId, delivery: Delivery) -> RecipientStatus {
             None,
         ),
         Delivery::Abandoned => ("not queued", None, None, None),
+        Delivery::Purged { receipt, log_seq } => (
+            "recalled (purged)",
+            None,
+            Some(log_seq),
+            Some(receipt.receipt().time.to_string()),
+        ),
         Delivery::Delivered {
             receipt,
             duplicate,

@@ -475,6 +475,9 @@ impl pb::client_server::Client for ClientService {
                     Delivery::Rejected { receipt: r, reason } => {
                         (pb::DeliveryState::Rejected, receipt(r), reason.clone())
                     }
+                    Delivery::Purged { receipt: r, .. } => {
+                        (pb::DeliveryState::Purged, receipt(r), String::new())
+                    }
                 };
                 pb::RecipientDelivery {
                     agency: agency.to_string(),

@@ -260,13 +260,18 @@ async fn deliver(
                 .outbox(partner, cursor, room)
                 .map_err(|e| e.to_string())?;
             for seq in seqs {
-                let (bulletin_id, envelope) = published_envelope(state, seq)?;
+                let (bulletin_id, message) = queued_message(state, seq)?;
+                let sent = if message.recall.is_empty() {
+                    &message.envelope
+                } else {
+                    &message.recall
+                };
                 in_flight.push_back(InFlight {
                     published_seq: seq,
                     bulletin_id,
-                    envelope_sha256: liaison_core::crypto::sha256(&envelope),
+                    envelope_sha256: liaison_core::crypto::sha256(sent),
                 });
-                tx.send(pb::SealedBulletin { envelope })
+                tx.send(message)
                     .await
                     .map_err(|_| format!("the stream to {partner} closed"))?;
                 cursor = seq;
@@ -344,7 +349,11 @@ async fn deliver(
     }
 }
 
-fn published_envelope(state: &NodeState, seq: u64) -> Result<(Option<BulletinId>, Bytes), String> {
+/// What an outbox entry sends: a published envelope, or a recall.
+fn queued_message(
+    state: &NodeState,
+    seq: u64,
+) -> Result<(Option<BulletinId>, pb::SealedBulletin), String> {
     let entry = state
         .log
         .get(seq)
@@ -355,7 +364,24 @@ fn published_envelope(state: &NodeState, seq: u64) -> Result<(Option<BulletinId>
         .body(&entry)
         .map_err(|e| e.to_string())?
         .ok_or_else(|| format!("entry {seq} was erased"))?;
+    if entry.kind == EntryKind::Recall {
+        return Ok((
+            entry.bulletin_id,
+            pb::SealedBulletin {
+                envelope: Bytes::new(),
+                recall: body,
+            },
+        ));
+    }
     fmt::PublishedRecord::decode(body)
-        .map(|r| (entry.bulletin_id, r.envelope))
+        .map(|r| {
+            (
+                entry.bulletin_id,
+                pb::SealedBulletin {
+                    envelope: r.envelope,
+                    recall: Bytes::new(),
+                },
+            )
+        })
         .map_err(|e| format!("entry {seq} does not decode: {e}"))
 }

@@ -57,6 +57,16 @@ fn partner_of<T>(request: &Request<T>) -> Result<AgencyId, Status> {
 
 /// What the checks made of one envelope.
 enum Checked {
+    /// A verified recall of the bulletin received at entry `erase`.
+    Recall {
+        recall: liaison_core::recall::SignedRecall,
+        erase: u64,
+    },
+    /// A recall already carried out, at entry `seq`.
+    RecallDone {
+        bulletin_id: liaison_core::BulletinId,
+        seq: u64,
+    },
     Accepted {
         envelope: Box<SealedEnvelope>,
         /// The ingress decision, with rule and policy version.
@@ -120,12 +130,58 @@ fn check(state: &NodeState, partner: &AgencyId, raw: Bytes) -> Checked {
     }
 }
 
+/// Checks a recall: signed by the origin's key, delivered by the origin itself, about a
+/// bulletin received from it. A repeated recall is answered as already done.
+fn check_recall(state: &NodeState, partner: &AgencyId, raw: Bytes) -> Checked {
+    let rejected = |bulletin_id, reason: String| Checked::Rejected {
+        bulletin_id,
+        reason,
+    };
+    let recall = match liaison_core::recall::SignedRecall::verify(raw, &*state.partners.snapshot())
+    {
+        Ok(recall) => recall,
+        Err(e) => return rejected(None, format!("recall: {e}")),
+    };
+    let id = recall.bulletin_id;
+    if &recall.origin != partner {
+        return rejected(
+            Some(id),
+            format!("a recall by {} cannot come from {partner}", recall.origin),
+        );
+    }
+    let entries = match state.log.entries_for_bulletin(&id) {
+        Ok(entries) => entries,
+        Err(e) => return rejected(Some(id), format!("cannot read the log: {e}")),
+    };
+    let from_partner = |kind| {
+        entries
+            .iter()
+            .find(|e| e.kind == kind && e.agency.as_ref() == Some(partner))
+            .map(|e| e.seq)
+    };
+    if let Some(seq) = from_partner(EntryKind::Recall) {
+        return Checked::RecallDone {
+            bulletin_id: id,
+            seq,
+        };
+    }
+    match from_partner(EntryKind::Received) {
+        Some(seq) => Checked::Recall { recall, erase: seq },
+        None => rejected(
+            Some(id),
+            format!("no bulletin {id} from {partner} here to recall"),
+        ),
+    }
+}
+
 /// A stored (or refused) envelope waiting for durability before its receipt.
 struct Pending {
     append: PendingAppend,
     bulletin_id: Option<liaison_core::BulletinId>,
     envelope_sha256: [u8; 32],
     rejected: Option<String>,
+    /// A recall: answered with a purge receipt.
+    purge: bool,
 }
 
 #[tonic::async_trait]
@@ -188,10 +244,19 @@ impl pb::peer_server::Peer for PeerService {
                     break;
                 };
                 let (state, partner) = (reader_state.clone(), reader_partner.clone());
-                let envelope = message.envelope;
-                let digest = liaison_core::crypto::sha256(&envelope);
+                let recall = !message.recall.is_empty();
+                let payload = if recall {
+                    message.recall
+                } else {
+                    message.envelope
+                };
+                let digest = liaison_core::crypto::sha256(&payload);
                 let task = tokio::task::spawn_blocking(move || {
-                    let checked = check(&state, &partner, envelope);
+                    let checked = if recall {
+                        check_recall(&state, &partner, payload)
+                    } else {
+                        check(&state, &partner, payload)
+                    };
                     drop(permit);
                     (checked, digest)
                 });
@@ -211,6 +276,26 @@ impl pb::peer_server::Peer for PeerService {
                     break;
                 };
                 let pending = match checked {
+                    Checked::Recall { recall, erase } => {
+                        let entry = NewEntry::new(EntryKind::Recall, recall.to_bytes())
+                            .about_bulletin(recall.bulletin_id)
+                            .about_agency(store_partner.clone())
+                            .with_effect(Effect::EraseBody { seq: erase });
+                        Pending {
+                            append: store_state.log.submit(vec![entry]),
+                            bulletin_id: Some(recall.bulletin_id),
+                            envelope_sha256,
+                            rejected: None,
+                            purge: true,
+                        }
+                    }
+                    Checked::RecallDone { bulletin_id, seq } => Pending {
+                        append: PendingAppend::ready(seq),
+                        bulletin_id: Some(bulletin_id),
+                        envelope_sha256,
+                        rejected: None,
+                        purge: true,
+                    },
                     Checked::Accepted { envelope, decision } => {
                         let id = envelope.header().bulletin_id;
                         let entry = NewEntry::new(EntryKind::Received, envelope.as_bytes().clone())
@@ -236,6 +321,7 @@ impl pb::peer_server::Peer for PeerService {
                             bulletin_id: Some(id),
                             envelope_sha256,
                             rejected: None,
+                            purge: false,
                         }
                     }
                     Checked::Rejected {
@@ -264,6 +350,7 @@ impl pb::peer_server::Peer for PeerService {
                             bulletin_id,
                             envelope_sha256,
                             rejected: Some(reason),
+                            purge: false,
                         }
                     }
                 };
@@ -278,6 +365,13 @@ impl pb::peer_server::Peer for PeerService {
         tokio::spawn(async move {
             while let Some(pending) = stored_rx.recv().await {
                 let outcome = match (pending.append.durable().await, pending.rejected) {
+                    (Ok(appended), None) if pending.purge => {
+                        // Subscribers learn of the recall from the log.
+                        state.received.notify_waiters();
+                        Outcome::Purged {
+                            log_seq: appended.first().map_or(0, |a| a.seq),
+                        }
+                    }
                     (Ok(appended), None) => {
                         state.received.notify_waiters();
                         Outcome::Accepted {

@@ -38,11 +38,13 @@ pub enum EntryKind {
     Acknowledged,
     /// A local client certificate issued or revoked.
     ClientChange,
+    /// A bulletin recalled by its originator (sent, or received and erased).
+    Recall,
 }
 
 impl EntryKind {
     /// Every kind.
-    pub const ALL: [EntryKind; 9] = [
+    pub const ALL: [EntryKind; 10] = [
         EntryKind::Published,
         EntryKind::Received,
         EntryKind::Receipt,
@@ -52,6 +54,7 @@ impl EntryKind {
         EntryKind::NodeEvent,
         EntryKind::Acknowledged,
         EntryKind::ClientChange,
+        EntryKind::Recall,
     ];
 
     /// Lowercase name for display and JSON.
@@ -66,6 +69,7 @@ impl EntryKind {
             EntryKind::NodeEvent => "node-event",
             EntryKind::Acknowledged => "acknowledged",
             EntryKind::ClientChange => "client-change",
+            EntryKind::Recall => "recall",
         }
     }
 
@@ -80,6 +84,7 @@ impl EntryKind {
             EntryKind::NodeEvent => pb::EntryKind::NodeEvent,
             EntryKind::Acknowledged => pb::EntryKind::Acknowledged,
             EntryKind::ClientChange => pb::EntryKind::ClientChange,
+            EntryKind::Recall => pb::EntryKind::Recall,
         }
     }
 

@@ -422,7 +422,10 @@ pub fn deliver_receipt(
     envelope: bytes::Bytes,
 ) -> liaison_core::receipt::SignedReceipt {
     runtime.block_on(async {
-        let outbound = tokio_stream::iter(vec![liaison_proto::v1::SealedBulletin { envelope }]);
+        let outbound = tokio_stream::iter(vec![liaison_proto::v1::SealedBulletin {
+            envelope,
+            recall: bytes::Bytes::new(),
+        }]);
         let mut receipts = client.deliver(outbound).await.unwrap().into_inner();
         let signed = receipts.message().await.unwrap().expect("no receipt");
         liaison_core::receipt::SignedReceipt::from_stored(bytes::Bytes::from(
