@@ -561,3 +561,102 @@ fn certificates_that_are_not_registered_clients_are_refused() {
         "a client certificate was accepted on the peer listener"
     );
 }
+
+#[test]
+fn a_recall_through_the_api_reaches_the_recipients_subscribers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut nodes = cluster(tmp.path(), &["NL-NP", "DE-BKA"]);
+    let a_client = issue_client(&nodes[0], "publisher", "publish,read");
+    let b_client = issue_client(&nodes[1], "subscriber", "read");
+    for n in &mut nodes {
+        n.start();
+    }
+    let (a, b) = (&nodes[0], &nodes[1]);
+    let rt = runtime();
+    rt.block_on(async {
+        let mut api = client(a, &a_client).await;
+        let id = api
+            .publish(publish_request("r-1", "Wrong plate number", &[b]))
+            .await
+            .unwrap()
+            .into_inner()
+            .bulletin_id;
+        let mut sub = client(b, &b_client).await;
+        let mut stream = sub
+            .subscribe(pb::SubscribeRequest {
+                after_cursor: 0,
+                filter: None,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let first = tokio::time::timeout(Duration::from_secs(30), stream.message())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        assert_eq!(first.bulletin_id, id);
+        assert!(!first.recalled);
+
+        // A reader may not recall; the publisher may.
+        let err = sub
+            .recall(pb::RecallRequest {
+                bulletin_id: id.clone(),
+                reason: "x".into(),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::PermissionDenied);
+        let recalled = api
+            .recall(pb::RecallRequest {
+                bulletin_id: id.clone(),
+                reason: "plate misread".into(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(recalled.recall_sent_to, ["DE-BKA"]);
+
+        // The subscriber is told, in order, with the originator's reason.
+        let notice = tokio::time::timeout(Duration::from_secs(30), stream.message())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        assert_eq!(notice.bulletin_id, id);
+        assert!(notice.recalled);
+        assert_eq!(notice.recall_reason, "plate misread");
+        assert!(notice.cursor > first.cursor);
+        assert!(notice.content.is_none());
+
+        // The purge receipt comes back to the originator.
+        let b_key = liaison_node::Node::load(&b.dir)
+            .unwrap()
+            .keys()
+            .signing
+            .verifying_key();
+        loop {
+            let status = api
+                .delivery_status(pb::DeliveryStatusRequest {
+                    bulletin_id: id.clone(),
+                })
+                .await
+                .unwrap()
+                .into_inner();
+            if status.recipients[0].state == pb::DeliveryState::Purged as i32 {
+                let receipt = status.recipients[0].receipt.clone().unwrap();
+                let receipt = SignedReceipt::verify(
+                    Bytes::from(prost::Message::encode_to_vec(&receipt)),
+                    &b_key,
+                )
+                .unwrap();
+                assert!(matches!(
+                    receipt.receipt().outcome,
+                    liaison_core::receipt::Outcome::Purged { .. }
+                ));
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    });
+}

@@ -361,6 +361,39 @@ pub fn page(
     after: u64,
     limit: usize,
 ) -> Result<(Vec<Stored>, u64)> {
+    let (items, cursor) = feed(state, filter, after, limit, false)?;
+    let bulletins = items
+        .into_iter()
+        .filter_map(|item| match item {
+            FeedItem::Bulletin(stored) => Some(*stored),
+            FeedItem::Recalled { .. } => None,
+        })
+        .collect();
+    Ok((bulletins, cursor))
+}
+
+/// One item of a subscriber's feed.
+pub enum FeedItem {
+    /// A bulletin.
+    Bulletin(Box<Stored>),
+    /// The originator recalled a bulletin received earlier; it was erased here.
+    Recalled {
+        /// The log entry recording the recall (the cursor).
+        entry: Entry,
+        /// The verified recall.
+        recall: liaison_core::recall::SignedRecall,
+    },
+}
+
+/// Like [`page`], and with `recalls`, also the recalls of received bulletins by their
+/// originators (what a subscriber must hear of), in log order.
+pub fn feed(
+    state: &NodeState,
+    filter: &Filter,
+    after: u64,
+    limit: usize,
+    recalls: bool,
+) -> Result<(Vec<FeedItem>, u64)> {
     let mut out = Vec::new();
     let mut cursor = after;
     while out.len() < limit {
@@ -370,16 +403,29 @@ pub fn page(
         };
         for entry in entries {
             let seq = entry.seq;
-            if filter.may_match(&entry)
+            if recalls && entry.kind == EntryKind::Recall && entry.agency.is_some() {
+                let recall = state
+                    .log
+                    .body(&entry)?
+                    .map(|b| {
+                        liaison_core::recall::SignedRecall::verify(b, &*state.partners.snapshot())
+                    })
+                    .transpose()?;
+                if let Some(recall) = recall
+                    && (filter.origins.is_empty() || filter.origins.contains(&recall.origin))
+                {
+                    out.push(FeedItem::Recalled { entry, recall });
+                }
+            } else if filter.may_match(&entry)
                 && let Some(stored) = load(state, entry)?
                 && filter.matches(&stored)
             {
-                out.push(stored);
-                if out.len() == limit {
-                    return Ok((out, seq));
-                }
+                out.push(FeedItem::Bulletin(Box::new(stored)));
             }
             cursor = seq;
+            if out.len() == limit {
+                return Ok((out, seq));
+            }
         }
         cursor = cursor.max(last);
     }

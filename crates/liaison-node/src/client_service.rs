@@ -258,6 +258,8 @@ fn view(state: &NodeState, stored: &Stored, entries: &[liaison_store::Entry]) ->
         expires_unix_ms: h.expires.0,
         marking: Some((&h.marking).into()),
         content: stored.content.as_ref().ok().map(fmt::BulletinContent::from),
+        recalled: false,
+        recall_reason: String::new(),
         acknowledgements: bulletins::acknowledgements(state, entries)
             .into_iter()
             .map(|a| pb::Acknowledgement {
@@ -266,6 +268,24 @@ fn view(state: &NodeState, stored: &Stored, entries: &[liaison_store::Entry]) ->
                 time_unix_ms: a.time.map_or(0, |t| t.0),
             })
             .collect(),
+    }
+}
+
+/// What a subscriber sees of a recall: the bulletin's id, origin and the reason.
+fn recalled_view(
+    entry: &liaison_store::Entry,
+    recall: &liaison_core::recall::SignedRecall,
+) -> pb::BulletinView {
+    pb::BulletinView {
+        cursor: entry.seq,
+        bulletin_id: recall.bulletin_id.to_string(),
+        direction: pb::Direction::In as i32,
+        origin: recall.origin.to_string(),
+        signature_verified: true,
+        logged_unix_ms: entry.time.0,
+        recalled: true,
+        recall_reason: recall.reason.clone(),
+        ..Default::default()
     }
 }
 
@@ -342,13 +362,22 @@ impl pb::client_server::Client for ClientService {
                 notified.as_mut().enable();
                 let (state2, filter2) = (state.clone(), filter.clone());
                 let page = tokio::task::spawn_blocking(move || {
-                    bulletins::page(&state2, &filter2, cursor, 256).and_then(|(items, next)| {
-                        let views = items
-                            .iter()
-                            .map(|s| view_with_entries(&state2, s))
-                            .collect::<Result<Vec<_>, Error>>()?;
-                        Ok((views, next))
-                    })
+                    bulletins::feed(&state2, &filter2, cursor, 256, true).and_then(
+                        |(items, next)| {
+                            let views = items
+                                .iter()
+                                .map(|item| match item {
+                                    bulletins::FeedItem::Bulletin(s) => {
+                                        view_with_entries(&state2, s)
+                                    }
+                                    bulletins::FeedItem::Recalled { entry, recall } => {
+                                        Ok(recalled_view(entry, recall))
+                                    }
+                                })
+                                .collect::<Result<Vec<_>, Error>>()?;
+                            Ok((views, next))
+                        },
+                    )
                 })
                 .await;
                 let (views, next) = match page {
@@ -491,6 +520,22 @@ impl pb::client_server::Client for ClientService {
         Ok(Response::new(pb::DeliveryStatusResponse {
             bulletin_id: id.to_string(),
             recipients,
+        }))
+    }
+
+    async fn recall(
+        &self,
+        request: Request<pb::RecallRequest>,
+    ) -> Result<Response<pb::RecallResponse>, Status> {
+        self.authorize(&request, Role::Publish)?;
+        let request = request.into_inner();
+        let id = parse_bulletin_id("bulletin_id", &request.bulletin_id)?;
+        let view = self
+            .blocking(move |state| bulletins::recall(state, &id, &request.reason))
+            .await?;
+        Ok(Response::new(pb::RecallResponse {
+            recall_sent_to: view.recall_sent_to,
+            withdrawn_before_delivery: view.withdrawn_before_delivery,
         }))
     }
 
