@@ -379,9 +379,9 @@ pub enum FeedItem {
     /// The originator recalled a bulletin received earlier; it was erased here.
     Recalled {
         /// The log entry recording the recall (the cursor).
-        entry: Entry,
+        entry: Box<Entry>,
         /// The verified recall.
-        recall: liaison_core::recall::SignedRecall,
+        recall: Box<liaison_core::recall::SignedRecall>,
     },
 }
 
@@ -414,7 +414,10 @@ pub fn feed(
                 if let Some(recall) = recall
                     && (filter.origins.is_empty() || filter.origins.contains(&recall.origin))
                 {
-                    out.push(FeedItem::Recalled { entry, recall });
+                    out.push(FeedItem::Recalled {
+                        entry: Box::new(entry),
+                        recall: Box::new(recall),
+                    });
                 }
             } else if filter.may_match(&entry)
                 && let Some(stored) = load(state, entry)?
