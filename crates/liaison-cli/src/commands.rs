@@ -622,3 +622,16 @@ pub fn bulletin_recall(data_dir: &Path, id: String, reason: String, json: bool) 
     );
     Ok(())
 }
+
+pub fn bulletin_forward(data_dir: &Path, id: String, to: String, json: bool) -> Result<()> {
+    let view: liaison_node::bulletins::ForwardView =
+        call(data_dir, AdminRequest::BulletinForward { id, to })?;
+    if json {
+        return output::json(&view);
+    }
+    println!(
+        "{} (from {}) queued for {}: {}",
+        view.id, view.origin, view.to, view.decision
+    );
+    Ok(())
+}

@@ -375,6 +375,23 @@ enum BulletinCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Pass a received bulletin on to another partner, where its originator's marking
+    /// and the sharing policy allow (TLP:CLEAR or GREEN, no originator-control code).
+    #[command(
+        after_help = "Example:\n  liaison bulletin forward 019ac5d2-... --to FR-OCRTEH --data-dir /var/lib/liaison"
+    )]
+    Forward {
+        /// The bulletin id.
+        id: String,
+        /// The partner to pass it to.
+        #[arg(long)]
+        to: String,
+        #[command(flatten)]
+        dir: DataDir,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Recall a bulletin this node published: every recipient erases it and signs a
     /// purge receipt.
     #[command(
@@ -560,6 +577,9 @@ fn run(command: Command) -> Result<()> {
             commands::bulletin_show(&dir.data_dir, id, json)
         }
         Command::Demo { dir } => demo::run(dir),
+        Command::Bulletin(BulletinCommand::Forward { id, to, dir, json }) => {
+            commands::bulletin_forward(&dir.data_dir, id, to, json)
+        }
         Command::Bulletin(BulletinCommand::Recall {
             id,
             reason,

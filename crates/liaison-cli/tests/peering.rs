@@ -510,7 +510,7 @@ fn an_oversized_message_is_refused_and_the_node_stays_up() {
     let status = runtime.block_on(async {
         let outbound = tokio_stream::iter(vec![pb::SealedBulletin {
             envelope: huge,
-            recall: Bytes::new(),
+            ..Default::default()
         }]);
         match client.deliver(outbound).await {
             Err(status) => status,

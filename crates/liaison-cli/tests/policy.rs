@@ -334,3 +334,121 @@ fn a_recall_reaches_every_recipient_and_comes_back_as_purge_receipts() {
     nodes[1].stop();
     ok(&["log", "verify", "--data-dir", nodes[1].d()]);
 }
+
+#[test]
+fn onward_sharing_follows_the_originators_marking_and_the_policy() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut nodes = cluster(tmp.path(), &["NL-NP", "DE-BKA", "RO-DIICOT"]);
+    // NL-NP may pass DE-BKA's bulletins on to RO-DIICOT, up to GREEN; H2 keeps a bulletin
+    // under its originator's control.
+    let forwarding_policy = "[handling]\noriginator_control = [\"H2\"]\n\n\
+        [partners.DE-BKA]\nsend = [\"*\"]\nreceive = [\"*\"]\nmax_send_tlp = \"red\"\naccept_handling = [\"H2\"]\nforward_to = [\"RO-DIICOT\"]\n\n\
+        [partners.RO-DIICOT]\nsend = [\"*\"]\nreceive = [\"*\"]\nmax_send_tlp = \"green\"\naccept_handling = [\"H2\"]\n";
+    nodes[0].write_policy(forwarding_policy);
+    for n in &mut nodes {
+        n.start();
+    }
+    let (a, b, c) = (&nodes[0], &nodes[1], &nodes[2]);
+    let send_from_b = |tlp: &str, handling: &[&str], title: &str| -> String {
+        let sent: SendView = b.admin(AdminRequest::BulletinSend(SendRequest {
+            to: vec!["NL-NP".into()],
+            category: "trafficking.persons".into(),
+            tlp: tlp.into(),
+            handling: handling.iter().map(|h| (*h).to_owned()).collect(),
+            title: title.into(),
+            body: "from the originator".into(),
+            expires_in_days: 30,
+        }));
+        sent.id
+    };
+    let green = send_from_b("green", &[], "green, shareable");
+    let amber = send_from_b("amber", &[], "amber, not shareable");
+    let controlled = send_from_b("green", &["H2"], "green but H2");
+    wait_until("B's bulletins at A", Duration::from_secs(60), || {
+        b.outbox(a) == 0
+    });
+
+    let out = ok(&[
+        "bulletin",
+        "forward",
+        &green,
+        "--to",
+        "RO-DIICOT",
+        "--data-dir",
+        a.d(),
+    ]);
+    assert!(out.contains("allowed by partners.RO-DIICOT.send"), "{out}");
+    let err = fails(
+        &[
+            "bulletin",
+            "forward",
+            &amber,
+            "--to",
+            "RO-DIICOT",
+            "--data-dir",
+            a.d(),
+        ],
+        1,
+    );
+    assert!(
+        err.contains("TLP:AMBER bulletins are never forwarded"),
+        "{err}"
+    );
+    let err = fails(
+        &[
+            "bulletin",
+            "forward",
+            &controlled,
+            "--to",
+            "RO-DIICOT",
+            "--data-dir",
+            a.d(),
+        ],
+        1,
+    );
+    assert!(err.contains("release grant") && err.contains("H2"), "{err}");
+
+    wait_until(
+        "the forward to reach RO-DIICOT",
+        Duration::from_secs(60),
+        || a.outbox(c) == 0,
+    );
+    let inbox = c.inbox();
+    assert_eq!(inbox.len(), 1);
+    assert_eq!(inbox[0].id, green);
+    assert_eq!(
+        inbox[0].origin, "DE-BKA",
+        "the originator stays the originator"
+    );
+    assert_eq!(inbox[0].title, "green, shareable");
+    assert!(
+        c.show(&green).signature.starts_with("valid (DE-BKA"),
+        "{}",
+        c.show(&green).signature
+    );
+    let forwards: Vec<liaison_node::admin::BulletinSummary> = a.admin(AdminRequest::BulletinList {
+        direction: Some(liaison_node::admin::Direction::Out),
+    });
+    assert_eq!(forwards.len(), 1, "A's log records the forward");
+    assert_eq!(
+        (forwards[0].id.as_str(), forwards[0].origin.as_str()),
+        (green.as_str(), "DE-BKA")
+    );
+
+    // Without forward_to, nothing goes onward.
+    a.write_policy(&forwarding_policy.replace("forward_to = [\"RO-DIICOT\"]", "forward_to = []"));
+    ok(&["policy", "reload", "--data-dir", a.d()]);
+    let err = fails(
+        &[
+            "bulletin",
+            "forward",
+            &green,
+            "--to",
+            "RO-DIICOT",
+            "--data-dir",
+            a.d(),
+        ],
+        1,
+    );
+    assert!(err.contains("partners.DE-BKA.forward_to"), "{err}");
+}

@@ -26,6 +26,10 @@ pub mod domain {
     pub const IDENTITY: &[u8] = b"liaison/v1/identity\0";
     /// Receipts.
     pub const RECEIPT: &[u8] = b"liaison/v1/receipt\0";
+    /// Forwardings (onward sharing), signed by the forwarder.
+    pub const FORWARDED: &[u8] = b"liaison/v1/forwarded\0";
+    /// HPKE `info` prefix for content keys wrapped by a forwarder.
+    pub const FORWARDED_KEY: &[u8] = b"liaison/v1/forwarded-key\0";
     /// Recalls.
     pub const RECALL: &[u8] = b"liaison/v1/recall\0";
     /// Log checkpoints.

@@ -168,6 +168,11 @@ pub struct SealedEnvelope {
 }
 
 impl SealedEnvelope {
+    /// The header exactly as signed (the associated data of every key wrap).
+    pub(crate) fn header_bytes(&self) -> &Bytes {
+        &self.parts.header
+    }
+
     /// Decodes `raw` with limits and checks every field's rules. No cryptography.
     ///
     /// Errors: [`Error::TooLarge`], [`Error::UnsupportedFormat`], [`Error::Malformed`].
@@ -553,6 +558,17 @@ fn open_verified(
     receiver: Receiver<'_>,
     now: UnixMillis,
 ) -> Result<Bulletin> {
+    let content_key = recipient_content_key(envelope, receiver, now)?;
+    decrypt_content(envelope, &content_key)
+}
+
+/// Steps 4-5 of [`open`] and the unwrap: the content key of an envelope for one of its
+/// signed recipients.
+pub(crate) fn recipient_content_key(
+    envelope: &SealedEnvelope,
+    receiver: Receiver<'_>,
+    now: UnixMillis,
+) -> Result<[u8; crypto::CONTENT_KEY_LEN]> {
     let header = envelope.header();
     let position = header
         .recipients
@@ -573,15 +589,22 @@ fn open_verified(
     }
     let wrap = &envelope.wraps[position];
     let info = wrap_info(&header.bulletin_id, receiver.agency);
-    let header_bytes = &envelope.parts.header;
-    let content_key = key.unwrap_content_key(
+    key.unwrap_content_key(
         &wrap.encapsulated_key,
         &wrap.wrapped_content_key,
         &info,
-        header_bytes,
-    )?;
-    let plaintext =
-        crypto::content_decrypt(&content_key, &envelope.parts.ciphertext, header_bytes)?;
+        &envelope.parts.header,
+    )
+}
+
+/// Decrypts and validates the content with its content key.
+pub(crate) fn decrypt_content(
+    envelope: &SealedEnvelope,
+    content_key: &[u8; crypto::CONTENT_KEY_LEN],
+) -> Result<Bulletin> {
+    let header = envelope.header();
+    let header_bytes = &envelope.parts.header;
+    let plaintext = crypto::content_decrypt(content_key, &envelope.parts.ciphertext, header_bytes)?;
     let content = pb::BulletinContent::decode(Bytes::from(plaintext))
         .map_err(|e| Malformed::new("content", format!("does not decode: {e}")))?;
     Ok(Bulletin {

@@ -97,6 +97,9 @@ pub enum Error {
     /// A bulletin must name at least one recipient, each once.
     #[error("bad recipient list: {0}")]
     Recipients(String),
+    /// A forwarded envelope breaks a rule of onward sharing (names which).
+    #[error("forwarding refused: {0}")]
+    Forwarding(String),
     /// Key generation, certificate generation or the system random source failed.
     #[error("cryptographic operation failed: {0}")]
     Crypto(String),

@@ -22,6 +22,7 @@ pub mod bulletin;
 pub mod crypto;
 pub mod envelope;
 pub mod error;
+pub mod forward;
 pub mod identity;
 pub mod ids;
 pub mod limits;

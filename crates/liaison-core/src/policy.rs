@@ -43,6 +43,9 @@ pub struct PartnerRules {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Policy {
     partners: BTreeMap<AgencyId, PartnerRules>,
+    /// Handling codes by which an originator keeps control: a bulletin carrying one is
+    /// never forwarded without the originator's release.
+    originator_control: Vec<HandlingCode>,
     version: String,
 }
 
@@ -90,7 +93,16 @@ impl fmt::Display for Decision {
 #[serde(deny_unknown_fields)]
 struct RawPolicy {
     #[serde(default)]
+    handling: RawHandling,
+    #[serde(default)]
     partners: BTreeMap<toml::Spanned<String>, toml::Spanned<RawPartner>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHandling {
+    #[serde(default)]
+    originator_control: Vec<toml::Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -207,9 +219,20 @@ impl Policy {
                 },
             );
         }
+        let originator_control = raw
+            .handling
+            .originator_control
+            .into_iter()
+            .map(|h| {
+                h.get_ref().parse().map_err(|e: Malformed| {
+                    Malformed::new(at(h.span(), "handling.originator_control"), e.problem)
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let digest = crypto::sha256(text.as_bytes());
         Ok(Self {
             partners,
+            originator_control,
             version: data_encoding::HEXLOWER.encode(&digest[..8]),
         })
     }
@@ -218,6 +241,7 @@ impl Policy {
     pub fn deny_all() -> Self {
         Self {
             partners: BTreeMap::new(),
+            originator_control: Vec::new(),
             version: "deny-all".into(),
         }
     }
@@ -230,6 +254,46 @@ impl Policy {
     /// The rules for `partner`, if the policy names it.
     pub fn partner(&self, partner: &AgencyId) -> Option<&PartnerRules> {
         self.partners.get(partner)
+    }
+
+    /// Handling codes that keep a bulletin under its originator's control.
+    pub fn originator_control(&self) -> &[HandlingCode] {
+        &self.originator_control
+    }
+
+    /// May a bulletin received from `origin` go on to `to`? Only CLEAR and GREEN; never
+    /// with an originator-control code; only where the originator's rules say
+    /// `forward_to` it; and only if `to` may receive the marking at all.
+    pub fn onward(&self, origin: &AgencyId, to: &AgencyId, marking: &Marking) -> Decision {
+        if marking.tlp > Tlp::Green {
+            return Decision::Denied {
+                rule: "tlp".into(),
+                reason: format!("{} bulletins are never forwarded", marking.tlp),
+            };
+        }
+        if let Some(code) = marking
+            .handling_codes
+            .iter()
+            .find(|c| self.originator_control.contains(c))
+        {
+            return Decision::Denied {
+                rule: "handling.originator_control".into(),
+                reason: format!(
+                    "handling code {code} keeps it under {origin}'s control: forwarding needs a release grant signed by {origin}, which this version cannot carry"
+                ),
+            };
+        }
+        let allowed_by_origin = self
+            .partners
+            .get(origin)
+            .is_some_and(|r| r.forward_to.iter().any(|t| t == "*" || t == to.as_str()));
+        if !allowed_by_origin {
+            return Decision::Denied {
+                rule: format!("partners.{origin}.forward_to"),
+                reason: format!("bulletins from {origin} may not be forwarded to {to}"),
+            };
+        }
+        self.egress(to, marking)
     }
 
     /// Every partner the policy names.

@@ -436,3 +436,78 @@ fn a_retired_signing_key_verifies_only_what_it_signed_before_retirement() {
     let again = liaison_core::SignedIdentity::from_bytes(signed.to_bytes()).unwrap();
     assert_eq!(again.document(), &rotated);
 }
+
+#[test]
+fn a_recipient_forwards_green_onward_and_nothing_more_restricted() {
+    let origin = origin();
+    let holder = TestAgency::numbered("DE-BKA", 70);
+    let third = TestAgency::numbered("RO-DIICOT", 71);
+    let dir = directory(&[&origin, &holder]);
+    fn as_receiver(a: &TestAgency) -> Receiver<'_> {
+        Receiver {
+            agency: &a.id,
+            encryption_keys: std::slice::from_ref(&a.encryption),
+        }
+    }
+    let mut green = sample_bulletin(&origin.id, BulletinId::new(T0));
+    green.marking =
+        Marking::new("trafficking.persons".parse().unwrap(), Tlp::Green, vec![]).unwrap();
+    let sealed = seal_for_recipients(
+        &green,
+        &origin.signing,
+        &[holder.recipient_key()],
+        &mut SystemRng,
+    )
+    .unwrap();
+    let forwarded = liaison_core::forward::forward(
+        &sealed,
+        as_receiver(&holder),
+        &dir,
+        &holder.signing,
+        &third.recipient_key(),
+        T0,
+        &mut SystemRng,
+    )
+    .unwrap();
+    let received =
+        liaison_core::forward::ForwardedEnvelope::decode(forwarded.as_bytes().clone()).unwrap();
+    assert!(liaison_core::forward::is_forwarded(forwarded.as_bytes()));
+    assert!(!liaison_core::forward::is_forwarded(sealed.as_bytes()));
+    let opened = received
+        .open(as_receiver(&third), &dir, &holder.id, T0)
+        .unwrap();
+    assert_eq!(
+        opened, green,
+        "the third party reads exactly what the originator wrote"
+    );
+    // Delivered by someone else than the forwarder: refused.
+    assert!(matches!(
+        received.open(as_receiver(&third), &dir, &origin.id, T0),
+        Err(Error::Forwarding(_))
+    ));
+    // Not for whoever intercepts it.
+    assert!(
+        received
+            .open(as_receiver(&origin), &dir, &holder.id, T0)
+            .is_err()
+    );
+    // AMBER and above never travel onward.
+    let amber = sample_bulletin(&origin.id, BulletinId::new(T0));
+    let sealed = seal_for_recipients(
+        &amber,
+        &origin.signing,
+        &[holder.recipient_key()],
+        &mut SystemRng,
+    )
+    .unwrap();
+    let refused = liaison_core::forward::forward(
+        &sealed,
+        as_receiver(&holder),
+        &dir,
+        &holder.signing,
+        &third.recipient_key(),
+        T0,
+        &mut SystemRng,
+    );
+    assert!(matches!(refused, Err(Error::Forwarding(reason)) if reason.contains("TLP:AMBER")));
+}

@@ -69,6 +69,13 @@ pub enum AdminRequest {
         /// Its id.
         id: String,
     },
+    /// Pass a received bulletin on to another partner (onward sharing).
+    BulletinForward {
+        /// Its id.
+        id: String,
+        /// The partner.
+        to: String,
+    },
     /// Recall a bulletin this node published.
     BulletinRecall {
         /// Its id.
@@ -283,6 +290,12 @@ pub fn execute(state: &NodeState, request: AdminRequest) -> Result<serde_json::V
         AdminRequest::BulletinSend(request) => json(&bulletin_send(state, request)?),
         AdminRequest::BulletinList { direction } => json(&bulletin_list(state, direction)?),
         AdminRequest::BulletinShow { id } => json(&bulletin_show(state, &id)?),
+        AdminRequest::BulletinForward { id, to } => {
+            let id: BulletinId = id
+                .parse()
+                .map_err(|e: liaison_core::Malformed| Error::InvalidRequest(e.to_string()))?;
+            json(&bulletins::forward(state, &id, &parse_agency(&to)?)?)
+        }
         AdminRequest::BulletinRecall { id, reason } => {
             let id: BulletinId = id
                 .parse()

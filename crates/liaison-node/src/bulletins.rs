@@ -6,6 +6,7 @@
 use bytes::Bytes;
 use liaison_core::crypto::SystemRng;
 use liaison_core::envelope::EnvelopeHeader;
+use liaison_core::forward::ForwardedEnvelope;
 use liaison_core::receipt::{Outcome, SignedReceipt};
 use liaison_core::{
     AgencyId, Bulletin, BulletinContent, BulletinId, Marking, Receiver, RecipientKey,
@@ -166,6 +167,7 @@ pub fn publish(
             .into(),
         refused: refused.iter().map(|(a, r)| format!("{a}: {r}")).collect(),
         decisions,
+        forwarded: false,
     };
     let mut entry =
         NewEntry::new(EntryKind::Published, record.encode_to_vec()).about_bulletin(bulletin.id);
@@ -280,33 +282,50 @@ pub fn load(state: &NodeState, entry: Entry) -> Result<Option<Stored>> {
             let content = pb::BulletinContent::decode(record.content)
                 .map_err(|e| e.to_string())
                 .and_then(|c| BulletinContent::try_from(c).map_err(|e| e.to_string()));
-            (
-                SealedEnvelope::decode(record.envelope)?,
-                content,
-                record.refused,
-            )
+            // A forward keeps the original envelope inside.
+            let envelope = if record.forwarded {
+                ForwardedEnvelope::decode(record.envelope)?
+                    .original()
+                    .clone()
+            } else {
+                SealedEnvelope::decode(record.envelope)?
+            };
+            (envelope, content, record.refused)
         }
         Direction::In => {
-            let envelope = SealedEnvelope::decode(body)?;
             let node = state.node();
-            let me = &node.config().agency;
-            let keys = node.decryption_keys();
+            let receiver = Receiver {
+                agency: &node.config().agency,
+                encryption_keys: node.decryption_keys(),
+            };
+            let partners = state.partners.snapshot();
             // Verified on arrival; reading back decrypts as of its creation, so content
             // stays readable after expiry (expiry governs acceptance, not what was
             // accepted).
-            let at = envelope.header().created;
-            let content = open(
-                &envelope,
-                Receiver {
-                    agency: me,
-                    encryption_keys: keys,
-                },
-                &*state.partners.snapshot(),
-                at,
-            )
-            .map(|b| b.content)
-            .map_err(|e| e.to_string());
-            (envelope, content, Vec::new())
+            if liaison_core::forward::is_forwarded(&body) {
+                let forwarded = ForwardedEnvelope::decode(body)?;
+                let at = forwarded.original().header().created;
+                let relaying = entry
+                    .agency
+                    .clone()
+                    .unwrap_or_else(|| forwarded.forwarder().clone());
+                let content = forwarded
+                    .open(receiver, &*partners, &relaying, at)
+                    .map(|b| b.content)
+                    .map_err(|e| e.to_string());
+                (
+                    forwarded.original().clone(),
+                    content,
+                    vec![format!("forwarded by {relaying}")],
+                )
+            } else {
+                let envelope = SealedEnvelope::decode(body)?;
+                let at = envelope.header().created;
+                let content = open(&envelope, receiver, &*partners, at)
+                    .map(|b| b.content)
+                    .map_err(|e| e.to_string());
+                (envelope, content, Vec::new())
+            }
         }
     };
     Ok(Some(Stored {
@@ -669,5 +688,112 @@ pub fn recall(state: &NodeState, id: &BulletinId, reason: &str) -> Result<Recall
         id: id.to_string(),
         recall_sent_to: sent_to.iter().map(ToString::to_string).collect(),
         withdrawn_before_delivery: withdrawn,
+    })
+}
+
+/// What a forward did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ForwardView {
+    /// The bulletin.
+    pub id: String,
+    /// Its originator.
+    pub origin: String,
+    /// The partner it is queued for.
+    pub to: String,
+    /// The decision, with rule and policy version.
+    pub decision: String,
+    /// The log entry recording the forward.
+    pub log_seq: u64,
+}
+
+/// Passes a received bulletin on to partner `to`, if the originator's marking and this
+/// node's policy allow it: CLEAR or GREEN only, no originator-control handling code,
+/// the originator's `forward_to` naming `to`, and `to` allowed the marking. The
+/// forwarded envelope carries the original, still verifiable, plus who forwarded it to
+/// whom. A refusal is logged with its rule.
+///
+/// Errors: [`Error::PolicyDenied`] naming the rule, [`Error::InvalidRequest`],
+/// [`Error::UnknownPartner`], [`Error::NotFound`].
+pub fn forward(state: &NodeState, id: &BulletinId, to: &AgencyId) -> Result<ForwardView> {
+    let (stored, _) = find(state, id)?;
+    if stored.direction != Direction::In {
+        return Err(Error::InvalidRequest(format!(
+            "{id} was published here; send it with `bulletin send`, forwarding is for bulletins received"
+        )));
+    }
+    let origin = stored.header().origin.clone();
+    if &origin == to {
+        return Err(Error::InvalidRequest(format!(
+            "{to} is the originator of {id}"
+        )));
+    }
+    let partners = state.partners.snapshot();
+    let partner = partners
+        .get(to)
+        .ok_or_else(|| Error::UnknownPartner(to.clone()))?;
+    let policy = state.policy.snapshot();
+    let decision = policy.onward(&origin, to, &stored.header().marking);
+    let recorded = format!("{decision} (policy {})", policy.version());
+    if !decision.is_allowed() {
+        state.log.append(
+            NewEntry::new(
+                EntryKind::PolicyDecision,
+                serde_json::json!({"event": "forward-denied", "to": to.to_string(), "decision": recorded}).to_string(),
+            )
+            .about_bulletin(*id)
+            .about_agency(to.clone()),
+        )?;
+        return Err(Error::PolicyDenied(format!("{to}: {recorded}")));
+    }
+    let body = state
+        .log
+        .body(&stored.entry)?
+        .ok_or_else(|| Error::NotFound(format!("{id} was erased")))?;
+    if liaison_core::forward::is_forwarded(&body) {
+        return Err(Error::InvalidRequest(format!(
+            "{id} reached this node by forwarding; only its signed recipients may pass it on"
+        )));
+    }
+    let original = SealedEnvelope::decode(body)?;
+    let node = state.node();
+    let receiver = Receiver {
+        agency: &node.config().agency,
+        encryption_keys: node.decryption_keys(),
+    };
+    let to_key = RecipientKey {
+        agency: to.clone(),
+        key: partner.identity.document().encryption_key.key.clone(),
+    };
+    let now = UnixMillis::now();
+    // Verify and wrap as of now: an expired bulletin is not passed on.
+    let forwarded = liaison_core::forward::forward(
+        &original,
+        receiver,
+        &*partners,
+        &node.keys().signing,
+        &to_key,
+        now,
+        &mut SystemRng,
+    )?;
+    let content = stored.content.clone().unwrap_or_default();
+    let record = pb::PublishedRecord {
+        envelope: forwarded.as_bytes().clone(),
+        content: pb::BulletinContent::from(&content).encode_to_vec().into(),
+        refused: Vec::new(),
+        decisions: vec![format!("{to}: {recorded}")],
+        forwarded: true,
+    };
+    let appended = state.log.append(
+        NewEntry::new(EntryKind::Published, record.encode_to_vec())
+            .about_bulletin(*id)
+            .with_effect(Effect::Enqueue(to.clone())),
+    )?;
+    state.wake(to);
+    Ok(ForwardView {
+        id: id.to_string(),
+        origin: origin.to_string(),
+        to: to.to_string(),
+        decision: recorded,
+        log_seq: appended.seq,
     })
 }

@@ -261,15 +261,15 @@ async fn deliver(
                 .map_err(|e| e.to_string())?;
             for seq in seqs {
                 let (bulletin_id, message) = queued_message(state, seq)?;
-                let sent = if message.recall.is_empty() {
-                    &message.envelope
-                } else {
-                    &message.recall
-                };
+                let sent = [&message.envelope, &message.recall, &message.forwarded]
+                    .into_iter()
+                    .find(|b| !b.is_empty())
+                    .cloned()
+                    .unwrap_or_default();
                 in_flight.push_back(InFlight {
                     published_seq: seq,
                     bulletin_id,
-                    envelope_sha256: liaison_core::crypto::sha256(sent),
+                    envelope_sha256: liaison_core::crypto::sha256(&sent),
                 });
                 tx.send(message)
                     .await
@@ -368,8 +368,8 @@ fn queued_message(
         return Ok((
             entry.bulletin_id,
             pb::SealedBulletin {
-                envelope: Bytes::new(),
                 recall: body,
+                ..Default::default()
             },
         ));
     }
@@ -377,9 +377,16 @@ fn queued_message(
         .map(|r| {
             (
                 entry.bulletin_id,
-                pb::SealedBulletin {
-                    envelope: r.envelope,
-                    recall: Bytes::new(),
+                if r.forwarded {
+                    pb::SealedBulletin {
+                        forwarded: r.envelope,
+                        ..Default::default()
+                    }
+                } else {
+                    pb::SealedBulletin {
+                        envelope: r.envelope,
+                        ..Default::default()
+                    }
                 },
             )
         })

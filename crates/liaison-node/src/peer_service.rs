@@ -15,6 +15,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
+use liaison_core::forward::ForwardedEnvelope;
 use liaison_core::receipt::{Outcome, Receipt, SignedReceipt};
 use liaison_core::{AgencyId, Receiver, SealedEnvelope, UnixMillis};
 use liaison_proto::format::v1 as fmt;
@@ -68,7 +69,9 @@ enum Checked {
         seq: u64,
     },
     Accepted {
-        envelope: Box<SealedEnvelope>,
+        bulletin_id: liaison_core::BulletinId,
+        /// What is stored: the envelope (or forwarded envelope) exactly as received.
+        body: Bytes,
         /// The ingress decision, with rule and policy version.
         decision: String,
     },
@@ -123,7 +126,57 @@ fn check(state: &NodeState, partner: &AgencyId, raw: Bytes) -> Checked {
     };
     match verified.open(receiver, now) {
         Ok(_) => Checked::Accepted {
-            envelope: Box::new(envelope),
+            bulletin_id: id,
+            body: envelope.as_bytes().clone(),
+            decision,
+        },
+        Err(e) => rejected(e.to_string()),
+    }
+}
+
+/// Checks a forwarded envelope: the forwarder is the connection's partner and signed
+/// the forwarding, the original verifies under its originator's key and allows onward
+/// sharing, our policy accepts it from the forwarder, and it decrypts.
+fn check_forwarded(state: &NodeState, partner: &AgencyId, raw: Bytes) -> Checked {
+    let forwarded = match ForwardedEnvelope::decode(raw) {
+        Ok(f) => f,
+        Err(e) => {
+            return Checked::Rejected {
+                bulletin_id: None,
+                reason: e.to_string(),
+            };
+        }
+    };
+    let header = forwarded.original().header();
+    let id = header.bulletin_id;
+    let rejected = |reason: String| Checked::Rejected {
+        bulletin_id: Some(id),
+        reason,
+    };
+    let policy = state.policy.snapshot();
+    let decision = policy.ingress(partner, &header.marking);
+    let allowed = decision.is_allowed();
+    let decision = format!(
+        "{decision} (policy {}; forwarded by {partner})",
+        policy.version()
+    );
+    if !allowed {
+        return rejected(format!("sharing policy: {decision}"));
+    }
+    let node = state.node();
+    let receiver = Receiver {
+        agency: &node.config().agency,
+        encryption_keys: node.decryption_keys(),
+    };
+    match forwarded.open(
+        receiver,
+        &*state.partners.snapshot(),
+        partner,
+        UnixMillis::now(),
+    ) {
+        Ok(_) => Checked::Accepted {
+            bulletin_id: id,
+            body: forwarded.as_bytes().clone(),
             decision,
         },
         Err(e) => rejected(e.to_string()),
@@ -238,25 +291,23 @@ impl pb::peer_server::Peer for PeerService {
                     tracing::debug!(partner = %reader_partner, wait_ms = wait.as_millis() as u64, "partner over its rate");
                     tokio::time::sleep(wait).await;
                 }
-                let kib =
-                    (message.envelope.len() / 1024 + 1).min(STREAM_MEMORY_BUDGET / 1024) as u32;
+                // Exactly one of the fields carries the payload.
+                let (check_fn, payload): (fn(&NodeState, &AgencyId, Bytes) -> Checked, Bytes) =
+                    if !message.recall.is_empty() {
+                        (check_recall, message.recall)
+                    } else if !message.forwarded.is_empty() {
+                        (check_forwarded, message.forwarded)
+                    } else {
+                        (check, message.envelope)
+                    };
+                let kib = (payload.len() / 1024 + 1).min(STREAM_MEMORY_BUDGET / 1024) as u32;
                 let Ok(permit) = memory.clone().acquire_many_owned(kib).await else {
                     break;
                 };
                 let (state, partner) = (reader_state.clone(), reader_partner.clone());
-                let recall = !message.recall.is_empty();
-                let payload = if recall {
-                    message.recall
-                } else {
-                    message.envelope
-                };
                 let digest = liaison_core::crypto::sha256(&payload);
                 let task = tokio::task::spawn_blocking(move || {
-                    let checked = if recall {
-                        check_recall(&state, &partner, payload)
-                    } else {
-                        check(&state, &partner, payload)
-                    };
+                    let checked = check_fn(&state, &partner, payload);
                     drop(permit);
                     (checked, digest)
                 });
@@ -296,9 +347,12 @@ impl pb::peer_server::Peer for PeerService {
                         rejected: None,
                         purge: true,
                     },
-                    Checked::Accepted { envelope, decision } => {
-                        let id = envelope.header().bulletin_id;
-                        let entry = NewEntry::new(EntryKind::Received, envelope.as_bytes().clone())
+                    Checked::Accepted {
+                        bulletin_id: id,
+                        body,
+                        decision,
+                    } => {
+                        let entry = NewEntry::new(EntryKind::Received, body)
                             .about_bulletin(id)
                             .about_agency(store_partner.clone())
                             .with_effect(Effect::ClaimReceived(id));

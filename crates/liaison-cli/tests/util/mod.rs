@@ -424,7 +424,7 @@ pub fn deliver_receipt(
     runtime.block_on(async {
         let outbound = tokio_stream::iter(vec![liaison_proto::v1::SealedBulletin {
             envelope,
-            recall: bytes::Bytes::new(),
+            ..Default::default()
         }]);
         let mut receipts = client.deliver(outbound).await.unwrap().into_inner();
         let signed = receipts.message().await.unwrap().expect("no receipt");
