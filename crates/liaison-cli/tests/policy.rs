@@ -364,6 +364,7 @@ fn onward_sharing_follows_the_originators_marking_and_the_policy() {
     let green = send_from_b("green", &[], "green, shareable");
     let amber = send_from_b("amber", &[], "amber, not shareable");
     let controlled = send_from_b("green", &["H2"], "green but H2");
+    let red = send_from_b("red", &[], "red, never shareable");
     wait_until("B's bulletins at A", Duration::from_secs(60), || {
         b.outbox(a) == 0
     });
@@ -392,6 +393,22 @@ fn onward_sharing_follows_the_originators_marking_and_the_policy() {
     );
     assert!(
         err.contains("TLP:AMBER bulletins are never forwarded"),
+        "{err}"
+    );
+    let err = fails(
+        &[
+            "bulletin",
+            "forward",
+            &red,
+            "--to",
+            "RO-DIICOT",
+            "--data-dir",
+            a.d(),
+        ],
+        1,
+    );
+    assert!(
+        err.contains("TLP:RED bulletins are never forwarded"),
         "{err}"
     );
     let err = fails(
