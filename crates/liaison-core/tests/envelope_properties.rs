@@ -360,6 +360,15 @@ proptest! {
         let _ = liaison_core::receipt::SignedReceipt::verify(Bytes::from(data.clone()), &me.signing.verifying_key());
         let _ = liaison_core::receipt::SignedReceipt::from_stored(Bytes::from(data.clone()));
         let _ = liaison_core::policy::Policy::parse(&String::from_utf8_lossy(&data));
+        if let Ok(forwarded) = liaison_core::forward::ForwardedEnvelope::decode(Bytes::from(data.clone())) {
+            let _ = forwarded.open(
+                Receiver { agency: &me.id, encryption_keys: std::slice::from_ref(&me.encryption) },
+                &directory(&[&origin]),
+                &origin.id,
+                T0,
+            );
+        }
+        let _ = liaison_core::recall::SignedRecall::verify(Bytes::from(data.clone()), &directory(&[&origin]));
         if let Ok(m) = pb::BulletinContent::decode(Bytes::from(data)) {
             let _ = BulletinContent::try_from(m);
         }
