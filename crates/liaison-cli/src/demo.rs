@@ -269,7 +269,84 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
         output::indented_table("   ", &["FROM", "TLP", "CATEGORY", "TITLE"], &rows);
     }
 
-    println!("\n== 8. Stopping the nodes; every log still verifies");
+    println!("\n== 8. Onward sharing and recall");
+    // NL-NP passes DE-BKA's GREEN bulletin on to RO-DIICOT (DE-BKA's forward_to in
+    // NL-NP's policy allows it); the AMBER one it may not.
+    let from_de = sent
+        .iter()
+        .find(|(from, _)| AGENCIES[*from].0 == "DE-BKA")
+        .map(|(_, id)| id.clone())
+        .context("the demo sends a bulletin from DE-BKA")?;
+    let forwarded: liaison_node::bulletins::ForwardView = call(
+        &dirs[0],
+        AdminRequest::BulletinForward {
+            id: from_de.clone(),
+            to: "RO-DIICOT".into(),
+        },
+    )?;
+    println!(
+        "   NL-NP forwards DE-BKA's TLP:GREEN bulletin to RO-DIICOT: {}",
+        forwarded.decision
+    );
+    let from_ro = sent
+        .iter()
+        .find(|(from, _)| AGENCIES[*from].0 == "RO-DIICOT")
+        .map(|(_, id)| id.clone())
+        .context("the demo sends a bulletin from RO-DIICOT")?;
+    if let Err(e) = call::<liaison_node::bulletins::ForwardView>(
+        &dirs[0],
+        AdminRequest::BulletinForward {
+            id: from_ro,
+            to: "DE-BKA".into(),
+        },
+    ) {
+        println!("   NL-NP tries to forward RO-DIICOT's TLP:AMBER bulletin: REFUSED: {e:#}");
+    }
+    wait_for(deadline, || {
+        call::<Vec<BulletinSummary>>(
+            &dirs[2],
+            AdminRequest::BulletinList {
+                direction: Some(Direction::In),
+            },
+        )
+        .is_ok_and(|inbox| inbox.iter().any(|b| b.id == from_de))
+    })
+    .context("the forwarded bulletin did not arrive")?;
+    println!("   RO-DIICOT received it with DE-BKA's own signature verified");
+    // NL-NP recalls its first bulletin: both recipients erase it and sign purge receipts.
+    let (_, first_id) = &sent[0];
+    let _: liaison_node::bulletins::RecallView = call(
+        &dirs[0],
+        AdminRequest::BulletinRecall {
+            id: first_id.clone(),
+            reason: "the recruiter was misidentified".into(),
+        },
+    )?;
+    wait_for(deadline, || {
+        call::<BulletinDetail>(
+            &dirs[0],
+            AdminRequest::BulletinShow {
+                id: first_id.clone(),
+            },
+        )
+        .is_ok_and(|d| d.delivery.iter().all(|r| r.state == "recalled (purged)"))
+    })
+    .context("the recall was not confirmed in time")?;
+    let detail: BulletinDetail = call(
+        &dirs[0],
+        AdminRequest::BulletinShow {
+            id: first_id.clone(),
+        },
+    )?;
+    for r in &detail.delivery {
+        println!(
+            "   NL-NP recalled {first_id}: {} erased it and signed a purge receipt ({})",
+            r.agency,
+            r.receipt_time.clone().unwrap_or_default()
+        );
+    }
+
+    println!("\n== 9. Stopping the nodes; every log still verifies");
     let _ = stop_tx.send(true);
     for node in nodes {
         runtime.block_on(node).context("a node task failed")??;
