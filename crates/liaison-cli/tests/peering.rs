@@ -452,6 +452,35 @@ fn bulletin_commands_from_the_cli() {
         1,
     );
     assert!(err.contains("TLP"), "{err}");
+    // A blank title is refused with the field named, and nothing is stored.
+    let before: serde_json::Value =
+        serde_json::from_str(&ok(&["status", "--data-dir", a.d(), "--json"])).unwrap();
+    let err = fails(
+        &[
+            "bulletin",
+            "send",
+            "--data-dir",
+            a.d(),
+            "--to",
+            "DE-BKA",
+            "--category",
+            "x",
+            "--tlp",
+            "red",
+            "--title",
+            "   ",
+            "--body",
+            "b",
+        ],
+        1,
+    );
+    assert!(err.contains("content.title"), "{err}");
+    let after: serde_json::Value =
+        serde_json::from_str(&ok(&["status", "--data-dir", a.d(), "--json"])).unwrap();
+    assert_eq!(
+        before["log_entries"], after["log_entries"],
+        "a refused send stored something"
+    );
     let err = fails(&["bulletin", "show", "not-an-id", "--data-dir", a.d()], 1);
     assert!(err.contains("UUID"), "{err}");
 }

@@ -384,6 +384,17 @@ pub fn seal_for_recipients(
     recipients: &[RecipientKey],
     rng: &mut impl Entropy,
 ) -> Result<SealedEnvelope> {
+    seal_keeping_content(bulletin, signing_key, recipients, rng).map(|(envelope, _)| envelope)
+}
+
+/// [`seal_for_recipients`], also returning the encoded `BulletinContent` that was
+/// encrypted, for an origin that keeps its own copy without encoding it again.
+pub fn seal_keeping_content(
+    bulletin: &Bulletin,
+    signing_key: &SigningKey,
+    recipients: &[RecipientKey],
+    rng: &mut impl Entropy,
+) -> Result<(SealedEnvelope, Bytes)> {
     if recipients.is_empty() || recipients.len() > limits::MAX_RECIPIENTS {
         return Err(Error::Recipients(format!(
             "{} recipients; must be 1 to {}",
@@ -418,10 +429,10 @@ pub fn seal_for_recipients(
         marking: bulletin.marking.clone(),
     };
     let header_bytes = pb::EnvelopeHeader::from(&header).encode_to_vec();
-    EnvelopeHeader::try_from(pb::EnvelopeHeader::from(&header))?;
 
     let content_key = crypto::random_secret(rng);
-    let ciphertext = crypto::content_encrypt(&content_key, content.encode_to_vec(), &header_bytes)?;
+    let plaintext = Bytes::from(content.encode_to_vec());
+    let ciphertext = crypto::content_encrypt(&content_key, plaintext.to_vec(), &header_bytes)?;
     let wraps = recipients
         .iter()
         .map(|r| {
@@ -453,7 +464,8 @@ pub fn seal_for_recipients(
         signature: Bytes::copy_from_slice(&signature),
     }
     .encode_to_vec();
-    SealedEnvelope::decode(raw.into())
+    // One code path for what we send and what a receiver checks.
+    Ok((SealedEnvelope::decode(raw.into())?, plaintext))
 }
 
 /// What a [`KeyDirectory`] knows of an origin's signing key.

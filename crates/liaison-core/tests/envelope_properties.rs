@@ -458,6 +458,17 @@ fn a_recipient_forwards_green_onward_and_nothing_more_restricted() {
             encryption_keys: std::slice::from_ref(&a.encryption),
         }
     }
+    let forward_to_third = |sealed: &SealedEnvelope| {
+        liaison_core::forward::forward(
+            sealed,
+            as_receiver(&holder),
+            &dir,
+            &holder.signing,
+            &third.recipient_key(),
+            T0,
+            &mut SystemRng,
+        )
+    };
     let mut green = sample_bulletin(&origin.id, BulletinId::new(T0));
     green.marking =
         Marking::new("trafficking.persons".parse().unwrap(), Tlp::Green, vec![]).unwrap();
@@ -468,16 +479,7 @@ fn a_recipient_forwards_green_onward_and_nothing_more_restricted() {
         &mut SystemRng,
     )
     .unwrap();
-    let forwarded = liaison_core::forward::forward(
-        &sealed,
-        as_receiver(&holder),
-        &dir,
-        &holder.signing,
-        &third.recipient_key(),
-        T0,
-        &mut SystemRng,
-    )
-    .unwrap();
+    let forwarded = forward_to_third(&sealed).unwrap();
     let received =
         liaison_core::forward::ForwardedEnvelope::decode(forwarded.as_bytes().clone()).unwrap();
     assert!(liaison_core::forward::is_forwarded(forwarded.as_bytes()));
@@ -509,14 +511,6 @@ fn a_recipient_forwards_green_onward_and_nothing_more_restricted() {
         &mut SystemRng,
     )
     .unwrap();
-    let refused = liaison_core::forward::forward(
-        &sealed,
-        as_receiver(&holder),
-        &dir,
-        &holder.signing,
-        &third.recipient_key(),
-        T0,
-        &mut SystemRng,
-    );
+    let refused = forward_to_third(&sealed);
     assert!(matches!(refused, Err(Error::Forwarding(reason)) if reason.contains("TLP:AMBER")));
 }

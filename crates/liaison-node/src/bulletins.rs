@@ -10,7 +10,7 @@ use liaison_core::forward::ForwardedEnvelope;
 use liaison_core::receipt::{Outcome, SignedReceipt};
 use liaison_core::{
     AgencyId, Bulletin, BulletinContent, BulletinId, Marking, Receiver, RecipientKey,
-    SealedEnvelope, Tlp, UnixMillis, open, seal_for_recipients,
+    SealedEnvelope, Tlp, UnixMillis, open,
 };
 use liaison_proto::format::v1 as pb;
 use liaison_store::{Effect, Entry, EntryKind, NewEntry};
@@ -154,7 +154,7 @@ pub fn publish(
         marking: draft.marking,
         content: draft.content,
     };
-    let envelope = seal_for_recipients(
+    let (envelope, content) = liaison_core::envelope::seal_keeping_content(
         &bulletin,
         &state.node().keys().signing,
         &keys,
@@ -162,9 +162,7 @@ pub fn publish(
     )?;
     let record = pb::PublishedRecord {
         envelope: envelope.as_bytes().clone(),
-        content: pb::BulletinContent::from(&bulletin.content)
-            .encode_to_vec()
-            .into(),
+        content,
         refused: refused.iter().map(|(a, r)| format!("{a}: {r}")).collect(),
         decisions,
         forwarded: false,
