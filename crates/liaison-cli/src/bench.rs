@@ -17,10 +17,14 @@ use liaison_core::{
     AgencyId, Bulletin, BulletinContent, BulletinId, Marking, Receiver, RecipientKey, UnixMillis,
     open, seal_for_recipients,
 };
-use liaison_node::admin::{self, SendRequest};
-use liaison_node::server::run_state;
-use liaison_node::state::NodeState;
-use liaison_node::tls::NodeCertificate;
+use liaison_node::node::state::NodeState;
+use liaison_node::ops::bulletins::Recipients;
+use liaison_node::ops::bulletins::views::{SendRequest, bulletin_send};
+use liaison_node::ops::clients::{IssuedClient, client_issue};
+use liaison_node::ops::peers::peer_add;
+use liaison_node::runtime::server::run_state;
+use liaison_node::trust::clients::Role;
+use liaison_node::trust::tls::NodeCertificate;
 use liaison_node::{InitOptions, Listeners, Node, init_node};
 use liaison_proto::v1 as pb;
 use liaison_proto::v1::client_client::ClientClient;
@@ -182,7 +186,7 @@ struct Federation {
     first_receiver: Arc<NodeState>,
     /// Client API address and an issued client: the sender's (publish) and the first
     /// receiver's (read).
-    apis: Vec<(std::net::SocketAddr, admin::IssuedClient)>,
+    apis: Vec<(std::net::SocketAddr, IssuedClient)>,
     receivers: Vec<AgencyId>,
     stop: tokio::sync::watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<liaison_node::Result<()>>>,
@@ -232,7 +236,7 @@ fn start_federation(base: &std::path::Path) -> Result<Federation> {
     }
     for (i, receiver) in states.iter().enumerate().skip(1) {
         let add = |to: &NodeState, from: &NodeState| {
-            admin::peer_add(
+            peer_add(
                 to,
                 &data_encoding::BASE64.encode(&from.node().identity().to_bytes()),
                 &from.node().identity().fingerprint().to_string(),
@@ -246,8 +250,8 @@ fn start_federation(base: &std::path::Path) -> Result<Federation> {
     for (i, state) in states.iter().enumerate() {
         if i < 2 {
             let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
-            let role = if i == 0 { "publish" } else { "read" };
-            let issued = admin::client_issue(state, "bench", &[role.to_owned()])?;
+            let role = if i == 0 { Role::Publish } else { Role::Read };
+            let issued = client_issue(state, "bench", &[role])?;
             apis.push((listener.local_addr()?, issued));
             api_listeners.push(Some(listener));
         } else {
@@ -291,16 +295,16 @@ fn start_federation(base: &std::path::Path) -> Result<Federation> {
     })
 }
 
-fn request(to: &[AgencyId]) -> SendRequest {
-    SendRequest {
-        to: to.iter().map(ToString::to_string).collect(),
-        category: "trafficking.persons".into(),
-        tlp: "amber".into(),
+fn request(to: &[AgencyId]) -> Result<SendRequest> {
+    Ok(SendRequest {
+        to: Recipients::Named(to.to_vec()),
+        category: "trafficking.persons".parse()?,
+        tlp: liaison_core::Tlp::Amber,
         handling: vec![],
         title: "bench".into(),
         body: "x".repeat(1024),
         expires_in_days: 30,
-    }
+    })
 }
 
 fn drained(state: &NodeState, to: &[AgencyId]) -> bool {
@@ -322,7 +326,8 @@ fn end_to_end(base: &std::path::Path, options: &BenchOptions) -> Result<()> {
                 let (sender, to) = (sender.clone(), to.to_vec());
                 scope.spawn(move || {
                     for _ in (p..n).step_by(PUBLISHERS) {
-                        if let Err(e) = admin::bulletin_send(&sender, request(&to)) {
+                        let sent = request(&to).and_then(|r| Ok(bulletin_send(&sender, r)?));
+                        if let Err(e) = sent {
                             eprintln!("publish failed: {e}");
                         }
                     }
@@ -404,7 +409,7 @@ fn latency(sender: &Arc<NodeState>, to: &[AgencyId], seconds: u64) -> Result<()>
             std::thread::sleep(wait);
         }
         let t0 = Instant::now();
-        let sent = admin::bulletin_send(sender, request(to))?;
+        let sent = bulletin_send(sender, request(to)?)?;
         let _ = tx.send((sent.log_seq, t0));
     }
     drop(tx);
@@ -425,7 +430,7 @@ fn latency(sender: &Arc<NodeState>, to: &[AgencyId], seconds: u64) -> Result<()>
 
 async fn api_client(
     address: std::net::SocketAddr,
-    issued: &admin::IssuedClient,
+    issued: &IssuedClient,
 ) -> Result<ClientClient<tonic::transport::Channel>> {
     use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
     let tls = ClientTlsConfig::new()

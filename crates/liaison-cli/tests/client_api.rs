@@ -457,9 +457,9 @@ fn a_retried_publish_is_stored_once() {
     assert_eq!(first.log_seq, again.log_seq);
     assert!(!first.replayed && again.replayed);
     wait_until("delivery", Duration::from_secs(60), || a.outbox(b) == 0);
-    let out: Vec<_> = a.admin::<Vec<liaison_node::admin::BulletinSummary>>(
-        liaison_node::admin::AdminRequest::BulletinList {
-            direction: Some(liaison_node::admin::Direction::Out),
+    let out: Vec<_> = a.admin::<Vec<liaison_node::edge::admin::BulletinSummary>>(
+        liaison_node::edge::admin::AdminRequest::BulletinList {
+            direction: Some(liaison_node::edge::admin::Direction::Out),
         },
     );
     assert_eq!(out.len(), 1);
@@ -535,18 +535,22 @@ fn certificates_that_are_not_registered_clients_are_refused() {
     });
     // And a client certificate is not a peer certificate: the peer listener refuses it.
     let (cert, key) = client_identity(&reader);
-    let as_peer = liaison_node::tls::NodeCertificate::from_pem(&cert, &key).unwrap();
+    let as_peer = liaison_node::trust::tls::NodeCertificate::from_pem(&cert, &key).unwrap();
     let identity = liaison_node::Node::load(&a.dir).unwrap().identity().clone();
-    let partners = liaison_node::partners::PartnerSet::new(
-        liaison_node::partners::Partners::from_bundles(vec![(
+    let partners = liaison_node::trust::partners::PartnerSet::new(
+        liaison_node::trust::partners::Partners::from_bundles(vec![(
             identity.document().agency.clone(),
             identity.to_bytes(),
         )])
         .unwrap(),
     );
     let refused = rt.block_on(async {
-        match liaison_node::delivery::connect(&partners, &as_peer, &identity.document().agency)
-            .await
+        match liaison_node::runtime::delivery::connect(
+            &partners,
+            &as_peer,
+            &identity.document().agency,
+        )
+        .await
         {
             Err(e) => Err(e),
             Ok(mut c) => c

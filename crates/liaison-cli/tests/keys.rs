@@ -10,8 +10,8 @@ use std::time::Duration;
 use liaison_core::crypto::{SigningKey, SystemRng};
 use liaison_core::receipt::Outcome;
 use liaison_node::Node;
-use liaison_node::partners::{PartnerSet, Partners};
-use liaison_node::tls::NodeCertificate;
+use liaison_node::trust::partners::{PartnerSet, Partners};
+use liaison_node::trust::tls::NodeCertificate;
 use liaison_proto::v1 as pb;
 use tonic::Code;
 use util::{TestNode, cluster, ok, wait_until};
@@ -269,9 +269,12 @@ fn a_revoked_tls_certificate_is_refused_at_the_handshake() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let try_with = |cert: &NodeCertificate| {
         rt.block_on(async {
-            let mut client =
-                liaison_node::delivery::connect(&partners, cert, &identity.document().agency)
-                    .await?;
+            let mut client = liaison_node::runtime::delivery::connect(
+                &partners,
+                cert,
+                &identity.document().agency,
+            )
+            .await?;
             client
                 .ping(pb::PingRequest {})
                 .await

@@ -12,7 +12,7 @@ use bytes::Bytes;
 use liaison_core::BulletinId;
 use liaison_core::receipt::{Outcome, SignedReceipt};
 use liaison_node::Node;
-use liaison_node::tls::NodeCertificate;
+use liaison_node::trust::tls::NodeCertificate;
 use liaison_proto::v1 as pb;
 use util::{TestNode, cluster, fails, node_certificate, ok, peer_client, wait_until};
 

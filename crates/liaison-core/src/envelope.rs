@@ -8,7 +8,7 @@
 //!
 //! 1. known origin ([`Error::UnknownOrigin`]),
 //! 2. signing key known, valid and not revoked ([`Error::UnknownSigningKey`],
-//!    [`Error::OriginIdentityNotValid`], [`Error::RevokedSigningKey`]),
+//!    [`Error::OriginIdentityNotYetValid`], [`Error::OriginIdentityExpired`], [`Error::RevokedSigningKey`]),
 //! 3. signature ([`Error::BadSignature`]),
 //! 4. this agency is a signed recipient ([`Error::NotARecipient`],
 //!    [`Error::UnknownEncryptionKey`]),
@@ -271,11 +271,18 @@ impl SealedEnvelope {
                 });
             }
             KeyLookup::Valid { key, document } | KeyLookup::Retired { key, document, .. } => {
-                if !document.is_valid_at(now) {
-                    return Err(Error::OriginIdentityNotValid {
+                if now < document.not_before {
+                    return Err(Error::OriginIdentityNotYetValid {
                         origin: origin.clone(),
                         not_before: document.not_before,
+                        now,
+                    });
+                }
+                if !document.is_valid_at(now) {
+                    return Err(Error::OriginIdentityExpired {
+                        origin: origin.clone(),
                         not_after: document.not_after,
+                        now,
                     });
                 }
                 key

@@ -84,15 +84,26 @@ pub enum Error {
     /// The identity document's signature does not verify under the root key it carries.
     #[error("identity document signature does not verify")]
     BadIdentitySignature,
-    /// The origin's identity document is outside its validity window.
-    #[error("identity of {origin} is not valid now (valid {not_before} to {not_after})")]
-    OriginIdentityNotValid {
+    /// The origin's identity document is not valid yet: its validity starts after this
+    /// node's clock. Usually clock skew between the two nodes; retried, not final.
+    #[error("identity of {origin} is not valid yet (valid from {not_before}, now is {now})")]
+    OriginIdentityNotYetValid {
         /// The origin agency.
         origin: AgencyId,
         /// Start of the validity window.
         not_before: UnixMillis,
+        /// The time of the check.
+        now: UnixMillis,
+    },
+    /// The origin's identity document expired.
+    #[error("identity of {origin} expired at {not_after}, now is {now}")]
+    OriginIdentityExpired {
+        /// The origin agency.
+        origin: AgencyId,
         /// End of the validity window.
         not_after: UnixMillis,
+        /// The time of the check.
+        now: UnixMillis,
     },
     /// A bulletin must name at least one recipient, each once.
     #[error("bad recipient list: {0}")]

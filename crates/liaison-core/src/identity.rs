@@ -65,12 +65,37 @@ pub struct PublishedKey<K> {
 }
 
 /// Why a key was revoked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum RevocationReason {
     /// The private key may be known to someone else.
     Compromised,
     /// Replaced in an orderly rotation.
     Superseded,
+}
+
+impl std::str::FromStr for RevocationReason {
+    type Err = Malformed;
+    fn from_str(s: &str) -> Result<Self, Malformed> {
+        match s {
+            "compromised" => Ok(RevocationReason::Compromised),
+            "superseded" => Ok(RevocationReason::Superseded),
+            other => Err(Malformed::new(
+                "reason",
+                format!("{other:?} is not a reason: expected compromised or superseded"),
+            )),
+        }
+    }
+}
+
+impl RevocationReason {
+    /// The reason's name, as written in logs and commands.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RevocationReason::Compromised => "compromised",
+            RevocationReason::Superseded => "superseded",
+        }
+    }
 }
 
 /// A key the agency no longer vouches for.

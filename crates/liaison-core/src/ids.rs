@@ -73,7 +73,8 @@ impl fmt::Display for AgencyId {
 }
 
 /// A bulletin's id: a UUIDv7, so ids sort by creation time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub struct BulletinId(uuid::Uuid);
 
 impl BulletinId {
@@ -122,6 +123,19 @@ impl FromStr for BulletinId {
         let uuid = uuid::Uuid::parse_str(s)
             .map_err(|_| Malformed::new("bulletin_id", format!("{s:?} is not a UUID")))?;
         Self::from_uuid(uuid)
+    }
+}
+
+impl TryFrom<String> for BulletinId {
+    type Error = Malformed;
+    fn try_from(s: String) -> Result<Self, Malformed> {
+        s.parse()
+    }
+}
+
+impl From<BulletinId> for String {
+    fn from(id: BulletinId) -> String {
+        id.to_string()
     }
 }
 

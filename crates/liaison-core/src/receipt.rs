@@ -29,9 +29,163 @@ pub enum Outcome {
     },
     /// Refused; not stored.
     Rejected {
-        /// Why, in words naming the failed check.
+        /// Which check refused it; decides whether the sender retries.
+        code: RejectCode,
+        /// Why, in words naming the failed check, for a person. Never parsed.
         reason: String,
     },
+}
+
+/// Why a receiver refused an envelope, as a code a sender can act on without reading
+/// the receiver's words. [`RejectCode::is_transient`] says whether the sender retries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RejectCode {
+    /// No code given (or one this version does not know). Final.
+    Unspecified,
+    /// The bytes do not decode, or a field breaks its rules.
+    Malformed,
+    /// Larger than the receiver accepts.
+    TooLarge,
+    /// A format version or signature scheme the receiver does not implement.
+    UnsupportedFormat,
+    /// The origin is not one of the receiver's partners.
+    UnknownOrigin,
+    /// The receiver does not hold the identity version carrying the signing key yet.
+    UnknownSigningKey,
+    /// Signed with a key its owner revoked.
+    RevokedKey,
+    /// Signed with a retired key after its retirement.
+    RetiredKey,
+    /// The signature does not verify.
+    BadSignature,
+    /// The receiver is not among the signed recipients.
+    NotARecipient,
+    /// Wrapped for an encryption key the receiver does not hold.
+    UnknownEncryptionKey,
+    /// The bulletin expired before it arrived.
+    Expired,
+    /// The content key or the ciphertext does not decrypt.
+    DecryptionFailed,
+    /// The origin's identity is not valid yet by the receiver's clock.
+    IdentityNotYetValid,
+    /// The origin's identity document expired.
+    IdentityExpired,
+    /// The receiver's sharing policy does not accept it.
+    PolicyDenied,
+    /// A forwarded envelope breaks a rule of onward sharing.
+    ForwardingRefused,
+    /// Delivered by a partner that may not deliver it.
+    WrongSender,
+    /// A recall of a bulletin the receiver never received from that origin.
+    NothingToRecall,
+    /// The receiver cannot read or write its log right now.
+    StorageUnavailable,
+}
+
+impl RejectCode {
+    /// Whether the refusal says nothing about the bulletin itself, so the sender keeps
+    /// it queued and retries with backoff: a key the receiver does not hold *yet*, an
+    /// identity not valid *yet* (clock skew), a receiver that cannot store right now.
+    pub fn is_transient(self) -> bool {
+        matches!(
+            self,
+            RejectCode::UnknownSigningKey
+                | RejectCode::IdentityNotYetValid
+                | RejectCode::StorageUnavailable
+        )
+    }
+
+    /// The code's stable name, as in logs and `--json` output.
+    pub fn as_str(self) -> &'static str {
+        self.to_pb().as_str_name()
+    }
+
+    /// The wire value.
+    pub fn to_pb(self) -> pb::RejectCode {
+        match self {
+            RejectCode::Unspecified => pb::RejectCode::Unspecified,
+            RejectCode::Malformed => pb::RejectCode::Malformed,
+            RejectCode::TooLarge => pb::RejectCode::TooLarge,
+            RejectCode::UnsupportedFormat => pb::RejectCode::UnsupportedFormat,
+            RejectCode::UnknownOrigin => pb::RejectCode::UnknownOrigin,
+            RejectCode::UnknownSigningKey => pb::RejectCode::UnknownSigningKey,
+            RejectCode::RevokedKey => pb::RejectCode::RevokedKey,
+            RejectCode::RetiredKey => pb::RejectCode::RetiredKey,
+            RejectCode::BadSignature => pb::RejectCode::BadSignature,
+            RejectCode::NotARecipient => pb::RejectCode::NotARecipient,
+            RejectCode::UnknownEncryptionKey => pb::RejectCode::UnknownEncryptionKey,
+            RejectCode::Expired => pb::RejectCode::Expired,
+            RejectCode::DecryptionFailed => pb::RejectCode::DecryptionFailed,
+            RejectCode::IdentityNotYetValid => pb::RejectCode::IdentityNotYetValid,
+            RejectCode::IdentityExpired => pb::RejectCode::IdentityExpired,
+            RejectCode::PolicyDenied => pb::RejectCode::PolicyDenied,
+            RejectCode::ForwardingRefused => pb::RejectCode::ForwardingRefused,
+            RejectCode::WrongSender => pb::RejectCode::WrongSender,
+            RejectCode::NothingToRecall => pb::RejectCode::NothingToRecall,
+            RejectCode::StorageUnavailable => pb::RejectCode::StorageUnavailable,
+        }
+    }
+
+    /// The code for a wire value; an unknown value (a newer receiver) is
+    /// [`RejectCode::Unspecified`], which is final.
+    pub fn from_pb(value: i32) -> Self {
+        const ALL: [RejectCode; 20] = [
+            RejectCode::Unspecified,
+            RejectCode::Malformed,
+            RejectCode::TooLarge,
+            RejectCode::UnsupportedFormat,
+            RejectCode::UnknownOrigin,
+            RejectCode::UnknownSigningKey,
+            RejectCode::RevokedKey,
+            RejectCode::RetiredKey,
+            RejectCode::BadSignature,
+            RejectCode::NotARecipient,
+            RejectCode::UnknownEncryptionKey,
+            RejectCode::Expired,
+            RejectCode::DecryptionFailed,
+            RejectCode::IdentityNotYetValid,
+            RejectCode::IdentityExpired,
+            RejectCode::PolicyDenied,
+            RejectCode::ForwardingRefused,
+            RejectCode::WrongSender,
+            RejectCode::NothingToRecall,
+            RejectCode::StorageUnavailable,
+        ];
+        ALL.into_iter()
+            .find(|code| code.to_pb() as i32 == value)
+            .unwrap_or(RejectCode::Unspecified)
+    }
+}
+
+impl std::fmt::Display for RejectCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl From<&Error> for RejectCode {
+    /// The code a receiver sends for a failed check of the domain layer.
+    fn from(error: &Error) -> Self {
+        match error {
+            Error::Malformed(_) | Error::Recipients(_) => RejectCode::Malformed,
+            Error::TooLarge { .. } => RejectCode::TooLarge,
+            Error::UnsupportedFormat { .. } => RejectCode::UnsupportedFormat,
+            Error::UnknownOrigin(_) => RejectCode::UnknownOrigin,
+            Error::UnknownSigningKey { .. } => RejectCode::UnknownSigningKey,
+            Error::RevokedSigningKey { .. } => RejectCode::RevokedKey,
+            Error::RetiredSigningKey { .. } => RejectCode::RetiredKey,
+            Error::BadSignature | Error::BadIdentitySignature => RejectCode::BadSignature,
+            Error::NotARecipient(_) => RejectCode::NotARecipient,
+            Error::UnknownEncryptionKey(_) => RejectCode::UnknownEncryptionKey,
+            Error::Expired { .. } => RejectCode::Expired,
+            Error::DecryptionFailed(_) => RejectCode::DecryptionFailed,
+            Error::OriginIdentityNotYetValid { .. } => RejectCode::IdentityNotYetValid,
+            Error::OriginIdentityExpired { .. } => RejectCode::IdentityExpired,
+            Error::Forwarding(_) => RejectCode::ForwardingRefused,
+            Error::Crypto(_) => RejectCode::DecryptionFailed,
+        }
+    }
 }
 
 /// A receipt's contents.
@@ -62,15 +216,15 @@ impl SignedReceipt {
     /// Signs `receipt` with the receiver's bulletin-signing key.
     pub fn sign(receipt: Receipt, key: &SigningKey) -> Self {
         let signing_key_id = key.verifying_key().key_id('s');
-        let (outcome, reason, log_seq) = match &receipt.outcome {
-            Outcome::Accepted { log_seq } => {
-                (pb::ReceiptOutcome::Accepted, String::new(), *log_seq)
-            }
-            Outcome::Duplicate { log_seq } => {
-                (pb::ReceiptOutcome::Duplicate, String::new(), *log_seq)
-            }
-            Outcome::Rejected { reason } => (pb::ReceiptOutcome::Rejected, reason.clone(), 0),
-            Outcome::Purged { log_seq } => (pb::ReceiptOutcome::Purged, String::new(), *log_seq),
+        let (outcome, log_seq) = match &receipt.outcome {
+            Outcome::Accepted { log_seq } => (pb::ReceiptOutcome::Accepted, *log_seq),
+            Outcome::Duplicate { log_seq } => (pb::ReceiptOutcome::Duplicate, *log_seq),
+            Outcome::Rejected { .. } => (pb::ReceiptOutcome::Rejected, 0),
+            Outcome::Purged { log_seq } => (pb::ReceiptOutcome::Purged, *log_seq),
+        };
+        let (reject_code, reason) = match &receipt.outcome {
+            Outcome::Rejected { code, reason } => (code.to_pb(), reason.clone()),
+            _ => (pb::RejectCode::Unspecified, String::new()),
         };
         let body = pb::Receipt {
             bulletin_id: receipt
@@ -84,6 +238,7 @@ impl SignedReceipt {
             envelope_sha256: Bytes::copy_from_slice(&receipt.envelope_sha256),
             log_seq,
             time_unix_ms: receipt.time.0,
+            reject_code: reject_code as i32,
         }
         .encode_to_vec();
         let signature = key.sign(domain::RECEIPT, &[&body]);
@@ -136,7 +291,10 @@ impl SignedReceipt {
         let outcome = match pb::ReceiptOutcome::try_from(m.outcome) {
             Ok(pb::ReceiptOutcome::Accepted) => Outcome::Accepted { log_seq: m.log_seq },
             Ok(pb::ReceiptOutcome::Duplicate) => Outcome::Duplicate { log_seq: m.log_seq },
-            Ok(pb::ReceiptOutcome::Rejected) => Outcome::Rejected { reason: m.reason },
+            Ok(pb::ReceiptOutcome::Rejected) => Outcome::Rejected {
+                code: RejectCode::from_pb(m.reject_code),
+                reason: m.reason,
+            },
             Ok(pb::ReceiptOutcome::Purged) => Outcome::Purged { log_seq: m.log_seq },
             _ => {
                 return Err(Malformed::new(
@@ -193,6 +351,7 @@ mod tests {
             receiver: "DE-BKA".parse().unwrap(),
             envelope_sha256: [4; 32],
             outcome: Outcome::Rejected {
+                code: RejectCode::BadSignature,
                 reason: "signature does not verify".into(),
             },
             time: UnixMillis(1_795_000_000_001),
@@ -208,5 +367,25 @@ mod tests {
         let mut bytes = signed.to_bytes().to_vec();
         bytes[5] ^= 1;
         assert!(SignedReceipt::verify(bytes.into(), &key.verifying_key()).is_err());
+    }
+
+    #[test]
+    fn reject_codes_survive_the_wire_and_unknown_ones_are_final() {
+        for value in 0..32 {
+            let code = RejectCode::from_pb(value);
+            if code != RejectCode::Unspecified {
+                assert_eq!(code.to_pb() as i32, value);
+            }
+        }
+        assert_eq!(RejectCode::from_pb(9999), RejectCode::Unspecified);
+        assert!(!RejectCode::Unspecified.is_transient());
+        assert!(RejectCode::UnknownSigningKey.is_transient());
+        assert!(RejectCode::IdentityNotYetValid.is_transient());
+        assert!(!RejectCode::IdentityExpired.is_transient());
+        assert!(!RejectCode::BadSignature.is_transient());
+        assert_eq!(
+            RejectCode::PolicyDenied.as_str(),
+            "REJECT_CODE_POLICY_DENIED"
+        );
     }
 }

@@ -304,7 +304,14 @@ fn each_open_check_has_its_own_error() {
     let way_late = T0.plus_days(4000);
     assert!(matches!(
         open(&envelope, receiver, &dir, way_late),
-        Err(Error::OriginIdentityNotValid { .. })
+        Err(Error::OriginIdentityExpired { .. })
+    ));
+    // A receiver whose clock runs behind the origin's identity: not valid *yet*, a
+    // different error (and a transient rejection), not an expiry.
+    let before_identity = T0.plus_days(-400);
+    assert!(matches!(
+        open(&envelope, receiver, &dir, before_identity),
+        Err(Error::OriginIdentityNotYetValid { .. })
     ));
 
     let stranger = TestAgency::numbered("DE-BKA", 51);

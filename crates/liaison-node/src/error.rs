@@ -69,9 +69,26 @@ pub enum Error {
     /// TLS configuration failed.
     #[error("TLS: {0}")]
     Tls(String),
-    /// The node's admin socket answered with an error or not at all.
-    #[error("admin socket: {0}")]
-    Admin(String),
+    /// The running node's admin socket could not be reached or answered nonsense.
+    #[error("cannot talk to the running node at {}: {problem}", path.display())]
+    AdminSocket {
+        /// The socket.
+        path: PathBuf,
+        /// What went wrong.
+        problem: String,
+    },
+    /// The running node refused an admin request; its own error, carried over the
+    /// socket with its kind, shown exactly as the node worded it.
+    #[error("{message}")]
+    Refused {
+        /// What kind of error the node reported.
+        kind: ErrorKind,
+        /// The node's sentence.
+        message: String,
+    },
+    /// A task of the node stopped before finishing (a bug or a shutdown).
+    #[error("internal error: {0}")]
+    Internal(String),
     /// A domain error.
     #[error(transparent)]
     Core(#[from] liaison_core::Error),
@@ -80,7 +97,56 @@ pub enum Error {
     Store(#[from] liaison_store::Error),
 }
 
+/// The kind of an [`Error`], for callers that act on it (the admin socket carries it
+/// to the CLI; exit codes and gRPC statuses are chosen from it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The request is not acceptable as given.
+    InvalidRequest,
+    /// Something named does not exist (a bulletin, a partner, a client).
+    NotFound,
+    /// The sharing policy denies it.
+    PolicyDenied,
+    /// The state of the node does not allow it (already exists, fingerprint mismatch,
+    /// an unusable policy file).
+    FailedPrecondition,
+    /// A size or count limit.
+    ResourceExhausted,
+    /// The node cannot store or read right now (disk, log in use).
+    Unavailable,
+    /// Anything else; details are in the node's own log.
+    Internal,
+}
+
 impl Error {
+    /// The kind of this error.
+    pub fn kind(&self) -> ErrorKind {
+        use liaison_core::Error as Core;
+        match self {
+            Error::Refused { kind, .. } => *kind,
+            Error::InvalidRequest(_) | Error::Config { .. } | Error::Policy(_) => {
+                ErrorKind::InvalidRequest
+            }
+            Error::Core(Core::Malformed(_) | Core::Recipients(_)) => ErrorKind::InvalidRequest,
+            Error::Core(Core::TooLarge { .. }) => ErrorKind::ResourceExhausted,
+            Error::NotFound(_) | Error::UnknownPartner(_) | Error::NotInitialised(_) => {
+                ErrorKind::NotFound
+            }
+            Error::PolicyDenied(_) | Error::Core(Core::Forwarding(_)) => ErrorKind::PolicyDenied,
+            Error::AlreadyInitialised(_)
+            | Error::FingerprintMismatch { .. }
+            | Error::Partner(_)
+            | Error::BadKeyMaterial { .. } => ErrorKind::FailedPrecondition,
+            Error::Store(liaison_store::Error::TooLarge { .. }) => ErrorKind::ResourceExhausted,
+            Error::Store(_) | Error::Io { .. } | Error::AdminSocket { .. } => {
+                ErrorKind::Unavailable
+            }
+            _ => ErrorKind::Internal,
+        }
+    }
+
     pub(crate) fn io(
         context: &'static str,
         path: impl Into<PathBuf>,
@@ -96,3 +162,42 @@ impl Error {
 
 /// Shorthand for results in this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// `error` and each of its causes, once: a cause whose words the text already holds
+/// (many errors repeat their source in their own message) is not repeated.
+pub fn describe(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(c) = cause {
+        let words = c.to_string();
+        if !text.contains(&words) {
+            text.push_str(": ");
+            text.push_str(&words);
+        }
+        cause = c.source();
+    }
+    text
+}
+
+impl From<tokio::task::JoinError> for Error {
+    fn from(error: tokio::task::JoinError) -> Self {
+        Error::Internal(format!("a worker task failed: {error}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cause_already_in_the_message_is_not_repeated() {
+        let io = std::io::Error::new(
+            std::io::ErrorKind::ConnectionRefused,
+            "Connection refused (os error 111)",
+        );
+        let error = Error::io("connect", "/tmp/admin.sock")(io);
+        let text = describe(&error);
+        assert_eq!(text.matches("os error 111").count(), 1, "{text}");
+        assert!(text.starts_with("connect (/tmp/admin.sock)"), "{text}");
+    }
+}

@@ -1,20 +1,20 @@
-//! A Liaison node: what lives in its data directory and how it is created and loaded.
+//! A Liaison node: its files, its trust in partners, the operations an operator or an
+//! agency system asks of it, the gRPC edges partners and clients call, and the runtime
+//! that ties them together.
 //!
-//! Layout:
-//! - [`config`]: `liaison.toml`, parsed strictly and validated into [`NodeConfig`].
-//! - [`data_dir`]: the files of a node (keys, certificates, identity bundle, log) and
-//!   [`data_dir::init_node`], which creates them.
-//! - [`state`]: [`state::NodeState`], shared by everything below.
-//! - [`partners`]: known partners, their keys and their CAs (one trust anchor each).
-//! - [`tls`]: TLS 1.3 configs with the per-partner verifiers.
-//! - [`peer_service`]: the peer API partners call (`Deliver`, `PushIdentity`, `Ping`).
-//! - [`delivery`]: one worker per partner draining its durable outbox.
-//! - [`bulletins`]: publishing, reading back, delivery state, acknowledgements.
-//! - [`clients`]: the agency's own systems registered for the client API, and roles.
-//! - [`client_service`]: the client API agency systems call.
-//! - [`keys`]: key rotation and revocation (new identity versions pushed to partners).
-//! - [`admin`]: operator commands, over the admin socket or offline.
-//! - [`server`]: [`server::run`] ties them together until shutdown.
+//! Layout (dependencies point up this list, never down):
+//! - [`node`]: what a node *is* on disk and in memory: [`node::config`] (`liaison.toml`),
+//!   [`node::data_dir`] (the files, [`init_node`]), [`node::state`] ([`node::state::NodeState`],
+//!   shared by everything below) and [`node::journal`] (the typed vocabulary of the log).
+//! - [`trust`]: whom the node trusts: [`trust::partners`] (one trust anchor per partner),
+//!   [`trust::clients`] (the agency's own systems and their roles), [`trust::tls`] (TLS 1.3
+//!   configs with the per-partner verifiers).
+//! - [`ops`]: operations, each usable with or without a running node: bulletins, keys,
+//!   peers, clients, policy, status, log.
+//! - [`edge`]: the three ways in: [`edge::peer`] (partners' `Deliver`, `PushIdentity`,
+//!   `Ping`), [`edge::client_api`] (agency systems), [`edge::admin`] (the operator's socket).
+//! - [`runtime`]: [`runtime::server::run`] starts listeners and one
+//!   [`runtime::delivery`] worker per partner, until shutdown.
 //! - [`error`]: the crate's one error type.
 //!
 //! Data directory:
@@ -25,26 +25,19 @@
 //! keys/                 0700; root.key, signing.key, encryption.key (raw 32 bytes, 0600)
 //! tls/                  ca.pem, ca.key (0600), node.pem, node.key (0600)
 //! log/                  the append-only log (see liaison-store)
+//! admin.sock            the running node's admin socket (0600)
 //! ```
 
 #![forbid(unsafe_code)]
 
-pub mod admin;
-pub mod bulletins;
-pub mod client_service;
-pub mod clients;
-pub mod config;
-pub mod data_dir;
-pub mod delivery;
+pub mod edge;
 pub mod error;
-pub mod keys;
-pub mod partners;
-pub mod peer_service;
-pub mod server;
-pub mod state;
-pub mod tls;
+pub mod node;
+pub mod ops;
+pub mod runtime;
+pub mod trust;
 
-pub use config::NodeConfig;
-pub use data_dir::{InitOptions, Node, init_node};
 pub use error::{Error, Result};
-pub use server::{Listeners, run};
+pub use node::config::NodeConfig;
+pub use node::data_dir::{InitOptions, Node, init_node};
+pub use runtime::server::{Listeners, run};

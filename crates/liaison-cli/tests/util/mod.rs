@@ -65,7 +65,7 @@ use std::path::PathBuf;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use liaison_node::admin::{
+use liaison_node::edge::admin::{
     self, AdminRequest, BulletinDetail, BulletinSummary, Direction, PeerView, SendRequest, SendView,
 };
 
@@ -343,14 +343,14 @@ pub fn client_identity(client_dir: &Path) -> (String, String) {
 pub fn peer_client(
     runtime: &tokio::runtime::Runtime,
     target: &TestNode,
-    cert: &liaison_node::tls::NodeCertificate,
+    cert: &liaison_node::trust::tls::NodeCertificate,
 ) -> Result<liaison_proto::v1::peer_client::PeerClient<tonic::transport::Channel>, String> {
     let identity = liaison_node::Node::load(&target.dir)
         .unwrap()
         .identity()
         .clone();
-    let partners = liaison_node::partners::PartnerSet::new(
-        liaison_node::partners::Partners::from_bundles(vec![(
+    let partners = liaison_node::trust::partners::PartnerSet::new(
+        liaison_node::trust::partners::Partners::from_bundles(vec![(
             identity.document().agency.clone(),
             identity.to_bytes(),
         )])
@@ -358,7 +358,7 @@ pub fn peer_client(
     );
     let agency = identity.document().agency.clone();
     runtime.block_on(async {
-        let mut client = liaison_node::delivery::connect(&partners, cert, &agency).await?;
+        let mut client = liaison_node::runtime::delivery::connect(&partners, cert, &agency).await?;
         // A handshake refused by the server shows on the first call.
         client
             .ping(liaison_proto::v1::PingRequest {})
@@ -368,8 +368,8 @@ pub fn peer_client(
     })
 }
 
-pub fn node_certificate(node: &TestNode) -> liaison_node::tls::NodeCertificate {
-    liaison_node::tls::NodeCertificate::load(
+pub fn node_certificate(node: &TestNode) -> liaison_node::trust::tls::NodeCertificate {
+    liaison_node::trust::tls::NodeCertificate::load(
         &node.dir.join("tls/node.pem"),
         &node.dir.join("tls/node.key"),
     )

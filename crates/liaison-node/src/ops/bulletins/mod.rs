@@ -3,22 +3,25 @@
 //! signed receipts, and acknowledgements. The admin commands and the client API are
 //! two doors to this one module.
 
+pub mod views;
+
 use bytes::Bytes;
 use liaison_core::crypto::SystemRng;
 use liaison_core::envelope::EnvelopeHeader;
 use liaison_core::forward::ForwardedEnvelope;
-use liaison_core::receipt::{Outcome, SignedReceipt};
+use liaison_core::receipt::{Outcome, RejectCode, SignedReceipt};
 use liaison_core::{
     AgencyId, Bulletin, BulletinContent, BulletinId, Marking, Receiver, RecipientKey,
     SealedEnvelope, Tlp, UnixMillis, open,
 };
 use liaison_proto::format::v1 as pb;
-use liaison_store::{Effect, Entry, EntryKind, NewEntry};
+use liaison_store::{Effect, Entry, EntryKind};
 use prost::Message as _;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::state::NodeState;
+use crate::node::journal::{self, LogEvent, PolicyDecisionRecord};
+use crate::node::state::NodeState;
 
 /// Which way a bulletin went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -28,6 +31,19 @@ pub enum Direction {
     In,
     /// Published by this node.
     Out,
+}
+
+impl std::str::FromStr for Direction {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "in" => Ok(Direction::In),
+            "out" => Ok(Direction::Out),
+            other => Err(Error::InvalidRequest(format!(
+                "{other:?} is not a direction: expected in or out"
+            ))),
+        }
+    }
 }
 
 /// A bulletin to publish: everything but id, origin and creation time.
@@ -57,7 +73,8 @@ pub struct Published {
 }
 
 /// Who a bulletin is for.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Recipients {
     /// These agencies (each must be a partner the policy allows).
     Named(Vec<AgencyId>),
@@ -106,31 +123,29 @@ pub fn publish(
             refused.push((agency.clone(), format!("{agency} is not a known partner")));
             continue;
         };
-        let decision = policy.egress(agency, &draft.marking);
-        let recorded = format!("{decision} (policy {})", policy.version());
-        decisions.push(format!("{agency}: {recorded}"));
-        if decision.is_allowed() {
+        let decision =
+            PolicyDecisionRecord::new(agency, &policy.egress(agency, &draft.marking), &policy);
+        let allowed = decision.allowed;
+        let described = decision.describe();
+        decisions.push(decision);
+        if allowed {
             keys.push(RecipientKey {
                 agency: agency.clone(),
                 key: partner.identity.document().encryption_key.key.clone(),
             });
         } else if *recipients != Recipients::AllAllowed {
-            refused.push((agency.clone(), recorded));
+            refused.push((agency.clone(), described));
         }
     }
     if keys.is_empty() {
         if !decisions.is_empty() {
             // A refused publish is still a decision the auditor must see.
-            state.log.append(NewEntry::new(
-                EntryKind::PolicyDecision,
-                serde_json::json!({
-                    "event": "publish-denied",
-                    "category": draft.marking.category.to_string(),
-                    "tlp": draft.marking.tlp.as_str(),
-                    "decisions": decisions,
-                })
-                .to_string(),
-            ))?;
+            let denied = LogEvent::PublishDenied {
+                category: draft.marking.category.to_string(),
+                tlp: draft.marking.tlp.as_str().to_owned(),
+                decisions,
+            };
+            state.log.append(denied.entry())?;
             let reasons: Vec<String> = if refused.is_empty() {
                 vec!["no partner's sharing policy allows this bulletin".into()]
             } else {
@@ -163,12 +178,17 @@ pub fn publish(
     let record = pb::PublishedRecord {
         envelope: envelope.as_bytes().clone(),
         content,
-        refused: refused.iter().map(|(a, r)| format!("{a}: {r}")).collect(),
-        decisions,
+        refusals: refused
+            .iter()
+            .map(|(agency, reason)| pb::Refusal {
+                agency: agency.to_string(),
+                reason: reason.clone(),
+            })
+            .collect(),
+        decisions: decisions.iter().map(PolicyDecisionRecord::to_pb).collect(),
         forwarded: false,
     };
-    let mut entry =
-        NewEntry::new(EntryKind::Published, record.encode_to_vec()).about_bulletin(bulletin.id);
+    let mut entry = journal::published_entry(&record, bulletin.id);
     for key in &keys {
         entry = entry.with_effect(Effect::Enqueue(key.agency.clone()));
     }
@@ -210,14 +230,7 @@ fn replay(state: &NodeState, seq: u64) -> Result<Published> {
             .iter()
             .map(|r| r.agency.clone())
             .collect(),
-        refused: stored
-            .refused
-            .iter()
-            .filter_map(|line| {
-                let (agency, reason) = line.split_once(": ")?;
-                Some((agency.parse().ok()?, reason.to_owned()))
-            })
-            .collect(),
+        refused: stored.refused.clone(),
         replayed: true,
     })
 }
@@ -232,7 +245,16 @@ pub struct Stored {
     pub envelope: SealedEnvelope,
     /// The decrypted content, or why it cannot be shown.
     pub content: std::result::Result<BulletinContent, String>,
-    refused: Vec<String>,
+    /// Requested recipients it was not sealed for, with the reason (own bulletins).
+    pub refused: Vec<(AgencyId, String)>,
+    /// The partner that forwarded it here, when it came by onward sharing.
+    pub forwarded_by: Option<AgencyId>,
+}
+
+/// What only one direction has: refusals of a publish, the forwarder of a receipt.
+enum Provenance {
+    Published(Vec<(AgencyId, String)>),
+    Received(Option<AgencyId>),
 }
 
 impl Stored {
@@ -273,8 +295,8 @@ pub fn load(state: &NodeState, entry: Entry) -> Result<Option<Stored>> {
         return Ok(None);
     };
     let malformed =
-        |e: String| Error::Admin(format!("log entry {} does not decode: {e}", entry.seq));
-    let (envelope, content, refused) = match direction {
+        |e: String| Error::Internal(format!("log entry {} does not decode: {e}", entry.seq));
+    let (envelope, content, provenance) = match direction {
         Direction::Out => {
             let record = pb::PublishedRecord::decode(body).map_err(|e| malformed(e.to_string()))?;
             let content = pb::BulletinContent::decode(record.content)
@@ -288,7 +310,12 @@ pub fn load(state: &NodeState, entry: Entry) -> Result<Option<Stored>> {
             } else {
                 SealedEnvelope::decode(record.envelope)?
             };
-            (envelope, content, record.refused)
+            let refused: Vec<(AgencyId, String)> = record
+                .refusals
+                .into_iter()
+                .filter_map(|r| Some((r.agency.parse().ok()?, r.reason)))
+                .collect();
+            (envelope, content, Provenance::Published(refused))
         }
         Direction::In => {
             let node = state.node();
@@ -314,7 +341,7 @@ pub fn load(state: &NodeState, entry: Entry) -> Result<Option<Stored>> {
                 (
                     forwarded.original().clone(),
                     content,
-                    vec![format!("forwarded by {relaying}")],
+                    Provenance::Received(Some(relaying)),
                 )
             } else {
                 let envelope = SealedEnvelope::decode(body)?;
@@ -322,9 +349,13 @@ pub fn load(state: &NodeState, entry: Entry) -> Result<Option<Stored>> {
                 let content = open(&envelope, receiver, &*partners, at)
                     .map(|b| b.content)
                     .map_err(|e| e.to_string());
-                (envelope, content, Vec::new())
+                (envelope, content, Provenance::Received(None))
             }
         }
+    };
+    let (refused, forwarded_by) = match provenance {
+        Provenance::Published(refused) => (refused, None),
+        Provenance::Received(forwarded_by) => (Vec::new(), forwarded_by),
     };
     Ok(Some(Stored {
         entry,
@@ -332,6 +363,7 @@ pub fn load(state: &NodeState, entry: Entry) -> Result<Option<Stored>> {
         envelope,
         content,
         refused,
+        forwarded_by,
     }))
 }
 
@@ -489,7 +521,7 @@ pub enum Delivery {
     /// The last attempt failed in transport.
     Retrying {
         /// The error and the next attempt.
-        failure: crate::state::DeliveryFailure,
+        failure: crate::node::state::DeliveryFailure,
     },
     /// Stored by the recipient (or already had it).
     Delivered {
@@ -511,6 +543,8 @@ pub enum Delivery {
     Rejected {
         /// Its signed receipt.
         receipt: SignedReceipt,
+        /// Which check refused it.
+        code: RejectCode,
         /// Its reason.
         reason: String,
     },
@@ -549,7 +583,11 @@ pub fn delivery(
                         duplicate: true,
                         receiver_log_seq: log_seq,
                     },
-                    Outcome::Rejected { reason } => Delivery::Rejected { receipt, reason },
+                    Outcome::Rejected { code, reason } => Delivery::Rejected {
+                        receipt,
+                        code,
+                        reason,
+                    },
                     Outcome::Purged { log_seq } => Delivery::Purged { receipt, log_seq },
                 },
                 None => {
@@ -598,10 +636,10 @@ pub fn acknowledge(state: &NodeState, id: &BulletinId, client: &str, note: &str)
         note: note.to_owned(),
         time: None,
     })
-    .map_err(|e| Error::Admin(e.to_string()))?;
+    .map_err(|e| Error::Internal(format!("cannot encode an acknowledgement: {e}")))?;
     Ok(state
         .log
-        .append(NewEntry::new(EntryKind::Acknowledged, body).about_bulletin(*id))?
+        .append(journal::acknowledged_entry(body.into(), *id))?
         .seq)
 }
 
@@ -659,7 +697,7 @@ pub fn recall(state: &NodeState, id: &BulletinId, reason: &str) -> Result<Recall
         reason.to_owned(),
         &node.keys().signing,
     );
-    let mut entry = NewEntry::new(EntryKind::Recall, recall.to_bytes()).about_bulletin(*id);
+    let mut entry = journal::recall_entry(recall.to_bytes(), *id);
     let mut sent_to = Vec::new();
     let mut withdrawn = Vec::new();
     for (agency, d) in delivery(state, &stored, &entries)? {
@@ -730,17 +768,15 @@ pub fn forward(state: &NodeState, id: &BulletinId, to: &AgencyId) -> Result<Forw
         .get(to)
         .ok_or_else(|| Error::UnknownPartner(to.clone()))?;
     let policy = state.policy.snapshot();
-    let decision = policy.onward(&origin, to, &stored.header().marking);
-    let recorded = format!("{decision} (policy {})", policy.version());
-    if !decision.is_allowed() {
-        state.log.append(
-            NewEntry::new(
-                EntryKind::PolicyDecision,
-                serde_json::json!({"event": "forward-denied", "to": to.to_string(), "decision": recorded}).to_string(),
-            )
-            .about_bulletin(*id)
-            .about_agency(to.clone()),
-        )?;
+    let decision = PolicyDecisionRecord::new(
+        to,
+        &policy.onward(&origin, to, &stored.header().marking),
+        &policy,
+    );
+    let recorded = decision.describe();
+    if !decision.allowed {
+        let denied = LogEvent::ForwardDenied { decision };
+        state.log.append(denied.entry().about_bulletin(*id))?;
         return Err(Error::PolicyDenied(format!("{to}: {recorded}")));
     }
     let body = state
@@ -777,15 +813,13 @@ pub fn forward(state: &NodeState, id: &BulletinId, to: &AgencyId) -> Result<Forw
     let record = pb::PublishedRecord {
         envelope: forwarded.as_bytes().clone(),
         content: pb::BulletinContent::from(&content).encode_to_vec().into(),
-        refused: Vec::new(),
-        decisions: vec![format!("{to}: {recorded}")],
+        refusals: Vec::new(),
+        decisions: vec![decision.to_pb()],
         forwarded: true,
     };
-    let appended = state.log.append(
-        NewEntry::new(EntryKind::Published, record.encode_to_vec())
-            .about_bulletin(*id)
-            .with_effect(Effect::Enqueue(to.clone())),
-    )?;
+    let appended = state
+        .log
+        .append(journal::published_entry(&record, *id).with_effect(Effect::Enqueue(to.clone())))?;
     state.wake(to);
     Ok(ForwardView {
         id: id.to_string(),

@@ -1,6 +1,6 @@
 //! The client API (`proto/liaison/v1/client.proto`) that the agency's own systems call.
 //! Every request is validated here, at the edge, into domain types; the work itself is
-//! done by [`crate::bulletins`] on a blocking thread.
+//! done by [`crate::ops::bulletins`] on a blocking thread.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,10 +13,10 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
-use crate::bulletins::{self, Delivery, Direction, Draft, Filter, Recipients, Stored};
-use crate::clients::{ClientRecord, Role};
 use crate::error::Error;
-use crate::state::NodeState;
+use crate::node::state::NodeState;
+use crate::ops::bulletins::{self, Delivery, Direction, Draft, Filter, Recipients, Stored};
+use crate::trust::clients::{ClientRecord, Role};
 
 /// The SHA-256 (hex) of the client certificate on a connection (set by the accept loop).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -496,14 +496,14 @@ impl pb::client_server::Client for ClientService {
                         (pb::DeliveryState::Queued, None, String::new())
                     }
                     Delivery::Retrying { failure } => {
-                        (pb::DeliveryState::Retrying, None, failure.error.clone())
+                        (pb::DeliveryState::Retrying, None, failure.error.to_string())
                     }
                     Delivery::Delivered { receipt: r, .. } => {
                         (pb::DeliveryState::Delivered, receipt(r), String::new())
                     }
-                    Delivery::Rejected { receipt: r, reason } => {
-                        (pb::DeliveryState::Rejected, receipt(r), reason.clone())
-                    }
+                    Delivery::Rejected {
+                        receipt: r, reason, ..
+                    } => (pb::DeliveryState::Rejected, receipt(r), reason.clone()),
                     Delivery::Purged { receipt: r, .. } => {
                         (pb::DeliveryState::Purged, receipt(r), String::new())
                     }

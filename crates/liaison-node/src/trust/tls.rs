@@ -14,9 +14,9 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, TrustAnchor, 
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{CertificateError, DigitallySignedStruct, DistinguishedName, SignatureScheme};
 
-use crate::clients::ClientSet;
 use crate::error::{Error, Result};
-use crate::partners::{PartnerSet, TlsRole, verify_chain};
+use crate::trust::clients::ClientSet;
+use crate::trust::partners::{PartnerSet, TlsRole, verify_chain};
 
 /// ALPN for gRPC.
 const ALPN_H2: &[u8] = b"h2";

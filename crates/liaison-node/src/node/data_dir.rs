@@ -10,12 +10,13 @@ use bytes::Bytes;
 use liaison_core::crypto::{EncryptionKey, SigningKey, SystemRng};
 use liaison_core::identity::IdentityDocument;
 use liaison_core::tls::{self, CertificateRole, Validity};
-use liaison_core::{AgencyId, AgencyKeys, SignedIdentity, UnixMillis};
+use liaison_core::{AgencyId, AgencyKeys, KeyId, SignedIdentity, UnixMillis};
 use liaison_store::log::CheckpointSigner;
-use liaison_store::{EntryKind, Log, LogOptions, NewEntry};
+use liaison_store::{Log, LogOptions};
 
-use crate::config::{CONFIG_FILE, NodeConfig};
 use crate::error::{Error, Result};
+use crate::node::config::{CONFIG_FILE, NodeConfig};
+use crate::node::journal::LogEvent;
 
 /// The signed identity bundle partners import.
 pub const IDENTITY_FILE: &str = "identity.bundle";
@@ -88,10 +89,6 @@ fn fsync_dir(path: &Path) -> Result<()> {
         .map_err(Error::io("fsync directory", path))
 }
 
-fn event(fields: serde_json::Value) -> Bytes {
-    Bytes::from(fields.to_string())
-}
-
 /// Creates a node: keys, the agency CA and node certificate, the signed identity
 /// document, the log (with its first entries and a checkpoint) and, last,
 /// `liaison.toml`.
@@ -106,7 +103,7 @@ pub fn init_node(options: &InitOptions) -> Result<Node> {
         TLS_DIR,
         LOG_DIR,
         IDENTITY_FILE,
-        crate::state::POLICY_FILE,
+        crate::node::state::POLICY_FILE,
     ] {
         if dir.join(existing).exists() {
             return Err(Error::AlreadyInitialised(dir.clone()));
@@ -116,19 +113,19 @@ pub fn init_node(options: &InitOptions) -> Result<Node> {
         .peer_endpoint
         .clone()
         .unwrap_or_else(|| "127.0.0.1:7443".into());
-    let config = NodeConfig::try_from(crate::config::RawConfig {
+    let config = NodeConfig::try_from(crate::node::config::RawConfig {
         agency: options.agency.to_string(),
         display_name: options.display_name.clone(),
-        peer: crate::config::RawPeer {
+        peer: crate::node::config::RawPeer {
             listen: listen_address_for(&peer_endpoint),
             advertise: vec![peer_endpoint.clone()],
         },
-        api: crate::config::RawApi {
+        api: crate::node::config::RawApi {
             listen: options
                 .api_endpoint
                 .map_or_else(|| "127.0.0.1:7444".into(), |a| a.to_string()),
         },
-        log: crate::config::RawLog::default(),
+        log: crate::node::config::RawLog::default(),
     })
     .map_err(|problem| Error::Config {
         path: dir.join(CONFIG_FILE),
@@ -206,33 +203,29 @@ pub fn init_node(options: &InitOptions) -> Result<Node> {
     };
     {
         let log = node.open_log()?;
-        let agency = node.config.agency.to_string();
-        let key_event = |purpose: &str, key_id: String| {
-            NewEntry::new(
-                EntryKind::KeyChange,
-                event(
-                    serde_json::json!({"event": "key-created", "purpose": purpose, "key_id": key_id}),
-                ),
-            )
+        let key_created = |purpose: &str, key_id: KeyId| {
+            LogEvent::KeyCreated {
+                purpose: purpose.to_owned(),
+                key_id,
+            }
+            .entry()
+        };
+        let created = LogEvent::NodeCreated {
+            agency: node.config.agency.clone(),
+            fingerprint: node.identity.fingerprint().to_string(),
         };
         log.submit(vec![
-            NewEntry::new(
-                EntryKind::NodeEvent,
-                event(serde_json::json!({"event": "node-created", "agency": agency, "fingerprint": node.identity.fingerprint().to_string()})),
-            ),
-            key_event("root", node.keys.root.verifying_key().key_id('r').to_string()),
-            key_event("signing", node.keys.signing.verifying_key().key_id('s').to_string()),
-            key_event("encryption", node.keys.encryption.public_key().key_id().to_string()),
-            NewEntry::new(
-                EntryKind::KeyChange,
-                event(serde_json::json!({"event": "identity-issued", "version": 1})),
-            ),
+            created.entry(),
+            key_created("root", node.keys.root.verifying_key().key_id('r')),
+            key_created("signing", node.keys.signing.verifying_key().key_id('s')),
+            key_created("encryption", node.keys.encryption.public_key().key_id()),
+            LogEvent::IdentityIssued { version: 1 }.entry(),
         ])
         .wait()?;
         log.checkpoint()?;
     }
     write_new_file(
-        &dir.join(crate::state::POLICY_FILE),
+        &dir.join(crate::node::state::POLICY_FILE),
         default_policy(&node.config.agency).as_bytes(),
         0o644,
     )?;

@@ -10,7 +10,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::partners::Snapshot;
+use crate::trust::partners::Snapshot;
 
 /// What a client may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -97,7 +97,7 @@ impl Clients {
         let mut by_certificate = HashMap::new();
         for (name, record) in records {
             let record: ClientRecord = serde_json::from_slice(&record).map_err(|e| {
-                Error::Admin(format!(
+                Error::Internal(format!(
                     "stored registration of client {name} is unreadable: {e}"
                 ))
             })?;

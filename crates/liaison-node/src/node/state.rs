@@ -7,23 +7,45 @@ use std::sync::{Arc, Mutex};
 use liaison_core::AgencyId;
 use liaison_core::policy::Policy;
 use liaison_store::Log;
-use liaison_store::{EntryKind, NewEntry};
 use tokio::sync::Notify;
 
-use crate::clients::{ClientSet, Clients};
-use crate::data_dir::Node;
 use crate::error::Error;
 use crate::error::Result;
-use crate::partners::Snapshot;
-use crate::partners::{PartnerSet, Partners};
+use crate::node::data_dir::Node;
+use crate::node::journal::LogEvent;
+use crate::trust::clients::{ClientSet, Clients};
+use crate::trust::partners::Snapshot;
+use crate::trust::partners::{PartnerSet, Partners};
 
 /// Why delivery to a partner is failing, and when the worker tries again.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeliveryFailure {
-    /// The last transport error.
-    pub error: String,
+    /// What went wrong last.
+    pub error: crate::runtime::delivery::DeliveryError,
     /// When the next attempt is due.
     pub next_attempt: liaison_core::UnixMillis,
+}
+
+/// The node's clock: the system's, shifted by an offset that only tests set (to be a
+/// receiver whose clock runs behind, say). Every time-dependent check of a partner's
+/// input asks it.
+#[derive(Debug, Default)]
+pub struct Clock {
+    offset_ms: std::sync::atomic::AtomicI64,
+}
+
+impl Clock {
+    /// Now, by this node's clock.
+    pub fn now(&self) -> liaison_core::UnixMillis {
+        let offset = self.offset_ms.load(std::sync::atomic::Ordering::Relaxed);
+        liaison_core::UnixMillis(liaison_core::UnixMillis::now().0.saturating_add(offset))
+    }
+
+    /// Shifts the clock by `offset_ms` from the system's (negative: behind).
+    pub fn set_offset_ms(&self, offset_ms: i64) {
+        self.offset_ms
+            .store(offset_ms, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 /// Shared state of a node, running or administered offline.
@@ -41,11 +63,16 @@ pub struct NodeState {
     pub policy: Snapshot<Policy>,
     /// Ingress rate limits per partner.
     pub rates: RateLimiter,
+    /// The clock partners' input is judged by.
+    pub clock: Clock,
     /// Notified whenever a received bulletin became durable (wakes subscribers).
     pub received: Notify,
     wakers: Mutex<HashMap<AgencyId, Arc<Notify>>>,
     delivery_errors: Mutex<HashMap<AgencyId, DeliveryFailure>>,
     connected: Mutex<std::collections::HashSet<AgencyId>>,
+    /// Whether the node is serving (set by the runtime), as opposed to being
+    /// administered offline by the CLI.
+    serving: std::sync::atomic::AtomicBool,
 }
 
 impl NodeState {
@@ -67,10 +94,12 @@ impl NodeState {
             clients,
             policy,
             rates: RateLimiter::default(),
+            clock: Clock::default(),
             received: Notify::new(),
             wakers: Mutex::new(HashMap::new()),
             delivery_errors: Mutex::new(HashMap::new()),
             connected: Mutex::new(std::collections::HashSet::new()),
+            serving: std::sync::atomic::AtomicBool::new(false),
         }))
     }
 
@@ -97,12 +126,10 @@ impl NodeState {
     /// Errors: [`Error::Policy`] naming the line and field.
     pub fn reload_policy(&self) -> Result<Arc<Policy>> {
         let policy = load_policy(self.node().dir())?;
-        let entry = NewEntry::new(
-            EntryKind::PolicyDecision,
-            serde_json::json!({"event": "policy-loaded", "policy_version": policy.version()})
-                .to_string(),
-        );
-        self.log.append(entry)?;
+        let loaded = LogEvent::PolicyLoaded {
+            policy_version: policy.version().to_owned(),
+        };
+        self.log.append(loaded.entry())?;
         self.policy.replace(policy);
         Ok(self.policy.snapshot())
     }
@@ -112,6 +139,17 @@ impl NodeState {
         self.clients
             .replace(Clients::from_records(self.log.clients()?)?);
         Ok(())
+    }
+
+    /// Marks the node as serving (its listeners and workers run) or not.
+    pub fn set_serving(&self, serving: bool) {
+        self.serving
+            .store(serving, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether the node is serving.
+    pub fn is_serving(&self) -> bool {
+        self.serving.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The wake-up of `partner`'s delivery worker (created on first use).

@@ -10,12 +10,12 @@ use liaison_core::identity::RevocationReason;
 use liaison_core::tls::{self, CertificateRole, Validity};
 use liaison_core::{KeyId, SignedIdentity, UnixMillis};
 use liaison_store::log::CheckpointSigner;
-use liaison_store::{EntryKind, NewEntry};
 use serde::{Deserialize, Serialize};
 
-use crate::data_dir::{IDENTITY_FILE, IDENTITY_VALIDITY_DAYS, Node, RETIRED_KEYS_DIR};
 use crate::error::{Error, Result};
-use crate::state::NodeState;
+use crate::node::data_dir::{IDENTITY_FILE, IDENTITY_VALIDITY_DAYS, Node, RETIRED_KEYS_DIR};
+use crate::node::journal::LogEvent;
+use crate::node::state::NodeState;
 
 /// Which key to rotate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -27,6 +27,20 @@ pub enum KeyPurpose {
     Encryption,
     /// The node's TLS certificate and key (issued by the agency CA).
     Tls,
+}
+
+impl std::str::FromStr for KeyPurpose {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "signing" => Ok(KeyPurpose::Signing),
+            "encryption" => Ok(KeyPurpose::Encryption),
+            "tls" => Ok(KeyPurpose::Tls),
+            other => Err(Error::InvalidRequest(format!(
+                "{other:?} is not a key: expected signing, encryption or tls"
+            ))),
+        }
+    }
 }
 
 /// What a rotation or revocation did.
@@ -80,14 +94,12 @@ fn publish_identity(
     state: &NodeState,
     node: &Node,
     document: liaison_core::IdentityDocument,
-    event: serde_json::Value,
+    event: LogEvent,
 ) -> Result<u64> {
     let version = document.version;
     let signed = SignedIdentity::sign(document, &node.keys().root);
     replace_file(node.dir(), IDENTITY_FILE, &signed.to_bytes(), 0o644)?;
-    state
-        .log
-        .append(NewEntry::new(EntryKind::KeyChange, event.to_string()))?;
+    state.log.append(event.entry())?;
     let reloaded = Node::load(node.dir())?;
     state.log.set_checkpoint_signer(CheckpointSigner {
         agency: reloaded.config().agency.clone(),
@@ -120,7 +132,11 @@ pub fn rotate(state: &NodeState, purpose: KeyPurpose) -> Result<KeyChangeView> {
                 state,
                 &node,
                 next,
-                serde_json::json!({"event": "key-rotated", "purpose": "signing", "old": old.to_string(), "new": new_id.to_string()}),
+                LogEvent::KeyRotated {
+                    purpose: "signing".into(),
+                    old: old.clone(),
+                    new: new_id.clone(),
+                },
             )?;
             Ok(KeyChangeView {
                 change: "signing key rotated".into(),
@@ -145,7 +161,11 @@ pub fn rotate(state: &NodeState, purpose: KeyPurpose) -> Result<KeyChangeView> {
                 state,
                 &node,
                 next,
-                serde_json::json!({"event": "key-rotated", "purpose": "encryption", "old": old.to_string(), "new": new_id.to_string()}),
+                LogEvent::KeyRotated {
+                    purpose: "encryption".into(),
+                    old: old.clone(),
+                    new: new_id.clone(),
+                },
             )?;
             Ok(KeyChangeView {
                 change: "encryption key rotated".into(),
@@ -200,10 +220,12 @@ pub fn rotate(state: &NodeState, purpose: KeyPurpose) -> Result<KeyChangeView> {
                 0o644,
             )?;
             let new_id = liaison_core::crypto::tls_certificate_id(&issued.certificate_der);
-            state.log.append(NewEntry::new(
-                EntryKind::KeyChange,
-                serde_json::json!({"event": "key-rotated", "purpose": "tls", "old": old.to_string(), "new": new_id.to_string()}).to_string(),
-            ))?;
+            let rotated = LogEvent::KeyRotated {
+                purpose: "tls".into(),
+                old: old.clone(),
+                new: new_id.clone(),
+            };
+            state.log.append(rotated.entry())?;
             Ok(KeyChangeView {
                 change: "TLS certificate rotated; it is served from the node's next start".into(),
                 identity_version: doc.version,
@@ -217,10 +239,12 @@ pub fn rotate(state: &NodeState, purpose: KeyPurpose) -> Result<KeyChangeView> {
 /// Revokes a retired key: partners then reject anything signed with it (a revoked
 /// signing key no longer verifies even bulletins it signed before). The current key
 /// cannot be revoked: rotate it first.
-pub fn revoke(state: &NodeState, key_id: &str, reason: RevocationReason) -> Result<KeyChangeView> {
-    let key_id: KeyId = key_id
-        .parse()
-        .map_err(|e: liaison_core::Malformed| Error::InvalidRequest(e.to_string()))?;
+pub fn revoke(
+    state: &NodeState,
+    key_id: &KeyId,
+    reason: RevocationReason,
+) -> Result<KeyChangeView> {
+    let key_id = key_id.clone();
     let node = state.node();
     let doc = node.identity().document();
     if doc.signing_key.key_id == key_id || doc.encryption_key.key_id == key_id {
@@ -258,7 +282,10 @@ pub fn revoke(state: &NodeState, key_id: &str, reason: RevocationReason) -> Resu
         state,
         &node,
         next,
-        serde_json::json!({"event": "key-revoked", "key_id": key_id.to_string(), "reason": format!("{reason:?}")}),
+        LogEvent::KeyRevoked {
+            key_id: key_id.clone(),
+            reason: reason.as_str().to_owned(),
+        },
     )?;
     Ok(KeyChangeView {
         change: format!("{key_id} revoked ({reason:?})"),

@@ -1,0 +1,516 @@
+//! The command line, as clap parses it: every flag that names a domain value (an
+//! agency, a category, a TLP, a bulletin id, a key id...) parses straight into its
+//! validated type, so a typo is a usage error (exit 2) naming the flag, before any
+//! node is touched.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use clap::builder::{PossibleValuesParser, TypedValueParser};
+use clap::{Args, Parser, Subcommand};
+use liaison_core::identity::RevocationReason;
+use liaison_core::{AgencyId, BulletinId, Category, HandlingCode, KeyId, Tlp};
+use liaison_node::ops::bulletins::Direction;
+use liaison_node::ops::keys::KeyPurpose;
+use liaison_node::trust::clients::Role;
+
+/// A parser accepting exactly `names` (listed in `--help` and completions) into `T`.
+fn one_of<T>(names: &'static [&'static str]) -> impl TypedValueParser<Value = T>
+where
+    T: FromStr + Clone + Send + Sync + 'static,
+    T::Err: Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
+{
+    PossibleValuesParser::new(names).try_map(|name| name.parse::<T>())
+}
+
+/// A recipient on `--to`: a partner, or `auto` for every partner the policy allows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recipient {
+    /// Every partner whose sharing policy allows the bulletin.
+    Auto,
+    /// This partner.
+    Agency(AgencyId),
+}
+
+impl FromStr for Recipient {
+    type Err = liaison_core::Malformed;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s == "auto" {
+            Ok(Recipient::Auto)
+        } else {
+            s.parse().map(Recipient::Agency)
+        }
+    }
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "liaison",
+    version,
+    about = "Liaison: cross-border intelligence sharing, one node per agency"
+)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct DataDir {
+    /// The node's data directory.
+    #[arg(long, env = "LIAISON_DATA_DIR", value_name = "DIR")]
+    pub data_dir: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a node: keys, certificate authority, signed identity, log, liaison.toml.
+    #[command(
+        after_help = "Example:\n  liaison init --data-dir /var/lib/liaison --agency NL-NP --name \"Netherlands National Police\" --peer-endpoint liaison.politie.example:7443"
+    )]
+    Init {
+        #[command(flatten)]
+        dir: DataDir,
+        /// Agency id: country code, dash, 2-16 of A-Z 0-9 (e.g. NL-NP).
+        #[arg(long, value_name = "AGENCY_ID")]
+        agency: AgencyId,
+        /// Human-readable agency name.
+        #[arg(long, value_name = "NAME")]
+        name: String,
+        /// host:port partners will connect to [default: 127.0.0.1:7443].
+        #[arg(long, value_name = "HOST:PORT")]
+        peer_endpoint: Option<String>,
+        /// Address of the client API for the agency's own systems [default: 127.0.0.1:7444].
+        #[arg(long, value_name = "IP:PORT")]
+        api_endpoint: Option<SocketAddr>,
+        /// Print the new identity as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show or export this agency's identity.
+    #[command(subcommand)]
+    Identity(IdentityCommand),
+    /// Inspect the tamper-evident log.
+    #[command(subcommand)]
+    Log(LogCommand),
+    /// Run the node: peer listener, admin socket, delivery to partners.
+    #[command(
+        after_help = "Example:\n  liaison run --data-dir /var/lib/liaison\nStops cleanly on SIGINT or SIGTERM; anything not yet delivered stays queued on disk."
+    )]
+    Run {
+        #[command(flatten)]
+        dir: DataDir,
+    },
+    /// Manage partner agencies.
+    #[command(subcommand)]
+    Peer(PeerCommand),
+    /// Send and read bulletins.
+    #[command(subcommand)]
+    Bulletin(BulletinCommand),
+    /// Certificates for the agency's own systems calling the client API.
+    #[command(subcommand)]
+    Client(ClientCommand),
+    /// The sharing policy: show, check, explain, reload.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+    /// Rotate or revoke keys; partners receive the new identity version automatically.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Health at a glance: node up, partners, outboxes, log, keys.
+    #[command(
+        after_help = "Example:\n  liaison status --data-dir /var/lib/liaison\n  liaison status --json | jq '.partners[] | select(.outbox > 0)'"
+    )]
+    Status {
+        #[command(flatten)]
+        dir: DataDir,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Shell completions for bash, zsh or fish, on standard output.
+    #[command(after_help = "Example:\n  liaison completions bash > /etc/bash_completion.d/liaison")]
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Measure end-to-end throughput and latency on this machine (prints figures).
+    #[command(after_help = "Example:\n  liaison bench --bulletins 5000")]
+    Bench {
+        /// Bulletins per throughput run.
+        #[arg(long, default_value_t = 3000)]
+        bulletins: usize,
+        /// Seconds of the 500/s latency run.
+        #[arg(long, default_value_t = 5)]
+        latency_seconds: u64,
+    },
+    /// Three agencies on this machine exchanging bulletins, with no set-up.
+    #[command(
+        after_help = "Example:\n  liaison demo\n  liaison demo --dir ./demo   (keeps the three nodes' data for a look afterwards)"
+    )]
+    Demo {
+        /// Keep the nodes' data here instead of a temporary directory.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PeerCommand {
+    /// Import a partner's identity bundle after checking its fingerprint.
+    #[command(
+        after_help = "Example:\n  liaison peer add de-bka.bundle --fingerprint 'ABCD-EFGH-...' --data-dir /var/lib/liaison\nThe fingerprint must be the one the partner read to you over a trusted channel."
+    )]
+    Add {
+        /// The partner's bundle (from `liaison identity export`).
+        bundle: PathBuf,
+        /// The root-key fingerprint the partner gave you over a trusted channel.
+        #[arg(long, value_name = "FP")]
+        fingerprint: String,
+        #[command(flatten)]
+        dir: DataDir,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Every partner, with its outbox depth.
+    #[command(after_help = "Example:\n  liaison peer list --data-dir /var/lib/liaison")]
+    List {
+        #[command(flatten)]
+        dir: DataDir,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One partner in detail.
+    #[command(after_help = "Example:\n  liaison peer show DE-BKA --data-dir /var/lib/liaison")]
+    Show {
+        /// The partner's agency id.
+        agency: AgencyId,
+        #[command(flatten)]
+        dir: DataDir,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Forget a partner: nothing more is sent to it or accepted from it.
+    #[command(after_help = "Example:\n  liaison peer remove DE-BKA --data-dir /var/lib/liaison")]
+    Remove {
+        /// The partner's agency id.
+        agency: AgencyId,
+        #[command(flatten)]
+        dir: DataDir,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Make a new key, sign a new identity version with the root, push it to partners.
+    #[command(
+        after_help = "Example:\n  liaison key rotate signing --data-dir /var/lib/liaison\nBulletins sealed or signed before stay readable and verifiable; a TLS rotation is served from the next start."
+    )]
+    Rotate {
+        /// signing, encryption or tls.
+        #[arg(value_parser = one_of::<KeyPurpose>(&["signing", "encryption", "tls"]))]
+        purpose: KeyPurpose,
+        #[command(flatten)]
+        dir: DataDir,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a retired key; partners reject anything signed with it from then on.
+    #[command(
+        after_help = "Example:\n  liaison key revoke s-3f9a0c1d2e4b5a69 --reason compromised --data-dir /var/lib/liaison"
+    )]
+    Revoke {
+        /// The key id (see `liaison identity show` and the log).
+        key_id: KeyId,
+        /// compromised or superseded.
+        #[arg(long, value_parser = one_of::<RevocationReason>(&["compromised", "superseded"]))]
+        reason: RevocationReason,
+        #[command(flatten)]
+        dir: DataDir,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// The policy in force, partner by partner.
+    #[command(after_help = "Example:\n  liaison policy show --data-dir /var/lib/liaison")]
+    Show {
+        #[command(flatten)]
+        dir: DataDir,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Validate a policy file before installing it (no node needed).
+    #[command(after_help = "Example:\n  liaison policy check ./policy.toml")]
+    Check {
+        /// The file.
+        file: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Would a bulletin with this marking go to this partner, and why not? Sends nothing.
+    #[command(
+        after_help = "Example:\n  liaison policy explain --data-dir /var/lib/liaison --to DE-BKA --category trafficking.persons --tlp red"
+    )]
+    Explain {
+        #[command(flatten)]
+        dir: DataDir,
+        /// The partner.
+        #[arg(long)]
+        to: AgencyId,
+        /// Dotted category.
+        #[arg(long)]
+        category: Category,
+        /// clear, green, amber, amber+strict or red.
+        #[arg(long)]
+        tlp: Tlp,
+        /// Handling codes, comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        handling: Vec<HandlingCode>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Read policy.toml again and put it in force atomically (logged with its version).
+    #[command(after_help = "Example:\n  liaison policy reload --data-dir /var/lib/liaison")]
+    Reload {
+        #[command(flatten)]
+        dir: DataDir,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
+    /// Issue a client certificate from the agency CA, with roles; writes client.key,
+    /// client.pem and ca.pem into --out.
+    #[command(
+        after_help = "Example:\n  liaison client issue --data-dir /var/lib/liaison --name case-system --role publish,read --out ./case-system"
+    )]
+    Issue {
+        #[command(flatten)]
+        dir: DataDir,
+        /// The client's name (1-64 of a-z 0-9 - _ .).
+        #[arg(long)]
+        name: String,
+        /// Roles, comma-separated: publish, read, admin.
+        #[arg(
+            long,
+            value_delimiter = ',',
+            required = true,
+            value_parser = one_of::<Role>(&["publish", "read", "admin"])
+        )]
+        role: Vec<Role>,
+        /// Directory to write the key, certificate and CA certificate into.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Print the registration as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Every registered client.
+    #[command(after_help = "Example:\n  liaison client list --data-dir /var/lib/liaison")]
+    List {
+        #[command(flatten)]
+        dir: DataDir,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a client: its certificate is refused from now on.
+    #[command(
+        after_help = "Example:\n  liaison client revoke case-system --data-dir /var/lib/liaison"
+    )]
+    Revoke {
+        /// The client's name.
+        name: String,
+        #[command(flatten)]
+        dir: DataDir,
+        /// Print the revoked registration as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BulletinCommand {
+    /// Seal a bulletin for partners and queue it; prints its id.
+    #[command(
+        after_help = "Example:\n  liaison bulletin send --data-dir /var/lib/liaison --to DE-BKA,RO-DIICOT \\\n      --category trafficking.persons --tlp amber --title 'Recruiter on A2' --body 'Details...'"
+    )]
+    Send {
+        #[command(flatten)]
+        dir: DataDir,
+        /// Recipient agencies, comma-separated; `auto` for every partner whose sharing
+        /// policy allows this bulletin.
+        #[arg(
+            long,
+            value_delimiter = ',',
+            required = true,
+            value_name = "AGENCY[,AGENCY...]"
+        )]
+        to: Vec<Recipient>,
+        /// Dotted category, e.g. trafficking.persons.
+        #[arg(long)]
+        category: Category,
+        /// clear, green, amber, amber+strict or red.
+        #[arg(long)]
+        tlp: Tlp,
+        /// Handling codes, comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        handling: Vec<HandlingCode>,
+        /// One-line title.
+        #[arg(long)]
+        title: String,
+        /// Body text.
+        #[arg(
+            long,
+            conflicts_with = "body_file",
+            required_unless_present = "body_file"
+        )]
+        body: Option<String>,
+        /// Read the body from this file.
+        #[arg(long, value_name = "FILE")]
+        body_file: Option<PathBuf>,
+        /// Days until the bulletin expires.
+        #[arg(long, default_value_t = 90)]
+        expires_in_days: u32,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Bulletins sent and received.
+    #[command(
+        after_help = "Example:\n  liaison bulletin list --data-dir /var/lib/liaison --direction in"
+    )]
+    List {
+        #[command(flatten)]
+        dir: DataDir,
+        /// Only received (in) or only sent (out).
+        #[arg(long, value_parser = one_of::<Direction>(&["in", "out"]))]
+        direction: Option<Direction>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Pass a received bulletin on to another partner, where its originator's marking
+    /// and the sharing policy allow (TLP:CLEAR or GREEN, no originator-control code).
+    #[command(
+        after_help = "Example:\n  liaison bulletin forward 019ac5d2-... --to FR-OCRTEH --data-dir /var/lib/liaison"
+    )]
+    Forward {
+        /// The bulletin id.
+        id: BulletinId,
+        /// The partner to pass it to.
+        #[arg(long)]
+        to: AgencyId,
+        #[command(flatten)]
+        dir: DataDir,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Recall a bulletin this node published: every recipient erases it and signs a
+    /// purge receipt.
+    #[command(
+        after_help = "Example:\n  liaison bulletin recall 019ac5d2-... --reason 'wrong person identified' --data-dir /var/lib/liaison"
+    )]
+    Recall {
+        /// The bulletin id.
+        id: BulletinId,
+        /// Why, for the recipients and the log.
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        dir: DataDir,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One bulletin: content, signature, and delivery to each recipient.
+    #[command(
+        after_help = "Example:\n  liaison bulletin show 019ac5d2-... --data-dir /var/lib/liaison"
+    )]
+    Show {
+        /// The bulletin id.
+        id: BulletinId,
+        #[command(flatten)]
+        dir: DataDir,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum IdentityCommand {
+    /// Agency, root-key fingerprint, key ids, validity and endpoints.
+    #[command(after_help = "Example:\n  liaison identity show --data-dir /var/lib/liaison --json")]
+    Show {
+        #[command(flatten)]
+        dir: DataDir,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write the signed identity bundle that partners import with `liaison peer add`.
+    #[command(
+        after_help = "Example:\n  liaison identity export --data-dir /var/lib/liaison --out nl-np.bundle\nThen read the fingerprint to the partner over a trusted channel."
+    )]
+    Export {
+        #[command(flatten)]
+        dir: DataDir,
+        /// Where to write the bundle.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LogCommand {
+    /// Entries from a sequence number on, with their hashes, for an auditor.
+    #[command(
+        after_help = "Example:\n  liaison log export --data-dir /var/lib/liaison --since 1 --json > evidence.json"
+    )]
+    Export {
+        #[command(flatten)]
+        dir: DataDir,
+        /// First entry to export.
+        #[arg(long, default_value_t = 1)]
+        since: u64,
+        /// At most this many entries.
+        #[arg(long, default_value_t = 100_000)]
+        limit: usize,
+        /// Print JSON (one array) instead of one line per entry.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Re-hash every entry, check every body, index and signed checkpoint.
+    #[command(
+        after_help = "Example:\n  liaison log verify --data-dir /var/lib/liaison\nExits 1 and names the first bad entry if anything does not verify."
+    )]
+    Verify {
+        #[command(flatten)]
+        dir: DataDir,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}

@@ -1,0 +1,101 @@
+//! `liaison client issue | list | revoke`.
+
+use std::path::Path;
+
+use anyhow::{Context as _, Result};
+use liaison_node::edge::admin::{ClientIssue, ClientList, ClientRevoke};
+use liaison_node::trust::clients::{ClientRecord, Role};
+
+use super::call;
+use crate::output;
+
+pub fn issue(
+    data_dir: &Path,
+    name: String,
+    roles: Vec<Role>,
+    out: &Path,
+    json: bool,
+) -> Result<()> {
+    for file in ["client.key", "client.pem", "ca.pem"] {
+        if out.join(file).exists() {
+            anyhow::bail!(
+                "{} already exists; choose an empty --out directory",
+                out.join(file).display()
+            );
+        }
+    }
+    let issued = call(data_dir, ClientIssue { name, roles })?;
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    write_new_file(&out.join("client.key"), &issued.private_key_pem, 0o600)?;
+    write_new_file(&out.join("client.pem"), &issued.certificate_pem, 0o644)?;
+    write_new_file(&out.join("ca.pem"), &issued.ca_pem, 0o644)?;
+    if json {
+        return output::json(&issued.record);
+    }
+    output::line(format_args!(
+        "Issued client {} with roles {} (certificate SHA-256 {})",
+        issued.record.name,
+        roles_text(&issued.record),
+        issued.record.certificate_sha256
+    ))?;
+    output::line(format_args!(
+        "Wrote {}/client.key (keep it secret), client.pem and ca.pem",
+        out.display()
+    ))
+}
+
+/// Writes a file that must not exist yet, with `mode`.
+fn write_new_file(path: &Path, text: &str, mode: u32) -> Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    file.write_all(text.as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+fn roles_text(record: &ClientRecord) -> String {
+    record
+        .roles
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+pub fn list(data_dir: &Path, json: bool) -> Result<()> {
+    let clients = call(data_dir, ClientList {})?;
+    if json {
+        return output::json(&clients);
+    }
+    let rows: Vec<Vec<String>> = clients
+        .iter()
+        .map(|c| {
+            vec![
+                c.name.clone(),
+                roles_text(c),
+                c.valid_until.clone(),
+                c.certificate_sha256.clone(),
+            ]
+        })
+        .collect();
+    output::table(
+        &["NAME", "ROLES", "VALID UNTIL", "CERTIFICATE SHA-256"],
+        &rows,
+    )
+}
+
+pub fn revoke(data_dir: &Path, name: String, json: bool) -> Result<()> {
+    let record = call(data_dir, ClientRevoke { name })?;
+    if json {
+        return output::json(&record);
+    }
+    output::line(format_args!(
+        "Revoked client {} (certificate {})",
+        record.name, record.certificate_sha256
+    ))
+}

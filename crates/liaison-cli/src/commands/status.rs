@@ -1,0 +1,79 @@
+//! `liaison status`: readable at a glance, complete in JSON.
+
+use std::path::Path;
+
+use anyhow::Result;
+use liaison_node::edge::admin::Status;
+
+use super::call;
+use crate::output;
+
+pub fn show(data_dir: &Path, json: bool) -> Result<()> {
+    let view = call(data_dir, Status {})?;
+    if json {
+        return output::json(&view);
+    }
+    output::fields(&[
+        ("Agency", view.agency.clone()),
+        (
+            "Node",
+            if view.running {
+                "running".into()
+            } else {
+                "NOT RUNNING".to_owned()
+            },
+        ),
+        ("Peer listener", view.peer_listen.clone()),
+        ("API listener", view.api_listen.clone()),
+        (
+            "Log",
+            format!(
+                "{} entries, head {}, {} checkpoints",
+                view.log_entries, view.log_head, view.checkpoints
+            ),
+        ),
+        ("Policy", view.policy_version.clone()),
+        (
+            "Keys",
+            view.keys
+                .iter()
+                .map(|k| format!("{} {} ({} days old)", k.purpose, k.key_id, k.age_days))
+                .collect::<Vec<_>>()
+                .join(", "),
+        ),
+    ])?;
+    output::line(format_args!(""))?;
+    let rows: Vec<Vec<String>> = view
+        .partners
+        .iter()
+        .map(|p| {
+            vec![
+                p.agency.clone(),
+                p.connection.clone(),
+                p.identity_version.to_string(),
+                p.outbox.to_string(),
+                p.oldest_queued_seconds
+                    .map(|s| format!("{s}s"))
+                    .unwrap_or_else(|| "-".into()),
+                p.last_delivery.clone().unwrap_or_else(|| "-".into()),
+                p.last_error.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    output::table(
+        &[
+            "PARTNER",
+            "CONNECTION",
+            "IDENTITY",
+            "OUTBOX",
+            "OLDEST",
+            "LAST DELIVERY",
+            "LAST ERROR",
+        ],
+        &rows,
+    )?;
+    for warning in &view.warnings {
+        output::line(format_args!("WARNING: {warning}"))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,412 @@
+//! `liaison demo`: three agencies on this machine, set up the way real ones would be —
+//! own keys and CA each, bundles exchanged and fingerprints checked — exchanging
+//! realistic bulletins over mutually authenticated TLS, then showing the signed
+//! receipts. Everything runs in this process; the data stays in `--dir` if given.
+//!
+//! [`run`] plays the steps in order; each step is one method of [`Demo`].
+
+mod script;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result};
+use liaison_core::{AgencyId, BulletinId};
+use liaison_node::edge::admin::{
+    self, BulletinForward, BulletinList, BulletinRecall, BulletinSend, BulletinShow, PeerAdd,
+};
+use liaison_node::node::state::NodeState;
+use liaison_node::ops::bulletins::views::{BulletinDetail, SendRequest};
+use liaison_node::ops::bulletins::{Direction, Recipients};
+use liaison_node::{InitOptions, Listeners, Node, init_node};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+use crate::commands::bulletins::print_bulletin;
+use crate::commands::call;
+use crate::output;
+use script::{AGENCIES, BULLETINS, DemoBulletin, demo_policy};
+
+/// Prints one line of the demo (stops quietly if the reader went away).
+macro_rules! say {
+    ($($arg:tt)*) => { output::line(format_args!($($arg)*))? };
+}
+
+/// How long to wait for receipts, forwards and recalls.
+const DEADLINE: Duration = Duration::from_secs(30);
+
+pub fn run(dir: Option<PathBuf>) -> Result<()> {
+    let temp;
+    let base = match dir {
+        Some(d) => {
+            std::fs::create_dir_all(&d)
+                .with_context(|| format!("cannot create {}", d.display()))?;
+            d
+        }
+        None => {
+            temp = tempfile_dir()?;
+            temp.0.clone()
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let (mut demo, listeners) = Demo::create_nodes(&runtime, base)?;
+    demo.exchange_bundles()?;
+    demo.install_policies()?;
+    let (stop, nodes) = demo.start_nodes(listeners)?;
+    let sent = demo.send_bulletins()?;
+    demo.refused_by_policy()?;
+    demo.wait_for_receipts(&sent)?;
+    demo.show_inboxes()?;
+    demo.forward_and_recall(&sent)?;
+    demo.stop_and_verify(stop, nodes)?;
+    say!("\nDemo complete.");
+    Ok(())
+}
+
+/// The three nodes' data directories and the runtime they run on.
+struct Demo<'a> {
+    runtime: &'a tokio::runtime::Runtime,
+    dirs: Vec<PathBuf>,
+}
+
+type NodeTask = JoinHandle<liaison_node::Result<()>>;
+
+impl<'a> Demo<'a> {
+    fn create_nodes(
+        runtime: &'a tokio::runtime::Runtime,
+        base: PathBuf,
+    ) -> Result<(Self, Vec<TcpListener>)> {
+        say!(
+            "== 1. Three agencies create their nodes (own root key, own CA) in {}",
+            base.display()
+        );
+        let mut listeners = Vec::new();
+        let mut dirs = Vec::new();
+        for (agency, name) in AGENCIES {
+            let listener = runtime.block_on(TcpListener::bind("127.0.0.1:0"))?;
+            let port = listener.local_addr()?.port();
+            let dir = base.join(agency.to_lowercase());
+            let node = init_node(&InitOptions {
+                data_dir: dir.clone(),
+                agency: agency.parse()?,
+                display_name: name.into(),
+                peer_endpoint: Some(format!("127.0.0.1:{port}")),
+                api_endpoint: Some("127.0.0.1:0".parse()?),
+            })
+            .with_context(|| format!("cannot create the {agency} node"))?;
+            say!(
+                "   {agency:<10} {name:<30} fingerprint {}",
+                node.identity().fingerprint()
+            );
+            listeners.push(listener);
+            dirs.push(dir);
+        }
+        Ok((Self { runtime, dirs }, listeners))
+    }
+
+    fn exchange_bundles(&mut self) -> Result<()> {
+        say!(
+            "\n== 2. Each exports its identity bundle; each partner imports it after comparing fingerprints"
+        );
+        for (i, dir) in self.dirs.iter().enumerate() {
+            for (j, other) in self.dirs.iter().enumerate() {
+                if i == j {
+                    continue;
+                }
+                let theirs = Node::load(other)?;
+                let view = call(
+                    dir,
+                    PeerAdd {
+                        bundle_base64: data_encoding::BASE64.encode(&theirs.identity().to_bytes()),
+                        fingerprint: theirs.identity().fingerprint().to_string(),
+                    },
+                )?;
+                say!(
+                    "   {} imported {} (identity v{})",
+                    AGENCIES[i].0,
+                    view.agency,
+                    view.identity_version
+                );
+            }
+        }
+        Ok(())
+    }
+
+    fn install_policies(&mut self) -> Result<()> {
+        say!("\n== 3. Each installs its sharing policy (deny by default; config/*.policy.toml)");
+        for ((agency, _), dir) in AGENCIES.iter().zip(&self.dirs) {
+            std::fs::write(dir.join("policy.toml"), demo_policy(agency))?;
+            let state = NodeState::open(Node::load(dir)?)?;
+            let policy = state.policy.snapshot();
+            let partners: Vec<String> = policy
+                .partners()
+                .map(|(a, r)| format!("{a} up to {}", r.max_send_tlp))
+                .collect();
+            say!(
+                "   {agency:<10} policy {}: sends to {}",
+                policy.version(),
+                partners.join(", ")
+            );
+        }
+        Ok(())
+    }
+
+    fn start_nodes(
+        &mut self,
+        listeners: Vec<TcpListener>,
+    ) -> Result<(tokio::sync::watch::Sender<bool>, Vec<NodeTask>)> {
+        say!("\n== 4. The three nodes start (peer gRPC over TLS 1.3, mutual authentication)");
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let mut nodes = Vec::new();
+        for (listener, dir) in listeners.into_iter().zip(&self.dirs) {
+            let node = Node::load(dir)?;
+            let mut stop = stop_rx.clone();
+            let listeners = Listeners {
+                peer: listener,
+                api: None,
+            };
+            nodes.push(
+                self.runtime
+                    .spawn(liaison_node::run(node, listeners, async move {
+                        let _ = stop.changed().await;
+                    })),
+            );
+        }
+        for dir in &self.dirs {
+            wait_for(Duration::from_secs(10), || admin::socket::node_running(dir))?;
+        }
+        for (agency, dir) in AGENCIES.iter().zip(&self.dirs) {
+            let node = Node::load(dir)?;
+            say!(
+                "   {:<10} listening on {}",
+                agency.0,
+                node.config().peer_advertise.join(",")
+            );
+        }
+        Ok((stop_tx, nodes))
+    }
+
+    fn send_bulletins(&mut self) -> Result<Vec<(usize, BulletinId)>> {
+        say!(
+            "\n== 5. Bulletins are judged by the sender's policy, sealed (signed, encrypted per recipient) and sent"
+        );
+        let mut sent = Vec::new();
+        for b in &BULLETINS {
+            let to: Vec<AgencyId> =
+                b.to.iter()
+                    .map(|&i| AGENCIES[i].0.parse())
+                    .collect::<Result<_, _>>()?;
+            let view = call(&self.dirs[b.from], BulletinSend(request(b, to.clone())?))?;
+            let names: Vec<String> = to.iter().map(ToString::to_string).collect();
+            say!(
+                "   {} -> {:<18} {}  \"{}\"",
+                AGENCIES[b.from].0,
+                names.join(","),
+                view.id,
+                b.title
+            );
+            sent.push((b.from, view.id.parse()?));
+        }
+        Ok(sent)
+    }
+
+    /// A bulletin the policy does not allow: refused before sealing, with the rule.
+    fn refused_by_policy(&mut self) -> Result<()> {
+        let red = SendRequest {
+            to: Recipients::Named(vec!["RO-DIICOT".parse()?]),
+            category: "trafficking.persons".parse()?,
+            tlp: "red".parse()?,
+            handling: vec![],
+            title: "Source identity of the Rotterdam informant".into(),
+            body: "-".into(),
+            expires_in_days: 7,
+        };
+        match call(&self.dirs[0], BulletinSend(red)) {
+            Err(e) => say!("   NL-NP -> RO-DIICOT TLP:RED  REFUSED: {e}"),
+            Ok(v) => anyhow::bail!("the policy let a RED bulletin through: {}", v.id),
+        }
+        Ok(())
+    }
+
+    fn show(&self, from: usize, id: BulletinId) -> Result<BulletinDetail> {
+        call(&self.dirs[from], BulletinShow { id })
+    }
+
+    fn wait_for_receipts(&mut self, sent: &[(usize, BulletinId)]) -> Result<()> {
+        say!("\n== 6. Waiting for signed receipts");
+        for &(from, id) in sent {
+            wait_for(DEADLINE, || {
+                self.show(from, id).is_ok_and(|d| {
+                    d.delivery
+                        .iter()
+                        .all(|r| r.state == "accepted" || r.state == "duplicate")
+                })
+            })
+            .with_context(|| format!("bulletin {id} was not receipted in time"))?;
+        }
+        let (from, id) = sent[0];
+        say!(
+            "   every recipient returned a signed receipt. As {} sees its first bulletin:\n",
+            AGENCIES[from].0
+        );
+        print_bulletin(&self.show(from, id)?)
+    }
+
+    fn show_inboxes(&mut self) -> Result<()> {
+        say!(
+            "\n== 7. What each agency received (decrypted with its own key, origin signature verified)"
+        );
+        for (agency, dir) in AGENCIES.iter().zip(&self.dirs) {
+            let inbox = call(
+                dir,
+                BulletinList {
+                    direction: Some(Direction::In),
+                },
+            )?;
+            say!("\n   {} ({} bulletins):", agency.0, inbox.len());
+            let rows: Vec<Vec<String>> = inbox
+                .iter()
+                .map(|b| {
+                    vec![
+                        b.origin.clone(),
+                        b.tlp.clone(),
+                        b.category.clone(),
+                        b.title.clone(),
+                    ]
+                })
+                .collect();
+            output::indented_table("   ", &["FROM", "TLP", "CATEGORY", "TITLE"], &rows)?;
+        }
+        Ok(())
+    }
+
+    /// NL-NP passes DE-BKA's GREEN bulletin on to RO-DIICOT (DE-BKA's forward_to in
+    /// NL-NP's policy allows it); the AMBER one it may not. Then NL-NP recalls its first
+    /// bulletin: both recipients erase it and sign purge receipts.
+    fn forward_and_recall(&mut self, sent: &[(usize, BulletinId)]) -> Result<()> {
+        say!("\n== 8. Onward sharing and recall");
+        let from = |agency: &str| {
+            sent.iter()
+                .find(|(from, _)| AGENCIES[*from].0 == agency)
+                .map(|(_, id)| *id)
+                .with_context(|| format!("the demo sends a bulletin from {agency}"))
+        };
+        let (from_de, from_ro) = (from("DE-BKA")?, from("RO-DIICOT")?);
+        let forward = |id, to: &str| -> Result<_> {
+            call(
+                &self.dirs[0],
+                BulletinForward {
+                    id,
+                    to: to.parse()?,
+                },
+            )
+        };
+        let forwarded = forward(from_de, "RO-DIICOT")?;
+        say!(
+            "   NL-NP forwards DE-BKA's TLP:GREEN bulletin to RO-DIICOT: {}",
+            forwarded.decision
+        );
+        if let Err(e) = forward(from_ro, "DE-BKA") {
+            say!("   NL-NP tries to forward RO-DIICOT's TLP:AMBER bulletin: REFUSED: {e}");
+        }
+        wait_for(DEADLINE, || {
+            call(
+                &self.dirs[2],
+                BulletinList {
+                    direction: Some(Direction::In),
+                },
+            )
+            .is_ok_and(|inbox| inbox.iter().any(|b| b.id == from_de.to_string()))
+        })
+        .context("the forwarded bulletin did not arrive")?;
+        say!("   RO-DIICOT received it with DE-BKA's own signature verified");
+        let (_, first) = sent[0];
+        let reason = "the recruiter was misidentified".to_owned();
+        call(&self.dirs[0], BulletinRecall { id: first, reason })?;
+        wait_for(DEADLINE, || {
+            self.show(0, first)
+                .is_ok_and(|d| d.delivery.iter().all(|r| r.state == "recalled (purged)"))
+        })
+        .context("the recall was not confirmed in time")?;
+        for r in &self.show(0, first)?.delivery {
+            say!(
+                "   NL-NP recalled {first}: {} erased it and signed a purge receipt ({})",
+                r.agency,
+                r.receipt_time.clone().unwrap_or_default()
+            );
+        }
+        Ok(())
+    }
+
+    fn stop_and_verify(
+        &mut self,
+        stop: tokio::sync::watch::Sender<bool>,
+        nodes: Vec<NodeTask>,
+    ) -> Result<()> {
+        say!("\n== 9. Stopping the nodes; every log still verifies");
+        let _ = stop.send(true);
+        for node in nodes {
+            self.runtime
+                .block_on(node)
+                .context("a node task failed")??;
+        }
+        for (agency, dir) in AGENCIES.iter().zip(&self.dirs) {
+            let node = Node::load(dir)?;
+            let log = node.open_log()?;
+            let report = log.verify(&[node.keys().signing.verifying_key()], &mut |_| {})?;
+            say!(
+                "   {:<10} log verified: {} entries, {} signed checkpoints",
+                agency.0,
+                report.entries,
+                report.checkpoints
+            );
+        }
+        Ok(())
+    }
+}
+
+/// The send request for one of the script's bulletins.
+fn request(b: &DemoBulletin, to: Vec<AgencyId>) -> Result<SendRequest> {
+    Ok(SendRequest {
+        to: Recipients::Named(to),
+        category: b.category.parse()?,
+        tlp: b.tlp.parse()?,
+        handling: b
+            .handling
+            .iter()
+            .map(|h| h.parse())
+            .collect::<Result<_, _>>()?,
+        title: b.title.into(),
+        body: b.body.into(),
+        expires_in_days: 90,
+    })
+}
+
+fn wait_for(limit: Duration, mut done: impl FnMut() -> bool) -> Result<()> {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if done() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    anyhow::bail!("timed out after {} s", limit.as_secs())
+}
+
+/// A temporary directory removed on drop.
+struct TempDir(PathBuf);
+
+fn tempfile_dir() -> Result<TempDir> {
+    let path = std::env::temp_dir().join(format!("liaison-demo-{}", std::process::id()));
+    std::fs::create_dir_all(&path).with_context(|| format!("cannot create {}", path.display()))?;
+    Ok(TempDir(path))
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}

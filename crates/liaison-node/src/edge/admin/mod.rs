@@ -1,0 +1,417 @@
+//! The operator's door: a typed contract between the `liaison` CLI and a node.
+//!
+//! Each command is a struct holding validated domain types ([`AgencyId`],
+//! [`BulletinId`], [`Tlp`]...), with the type of its reply fixed by [`Command::Reply`].
+//! The CLI reaches a node one of two ways, with the same typed result either way
+//! ([`socket::call`]):
+//! - the node is running: the command crosses the admin socket (`admin.sock`, mode
+//!   0600) as one JSON line, and the reply comes back as one JSON line, `{"ok": REPLY}`
+//!   or `{"error": {"kind": KIND, "message": SENTENCE}}`;
+//! - it is not: [`Command::run`] is called directly on the data directory.
+//!
+//! Why JSON lines and not gRPC over the socket: see docs/DECISIONS.md (#23).
+
+pub mod socket;
+
+use liaison_core::identity::RevocationReason;
+use liaison_core::{AgencyId, BulletinId, Category, HandlingCode, KeyId, Tlp};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::error::Result;
+use crate::node::state::NodeState;
+use crate::ops::bulletins::Direction;
+use crate::ops::bulletins::views::{self, BulletinDetail, BulletinSummary, SendRequest, SendView};
+use crate::ops::clients::{self, IssuedClient};
+use crate::ops::keys::{self, KeyChangeView, KeyPurpose};
+use crate::ops::log::{self as log_ops, ExportedEntry, VerifyView};
+use crate::ops::peers::{self, PeerView};
+use crate::ops::policy::{self, ExplainView, PolicyView};
+use crate::ops::status::{self, StatusView};
+use crate::trust::clients::{ClientRecord, Role};
+
+pub use socket::socket_path;
+
+/// One operator command and the type of its answer.
+pub trait Command: Serialize + DeserializeOwned + Into<AdminRequest> {
+    /// What the command answers.
+    type Reply: Serialize + DeserializeOwned;
+
+    /// Carries the command out on `state`. Blocking: call from a blocking thread.
+    ///
+    /// Errors: those of the operation, each naming what was wrong.
+    fn run(self, state: &NodeState) -> Result<Self::Reply>;
+}
+
+/// Declares the wire enum over the command structs, and the dispatch that runs one
+/// and encodes its reply.
+macro_rules! admin_commands {
+    ($($(#[$doc:meta])* $name:ident,)*) => {
+        /// Any command, as it crosses the admin socket (`"command": "peer-add"`, ...).
+        #[derive(Debug, Clone, Serialize, Deserialize)]
+        #[serde(tag = "command", rename_all = "kebab-case")]
+        pub enum AdminRequest {
+            $($(#[$doc])* $name($name),)*
+        }
+
+        $(impl From<$name> for AdminRequest {
+            fn from(command: $name) -> Self {
+                AdminRequest::$name(command)
+            }
+        })*
+
+        impl AdminRequest {
+            /// Runs the command and encodes its reply for the socket.
+            pub fn execute(self, state: &NodeState) -> Result<serde_json::Value> {
+                match self {
+                    $(AdminRequest::$name(command) => encode(command.run(state)?),)*
+                }
+            }
+        }
+    };
+}
+
+admin_commands! {
+    /// Import a partner's identity bundle if its fingerprint is the expected one.
+    PeerAdd,
+    /// Every partner.
+    PeerList,
+    /// One partner.
+    PeerShow,
+    /// Forget a partner.
+    PeerRemove,
+    /// Seal and queue a bulletin.
+    BulletinSend,
+    /// Bulletins sent and received.
+    BulletinList,
+    /// One bulletin, decrypted, with its delivery status.
+    BulletinShow,
+    /// Pass a received bulletin on to another partner (onward sharing).
+    BulletinForward,
+    /// Recall a bulletin this node published.
+    BulletinRecall,
+    /// Issue a client certificate from the agency CA and register it with roles.
+    ClientIssue,
+    /// Every registered client.
+    ClientList,
+    /// Revoke a client: its certificate is refused from now on.
+    ClientRevoke,
+    /// Health at a glance: listeners, partners, log, keys.
+    Status,
+    /// Re-hash and check the whole log.
+    LogVerify,
+    /// Log entries from a sequence number on, with their hashes.
+    LogExport,
+    /// Rotate a key.
+    KeyRotate,
+    /// Revoke a retired key.
+    KeyRevoke,
+    /// The sharing policy in force.
+    PolicyShow,
+    /// Read policy.toml again and put it in force atomically.
+    PolicyReload,
+    /// Would a bulletin with this marking go to this partner, and why not?
+    PolicyExplain,
+}
+
+fn encode(reply: impl Serialize) -> Result<serde_json::Value> {
+    serde_json::to_value(reply)
+        .map_err(|e| crate::Error::Internal(format!("cannot encode a reply: {e}")))
+}
+
+/// Import a partner's identity bundle if its root-key fingerprint is `fingerprint`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeerAdd {
+    /// The bundle, base64.
+    pub bundle_base64: String,
+    /// The fingerprint read out over a trusted channel.
+    pub fingerprint: String,
+}
+
+impl Command for PeerAdd {
+    type Reply = PeerView;
+    fn run(self, state: &NodeState) -> Result<PeerView> {
+        peers::peer_add(state, &self.bundle_base64, &self.fingerprint)
+    }
+}
+
+/// Every partner.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeerList {}
+
+impl Command for PeerList {
+    type Reply = Vec<PeerView>;
+    fn run(self, state: &NodeState) -> Result<Vec<PeerView>> {
+        Ok(peers::peer_list(state))
+    }
+}
+
+/// One partner.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeerShow {
+    /// The partner.
+    pub agency: AgencyId,
+}
+
+impl Command for PeerShow {
+    type Reply = PeerView;
+    fn run(self, state: &NodeState) -> Result<PeerView> {
+        peers::peer_show(state, &self.agency)
+    }
+}
+
+/// Forget a partner.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeerRemove {
+    /// The partner.
+    pub agency: AgencyId,
+}
+
+impl Command for PeerRemove {
+    type Reply = PeerView;
+    fn run(self, state: &NodeState) -> Result<PeerView> {
+        peers::peer_remove(state, &self.agency)
+    }
+}
+
+/// Seal and queue a bulletin.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BulletinSend(pub SendRequest);
+
+impl Command for BulletinSend {
+    type Reply = SendView;
+    fn run(self, state: &NodeState) -> Result<SendView> {
+        views::bulletin_send(state, self.0)
+    }
+}
+
+/// Bulletins sent and received, in log order.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BulletinList {
+    /// `in`, `out`, or both when absent.
+    pub direction: Option<Direction>,
+}
+
+impl Command for BulletinList {
+    type Reply = Vec<BulletinSummary>;
+    fn run(self, state: &NodeState) -> Result<Vec<BulletinSummary>> {
+        views::bulletin_list(state, self.direction)
+    }
+}
+
+/// One bulletin, decrypted, with its delivery status.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BulletinShow {
+    /// Its id.
+    pub id: BulletinId,
+}
+
+impl Command for BulletinShow {
+    type Reply = BulletinDetail;
+    fn run(self, state: &NodeState) -> Result<BulletinDetail> {
+        views::bulletin_show(state, &self.id)
+    }
+}
+
+/// Pass a received bulletin on to another partner.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BulletinForward {
+    /// Its id.
+    pub id: BulletinId,
+    /// The partner.
+    pub to: AgencyId,
+}
+
+impl Command for BulletinForward {
+    type Reply = crate::ops::bulletins::ForwardView;
+    fn run(self, state: &NodeState) -> Result<Self::Reply> {
+        crate::ops::bulletins::forward(state, &self.id, &self.to)
+    }
+}
+
+/// Recall a bulletin this node published.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BulletinRecall {
+    /// Its id.
+    pub id: BulletinId,
+    /// Why, as the recipients will read it.
+    pub reason: String,
+}
+
+impl Command for BulletinRecall {
+    type Reply = crate::ops::bulletins::RecallView;
+    fn run(self, state: &NodeState) -> Result<Self::Reply> {
+        crate::ops::bulletins::recall(state, &self.id, &self.reason)
+    }
+}
+
+/// Issue a client certificate and register it with roles.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientIssue {
+    /// The client's name.
+    pub name: String,
+    /// What it may do.
+    pub roles: Vec<Role>,
+}
+
+impl Command for ClientIssue {
+    type Reply = IssuedClient;
+    fn run(self, state: &NodeState) -> Result<IssuedClient> {
+        clients::client_issue(state, &self.name, &self.roles)
+    }
+}
+
+/// Every registered client.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientList {}
+
+impl Command for ClientList {
+    type Reply = Vec<ClientRecord>;
+    fn run(self, state: &NodeState) -> Result<Vec<ClientRecord>> {
+        Ok(state.clients.snapshot().list())
+    }
+}
+
+/// Revoke a client.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientRevoke {
+    /// The client's name.
+    pub name: String,
+}
+
+impl Command for ClientRevoke {
+    type Reply = ClientRecord;
+    fn run(self, state: &NodeState) -> Result<ClientRecord> {
+        clients::client_revoke(state, &self.name)
+    }
+}
+
+/// Health at a glance.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Status {}
+
+impl Command for Status {
+    type Reply = StatusView;
+    fn run(self, state: &NodeState) -> Result<StatusView> {
+        status::status(state)
+    }
+}
+
+/// Re-hash and check the whole log.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogVerify {}
+
+impl Command for LogVerify {
+    type Reply = VerifyView;
+    fn run(self, state: &NodeState) -> Result<VerifyView> {
+        log_ops::verify_log(&state.node(), &state.log, &mut |_| {})
+    }
+}
+
+/// Log entries from `since` on, at most `limit`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogExport {
+    /// First entry.
+    pub since: u64,
+    /// At most this many.
+    pub limit: usize,
+}
+
+impl Command for LogExport {
+    type Reply = Vec<ExportedEntry>;
+    fn run(self, state: &NodeState) -> Result<Vec<ExportedEntry>> {
+        log_ops::log_export(state, self.since, self.limit)
+    }
+}
+
+/// Rotate a key.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyRotate {
+    /// Which key.
+    pub purpose: KeyPurpose,
+}
+
+impl Command for KeyRotate {
+    type Reply = KeyChangeView;
+    fn run(self, state: &NodeState) -> Result<KeyChangeView> {
+        keys::rotate(state, self.purpose)
+    }
+}
+
+/// Revoke a retired key.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyRevoke {
+    /// Its id.
+    pub key_id: KeyId,
+    /// Why.
+    pub reason: RevocationReason,
+}
+
+impl Command for KeyRevoke {
+    type Reply = KeyChangeView;
+    fn run(self, state: &NodeState) -> Result<KeyChangeView> {
+        keys::revoke(state, &self.key_id, self.reason)
+    }
+}
+
+/// The sharing policy in force.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyShow {}
+
+impl Command for PolicyShow {
+    type Reply = PolicyView;
+    fn run(self, state: &NodeState) -> Result<PolicyView> {
+        Ok(policy::policy_view(&state.policy.snapshot()))
+    }
+}
+
+/// Read policy.toml again and put it in force atomically.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyReload {}
+
+impl Command for PolicyReload {
+    type Reply = PolicyView;
+    fn run(self, state: &NodeState) -> Result<PolicyView> {
+        Ok(policy::policy_view(&*state.reload_policy()?))
+    }
+}
+
+/// Would a bulletin with this marking go to this partner, and why not?
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyExplain {
+    /// The partner.
+    pub to: AgencyId,
+    /// The category.
+    pub category: Category,
+    /// The TLP level.
+    pub tlp: Tlp,
+    /// Handling codes.
+    #[serde(default)]
+    pub handling: Vec<HandlingCode>,
+}
+
+impl Command for PolicyExplain {
+    type Reply = ExplainView;
+    fn run(self, state: &NodeState) -> Result<ExplainView> {
+        policy::policy_explain(state, &self.to, self.category, self.tlp, self.handling)
+    }
+}

@@ -1,0 +1,315 @@
+//! `Deliver`: a pipeline per stream, so one partner's payloads are checked in parallel
+//! but stored and answered in the order they arrived. Three tasks joined by bounded
+//! channels:
+//!
+//! 1. [`read_and_check`]: read a payload (size-limited by tonic), slow down a partner
+//!    over its rate, reserve its size from the stream's memory budget and start its
+//!    checks on a blocking thread (crypto never runs on the async threads);
+//! 2. [`store_in_order`]: in arrival order, hand each verdict to the log (accepted: a
+//!    `Received` entry that claims the bulletin id, so a duplicate is answered as one
+//!    and stored once, with its ingress decision in the same batch; refused: an entry
+//!    recording the refusal, its code and reason);
+//! 3. [`receipt_when_durable`]: in the same order, wait until the entry is durable,
+//!    then sign and send the receipt. Nothing is acknowledged before it is on disk.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use liaison_core::receipt::{Outcome, Receipt, RejectCode, SignedReceipt};
+use liaison_core::{AgencyId, BulletinId, UnixMillis};
+use liaison_proto::format::v1 as fmt;
+use liaison_proto::v1 as pb;
+use liaison_store::{Effect, PendingAppend};
+use tokio::sync::{Semaphore, mpsc};
+use tokio::task::JoinHandle;
+use tonic::{Status, Streaming};
+
+use super::checks::{self, Checked, Rejection};
+use crate::node::journal::{self, LogEvent};
+use crate::node::state::NodeState;
+
+/// Payloads of one stream being checked or stored at once.
+pub const DELIVERY_WINDOW: usize = 64;
+/// Bytes of payloads one stream may hold in memory at once.
+const STREAM_MEMORY_BUDGET: usize = 64 * 1024 * 1024;
+
+/// Receipts (or the stream's end) on their way back to the partner.
+pub(super) type ReceiptSender = mpsc::Sender<Result<fmt::SignedReceipt, Status>>;
+
+/// One of the checks in [`checks`].
+type Check = fn(&NodeState, &AgencyId, Bytes) -> Checked;
+
+/// A payload being checked on a blocking thread, with the SHA-256 of its bytes.
+type CheckTask = JoinHandle<(Checked, [u8; 32])>;
+
+/// A stored (or refused) payload waiting for durability before its receipt.
+struct Pending {
+    append: PendingAppend,
+    bulletin_id: Option<BulletinId>,
+    envelope_sha256: [u8; 32],
+    verdict: Verdict,
+}
+
+/// What the receipt will say once the entry is durable.
+enum Verdict {
+    Accepted,
+    Purged,
+    Rejected { code: RejectCode, reason: String },
+}
+
+/// Starts the three stages for one `Deliver` stream from `partner`.
+pub(super) fn start(
+    state: Arc<NodeState>,
+    partner: AgencyId,
+    inbound: Streaming<pb::SealedBulletin>,
+    receipts: ReceiptSender,
+) {
+    let (checked_tx, checked_rx) = mpsc::channel(DELIVERY_WINDOW);
+    let (stored_tx, stored_rx) = mpsc::channel(DELIVERY_WINDOW);
+    tokio::spawn(read_and_check(
+        state.clone(),
+        partner.clone(),
+        inbound,
+        checked_tx,
+        receipts.clone(),
+    ));
+    tokio::spawn(store_in_order(
+        state.clone(),
+        partner,
+        checked_rx,
+        stored_tx,
+    ));
+    tokio::spawn(receipt_when_durable(state, stored_rx, receipts));
+}
+
+/// Stage 1: read each payload and start its checks, in parallel.
+async fn read_and_check(
+    state: Arc<NodeState>,
+    partner: AgencyId,
+    mut inbound: Streaming<pb::SealedBulletin>,
+    checked: mpsc::Sender<CheckTask>,
+    receipts: ReceiptSender,
+) {
+    let memory = Arc::new(Semaphore::new(STREAM_MEMORY_BUDGET / 1024));
+    loop {
+        let message = match inbound.message().await {
+            Ok(Some(m)) => m,
+            Ok(None) => return,
+            Err(status) => {
+                let _ = receipts.send(Err(stream_error(&partner, status))).await;
+                return;
+            }
+        };
+        // Throttle, do not refuse: a partner over its rate is read more slowly.
+        let per_minute = state
+            .policy
+            .snapshot()
+            .partner(&partner)
+            .map_or(60, |r| r.max_receive_per_minute);
+        let wait = state.rates.take(&partner, per_minute);
+        if !wait.is_zero() {
+            tracing::debug!(%partner, wait_ms = wait.as_millis() as u64, "partner over its rate");
+            tokio::time::sleep(wait).await;
+        }
+        let (check, payload) = which_check(message);
+        let kib = (payload.len() / 1024 + 1).min(STREAM_MEMORY_BUDGET / 1024) as u32;
+        let Ok(permit) = memory.clone().acquire_many_owned(kib).await else {
+            return;
+        };
+        let (state, partner) = (state.clone(), partner.clone());
+        let task = tokio::task::spawn_blocking(move || {
+            let digest = liaison_core::crypto::sha256(&payload);
+            let verdict = check(&state, &partner, payload);
+            drop(permit);
+            (verdict, digest)
+        });
+        if checked.send(task).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// The check for the one field of a `SealedBulletin` that carries the payload.
+fn which_check(message: pb::SealedBulletin) -> (Check, Bytes) {
+    if !message.recall.is_empty() {
+        (checks::check_recall, message.recall)
+    } else if !message.forwarded.is_empty() {
+        (checks::check_forwarded, message.forwarded)
+    } else {
+        (checks::check_envelope, message.envelope)
+    }
+}
+
+/// The status that ends a stream whose reading failed. tonic reports a message over
+/// the decoding limit as OUT_OF_RANGE; to a partner it is a limit it exceeded.
+fn stream_error(partner: &AgencyId, status: Status) -> Status {
+    if status.code() == tonic::Code::OutOfRange {
+        tracing::warn!(%partner, %status, "refused an oversized envelope");
+        Status::resource_exhausted(format!(
+            "envelope exceeds the limit of {} bytes",
+            liaison_core::limits::MAX_ENVELOPE_BYTES
+        ))
+    } else {
+        tracing::debug!(%partner, %status, "delivery stream ended");
+        status
+    }
+}
+
+/// Stage 2: submit each verdict to the log in arrival order (group commit makes
+/// consecutive submits share one flush).
+async fn store_in_order(
+    state: Arc<NodeState>,
+    partner: AgencyId,
+    mut checked: mpsc::Receiver<CheckTask>,
+    stored: mpsc::Sender<Pending>,
+) {
+    while let Some(task) = checked.recv().await {
+        let Ok((verdict, envelope_sha256)) = task.await else {
+            return;
+        };
+        let pending = submit(&state, &partner, verdict, envelope_sha256);
+        if stored.send(pending).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// The log entries that record one verdict, submitted as one atomic batch.
+fn submit(
+    state: &NodeState,
+    partner: &AgencyId,
+    verdict: Checked,
+    envelope_sha256: [u8; 32],
+) -> Pending {
+    match verdict {
+        Checked::Recall { recall, erase } => {
+            let entry = journal::recall_entry(recall.to_bytes(), recall.bulletin_id)
+                .about_agency(partner.clone())
+                .with_effect(Effect::EraseBody { seq: erase });
+            Pending {
+                append: state.log.submit(vec![entry]),
+                bulletin_id: Some(recall.bulletin_id),
+                envelope_sha256,
+                verdict: Verdict::Purged,
+            }
+        }
+        Checked::RecallDone { bulletin_id, seq } => Pending {
+            append: PendingAppend::ready(seq),
+            bulletin_id: Some(bulletin_id),
+            envelope_sha256,
+            verdict: Verdict::Purged,
+        },
+        Checked::Accepted {
+            bulletin_id,
+            body,
+            decision,
+            forwarded_by,
+        } => {
+            let entry = journal::received_entry(body, bulletin_id, partner)
+                .with_effect(Effect::ClaimReceived(bulletin_id));
+            // The decision is its own entry, in the same atomic batch.
+            let decision = LogEvent::IngressAllowed {
+                decision,
+                forwarded_by,
+            }
+            .entry()
+            .about_bulletin(bulletin_id);
+            Pending {
+                append: state.log.submit(vec![entry, decision]),
+                bulletin_id: Some(bulletin_id),
+                envelope_sha256,
+                verdict: Verdict::Accepted,
+            }
+        }
+        Checked::Rejected(rejection) => {
+            record_rejection(state, partner, rejection, envelope_sha256)
+        }
+    }
+}
+
+fn record_rejection(
+    state: &NodeState,
+    partner: &AgencyId,
+    rejection: Rejection,
+    envelope_sha256: [u8; 32],
+) -> Pending {
+    let Rejection {
+        bulletin_id,
+        code,
+        reason,
+        decision,
+    } = rejection;
+    tracing::warn!(%partner, bulletin = ?bulletin_id.map(|b| b.to_string()), %code, %reason, "rejected an envelope");
+    let mut entry = LogEvent::EnvelopeRejected {
+        from: partner.clone(),
+        envelope_sha256: data_encoding::HEXLOWER.encode(&envelope_sha256),
+        code: code.as_str().to_owned(),
+        reason: reason.clone(),
+        decision,
+    }
+    .entry();
+    if let Some(id) = bulletin_id {
+        entry = entry.about_bulletin(id);
+    }
+    Pending {
+        append: state.log.submit(vec![entry]),
+        bulletin_id,
+        envelope_sha256,
+        verdict: Verdict::Rejected { code, reason },
+    }
+}
+
+/// Stage 3: once each entry is durable, sign its receipt and send it, in order.
+async fn receipt_when_durable(
+    state: Arc<NodeState>,
+    mut stored: mpsc::Receiver<Pending>,
+    receipts: ReceiptSender,
+) {
+    let me = state.node().config().agency.clone();
+    while let Some(pending) = stored.recv().await {
+        let outcome = match (pending.append.durable().await, pending.verdict) {
+            (Ok(appended), Verdict::Purged) => {
+                // Subscribers learn of the recall from the log.
+                state.received.notify_waiters();
+                Outcome::Purged {
+                    log_seq: appended.first().map_or(0, |a| a.seq),
+                }
+            }
+            (Ok(appended), Verdict::Accepted) => {
+                state.received.notify_waiters();
+                Outcome::Accepted {
+                    log_seq: appended.first().map_or(0, |a| a.seq),
+                }
+            }
+            (Err(liaison_store::Error::Duplicate { seq }), Verdict::Accepted) => {
+                Outcome::Duplicate { log_seq: seq }
+            }
+            (Ok(_), Verdict::Rejected { code, reason }) => Outcome::Rejected { code, reason },
+            (Err(e), _) => {
+                // Not durable: no receipt. The sender keeps it queued and retries.
+                tracing::error!(error = %e, "could not store a delivered envelope");
+                let _ = receipts
+                    .send(Err(Status::unavailable(
+                        "the receiver cannot store right now",
+                    )))
+                    .await;
+                return;
+            }
+        };
+        let receipt = Receipt {
+            bulletin_id: pending.bulletin_id,
+            receiver: me.clone(),
+            envelope_sha256: pending.envelope_sha256,
+            outcome,
+            time: UnixMillis::now(),
+        };
+        let signed = SignedReceipt::sign(receipt, &state.node().keys().signing);
+        let message = prost::Message::decode(signed.to_bytes()).map_err(|e| {
+            tracing::error!(error = %e, "a receipt this node signed does not decode");
+            Status::internal("the receiver could not encode a receipt")
+        });
+        if receipts.send(message).await.is_err() {
+            return;
+        }
+    }
+}

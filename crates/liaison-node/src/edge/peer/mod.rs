@@ -1,0 +1,160 @@
+//! The peer API a partner's node calls: `Deliver` ([`deliver`]: check, store in order,
+//! receipt once durable), `PushIdentity` (a newer identity document signed by the
+//! same root) and `Ping`. The partner is the one the TLS handshake authenticated
+//! ([`AuthenticatedPartner`]), never a name inside a message.
+
+mod checks;
+mod deliver;
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use liaison_core::{AgencyId, UnixMillis};
+use liaison_proto::format::v1 as fmt;
+use liaison_proto::v1 as pb;
+use liaison_store::Effect;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status, Streaming};
+
+pub use deliver::DELIVERY_WINDOW;
+
+use crate::node::journal::LogEvent;
+use crate::node::state::NodeState;
+
+/// The partner that a connection authenticated as (set by the TLS accept loop).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthenticatedPartner(pub AgencyId);
+
+/// The peer service.
+pub struct PeerService {
+    state: Arc<NodeState>,
+}
+
+impl PeerService {
+    /// A service over `state`.
+    pub fn new(state: Arc<NodeState>) -> Self {
+        Self { state }
+    }
+}
+
+fn partner_of<T>(request: &Request<T>) -> Result<AgencyId, Status> {
+    request
+        .extensions()
+        .get::<AuthenticatedPartner>()
+        .map(|p| p.0.clone())
+        .ok_or_else(|| Status::unauthenticated("no authenticated partner on this connection"))
+}
+
+#[tonic::async_trait]
+impl pb::peer_server::Peer for PeerService {
+    type DeliverStream = ReceiverStream<Result<fmt::SignedReceipt, Status>>;
+
+    async fn deliver(
+        &self,
+        request: Request<Streaming<pb::SealedBulletin>>,
+    ) -> Result<Response<Self::DeliverStream>, Status> {
+        let partner = partner_of(&request)?;
+        let (receipts_tx, receipts_rx) = mpsc::channel(DELIVERY_WINDOW);
+        deliver::start(
+            self.state.clone(),
+            partner,
+            request.into_inner(),
+            receipts_tx,
+        );
+        Ok(Response::new(ReceiverStream::new(receipts_rx)))
+    }
+
+    async fn push_identity(
+        &self,
+        request: Request<fmt::SignedIdentity>,
+    ) -> Result<Response<pb::PushIdentityResponse>, Status> {
+        let partner = partner_of(&request)?;
+        let bytes = Bytes::from(prost::Message::encode_to_vec(request.get_ref()));
+        let state = self.state.clone();
+        let outcome = tokio::task::spawn_blocking(move || accept_identity(&state, &partner, bytes))
+            .await
+            .map_err(|_| Status::internal("the identity check failed"))?;
+        outcome.map(|version| Response::new(pb::PushIdentityResponse { version }))
+    }
+
+    async fn ping(
+        &self,
+        request: Request<pb::PingRequest>,
+    ) -> Result<Response<pb::PingResponse>, Status> {
+        partner_of(&request)?;
+        Ok(Response::new(pb::PingResponse {
+            agency: self.state.node().config().agency.to_string(),
+            time_unix_ms: UnixMillis::now().0,
+        }))
+    }
+}
+
+/// Takes a newer identity document from `partner`: signed by the same root, for the
+/// same agency, with a higher version. A refusal is logged with its reason.
+fn accept_identity(state: &NodeState, partner: &AgencyId, bytes: Bytes) -> Result<u64, Status> {
+    let refuse = |status: Status| {
+        let refused = LogEvent::IdentityRefused {
+            from: partner.clone(),
+            reason: status.message().to_owned(),
+        };
+        if let Err(e) = state.log.append(refused.entry()) {
+            tracing::error!(error = %e, "could not log a refused identity");
+        }
+        tracing::warn!(%partner, reason = status.message(), "refused a pushed identity");
+        status
+    };
+    let identity = liaison_core::SignedIdentity::from_bytes(bytes)
+        .map_err(|e| refuse(Status::invalid_argument(format!("identity: {e}"))))?;
+    let partners = state.partners.snapshot();
+    let held = partners
+        .get(partner)
+        .ok_or_else(|| refuse(Status::permission_denied("not a partner")))?;
+    let doc = identity.document();
+    if &doc.agency != partner {
+        return Err(refuse(Status::permission_denied(format!(
+            "the identity of {} cannot be pushed by {partner}",
+            doc.agency
+        ))));
+    }
+    if identity.root_key() != held.identity.root_key() {
+        return Err(refuse(Status::permission_denied(format!(
+            "signed by root key {}, not by the root key {} this node verified for {partner}",
+            identity.fingerprint(),
+            held.identity.fingerprint()
+        ))));
+    }
+    let held_version = held.identity.document().version;
+    if doc.version == held_version && identity.to_bytes() == held.identity.to_bytes() {
+        return Ok(held_version); // a retry of what we already hold
+    }
+    if doc.version <= held_version {
+        return Err(refuse(Status::failed_precondition(format!(
+            "version {} is not newer than version {held_version} held here",
+            doc.version
+        ))));
+    }
+    crate::trust::partners::Partner::new(identity.clone())
+        .map_err(|e| refuse(Status::invalid_argument(e.to_string())))?;
+    let updated = LogEvent::IdentityUpdated {
+        agency: partner.clone(),
+        from_version: held_version,
+        to_version: doc.version,
+        signing_key_id: doc.signing_key.key_id.clone(),
+        encryption_key_id: doc.encryption_key.key_id.clone(),
+        revoked: doc.revoked_keys.iter().map(|r| r.key_id.clone()).collect(),
+    };
+    let entry = updated.entry().with_effect(Effect::PutPeer {
+        agency: partner.clone(),
+        bundle: identity.to_bytes(),
+    });
+    state.log.append(entry).map_err(|e| {
+        tracing::error!(error = %e, "could not store a pushed identity");
+        Status::unavailable("the receiver cannot store right now")
+    })?;
+    state.reload_partners().map_err(|e| {
+        tracing::error!(error = %e, "could not reload partners after an identity update");
+        Status::unavailable("the receiver cannot load partners right now")
+    })?;
+    Ok(doc.version)
+}

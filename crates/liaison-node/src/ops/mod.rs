@@ -1,0 +1,12 @@
+//! Operations an operator or an agency system asks of a node. Each works on a
+//! [`NodeState`](crate::node::state::NodeState), whether the node is running (called
+//! from an edge) or not (called by the CLI directly on the data directory), and records
+//! every change in the log.
+
+pub mod bulletins;
+pub mod clients;
+pub mod keys;
+pub mod log;
+pub mod peers;
+pub mod policy;
+pub mod status;

@@ -1,0 +1,163 @@
+//! `liaison status`: the node's health at a glance.
+
+use liaison_core::UnixMillis;
+use liaison_store::EntryKind;
+use serde::{Deserialize, Serialize};
+
+use crate::error::Result;
+use crate::node::state::NodeState;
+
+/// `liaison status`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatusView {
+    /// This agency.
+    pub agency: String,
+    /// Whether a node process is serving (false when read from a stopped node's files).
+    pub running: bool,
+    /// Peer listener address (configured).
+    pub peer_listen: String,
+    /// Client API listener address (configured).
+    pub api_listen: String,
+    /// Per partner.
+    pub partners: Vec<PartnerStatus>,
+    /// Log entries.
+    pub log_entries: u64,
+    /// Hash of the last entry, hex.
+    pub log_head: String,
+    /// Signed checkpoints.
+    pub checkpoints: usize,
+    /// Sharing policy version in force.
+    pub policy_version: String,
+    /// Key and identity ages.
+    pub keys: Vec<KeyStatus>,
+    /// Things an operator should act on.
+    pub warnings: Vec<String>,
+}
+
+/// One partner in `liaison status`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PartnerStatus {
+    /// The partner.
+    pub agency: String,
+    /// `connected`, `idle`, `failing` or `stopped` (node not running).
+    pub connection: String,
+    /// Its identity version held here.
+    pub identity_version: u64,
+    /// Bulletins queued for it.
+    pub outbox: usize,
+    /// Age of the oldest queued bulletin, seconds.
+    pub oldest_queued_seconds: Option<i64>,
+    /// When its last receipt was stored.
+    pub last_delivery: Option<String>,
+    /// The last transport error while failing.
+    pub last_error: Option<String>,
+}
+
+/// A key in `liaison status`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KeyStatus {
+    /// What it is.
+    pub purpose: String,
+    /// Its id.
+    pub key_id: String,
+    /// Age in days.
+    pub age_days: i64,
+}
+
+/// Health at a glance: `running` when asked of a serving node (over its admin socket),
+/// otherwise read from the stopped node's files.
+pub fn status(state: &NodeState) -> Result<StatusView> {
+    let serving = state.is_serving();
+    let now = UnixMillis::now();
+    let days = |t: UnixMillis| (now.0 - t.0) / 86_400_000;
+    let mut warnings = Vec::new();
+    let partners = state
+        .partners
+        .snapshot()
+        .iter()
+        .map(|p| {
+            let agency = p.agency();
+            let oldest = state
+                .log
+                .outbox(agency, 0, 1)?
+                .first()
+                .map(|seq| state.log.get(*seq))
+                .transpose()?
+                .flatten()
+                .map(|e| (now.0 - e.time.0) / 1000);
+            let last_delivery = state
+                .log
+                .entries_for_agency(agency)?
+                .iter()
+                .rev()
+                .find(|e| e.kind == EntryKind::Receipt)
+                .map(|e| e.time.to_string());
+            let failure = state.delivery_error(agency);
+            let doc = p.identity.document();
+            if doc.not_after.0 - now.0 < 30 * 86_400_000 {
+                warnings.push(format!(
+                    "the identity of {agency} expires at {}",
+                    doc.not_after
+                ));
+            }
+            if oldest.is_some_and(|s| s > 3600) {
+                warnings.push(format!(
+                    "bulletins for {agency} have waited more than an hour"
+                ));
+            }
+            Ok(PartnerStatus {
+                agency: agency.to_string(),
+                connection: match (serving, state.is_connected(agency), &failure) {
+                    (false, _, _) => "stopped",
+                    (true, true, _) => "connected",
+                    (true, false, Some(_)) => "failing",
+                    (true, false, None) => "idle",
+                }
+                .into(),
+                identity_version: doc.version,
+                outbox: state.log.outbox_len(agency),
+                oldest_queued_seconds: oldest,
+                last_delivery,
+                last_error: failure
+                    .map(|f| format!("{} (next attempt {})", f.error, f.next_attempt)),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let node = state.node();
+    let doc = node.identity().document();
+    let keys = vec![
+        KeyStatus {
+            purpose: "signing".into(),
+            key_id: doc.signing_key.key_id.to_string(),
+            age_days: days(doc.signing_key.created),
+        },
+        KeyStatus {
+            purpose: "encryption".into(),
+            key_id: doc.encryption_key.key_id.to_string(),
+            age_days: days(doc.encryption_key.created),
+        },
+    ];
+    if doc.not_after.0 - now.0 < 30 * 86_400_000 {
+        warnings.push(format!(
+            "this agency's identity expires at {}: rotate keys",
+            doc.not_after
+        ));
+    }
+    if state.policy.snapshot().partners().next().is_none() {
+        warnings.push("the sharing policy names no partner: nothing is sent or accepted".into());
+    }
+    let head = state.log.head();
+    Ok(StatusView {
+        agency: state.node().config().agency.to_string(),
+        running: serving,
+        peer_listen: state.node().config().peer_listen.to_string(),
+        api_listen: state.node().config().api_listen.to_string(),
+        partners,
+        log_entries: head.seq,
+        log_head: data_encoding::HEXLOWER.encode(&head.hash),
+        checkpoints: state.log.checkpoints()?.len(),
+        policy_version: state.policy.snapshot().version().to_owned(),
+        keys,
+        warnings,
+    })
+}

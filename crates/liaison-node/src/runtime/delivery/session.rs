@@ -1,0 +1,252 @@
+//! One connection's worth of delivery to a partner: keep up to [`DELIVERY_WINDOW`]
+//! envelopes in flight, in outbox order, and settle each receipt as it comes back.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use liaison_core::crypto::VerifyingKey;
+use liaison_core::receipt::{Outcome, SignedReceipt};
+use liaison_core::{AgencyId, BulletinId};
+use liaison_proto::format::v1 as fmt;
+use liaison_proto::v1 as pb;
+use liaison_store::{Effect, EntryKind, PendingAppend};
+use prost::Message as _;
+use tokio::sync::{mpsc, watch};
+use tokio_stream::wrappers::ReceiverStream;
+
+use super::{DELIVERY_WINDOW, DeliveryError, IDLE_POLL, connect, identity_pending};
+use crate::node::journal;
+use crate::node::state::NodeState;
+use crate::trust::tls::NodeCertificate;
+
+/// An envelope on the wire, waiting for its receipt.
+struct InFlight {
+    published_seq: u64,
+    bulletin_id: Option<BulletinId>,
+    envelope_sha256: [u8; 32],
+}
+
+/// The state of one delivery stream.
+struct Session<'a> {
+    state: &'a Arc<NodeState>,
+    partner: &'a AgencyId,
+    partner_key: VerifyingKey,
+    outgoing: mpsc::Sender<pb::SealedBulletin>,
+    in_flight: VecDeque<InFlight>,
+    /// The last outbox entry sent on this stream.
+    cursor: u64,
+    /// Receipts submitted to the log and not yet known durable.
+    storing: Vec<PendingAppend>,
+}
+
+/// Delivers until the outbox is drained (`Ok`), shutdown (`Ok`), or a failure.
+pub(super) async fn deliver(
+    state: &Arc<NodeState>,
+    certificate: &NodeCertificate,
+    partner: &AgencyId,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Result<(), DeliveryError> {
+    let mut client = connect(&state.partners, certificate, partner).await?;
+    let (outgoing, rx) = mpsc::channel(DELIVERY_WINDOW);
+    let mut receipts = client
+        .deliver(ReceiverStream::new(rx))
+        .await
+        .map_err(|s| refused(partner, &s))?
+        .into_inner();
+    state.set_connected(partner, true);
+    // Connected again: the last failure is history.
+    state.set_delivery_error(partner, None);
+    let mut session = Session::new(state, partner, outgoing)?;
+    let waker = state.waker(partner);
+    loop {
+        // A key rotation since this stream opened: the partner must hold the new
+        // identity before it sees anything signed with the new key, so stop sending,
+        // let what is in flight be receipted, and go push the identity first.
+        let identity_pending = identity_pending(state, partner);
+        if !identity_pending {
+            session.fill_window().await?;
+        }
+        if session.in_flight.is_empty() {
+            session.receipts_durable().await?;
+            if identity_pending {
+                return Ok(());
+            }
+            tokio::select! {
+                _ = waker.notified() => continue,
+                _ = tokio::time::sleep(IDLE_POLL) => {
+                    if session.drained()? {
+                        return Ok(());
+                    }
+                    continue;
+                }
+                _ = shutdown.changed() => return Ok(()),
+            }
+        }
+        let message = tokio::select! {
+            m = receipts.message() => m,
+            _ = waker.notified(), if session.in_flight.len() < DELIVERY_WINDOW => continue,
+            _ = shutdown.changed() => return Ok(()),
+        };
+        match message {
+            Ok(Some(signed)) => session.settle(signed).await?,
+            Ok(None) => return Err(DeliveryError::StreamClosed(partner.clone())),
+            Err(status) => return Err(refused(partner, &status)),
+        }
+    }
+}
+
+fn refused(partner: &AgencyId, status: &tonic::Status) -> DeliveryError {
+    DeliveryError::Refused {
+        partner: partner.clone(),
+        call: "the delivery stream".into(),
+        message: status.message().to_owned(),
+    }
+}
+
+impl<'a> Session<'a> {
+    fn new(
+        state: &'a Arc<NodeState>,
+        partner: &'a AgencyId,
+        outgoing: mpsc::Sender<pb::SealedBulletin>,
+    ) -> Result<Self, DeliveryError> {
+        let partner_key = state
+            .partners
+            .snapshot()
+            .get(partner)
+            .map(|p| p.identity.document().signing_key.key)
+            .ok_or_else(|| DeliveryError::NoLongerAPartner(partner.clone()))?;
+        Ok(Self {
+            state,
+            partner,
+            partner_key,
+            outgoing,
+            in_flight: VecDeque::new(),
+            cursor: 0,
+            storing: Vec::new(),
+        })
+    }
+
+    /// Sends outbox entries after the cursor, in log order, until the window is full.
+    async fn fill_window(&mut self) -> Result<(), DeliveryError> {
+        let room = DELIVERY_WINDOW.saturating_sub(self.in_flight.len());
+        if room == 0 {
+            return Ok(());
+        }
+        for seq in self.state.log.outbox(self.partner, self.cursor, room)? {
+            let (bulletin_id, message) = queued_message(self.state, seq)?;
+            let sent = [&message.envelope, &message.recall, &message.forwarded]
+                .into_iter()
+                .find(|b| !b.is_empty())
+                .cloned()
+                .unwrap_or_default();
+            self.in_flight.push_back(InFlight {
+                published_seq: seq,
+                bulletin_id,
+                envelope_sha256: liaison_core::crypto::sha256(&sent),
+            });
+            self.outgoing
+                .send(message)
+                .await
+                .map_err(|_| DeliveryError::StreamClosed(self.partner.clone()))?;
+            self.cursor = seq;
+        }
+        Ok(())
+    }
+
+    /// Whether nothing after the cursor is queued any more.
+    fn drained(&self) -> Result<bool, DeliveryError> {
+        Ok(self
+            .state
+            .log
+            .outbox(self.partner, self.cursor, 1)?
+            .is_empty())
+    }
+
+    /// Waits until every stored receipt is durable.
+    async fn receipts_durable(&mut self) -> Result<(), DeliveryError> {
+        for pending in self.storing.drain(..) {
+            pending.durable().await?;
+        }
+        Ok(())
+    }
+
+    /// Verifies the receipt for the oldest envelope in flight and stores it, taking the
+    /// bulletin out of the outbox in the same batch, unless the partner's refusal is
+    /// transient: then the bulletin stays queued and the worker retries later.
+    async fn settle(&mut self, signed: fmt::SignedReceipt) -> Result<(), DeliveryError> {
+        let bad = |problem: String| DeliveryError::BadReceipt {
+            partner: self.partner.clone(),
+            problem,
+        };
+        let expected = self
+            .in_flight
+            .pop_front()
+            .ok_or_else(|| bad("a receipt for nothing in flight".into()))?;
+        let bytes = Bytes::from(signed.encode_to_vec());
+        let key = self.partner_key;
+        let receipt = tokio::task::spawn_blocking(move || SignedReceipt::verify(bytes, &key))
+            .await?
+            .map_err(|e| bad(format!("it does not verify: {e}")))?;
+        let r = receipt.receipt();
+        if r.envelope_sha256 != expected.envelope_sha256 || &r.receiver != self.partner {
+            return Err(bad("it is for a different envelope".into()));
+        }
+        if let Outcome::Rejected { code, reason } = &r.outcome {
+            if code.is_transient() {
+                return Err(DeliveryError::NotYet {
+                    partner: self.partner.clone(),
+                    code: *code,
+                    reason: reason.clone(),
+                });
+            }
+            tracing::warn!(partner = %self.partner, bulletin = ?expected.bulletin_id.map(|b| b.to_string()), %code, %reason, "partner rejected a bulletin");
+        }
+        let entry = journal::receipt_entry(receipt.to_bytes(), expected.bulletin_id, self.partner)
+            .with_effect(Effect::Dequeue {
+                partner: self.partner.clone(),
+                published_seq: expected.published_seq,
+            });
+        self.storing.push(self.state.log.submit(vec![entry]));
+        if self.storing.len() >= DELIVERY_WINDOW {
+            self.receipts_durable().await?;
+        }
+        Ok(())
+    }
+}
+
+/// What an outbox entry sends: a published envelope, a forwarded one, or a recall.
+fn queued_message(
+    state: &NodeState,
+    seq: u64,
+) -> Result<(Option<BulletinId>, pb::SealedBulletin), DeliveryError> {
+    let entry = state
+        .log
+        .get(seq)?
+        .ok_or_else(|| DeliveryError::Store(format!("the outbox names missing entry {seq}")))?;
+    let body = state
+        .log
+        .body(&entry)?
+        .ok_or_else(|| DeliveryError::Store(format!("entry {seq} was erased")))?;
+    if entry.kind == EntryKind::Recall {
+        let message = pb::SealedBulletin {
+            recall: body,
+            ..Default::default()
+        };
+        return Ok((entry.bulletin_id, message));
+    }
+    let record = fmt::PublishedRecord::decode(body)
+        .map_err(|e| DeliveryError::Store(format!("entry {seq} does not decode: {e}")))?;
+    let message = if record.forwarded {
+        pb::SealedBulletin {
+            forwarded: record.envelope,
+            ..Default::default()
+        }
+    } else {
+        pb::SealedBulletin {
+            envelope: record.envelope,
+            ..Default::default()
+        }
+    };
+    Ok((entry.bulletin_id, message))
+}

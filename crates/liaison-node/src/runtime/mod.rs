@@ -1,0 +1,5 @@
+//! A running node: listeners, accept loops and one delivery worker per partner.
+
+mod accept;
+pub mod delivery;
+pub mod server;

@@ -1,0 +1,282 @@
+//! Running a node: the peer listener (TLS 1.3, mutual authentication, gRPC), the
+//! client API listener, the admin socket, and one delivery worker per partner, until
+//! `shutdown` resolves.
+//!
+//! Shutdown: the listeners stop accepting, open delivery streams finish what is
+//! durable, workers stop; whatever was not receipted stays in the outboxes (on disk)
+//! and goes out after the next start.
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use liaison_core::AgencyId;
+use liaison_proto::v1 as pb;
+use tokio::net::{TcpListener, UnixListener};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tokio_stream::wrappers::ReceiverStream;
+
+use super::accept::{Identify, accept_loop};
+use crate::edge::admin;
+use crate::edge::client_api::{AuthenticatedClient, ClientService};
+use crate::edge::peer::{AuthenticatedPartner, PeerService};
+use crate::error::{Error, Result};
+use crate::node::data_dir::Node;
+use crate::node::journal::LogEvent;
+use crate::node::state::NodeState;
+use crate::runtime::delivery;
+use crate::trust::partners::TlsRole;
+use crate::trust::tls::{self, NodeCertificate};
+
+/// Concurrent gRPC streams one partner connection may open.
+const MAX_STREAMS_PER_CONNECTION: u32 = 8;
+/// How long open streams get to finish at shutdown.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The sockets a node serves on, bound by the caller (tests bind port 0).
+pub struct Listeners {
+    /// The peer listener.
+    pub peer: TcpListener,
+    /// The client API listener (none: the node serves no client API).
+    pub api: Option<TcpListener>,
+}
+
+/// Runs the node until `shutdown` resolves.
+///
+/// Errors: the log cannot be opened (another process holds it), the admin socket or
+/// TLS cannot be set up.
+pub async fn run(
+    node: Node,
+    listeners: Listeners,
+    shutdown: impl Future<Output = ()>,
+) -> Result<()> {
+    let certificate = Arc::new(NodeCertificate::load(
+        &node.dir().join("tls/node.pem"),
+        &node.dir().join("tls/node.key"),
+    )?);
+    let state = tokio::task::spawn_blocking(move || NodeState::open(node)).await??;
+    run_state(state, certificate, listeners, shutdown).await
+}
+
+/// What runs until shutdown: accept loops and the admin socket (`tasks`, stopped at
+/// once) and gRPC servers (`servers`, given time to finish their streams).
+#[derive(Default)]
+struct Running {
+    tasks: Vec<JoinHandle<()>>,
+    servers: Vec<JoinHandle<std::result::Result<(), tonic::transport::Error>>>,
+}
+
+/// [`run`] for a node whose state the caller opened (and keeps a handle on, as the
+/// benchmark does to watch deliveries).
+pub async fn run_state(
+    state: Arc<NodeState>,
+    certificate: Arc<NodeCertificate>,
+    listeners: Listeners,
+    shutdown: impl Future<Output = ()>,
+) -> Result<()> {
+    let data_dir = state.node().dir().to_owned();
+    let agency = state.node().config().agency.clone();
+    let peer_addr = listeners
+        .peer
+        .local_addr()
+        .map_err(Error::io("peer listener", &data_dir))?;
+    let (socket, admin_listener) = bind_admin_socket(&data_dir)?;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let start_workers = worker_starter(&state, &certificate, &stop_rx);
+    start_workers();
+
+    let mut running = Running::default();
+    serve_peers(&mut running, &state, &certificate, listeners.peer, &stop_rx)?;
+    running.tasks.push(tokio::spawn(admin::socket::serve(
+        admin_listener,
+        state.clone(),
+        start_workers,
+        stop_rx.clone(),
+    )));
+    let api_addr = match listeners.api {
+        Some(api) => {
+            Some(serve_client_api(&mut running, &state, &certificate, api, &stop_rx).await?)
+        }
+        None => None,
+    };
+    record(
+        &state,
+        LogEvent::NodeStarted {
+            peer_listen: peer_addr.to_string(),
+        },
+    )
+    .await?;
+    state.set_serving(true);
+    tracing::info!(%agency, %peer_addr, api_addr = ?api_addr, admin_socket = %socket.display(), "node running");
+
+    shutdown.await;
+    tracing::info!(%agency, "shutting down");
+    state.set_serving(false);
+    let _ = stop_tx.send(true);
+    for task in running.tasks {
+        let _ = task.await;
+    }
+    for server in running.servers {
+        // Open streams (a partner's delivery, a client's subscription) get a moment
+        // to finish; what they did not finish stays queued on disk.
+        let _ = tokio::time::timeout(DRAIN_TIMEOUT, server).await;
+    }
+    let _ = std::fs::remove_file(&socket);
+    record(&state, LogEvent::NodeStopped).await?;
+    tracing::info!(%agency, "stopped");
+    Ok(())
+}
+
+/// Appends `event` to the log from a blocking thread.
+async fn record(state: &Arc<NodeState>, event: LogEvent) -> Result<()> {
+    let log = state.log.clone();
+    tokio::task::spawn_blocking(move || log.append(event.entry())).await??;
+    Ok(())
+}
+
+/// Binds `admin.sock` in the data directory, readable and writable by the owner only.
+fn bind_admin_socket(data_dir: &Path) -> Result<(PathBuf, UnixListener)> {
+    // The log lock is ours, so a socket file left here is stale.
+    let socket = admin::socket_path(data_dir);
+    let _ = std::fs::remove_file(&socket);
+    let listener = UnixListener::bind(&socket).map_err(Error::io("bind admin socket", &socket))?;
+    std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o600))
+        .map_err(Error::io("restrict admin socket", &socket))?;
+    Ok((socket, listener))
+}
+
+/// A function that starts a delivery worker for every partner that has none (after a
+/// `peer add`, say), forgets removed ones, and wakes them all.
+fn worker_starter(
+    state: &Arc<NodeState>,
+    certificate: &Arc<NodeCertificate>,
+    stop: &watch::Receiver<bool>,
+) -> Arc<dyn Fn() + Send + Sync> {
+    let workers: Arc<Mutex<HashSet<AgencyId>>> = Arc::default();
+    let (state, certificate, stop) = (state.clone(), certificate.clone(), stop.clone());
+    Arc::new(move || {
+        let mut running = workers.lock().unwrap_or_else(|p| p.into_inner());
+        let partners = state.partners.snapshot();
+        running.retain(|agency| partners.get(agency).is_some());
+        for partner in partners.iter() {
+            let agency = partner.agency().clone();
+            if running.insert(agency.clone()) {
+                tokio::spawn(delivery::run_worker(
+                    state.clone(),
+                    certificate.clone(),
+                    agency,
+                    stop.clone(),
+                ));
+            }
+            state.wake(partner.agency());
+        }
+    })
+}
+
+/// The peer API: partners only, each identified by the CA its certificate chains to.
+fn serve_peers(
+    running: &mut Running,
+    state: &Arc<NodeState>,
+    certificate: &NodeCertificate,
+    listener: TcpListener,
+    stop: &watch::Receiver<bool>,
+) -> Result<()> {
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls::peer_server_config(
+        certificate,
+        state.partners.clone(),
+    )?);
+    let partners = state.partners.clone();
+    let identify: Identify<AuthenticatedPartner> = Arc::new(move |end_entity, intermediates| {
+        partners
+            .snapshot()
+            .identify(
+                end_entity,
+                intermediates,
+                rustls::pki_types::UnixTime::now(),
+                TlsRole::Client,
+            )
+            .map(AuthenticatedPartner)
+    });
+    let (connections, incoming) = mpsc::channel(64);
+    running.tasks.push(tokio::spawn(accept_loop(
+        listener,
+        acceptor,
+        identify,
+        connections,
+        stop.clone(),
+    )));
+    let service = pb::peer_server::PeerServer::new(PeerService::new(state.clone()))
+        .max_decoding_message_size(liaison_core::limits::MAX_ENVELOPE_BYTES + 1024);
+    let mut stopped = stop.clone();
+    running.servers.push(tokio::spawn(
+        tonic::transport::Server::builder()
+            .max_concurrent_streams(Some(MAX_STREAMS_PER_CONNECTION))
+            .http2_keepalive_interval(Some(Duration::from_secs(30)))
+            .add_service(service)
+            .serve_with_incoming_shutdown(ReceiverStream::new(incoming), async move {
+                let _ = stopped.changed().await;
+            }),
+    ));
+    Ok(())
+}
+
+/// The client API for the agency's own systems, with health checking and reflection.
+async fn serve_client_api(
+    running: &mut Running,
+    state: &Arc<NodeState>,
+    certificate: &NodeCertificate,
+    listener: TcpListener,
+    stop: &watch::Receiver<bool>,
+) -> Result<std::net::SocketAddr> {
+    let addr = listener
+        .local_addr()
+        .map_err(Error::io("client API listener", state.node().dir()))?;
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls::api_server_config(
+        certificate,
+        &state.node().identity().document().tls_ca_certificate,
+        state.clients.clone(),
+    )?);
+    let identify: Identify<AuthenticatedClient> =
+        Arc::new(|end_entity, _| Ok(AuthenticatedClient(tls::certificate_sha256(end_entity))));
+    let (connections, incoming) = mpsc::channel(64);
+    running.tasks.push(tokio::spawn(accept_loop(
+        listener,
+        acceptor,
+        identify,
+        connections,
+        stop.clone(),
+    )));
+    let (health_reporter, health) = tonic_health::server::health_reporter();
+    health_reporter
+        .set_serving::<pb::client_server::ClientServer<ClientService>>()
+        .await;
+    let reflection =
+        |e: tonic_reflection::server::Error| Error::Internal(format!("reflection: {e}"));
+    let reflection_v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(liaison_proto::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .map_err(reflection)?;
+    let reflection_alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(liaison_proto::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()
+        .map_err(reflection)?;
+    let service = pb::client_server::ClientServer::new(ClientService::new(state.clone()))
+        .max_decoding_message_size(crate::edge::client_api::MAX_REQUEST_BYTES);
+    let mut stopped = stop.clone();
+    running.servers.push(tokio::spawn(
+        tonic::transport::Server::builder()
+            .max_concurrent_streams(Some(64))
+            .add_service(health)
+            .add_service(reflection_v1)
+            .add_service(reflection_alpha)
+            .add_service(service)
+            .serve_with_incoming_shutdown(ReceiverStream::new(incoming), async move {
+                let _ = stopped.changed().await;
+            }),
+    ));
+    Ok(addr)
+}

@@ -1,0 +1,5 @@
+//! Whom the node trusts, and how a connection proves who it is.
+
+pub mod clients;
+pub mod partners;
+pub mod tls;

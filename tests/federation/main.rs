@@ -1,0 +1,9 @@
+//! Multi-agency scenarios on real nodes started in this process (real TLS on
+//! loopback, real sled logs in temporary directories), driven the way the CLI and
+//! partners drive them. One test binary; each module is one part of the system.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod peering;
+mod policy;
+mod transient;

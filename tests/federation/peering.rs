@@ -1,0 +1,205 @@
+//! Delivery between real nodes: exactly once and in order with signed receipts,
+//! refusals with their codes, limits, and what `status` says about a partner that
+//! goes away and comes back.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use liaison_core::receipt::{Outcome, RejectCode, SignedReceipt};
+use liaison_core::BulletinId;
+use liaison_node::edge::admin::Status;
+use liaison_proto::v1 as pb;
+use liaison_tests::wire::{deliver_receipt, node_certificate, peer_client, seal_envelope};
+use liaison_tests::{LONG, TestNode, federation, wait_until};
+
+fn assert_all_accepted(sender: &TestNode, ids: &[BulletinId], recipients: &[&TestNode]) {
+    for id in ids {
+        let detail = sender.show(*id);
+        assert_eq!(detail.delivery.len(), recipients.len());
+        for r in &detail.delivery {
+            assert_eq!(r.state, "accepted", "{id} to {}: {r:?}", r.agency);
+            assert!(r.receiver_log_seq.is_some());
+        }
+    }
+}
+
+#[test]
+fn two_hundred_bulletins_reach_both_recipients_exactly_once_with_signed_receipts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut nodes = federation(tmp.path(), &["NL-NP", "DE-BKA", "RO-DIICOT"]);
+    for n in &mut nodes {
+        n.start();
+    }
+    let (a, b, c) = (&nodes[0], &nodes[1], &nodes[2]);
+    let ids: Vec<BulletinId> = (0..200)
+        .map(|i| a.send(&[b, c], &format!("bulletin {i}")))
+        .collect();
+    wait_until("A's outboxes to drain", LONG, || a.outbox(b) == 0 && a.outbox(c) == 0);
+    let expected: Vec<String> = ids.iter().map(ToString::to_string).collect();
+    for receiver in [b, c] {
+        let inbox = receiver.inbox();
+        let got: Vec<String> = inbox.iter().map(|s| s.id.clone()).collect();
+        assert_eq!(got, expected, "{} must hold each once, in order", receiver.agency);
+        for (i, s) in inbox.iter().enumerate() {
+            assert_eq!(s.title, format!("bulletin {i}"));
+            assert_eq!(s.origin, "NL-NP");
+        }
+        for id in ids.iter().step_by(20) {
+            assert!(receiver.show(*id).signature.starts_with("valid"), "{id}");
+        }
+    }
+    assert_all_accepted(a, &ids, &[b, c]);
+}
+
+/// A partner posing as another, and one delivering someone else's bulletin: the
+/// connection belongs to the owner of the CA its certificate chains to.
+#[test]
+fn a_partner_posing_as_another_is_answered_as_itself() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut nodes = federation(tmp.path(), &["NL-NP", "DE-BKA", "RO-DIICOT"]);
+    nodes[0].start();
+    let (a, b, c) = (&nodes[0], &nodes[1], &nodes[2]);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    // RO-DIICOT's CA issues a certificate that names DE-BKA.
+    let read = |file: &str| std::fs::read_to_string(c.dir.join(file)).unwrap();
+    let posing = liaison_core::tls::issue_certificate(
+        &read("tls/ca.pem"),
+        &read("tls/ca.key"),
+        "Liaison node DE-BKA",
+        &["127.0.0.1".into(), "localhost".into()],
+        liaison_core::tls::CertificateRole::Node,
+        liaison_core::tls::Validity { days: 30 },
+    )
+    .unwrap();
+    let posing = liaison_node::trust::tls::NodeCertificate::from_pem(
+        &posing.certificate_pem,
+        &posing.private_key_pem,
+    )
+    .unwrap();
+    let mut client = peer_client(&runtime, a, &posing).unwrap();
+    // A genuine bulletin from DE-BKA (its own signature) over RO-DIICOT's connection.
+    let envelope = seal_envelope(&b.node().keys().signing, &b.node(), &a.node());
+    let receipt = deliver_receipt(&runtime, &mut client, envelope);
+    match receipt.receipt().outcome.clone() {
+        Outcome::Rejected { code, reason } => {
+            assert_eq!(code, RejectCode::WrongSender);
+            assert!(reason.contains("relayed by RO-DIICOT"), "{reason}");
+        }
+        other => panic!("posing partner's delivery was {other:?}"),
+    }
+    assert!(a.inbox().is_empty());
+}
+
+#[test]
+fn a_tampered_envelope_gets_a_signed_rejection_with_its_code_and_the_log_still_verifies() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut nodes = federation(tmp.path(), &["NL-NP", "DE-BKA"]);
+    nodes[0].start();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (a, b) = (&nodes[0], &nodes[1]);
+    let (a_node, b_node) = (a.node(), b.node());
+    let mut client = peer_client(&runtime, a, &node_certificate(b)).unwrap();
+
+    let genuine = seal_envelope(&b_node.keys().signing, &b_node, &a_node);
+    let mut tampered = genuine.to_vec();
+    let last = tampered.len() - 70; // inside the ciphertext, before the signature
+    tampered[last] ^= 0x01;
+    let receipt = deliver_receipt(&runtime, &mut client, Bytes::from(tampered));
+    // The receipt is signed by A.
+    SignedReceipt::verify(receipt.to_bytes(), &a_node.keys().signing.verifying_key()).unwrap();
+    match receipt.receipt().outcome.clone() {
+        Outcome::Rejected { code, reason } => {
+            assert_eq!(code, RejectCode::BadSignature);
+            assert!(!code.is_transient());
+            assert!(reason.contains("signature"), "{reason}");
+        }
+        other => panic!("tampered envelope was {other:?}"),
+    }
+    assert!(a.inbox().is_empty(), "a tampered envelope was stored");
+
+    // The genuine one is accepted, and delivering it again is a duplicate, stored once.
+    let accepted = deliver_receipt(&runtime, &mut client, genuine.clone());
+    assert!(matches!(accepted.receipt().outcome, Outcome::Accepted { .. }), "{:?}", accepted.receipt());
+    let again = deliver_receipt(&runtime, &mut client, genuine);
+    assert!(matches!(again.receipt().outcome, Outcome::Duplicate { .. }), "{:?}", again.receipt());
+    assert_eq!(a.inbox().len(), 1);
+
+    // Garbage bytes: rejected as malformed, node still up.
+    let junk = deliver_receipt(&runtime, &mut client, Bytes::from_static(b"\x0a\x03abc"));
+    assert!(
+        matches!(junk.receipt().outcome, Outcome::Rejected { code: RejectCode::Malformed, .. }),
+        "{:?}",
+        junk.receipt()
+    );
+    nodes[0].stop();
+    assert!(nodes[0].verify_log() > 0);
+}
+
+#[test]
+fn an_oversized_message_is_refused_and_the_node_stays_up() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut nodes = federation(tmp.path(), &["NL-NP", "DE-BKA"]);
+    nodes[0].start();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (a, b) = (&nodes[0], &nodes[1]);
+    // A client willing to send more than the receiver accepts.
+    let mut client = peer_client(&runtime, a, &node_certificate(b))
+        .unwrap()
+        .max_encoding_message_size(64 * 1024 * 1024);
+    let huge = Bytes::from(vec![0u8; liaison_core::limits::MAX_ENVELOPE_BYTES + 4096]);
+    let status = runtime.block_on(async {
+        let outbound = tokio_stream::iter(vec![pb::SealedBulletin {
+            envelope: huge,
+            ..Default::default()
+        }]);
+        match client.deliver(outbound).await {
+            Err(status) => status,
+            Ok(response) => response
+                .into_inner()
+                .message()
+                .await
+                .expect_err("an oversized envelope got a receipt"),
+        }
+    });
+    assert_eq!(status.code(), tonic::Code::ResourceExhausted, "{status:?}");
+    assert!(status.message().contains("exceeds the limit"), "{status:?}");
+    // Still up, and still serving the genuine partner.
+    let mut again = peer_client(&runtime, a, &node_certificate(b)).unwrap();
+    let envelope = seal_envelope(&b.node().keys().signing, &b.node(), &a.node());
+    let receipt = deliver_receipt(&runtime, &mut again, envelope);
+    assert!(matches!(receipt.receipt().outcome, Outcome::Accepted { .. }));
+}
+
+#[test]
+fn status_shows_a_partner_going_offline_and_its_outbox_growing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut nodes = federation(tmp.path(), &["NL-NP", "DE-BKA"]);
+    nodes[0].start();
+    for i in 0..5 {
+        nodes[0].send(&[&nodes[1]], &format!("queued {i}"));
+    }
+    let status = |node: &TestNode| node.admin(Status {});
+    wait_until("the failing partner to show", Duration::from_secs(30), || {
+        let s = status(&nodes[0]);
+        s.partners[0].connection == "failing" && s.partners[0].outbox == 5
+    });
+    let s = status(&nodes[0]);
+    assert!(s.running);
+    assert_eq!(s.partners[0].agency, "DE-BKA");
+    assert!(s.partners[0].oldest_queued_seconds.unwrap() >= 0);
+    let error = s.partners[0].last_error.clone().unwrap();
+    assert!(error.contains("cannot connect to DE-BKA"), "{error}");
+    // Each cause once.
+    assert!(error.matches("refused").count() <= 1, "{error}");
+
+    nodes[1].start();
+    wait_until("the outbox to drain", LONG, || status(&nodes[0]).partners[0].outbox == 0);
+    let s = status(&nodes[0]);
+    assert!(s.partners[0].last_delivery.is_some(), "{s:?}");
+    assert!(s.partners[0].last_error.is_none(), "{s:?}");
+
+    nodes[0].stop();
+    let s = status(&nodes[0]);
+    assert!(!s.running);
+    assert_eq!(s.partners[0].connection, "stopped");
+}

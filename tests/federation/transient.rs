@@ -1,0 +1,40 @@
+//! A refusal that says nothing about the bulletin (the receiver's clock is behind, it
+//! lacks a key *yet*) is a transient rejection code: the sender keeps the bulletin
+//! queued and retries, and it arrives once the cause is gone. Decided by the code in
+//! the signed receipt, never by the receiver's words.
+
+use std::time::Duration;
+
+use liaison_tests::{LONG, federation, wait_until};
+
+#[test]
+fn a_receiver_whose_clock_is_behind_gets_the_bulletin_once_its_clock_is_right() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut nodes = federation(tmp.path(), &["NL-NP", "DE-BKA"]);
+    for n in &mut nodes {
+        n.start();
+    }
+    let (a, b) = (&nodes[0], &nodes[1]);
+    // DE-BKA's clock runs ten minutes behind: NL-NP's identity, issued just now by
+    // NL-NP's clock, is not valid yet by DE-BKA's.
+    b.state().clock.set_offset_ms(-10 * 60 * 1000);
+    let id = a.send(&[b], "sent while the clocks disagree");
+    wait_until("the transient refusal to show", Duration::from_secs(30), || {
+        let d = a.show(id).delivery[0].clone();
+        d.state == "retrying"
+            && d.detail
+                .as_deref()
+                .is_some_and(|e| e.contains("REJECT_CODE_IDENTITY_NOT_YET_VALID"))
+    });
+    assert_eq!(a.outbox(b), 1, "a transient refusal must keep the bulletin queued");
+    assert!(b.inbox().is_empty());
+
+    // The clock is put right: the bulletin arrives, once, and is receipted as accepted.
+    b.state().clock.set_offset_ms(0);
+    wait_until("delivery after the clock is fixed", LONG, || a.outbox(b) == 0);
+    let detail = a.show(id);
+    assert_eq!(detail.delivery[0].state, "accepted", "{detail:?}");
+    let inbox = b.inbox();
+    assert_eq!(inbox.len(), 1);
+    assert_eq!(inbox[0].id, id.to_string());
+}

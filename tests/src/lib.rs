@@ -1,0 +1,365 @@
+//! The test harness: real Liaison nodes — real TLS, real sled logs in temporary
+//! directories — started in this process on `127.0.0.1:0`, or as real `liaison run`
+//! processes when a test must kill one with SIGKILL.
+//!
+//! Layout:
+//! - [`TestNode`]: one agency's node: create it, add partners, start and stop it
+//!   (in-process, or as a process with [`TestNode::start_process`]), and ask it things
+//!   through its admin socket exactly as the CLI does;
+//! - [`federation`]: N agencies that know each other, with policies;
+//! - [`wire`]: a partner's view from outside the node: peer-API clients, hand-made
+//!   envelopes, single deliveries;
+//! - [`wait_until`]: polling with a deadline.
+//!
+//! In-process nodes get their peer listener bound before `init`, on port 0, so the
+//! endpoint in their signed identity is the port they serve on: no free-port race.
+//! A node restarted in-process binds the same port again.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+pub mod federation;
+pub mod wire;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use liaison_core::{AgencyId, BulletinId};
+use liaison_node::edge::admin::{self, BulletinList, BulletinSend, BulletinShow, PeerAdd, PeerShow};
+use liaison_node::node::state::NodeState;
+use liaison_node::ops::bulletins::views::{BulletinDetail, BulletinSummary, SendRequest};
+use liaison_node::ops::bulletins::{Direction, Recipients};
+use liaison_node::trust::tls::NodeCertificate;
+use liaison_node::{InitOptions, Listeners, Node, init_node};
+
+pub use federation::{allow_everything, federation};
+
+/// How long tests wait for deliveries that should take milliseconds: long enough for a
+/// loaded CI machine, short enough to fail a hung test.
+pub const LONG: Duration = Duration::from_secs(120);
+
+/// Polls `done` every 20 ms until it holds or `limit` passes.
+///
+/// # Panics
+/// When `limit` passes, naming `what` was awaited.
+pub fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if done() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("timed out after {limit:?} waiting for {what}");
+}
+
+/// How a node is running, if it is.
+enum Running {
+    Stopped,
+    /// `liaison_node::run` on its own runtime in this process.
+    InProcess {
+        runtime: tokio::runtime::Runtime,
+        stop: tokio::sync::watch::Sender<bool>,
+        task: tokio::task::JoinHandle<liaison_node::Result<()>>,
+        state: Arc<NodeState>,
+    },
+    /// A `liaison run` process.
+    Process(Child),
+}
+
+/// One agency's node.
+pub struct TestNode {
+    /// The agency.
+    pub agency: AgencyId,
+    /// Its data directory.
+    pub dir: PathBuf,
+    /// The peer port in its signed identity.
+    pub port: u16,
+    /// Its client API port.
+    pub api_port: u16,
+    /// Listeners bound before `init` and not yet handed to a run.
+    reserved: Option<(std::net::TcpListener, std::net::TcpListener)>,
+    running: Running,
+}
+
+impl TestNode {
+    /// Creates the node for `agency` in `base/<agency>`, its listeners bound on port 0.
+    pub fn init(base: &Path, agency: &str) -> Self {
+        let peer = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let api = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let (port, api_port) = (
+            peer.local_addr().unwrap().port(),
+            api.local_addr().unwrap().port(),
+        );
+        let dir = base.join(agency.to_lowercase());
+        let agency: AgencyId = agency.parse().unwrap();
+        init_node(&InitOptions {
+            data_dir: dir.clone(),
+            agency: agency.clone(),
+            display_name: format!("{agency} test"),
+            peer_endpoint: Some(format!("127.0.0.1:{port}")),
+            api_endpoint: Some(format!("127.0.0.1:{api_port}").parse().unwrap()),
+        })
+        .unwrap();
+        Self {
+            agency,
+            dir,
+            port,
+            api_port,
+            reserved: Some((peer, api)),
+            running: Running::Stopped,
+        }
+    }
+
+    /// The data directory as text, for command lines.
+    pub fn d(&self) -> &str {
+        self.dir.to_str().unwrap()
+    }
+
+    /// The node's files, as loaded now.
+    pub fn node(&self) -> Node {
+        Node::load(&self.dir).unwrap()
+    }
+
+    /// Its root-key fingerprint.
+    pub fn fingerprint(&self) -> String {
+        self.node().identity().fingerprint().to_string()
+    }
+
+    /// Adds `other` as a partner, with its genuine fingerprint (online or offline).
+    pub fn add_peer(&self, other: &TestNode) {
+        let theirs = other.node();
+        self.admin(PeerAdd {
+            bundle_base64: data_encoding::BASE64.encode(&theirs.identity().to_bytes()),
+            fingerprint: theirs.identity().fingerprint().to_string(),
+        });
+    }
+
+    /// Replaces `policy.toml` (in force at the next start or `policy reload`).
+    pub fn write_policy(&self, text: &str) {
+        std::fs::write(self.dir.join("policy.toml"), text).unwrap();
+    }
+
+    /// Starts the node in this process and waits for its admin socket to answer.
+    pub fn start(&mut self) {
+        assert!(matches!(self.running, Running::Stopped), "{} is running", self.agency);
+        let (peer, api) = self.take_listeners();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let node = self.node();
+        let certificate = Arc::new(
+            NodeCertificate::load(&self.dir.join("tls/node.pem"), &self.dir.join("tls/node.key"))
+                .unwrap(),
+        );
+        let state = NodeState::open(node).unwrap();
+        let (stop, mut stopped) = tokio::sync::watch::channel(false);
+        let task = runtime.spawn({
+            let state = state.clone();
+            async move {
+                let listeners = Listeners {
+                    peer: tokio::net::TcpListener::from_std(peer).expect("a bound listener"),
+                    api: Some(tokio::net::TcpListener::from_std(api).expect("a bound listener")),
+                };
+                liaison_node::runtime::server::run_state(state, certificate, listeners, async move {
+                    let _ = stopped.changed().await;
+                })
+                .await
+            }
+        });
+        self.running = Running::InProcess {
+            runtime,
+            stop,
+            task,
+            state,
+        };
+        self.wait_serving();
+    }
+
+    /// The listeners bound at `init`, or the same ports bound again after a stop.
+    fn take_listeners(&mut self) -> (std::net::TcpListener, std::net::TcpListener) {
+        let (peer, api) = self.reserved.take().unwrap_or_else(|| {
+            (
+                rebind(self.port),
+                rebind(self.api_port),
+            )
+        });
+        peer.set_nonblocking(true).unwrap();
+        api.set_nonblocking(true).unwrap();
+        (peer, api)
+    }
+
+    /// Starts `liaison run` from `binary` and waits for its admin socket to answer. Its
+    /// log goes to `<dir>.log`.
+    pub fn start_process(&mut self, binary: &Path) {
+        assert!(matches!(self.running, Running::Stopped), "{} is running", self.agency);
+        // The process binds the ports itself: release ours.
+        self.reserved = None;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.with_extension("log"))
+            .unwrap();
+        let child = Command::new(binary)
+            .args(["run", "--data-dir", self.d()])
+            .env("LIAISON_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.running = Running::Process(child);
+        self.wait_serving();
+    }
+
+    fn wait_serving(&self) {
+        let dir = self.dir.clone();
+        wait_until(&format!("{} to start", self.agency), LONG, || {
+            admin::socket::node_running(&dir)
+        });
+    }
+
+    /// The running in-process node's shared state (to control its clock, say).
+    ///
+    /// # Panics
+    /// If the node is not running in this process.
+    pub fn state(&self) -> Arc<NodeState> {
+        match &self.running {
+            Running::InProcess { state, .. } => state.clone(),
+            _ => panic!("{} is not running in this process", self.agency),
+        }
+    }
+
+    /// Stops the node cleanly (shutdown signal, or SIGTERM for a process) and waits.
+    pub fn stop(&mut self) {
+        match std::mem::replace(&mut self.running, Running::Stopped) {
+            Running::Stopped => panic!("{} is not running", self.agency),
+            Running::InProcess {
+                runtime,
+                stop,
+                task,
+                state,
+            } => {
+                let _ = stop.send(true);
+                runtime.block_on(task).unwrap().unwrap();
+                drop(state);
+                runtime.shutdown_timeout(Duration::from_secs(5));
+            }
+            Running::Process(mut child) => {
+                let status = Command::new("kill")
+                    .args(["-TERM", &child.id().to_string()])
+                    .status()
+                    .unwrap();
+                assert!(status.success());
+                let exit = child.wait().unwrap();
+                assert!(exit.success(), "{} exited with {exit} on SIGTERM", self.agency);
+            }
+        }
+    }
+
+    /// SIGKILL: no chance to flush or say goodbye.
+    ///
+    /// # Panics
+    /// If the node is not running as a process.
+    pub fn kill9(&mut self) {
+        match std::mem::replace(&mut self.running, Running::Stopped) {
+            Running::Process(mut child) => {
+                child.kill().unwrap();
+                child.wait().unwrap();
+            }
+            _ => panic!("{} is not running as a process", self.agency),
+        }
+    }
+
+    /// Runs an admin command on the node, over its socket when it runs, and panics on
+    /// an error.
+    pub fn admin<C: admin::Command>(&self, command: C) -> C::Reply {
+        admin::socket::call(&self.dir, command)
+            .unwrap_or_else(|e| panic!("{}: {}", self.agency, liaison_node::error::describe(&e)))
+    }
+
+    /// Runs an admin command and returns the node's error, if any.
+    pub fn try_admin<C: admin::Command>(&self, command: C) -> liaison_node::Result<C::Reply> {
+        admin::socket::call(&self.dir, command)
+    }
+
+    /// Sends a 1 KiB TLP:AMBER `trafficking.persons` bulletin to `to`; returns its id.
+    pub fn send(&self, to: &[&TestNode], title: &str) -> BulletinId {
+        let request = SendRequest {
+            to: Recipients::Named(to.iter().map(|n| n.agency.clone()).collect()),
+            category: "trafficking.persons".parse().unwrap(),
+            tlp: liaison_core::Tlp::Amber,
+            handling: vec![],
+            title: title.into(),
+            body: "x".repeat(1024),
+            expires_in_days: 30,
+        };
+        self.admin(BulletinSend(request)).id.parse().unwrap()
+    }
+
+    /// Bulletins received, in log order.
+    pub fn inbox(&self) -> Vec<BulletinSummary> {
+        self.admin(BulletinList {
+            direction: Some(Direction::In),
+        })
+    }
+
+    /// Bulletins published (and forwarded), in log order.
+    pub fn outbound(&self) -> Vec<BulletinSummary> {
+        self.admin(BulletinList {
+            direction: Some(Direction::Out),
+        })
+    }
+
+    /// One bulletin with its delivery state.
+    pub fn show(&self, id: BulletinId) -> BulletinDetail {
+        self.admin(BulletinShow { id })
+    }
+
+    /// Bulletins queued for `partner`.
+    pub fn outbox(&self, partner: &TestNode) -> usize {
+        self.admin(PeerShow {
+            agency: partner.agency.clone(),
+        })
+        .outbox
+    }
+
+    /// Verifies the whole log (the node must be stopped, or this reads it over the
+    /// socket); returns the number of entries.
+    pub fn verify_log(&self) -> u64 {
+        self.admin(admin::LogVerify {}).entries
+    }
+}
+
+/// Binds `port` on loopback again, retrying briefly while the old socket closes.
+fn rebind(port: u16) -> std::net::TcpListener {
+    let mut last = None;
+    for _ in 0..100 {
+        match std::net::TcpListener::bind(("127.0.0.1", port)) {
+            Ok(listener) => return listener,
+            Err(e) => last = Some(e),
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("cannot bind 127.0.0.1:{port} again: {last:?}");
+}
+
+impl Drop for TestNode {
+    fn drop(&mut self) {
+        match std::mem::replace(&mut self.running, Running::Stopped) {
+            Running::Stopped => {}
+            Running::InProcess {
+                runtime, stop, ..
+            } => {
+                let _ = stop.send(true);
+                runtime.shutdown_timeout(Duration::from_secs(2));
+            }
+            Running::Process(mut child) => {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+}
