@@ -4,6 +4,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod client_api;
+mod keys;
 mod peering;
 mod policy;
 mod transient;

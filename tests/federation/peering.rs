@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use liaison_core::receipt::{Outcome, RejectCode, SignedReceipt};
 use liaison_core::BulletinId;
+use liaison_core::receipt::{Outcome, RejectCode, SignedReceipt};
 use liaison_node::edge::admin::Status;
 use liaison_proto::v1 as pb;
 use liaison_tests::wire::{deliver_receipt, node_certificate, peer_client, seal_envelope};
@@ -34,12 +34,18 @@ fn two_hundred_bulletins_reach_both_recipients_exactly_once_with_signed_receipts
     let ids: Vec<BulletinId> = (0..200)
         .map(|i| a.send(&[b, c], &format!("bulletin {i}")))
         .collect();
-    wait_until("A's outboxes to drain", LONG, || a.outbox(b) == 0 && a.outbox(c) == 0);
+    wait_until("A's outboxes to drain", LONG, || {
+        a.outbox(b) == 0 && a.outbox(c) == 0
+    });
     let expected: Vec<String> = ids.iter().map(ToString::to_string).collect();
     for receiver in [b, c] {
         let inbox = receiver.inbox();
         let got: Vec<String> = inbox.iter().map(|s| s.id.clone()).collect();
-        assert_eq!(got, expected, "{} must hold each once, in order", receiver.agency);
+        assert_eq!(
+            got, expected,
+            "{} must hold each once, in order",
+            receiver.agency
+        );
         for (i, s) in inbox.iter().enumerate() {
             assert_eq!(s.title, format!("bulletin {i}"));
             assert_eq!(s.origin, "NL-NP");
@@ -119,15 +125,29 @@ fn a_tampered_envelope_gets_a_signed_rejection_with_its_code_and_the_log_still_v
 
     // The genuine one is accepted, and delivering it again is a duplicate, stored once.
     let accepted = deliver_receipt(&runtime, &mut client, genuine.clone());
-    assert!(matches!(accepted.receipt().outcome, Outcome::Accepted { .. }), "{:?}", accepted.receipt());
+    assert!(
+        matches!(accepted.receipt().outcome, Outcome::Accepted { .. }),
+        "{:?}",
+        accepted.receipt()
+    );
     let again = deliver_receipt(&runtime, &mut client, genuine);
-    assert!(matches!(again.receipt().outcome, Outcome::Duplicate { .. }), "{:?}", again.receipt());
+    assert!(
+        matches!(again.receipt().outcome, Outcome::Duplicate { .. }),
+        "{:?}",
+        again.receipt()
+    );
     assert_eq!(a.inbox().len(), 1);
 
     // Garbage bytes: rejected as malformed, node still up.
     let junk = deliver_receipt(&runtime, &mut client, Bytes::from_static(b"\x0a\x03abc"));
     assert!(
-        matches!(junk.receipt().outcome, Outcome::Rejected { code: RejectCode::Malformed, .. }),
+        matches!(
+            junk.receipt().outcome,
+            Outcome::Rejected {
+                code: RejectCode::Malformed,
+                ..
+            }
+        ),
         "{:?}",
         junk.receipt()
     );
@@ -167,7 +187,10 @@ fn an_oversized_message_is_refused_and_the_node_stays_up() {
     let mut again = peer_client(&runtime, a, &node_certificate(b)).unwrap();
     let envelope = seal_envelope(&b.node().keys().signing, &b.node(), &a.node());
     let receipt = deliver_receipt(&runtime, &mut again, envelope);
-    assert!(matches!(receipt.receipt().outcome, Outcome::Accepted { .. }));
+    assert!(matches!(
+        receipt.receipt().outcome,
+        Outcome::Accepted { .. }
+    ));
 }
 
 #[test]
@@ -179,10 +202,14 @@ fn status_shows_a_partner_going_offline_and_its_outbox_growing() {
         nodes[0].send(&[&nodes[1]], &format!("queued {i}"));
     }
     let status = |node: &TestNode| node.admin(Status {});
-    wait_until("the failing partner to show", Duration::from_secs(30), || {
-        let s = status(&nodes[0]);
-        s.partners[0].connection == "failing" && s.partners[0].outbox == 5
-    });
+    wait_until(
+        "the failing partner to show",
+        Duration::from_secs(30),
+        || {
+            let s = status(&nodes[0]);
+            s.partners[0].connection == "failing" && s.partners[0].outbox == 5
+        },
+    );
     let s = status(&nodes[0]);
     assert!(s.running);
     assert_eq!(s.partners[0].agency, "DE-BKA");
@@ -193,7 +220,9 @@ fn status_shows_a_partner_going_offline_and_its_outbox_growing() {
     assert!(error.matches("refused").count() <= 1, "{error}");
 
     nodes[1].start();
-    wait_until("the outbox to drain", LONG, || status(&nodes[0]).partners[0].outbox == 0);
+    wait_until("the outbox to drain", LONG, || {
+        status(&nodes[0]).partners[0].outbox == 0
+    });
     let s = status(&nodes[0]);
     assert!(s.partners[0].last_delivery.is_some(), "{s:?}");
     assert!(s.partners[0].last_error.is_none(), "{s:?}");

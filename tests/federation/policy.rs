@@ -36,8 +36,14 @@ fn request(to: &[&str], category: &str, tlp: &str, handling: &[&str], title: &st
 }
 
 fn send(node: &TestNode, to: &[&str], category: &str, tlp: &str) -> Result<SendView, String> {
-    node.try_admin(BulletinSend(request(to, category, tlp, &[], &format!("{category} {tlp}"))))
-        .map_err(|e| e.to_string())
+    node.try_admin(BulletinSend(request(
+        to,
+        category,
+        tlp,
+        &[],
+        &format!("{category} {tlp}"),
+    )))
+    .map_err(|e| e.to_string())
 }
 
 /// `Received` entries in a node's log.
@@ -91,7 +97,10 @@ fn a_partner_the_policy_denies_never_receives_anything() {
             }
         }
     }
-    assert_eq!(to_b, 10, "trafficking green and amber are allowed to DE-BKA, the rest not");
+    assert_eq!(
+        to_b, 10,
+        "trafficking green and amber are allowed to DE-BKA, the rest not"
+    );
     // --to auto picks exactly the partners whose policy allows it.
     let auto = send(a, &["auto"], "trafficking.persons", "green").unwrap();
     assert_eq!(auto.queued_for, ["DE-BKA"]);
@@ -104,7 +113,9 @@ fn a_partner_the_policy_denies_never_receives_anything() {
     assert!(!explained.allowed);
     assert_eq!(explained.rule, "partners.DE-BKA.max_send_tlp");
 
-    wait_until("delivery to DE-BKA", Duration::from_secs(60), || a.outbox(b) == 0);
+    wait_until("delivery to DE-BKA", Duration::from_secs(60), || {
+        a.outbox(b) == 0
+    });
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(b.inbox().len(), 11);
     assert_eq!(c.inbox().len(), 0);
@@ -129,7 +140,10 @@ fn the_receiver_rejects_what_its_policy_refuses_with_a_signed_reason_and_code() 
     let accepted = send(a, &["DE-BKA"], "trafficking.persons", "amber").unwrap();
     let refused = send(a, &["DE-BKA"], "trafficking.goods", "amber").unwrap();
     wait_until("receipts", Duration::from_secs(60), || a.outbox(b) == 0);
-    assert_eq!(a.show(accepted.id.parse().unwrap()).delivery[0].state, "accepted");
+    assert_eq!(
+        a.show(accepted.id.parse().unwrap()).delivery[0].state,
+        "accepted"
+    );
     let detail = a.show(refused.id.parse().unwrap());
     assert_eq!(detail.delivery[0].state, "rejected");
     assert_eq!(
@@ -168,7 +182,11 @@ fn the_receiver_rejects_what_its_policy_refuses_with_a_signed_reason_and_code() 
 fn a_reload_under_load_judges_each_bulletin_under_one_version() {
     let tmp = tempfile::tempdir().unwrap();
     let mut nodes = federation(tmp.path(), &["NL-NP", "DE-BKA", "RO-DIICOT"]);
-    let v1 = format!("{}{}", allow_everything("DE-BKA"), allow_everything("RO-DIICOT"));
+    let v1 = format!(
+        "{}{}",
+        allow_everything("DE-BKA"),
+        allow_everything("RO-DIICOT")
+    );
     let v2 = format!("# version two\n{v1}");
     nodes[0].write_policy(&v1);
     for n in &mut nodes {
@@ -221,12 +239,18 @@ fn a_reload_under_load_judges_each_bulletin_under_one_version() {
         versions.insert(decisions[0].policy_version.clone());
     }
     assert_eq!(published, 160);
-    assert!(versions.len() >= 2, "the reloads did not happen under load: {versions:?}");
+    assert!(
+        versions.len() >= 2,
+        "the reloads did not happen under load: {versions:?}"
+    );
     // A file that does not validate is refused (naming line and field) and changes nothing.
     let err = liaison_core::policy::Policy::parse("[partners.DE-BKA]\nmax_send_tlp = \"purple\"\n")
         .unwrap_err()
         .to_string();
-    assert!(err.contains("line 2") && err.contains("max_send_tlp"), "{err}");
+    assert!(
+        err.contains("line 2") && err.contains("max_send_tlp"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -266,9 +290,11 @@ fn a_recall_reaches_every_recipient_and_comes_back_as_purge_receipts() {
     assert!(err.contains("already recalled"), "{err}");
     nodes[2].start();
     let (a, b, c) = (&nodes[0], &nodes[1], &nodes[2]);
-    wait_until("the recalls to be delivered", Duration::from_secs(60), || {
-        a.outbox(b) == 0 && a.outbox(c) == 0
-    });
+    wait_until(
+        "the recalls to be delivered",
+        Duration::from_secs(60),
+        || a.outbox(b) == 0 && a.outbox(c) == 0,
+    );
     // The originator holds a signed purge receipt from everyone the bulletin reached.
     for (id, expected) in [(x, vec!["DE-BKA", "RO-DIICOT"]), (y, vec!["DE-BKA"])] {
         let detail = a.show(id);
@@ -290,7 +316,10 @@ fn a_recall_reaches_every_recipient_and_comes_back_as_purge_receipts() {
     );
     // Only the originator recalls.
     let err = recall(b, x, "mine now").unwrap_err();
-    assert!(err.contains("recalled") || err.contains("originator"), "{err}");
+    assert!(
+        err.contains("recalled") || err.contains("originator"),
+        "{err}"
+    );
     nodes[1].stop();
     nodes[1].verify_log();
 }
@@ -310,14 +339,22 @@ fn onward_sharing_follows_the_originators_marking_and_the_policy() {
     }
     let (a, b, c) = (&nodes[0], &nodes[1], &nodes[2]);
     let send_from_b = |tlp: &str, handling: &[&str], title: &str| -> BulletinId {
-        let sent = b.admin(BulletinSend(request(&["NL-NP"], "trafficking.persons", tlp, handling, title)));
+        let sent = b.admin(BulletinSend(request(
+            &["NL-NP"],
+            "trafficking.persons",
+            tlp,
+            handling,
+            title,
+        )));
         sent.id.parse().unwrap()
     };
     let green = send_from_b("green", &[], "green, shareable");
     let amber = send_from_b("amber", &[], "amber, not shareable");
     let controlled = send_from_b("green", &["H2"], "green but H2");
     let red = send_from_b("red", &[], "red, never shareable");
-    wait_until("B's bulletins at A", Duration::from_secs(60), || b.outbox(a) == 0);
+    wait_until("B's bulletins at A", Duration::from_secs(60), || {
+        b.outbox(a) == 0
+    });
 
     let forward = |id: BulletinId| {
         a.try_admin(BulletinForward {
@@ -327,19 +364,35 @@ fn onward_sharing_follows_the_originators_marking_and_the_policy() {
         .map_err(|e| e.to_string())
     };
     let out = forward(green).unwrap();
-    assert!(out.decision.contains("allowed by partners.RO-DIICOT.send"), "{out:?}");
+    assert!(
+        out.decision.contains("allowed by partners.RO-DIICOT.send"),
+        "{out:?}"
+    );
     let err = forward(amber).unwrap_err();
-    assert!(err.contains("TLP:AMBER bulletins are never forwarded"), "{err}");
+    assert!(
+        err.contains("TLP:AMBER bulletins are never forwarded"),
+        "{err}"
+    );
     let err = forward(red).unwrap_err();
-    assert!(err.contains("TLP:RED bulletins are never forwarded"), "{err}");
+    assert!(
+        err.contains("TLP:RED bulletins are never forwarded"),
+        "{err}"
+    );
     let err = forward(controlled).unwrap_err();
     assert!(err.contains("release grant") && err.contains("H2"), "{err}");
 
-    wait_until("the forward to reach RO-DIICOT", Duration::from_secs(60), || a.outbox(c) == 0);
+    wait_until(
+        "the forward to reach RO-DIICOT",
+        Duration::from_secs(60),
+        || a.outbox(c) == 0,
+    );
     let inbox = c.inbox();
     assert_eq!(inbox.len(), 1);
     assert_eq!(inbox[0].id, green.to_string());
-    assert_eq!(inbox[0].origin, "DE-BKA", "the originator stays the originator");
+    assert_eq!(
+        inbox[0].origin, "DE-BKA",
+        "the originator stays the originator"
+    );
     assert_eq!(inbox[0].title, "green, shareable");
     let signature = c.show(green).signature;
     assert!(signature.starts_with("valid (DE-BKA"), "{signature}");

@@ -19,19 +19,29 @@ fn a_receiver_whose_clock_is_behind_gets_the_bulletin_once_its_clock_is_right() 
     // NL-NP's clock, is not valid yet by DE-BKA's.
     b.state().clock.set_offset_ms(-10 * 60 * 1000);
     let id = a.send(&[b], "sent while the clocks disagree");
-    wait_until("the transient refusal to show", Duration::from_secs(30), || {
-        let d = a.show(id).delivery[0].clone();
-        d.state == "retrying"
-            && d.detail
-                .as_deref()
-                .is_some_and(|e| e.contains("REJECT_CODE_IDENTITY_NOT_YET_VALID"))
-    });
-    assert_eq!(a.outbox(b), 1, "a transient refusal must keep the bulletin queued");
+    wait_until(
+        "the transient refusal to show",
+        Duration::from_secs(30),
+        || {
+            let d = a.show(id).delivery[0].clone();
+            d.state == "retrying"
+                && d.detail
+                    .as_deref()
+                    .is_some_and(|e| e.contains("REJECT_CODE_IDENTITY_NOT_YET_VALID"))
+        },
+    );
+    assert_eq!(
+        a.outbox(b),
+        1,
+        "a transient refusal must keep the bulletin queued"
+    );
     assert!(b.inbox().is_empty());
 
     // The clock is put right: the bulletin arrives, once, and is receipted as accepted.
     b.state().clock.set_offset_ms(0);
-    wait_until("delivery after the clock is fixed", LONG, || a.outbox(b) == 0);
+    wait_until("delivery after the clock is fixed", LONG, || {
+        a.outbox(b) == 0
+    });
     let detail = a.show(id);
     assert_eq!(detail.delivery[0].state, "accepted", "{detail:?}");
     let inbox = b.inbox();

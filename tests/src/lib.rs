@@ -17,6 +17,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod api;
 pub mod federation;
 pub mod wire;
 
@@ -26,7 +27,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use liaison_core::{AgencyId, BulletinId};
-use liaison_node::edge::admin::{self, BulletinList, BulletinSend, BulletinShow, PeerAdd, PeerShow};
+use liaison_node::edge::admin::{
+    self, BulletinList, BulletinSend, BulletinShow, PeerAdd, PeerShow,
+};
 use liaison_node::node::state::NodeState;
 use liaison_node::ops::bulletins::views::{BulletinDetail, BulletinSummary, SendRequest};
 use liaison_node::ops::bulletins::{Direction, Recipients};
@@ -143,7 +146,11 @@ impl TestNode {
 
     /// Starts the node in this process and waits for its admin socket to answer.
     pub fn start(&mut self) {
-        assert!(matches!(self.running, Running::Stopped), "{} is running", self.agency);
+        assert!(
+            matches!(self.running, Running::Stopped),
+            "{} is running",
+            self.agency
+        );
         let (peer, api) = self.take_listeners();
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -152,8 +159,11 @@ impl TestNode {
             .unwrap();
         let node = self.node();
         let certificate = Arc::new(
-            NodeCertificate::load(&self.dir.join("tls/node.pem"), &self.dir.join("tls/node.key"))
-                .unwrap(),
+            NodeCertificate::load(
+                &self.dir.join("tls/node.pem"),
+                &self.dir.join("tls/node.key"),
+            )
+            .unwrap(),
         );
         let state = NodeState::open(node).unwrap();
         let (stop, mut stopped) = tokio::sync::watch::channel(false);
@@ -164,9 +174,14 @@ impl TestNode {
                     peer: tokio::net::TcpListener::from_std(peer).expect("a bound listener"),
                     api: Some(tokio::net::TcpListener::from_std(api).expect("a bound listener")),
                 };
-                liaison_node::runtime::server::run_state(state, certificate, listeners, async move {
-                    let _ = stopped.changed().await;
-                })
+                liaison_node::runtime::server::run_state(
+                    state,
+                    certificate,
+                    listeners,
+                    async move {
+                        let _ = stopped.changed().await;
+                    },
+                )
                 .await
             }
         });
@@ -181,12 +196,10 @@ impl TestNode {
 
     /// The listeners bound at `init`, or the same ports bound again after a stop.
     fn take_listeners(&mut self) -> (std::net::TcpListener, std::net::TcpListener) {
-        let (peer, api) = self.reserved.take().unwrap_or_else(|| {
-            (
-                rebind(self.port),
-                rebind(self.api_port),
-            )
-        });
+        let (peer, api) = self
+            .reserved
+            .take()
+            .unwrap_or_else(|| (rebind(self.port), rebind(self.api_port)));
         peer.set_nonblocking(true).unwrap();
         api.set_nonblocking(true).unwrap();
         (peer, api)
@@ -195,7 +208,11 @@ impl TestNode {
     /// Starts `liaison run` from `binary` and waits for its admin socket to answer. Its
     /// log goes to `<dir>.log`.
     pub fn start_process(&mut self, binary: &Path) {
-        assert!(matches!(self.running, Running::Stopped), "{} is running", self.agency);
+        assert!(
+            matches!(self.running, Running::Stopped),
+            "{} is running",
+            self.agency
+        );
         // The process binds the ports itself: release ours.
         self.reserved = None;
         let log = std::fs::OpenOptions::new()
@@ -254,7 +271,11 @@ impl TestNode {
                     .unwrap();
                 assert!(status.success());
                 let exit = child.wait().unwrap();
-                assert!(exit.success(), "{} exited with {exit} on SIGTERM", self.agency);
+                assert!(
+                    exit.success(),
+                    "{} exited with {exit} on SIGTERM",
+                    self.agency
+                );
             }
         }
     }
@@ -350,9 +371,7 @@ impl Drop for TestNode {
     fn drop(&mut self) {
         match std::mem::replace(&mut self.running, Running::Stopped) {
             Running::Stopped => {}
-            Running::InProcess {
-                runtime, stop, ..
-            } => {
+            Running::InProcess { runtime, stop, .. } => {
                 let _ = stop.send(true);
                 runtime.shutdown_timeout(Duration::from_secs(2));
             }

@@ -42,7 +42,11 @@ pub fn peer_client(
 
 /// `node`'s own node certificate.
 pub fn node_certificate(node: &TestNode) -> NodeCertificate {
-    NodeCertificate::load(&node.dir.join("tls/node.pem"), &node.dir.join("tls/node.key")).unwrap()
+    NodeCertificate::load(
+        &node.dir.join("tls/node.pem"),
+        &node.dir.join("tls/node.key"),
+    )
+    .unwrap()
 }
 
 /// A bulletin for tests: `trafficking.persons`, `tlp`, from `origin`, created `now`.
@@ -67,11 +71,7 @@ pub fn bulletin(origin: &Node, tlp: &str, handling: &[&str], now: UnixMillis) ->
 }
 
 /// A genuine TLP:AMBER envelope from `from` to `to`, signed with `signing`.
-pub fn seal_envelope(
-    signing: &liaison_core::crypto::SigningKey,
-    from: &Node,
-    to: &Node,
-) -> Bytes {
+pub fn seal_envelope(signing: &liaison_core::crypto::SigningKey, from: &Node, to: &Node) -> Bytes {
     let bulletin = bulletin(from, "amber", &[], UnixMillis::now());
     seal(&bulletin, signing, to)
 }

@@ -1,12 +1,8 @@
 //! The operator commands of the foundation, run as a real `liaison` process.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
-
-mod util;
-
 use std::os::unix::fs::PermissionsExt as _;
 
-use util::{fails, init, ok};
+use crate::util::{self, fails, init, ok};
 
 #[test]
 fn init_show_export_and_verify() {
@@ -145,9 +141,17 @@ fn bad_input_gets_a_sentence_and_a_nonzero_exit() {
             "--name",
             "x",
         ],
-        1,
+        2,
     );
-    assert!(err.contains("not an agency id"), "{err}");
+    // A malformed value is a usage error (exit 2) naming the flag, before any file is touched.
+    assert!(
+        err.contains("--agency") && err.contains("not an agency id"),
+        "{err}"
+    );
+    assert!(
+        !std::path::Path::new(d).exists(),
+        "a refused init created {d}"
+    );
     let err = fails(
         &[
             "init",

@@ -1,40 +1,44 @@
 //! Key lifecycle between real nodes: rotations while bulletins flow, revocation, and
 //! identity pushes that must be refused.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
-
-mod util;
-
-use std::time::Duration;
-
 use liaison_core::crypto::{SigningKey, SystemRng};
+use liaison_core::identity::RevocationReason;
 use liaison_core::receipt::Outcome;
+use liaison_core::receipt::RejectCode;
 use liaison_node::Node;
+use liaison_node::edge::admin::{KeyRevoke, KeyRotate, LogExport, PeerShow};
+use liaison_node::ops::keys::KeyPurpose;
 use liaison_node::trust::partners::{PartnerSet, Partners};
 use liaison_node::trust::tls::NodeCertificate;
 use liaison_proto::v1 as pb;
+use liaison_tests::wire::{deliver_one, node_certificate, peer_client, seal_envelope};
+use liaison_tests::{LONG, TestNode, federation, wait_until};
 use tonic::Code;
-use util::{TestNode, cluster, ok, wait_until};
-
-const LONG: Duration = Duration::from_secs(120);
 
 fn peer_version(node: &TestNode, partner: &TestNode) -> u64 {
-    let v: serde_json::Value = serde_json::from_str(&ok(&[
-        "peer",
-        "show",
-        &partner.agency,
-        "--data-dir",
-        node.d(),
-        "--json",
-    ]))
-    .unwrap();
-    v["identity_version"].as_u64().unwrap()
+    node.admin(PeerShow {
+        agency: partner.agency.clone(),
+    })
+    .identity_version
+}
+
+fn rotate(node: &TestNode, purpose: KeyPurpose) -> liaison_node::ops::keys::KeyChangeView {
+    node.admin(KeyRotate { purpose })
+}
+
+fn revoke(node: &TestNode, key_id: &str) -> Result<(), String> {
+    node.try_admin(KeyRevoke {
+        key_id: key_id.parse().unwrap(),
+        reason: RevocationReason::Compromised,
+    })
+    .map(|_| ())
+    .map_err(|e| e.to_string())
 }
 
 #[test]
 fn every_key_rotates_while_bulletins_flow_and_nothing_is_lost() {
     let tmp = tempfile::tempdir().unwrap();
-    let mut nodes = cluster(tmp.path(), &["NL-NP", "DE-BKA", "RO-DIICOT"]);
+    let mut nodes = federation(tmp.path(), &["NL-NP", "DE-BKA", "RO-DIICOT"]);
     for n in &mut nodes {
         n.start();
     }
@@ -49,13 +53,13 @@ fn every_key_rotates_while_bulletins_flow_and_nothing_is_lost() {
             }
             match i {
                 15 => {
-                    ok(&["key", "rotate", "signing", "--data-dir", a.d()]);
+                    rotate(a, KeyPurpose::Signing);
                 }
                 30 => {
-                    ok(&["key", "rotate", "encryption", "--data-dir", b.d()]);
+                    rotate(b, KeyPurpose::Encryption);
                 }
                 45 => {
-                    ok(&["key", "rotate", "tls", "--data-dir", c.d()]);
+                    rotate(c, KeyPurpose::Tls);
                 }
                 _ => {}
             }
@@ -83,12 +87,17 @@ fn every_key_rotates_while_bulletins_flow_and_nothing_is_lost() {
         "a TLS rotation needs no new identity version"
     );
     // Nothing lost, nothing twice, in order.
-    let ids = |n: &TestNode| n.inbox().into_iter().map(|s| s.id).collect::<Vec<_>>();
+    let ids = |n: &TestNode| {
+        n.inbox()
+            .into_iter()
+            .map(|s| s.id.parse::<liaison_core::BulletinId>().unwrap())
+            .collect::<Vec<_>>()
+    };
     assert_eq!(ids(b), a_ids);
     assert_eq!(ids(c), a_ids);
     assert_eq!(ids(a), b_ids);
     // Bulletins signed before the rotation still verify, as do those after.
-    for id in [&a_ids[0], &a_ids[10], &a_ids[50], &a_ids[69]] {
+    for id in [a_ids[0], a_ids[10], a_ids[50], a_ids[69]] {
         assert!(
             b.show(id).signature.starts_with("valid"),
             "{id}: {}",
@@ -97,13 +106,13 @@ fn every_key_rotates_while_bulletins_flow_and_nothing_is_lost() {
     }
     // And A's own log verifies with checkpoints signed by either key.
     nodes[0].stop();
-    ok(&["log", "verify", "--data-dir", nodes[0].d()]);
+    nodes[0].verify_log();
 }
 
 #[test]
 fn a_revoked_key_is_refused_with_its_own_reason() {
     let tmp = tempfile::tempdir().unwrap();
-    let mut nodes = cluster(tmp.path(), &["NL-NP", "DE-BKA"]);
+    let mut nodes = federation(tmp.path(), &["NL-NP", "DE-BKA"]);
     for n in &mut nodes {
         n.start();
     }
@@ -122,59 +131,36 @@ fn a_revoked_key_is_refused_with_its_own_reason() {
             .unwrap(),
     )
     .unwrap();
-    ok(&["key", "rotate", "signing", "--data-dir", a.d()]);
-    let err = util::fails(
-        &[
-            "key",
-            "revoke",
-            &Node::load(&a.dir)
-                .unwrap()
-                .identity()
-                .document()
-                .signing_key
-                .key_id
-                .to_string(),
-            "--reason",
-            "compromised",
-            "--data-dir",
-            a.d(),
-        ],
-        1,
-    );
+    rotate(a, KeyPurpose::Signing);
+    let current_id = a
+        .node()
+        .identity()
+        .document()
+        .signing_key
+        .key_id
+        .to_string();
+    let err = revoke(a, &current_id).unwrap_err();
     assert!(err.contains("rotate it first"), "{err}");
-    ok(&[
-        "key",
-        "revoke",
-        &old_id,
-        "--reason",
-        "compromised",
-        "--data-dir",
-        a.d(),
-    ]);
+    revoke(a, &old_id).unwrap();
     wait_until("B to hold A's identity version 3", LONG, || {
         peer_version(b, a) == 3
     });
 
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let mut client = util::peer_client(&rt, b, &util::node_certificate(a)).unwrap();
+    let mut client = peer_client(&rt, b, &node_certificate(a)).unwrap();
     let (a_node, b_node) = (Node::load(&a.dir).unwrap(), Node::load(&b.dir).unwrap());
-    match util::deliver_one(
-        &rt,
-        &mut client,
-        util::seal_envelope(&old_key, &a_node, &b_node),
-    ) {
-        Outcome::Rejected { reason } => assert!(reason.contains("revoked"), "{reason}"),
+    match deliver_one(&rt, &mut client, seal_envelope(&old_key, &a_node, &b_node)) {
+        Outcome::Rejected { code, reason } => {
+            assert_eq!(code, RejectCode::RevokedKey);
+            assert!(reason.contains("revoked"), "{reason}");
+        }
         other => panic!("a bulletin signed with a revoked key was {other:?}"),
     }
     // The current key still works.
     let current = a_node.keys().signing.seed();
     let current = SigningKey::from_seed(*current).unwrap();
     assert!(matches!(
-        util::deliver_one(
-            &rt,
-            &mut client,
-            util::seal_envelope(&current, &a_node, &b_node)
-        ),
+        deliver_one(&rt, &mut client, seal_envelope(&current, &a_node, &b_node)),
         Outcome::Accepted { .. }
     ));
 }
@@ -182,16 +168,16 @@ fn a_revoked_key_is_refused_with_its_own_reason() {
 #[test]
 fn a_lower_or_wrongly_signed_identity_push_is_refused_and_logged() {
     let tmp = tempfile::tempdir().unwrap();
-    let mut nodes = cluster(tmp.path(), &["NL-NP", "DE-BKA"]);
+    let mut nodes = federation(tmp.path(), &["NL-NP", "DE-BKA"]);
     let v1 = std::fs::read(nodes[0].dir.join("identity.bundle")).unwrap();
     nodes[1].start();
-    ok(&["key", "rotate", "encryption", "--data-dir", nodes[0].d()]);
+    rotate(&nodes[0], KeyPurpose::Encryption);
     nodes[0].start();
     let (a, b) = (&nodes[0], &nodes[1]);
     wait_until("B to hold A's version 2", LONG, || peer_version(b, a) == 2);
 
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let mut client = util::peer_client(&rt, b, &util::node_certificate(a)).unwrap();
+    let mut client = peer_client(&rt, b, &node_certificate(a)).unwrap();
     let push = |client: &mut pb::peer_client::PeerClient<tonic::transport::Channel>,
                 bytes: &[u8]| {
         let message: liaison_proto::format::v1::SignedIdentity =
@@ -212,11 +198,13 @@ fn a_lower_or_wrongly_signed_identity_push_is_refused_and_logged() {
     assert!(status.message().contains("root key"), "{status:?}");
     assert_eq!(peer_version(b, a), 2, "a refused push changed nothing");
     // Both refusals are in B's log.
-    let exported: Vec<serde_json::Value> =
-        serde_json::from_str(&ok(&["log", "export", "--data-dir", b.d(), "--json"])).unwrap();
+    let exported = b.admin(LogExport {
+        since: 1,
+        limit: usize::MAX,
+    });
     let refusals = exported
         .iter()
-        .filter(|e| e["body"]["event"] == "identity-refused")
+        .filter(|e| serde_json::to_value(&e.body).unwrap()["event"]["event"] == "identity-refused")
         .count();
     assert_eq!(refusals, 2);
 }
@@ -224,35 +212,19 @@ fn a_lower_or_wrongly_signed_identity_push_is_refused_and_logged() {
 #[test]
 fn a_revoked_tls_certificate_is_refused_at_the_handshake() {
     let tmp = tempfile::tempdir().unwrap();
-    let mut nodes = cluster(tmp.path(), &["NL-NP", "DE-BKA"]);
+    let mut nodes = federation(tmp.path(), &["NL-NP", "DE-BKA"]);
     let old_cert = NodeCertificate::load(
         &nodes[1].dir.join("tls/node.pem"),
         &nodes[1].dir.join("tls/node.key"),
     )
     .unwrap();
-    let rotated: serde_json::Value = serde_json::from_str(&ok(&[
-        "key",
-        "rotate",
-        "tls",
-        "--data-dir",
-        nodes[1].d(),
-        "--json",
-    ]))
-    .unwrap();
-    let old_id = rotated["old_key_id"].as_str().unwrap().to_owned();
+    let rotated = rotate(&nodes[1], KeyPurpose::Tls);
+    let old_id = rotated.old_key_id.unwrap();
     assert!(old_id.starts_with("t-"));
     for n in &mut nodes {
         n.start();
     }
-    ok(&[
-        "key",
-        "revoke",
-        &old_id,
-        "--reason",
-        "compromised",
-        "--data-dir",
-        nodes[1].d(),
-    ]);
+    revoke(&nodes[1], &old_id).unwrap();
     let (a, b) = (&nodes[0], &nodes[1]);
     wait_until("A to hold B's identity version 2", LONG, || {
         peer_version(a, b) == 2
@@ -274,7 +246,8 @@ fn a_revoked_tls_certificate_is_refused_at_the_handshake() {
                 cert,
                 &identity.document().agency,
             )
-            .await?;
+            .await
+            .map_err(|e| e.to_string())?;
             client
                 .ping(pb::PingRequest {})
                 .await

@@ -1,10 +1,6 @@
 //! The client API against real nodes: every RPC, resumable subscriptions across a node
 //! restart, idempotent publish, roles, and refused certificates.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
-
-mod util;
-
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -12,8 +8,9 @@ use liaison_core::receipt::SignedReceipt;
 use liaison_proto::format::v1 as fmt;
 use liaison_proto::v1 as pb;
 use liaison_proto::v1::client_client::ClientClient;
+use liaison_tests::api::{api_channel, client_identity, issue_client};
+use liaison_tests::{TestNode, federation, wait_until};
 use tonic::Code;
-use util::{TestNode, api_channel, client_identity, cluster, issue_client, wait_until};
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Runtime::new().unwrap()
@@ -42,7 +39,7 @@ fn publish_request(key: &str, title: &str, to: &[&TestNode]) -> pb::PublishReque
     pb::PublishRequest {
         request_key: key.into(),
         draft: Some(draft(title, "trafficking.persons", fmt::Tlp::Amber)),
-        recipients: to.iter().map(|n| n.agency.clone()).collect(),
+        recipients: to.iter().map(|n| n.agency.to_string()).collect(),
         to_all_allowed: false,
     }
 }
@@ -55,7 +52,7 @@ async fn client(node: &TestNode, dir: &std::path::Path) -> ClientClient<tonic::t
 #[test]
 fn every_rpc_against_real_nodes() {
     let tmp = tempfile::tempdir().unwrap();
-    let mut nodes = cluster(tmp.path(), &["NL-NP", "DE-BKA"]);
+    let mut nodes = federation(tmp.path(), &["NL-NP", "DE-BKA"]);
     let a_client = issue_client(&nodes[0], "nl-case-system", "publish,read");
     let b_client = issue_client(&nodes[1], "de-analyst", "read");
     for n in &mut nodes {
@@ -335,7 +332,7 @@ fn every_rpc_against_real_nodes() {
 #[test]
 fn a_subscriber_resumes_by_cursor_across_a_node_restart_and_misses_nothing() {
     let tmp = tempfile::tempdir().unwrap();
-    let mut nodes = cluster(tmp.path(), &["NL-NP", "DE-BKA"]);
+    let mut nodes = federation(tmp.path(), &["NL-NP", "DE-BKA"]);
     let a_client = issue_client(&nodes[0], "publisher", "publish");
     let b_client = issue_client(&nodes[1], "subscriber", "read");
     for n in &mut nodes {
@@ -432,7 +429,7 @@ fn a_subscriber_resumes_by_cursor_across_a_node_restart_and_misses_nothing() {
 #[test]
 fn a_retried_publish_is_stored_once() {
     let tmp = tempfile::tempdir().unwrap();
-    let mut nodes = cluster(tmp.path(), &["NL-NP", "DE-BKA"]);
+    let mut nodes = federation(tmp.path(), &["NL-NP", "DE-BKA"]);
     let a_client = issue_client(&nodes[0], "publisher", "publish,read");
     for n in &mut nodes {
         n.start();
@@ -457,11 +454,7 @@ fn a_retried_publish_is_stored_once() {
     assert_eq!(first.log_seq, again.log_seq);
     assert!(!first.replayed && again.replayed);
     wait_until("delivery", Duration::from_secs(60), || a.outbox(b) == 0);
-    let out: Vec<_> = a.admin::<Vec<liaison_node::edge::admin::BulletinSummary>>(
-        liaison_node::edge::admin::AdminRequest::BulletinList {
-            direction: Some(liaison_node::edge::admin::Direction::Out),
-        },
-    );
+    let out = a.outbound();
     assert_eq!(out.len(), 1);
     assert_eq!(b.inbox().len(), 1);
 }
@@ -469,17 +462,20 @@ fn a_retried_publish_is_stored_once() {
 #[test]
 fn certificates_that_are_not_registered_clients_are_refused() {
     let tmp = tempfile::tempdir().unwrap();
-    let mut nodes = cluster(tmp.path(), &["NL-NP", "DE-BKA"]);
+    let mut nodes = federation(tmp.path(), &["NL-NP", "DE-BKA"]);
     let reader = issue_client(&nodes[0], "reader", "read");
     let revoked = issue_client(&nodes[0], "old-system", "read");
     nodes[0].start();
     let (a, b) = (&nodes[0], &nodes[1]);
-    util::ok(&["client", "revoke", "old-system", "--data-dir", a.d()]);
-    let listed = util::ok(&["client", "list", "--data-dir", a.d()]);
-    assert!(
-        listed.contains("reader") && !listed.contains("old-system"),
-        "{listed}"
-    );
+    a.admin(liaison_node::edge::admin::ClientRevoke {
+        name: "old-system".into(),
+    });
+    let listed: Vec<String> = a
+        .admin(liaison_node::edge::admin::ClientList {})
+        .into_iter()
+        .map(|c| c.name)
+        .collect();
+    assert_eq!(listed, ["reader"]);
     let rt = runtime();
     rt.block_on(async {
         let get = |channel: tonic::transport::Channel| async move {
@@ -552,7 +548,7 @@ fn certificates_that_are_not_registered_clients_are_refused() {
         )
         .await
         {
-            Err(e) => Err(e),
+            Err(e) => Err(e.to_string()),
             Ok(mut c) => c
                 .ping(pb::PingRequest {})
                 .await
@@ -569,7 +565,7 @@ fn certificates_that_are_not_registered_clients_are_refused() {
 #[test]
 fn a_recall_through_the_api_reaches_the_recipients_subscribers() {
     let tmp = tempfile::tempdir().unwrap();
-    let mut nodes = cluster(tmp.path(), &["NL-NP", "DE-BKA"]);
+    let mut nodes = federation(tmp.path(), &["NL-NP", "DE-BKA"]);
     let a_client = issue_client(&nodes[0], "publisher", "publish,read");
     let b_client = issue_client(&nodes[1], "subscriber", "read");
     for n in &mut nodes {

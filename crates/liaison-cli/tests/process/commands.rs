@@ -1,0 +1,295 @@
+//! Operator commands against nodes running as real `liaison run` processes: what a
+//! person sees (tables, sentences, exit codes) and what the node writes to its log.
+
+use std::time::Duration;
+
+use liaison_core::BulletinId;
+use liaison_node::trust::tls::NodeCertificate;
+use liaison_tests::wire::{node_certificate, peer_client};
+use liaison_tests::{LONG, TestNode, federation, wait_until};
+
+use crate::util::{fails, ok, start};
+
+#[test]
+fn a_certificate_from_an_unknown_ca_is_refused_and_logged() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut nodes = federation(tmp.path(), &["NL-NP", "DE-BKA", "RO-DIICOT"]);
+    start(&mut nodes[0]);
+    let (a, b) = (&nodes[0], &nodes[1]);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+
+    // A genuine partner gets in.
+    assert!(peer_client(&runtime, a, &node_certificate(b)).is_ok());
+
+    // A certificate from a CA A has never seen is refused at the handshake.
+    let stranger: liaison_core::AgencyId = "FR-OCRTEH".parse().unwrap();
+    let ca = liaison_core::tls::generate_agency_ca(
+        &stranger,
+        "Stranger",
+        liaison_core::tls::Validity { days: 30 },
+    )
+    .unwrap();
+    let issued = liaison_core::tls::issue_certificate(
+        &ca.certificate_pem,
+        &ca.private_key_pem,
+        "Liaison node FR-OCRTEH",
+        &["127.0.0.1".into()],
+        liaison_core::tls::CertificateRole::Node,
+        liaison_core::tls::Validity { days: 30 },
+    )
+    .unwrap();
+    let err = peer_client(
+        &runtime,
+        a,
+        &NodeCertificate::from_pem(&issued.certificate_pem, &issued.private_key_pem).unwrap(),
+    )
+    .unwrap_err();
+    assert!(!err.is_empty());
+    wait_until("the refusal to be logged", Duration::from_secs(10), || {
+        std::fs::read_to_string(a.dir.with_extension("log"))
+            .unwrap_or_default()
+            .contains("certificate is not issued by the CA of any known partner")
+    });
+}
+
+#[test]
+fn peer_commands_work_offline_and_online_and_check_fingerprints() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut a = TestNode::init(tmp.path(), "NL-NP");
+    let b = TestNode::init(tmp.path(), "DE-BKA");
+    let bundle = tmp.path().join("de.bundle");
+    ok(&[
+        "identity",
+        "export",
+        "--data-dir",
+        b.d(),
+        "--out",
+        bundle.to_str().unwrap(),
+    ]);
+    let wrong = a.fingerprint();
+    let err = fails(
+        &[
+            "peer",
+            "add",
+            bundle.to_str().unwrap(),
+            "--fingerprint",
+            &wrong,
+            "--data-dir",
+            a.d(),
+        ],
+        1,
+    );
+    assert!(
+        err.contains("fingerprint mismatch")
+            && err.contains(&wrong)
+            && err.contains(&b.fingerprint()),
+        "{err}"
+    );
+
+    // Offline add, online list/show/remove.
+    ok(&[
+        "peer",
+        "add",
+        bundle.to_str().unwrap(),
+        "--fingerprint",
+        &b.fingerprint(),
+        "--data-dir",
+        a.d(),
+    ]);
+    start(&mut a);
+    let list: serde_json::Value =
+        serde_json::from_str(&ok(&["peer", "list", "--data-dir", a.d(), "--json"])).unwrap();
+    assert_eq!(list[0]["agency"], "DE-BKA");
+    let table = ok(&["peer", "list", "--data-dir", a.d()]);
+    assert!(
+        table.contains("DE-BKA") && table.contains("OUTBOX"),
+        "{table}"
+    );
+    let shown = ok(&["peer", "show", "DE-BKA", "--data-dir", a.d()]);
+    assert!(shown.contains(&b.fingerprint()), "{shown}");
+    ok(&["peer", "remove", "DE-BKA", "--data-dir", a.d()]);
+    let err = fails(&["peer", "show", "DE-BKA", "--data-dir", a.d()], 1);
+    assert!(err.contains("not a known partner"), "{err}");
+    // Online add again, then the node stops and the change is in the log.
+    ok(&[
+        "peer",
+        "add",
+        bundle.to_str().unwrap(),
+        "--fingerprint",
+        &b.fingerprint(),
+        "--data-dir",
+        a.d(),
+    ]);
+    a.stop();
+    let list: serde_json::Value =
+        serde_json::from_str(&ok(&["peer", "list", "--data-dir", a.d(), "--json"])).unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    let verified: serde_json::Value =
+        serde_json::from_str(&ok(&["log", "verify", "--data-dir", a.d(), "--json"])).unwrap();
+    assert!(verified["entries"].as_u64().unwrap() >= 9);
+}
+
+#[test]
+fn bulletin_commands_from_the_cli() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut nodes = federation(tmp.path(), &["NL-NP", "DE-BKA"]);
+    for n in &mut nodes {
+        start(n);
+    }
+    let (a, b) = (&nodes[0], &nodes[1]);
+    let body = tmp.path().join("body.txt");
+    std::fs::write(&body, "Vehicle B-123-XYZ seen at the border").unwrap();
+    let id = ok(&[
+        "bulletin",
+        "send",
+        "--data-dir",
+        a.d(),
+        "--to",
+        "DE-BKA",
+        "--category",
+        "trafficking.persons.transport",
+        "--tlp",
+        "amber+strict",
+        "--handling",
+        "H2",
+        "--title",
+        "Van at the border",
+        "--body-file",
+        body.to_str().unwrap(),
+    ])
+    .trim()
+    .to_owned();
+    id.parse::<BulletinId>().unwrap();
+    wait_until("delivery", LONG, || a.outbox(b) == 0);
+    let shown: serde_json::Value = serde_json::from_str(&ok(&[
+        "bulletin",
+        "show",
+        &id,
+        "--data-dir",
+        b.d(),
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!(shown["title"], "Van at the border");
+    assert_eq!(shown["body"], "Vehicle B-123-XYZ seen at the border");
+    assert_eq!(shown["tlp"], "TLP:AMBER+STRICT");
+    assert!(shown["signature"].as_str().unwrap().starts_with("valid"));
+    let sender_view = ok(&["bulletin", "show", &id, "--data-dir", a.d()]);
+    assert!(sender_view.contains("accepted"), "{sender_view}");
+    let listed = ok(&["bulletin", "list", "--data-dir", b.d(), "--direction", "in"]);
+    assert!(listed.contains(&id), "{listed}");
+
+    let err = fails(
+        &[
+            "bulletin",
+            "send",
+            "--data-dir",
+            a.d(),
+            "--to",
+            "FR-OCRTEH",
+            "--category",
+            "x",
+            "--tlp",
+            "red",
+            "--title",
+            "t",
+            "--body",
+            "b",
+        ],
+        1,
+    );
+    assert!(err.contains("not a known partner"), "{err}");
+    let err = fails(
+        &[
+            "bulletin",
+            "send",
+            "--data-dir",
+            a.d(),
+            "--to",
+            "DE-BKA",
+            "--category",
+            "x",
+            "--tlp",
+            "purple",
+            "--title",
+            "t",
+            "--body",
+            "b",
+        ],
+        2,
+    );
+    assert!(
+        err.contains("--tlp") && err.contains("not a TLP level"),
+        "{err}"
+    );
+    // A blank title is refused with the field named, and nothing is stored.
+    let before: serde_json::Value =
+        serde_json::from_str(&ok(&["status", "--data-dir", a.d(), "--json"])).unwrap();
+    let err = fails(
+        &[
+            "bulletin",
+            "send",
+            "--data-dir",
+            a.d(),
+            "--to",
+            "DE-BKA",
+            "--category",
+            "x",
+            "--tlp",
+            "red",
+            "--title",
+            "   ",
+            "--body",
+            "b",
+        ],
+        1,
+    );
+    assert!(err.contains("content.title"), "{err}");
+    let after: serde_json::Value =
+        serde_json::from_str(&ok(&["status", "--data-dir", a.d(), "--json"])).unwrap();
+    assert_eq!(
+        before["log_entries"], after["log_entries"],
+        "a refused send stored something"
+    );
+    let err = fails(&["bulletin", "show", "not-an-id", "--data-dir", a.d()], 2);
+    assert!(err.contains("UUID"), "{err}");
+}
+
+#[test]
+fn a_client_without_a_certificate_is_refused() {
+    use std::io::{Read as _, Write as _};
+    let tmp = tempfile::tempdir().unwrap();
+    let mut nodes = federation(tmp.path(), &["NL-NP", "DE-BKA"]);
+    start(&mut nodes[0]);
+    let a = &nodes[0];
+    let ca_pem = std::fs::read(a.dir.join("tls/ca.pem")).unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls::pki_types::pem::PemObject::pem_slice_iter(&ca_pem) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+    let conn = rustls::ClientConnection::new(std::sync::Arc::new(config), name).unwrap();
+    let tcp = std::net::TcpStream::connect(("127.0.0.1", a.port)).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut tls = rustls::StreamOwned::new(conn, tcp);
+    // In TLS 1.3 the server's refusal arrives after the client's Finished: the first
+    // exchange of application data fails.
+    let _ = tls.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+    let mut buf = [0u8; 64];
+    let read = tls.read(&mut buf);
+    assert!(
+        matches!(read, Err(_) | Ok(0)),
+        "a client without a certificate got {read:?}"
+    );
+    wait_until("the refusal to be logged", Duration::from_secs(10), || {
+        std::fs::read_to_string(a.dir.with_extension("log"))
+            .unwrap_or_default()
+            .contains("handshake refused")
+    });
+}
