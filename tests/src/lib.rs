@@ -6,7 +6,7 @@
 //! - [`TestNode`]: one agency's node: create it, add partners, start and stop it
 //!   (in-process, or as a process with [`TestNode::start_process`]), and ask it things
 //!   through its admin socket exactly as the CLI does;
-//! - [`federation`]: N agencies that know each other, with policies;
+//! - [`federation`](mod@federation): N agencies that know each other, with policies;
 //! - [`wire`]: a partner's view from outside the node: peer-API clients, hand-made
 //!   envelopes, single deliveries;
 //! - [`wait_until`]: polling with a deadline.

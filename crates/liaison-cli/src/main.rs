@@ -3,7 +3,7 @@
 //! socket) and prints. Human-readable output by default, `--json` for scripts.
 //!
 //! Layout: [`cli`] (flags), [`commands`] (one module per command group), [`output`]
-//! (tables, JSON, a closed pipe), [`demo`] (three agencies on this machine), [`bench`]
+//! (tables, JSON, a closed pipe), [`demo`] (three agencies on this machine), [`bench`](mod@bench)
 //! (end-to-end figures).
 //!
 //! Exit codes: 0 success, 1 failure (a sentence on stderr says why), 2 usage error.

@@ -1,6 +1,6 @@
 //! Printing: aligned tables for people, JSON for scripts.
 //!
-//! Everything goes through [`line`], which never panics: when the reader of standard
+//! Everything goes through [`line()`], which never panics: when the reader of standard
 //! output goes away (`liaison bulletin list | head -1`), the write fails with
 //! [`ReaderGone`], the command stops, and `main` exits quietly with success, as
 //! `cat` and `ls` do.

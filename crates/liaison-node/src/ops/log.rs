@@ -24,7 +24,7 @@ pub struct VerifyView {
 /// Verifies the whole log; checkpoints may be signed by the current or any retired
 /// signing key. `progress` is called with each sequence number.
 ///
-/// Errors: [`Error::Store`] naming the first bad entry or checkpoint.
+/// Errors: [`crate::Error::Store`] naming the first bad entry or checkpoint.
 pub fn verify_log(
     node: &crate::Node,
     log: &liaison_store::Log,

@@ -252,7 +252,7 @@ fn tls_error(e: rustls::Error) -> Error {
 }
 
 /// The peer listener's config: TLS 1.3 only, client certificate required and checked
-/// by [`PartnerClientVerifier`], ALPN h2, no 0-RTT.
+/// by `PartnerClientVerifier`, ALPN h2, no 0-RTT.
 pub fn peer_server_config(
     cert: &NodeCertificate,
     partners: PartnerSet,
@@ -262,7 +262,7 @@ pub fn peer_server_config(
 }
 
 /// The client API listener's config: TLS 1.3 only, a registered client certificate
-/// from the agency's own CA required ([`LocalClientVerifier`]), ALPN h2.
+/// from the agency's own CA required (`LocalClientVerifier`), ALPN h2.
 pub fn api_server_config(
     cert: &NodeCertificate,
     own_ca_der: &[u8],
@@ -292,7 +292,7 @@ fn server_config(
 }
 
 /// The config for connecting to partner `expected`: TLS 1.3 only, our node certificate
-/// as client certificate, the server checked by [`PartnerServerVerifier`].
+/// as client certificate, the server checked by `PartnerServerVerifier`.
 pub fn peer_client_config(
     cert: &NodeCertificate,
     partners: PartnerSet,

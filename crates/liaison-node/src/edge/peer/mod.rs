@@ -1,4 +1,4 @@
-//! The peer API a partner's node calls: `Deliver` ([`deliver`]: check, store in order,
+//! The peer API a partner's node calls: `Deliver` (`deliver`: check, store in order,
 //! receipt once durable), `PushIdentity` (a newer identity document signed by the
 //! same root) and `Ping`. The partner is the one the TLS handshake authenticated
 //! ([`AuthenticatedPartner`]), never a name inside a message.

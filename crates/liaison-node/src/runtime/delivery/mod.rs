@@ -1,12 +1,12 @@
 //! One delivery worker per partner: reads the partner's durable outbox in log order and
 //! streams the envelopes over one mutually authenticated connection, up to
-//! [`DELIVERY_WINDOW`] in flight ([`session`]). Each signed receipt is verified with
+//! [`DELIVERY_WINDOW`] in flight (`session`). Each signed receipt is verified with
 //! the partner's signing key and stored; the bulletin leaves the outbox in the same
 //! atomic batch. Failures ([`DeliveryError`]) retry with capped exponential backoff and
 //! jitter; whatever was not receipted is sent again after reconnecting (the receiver
 //! stores it once).
 //!
-//! Layout: [`connect`] opens the TLS channel to a partner; [`session`] runs one
+//! Layout: [`connect`] opens the TLS channel to a partner; `session` runs one
 //! connection's worth of delivery; this module holds the worker loop and the errors.
 
 mod connect;
