@@ -297,3 +297,33 @@ fn data_printing_commands_speak_json() {
             .unwrap_or_else(|e| panic!("{command:?}: {e}\n{printed}"));
     }
 }
+
+/// Regression: `liaison bulletin list | head -1` panicked ("failed printing to stdout:
+/// Broken pipe", exit 101). A reader that goes away ends the command quietly.
+#[test]
+fn a_reader_that_goes_away_ends_the_command_quietly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("nl");
+    init(&dir, "NL-NP");
+    let d = dir.to_str().unwrap();
+    for args in [
+        vec!["log", "export", "--data-dir", d],
+        vec!["log", "export", "--data-dir", d, "--json"],
+        vec!["bulletin", "list", "--data-dir", d],
+        vec!["identity", "show", "--data-dir", d],
+        vec!["completions", "bash"],
+    ] {
+        let mut child = util::liaison()
+            .args(&args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Close the read end before the command writes its first line.
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "liaison {args:?}: {stderr}");
+        assert_eq!(out.status.code(), Some(0), "liaison {args:?}: {stderr}");
+    }
+}

@@ -293,3 +293,47 @@ fn a_client_without_a_certificate_is_refused() {
             .contains("handshake refused")
     });
 }
+
+/// A running node's refusal reaches the operator as the node worded it: no
+/// "admin socket:" prefix, each cause once.
+#[test]
+fn a_running_nodes_refusal_is_shown_in_its_own_words() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut nodes = federation(tmp.path(), &["NL-NP", "DE-BKA"]);
+    nodes[0].write_policy(
+        "[partners.DE-BKA]\nsend = [\"trafficking\"]\nreceive = [\"*\"]\nmax_send_tlp = \"amber\"\n",
+    );
+    start(&mut nodes[0]);
+    let a = &nodes[0];
+    let err = fails(
+        &[
+            "bulletin",
+            "send",
+            "--data-dir",
+            a.d(),
+            "--to",
+            "DE-BKA",
+            "--category",
+            "trafficking.persons",
+            "--tlp",
+            "red",
+            "--title",
+            "t",
+            "--body",
+            "b",
+        ],
+        1,
+    );
+    assert!(
+        err.starts_with(
+            "error: denied by the sharing policy: DE-BKA: denied by partners.DE-BKA.max_send_tlp"
+        ),
+        "{err}"
+    );
+    assert!(!err.contains("admin socket"), "{err}");
+    let err = fails(&["peer", "show", "FR-OCRTEH", "--data-dir", a.d()], 1);
+    assert_eq!(
+        err.trim(),
+        "error: FR-OCRTEH is not a known partner; add it with `liaison peer add`"
+    );
+}
