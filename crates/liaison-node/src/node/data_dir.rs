@@ -109,34 +109,15 @@ pub fn init_node(options: &InitOptions) -> Result<Node> {
             return Err(Error::AlreadyInitialised(dir.clone()));
         }
     }
-    let peer_endpoint = options
-        .peer_endpoint
-        .clone()
-        .unwrap_or_else(|| "127.0.0.1:7443".into());
-    let config = NodeConfig::try_from(crate::node::config::RawConfig {
-        agency: options.agency.to_string(),
-        display_name: options.display_name.clone(),
-        peer: crate::node::config::RawPeer {
-            listen: listen_address_for(&peer_endpoint),
-            advertise: vec![peer_endpoint.clone()],
-        },
-        api: crate::node::config::RawApi {
-            listen: options
-                .api_endpoint
-                .map_or_else(|| "127.0.0.1:7444".into(), |a| a.to_string()),
-        },
-        log: crate::node::config::RawLog::default(),
-    })
-    .map_err(|problem| Error::Config {
-        path: dir.join(CONFIG_FILE),
-        problem,
-    })?;
-
-    private_dir(dir)?;
-    private_dir(&dir.join(KEYS_DIR))?;
-    private_dir(&dir.join(TLS_DIR))?;
-    private_dir(&dir.join(LOG_DIR))?;
-
+    let config = initial_config(options)?;
+    for private in [
+        dir.clone(),
+        dir.join(KEYS_DIR),
+        dir.join(TLS_DIR),
+        dir.join(LOG_DIR),
+    ] {
+        private_dir(&private)?;
+    }
     let keys = AgencyKeys::generate(&mut SystemRng)?;
     write_new_file(&dir.join(ROOT_KEY), keys.root.seed(), 0o600)?;
     write_new_file(&dir.join(SIGNING_KEY), keys.signing.seed(), 0o600)?;
@@ -145,42 +126,7 @@ pub fn init_node(options: &InitOptions) -> Result<Node> {
         &keys.encryption.secret_bytes(),
         0o600,
     )?;
-
-    let validity = Validity {
-        days: IDENTITY_VALIDITY_DAYS,
-    };
-    let ca = tls::generate_agency_ca(&config.agency, &config.display_name, validity)?;
-    let host = peer_endpoint
-        .rsplit_once(':')
-        .map_or(peer_endpoint.as_str(), |(h, _)| h)
-        .trim_matches(['[', ']']);
-    let mut names = vec![host.to_owned()];
-    for local in ["localhost", "127.0.0.1"] {
-        if !names.iter().any(|n| n == local) {
-            names.push(local.to_owned());
-        }
-    }
-    let node_cert = tls::issue_certificate(
-        &ca.certificate_pem,
-        &ca.private_key_pem,
-        &format!("Liaison node {}", config.agency),
-        &names,
-        CertificateRole::Node,
-        validity,
-    )?;
-    write_new_file(&dir.join(CA_CERT), ca.certificate_pem.as_bytes(), 0o644)?;
-    write_new_file(&dir.join(CA_KEY), ca.private_key_pem.as_bytes(), 0o600)?;
-    write_new_file(
-        &dir.join(NODE_CERT),
-        node_cert.certificate_pem.as_bytes(),
-        0o644,
-    )?;
-    write_new_file(
-        &dir.join(NODE_KEY),
-        node_cert.private_key_pem.as_bytes(),
-        0o600,
-    )?;
-
+    let ca_der = create_certificates(dir, &config)?;
     let now = UnixMillis::now();
     let document = IdentityDocument::first_version(
         config.agency.clone(),
@@ -188,12 +134,11 @@ pub fn init_node(options: &InitOptions) -> Result<Node> {
         config.peer_advertise.clone(),
         &keys.signing,
         &keys.encryption,
-        Bytes::from(ca.certificate_der),
+        ca_der,
         now..now.plus_days(i64::from(IDENTITY_VALIDITY_DAYS)),
     );
     let identity = SignedIdentity::sign(document, &keys.root);
     write_new_file(&dir.join(IDENTITY_FILE), &identity.to_bytes(), 0o644)?;
-
     let node = Node {
         dir: dir.clone(),
         config,
@@ -201,29 +146,7 @@ pub fn init_node(options: &InitOptions) -> Result<Node> {
         keys,
         identity,
     };
-    {
-        let log = node.open_log()?;
-        let key_created = |purpose: &str, key_id: KeyId| {
-            LogEvent::KeyCreated {
-                purpose: purpose.to_owned(),
-                key_id,
-            }
-            .entry()
-        };
-        let created = LogEvent::NodeCreated {
-            agency: node.config.agency.clone(),
-            fingerprint: node.identity.fingerprint().to_string(),
-        };
-        log.submit(vec![
-            created.entry(),
-            key_created("root", node.keys.root.verifying_key().key_id('r')),
-            key_created("signing", node.keys.signing.verifying_key().key_id('s')),
-            key_created("encryption", node.keys.encryption.public_key().key_id()),
-            LogEvent::IdentityIssued { version: 1 }.entry(),
-        ])
-        .wait()?;
-        log.checkpoint()?;
-    }
+    start_log(&node)?;
     write_new_file(
         &dir.join(crate::node::state::POLICY_FILE),
         default_policy(&node.config.agency).as_bytes(),
@@ -237,6 +160,114 @@ pub fn init_node(options: &InitOptions) -> Result<Node> {
     )?;
     fsync_dir(dir)?;
     Ok(node)
+}
+
+/// The configuration `init` writes, validated like any `liaison.toml`.
+fn initial_config(options: &InitOptions) -> Result<NodeConfig> {
+    let peer_endpoint = options
+        .peer_endpoint
+        .clone()
+        .unwrap_or_else(|| "127.0.0.1:7443".into());
+    NodeConfig::try_from(crate::node::config::RawConfig {
+        agency: options.agency.to_string(),
+        display_name: options.display_name.clone(),
+        peer: crate::node::config::RawPeer {
+            listen: listen_address_for(&peer_endpoint),
+            advertise: vec![peer_endpoint],
+        },
+        api: crate::node::config::RawApi {
+            listen: options
+                .api_endpoint
+                .map_or_else(|| "127.0.0.1:7444".into(), |a| a.to_string()),
+        },
+        log: crate::node::config::RawLog::default(),
+    })
+    .map_err(|problem| Error::Config {
+        path: options.data_dir.join(CONFIG_FILE),
+        problem,
+    })
+}
+
+/// The agency CA and the first node certificate it issues, written to `tls/`; returns
+/// the CA certificate (DER) for the identity document.
+fn create_certificates(dir: &Path, config: &NodeConfig) -> Result<Bytes> {
+    let validity = Validity {
+        days: IDENTITY_VALIDITY_DAYS,
+    };
+    let ca = tls::generate_agency_ca(&config.agency, &config.display_name, validity)?;
+    let node_cert = issue_node_certificate(config, &ca.certificate_pem, &ca.private_key_pem)?;
+    write_new_file(&dir.join(CA_CERT), ca.certificate_pem.as_bytes(), 0o644)?;
+    write_new_file(&dir.join(CA_KEY), ca.private_key_pem.as_bytes(), 0o600)?;
+    write_new_file(
+        &dir.join(NODE_CERT),
+        node_cert.certificate_pem.as_bytes(),
+        0o644,
+    )?;
+    write_new_file(
+        &dir.join(NODE_KEY),
+        node_cert.private_key_pem.as_bytes(),
+        0o600,
+    )?;
+    Ok(Bytes::from(ca.certificate_der))
+}
+
+/// A node certificate from the agency CA, for the host of the first advertised peer
+/// endpoint and for loopback.
+///
+/// Errors: certificate generation failed.
+pub fn issue_node_certificate(
+    config: &NodeConfig,
+    ca_pem: &str,
+    ca_key_pem: &str,
+) -> Result<tls::IssuedCertificate> {
+    let endpoint = config.peer_advertise.first().map_or("", String::as_str);
+    let host = endpoint
+        .rsplit_once(':')
+        .map_or(endpoint, |(h, _)| h)
+        .trim_matches(['[', ']']);
+    let mut names: Vec<String> = Vec::new();
+    for name in [host, "localhost", "127.0.0.1"] {
+        if !name.is_empty() && !names.iter().any(|n| n == name) {
+            names.push(name.to_owned());
+        }
+    }
+    Ok(tls::issue_certificate(
+        ca_pem,
+        ca_key_pem,
+        &format!("Liaison node {}", config.agency),
+        &names,
+        CertificateRole::Node,
+        Validity {
+            days: IDENTITY_VALIDITY_DAYS,
+        },
+    )?)
+}
+
+/// Opens the new log and writes its first entries (creation, keys, identity) and a
+/// signed checkpoint.
+fn start_log(node: &Node) -> Result<()> {
+    let log = node.open_log()?;
+    let key_created = |purpose: &str, key_id: KeyId| {
+        LogEvent::KeyCreated {
+            purpose: purpose.to_owned(),
+            key_id,
+        }
+        .entry()
+    };
+    let created = LogEvent::NodeCreated {
+        agency: node.config.agency.clone(),
+        fingerprint: node.identity.fingerprint().to_string(),
+    };
+    log.submit(vec![
+        created.entry(),
+        key_created("root", node.keys.root.verifying_key().key_id('r')),
+        key_created("signing", node.keys.signing.verifying_key().key_id('s')),
+        key_created("encryption", node.keys.encryption.public_key().key_id()),
+        LogEvent::IdentityIssued { version: 1 }.entry(),
+    ])
+    .wait()?;
+    log.checkpoint()?;
+    Ok(())
 }
 
 /// The address to bind for an advertised endpoint: the IP itself if it is one,

@@ -48,6 +48,12 @@ impl Clock {
     }
 }
 
+impl std::fmt::Display for DeliveryFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} (next attempt {})", self.error, self.next_attempt)
+    }
+}
+
 /// Shared state of a node, running or administered offline.
 pub struct NodeState {
     /// Keys, identity and configuration; replaced whole by a key rotation.

@@ -7,13 +7,12 @@ use std::path::Path;
 
 use liaison_core::crypto::{EncryptionKey, SigningKey, SystemRng};
 use liaison_core::identity::RevocationReason;
-use liaison_core::tls::{self, CertificateRole, Validity};
 use liaison_core::{KeyId, SignedIdentity, UnixMillis};
 use liaison_store::log::CheckpointSigner;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::node::data_dir::{IDENTITY_FILE, IDENTITY_VALIDITY_DAYS, Node, RETIRED_KEYS_DIR};
+use crate::node::data_dir::{IDENTITY_FILE, Node, RETIRED_KEYS_DIR, issue_node_certificate};
 use crate::node::journal::LogEvent;
 use crate::node::state::NodeState;
 
@@ -116,124 +115,100 @@ fn publish_identity(
 /// sealed before stay readable: the retired keys are kept); a TLS rotation takes effect
 /// at the node's next start and needs nothing from partners (same CA).
 pub fn rotate(state: &NodeState, purpose: KeyPurpose) -> Result<KeyChangeView> {
+    match purpose {
+        KeyPurpose::Signing => rotate_signing(state),
+        KeyPurpose::Encryption => rotate_encryption(state),
+        KeyPurpose::Tls => rotate_tls(state),
+    }
+}
+
+/// A new bulletin-signing key in a new identity version; the old one is kept, retired.
+fn rotate_signing(state: &NodeState) -> Result<KeyChangeView> {
     let node = state.node();
     let dir = node.dir();
-    let now = UnixMillis::now();
     let doc = node.identity().document();
-    match purpose {
-        KeyPurpose::Signing => {
-            let old = doc.signing_key.key_id.clone();
-            let new = SigningKey::generate(&mut SystemRng)?;
-            let new_id = new.verifying_key().key_id('s');
-            retire_secret(dir, "signing", &old, node.keys().signing.seed())?;
-            let next = doc.with_new_signing_key(&new, now);
-            replace_file(dir, "keys/signing.key", new.seed(), 0o600)?;
-            let version = publish_identity(
-                state,
-                &node,
-                next,
-                LogEvent::KeyRotated {
-                    purpose: "signing".into(),
-                    old: old.clone(),
-                    new: new_id.clone(),
-                },
-            )?;
-            Ok(KeyChangeView {
-                change: "signing key rotated".into(),
-                identity_version: version,
-                old_key_id: Some(old.to_string()),
-                new_key_id: Some(new_id.to_string()),
-            })
-        }
-        KeyPurpose::Encryption => {
-            let old = doc.encryption_key.key_id.clone();
-            let new = EncryptionKey::generate(&mut SystemRng);
-            let new_id = new.public_key().key_id();
-            retire_secret(
-                dir,
-                "encryption",
-                &old,
-                &node.keys().encryption.secret_bytes(),
-            )?;
-            let next = doc.with_new_encryption_key(&new, now);
-            replace_file(dir, "keys/encryption.key", &new.secret_bytes(), 0o600)?;
-            let version = publish_identity(
-                state,
-                &node,
-                next,
-                LogEvent::KeyRotated {
-                    purpose: "encryption".into(),
-                    old: old.clone(),
-                    new: new_id.clone(),
-                },
-            )?;
-            Ok(KeyChangeView {
-                change: "encryption key rotated".into(),
-                identity_version: version,
-                old_key_id: Some(old.to_string()),
-                new_key_id: Some(new_id.to_string()),
-            })
-        }
-        KeyPurpose::Tls => {
-            let old = current_tls_id(dir)?;
-            let read = |file: &str| {
-                let path = dir.join(file);
-                std::fs::read_to_string(&path).map_err(Error::io("read the agency CA", path))
-            };
-            let endpoint = node
-                .config()
-                .peer_advertise
-                .first()
-                .cloned()
-                .unwrap_or_default();
-            let host = endpoint
-                .rsplit_once(':')
-                .map_or(endpoint.as_str(), |(h, _)| h)
-                .trim_matches(['[', ']'])
-                .to_owned();
-            let mut names = vec![host];
-            for local in ["localhost", "127.0.0.1"] {
-                if !names.iter().any(|n| n == local) {
-                    names.push(local.to_owned());
-                }
-            }
-            let issued = tls::issue_certificate(
-                &read("tls/ca.pem")?,
-                &read("tls/ca.key")?,
-                &format!("Liaison node {}", node.config().agency),
-                &names,
-                CertificateRole::Node,
-                Validity {
-                    days: IDENTITY_VALIDITY_DAYS,
-                },
-            )?;
-            replace_file(
-                dir,
-                "tls/node.key",
-                issued.private_key_pem.as_bytes(),
-                0o600,
-            )?;
-            replace_file(
-                dir,
-                "tls/node.pem",
-                issued.certificate_pem.as_bytes(),
-                0o644,
-            )?;
-            let new_id = liaison_core::crypto::tls_certificate_id(&issued.certificate_der);
-            let rotated = LogEvent::KeyRotated {
-                purpose: "tls".into(),
-                old: old.clone(),
-                new: new_id.clone(),
-            };
-            state.log.append(rotated.entry())?;
-            Ok(KeyChangeView {
-                change: "TLS certificate rotated; it is served from the node's next start".into(),
-                identity_version: doc.version,
-                old_key_id: Some(old.to_string()),
-                new_key_id: Some(new_id.to_string()),
-            })
-        }
-    }
+    let old = doc.signing_key.key_id.clone();
+    let new = SigningKey::generate(&mut SystemRng)?;
+    let new_id = new.verifying_key().key_id('s');
+    retire_secret(dir, "signing", &old, node.keys().signing.seed())?;
+    let next = doc.with_new_signing_key(&new, UnixMillis::now());
+    replace_file(dir, "keys/signing.key", new.seed(), 0o600)?;
+    let rotated = LogEvent::KeyRotated {
+        purpose: "signing".into(),
+        old: old.clone(),
+        new: new_id.clone(),
+    };
+    let version = publish_identity(state, &node, next, rotated)?;
+    Ok(KeyChangeView {
+        change: "signing key rotated".into(),
+        identity_version: version,
+        old_key_id: Some(old.to_string()),
+        new_key_id: Some(new_id.to_string()),
+    })
+}
+
+/// A new encryption key in a new identity version; the old one is kept, so envelopes
+/// sealed for it still open.
+fn rotate_encryption(state: &NodeState) -> Result<KeyChangeView> {
+    let node = state.node();
+    let dir = node.dir();
+    let doc = node.identity().document();
+    let old = doc.encryption_key.key_id.clone();
+    let new = EncryptionKey::generate(&mut SystemRng);
+    let new_id = new.public_key().key_id();
+    let old_secret = node.keys().encryption.secret_bytes();
+    retire_secret(dir, "encryption", &old, &old_secret)?;
+    let next = doc.with_new_encryption_key(&new, UnixMillis::now());
+    replace_file(dir, "keys/encryption.key", &new.secret_bytes(), 0o600)?;
+    let rotated = LogEvent::KeyRotated {
+        purpose: "encryption".into(),
+        old: old.clone(),
+        new: new_id.clone(),
+    };
+    let version = publish_identity(state, &node, next, rotated)?;
+    Ok(KeyChangeView {
+        change: "encryption key rotated".into(),
+        identity_version: version,
+        old_key_id: Some(old.to_string()),
+        new_key_id: Some(new_id.to_string()),
+    })
+}
+
+/// A new node certificate from the agency CA, served from the next start.
+fn rotate_tls(state: &NodeState) -> Result<KeyChangeView> {
+    let node = state.node();
+    let dir = node.dir();
+    let old = current_tls_id(dir)?;
+    let read = |file: &str| {
+        let path = dir.join(file);
+        std::fs::read_to_string(&path).map_err(Error::io("read the agency CA", path))
+    };
+    let issued = issue_node_certificate(node.config(), &read("tls/ca.pem")?, &read("tls/ca.key")?)?;
+    replace_file(
+        dir,
+        "tls/node.key",
+        issued.private_key_pem.as_bytes(),
+        0o600,
+    )?;
+    replace_file(
+        dir,
+        "tls/node.pem",
+        issued.certificate_pem.as_bytes(),
+        0o644,
+    )?;
+    let new_id = liaison_core::crypto::tls_certificate_id(&issued.certificate_der);
+    let rotated = LogEvent::KeyRotated {
+        purpose: "tls".into(),
+        old: old.clone(),
+        new: new_id.clone(),
+    };
+    state.log.append(rotated.entry())?;
+    Ok(KeyChangeView {
+        change: "TLS certificate rotated; it is served from the node's next start".into(),
+        identity_version: node.identity().document().version,
+        old_key_id: Some(old.to_string()),
+        new_key_id: Some(new_id.to_string()),
+    })
 }
 
 /// Revokes a retired key: partners then reject anything signed with it (a revoked

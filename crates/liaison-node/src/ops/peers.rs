@@ -46,9 +46,7 @@ fn peer_view(state: &NodeState, partner: &Partner) -> PeerView {
         encryption_key_id: doc.encryption_key.key_id.to_string(),
         valid_until: doc.not_after.to_string(),
         outbox: state.log.outbox_len(&doc.agency),
-        last_error: state
-            .delivery_error(&doc.agency)
-            .map(|f| format!("{} (next attempt {})", f.error, f.next_attempt)),
+        last_error: state.delivery_error(&doc.agency).map(|f| f.to_string()),
     }
 }
 

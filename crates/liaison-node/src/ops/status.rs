@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
 use crate::node::state::NodeState;
+use crate::trust::partners::Partner;
 
 /// `liaison status`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -69,62 +70,16 @@ pub struct KeyStatus {
 pub fn status(state: &NodeState) -> Result<StatusView> {
     let serving = state.is_serving();
     let now = UnixMillis::now();
-    let days = |t: UnixMillis| (now.0 - t.0) / 86_400_000;
     let mut warnings = Vec::new();
     let partners = state
         .partners
         .snapshot()
         .iter()
-        .map(|p| {
-            let agency = p.agency();
-            let oldest = state
-                .log
-                .outbox(agency, 0, 1)?
-                .first()
-                .map(|seq| state.log.get(*seq))
-                .transpose()?
-                .flatten()
-                .map(|e| (now.0 - e.time.0) / 1000);
-            let last_delivery = state
-                .log
-                .entries_for_agency(agency)?
-                .iter()
-                .rev()
-                .find(|e| e.kind == EntryKind::Receipt)
-                .map(|e| e.time.to_string());
-            let failure = state.delivery_error(agency);
-            let doc = p.identity.document();
-            if doc.not_after.0 - now.0 < 30 * 86_400_000 {
-                warnings.push(format!(
-                    "the identity of {agency} expires at {}",
-                    doc.not_after
-                ));
-            }
-            if oldest.is_some_and(|s| s > 3600) {
-                warnings.push(format!(
-                    "bulletins for {agency} have waited more than an hour"
-                ));
-            }
-            Ok(PartnerStatus {
-                agency: agency.to_string(),
-                connection: match (serving, state.is_connected(agency), &failure) {
-                    (false, _, _) => "stopped",
-                    (true, true, _) => "connected",
-                    (true, false, Some(_)) => "failing",
-                    (true, false, None) => "idle",
-                }
-                .into(),
-                identity_version: doc.version,
-                outbox: state.log.outbox_len(agency),
-                oldest_queued_seconds: oldest,
-                last_delivery,
-                last_error: failure
-                    .map(|f| format!("{} (next attempt {})", f.error, f.next_attempt)),
-            })
-        })
+        .map(|p| partner_status(state, p, serving, now, &mut warnings))
         .collect::<Result<Vec<_>>>()?;
     let node = state.node();
     let doc = node.identity().document();
+    let days = |t: UnixMillis| (now.0 - t.0) / 86_400_000;
     let keys = vec![
         KeyStatus {
             purpose: "signing".into(),
@@ -137,7 +92,7 @@ pub fn status(state: &NodeState) -> Result<StatusView> {
             age_days: days(doc.encryption_key.created),
         },
     ];
-    if doc.not_after.0 - now.0 < 30 * 86_400_000 {
+    if doc.not_after.0 - now.0 < EXPIRY_WARNING_MS {
         warnings.push(format!(
             "this agency's identity expires at {}: rotate keys",
             doc.not_after
@@ -148,10 +103,10 @@ pub fn status(state: &NodeState) -> Result<StatusView> {
     }
     let head = state.log.head();
     Ok(StatusView {
-        agency: state.node().config().agency.to_string(),
+        agency: node.config().agency.to_string(),
         running: serving,
-        peer_listen: state.node().config().peer_listen.to_string(),
-        api_listen: state.node().config().api_listen.to_string(),
+        peer_listen: node.config().peer_listen.to_string(),
+        api_listen: node.config().api_listen.to_string(),
         partners,
         log_entries: head.seq,
         log_head: data_encoding::HEXLOWER.encode(&head.hash),
@@ -159,5 +114,62 @@ pub fn status(state: &NodeState) -> Result<StatusView> {
         policy_version: state.policy.snapshot().version().to_owned(),
         keys,
         warnings,
+    })
+}
+
+/// An identity expiring sooner than this (30 days) is a warning.
+const EXPIRY_WARNING_MS: i64 = 30 * 86_400_000;
+
+/// One partner's line, adding its warnings to `warnings`.
+fn partner_status(
+    state: &NodeState,
+    partner: &Partner,
+    serving: bool,
+    now: UnixMillis,
+    warnings: &mut Vec<String>,
+) -> Result<PartnerStatus> {
+    let agency = partner.agency();
+    let oldest = state
+        .log
+        .outbox(agency, 0, 1)?
+        .first()
+        .map(|seq| state.log.get(*seq))
+        .transpose()?
+        .flatten()
+        .map(|e| (now.0 - e.time.0) / 1000);
+    let last_delivery = state
+        .log
+        .entries_for_agency(agency)?
+        .iter()
+        .rev()
+        .find(|e| e.kind == EntryKind::Receipt)
+        .map(|e| e.time.to_string());
+    let failure = state.delivery_error(agency);
+    let doc = partner.identity.document();
+    if doc.not_after.0 - now.0 < EXPIRY_WARNING_MS {
+        warnings.push(format!(
+            "the identity of {agency} expires at {}",
+            doc.not_after
+        ));
+    }
+    if oldest.is_some_and(|s| s > 3600) {
+        warnings.push(format!(
+            "bulletins for {agency} have waited more than an hour"
+        ));
+    }
+    Ok(PartnerStatus {
+        agency: agency.to_string(),
+        connection: match (serving, state.is_connected(agency), &failure) {
+            (false, _, _) => "stopped",
+            (true, true, _) => "connected",
+            (true, false, Some(_)) => "failing",
+            (true, false, None) => "idle",
+        }
+        .into(),
+        identity_version: doc.version,
+        outbox: state.log.outbox_len(agency),
+        oldest_queued_seconds: oldest,
+        last_delivery,
+        last_error: failure.map(|f| f.to_string()),
     })
 }

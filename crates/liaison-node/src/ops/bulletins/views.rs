@@ -213,15 +213,7 @@ pub fn bulletin_show(state: &NodeState, id: &BulletinId) -> Result<BulletinDetai
 fn recipient_status(agency: AgencyId, delivery: Delivery) -> RecipientStatus {
     let (state, detail, receiver_log_seq, receipt_time) = match delivery {
         Delivery::Queued => ("queued", None, None, None),
-        Delivery::Retrying { failure } => (
-            "retrying",
-            Some(format!(
-                "{} (next attempt {})",
-                failure.error, failure.next_attempt
-            )),
-            None,
-            None,
-        ),
+        Delivery::Retrying { failure } => ("retrying", Some(failure.to_string()), None, None),
         Delivery::Abandoned => ("not queued", None, None, None),
         Delivery::Purged { receipt, log_seq } => (
             "recalled (purged)",

@@ -1,0 +1,220 @@
+//! Publishing: judge each recipient under one policy snapshot, seal once, queue durably
+//! for each allowed partner in one entry with every decision; idempotent by request key.
+
+use liaison_core::crypto::SystemRng;
+use liaison_core::{AgencyId, Bulletin, BulletinId, RecipientKey, UnixMillis};
+use liaison_proto::format::v1 as pb;
+use liaison_store::Effect;
+
+use super::{Draft, Recipients, load};
+use crate::error::{Error, Result};
+use crate::node::journal::{self, LogEvent, PolicyDecisionRecord};
+use crate::node::state::NodeState;
+
+/// The result of a publish.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Published {
+    /// The bulletin.
+    pub id: BulletinId,
+    /// Its log entry.
+    pub log_seq: u64,
+    /// Recipients it was sealed for and queued to.
+    pub queued: Vec<AgencyId>,
+    /// Recipients refused, with the reason.
+    pub refused: Vec<(AgencyId, String)>,
+    /// This answers a retry of an earlier publish with the same request key.
+    pub replayed: bool,
+}
+
+/// Judges each candidate recipient under one snapshot of the sharing policy, seals
+/// `draft` for those allowed and durably queues it for each, in one log entry that
+/// also records every decision with its rule and the policy version. With a
+/// `request_key`, a retry returns the first publish instead of publishing again.
+///
+/// Errors: [`Error::PolicyDenied`] if the policy allows no recipient (the denial is
+/// logged), [`Error::InvalidRequest`] if no recipient is a partner, a sealing or
+/// store failure.
+pub fn publish(
+    state: &NodeState,
+    draft: Draft,
+    recipients: &Recipients,
+    request_key: Option<&str>,
+) -> Result<Published> {
+    if let Some(key) = request_key
+        && let Some(seq) = state.log.request_key(key)?
+    {
+        return replay(state, seq);
+    }
+    let judged = judge_recipients(state, &draft, recipients);
+    if judged.keys.is_empty() {
+        return Err(refuse(state, &draft, judged)?);
+    }
+    seal_and_queue(state, draft, judged, request_key)
+}
+
+/// Every candidate recipient, judged under one policy snapshot.
+struct Judged {
+    /// The allowed recipients' encryption keys.
+    keys: Vec<RecipientKey>,
+    /// Named recipients not sealed for, with the reason.
+    refused: Vec<(AgencyId, String)>,
+    /// The decision about each candidate that is a partner.
+    decisions: Vec<PolicyDecisionRecord>,
+}
+
+fn judge_recipients(state: &NodeState, draft: &Draft, recipients: &Recipients) -> Judged {
+    let partners = state.partners.snapshot();
+    let policy = state.policy.snapshot();
+    let candidates: Vec<AgencyId> = match recipients {
+        Recipients::Named(list) => {
+            let mut unique: Vec<AgencyId> = Vec::new();
+            for agency in list {
+                if !unique.contains(agency) {
+                    unique.push(agency.clone());
+                }
+            }
+            unique
+        }
+        Recipients::AllAllowed => partners.iter().map(|p| p.agency().clone()).collect(),
+    };
+    let mut judged = Judged {
+        keys: Vec::new(),
+        refused: Vec::new(),
+        decisions: Vec::new(),
+    };
+    for agency in &candidates {
+        let Some(partner) = partners.get(agency) else {
+            let reason = format!("{agency} is not a known partner");
+            judged.refused.push((agency.clone(), reason));
+            continue;
+        };
+        let decision =
+            PolicyDecisionRecord::new(agency, &policy.egress(agency, &draft.marking), &policy);
+        if decision.allowed {
+            judged.keys.push(RecipientKey {
+                agency: agency.clone(),
+                key: partner.identity.document().encryption_key.key.clone(),
+            });
+        } else if *recipients != Recipients::AllAllowed {
+            judged.refused.push((agency.clone(), decision.describe()));
+        }
+        judged.decisions.push(decision);
+    }
+    judged
+}
+
+/// The error for a publish no recipient may receive; a refusal by the policy is
+/// logged, since it is still a decision the auditor must see.
+fn refuse(state: &NodeState, draft: &Draft, judged: Judged) -> Result<Error> {
+    let Judged {
+        refused, decisions, ..
+    } = judged;
+    if decisions.is_empty() {
+        let reasons: Vec<String> = refused.into_iter().map(|(_, r)| r).collect();
+        return Ok(Error::InvalidRequest(if reasons.is_empty() {
+            "name at least one recipient".into()
+        } else {
+            format!("no recipient can receive it: {}", reasons.join("; "))
+        }));
+    }
+    let denied = LogEvent::PublishDenied {
+        category: draft.marking.category.to_string(),
+        tlp: draft.marking.tlp.as_str().to_owned(),
+        decisions,
+    };
+    state.log.append(denied.entry())?;
+    let reasons: Vec<String> = if refused.is_empty() {
+        vec!["no partner's sharing policy allows this bulletin".into()]
+    } else {
+        refused.iter().map(|(a, r)| format!("{a}: {r}")).collect()
+    };
+    Ok(Error::PolicyDenied(reasons.join("; ")))
+}
+
+/// Seals the bulletin once for every allowed recipient and appends it, queued for
+/// each, with every decision, in one entry.
+fn seal_and_queue(
+    state: &NodeState,
+    draft: Draft,
+    judged: Judged,
+    request_key: Option<&str>,
+) -> Result<Published> {
+    let now = UnixMillis::now();
+    let bulletin = Bulletin {
+        id: BulletinId::new(now),
+        origin: state.node().config().agency.clone(),
+        created: now,
+        expires: now.plus_days(i64::from(draft.expires_in_days.max(1))),
+        marking: draft.marking,
+        content: draft.content,
+    };
+    let (envelope, content) = liaison_core::envelope::seal_keeping_content(
+        &bulletin,
+        &state.node().keys().signing,
+        &judged.keys,
+        &mut SystemRng,
+    )?;
+    let record = pb::PublishedRecord {
+        envelope: envelope.as_bytes().clone(),
+        content,
+        refusals: judged
+            .refused
+            .iter()
+            .map(|(agency, reason)| pb::Refusal {
+                agency: agency.to_string(),
+                reason: reason.clone(),
+            })
+            .collect(),
+        decisions: judged
+            .decisions
+            .iter()
+            .map(PolicyDecisionRecord::to_pb)
+            .collect(),
+        forwarded: false,
+    };
+    let mut entry = journal::published_entry(&record, bulletin.id);
+    for key in &judged.keys {
+        entry = entry.with_effect(Effect::Enqueue(key.agency.clone()));
+    }
+    if let Some(key) = request_key {
+        entry = entry.with_effect(Effect::ClaimRequestKey(key.to_owned()));
+    }
+    let appended = match state.log.append(entry) {
+        Ok(a) => a,
+        // A concurrent retry with the same key won the race: answer as it did.
+        Err(liaison_store::Error::Duplicate { seq }) => return replay(state, seq),
+        Err(e) => return Err(e.into()),
+    };
+    for key in &judged.keys {
+        state.wake(&key.agency);
+    }
+    Ok(Published {
+        id: bulletin.id,
+        log_seq: appended.seq,
+        queued: judged.keys.into_iter().map(|k| k.agency).collect(),
+        refused: judged.refused,
+        replayed: false,
+    })
+}
+
+fn replay(state: &NodeState, seq: u64) -> Result<Published> {
+    let stored = state
+        .log
+        .get(seq)?
+        .map(|entry| load(state, entry))
+        .transpose()?
+        .flatten()
+        .ok_or_else(|| Error::NotFound(format!("log entry {seq} named by the request key")))?;
+    Ok(Published {
+        id: stored.header().bulletin_id,
+        log_seq: seq,
+        queued: stored
+            .header()
+            .recipients
+            .iter()
+            .map(|r| r.agency.clone())
+            .collect(),
+        refused: stored.refused.clone(),
+        replayed: true,
+    })
+}
