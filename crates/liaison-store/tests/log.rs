@@ -432,3 +432,34 @@ fn an_erased_body_leaves_a_log_that_verifies() {
     assert!(missing.is_err());
     assert_eq!(log.head().seq, 4);
 }
+
+/// A request refused inside a group commit (here: over the size limit) must not leave
+/// its claims behind for the next request of the same batch, which would then be
+/// answered as a duplicate of an entry that was never written.
+#[test]
+fn a_refused_request_claims_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let log = open(tmp.path());
+    let id = BulletinId::new(UnixMillis(1_795_000_000_000));
+    let claiming = |body: Vec<u8>| {
+        NewEntry::new(EntryKind::Received, body)
+            .about_bulletin(id)
+            .with_effect(liaison_store::Effect::ClaimReceived(id))
+    };
+    for _ in 0..20 {
+        // Submitted back to back, so that the writer usually takes both into one batch.
+        let too_large = log.submit(vec![claiming(vec![
+            0;
+            liaison_store::entry::MAX_BODY_BYTES + 1
+        ])]);
+        let fine = log.submit(vec![claiming(b"envelope".to_vec())]);
+        assert!(matches!(too_large.wait(), Err(Error::TooLarge { .. })));
+        match fine.wait() {
+            Ok(appended) => {
+                assert_eq!(log.received(&id).unwrap(), Some(appended[0].seq));
+                return;
+            }
+            Err(e) => panic!("the valid request was refused: {e}"),
+        }
+    }
+}

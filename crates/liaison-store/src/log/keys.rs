@@ -1,0 +1,64 @@
+//! The keys of the sled tree (see the table in the module above): one prefix byte per
+//! kind, integers big-endian so that keys sort by sequence.
+
+use liaison_core::{AgencyId, BulletinId};
+
+use crate::entry::Effect;
+
+pub(crate) fn entry_key(seq: u64) -> [u8; 9] {
+    let mut key = [b'e'; 9];
+    key[1..].copy_from_slice(&seq.to_be_bytes());
+    key
+}
+
+pub(super) fn checkpoint_key(seq: u64) -> [u8; 9] {
+    let mut key = [b'c'; 9];
+    key[1..].copy_from_slice(&seq.to_be_bytes());
+    key
+}
+
+pub(super) fn bulletin_index_key(id: &BulletinId, seq: u64) -> Vec<u8> {
+    [&b"b"[..], &id.to_bytes(), &seq.to_be_bytes()].concat()
+}
+
+pub(super) fn agency_index_prefix(agency: &AgencyId) -> Vec<u8> {
+    [&b"a"[..], agency.as_str().as_bytes(), b"\0"].concat()
+}
+
+pub(super) fn outbox_prefix(partner: &AgencyId) -> Vec<u8> {
+    [&b"o"[..], partner.as_str().as_bytes(), b"\0"].concat()
+}
+
+pub(super) fn received_key(id: &BulletinId) -> Vec<u8> {
+    [&b"r"[..], &id.to_bytes()].concat()
+}
+
+pub(super) fn request_key(key: &str) -> Vec<u8> {
+    [&b"q"[..], key.as_bytes()].concat()
+}
+
+pub(super) fn identity_ack_key(agency: &AgencyId) -> Vec<u8> {
+    [&b"v"[..], agency.as_str().as_bytes()].concat()
+}
+
+pub(super) fn client_key(name: &str) -> Vec<u8> {
+    [&b"k"[..], name.as_bytes()].concat()
+}
+
+/// The key an effect claims once and for all, if it claims one.
+pub(super) fn claim_key(effect: &Effect) -> Option<Vec<u8>> {
+    match effect {
+        Effect::ClaimReceived(id) => Some(received_key(id)),
+        Effect::ClaimRequestKey(key) => Some(request_key(key)),
+        _ => None,
+    }
+}
+
+pub(super) fn peer_key(agency: &AgencyId) -> Vec<u8> {
+    [&b"p"[..], agency.as_str().as_bytes()].concat()
+}
+
+pub(super) fn seq_suffix(key: &[u8]) -> Option<u64> {
+    let tail: [u8; 8] = key.get(key.len().checked_sub(8)?..)?.try_into().ok()?;
+    Some(u64::from_be_bytes(tail))
+}

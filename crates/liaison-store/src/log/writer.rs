@@ -1,0 +1,438 @@
+//! The writer thread: the only code that writes to the tree. It drains every waiting
+//! request into one sled batch (group commit), makes it durable with one flush plus
+//! `fdatasync`, and only then answers the requests.
+
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, mpsc};
+
+use bytes::Bytes;
+use liaison_core::UnixMillis;
+use liaison_core::crypto::{self, domain};
+use liaison_proto::format::v1 as pb;
+use prost::Message as _;
+use tokio::sync::oneshot;
+
+use super::keys::*;
+use super::{Appended, Checkpoint, Head, LogOptions, MAX_REQUESTS_PER_BATCH, Request, Shared};
+use crate::durability::{self, BODIES_DIR, SledSync};
+use crate::entry::{self, BodyPlacement, Effect, MAX_BODY_BYTES, NewEntry};
+use crate::error::{Error, Result};
+
+/// The writer thread: owns the head and the only write access to the tree.
+pub(super) struct Writer {
+    shared: Arc<Shared>,
+    db: sled::Db,
+    sync: SledSync,
+    head: Head,
+    last_checkpoint: u64,
+    options: LogOptions,
+    poisoned: Option<String>,
+}
+
+/// What one group commit is collecting.
+#[derive(Default)]
+struct PendingBatch {
+    batch: sled::Batch,
+    /// Whether a body file was written (its directory is fsynced before the batch).
+    wrote_body_files: bool,
+    /// Claimed keys (received bulletins, request keys) in this batch, with their seq.
+    claimed: std::collections::HashMap<Vec<u8>, u64>,
+    /// Files of erased bodies, removed once the batch is durable.
+    erase_files: Vec<PathBuf>,
+}
+
+/// Everything one group commit collected from its requests.
+struct Collected {
+    pending: PendingBatch,
+    /// The head after the last prepared entry.
+    head: Head,
+    prepared: Vec<Prepared>,
+    checkpoint_replies: Vec<oneshot::Sender<Result<Checkpoint>>>,
+}
+
+/// Answers every request with the reason the log stopped accepting writes.
+fn refuse_all(requests: Vec<Request>, reason: &str) {
+    for request in requests {
+        match request {
+            Request::Append { reply, .. } => drop(reply.send(Err(Error::Poisoned(reason.into())))),
+            Request::Checkpoint { reply } => drop(reply.send(Err(Error::Poisoned(reason.into())))),
+            Request::SetSigner(_) => {}
+        }
+    }
+}
+
+/// An entry, its index keys and its effects, into the batch.
+fn add_entry(batch: &mut sled::Batch, seq: u64, stored: Vec<u8>, entry: &NewEntry) {
+    batch.insert(&entry_key(seq)[..], stored);
+    if let Some(id) = &entry.bulletin_id {
+        batch.insert(bulletin_index_key(id, seq), &[][..]);
+    }
+    if let Some(agency) = &entry.agency {
+        batch.insert(
+            [agency_index_prefix(agency), seq.to_be_bytes().to_vec()].concat(),
+            &[][..],
+        );
+    }
+    for effect in &entry.effects {
+        apply_effect(batch, effect, seq);
+    }
+}
+
+/// One effect of the entry at `seq`, into the batch.
+fn apply_effect(batch: &mut sled::Batch, effect: &Effect, seq: u64) {
+    match effect {
+        Effect::Enqueue(partner) => {
+            batch.insert(
+                [outbox_prefix(partner), seq.to_be_bytes().to_vec()].concat(),
+                &[][..],
+            );
+        }
+        Effect::Dequeue {
+            partner,
+            published_seq,
+        } => {
+            batch.remove([outbox_prefix(partner), published_seq.to_be_bytes().to_vec()].concat());
+        }
+        Effect::ClaimReceived(_) | Effect::ClaimRequestKey(_) => {
+            if let Some(key) = claim_key(effect) {
+                batch.insert(key, &seq.to_be_bytes()[..]);
+            }
+        }
+        Effect::PutPeer { agency, bundle } => batch.insert(peer_key(agency), bundle.to_vec()),
+        Effect::RemovePeer(agency) => batch.remove(peer_key(agency)),
+        Effect::PutClient { name, record } => batch.insert(client_key(name), record.to_vec()),
+        Effect::RemoveClient(name) => batch.remove(client_key(name)),
+        // Applied before the entries, in `prepare`.
+        Effect::EraseBody { .. } => {}
+        Effect::IdentityAcknowledged { partner, version } => {
+            batch.insert(identity_ack_key(partner), &version.to_be_bytes()[..])
+        }
+    }
+}
+
+/// One request's entries, ready to go into the batch.
+struct Prepared {
+    reply: oneshot::Sender<Result<Vec<Appended>>>,
+    appended: Vec<Appended>,
+}
+
+impl Writer {
+    pub(super) fn new(
+        shared: Arc<Shared>,
+        db: sled::Db,
+        sync: SledSync,
+        head: Head,
+        last_checkpoint: u64,
+        options: LogOptions,
+    ) -> Self {
+        Self {
+            shared,
+            db,
+            sync,
+            head,
+            last_checkpoint,
+            options,
+            poisoned: None,
+        }
+    }
+
+    pub(super) fn run(mut self, requests: mpsc::Receiver<Request>) {
+        while let Ok(first) = requests.recv() {
+            let mut batch = vec![first];
+            while batch.len() < MAX_REQUESTS_PER_BATCH {
+                match requests.try_recv() {
+                    Ok(more) => batch.push(more),
+                    Err(_) => break,
+                }
+            }
+            self.commit(batch);
+        }
+    }
+
+    fn commit(&mut self, requests: Vec<Request>) {
+        if let Some(reason) = &self.poisoned {
+            refuse_all(requests, reason);
+            return;
+        }
+        let time = UnixMillis::now();
+        let mut collected = self.collect(requests, time);
+        let checkpoint = self.checkpoint_if_asked_or_due(&mut collected, time);
+        let Collected {
+            pending,
+            head,
+            prepared,
+            checkpoint_replies,
+        } = collected;
+        let outcome = self.write(pending.batch, pending.wrote_body_files);
+        if outcome.is_ok() {
+            for file in &pending.erase_files {
+                if let Err(e) = std::fs::remove_file(file) {
+                    tracing::warn!(file = %file.display(), error = %e, "could not remove an erased body's file");
+                }
+            }
+            self.shared.commits.fetch_add(1, Ordering::Relaxed);
+            self.head = head;
+            *self.shared.head.lock().unwrap_or_else(|p| p.into_inner()) = head;
+            if let Some(Ok(c)) = &checkpoint {
+                self.last_checkpoint = c.seq;
+            }
+        }
+        for p in prepared {
+            let _ = p.reply.send(match &outcome {
+                Ok(()) => Ok(p.appended),
+                Err(e) => Err(Error::Poisoned(e.clone())),
+            });
+        }
+        for reply in checkpoint_replies {
+            let _ = reply.send(match (&outcome, &checkpoint) {
+                (Ok(()), Some(Ok(c))) => Ok(c.clone()),
+                (Err(e), _) => Err(Error::Poisoned(e.clone())),
+                (_, Some(Err(e))) => Err(Error::BadCheckpoint {
+                    seq: head.seq,
+                    problem: e.to_string(),
+                }),
+                (_, None) => Err(Error::Closed),
+            });
+        }
+    }
+
+    /// Prepares every request into one batch; a request that cannot be prepared is
+    /// answered at once and leaves the batch untouched.
+    fn collect(&mut self, requests: Vec<Request>, time: UnixMillis) -> Collected {
+        let mut collected = Collected {
+            pending: PendingBatch::default(),
+            head: self.head,
+            prepared: Vec::new(),
+            checkpoint_replies: Vec::new(),
+        };
+        for request in requests {
+            match request {
+                Request::Append { entries, reply } => {
+                    match self.prepare(&entries, collected.head, time, &mut collected.pending) {
+                        Ok(appended) => {
+                            if let Some(last) = appended.last() {
+                                collected.head = Head {
+                                    seq: last.seq,
+                                    hash: last.hash,
+                                };
+                            }
+                            collected.prepared.push(Prepared { reply, appended });
+                        }
+                        Err(e) => drop(reply.send(Err(e))),
+                    }
+                }
+                Request::Checkpoint { reply } => collected.checkpoint_replies.push(reply),
+                Request::SetSigner(signer) => self.options.checkpoint_signer = Some(signer),
+            }
+        }
+        collected
+    }
+
+    /// Signs a checkpoint of the batch's head, into the batch, when one was asked for
+    /// or `checkpoint_every` entries passed since the last.
+    fn checkpoint_if_asked_or_due(
+        &self,
+        collected: &mut Collected,
+        time: UnixMillis,
+    ) -> Option<Result<Checkpoint>> {
+        let head = collected.head;
+        let due = self.options.checkpoint_every > 0
+            && head.seq >= self.last_checkpoint + self.options.checkpoint_every;
+        if collected.checkpoint_replies.is_empty() && !due {
+            return None;
+        }
+        let checkpoint = self.sign_checkpoint(head, time);
+        if let Ok(checkpoint) = &checkpoint {
+            collected.pending.batch.insert(
+                &checkpoint_key(checkpoint.seq)[..],
+                checkpoint.signed.to_vec(),
+            );
+        }
+        Some(checkpoint)
+    }
+
+    /// Puts one request's entries into the batch. External bodies are written (and
+    /// fsynced) now, before the entries that name them; nothing touches the batch until
+    /// every check has passed, so a refused request leaves it as it was.
+    fn prepare(
+        &self,
+        entries: &[NewEntry],
+        head: Head,
+        time: UnixMillis,
+        pending: &mut PendingBatch,
+    ) -> Result<Vec<Appended>> {
+        let claims = self.check_claims(entries, head, &pending.claimed)?;
+        if let Some(big) = entries.iter().find(|e| e.body.len() > MAX_BODY_BYTES) {
+            return Err(Error::TooLarge {
+                size: big.body.len(),
+                limit: MAX_BODY_BYTES,
+            });
+        }
+        let (inserts, appended) = self.encode_entries(entries, head, time, pending)?;
+        let erasures = self.prepare_erasures(entries, pending)?;
+        // Claimed only once the request is sure to go in: a refused request must not
+        // make a later one in the same batch look like a duplicate.
+        pending.claimed.extend(claims);
+        let batch = &mut pending.batch;
+        for (erased, blank) in erasures {
+            batch.insert(&entry_key(erased)[..], blank);
+        }
+        // Only now, with every body file in place, does the request touch the batch.
+        for (seq, stored, entry) in inserts {
+            add_entry(batch, seq, stored, entry);
+        }
+        Ok(appended)
+    }
+
+    /// A bulletin is received once, a request key used once: checks claims against the
+    /// tree, against earlier requests in this same batch and within the request, and
+    /// returns this request's claims with the sequence number of each.
+    fn check_claims(
+        &self,
+        entries: &[NewEntry],
+        head: Head,
+        claimed: &std::collections::HashMap<Vec<u8>, u64>,
+    ) -> Result<Vec<(Vec<u8>, u64)>> {
+        let mut claims: Vec<(Vec<u8>, u64)> = Vec::new();
+        for (offset, entry) in (1..).zip(entries) {
+            for key in entry.effects.iter().filter_map(claim_key) {
+                let earlier = claims.iter().find(|(k, _)| *k == key).map(|(_, seq)| *seq);
+                let existing = match earlier.or_else(|| claimed.get(&key).copied()) {
+                    Some(seq) => Some(seq),
+                    None => self
+                        .shared
+                        .tree
+                        .get(&key)?
+                        .and_then(|v| v.as_ref().try_into().ok().map(u64::from_be_bytes)),
+                };
+                if let Some(seq) = existing {
+                    return Err(Error::Duplicate { seq });
+                }
+                claims.push((key, head.seq + offset));
+            }
+        }
+        Ok(claims)
+    }
+
+    /// Chains the entries after `head` and encodes them; large bodies go to their own
+    /// fsynced files now.
+    fn encode_entries<'e>(
+        &self,
+        entries: &'e [NewEntry],
+        mut head: Head,
+        time: UnixMillis,
+        pending: &mut PendingBatch,
+    ) -> Result<(Vec<(u64, Vec<u8>, &'e NewEntry)>, Vec<Appended>)> {
+        let mut appended = Vec::with_capacity(entries.len());
+        let mut inserts = Vec::with_capacity(entries.len());
+        for entry in entries {
+            let body_sha256 = crypto::sha256(&entry.body);
+            let external = entry.body.len() > entry::INLINE_BODY_LIMIT;
+            if external {
+                pending.wrote_body_files |=
+                    durability::write_body(&self.shared.dir, &body_sha256, &entry.body)?;
+            }
+            let seq = head.seq + 1;
+            let record = entry::record_for(entry, seq, head.hash, time, body_sha256);
+            let inline: &[u8] = if external { &[] } else { &entry.body };
+            let (stored, hash) = entry::encode_stored(&record, inline);
+            inserts.push((seq, stored, entry));
+            head = Head { seq, hash };
+            appended.push(Appended { seq, hash });
+        }
+        Ok((inserts, appended))
+    }
+
+    /// Reads and blanks the entries whose bodies these entries erase, now, so that
+    /// touching the batch later cannot fail half-way through a request.
+    fn prepare_erasures(
+        &self,
+        entries: &[NewEntry],
+        pending: &mut PendingBatch,
+    ) -> Result<Vec<(u64, Vec<u8>)>> {
+        let mut erasures = Vec::new();
+        for effect in entries.iter().flat_map(|e| &e.effects) {
+            let Effect::EraseBody { seq: erased } = effect else {
+                continue;
+            };
+            let missing = || Error::Tampered {
+                seq: *erased,
+                problem: "the entry to erase is missing or malformed".into(),
+            };
+            let stored = self
+                .shared
+                .tree
+                .get(entry_key(*erased))?
+                .ok_or_else(missing)?;
+            let current = entry::decode_stored(*erased, &stored)?;
+            if current.placement == BodyPlacement::External {
+                // The body's own file goes once the batch is durable.
+                pending.erase_files.push(durability::body_path(
+                    &self.shared.dir,
+                    &current.body_sha256,
+                ));
+            }
+            erasures.push((*erased, entry::erase_stored(&stored).ok_or_else(missing)?));
+        }
+        Ok(erasures)
+    }
+
+    fn sign_checkpoint(&self, head: Head, time: UnixMillis) -> Result<Checkpoint> {
+        let signer =
+            self.options
+                .checkpoint_signer
+                .as_ref()
+                .ok_or_else(|| Error::BadCheckpoint {
+                    seq: head.seq,
+                    problem: "this log was opened without a checkpoint signer".into(),
+                })?;
+        let key_id = signer.key.verifying_key().key_id('s');
+        let body = pb::Checkpoint {
+            agency: signer.agency.to_string(),
+            seq: head.seq,
+            head_hash: Bytes::copy_from_slice(&head.hash),
+            time_unix_ms: time.0,
+            signing_key_id: key_id.to_string(),
+        }
+        .encode_to_vec();
+        let signature = signer.key.sign(domain::CHECKPOINT, &[&body]);
+        let signed = pb::SignedCheckpoint {
+            checkpoint: body.into(),
+            signature: Bytes::copy_from_slice(&signature),
+        }
+        .encode_to_vec();
+        Ok(Checkpoint {
+            agency: signer.agency.clone(),
+            seq: head.seq,
+            head_hash: head.hash,
+            time,
+            signing_key_id: key_id,
+            signed: signed.into(),
+        })
+    }
+
+    /// Applies the batch and makes it durable. A failure after the batch was applied
+    /// leaves its durability unknown, so the log refuses all later writes.
+    fn write(&mut self, batch: sled::Batch, wrote_body_files: bool) -> Result<(), String> {
+        if wrote_body_files {
+            durability::fsync_dir(&self.shared.dir.join(BODIES_DIR)).map_err(|e| e.to_string())?;
+        }
+        self.shared
+            .tree
+            .apply_batch(batch)
+            .map_err(|e| e.to_string())?;
+        let durable = self
+            .db
+            .flush()
+            .map_err(Error::from)
+            .and_then(|_| self.sync.after_flush());
+        if let Err(e) = durable {
+            let reason = format!("flush failed: {e}");
+            tracing::error!(%reason, "log writes stopped; restart the node and run `liaison log verify`");
+            self.poisoned = Some(reason.clone());
+            return Err(reason);
+        }
+        Ok(())
+    }
+}
