@@ -42,6 +42,9 @@ struct PendingBatch {
     erase_files: Vec<PathBuf>,
 }
 
+/// An entry encoded for the tree: its sequence number, stored value, and the entry.
+type Encoded<'e> = (u64, Vec<u8>, &'e NewEntry);
+
 /// Everything one group commit collected from its requests.
 struct Collected {
     pending: PendingBatch,
@@ -323,7 +326,7 @@ impl Writer {
         mut head: Head,
         time: UnixMillis,
         pending: &mut PendingBatch,
-    ) -> Result<(Vec<(u64, Vec<u8>, &'e NewEntry)>, Vec<Appended>)> {
+    ) -> Result<(Vec<Encoded<'e>>, Vec<Appended>)> {
         let mut appended = Vec::with_capacity(entries.len());
         let mut inserts = Vec::with_capacity(entries.len());
         for entry in entries {
