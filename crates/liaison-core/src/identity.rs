@@ -317,59 +317,11 @@ impl TryFrom<pb::IdentityDocument> for IdentityDocument {
 
     fn try_from(m: pb::IdentityDocument) -> Result<Self, Malformed> {
         let agency: AgencyId = m.agency.parse()?;
-        if m.country != agency.country() {
-            return Err(Malformed::new(
-                "country",
-                format!("{:?} does not match agency {agency}", m.country),
-            ));
-        }
-        if m.display_name.is_empty() || m.display_name.len() > limits::MAX_FIELD_BYTES {
-            return Err(Malformed::new("display_name", "must be 1-1024 bytes"));
-        }
-        if m.peer_endpoints.len() > limits::MAX_ENDPOINTS {
-            return Err(Malformed::new(
-                "peer_endpoints",
-                format!("more than {}", limits::MAX_ENDPOINTS),
-            ));
-        }
-        if let Some(bad) = m.peer_endpoints.iter().find(|e| !is_host_port(e)) {
-            return Err(Malformed::new(
-                "peer_endpoints",
-                format!("{bad:?} is not host:port"),
-            ));
-        }
-        if m.revoked_keys.len() > limits::MAX_REVOKED_KEYS
-            || m.retired_signing_keys.len() > limits::MAX_REVOKED_KEYS
-        {
-            return Err(Malformed::new(
-                "revoked_keys",
-                format!("more than {}", limits::MAX_REVOKED_KEYS),
-            ));
-        }
-        if m.version == 0 {
-            return Err(Malformed::new("version", "must be at least 1"));
-        }
-        if m.not_after_unix_ms <= m.not_before_unix_ms {
-            return Err(Malformed::new("not_after", "must be later than not_before"));
-        }
-        if m.tls_ca_certificate.is_empty() {
-            return Err(Malformed::new("tls_ca_certificate", "missing"));
-        }
+        check_document_fields(&m, &agency)?;
         let revoked_keys = m
             .revoked_keys
             .into_iter()
-            .map(|r| {
-                let reason = match pb::RevocationReason::try_from(r.reason) {
-                    Ok(pb::RevocationReason::Compromised) => RevocationReason::Compromised,
-                    Ok(pb::RevocationReason::Superseded) => RevocationReason::Superseded,
-                    _ => return Err(Malformed::new("revoked_keys.reason", "unknown reason")),
-                };
-                Ok(RevokedKey {
-                    key_id: r.key_id.parse()?,
-                    revoked_at: UnixMillis(r.revoked_unix_ms),
-                    reason,
-                })
-            })
+            .map(revoked_key)
             .collect::<Result<_, Malformed>>()?;
         let retired_signing_keys = m
             .retired_signing_keys
@@ -412,6 +364,63 @@ impl TryFrom<pb::IdentityDocument> for IdentityDocument {
             revoked_keys,
         })
     }
+}
+
+/// The rules on the document's plain fields: names, endpoints, limits, version,
+/// validity window, a CA certificate present.
+fn check_document_fields(m: &pb::IdentityDocument, agency: &AgencyId) -> Result<(), Malformed> {
+    if m.country != agency.country() {
+        return Err(Malformed::new(
+            "country",
+            format!("{:?} does not match agency {agency}", m.country),
+        ));
+    }
+    if m.display_name.is_empty() || m.display_name.len() > limits::MAX_FIELD_BYTES {
+        return Err(Malformed::new("display_name", "must be 1-1024 bytes"));
+    }
+    if m.peer_endpoints.len() > limits::MAX_ENDPOINTS {
+        return Err(Malformed::new(
+            "peer_endpoints",
+            format!("more than {}", limits::MAX_ENDPOINTS),
+        ));
+    }
+    if let Some(bad) = m.peer_endpoints.iter().find(|e| !is_host_port(e)) {
+        return Err(Malformed::new(
+            "peer_endpoints",
+            format!("{bad:?} is not host:port"),
+        ));
+    }
+    if m.revoked_keys.len() > limits::MAX_REVOKED_KEYS
+        || m.retired_signing_keys.len() > limits::MAX_REVOKED_KEYS
+    {
+        return Err(Malformed::new(
+            "revoked_keys",
+            format!("more than {}", limits::MAX_REVOKED_KEYS),
+        ));
+    }
+    if m.version == 0 {
+        return Err(Malformed::new("version", "must be at least 1"));
+    }
+    if m.not_after_unix_ms <= m.not_before_unix_ms {
+        return Err(Malformed::new("not_after", "must be later than not_before"));
+    }
+    if m.tls_ca_certificate.is_empty() {
+        return Err(Malformed::new("tls_ca_certificate", "missing"));
+    }
+    Ok(())
+}
+
+fn revoked_key(r: pb::RevokedKey) -> Result<RevokedKey, Malformed> {
+    let reason = match pb::RevocationReason::try_from(r.reason) {
+        Ok(pb::RevocationReason::Compromised) => RevocationReason::Compromised,
+        Ok(pb::RevocationReason::Superseded) => RevocationReason::Superseded,
+        _ => return Err(Malformed::new("revoked_keys.reason", "unknown reason")),
+    };
+    Ok(RevokedKey {
+        key_id: r.key_id.parse()?,
+        revoked_at: UnixMillis(r.revoked_unix_ms),
+        reason,
+    })
 }
 
 /// Whether `s` looks like `host:port` (a name or address, then a port 1-65535).

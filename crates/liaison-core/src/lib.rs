@@ -7,9 +7,12 @@
 //! - [`crypto`]: every cryptographic operation and domain-separation label.
 //! - [`identity`]: agency keys, the root-signed identity document, fingerprints.
 //! - [`envelope`]: sealing for recipients and opening, with one error per failed check.
+//! - [`directory`]: where a receiver looks up partners' signing keys (current, retired,
+//!   revoked).
+//! - [`forward`], [`recall`]: onward sharing and the originator's recall.
 //! - [`tls`]: the agency's own certificate authority.
 //! - [`policy`]: the sharing policy and its decisions (deny by default).
-//! - [`receipt`]: signed receipts.
+//! - [`receipt`]: signed receipts, with the rejection codes a sender acts on.
 //! - [`limits`]: bounds on everything decoded from a partner.
 //! - [`error`]: the crate's one error type.
 //!
@@ -20,6 +23,7 @@
 
 pub mod bulletin;
 pub mod crypto;
+pub mod directory;
 pub mod envelope;
 pub mod error;
 pub mod forward;

@@ -137,6 +137,96 @@ fn category_prefix_ok(prefix: &str) -> bool {
     prefix == "*" || prefix.parse::<crate::ids::Category>().is_ok()
 }
 
+/// Where in the policy text a value sits, for errors that name line and field.
+struct Located<'t> {
+    text: &'t str,
+}
+
+impl Located<'_> {
+    fn at(&self, span: std::ops::Range<usize>, field: &str) -> String {
+        format!("policy line {}: {field}", line_of(self.text, span.start))
+    }
+
+    /// Each value of `list` parsed as `T`; an error names its line and `field`.
+    fn parse_each<T: std::str::FromStr<Err = Malformed>>(
+        &self,
+        list: Vec<toml::Spanned<String>>,
+        field: &str,
+    ) -> Result<Vec<T>, Malformed> {
+        list.into_iter()
+            .map(|value| {
+                value
+                    .get_ref()
+                    .parse()
+                    .map_err(|e: Malformed| Malformed::new(self.at(value.span(), field), e.problem))
+            })
+            .collect()
+    }
+
+    /// Each value of `list` kept as text if `valid`; otherwise an error naming its line,
+    /// `field` and what was `expected`.
+    fn check_each(
+        &self,
+        list: Vec<toml::Spanned<String>>,
+        field: &str,
+        valid: impl Fn(&str) -> bool,
+        expected: &str,
+    ) -> Result<Vec<String>, Malformed> {
+        list.into_iter()
+            .map(|value| {
+                if valid(value.get_ref()) {
+                    Ok(value.into_inner())
+                } else {
+                    Err(Malformed::new(
+                        self.at(value.span(), field),
+                        format!("{:?} is not {expected}", value.get_ref()),
+                    ))
+                }
+            })
+            .collect()
+    }
+
+    /// One `[partners.X]` section, validated.
+    fn partner(
+        &self,
+        agency: &AgencyId,
+        section: std::ops::Range<usize>,
+        r: RawPartner,
+    ) -> Result<PartnerRules, Malformed> {
+        let field = |f: &str| format!("partners.{agency}.{f}");
+        let prefix = "a category prefix (dotted lowercase, or \"*\")";
+        let send = self.check_each(r.send, &field("send"), category_prefix_ok, prefix)?;
+        let receive = self.check_each(r.receive, &field("receive"), category_prefix_ok, prefix)?;
+        let max_send_tlp = r.max_send_tlp.get_ref().parse().map_err(|e: Malformed| {
+            Malformed::new(
+                self.at(r.max_send_tlp.span(), &field("max_send_tlp")),
+                e.problem,
+            )
+        })?;
+        let accept_handling = self.parse_each(r.accept_handling, &field("accept_handling"))?;
+        let forward_to = self.check_each(
+            r.forward_to,
+            &field("forward_to"),
+            |t| t == "*" || t.parse::<AgencyId>().is_ok(),
+            "an agency id or \"*\"",
+        )?;
+        if r.max_receive_per_minute == 0 {
+            return Err(Malformed::new(
+                self.at(section, &field("max_receive_per_minute")),
+                "must be at least 1 (remove the partner to accept nothing)",
+            ));
+        }
+        Ok(PartnerRules {
+            send,
+            receive,
+            max_send_tlp,
+            accept_handling,
+            forward_to,
+            max_receive_per_minute: r.max_receive_per_minute,
+        })
+    }
+}
+
 impl Policy {
     /// Parses and validates policy text. Errors name the line and the field.
     pub fn parse(text: &str) -> Result<Self, Malformed> {
@@ -144,91 +234,19 @@ impl Policy {
             let line = e.span().map_or(0, |s| line_of(text, s.start));
             Malformed::new(format!("policy line {line}"), e.message().to_owned())
         })?;
-        let at = |span: std::ops::Range<usize>, field: &str| {
-            format!("policy line {}: {field}", line_of(text, span.start))
-        };
+        let located = Located { text };
         let mut partners = BTreeMap::new();
         for (name, rules) in raw.partners {
-            let section = name.span();
-            let agency: AgencyId = name
-                .get_ref()
-                .parse()
-                .map_err(|e: Malformed| Malformed::new(at(name.span(), "partners"), e.problem))?;
-            let field = |f: &str| format!("partners.{agency}.{f}");
-            let r = rules.into_inner();
-            let prefixes = |list: Vec<toml::Spanned<String>>, f: &str| {
-                list.into_iter()
-                    .map(|p| {
-                        if category_prefix_ok(p.get_ref()) {
-                            Ok(p.into_inner())
-                        } else {
-                            Err(Malformed::new(
-                                at(p.span(), &field(f)),
-                                format!(
-                                    "{:?} is not a category prefix (dotted lowercase, or \"*\")",
-                                    p.get_ref()
-                                ),
-                            ))
-                        }
-                    })
-                    .collect::<Result<Vec<_>, _>>()
-            };
-            let send = prefixes(r.send, "send")?;
-            let receive = prefixes(r.receive, "receive")?;
-            let max_send_tlp = r.max_send_tlp.get_ref().parse().map_err(|e: Malformed| {
-                Malformed::new(at(r.max_send_tlp.span(), &field("max_send_tlp")), e.problem)
+            let agency: AgencyId = name.get_ref().parse().map_err(|e: Malformed| {
+                Malformed::new(located.at(name.span(), "partners"), e.problem)
             })?;
-            let accept_handling = r
-                .accept_handling
-                .into_iter()
-                .map(|h| {
-                    h.get_ref().parse().map_err(|e: Malformed| {
-                        Malformed::new(at(h.span(), &field("accept_handling")), e.problem)
-                    })
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            let forward_to = r
-                .forward_to
-                .into_iter()
-                .map(|t| {
-                    if t.get_ref() == "*" || t.get_ref().parse::<AgencyId>().is_ok() {
-                        Ok(t.into_inner())
-                    } else {
-                        Err(Malformed::new(
-                            at(t.span(), &field("forward_to")),
-                            format!("{:?} is not an agency id or \"*\"", t.get_ref()),
-                        ))
-                    }
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            if r.max_receive_per_minute == 0 {
-                return Err(Malformed::new(
-                    at(section, &field("max_receive_per_minute")),
-                    "must be at least 1 (remove the partner to accept nothing)",
-                ));
-            }
-            partners.insert(
-                agency,
-                PartnerRules {
-                    send,
-                    receive,
-                    max_send_tlp,
-                    accept_handling,
-                    forward_to,
-                    max_receive_per_minute: r.max_receive_per_minute,
-                },
-            );
+            let rules = located.partner(&agency, name.span(), rules.into_inner())?;
+            partners.insert(agency, rules);
         }
-        let originator_control = raw
-            .handling
-            .originator_control
-            .into_iter()
-            .map(|h| {
-                h.get_ref().parse().map_err(|e: Malformed| {
-                    Malformed::new(at(h.span(), "handling.originator_control"), e.problem)
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let originator_control = located.parse_each(
+            raw.handling.originator_control,
+            "handling.originator_control",
+        )?;
         let digest = crypto::sha256(text.as_bytes());
         Ok(Self {
             partners,

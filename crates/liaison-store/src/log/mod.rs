@@ -15,7 +15,7 @@
 //! | `k` client name                  | the client's registration      |
 //! | `v` partner                      | our identity version it holds  |
 //!
-//! An entry, its index keys and its [`Effect`]s go into one sled batch, so they exist
+//! An entry, its index keys and its [`Effect`](crate::Effect)s go into one sled batch, so they exist
 //! together or not at all.
 
 use std::path::{Path, PathBuf};
