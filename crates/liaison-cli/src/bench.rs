@@ -212,39 +212,11 @@ fn start_federation(base: &std::path::Path) -> Result<Federation> {
         listeners.push(listener);
         dirs.push(dir);
     }
-    // The sender knows every receiver; each receiver knows the sender.
-    let sender_dir = &dirs[0];
     let states = dirs
         .iter()
         .map(|d| NodeState::open(Node::load(d)?).map_err(anyhow::Error::from))
         .collect::<Result<Vec<_>>>()?;
-    // Everyone allows everyone everything, at a rate the benchmark cannot reach.
-    let allow = |agency: &str| {
-        format!(
-            "[partners.{agency}]\nsend = [\"*\"]\nreceive = [\"*\"]\nmax_send_tlp = \"red\"\nmax_receive_per_minute = 100000000\n\n"
-        )
-    };
-    std::fs::write(
-        dirs[0].join("policy.toml"),
-        RECEIVERS.iter().map(|a| allow(a)).collect::<String>(),
-    )?;
-    for dir in &dirs[1..] {
-        std::fs::write(dir.join("policy.toml"), allow("NL-NP"))?;
-    }
-    for state in &states {
-        state.reload_policy()?;
-    }
-    for (i, receiver) in states.iter().enumerate().skip(1) {
-        let add = |to: &NodeState, from: &NodeState| {
-            peer_add(
-                to,
-                &data_encoding::BASE64.encode(&from.node().identity().to_bytes()),
-                &from.node().identity().fingerprint().to_string(),
-            )
-        };
-        add(&states[0], receiver).with_context(|| format!("peer add {i}"))?;
-        add(receiver, &states[0])?;
-    }
+    introduce(&dirs, &states)?;
     let mut apis = Vec::new();
     let mut api_listeners = Vec::new();
     for (i, state) in states.iter().enumerate() {
@@ -260,27 +232,18 @@ fn start_federation(base: &std::path::Path) -> Result<Federation> {
     }
     let (stop, stop_rx) = tokio::sync::watch::channel(false);
     let mut tasks = Vec::new();
-    for (((state, listener), dir), api) in
-        states.iter().zip(listeners).zip(&dirs).zip(api_listeners)
-    {
+    for (((state, peer), dir), api) in states.iter().zip(listeners).zip(&dirs).zip(api_listeners) {
         let certificate = Arc::new(NodeCertificate::load(
             &dir.join("tls/node.pem"),
             &dir.join("tls/node.key"),
         )?);
         let mut stop = stop_rx.clone();
-        tasks.push(runtime.spawn(run_state(
-            state.clone(),
-            certificate,
-            Listeners {
-                peer: listener,
-                api,
-            },
-            async move {
-                let _ = stop.changed().await;
-            },
-        )));
+        let shutdown = async move {
+            let _ = stop.changed().await;
+        };
+        let listeners = Listeners { peer, api };
+        tasks.push(runtime.spawn(run_state(state.clone(), certificate, listeners, shutdown)));
     }
-    let _ = sender_dir;
     Ok(Federation {
         runtime,
         sender: states[0].clone(),
@@ -293,6 +256,38 @@ fn start_federation(base: &std::path::Path) -> Result<Federation> {
         stop,
         tasks,
     })
+}
+
+/// The sender knows every receiver and each receiver the sender, fingerprints
+/// checked; every policy allows everything at a rate the benchmark cannot reach.
+fn introduce(dirs: &[std::path::PathBuf], states: &[Arc<NodeState>]) -> Result<()> {
+    let allow = |agency: &str| {
+        format!(
+            "[partners.{agency}]\nsend = [\"*\"]\nreceive = [\"*\"]\nmax_send_tlp = \"red\"\nmax_receive_per_minute = 100000000\n\n"
+        )
+    };
+    std::fs::write(
+        dirs[0].join("policy.toml"),
+        RECEIVERS.iter().map(|a| allow(a)).collect::<String>(),
+    )?;
+    for dir in &dirs[1..] {
+        std::fs::write(dir.join("policy.toml"), allow("NL-NP"))?;
+    }
+    for state in states {
+        state.reload_policy()?;
+    }
+    let add = |to: &NodeState, from: &NodeState| {
+        peer_add(
+            to,
+            &data_encoding::BASE64.encode(&from.node().identity().to_bytes()),
+            &from.node().identity().fingerprint().to_string(),
+        )
+    };
+    for (i, receiver) in states.iter().enumerate().skip(1) {
+        add(&states[0], receiver).with_context(|| format!("peer add {i}"))?;
+        add(receiver, &states[0])?;
+    }
+    Ok(())
 }
 
 fn request(to: &[AgencyId]) -> Result<SendRequest> {

@@ -54,6 +54,57 @@ fn main() {
             .and_then(|v| v.parse().ok())
             .unwrap_or(1500),
     );
+    println!("liaison-core crypto benchmark (1 KiB bulletin body, one thread)");
+    println!("{:<44} {:>15} {:>13}", "operation", "rate", "per op");
+    primitives(budget);
+    envelopes(budget);
+}
+
+/// Each primitive on its own: signatures, HPKE wraps, content AEAD.
+fn primitives(budget: Duration) {
+    let signing = SigningKey::generate(&mut SystemRng).unwrap();
+    let recipient = EncryptionKey::generate(&mut SystemRng);
+    let message = vec![7u8; 300];
+    let signature = signing.sign(domain::ENVELOPE, &[&message]);
+    let public = signing.verifying_key();
+    measure("ed25519 sign (300 B)", budget, || {
+        black_box(signing.sign(domain::ENVELOPE, &[black_box(&message)]));
+    });
+    measure("ed25519 verify (300 B)", budget, || {
+        public
+            .verify(domain::ENVELOPE, &[black_box(&message)], &signature)
+            .unwrap();
+    });
+    let key = [3u8; 32];
+    let wrap = || {
+        recipient
+            .public_key()
+            .wrap_content_key(&key, b"info", b"aad", &mut SystemRng)
+            .unwrap()
+    };
+    let (encapped, wrapped) = wrap();
+    measure("hpke seal (wrap 32 B content key)", budget, || {
+        black_box(wrap());
+    });
+    measure("hpke open (unwrap 32 B content key)", budget, || {
+        black_box(
+            recipient
+                .unwrap_content_key(&encapped, &wrapped, b"info", b"aad")
+                .unwrap(),
+        );
+    });
+    let plaintext = vec![1u8; 1100];
+    let ct = crypto::content_encrypt(&key, plaintext.clone(), b"hdr").unwrap();
+    measure("aes-256-gcm seal 1.1 KiB", budget, || {
+        black_box(crypto::content_encrypt(&key, plaintext.clone(), b"hdr").unwrap());
+    });
+    measure("aes-256-gcm open 1.1 KiB", budget, || {
+        black_box(crypto::content_decrypt(&key, &ct, b"hdr").unwrap());
+    });
+}
+
+/// Whole envelopes: seal for 1 and 10 recipients, and open one.
+fn envelopes(budget: Duration) {
     let origin: AgencyId = "NL-NP".parse().unwrap();
     let signing = SigningKey::generate(&mut SystemRng).unwrap();
     let origin_enc = EncryptionKey::generate(&mut SystemRng);
@@ -84,52 +135,6 @@ fn main() {
             ..BulletinContent::default()
         },
     };
-
-    println!("liaison-core crypto benchmark (1 KiB bulletin body, one thread)");
-    println!("{:<44} {:>15} {:>13}", "operation", "rate", "per op");
-    let message = vec![7u8; 300];
-    let signature = signing.sign(domain::ENVELOPE, &[&message]);
-    let public = signing.verifying_key();
-    measure("ed25519 sign (300 B)", budget, || {
-        black_box(signing.sign(domain::ENVELOPE, &[black_box(&message)]));
-    });
-    measure("ed25519 verify (300 B)", budget, || {
-        public
-            .verify(domain::ENVELOPE, &[black_box(&message)], &signature)
-            .unwrap();
-    });
-    let key = [3u8; 32];
-    let (encapped, wrapped) = recipients[0]
-        .1
-        .public_key()
-        .wrap_content_key(&key, b"info", b"aad", &mut SystemRng)
-        .unwrap();
-    measure("hpke seal (wrap 32 B content key)", budget, || {
-        black_box(
-            recipients[0]
-                .1
-                .public_key()
-                .wrap_content_key(&key, b"info", b"aad", &mut SystemRng)
-                .unwrap(),
-        );
-    });
-    measure("hpke open (unwrap 32 B content key)", budget, || {
-        black_box(
-            recipients[0]
-                .1
-                .unwrap_content_key(&encapped, &wrapped, b"info", b"aad")
-                .unwrap(),
-        );
-    });
-    let plaintext = vec![1u8; 1100];
-    let ct = crypto::content_encrypt(&key, plaintext.clone(), b"hdr").unwrap();
-    measure("aes-256-gcm seal 1.1 KiB", budget, || {
-        black_box(crypto::content_encrypt(&key, plaintext.clone(), b"hdr").unwrap());
-    });
-    measure("aes-256-gcm open 1.1 KiB", budget, || {
-        black_box(crypto::content_decrypt(&key, &ct, b"hdr").unwrap());
-    });
-
     for n in [1usize, 10] {
         let keys: Vec<RecipientKey> = recipients[..n]
             .iter()
