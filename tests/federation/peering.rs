@@ -107,6 +107,7 @@ fn a_tampered_envelope_gets_a_signed_rejection_with_its_code_and_the_log_still_v
     let mut client = peer_client(&runtime, a, &node_certificate(b)).unwrap();
 
     let genuine = seal_envelope(&b_node.keys().signing, &b_node, &a_node);
+    let genuine_for_naming = seal_envelope(&b_node.keys().signing, &b_node, &a_node);
     let mut tampered = genuine.to_vec();
     let last = tampered.len() - 70; // inside the ciphertext, before the signature
     tampered[last] ^= 0x01;
@@ -137,6 +138,33 @@ fn a_tampered_envelope_gets_a_signed_rejection_with_its_code_and_the_log_still_v
         again.receipt()
     );
     assert_eq!(a.inbox().len(), 1);
+
+    // A structurally broken envelope whose header still reads: the rejection names the
+    // bulletin, so the sender can tell which one was refused.
+    let mut parts: liaison_proto::format::v1::SealedEnvelope =
+        prost::Message::decode(genuine_for_naming.clone()).unwrap();
+    parts.wraps = Bytes::from_static(b"\xff\xff");
+    let broken = deliver_receipt(
+        &runtime,
+        &mut client,
+        prost::Message::encode_to_vec(&parts).into(),
+    );
+    assert!(
+        matches!(
+            broken.receipt().outcome,
+            Outcome::Rejected {
+                code: RejectCode::Malformed,
+                ..
+            }
+        ),
+        "{:?}",
+        broken.receipt()
+    );
+    let named = liaison_core::SealedEnvelope::decode(genuine_for_naming).unwrap();
+    assert_eq!(
+        broken.receipt().bulletin_id,
+        Some(named.header().bulletin_id)
+    );
 
     // Garbage bytes: rejected as malformed, node still up.
     let junk = deliver_receipt(&runtime, &mut client, Bytes::from_static(b"\x0a\x03abc"));

@@ -15,6 +15,7 @@ use liaison_node::node::journal::PolicyDecisionRecord;
 use liaison_node::ops::bulletins::Recipients;
 use liaison_node::ops::bulletins::views::{SendRequest, SendView};
 use liaison_node::ops::log::ExportedBody;
+use liaison_node::ops::policy::Question;
 use liaison_tests::{TestNode, allow_everything, federation, wait_until};
 use prost::Message as _;
 
@@ -105,7 +106,10 @@ fn a_partner_the_policy_denies_never_receives_anything() {
     let auto = send(a, &["auto"], "trafficking.persons", "green").unwrap();
     assert_eq!(auto.queued_for, ["DE-BKA"]);
     let explained = a.admin(PolicyExplain {
-        to: "DE-BKA".parse().unwrap(),
+        question: Question::To {
+            partner: "DE-BKA".parse().unwrap(),
+            origin: None,
+        },
         category: "trafficking.persons".parse().unwrap(),
         tlp: "red".parse().unwrap(),
         handling: vec![],

@@ -260,16 +260,25 @@ pub enum PolicyCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Would a bulletin with this marking go to this partner, and why not? Sends nothing.
+    /// Would a bulletin with this marking go to a partner (`--to`), or be accepted from
+    /// one (`--from`), and why not? With `--origin`, the bulletin is another agency's,
+    /// forwarded. Sends nothing.
     #[command(
-        after_help = "Example:\n  liaison policy explain --data-dir /var/lib/liaison --to DE-BKA --category trafficking.persons --tlp red"
+        after_help = "Examples:\n  liaison policy explain --data-dir /var/lib/liaison --to DE-BKA --category trafficking.persons --tlp red\n  liaison policy explain --data-dir /var/lib/liaison --from DE-BKA --origin NL-NP --category trafficking.persons --tlp green --handling H2\n      (would we accept NL-NP's H2 bulletin forwarded by DE-BKA?)"
     )]
     Explain {
         #[command(flatten)]
         dir: DataDir,
-        /// The partner.
+        /// The partner it would go to.
+        #[arg(long, required_unless_present = "from", conflicts_with = "from")]
+        to: Option<AgencyId>,
+        /// The partner it would come from.
         #[arg(long)]
-        to: AgencyId,
+        from: Option<AgencyId>,
+        /// The originator, when the bulletin is forwarded (by us with `--to`, by the
+        /// partner with `--from`).
+        #[arg(long)]
+        origin: Option<AgencyId>,
         /// Dotted category.
         #[arg(long)]
         category: Category,

@@ -15,6 +15,7 @@ use clap::Parser as _;
 use liaison_node::edge::admin::PolicyExplain;
 use liaison_node::ops::bulletins::Recipients;
 use liaison_node::ops::bulletins::views::SendRequest;
+use liaison_node::ops::policy::Question;
 
 mod bench;
 mod cli;
@@ -211,20 +212,26 @@ fn policy_command(command: PolicyCommand) -> Result<()> {
         PolicyCommand::Explain {
             dir,
             to,
+            from,
+            origin,
             category,
             tlp,
             handling,
             json,
-        } => policy::explain(
-            &dir.data_dir,
-            PolicyExplain {
-                to,
+        } => {
+            let question = match (to, from) {
+                (Some(partner), _) => Question::To { partner, origin },
+                (None, Some(partner)) => Question::From { partner, origin },
+                (None, None) => anyhow::bail!("name the partner with --to or --from"),
+            };
+            let explain = PolicyExplain {
+                question,
                 category,
                 tlp,
                 handling,
-            },
-            json,
-        ),
+            };
+            policy::explain(&dir.data_dir, explain, json)
+        }
         PolicyCommand::Reload { dir, json } => policy::reload(&dir.data_dir, json),
     }
 }

@@ -30,6 +30,23 @@ pub use crate::directory::{KeyDirectory, KeyLookup, lookup_in_document};
 /// The only format version this build writes and reads.
 pub const FORMAT_VERSION: u32 = 1;
 
+/// The bulletin id of an envelope (sealed or forwarded) that fails its checks, read as
+/// far as the bytes allow, so that a rejection can still name the bulletin. Nothing
+/// here is trusted: it only labels a refusal.
+pub fn peek_bulletin_id(raw: &Bytes) -> Option<BulletinId> {
+    if raw.len() > limits::MAX_ENVELOPE_BYTES {
+        return None;
+    }
+    let sealed = if crate::forward::is_forwarded(raw) {
+        pb::ForwardedEnvelope::decode(raw.clone()).ok()?.original
+    } else {
+        raw.clone()
+    };
+    let parts = pb::SealedEnvelope::decode(sealed).ok()?;
+    let header = pb::EnvelopeHeader::decode(parts.header).ok()?;
+    BulletinId::from_slice(&header.bulletin_id).ok()
+}
+
 /// A recipient to seal for: the agency and its current encryption key.
 #[derive(Debug, Clone)]
 pub struct RecipientKey {

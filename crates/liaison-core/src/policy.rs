@@ -283,6 +283,29 @@ impl Policy {
     /// with an originator-control code; only where the originator's rules say
     /// `forward_to` it; and only if `to` may receive the marking at all.
     pub fn onward(&self, origin: &AgencyId, to: &AgencyId, marking: &Marking) -> Decision {
+        let travels = self.may_travel_onward(origin, marking);
+        if !travels.is_allowed() {
+            return travels;
+        }
+        let allowed_by_origin = self
+            .partners
+            .get(origin)
+            .is_some_and(|r| r.forward_to.iter().any(|t| t == "*" || t == to.as_str()));
+        if !allowed_by_origin {
+            return Decision::Denied {
+                rule: format!("partners.{origin}.forward_to"),
+                reason: format!("bulletins from {origin} may not be forwarded to {to}"),
+            };
+        }
+        self.egress(to, marking)
+    }
+
+    /// Whether the originator's marking lets a bulletin travel onward at all: TLP:CLEAR
+    /// or GREEN, and no handling code this policy lists under originator control. Every
+    /// hop checks it: the forwarder before forwarding ([`Policy::onward`]) and the
+    /// receiver of a forwarded bulletin again on arrival, so one partner's bug or bad
+    /// faith cannot take a bulletin further than its originator allowed.
+    pub fn may_travel_onward(&self, origin: &AgencyId, marking: &Marking) -> Decision {
         if marking.tlp > Tlp::Green {
             return Decision::Denied {
                 rule: "tlp".into(),
@@ -301,17 +324,25 @@ impl Policy {
                 ),
             };
         }
-        let allowed_by_origin = self
-            .partners
-            .get(origin)
-            .is_some_and(|r| r.forward_to.iter().any(|t| t == "*" || t == to.as_str()));
-        if !allowed_by_origin {
-            return Decision::Denied {
-                rule: format!("partners.{origin}.forward_to"),
-                reason: format!("bulletins from {origin} may not be forwarded to {to}"),
-            };
+        Decision::Allowed {
+            rule: "onward: TLP:CLEAR or GREEN, no originator-control code".into(),
         }
-        self.egress(to, marking)
+    }
+
+    /// May `origin`'s bulletin with `marking`, forwarded by `forwarder`, be accepted
+    /// here? The marking must allow onward travel ([`Policy::may_travel_onward`]) and
+    /// this node must accept the category from the forwarder ([`Policy::ingress`]).
+    pub fn ingress_forwarded(
+        &self,
+        origin: &AgencyId,
+        forwarder: &AgencyId,
+        marking: &Marking,
+    ) -> Decision {
+        let travels = self.may_travel_onward(origin, marking);
+        if !travels.is_allowed() {
+            return travels;
+        }
+        self.ingress(forwarder, marking)
     }
 
     /// Every partner the policy names.

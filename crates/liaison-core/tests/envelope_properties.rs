@@ -376,6 +376,7 @@ proptest! {
             );
         }
         let _ = liaison_core::recall::SignedRecall::verify(Bytes::from(data.clone()), &directory(&[&origin]));
+        let _ = liaison_core::envelope::peek_bulletin_id(&Bytes::from(data.clone()));
         if let Ok(m) = pb::BulletinContent::decode(Bytes::from(data)) {
             let _ = BulletinContent::try_from(m);
         }
@@ -396,8 +397,13 @@ proptest! {
             2 => parts.ciphertext = junk,
             _ => parts.signature = junk,
         }
-        let outcome = SealedEnvelope::decode(parts.encode_to_vec().into()).and_then(|e| open_as(&e, &me, &origin));
+        let raw: Bytes = parts.encode_to_vec().into();
+        let outcome = SealedEnvelope::decode(raw.clone()).and_then(|e| open_as(&e, &me, &origin));
         prop_assert!(outcome.is_err());
+        // Whatever else broke, a readable header still names the bulletin in the refusal.
+        if field != 0 {
+            prop_assert_eq!(liaison_core::envelope::peek_bulletin_id(&raw), Some(bulletin.id));
+        }
     }
 }
 

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use anyhow::{Context as _, Result};
 use liaison_node::edge::admin::{self, PolicyExplain, PolicyReload, PolicyShow};
-use liaison_node::ops::policy::{PolicyView, policy_view};
+use liaison_node::ops::policy::{PolicyView, Question, policy_view};
 
 use super::call;
 use crate::output;
@@ -73,20 +73,21 @@ pub fn check(file: &Path, json: bool) -> Result<()> {
     output::line(format_args!("{} is valid.", file.display()))
 }
 
-pub fn explain(data_dir: &Path, question: PolicyExplain, json: bool) -> Result<()> {
-    let view = call(data_dir, question)?;
+pub fn explain(data_dir: &Path, explain: PolicyExplain, json: bool) -> Result<()> {
+    let incoming = matches!(explain.question, Question::From { .. });
+    let view = call(data_dir, explain)?;
     if json {
         return output::json(&view);
     }
+    let verdict = match (incoming, view.allowed) {
+        (false, true) => "WOULD GO",
+        (false, false) => "WOULD NOT GO",
+        (true, true) => "WOULD BE ACCEPTED",
+        (true, false) => "WOULD BE REFUSED",
+    };
     output::line(format_args!(
-        "{}: {} (policy {})",
-        if view.allowed {
-            "WOULD GO"
-        } else {
-            "WOULD NOT GO"
-        },
-        view.decision,
-        view.policy_version
+        "{verdict}: {} (policy {})",
+        view.decision, view.policy_version
     ))
 }
 

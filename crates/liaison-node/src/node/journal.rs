@@ -161,6 +161,20 @@ pub enum LogEvent {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         decision: Option<PolicyDecisionRecord>,
     },
+    /// A partner forwarded a bulletin further than its originator's marking allows (a
+    /// bug or bad faith at that partner): refused, and recorded against it.
+    ForwardingViolation {
+        /// The partner that forwarded it.
+        forwarder: AgencyId,
+        /// The bulletin's originator, when the envelope named one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        origin: Option<AgencyId>,
+        /// The rule it broke, in words.
+        reason: String,
+        /// The decision, when this node's policy made it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        decision: Option<PolicyDecisionRecord>,
+    },
     /// A partner pushed an identity document that was refused.
     IdentityRefused {
         /// The partner.
@@ -253,7 +267,8 @@ impl LogEvent {
             | LogEvent::PublishDenied { .. }
             | LogEvent::ForwardDenied { .. }
             | LogEvent::IngressAllowed { .. }
-            | LogEvent::EnvelopeRejected { .. } => EntryKind::PolicyDecision,
+            | LogEvent::EnvelopeRejected { .. }
+            | LogEvent::ForwardingViolation { .. } => EntryKind::PolicyDecision,
             LogEvent::IdentityRefused { .. }
             | LogEvent::IdentityUpdated { .. }
             | LogEvent::IdentityPushed { .. }
@@ -274,6 +289,7 @@ impl LogEvent {
             LogEvent::EnvelopeRejected { from, .. } | LogEvent::IdentityRefused { from, .. } => {
                 Some(from)
             }
+            LogEvent::ForwardingViolation { forwarder, .. } => Some(forwarder),
             LogEvent::IdentityUpdated { agency, .. }
             | LogEvent::IdentityPushed { agency, .. }
             | LogEvent::PeerAdded { agency, .. }

@@ -76,28 +76,72 @@ pub struct ExplainView {
     pub policy_version: String,
 }
 
-/// Judges a marking for a partner without sending anything.
+/// Which way the question goes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Question {
+    /// Would a bulletin go to this partner? With `origin`, a bulletin received from
+    /// `origin` and forwarded by this node.
+    To {
+        /// The partner.
+        partner: AgencyId,
+        /// The originator of a bulletin this node would forward.
+        origin: Option<AgencyId>,
+    },
+    /// Would a bulletin from this partner be accepted? With `origin`, `origin`'s
+    /// bulletin forwarded by the partner.
+    From {
+        /// The partner.
+        partner: AgencyId,
+        /// The originator of a bulletin the partner forwards.
+        origin: Option<AgencyId>,
+    },
+}
+
+/// Judges a marking without sending or receiving anything: egress to a partner, onward
+/// sharing by this node, ingress from a partner, or a partner's forward of another
+/// agency's bulletin — each by exactly the rules the node applies.
 pub fn policy_explain(
     state: &NodeState,
-    agency: &AgencyId,
-    category: Category,
-    tlp: Tlp,
-    handling: Vec<HandlingCode>,
+    question: &Question,
+    marking: Marking,
 ) -> Result<ExplainView> {
-    let marking =
-        Marking::new(category, tlp, handling).map_err(|e| Error::InvalidRequest(e.to_string()))?;
     let policy = state.policy.snapshot();
-    let mut decision = policy.egress(agency, &marking);
-    if state.partners.snapshot().get(agency).is_none() {
-        decision = liaison_core::policy::Decision::Denied {
+    let (partner, decision) = match question {
+        Question::To {
+            partner,
+            origin: None,
+        } => (partner, policy.egress(partner, &marking)),
+        Question::To {
+            partner,
+            origin: Some(origin),
+        } => (partner, policy.onward(origin, partner, &marking)),
+        Question::From { partner, origin } => match origin {
+            Some(origin) if origin != partner => {
+                (partner, policy.ingress_forwarded(origin, partner, &marking))
+            }
+            _ => (partner, policy.ingress(partner, &marking)),
+        },
+    };
+    let decision = if state.partners.snapshot().get(partner).is_none() {
+        liaison_core::policy::Decision::Denied {
             rule: "partners".into(),
-            reason: format!("{agency} is not a known partner (no identity imported)"),
-        };
-    }
+            reason: format!("{partner} is not a known partner (no identity imported)"),
+        }
+    } else {
+        decision
+    };
     Ok(ExplainView {
         allowed: decision.is_allowed(),
         rule: decision.rule().to_owned(),
         decision: decision.to_string(),
         policy_version: policy.version().to_owned(),
     })
+}
+
+/// A marking from its parts, or the reason it is not one.
+///
+/// Errors: [`Error::InvalidRequest`] naming the rule broken.
+pub fn marking(category: Category, tlp: Tlp, handling: Vec<HandlingCode>) -> Result<Marking> {
+    Marking::new(category, tlp, handling).map_err(|e| Error::InvalidRequest(e.to_string()))
 }

@@ -5,6 +5,7 @@ use liaison_store::EntryKind;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
+use crate::node::journal::LogEvent;
 use crate::node::state::NodeState;
 use crate::trust::partners::Partner;
 
@@ -120,6 +121,23 @@ pub fn status(state: &NodeState) -> Result<StatusView> {
 /// An identity expiring sooner than this (30 days) is a warning.
 const EXPIRY_WARNING_MS: i64 = 30 * 86_400_000;
 
+/// When each recorded forwarding violation by a partner happened, oldest first.
+fn forwarding_violations(state: &NodeState, entries: &[liaison_store::Entry]) -> Vec<UnixMillis> {
+    entries
+        .iter()
+        .filter(|e| e.kind == EntryKind::PolicyDecision)
+        .filter(|e| {
+            state.log.body(e).ok().flatten().is_some_and(|body| {
+                matches!(
+                    LogEvent::parse(&body),
+                    Some(LogEvent::ForwardingViolation { .. })
+                )
+            })
+        })
+        .map(|e| e.time)
+        .collect()
+}
+
 /// One partner's line, adding its warnings to `warnings`.
 fn partner_status(
     state: &NodeState,
@@ -137,13 +155,19 @@ fn partner_status(
         .transpose()?
         .flatten()
         .map(|e| (now.0 - e.time.0) / 1000);
-    let last_delivery = state
-        .log
-        .entries_for_agency(agency)?
+    let entries = state.log.entries_for_agency(agency)?;
+    let last_delivery = entries
         .iter()
         .rev()
         .find(|e| e.kind == EntryKind::Receipt)
         .map(|e| e.time.to_string());
+    let violations = forwarding_violations(state, &entries);
+    if let Some(last) = violations.last() {
+        warnings.push(format!(
+            "{agency} forwarded {} bulletin(s) further than the originator's marking allows (refused; last at {last}): raise it with {agency}",
+            violations.len()
+        ));
+    }
     let failure = state.delivery_error(agency);
     let doc = partner.identity.document();
     if doc.not_after.0 - now.0 < EXPIRY_WARNING_MS {

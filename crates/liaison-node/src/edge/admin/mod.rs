@@ -26,7 +26,7 @@ use crate::ops::clients::{self, IssuedClient};
 use crate::ops::keys::{self, KeyChangeView, KeyPurpose};
 use crate::ops::log::{self as log_ops, ExportedEntry, VerifyView};
 use crate::ops::peers::{self, PeerView};
-use crate::ops::policy::{self, ExplainView, PolicyView};
+use crate::ops::policy::{self, ExplainView, PolicyView, Question};
 use crate::ops::status::{self, StatusView};
 use crate::trust::clients::{ClientRecord, Role};
 
@@ -394,12 +394,13 @@ impl Command for PolicyReload {
     }
 }
 
-/// Would a bulletin with this marking go to this partner, and why not?
+/// Would a bulletin with this marking go to (or be accepted from) this partner, and
+/// why not?
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyExplain {
-    /// The partner.
-    pub to: AgencyId,
+    /// Which way, and whether the bulletin is forwarded.
+    pub question: Question,
     /// The category.
     pub category: Category,
     /// The TLP level.
@@ -412,6 +413,7 @@ pub struct PolicyExplain {
 impl Command for PolicyExplain {
     type Reply = ExplainView;
     fn run(self, state: &NodeState) -> Result<ExplainView> {
-        policy::policy_explain(state, &self.to, self.category, self.tlp, self.handling)
+        let marking = policy::marking(self.category, self.tlp, self.handling)?;
+        policy::policy_explain(state, &self.question, marking)
     }
 }

@@ -4,6 +4,7 @@
 //! the [`RejectCode`] the partner's node will act on.
 
 use bytes::Bytes;
+use liaison_core::envelope::peek_bulletin_id;
 use liaison_core::forward::ForwardedEnvelope;
 use liaison_core::recall::SignedRecall;
 use liaison_core::receipt::RejectCode;
@@ -40,6 +41,9 @@ pub(super) struct Rejection {
     pub reason: String,
     /// The ingress decision, when the policy refused it.
     pub decision: Option<PolicyDecisionRecord>,
+    /// The originator of a forwarded bulletin refused for breaking a rule of onward
+    /// sharing: the forwarder broke its originator's marking.
+    pub forwarded_from: Option<AgencyId>,
 }
 
 impl Rejection {
@@ -49,6 +53,7 @@ impl Rejection {
             code,
             reason: reason.into(),
             decision: None,
+            forwarded_from: None,
         }
     }
 
@@ -82,15 +87,16 @@ fn ingress(
         code: RejectCode::PolicyDenied,
         reason: format!("sharing policy: {}", record.describe()),
         decision: Some(record),
+        forwarded_from: None,
     }))
 }
 
 /// Checks an envelope delivered by its origin: every `open` check, then the ingress
 /// policy on the verified header before paying for decryption.
 pub(super) fn check_envelope(state: &NodeState, partner: &AgencyId, raw: Bytes) -> Checked {
-    let envelope = match SealedEnvelope::decode(raw) {
+    let envelope = match SealedEnvelope::decode(raw.clone()) {
         Ok(e) => e,
-        Err(e) => return Rejection::of(None, &e).into(),
+        Err(e) => return Rejection::of(peek_bulletin_id(&raw), &e).into(),
     };
     let id = envelope.header().bulletin_id;
     let now = state.clock.now();
@@ -132,15 +138,30 @@ pub(super) fn check_envelope(state: &NodeState, partner: &AgencyId, raw: Bytes) 
 }
 
 /// Checks a forwarded envelope: the forwarder is the connection's partner and signed
-/// the forwarding, the original verifies under its originator's key and allows onward
-/// sharing, our policy accepts it from the forwarder, and it decrypts.
+/// the forwarding, the original verifies under its originator's key, its marking lets
+/// it travel onward *by this node's own rules* (TLP, originator-control codes — the
+/// forwarder should have refused, but this node does not rely on it), this node
+/// accepts the category from the forwarder, and it decrypts.
 pub(super) fn check_forwarded(state: &NodeState, partner: &AgencyId, raw: Bytes) -> Checked {
-    let forwarded = match ForwardedEnvelope::decode(raw) {
+    let forwarded = match ForwardedEnvelope::decode(raw.clone()) {
         Ok(f) => f,
-        Err(e) => return Rejection::of(None, &e).into(),
+        Err(e) => return Rejection::of(peek_bulletin_id(&raw), &e).into(),
     };
     let header = forwarded.original().header();
-    let id = header.bulletin_id;
+    let (id, origin) = (header.bulletin_id, header.origin.clone());
+    let policy = state.policy.snapshot();
+    let travels = policy.may_travel_onward(&origin, &header.marking);
+    if !travels.is_allowed() {
+        let record = PolicyDecisionRecord::new(partner, &travels, &policy);
+        return Rejection {
+            bulletin_id: Some(id),
+            code: RejectCode::ForwardingRefused,
+            reason: format!("forwarding refused: {}", record.describe()),
+            decision: Some(record),
+            forwarded_from: Some(origin),
+        }
+        .into();
+    }
     let decision = match ingress(state, partner, id, &header.marking) {
         Ok(decision) => decision,
         Err(rejection) => return (*rejection).into(),
@@ -162,7 +183,13 @@ pub(super) fn check_forwarded(state: &NodeState, partner: &AgencyId, raw: Bytes)
             decision,
             forwarded_by: Some(partner.clone()),
         },
-        Err(e) => Rejection::of(Some(id), &e).into(),
+        Err(e) => {
+            let mut rejection = Rejection::of(Some(id), &e);
+            if rejection.code == RejectCode::ForwardingRefused {
+                rejection.forwarded_from = Some(origin);
+            }
+            rejection.into()
+        }
     }
 }
 

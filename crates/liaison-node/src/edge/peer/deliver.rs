@@ -238,21 +238,35 @@ fn record_rejection(
         code,
         reason,
         decision,
+        forwarded_from,
     } = rejection;
     tracing::warn!(%partner, bulletin = ?bulletin_id.map(|b| b.to_string()), %code, %reason, "rejected an envelope");
-    let mut entry = LogEvent::EnvelopeRejected {
+    let mut entries = Vec::new();
+    if code == RejectCode::ForwardingRefused {
+        tracing::warn!(%partner, origin = ?forwarded_from.as_ref().map(ToString::to_string), %reason, "a partner forwarded a bulletin its originator's marking keeps from going further");
+        entries.push(LogEvent::ForwardingViolation {
+            forwarder: partner.clone(),
+            origin: forwarded_from,
+            reason: reason.clone(),
+            decision: decision.clone(),
+        });
+    }
+    entries.push(LogEvent::EnvelopeRejected {
         from: partner.clone(),
         envelope_sha256: data_encoding::HEXLOWER.encode(&envelope_sha256),
         code: code.as_str().to_owned(),
         reason: reason.clone(),
         decision,
-    }
-    .entry();
-    if let Some(id) = bulletin_id {
-        entry = entry.about_bulletin(id);
-    }
+    });
+    let entries = entries
+        .into_iter()
+        .map(|event| match bulletin_id {
+            Some(id) => event.entry().about_bulletin(id),
+            None => event.entry(),
+        })
+        .collect();
     Pending {
-        append: state.log.submit(vec![entry]),
+        append: state.log.submit(entries),
         bulletin_id,
         envelope_sha256,
         verdict: Verdict::Rejected { code, reason },

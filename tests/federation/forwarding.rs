@@ -1,0 +1,191 @@
+//! A receiving node enforces its originator-control rules on forwarded bulletins
+//! itself, whatever the forwarder did: a partner that forwards a bulletin its
+//! originator keeps under control (a bug, or bad faith) is refused, the refusal is a
+//! signed rejection with its code, and both sides can see it.
+
+use bytes::Bytes;
+use liaison_core::receipt::{Outcome, RejectCode, SignedReceipt};
+use liaison_core::{BulletinId, Receiver, RecipientKey, SealedEnvelope, UnixMillis};
+use liaison_node::edge::admin::{BulletinSend, LogExport, PolicyExplain, PolicyShow, Status};
+use liaison_node::node::journal;
+use liaison_node::ops::bulletins::Recipients;
+use liaison_node::ops::bulletins::views::SendRequest;
+use liaison_node::ops::log::ExportedBody;
+use liaison_node::ops::policy::Question;
+use liaison_proto::format::v1 as fmt;
+use liaison_store::{Effect, EntryKind};
+use liaison_tests::{LONG, TestNode, allow_everything, federation, wait_until};
+
+/// NL-NP sends DE-BKA a TLP:GREEN bulletin with `handling`; returns its id once there.
+fn send_green(nl: &TestNode, de: &TestNode, handling: &[&str], title: &str) -> BulletinId {
+    let request = SendRequest {
+        to: Recipients::Named(vec![de.agency.clone()]),
+        category: "trafficking.persons".parse().unwrap(),
+        tlp: liaison_core::Tlp::Green,
+        handling: handling.iter().map(|h| h.parse().unwrap()).collect(),
+        title: title.into(),
+        body: "names and phones".into(),
+        expires_in_days: 30,
+    };
+    let id: BulletinId = nl.admin(BulletinSend(request)).id.parse().unwrap();
+    wait_until("delivery to DE-BKA", LONG, || nl.outbox(de) == 0);
+    id
+}
+
+/// What a modified DE-BKA does: builds the forwarded envelope itself, skipping its own
+/// policy, and queues it for RO-DIICOT in its outbox (the node's delivery worker then
+/// sends it like any forward).
+fn forward_bypassing_policy(de: &TestNode, ro: &TestNode, id: BulletinId) {
+    let state = de.state();
+    let node = state.node();
+    let received = state
+        .log
+        .entries_for_bulletin(&id)
+        .unwrap()
+        .into_iter()
+        .find(|e| e.kind == EntryKind::Received)
+        .unwrap();
+    let original = SealedEnvelope::decode(state.log.body(&received).unwrap().unwrap()).unwrap();
+    let holder = Receiver {
+        agency: &node.config().agency,
+        encryption_keys: node.decryption_keys(),
+    };
+    let to = RecipientKey {
+        agency: ro.agency.clone(),
+        key: ro.node().identity().document().encryption_key.key.clone(),
+    };
+    let forwarded = liaison_core::forward::forward(
+        &original,
+        holder,
+        &*state.partners.snapshot(),
+        &node.keys().signing,
+        &to,
+        UnixMillis::now(),
+        &mut liaison_core::crypto::SystemRng,
+    )
+    .unwrap();
+    let record = fmt::PublishedRecord {
+        envelope: forwarded.as_bytes().clone(),
+        content: Bytes::new(),
+        refusals: vec![],
+        decisions: vec![],
+        forwarded: true,
+    };
+    let entry =
+        journal::published_entry(&record, id).with_effect(Effect::Enqueue(ro.agency.clone()));
+    state.log.append(entry).unwrap();
+    state.wake(&ro.agency);
+}
+
+/// The signed receipt DE-BKA holds from RO-DIICOT for bulletin `id`.
+fn receipt_at_forwarder(de: &TestNode, id: BulletinId) -> Outcome {
+    let state = de.state();
+    let entry = state
+        .log
+        .entries_for_bulletin(&id)
+        .unwrap()
+        .into_iter()
+        .find(|e| {
+            e.kind == EntryKind::Receipt
+                && e.agency.as_ref().map(|a| a.as_str()) == Some("RO-DIICOT")
+        })
+        .expect("a receipt from RO-DIICOT");
+    let body = state.log.body(&entry).unwrap().unwrap();
+    SignedReceipt::from_stored(body)
+        .unwrap()
+        .receipt()
+        .outcome
+        .clone()
+}
+
+#[test]
+fn a_forward_of_an_originator_controlled_bulletin_is_refused_by_the_receiver_itself() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut nodes = federation(tmp.path(), &["NL-NP", "DE-BKA", "RO-DIICOT"]);
+    // RO-DIICOT keeps H2 bulletins with their originators.
+    let ro_policy = format!(
+        "[handling]\noriginator_control = [\"H2\"]\n\n{}{}",
+        allow_everything("NL-NP"),
+        allow_everything("DE-BKA")
+    );
+    nodes[2].write_policy(&ro_policy);
+    for n in &mut nodes {
+        n.start();
+    }
+    let (nl, de, ro) = (&nodes[0], &nodes[1], &nodes[2]);
+    let controlled = send_green(nl, de, &["H2"], "GREEN but H2");
+    let shareable = send_green(nl, de, &[], "GREEN, shareable");
+
+    forward_bypassing_policy(de, ro, controlled);
+    forward_bypassing_policy(de, ro, shareable);
+    wait_until("DE-BKA's outbox to RO-DIICOT to drain", LONG, || {
+        de.outbox(ro) == 0
+    });
+
+    // The forwarder holds RO-DIICOT's signed refusal, with its code.
+    match receipt_at_forwarder(de, controlled) {
+        Outcome::Rejected { code, reason } => {
+            assert_eq!(code, RejectCode::ForwardingRefused);
+            assert!(!code.is_transient());
+            assert!(
+                reason.contains("H2") && reason.contains("handling.originator_control"),
+                "{reason}"
+            );
+        }
+        other => panic!("RO-DIICOT answered {other:?} to an H2 forward"),
+    }
+    // The same path carries what the marking allows: the path is not broken.
+    assert!(matches!(
+        receipt_at_forwarder(de, shareable),
+        Outcome::Accepted { .. }
+    ));
+    let inbox: Vec<String> = ro.inbox().into_iter().map(|b| b.id).collect();
+    assert_eq!(
+        inbox,
+        [shareable.to_string()],
+        "only the shareable bulletin is stored"
+    );
+
+    // The receiver logged a violation by the forwarder, and status warns about it.
+    let violations = ro
+        .admin(LogExport {
+            since: 1,
+            limit: usize::MAX,
+        })
+        .into_iter()
+        .filter_map(|e| match e.body {
+            ExportedBody::Event(event) => Some(serde_json::to_value(event).unwrap()),
+            _ => None,
+        })
+        .filter(|event| event["event"] == "forwarding-violation")
+        .collect::<Vec<_>>();
+    assert_eq!(violations.len(), 1, "{violations:?}");
+    assert_eq!(violations[0]["forwarder"], "DE-BKA");
+    assert_eq!(violations[0]["origin"], "NL-NP");
+    assert_eq!(
+        violations[0]["decision"]["rule"],
+        "handling.originator_control"
+    );
+    let warnings = ro.admin(Status {}).warnings;
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.starts_with("DE-BKA forwarded 1 bulletin(s) further")),
+        "{warnings:?}"
+    );
+
+    // The operator sees which codes the node enforces, and can ask the same question
+    // in advance.
+    assert_eq!(ro.admin(PolicyShow {}).originator_control, ["H2"]);
+    let explained = ro.admin(PolicyExplain {
+        question: Question::From {
+            partner: de.agency.clone(),
+            origin: Some(nl.agency.clone()),
+        },
+        category: "trafficking.persons".parse().unwrap(),
+        tlp: liaison_core::Tlp::Green,
+        handling: vec!["H2".parse().unwrap()],
+    });
+    assert!(!explained.allowed);
+    assert_eq!(explained.rule, "handling.originator_control");
+}
