@@ -98,6 +98,36 @@ fn receipt_at_forwarder(de: &TestNode, id: BulletinId) -> Outcome {
         .clone()
 }
 
+/// RO-DIICOT's log holds one forwarding violation by DE-BKA, and its status warns.
+fn assert_violation_recorded(ro: &TestNode) {
+    let violations = ro
+        .admin(LogExport {
+            since: 1,
+            limit: usize::MAX,
+        })
+        .into_iter()
+        .filter_map(|e| match e.body {
+            ExportedBody::Event(event) => Some(serde_json::to_value(event).unwrap()),
+            _ => None,
+        })
+        .filter(|event| event["event"] == "forwarding-violation")
+        .collect::<Vec<_>>();
+    assert_eq!(violations.len(), 1, "{violations:?}");
+    assert_eq!(violations[0]["forwarder"], "DE-BKA");
+    assert_eq!(violations[0]["origin"], "NL-NP");
+    assert_eq!(
+        violations[0]["decision"]["rule"],
+        "handling.originator_control"
+    );
+    let warnings = ro.admin(Status {}).warnings;
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.starts_with("DE-BKA forwarded 1 bulletin(s) further")),
+        "{warnings:?}"
+    );
+}
+
 #[test]
 fn a_forward_of_an_originator_controlled_bulletin_is_refused_by_the_receiver_itself() {
     let tmp = tempfile::tempdir().unwrap();
@@ -147,32 +177,7 @@ fn a_forward_of_an_originator_controlled_bulletin_is_refused_by_the_receiver_its
     );
 
     // The receiver logged a violation by the forwarder, and status warns about it.
-    let violations = ro
-        .admin(LogExport {
-            since: 1,
-            limit: usize::MAX,
-        })
-        .into_iter()
-        .filter_map(|e| match e.body {
-            ExportedBody::Event(event) => Some(serde_json::to_value(event).unwrap()),
-            _ => None,
-        })
-        .filter(|event| event["event"] == "forwarding-violation")
-        .collect::<Vec<_>>();
-    assert_eq!(violations.len(), 1, "{violations:?}");
-    assert_eq!(violations[0]["forwarder"], "DE-BKA");
-    assert_eq!(violations[0]["origin"], "NL-NP");
-    assert_eq!(
-        violations[0]["decision"]["rule"],
-        "handling.originator_control"
-    );
-    let warnings = ro.admin(Status {}).warnings;
-    assert!(
-        warnings
-            .iter()
-            .any(|w| w.starts_with("DE-BKA forwarded 1 bulletin(s) further")),
-        "{warnings:?}"
-    );
+    assert_violation_recorded(ro);
 
     // The operator sees which codes the node enforces, and can ask the same question
     // in advance.

@@ -107,7 +107,6 @@ fn a_tampered_envelope_gets_a_signed_rejection_with_its_code_and_the_log_still_v
     let mut client = peer_client(&runtime, a, &node_certificate(b)).unwrap();
 
     let genuine = seal_envelope(&b_node.keys().signing, &b_node, &a_node);
-    let genuine_for_naming = seal_envelope(&b_node.keys().signing, &b_node, &a_node);
     let mut tampered = genuine.to_vec();
     let last = tampered.len() - 70; // inside the ciphertext, before the signature
     tampered[last] ^= 0x01;
@@ -139,8 +138,35 @@ fn a_tampered_envelope_gets_a_signed_rejection_with_its_code_and_the_log_still_v
     );
     assert_eq!(a.inbox().len(), 1);
 
-    // A structurally broken envelope whose header still reads: the rejection names the
-    // bulletin, so the sender can tell which one was refused.
+    // Garbage bytes: rejected as malformed, node still up.
+    let junk = deliver_receipt(&runtime, &mut client, Bytes::from_static(b"\x0a\x03abc"));
+    assert!(
+        matches!(
+            junk.receipt().outcome,
+            Outcome::Rejected {
+                code: RejectCode::Malformed,
+                ..
+            }
+        ),
+        "{:?}",
+        junk.receipt()
+    );
+    nodes[0].stop();
+    assert!(nodes[0].verify_log() > 0);
+}
+
+/// Regression: a rejection receipt named no bulletin when the envelope failed its
+/// structural checks, even where the header still read.
+#[test]
+fn a_rejection_names_the_bulletin_whenever_its_header_reads() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut nodes = federation(tmp.path(), &["NL-NP", "DE-BKA"]);
+    nodes[0].start();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (a, b) = (&nodes[0], &nodes[1]);
+    let (a_node, b_node) = (a.node(), b.node());
+    let mut client = peer_client(&runtime, a, &node_certificate(b)).unwrap();
+    let genuine_for_naming = seal_envelope(&b_node.keys().signing, &b_node, &a_node);
     let mut parts: liaison_proto::format::v1::SealedEnvelope =
         prost::Message::decode(genuine_for_naming.clone()).unwrap();
     parts.wraps = Bytes::from_static(b"\xff\xff");
@@ -165,22 +191,6 @@ fn a_tampered_envelope_gets_a_signed_rejection_with_its_code_and_the_log_still_v
         broken.receipt().bulletin_id,
         Some(named.header().bulletin_id)
     );
-
-    // Garbage bytes: rejected as malformed, node still up.
-    let junk = deliver_receipt(&runtime, &mut client, Bytes::from_static(b"\x0a\x03abc"));
-    assert!(
-        matches!(
-            junk.receipt().outcome,
-            Outcome::Rejected {
-                code: RejectCode::Malformed,
-                ..
-            }
-        ),
-        "{:?}",
-        junk.receipt()
-    );
-    nodes[0].stop();
-    assert!(nodes[0].verify_log() > 0);
 }
 
 #[test]

@@ -328,6 +328,12 @@ fn a_recall_reaches_every_recipient_and_comes_back_as_purge_receipts() {
     nodes[1].verify_log();
 }
 
+/// A `trafficking.persons` bulletin from `node` to NL-NP; returns its id.
+fn send_to_nl(node: &TestNode, tlp: &str, handling: &[&str], title: &str) -> BulletinId {
+    let request = request(&["NL-NP"], "trafficking.persons", tlp, handling, title);
+    node.admin(BulletinSend(request)).id.parse().unwrap()
+}
+
 #[test]
 fn onward_sharing_follows_the_originators_marking_and_the_policy() {
     let tmp = tempfile::tempdir().unwrap();
@@ -342,20 +348,10 @@ fn onward_sharing_follows_the_originators_marking_and_the_policy() {
         n.start();
     }
     let (a, b, c) = (&nodes[0], &nodes[1], &nodes[2]);
-    let send_from_b = |tlp: &str, handling: &[&str], title: &str| -> BulletinId {
-        let sent = b.admin(BulletinSend(request(
-            &["NL-NP"],
-            "trafficking.persons",
-            tlp,
-            handling,
-            title,
-        )));
-        sent.id.parse().unwrap()
-    };
-    let green = send_from_b("green", &[], "green, shareable");
-    let amber = send_from_b("amber", &[], "amber, not shareable");
-    let controlled = send_from_b("green", &["H2"], "green but H2");
-    let red = send_from_b("red", &[], "red, never shareable");
+    let green = send_to_nl(b, "green", &[], "green, shareable");
+    let amber = send_to_nl(b, "amber", &[], "amber, not shareable");
+    let controlled = send_to_nl(b, "green", &["H2"], "green but H2");
+    let red = send_to_nl(b, "red", &[], "red, never shareable");
     wait_until("B's bulletins at A", Duration::from_secs(60), || {
         b.outbox(a) == 0
     });

@@ -248,8 +248,8 @@ proptest! {
     }
 }
 
-#[test]
-fn each_open_check_has_its_own_error() {
+/// A bulletin from [`origin`] sealed for one recipient, DE-BKA.
+fn sealed_for_one() -> (TestAgency, TestAgency, Bulletin, SealedEnvelope) {
     let origin = origin();
     let me = TestAgency::numbered("DE-BKA", 50);
     let bulletin = sample_bulletin(&origin.id, BulletinId::new(T0));
@@ -260,6 +260,12 @@ fn each_open_check_has_its_own_error() {
         &mut SystemRng,
     )
     .unwrap();
+    (origin, me, bulletin, envelope)
+}
+
+#[test]
+fn each_key_and_time_check_has_its_own_error() {
+    let (origin, me, bulletin, envelope) = sealed_for_one();
     let receiver = Receiver {
         agency: &me.id,
         encryption_keys: std::slice::from_ref(&me.encryption),
@@ -313,6 +319,16 @@ fn each_open_check_has_its_own_error() {
         open(&envelope, receiver, &dir, before_identity),
         Err(Error::OriginIdentityNotYetValid { .. })
     ));
+}
+
+#[test]
+fn each_other_open_check_has_its_own_error() {
+    let (origin, me, _, envelope) = sealed_for_one();
+    let receiver = Receiver {
+        agency: &me.id,
+        encryption_keys: std::slice::from_ref(&me.encryption),
+    };
+    let dir = directory(&[&origin]);
 
     let stranger = TestAgency::numbered("DE-BKA", 51);
     let wrong_key = Receiver {

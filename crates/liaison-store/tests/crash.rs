@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use liaison_core::crypto::SigningKey;
 use liaison_store::log::CheckpointSigner;
-use liaison_store::{EntryKind, Log, LogOptions, NewEntry};
+use liaison_store::{EntryKind, Log, LogOptions, NewEntry, VerifyReport};
 use rand::Rng as _;
 
 const CHILD_ENV: &str = "LIAISON_CRASH_CHILD_DIR";
@@ -72,6 +72,30 @@ fn child(dir: &Path) {
     }
 }
 
+/// Opens the log after a kill and checks that every acknowledged entry is there with
+/// its body, and that the whole log verifies.
+fn check_survivors(dir: &Path, round: usize, acknowledged: &[(u64, usize)]) -> VerifyReport {
+    let log = open(dir);
+    let head = log.head().seq;
+    for &(seq, size) in acknowledged {
+        assert!(
+            seq <= head,
+            "round {round}: acknowledged entry {seq} lost (head is {head})"
+        );
+        let entry = log
+            .get(seq)
+            .unwrap()
+            .unwrap_or_else(|| panic!("entry {seq} missing"));
+        let body = log.body(&entry).unwrap().unwrap();
+        assert_eq!(body.len(), size, "entry {seq} has the wrong body");
+    }
+    log.verify(
+        &[SigningKey::from_seed([9; 32]).unwrap().verifying_key()],
+        &mut |_| {},
+    )
+    .unwrap_or_else(|e| panic!("round {round}: log does not verify: {e}"))
+}
+
 fn main() {
     if let Some(dir) = std::env::var_os(CHILD_ENV) {
         child(Path::new(&dir));
@@ -120,26 +144,7 @@ fn main() {
         let acks = reader.join().unwrap();
         acknowledged.extend(&acks);
 
-        let log = open(dir.path());
-        let head = log.head().seq;
-        for &(seq, size) in &acknowledged {
-            assert!(
-                seq <= head,
-                "round {round}: acknowledged entry {seq} lost (head is {head})"
-            );
-            let entry = log
-                .get(seq)
-                .unwrap()
-                .unwrap_or_else(|| panic!("entry {seq} missing"));
-            let body = log.body(&entry).unwrap().unwrap();
-            assert_eq!(body.len(), size, "entry {seq} has the wrong body");
-        }
-        let report = log
-            .verify(
-                &[SigningKey::from_seed([9; 32]).unwrap().verifying_key()],
-                &mut |_| {},
-            )
-            .unwrap_or_else(|e| panic!("round {round}: log does not verify: {e}"));
+        let report = check_survivors(dir.path(), round, &acknowledged);
         println!(
             "round {round:2}: killed after {:4} acknowledgements; log holds {} entries, {} checkpoints, all acknowledged present",
             acks.len(),

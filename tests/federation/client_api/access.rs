@@ -5,7 +5,7 @@ use std::time::Duration;
 use liaison_proto::v1 as pb;
 use liaison_proto::v1::client_client::ClientClient;
 use liaison_tests::api::{api_channel, client_identity, issue_client};
-use liaison_tests::{federation, wait_until};
+use liaison_tests::{TestNode, federation, wait_until};
 
 use super::{client, publish_request, runtime};
 
@@ -42,6 +42,23 @@ fn a_retried_publish_is_stored_once() {
     assert_eq!(b.inbox().len(), 1);
 }
 
+/// Whether `node`'s client API serves a `List` to a caller presenting `identity`.
+async fn served(node: &TestNode, identity: Option<(&str, &str)>) -> bool {
+    match api_channel(node, identity).await {
+        Err(_) => false,
+        Ok(channel) => ClientClient::new(channel)
+            .list(pb::ListRequest::default())
+            .await
+            .is_ok(),
+    }
+}
+
+/// A node's own certificate and key, PEM.
+fn node_identity(node: &TestNode) -> (String, String) {
+    let read = |file: &str| std::fs::read_to_string(node.dir.join(file)).unwrap();
+    (read("tls/node.pem"), read("tls/node.key"))
+}
+
 #[test]
 fn certificates_that_are_not_registered_clients_are_refused() {
     let tmp = tempfile::tempdir().unwrap();
@@ -61,86 +78,33 @@ fn certificates_that_are_not_registered_clients_are_refused() {
     assert_eq!(listed, ["reader"]);
     let rt = runtime();
     rt.block_on(async {
-        let get = |channel: tonic::transport::Channel| async move {
-            ClientClient::new(channel)
-                .list(pb::ListRequest::default())
-                .await
-        };
-        // A registered client works.
         let (cert, key) = client_identity(&reader);
+        assert!(served(a, Some((&cert, &key))).await, "a registered client");
         assert!(
-            get(api_channel(a, Some((&cert, &key))).await.unwrap())
-                .await
-                .is_ok()
-        );
-        // No certificate: refused.
-        let outcome = match api_channel(a, None).await {
-            Err(e) => Err(e),
-            Ok(channel) => get(channel).await.map_err(|s| s.to_string()),
-        };
-        assert!(
-            outcome.is_err(),
+            !served(a, None).await,
             "a client without a certificate was served"
         );
-        // A revoked client: refused.
         let (cert, key) = client_identity(&revoked);
-        let outcome = match api_channel(a, Some((&cert, &key))).await {
-            Err(e) => Err(e),
-            Ok(channel) => get(channel).await.map_err(|s| s.to_string()),
-        };
-        assert!(outcome.is_err(), "a revoked client was served");
-        // The node's own peer certificate is not a client certificate.
-        let cert = std::fs::read_to_string(a.dir.join("tls/node.pem")).unwrap();
-        let key = std::fs::read_to_string(a.dir.join("tls/node.key")).unwrap();
-        let outcome = match api_channel(a, Some((&cert, &key))).await {
-            Err(e) => Err(e),
-            Ok(channel) => get(channel).await.map_err(|s| s.to_string()),
-        };
         assert!(
-            outcome.is_err(),
-            "a peer certificate was accepted as a client certificate"
+            !served(a, Some((&cert, &key))).await,
+            "a revoked client was served"
         );
-        // A partner's node certificate neither.
-        let cert = std::fs::read_to_string(b.dir.join("tls/node.pem")).unwrap();
-        let key = std::fs::read_to_string(b.dir.join("tls/node.key")).unwrap();
-        let outcome = match api_channel(a, Some((&cert, &key))).await {
-            Err(e) => Err(e),
-            Ok(channel) => get(channel).await.map_err(|s| s.to_string()),
-        };
+        let (cert, key) = node_identity(a);
         assert!(
-            outcome.is_err(),
+            !served(a, Some((&cert, &key))).await,
+            "the node's own peer certificate was accepted as a client certificate"
+        );
+        let (cert, key) = node_identity(b);
+        assert!(
+            !served(a, Some((&cert, &key))).await,
             "a partner's certificate was accepted as a client certificate"
         );
     });
     // And a client certificate is not a peer certificate: the peer listener refuses it.
     let (cert, key) = client_identity(&reader);
     let as_peer = liaison_node::trust::tls::NodeCertificate::from_pem(&cert, &key).unwrap();
-    let identity = liaison_node::Node::load(&a.dir).unwrap().identity().clone();
-    let partners = liaison_node::trust::partners::PartnerSet::new(
-        liaison_node::trust::partners::Partners::from_bundles(vec![(
-            identity.document().agency.clone(),
-            identity.to_bytes(),
-        )])
-        .unwrap(),
-    );
-    let refused = rt.block_on(async {
-        match liaison_node::runtime::delivery::connect(
-            &partners,
-            &as_peer,
-            &identity.document().agency,
-        )
-        .await
-        {
-            Err(e) => Err(e.to_string()),
-            Ok(mut c) => c
-                .ping(pb::PingRequest {})
-                .await
-                .map(|_| ())
-                .map_err(|s| s.to_string()),
-        }
-    });
     assert!(
-        refused.is_err(),
+        liaison_tests::wire::peer_client(&rt, a, &as_peer).is_err(),
         "a client certificate was accepted on the peer listener"
     );
 }

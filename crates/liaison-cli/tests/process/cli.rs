@@ -4,6 +4,25 @@ use std::os::unix::fs::PermissionsExt as _;
 
 use crate::util::{self, fails, init, ok};
 
+/// `identity export` writes a bundle that imports with the same fingerprint, and never
+/// overwrites a file.
+fn export_and_reimport(d: &str, bundle: &std::path::Path, fingerprint: &str) {
+    let export = [
+        "identity",
+        "export",
+        "--data-dir",
+        d,
+        "--out",
+        bundle.to_str().unwrap(),
+    ];
+    ok(&export);
+    let imported =
+        liaison_core::SignedIdentity::from_bytes(std::fs::read(bundle).unwrap().into()).unwrap();
+    assert_eq!(imported.fingerprint().to_string(), fingerprint);
+    assert_eq!(imported.document().agency.as_str(), "DE-BKA");
+    fails(&export, 1);
+}
+
 #[test]
 fn init_show_export_and_verify() {
     let tmp = tempfile::tempdir().unwrap();
@@ -41,32 +60,7 @@ fn init_show_export_and_verify() {
         "{table}"
     );
 
-    let bundle = tmp.path().join("de.bundle");
-    ok(&[
-        "identity",
-        "export",
-        "--data-dir",
-        d,
-        "--out",
-        bundle.to_str().unwrap(),
-    ]);
-    let imported =
-        liaison_core::SignedIdentity::from_bytes(std::fs::read(&bundle).unwrap().into()).unwrap();
-    assert_eq!(imported.fingerprint().to_string(), fingerprint);
-    assert_eq!(imported.document().agency.as_str(), "DE-BKA");
-    // Exporting over an existing file is refused.
-    fails(
-        &[
-            "identity",
-            "export",
-            "--data-dir",
-            d,
-            "--out",
-            bundle.to_str().unwrap(),
-        ],
-        1,
-    );
-
+    export_and_reimport(d, &tmp.path().join("de.bundle"), &fingerprint);
     for key in [
         "keys/root.key",
         "keys/signing.key",

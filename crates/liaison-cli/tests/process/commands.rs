@@ -129,6 +129,11 @@ fn peer_commands_work_offline_and_online_and_check_fingerprints() {
     assert!(verified["entries"].as_u64().unwrap() >= 9);
 }
 
+/// `liaison bulletin send` with everything after `--data-dir DIR`.
+fn send_args<'a>(dir: &'a str, rest: &[&'a str]) -> Vec<&'a str> {
+    [&["bulletin", "send", "--data-dir", dir][..], rest].concat()
+}
+
 #[test]
 fn bulletin_commands_from_the_cli() {
     let tmp = tempfile::tempdir().unwrap();
@@ -139,37 +144,29 @@ fn bulletin_commands_from_the_cli() {
     let (a, b) = (&nodes[0], &nodes[1]);
     let body = tmp.path().join("body.txt");
     std::fs::write(&body, "Vehicle B-123-XYZ seen at the border").unwrap();
-    let id = ok(&[
-        "bulletin",
-        "send",
-        "--data-dir",
+    let id = ok(&send_args(
         a.d(),
-        "--to",
-        "DE-BKA",
-        "--category",
-        "trafficking.persons.transport",
-        "--tlp",
-        "amber+strict",
-        "--handling",
-        "H2",
-        "--title",
-        "Van at the border",
-        "--body-file",
-        body.to_str().unwrap(),
-    ])
+        &[
+            "--to",
+            "DE-BKA",
+            "--category",
+            "trafficking.persons.transport",
+            "--tlp",
+            "amber+strict",
+            "--handling",
+            "H2",
+            "--title",
+            "Van at the border",
+            "--body-file",
+            body.to_str().unwrap(),
+        ],
+    ))
     .trim()
     .to_owned();
     id.parse::<BulletinId>().unwrap();
     wait_until("delivery", LONG, || a.outbox(b) == 0);
-    let shown: serde_json::Value = serde_json::from_str(&ok(&[
-        "bulletin",
-        "show",
-        &id,
-        "--data-dir",
-        b.d(),
-        "--json",
-    ]))
-    .unwrap();
+    let shown = ok(&["bulletin", "show", &id, "--data-dir", b.d(), "--json"]);
+    let shown: serde_json::Value = serde_json::from_str(&shown).unwrap();
     assert_eq!(shown["title"], "Van at the border");
     assert_eq!(shown["body"], "Vehicle B-123-XYZ seen at the border");
     assert_eq!(shown["tlp"], "TLP:AMBER+STRICT");
@@ -178,79 +175,44 @@ fn bulletin_commands_from_the_cli() {
     assert!(sender_view.contains("accepted"), "{sender_view}");
     let listed = ok(&["bulletin", "list", "--data-dir", b.d(), "--direction", "in"]);
     assert!(listed.contains(&id), "{listed}");
+}
 
-    let err = fails(
-        &[
-            "bulletin",
-            "send",
-            "--data-dir",
-            a.d(),
+#[test]
+fn a_bad_send_is_refused_with_its_reason_and_stores_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut nodes = federation(tmp.path(), &["NL-NP", "DE-BKA"]);
+    start(&mut nodes[0]);
+    let a = &nodes[0];
+    let rest = |to: &'static str, tlp: &'static str, title: &'static str| {
+        vec![
             "--to",
-            "FR-OCRTEH",
+            to,
             "--category",
             "x",
             "--tlp",
-            "red",
+            tlp,
             "--title",
-            "t",
+            title,
             "--body",
             "b",
-        ],
-        1,
-    );
+        ]
+    };
+    let err = fails(&send_args(a.d(), &rest("FR-OCRTEH", "red", "t")), 1);
     assert!(err.contains("not a known partner"), "{err}");
-    let err = fails(
-        &[
-            "bulletin",
-            "send",
-            "--data-dir",
-            a.d(),
-            "--to",
-            "DE-BKA",
-            "--category",
-            "x",
-            "--tlp",
-            "purple",
-            "--title",
-            "t",
-            "--body",
-            "b",
-        ],
-        2,
-    );
+    let err = fails(&send_args(a.d(), &rest("DE-BKA", "purple", "t")), 2);
     assert!(
         err.contains("--tlp") && err.contains("not a TLP level"),
         "{err}"
     );
     // A blank title is refused with the field named, and nothing is stored.
-    let before: serde_json::Value =
-        serde_json::from_str(&ok(&["status", "--data-dir", a.d(), "--json"])).unwrap();
-    let err = fails(
-        &[
-            "bulletin",
-            "send",
-            "--data-dir",
-            a.d(),
-            "--to",
-            "DE-BKA",
-            "--category",
-            "x",
-            "--tlp",
-            "red",
-            "--title",
-            "   ",
-            "--body",
-            "b",
-        ],
-        1,
-    );
+    let entries = || {
+        let status = ok(&["status", "--data-dir", a.d(), "--json"]);
+        serde_json::from_str::<serde_json::Value>(&status).unwrap()["log_entries"].clone()
+    };
+    let before = entries();
+    let err = fails(&send_args(a.d(), &rest("DE-BKA", "red", "   ")), 1);
     assert!(err.contains("content.title"), "{err}");
-    let after: serde_json::Value =
-        serde_json::from_str(&ok(&["status", "--data-dir", a.d(), "--json"])).unwrap();
-    assert_eq!(
-        before["log_entries"], after["log_entries"],
-        "a refused send stored something"
-    );
+    assert_eq!(before, entries(), "a refused send stored something");
     let err = fails(&["bulletin", "show", "not-an-id", "--data-dir", a.d()], 2);
     assert!(err.contains("UUID"), "{err}");
 }

@@ -90,52 +90,101 @@ impl pb::peer_server::Peer for PeerService {
     }
 }
 
+/// Why a pushed identity was refused; [`IdentityRefusal::status`] is the one mapping to
+/// the gRPC status the partner receives (never internals: no paths, no sled text).
+#[derive(Debug, thiserror::Error)]
+enum IdentityRefusal {
+    #[error("identity: {0}")]
+    Malformed(liaison_core::Error),
+    #[error("not a partner")]
+    NotAPartner,
+    #[error("the identity of {pushed} cannot be pushed by {partner}")]
+    OtherAgency { pushed: AgencyId, partner: AgencyId },
+    #[error(
+        "signed by root key {pushed}, not by the root key {held} this node verified for {partner}"
+    )]
+    OtherRoot {
+        pushed: String,
+        held: String,
+        partner: AgencyId,
+    },
+    #[error("version {pushed} is not newer than version {held} held here")]
+    NotNewer { pushed: u64, held: u64 },
+    #[error("{0}")]
+    Unusable(String),
+    #[error("the receiver cannot store right now")]
+    Unavailable,
+}
+
+impl IdentityRefusal {
+    fn status(&self) -> Status {
+        let message = self.to_string();
+        match self {
+            IdentityRefusal::Malformed(_) | IdentityRefusal::Unusable(_) => {
+                Status::invalid_argument(message)
+            }
+            IdentityRefusal::NotAPartner
+            | IdentityRefusal::OtherAgency { .. }
+            | IdentityRefusal::OtherRoot { .. } => Status::permission_denied(message),
+            IdentityRefusal::NotNewer { .. } => Status::failed_precondition(message),
+            IdentityRefusal::Unavailable => Status::unavailable(message),
+        }
+    }
+}
+
 /// Takes a newer identity document from `partner`: signed by the same root, for the
 /// same agency, with a higher version. A refusal is logged with its reason.
 fn accept_identity(state: &NodeState, partner: &AgencyId, bytes: Bytes) -> Result<u64, Status> {
-    let refuse = |status: Status| {
-        let refused = LogEvent::IdentityRefused {
-            from: partner.clone(),
-            reason: status.message().to_owned(),
-        };
-        if let Err(e) = state.log.append(refused.entry()) {
-            tracing::error!(error = %e, "could not log a refused identity");
+    check_identity(state, partner, bytes).map_err(|refusal| {
+        if !matches!(refusal, IdentityRefusal::Unavailable) {
+            let refused = LogEvent::IdentityRefused {
+                from: partner.clone(),
+                reason: refusal.to_string(),
+            };
+            if let Err(e) = state.log.append(refused.entry()) {
+                tracing::error!(error = %e, "could not log a refused identity");
+            }
         }
-        tracing::warn!(%partner, reason = status.message(), "refused a pushed identity");
-        status
-    };
-    let identity = liaison_core::SignedIdentity::from_bytes(bytes)
-        .map_err(|e| refuse(Status::invalid_argument(format!("identity: {e}"))))?;
+        tracing::warn!(%partner, reason = %refusal, "refused a pushed identity");
+        refusal.status()
+    })
+}
+
+fn check_identity(
+    state: &NodeState,
+    partner: &AgencyId,
+    bytes: Bytes,
+) -> Result<u64, IdentityRefusal> {
+    let identity =
+        liaison_core::SignedIdentity::from_bytes(bytes).map_err(IdentityRefusal::Malformed)?;
     let partners = state.partners.snapshot();
-    let held = partners
-        .get(partner)
-        .ok_or_else(|| refuse(Status::permission_denied("not a partner")))?;
+    let held = partners.get(partner).ok_or(IdentityRefusal::NotAPartner)?;
     let doc = identity.document();
     if &doc.agency != partner {
-        return Err(refuse(Status::permission_denied(format!(
-            "the identity of {} cannot be pushed by {partner}",
-            doc.agency
-        ))));
+        return Err(IdentityRefusal::OtherAgency {
+            pushed: doc.agency.clone(),
+            partner: partner.clone(),
+        });
     }
     if identity.root_key() != held.identity.root_key() {
-        return Err(refuse(Status::permission_denied(format!(
-            "signed by root key {}, not by the root key {} this node verified for {partner}",
-            identity.fingerprint(),
-            held.identity.fingerprint()
-        ))));
+        return Err(IdentityRefusal::OtherRoot {
+            pushed: identity.fingerprint().to_string(),
+            held: held.identity.fingerprint().to_string(),
+            partner: partner.clone(),
+        });
     }
     let held_version = held.identity.document().version;
     if doc.version == held_version && identity.to_bytes() == held.identity.to_bytes() {
         return Ok(held_version); // a retry of what we already hold
     }
     if doc.version <= held_version {
-        return Err(refuse(Status::failed_precondition(format!(
-            "version {} is not newer than version {held_version} held here",
-            doc.version
-        ))));
+        return Err(IdentityRefusal::NotNewer {
+            pushed: doc.version,
+            held: held_version,
+        });
     }
     crate::trust::partners::Partner::new(identity.clone())
-        .map_err(|e| refuse(Status::invalid_argument(e.to_string())))?;
+        .map_err(|e| IdentityRefusal::Unusable(e.to_string()))?;
     let updated = LogEvent::IdentityUpdated {
         agency: partner.clone(),
         from_version: held_version,
@@ -150,11 +199,11 @@ fn accept_identity(state: &NodeState, partner: &AgencyId, bytes: Bytes) -> Resul
     });
     state.log.append(entry).map_err(|e| {
         tracing::error!(error = %e, "could not store a pushed identity");
-        Status::unavailable("the receiver cannot store right now")
+        IdentityRefusal::Unavailable
     })?;
     state.reload_partners().map_err(|e| {
         tracing::error!(error = %e, "could not reload partners after an identity update");
-        Status::unavailable("the receiver cannot load partners right now")
+        IdentityRefusal::Unavailable
     })?;
     Ok(doc.version)
 }
