@@ -9,4 +9,5 @@ mod forwarding;
 mod keys;
 mod peering;
 mod policy;
+mod revocation;
 mod transient;

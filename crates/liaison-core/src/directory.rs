@@ -40,6 +40,53 @@ pub enum KeyLookup<'a> {
 pub trait KeyDirectory {
     /// The state of `origin`'s key `key_id`.
     fn signing_key(&self, origin: &AgencyId, key_id: &KeyId) -> KeyLookup<'_>;
+
+    /// `origin`'s identity document, if it is known.
+    fn document(&self, origin: &AgencyId) -> Option<&IdentityDocument>;
+}
+
+/// A directory as it stood when this node accepted a stored bulletin. Everything in
+/// the log passed every check on arrival, revocation included; a revocation found now
+/// was therefore logged later, and must not hide what was received before it
+/// (revocation is judged by log time). Use it to read back, never to accept.
+pub struct AcceptedBefore<'a, D: ?Sized>(pub &'a D);
+
+impl<D: KeyDirectory + ?Sized> KeyDirectory for AcceptedBefore<'_, D> {
+    fn signing_key(&self, origin: &AgencyId, key_id: &KeyId) -> KeyLookup<'_> {
+        match self.0.signing_key(origin, key_id) {
+            KeyLookup::Revoked(_) => match self.0.document(origin) {
+                Some(document) => lookup_ignoring_revocation(document, key_id),
+                None => KeyLookup::UnknownOrigin,
+            },
+            other => other,
+        }
+    }
+
+    fn document(&self, origin: &AgencyId) -> Option<&IdentityDocument> {
+        self.0.document(origin)
+    }
+}
+
+/// [`lookup_in_document`] as if no key had been revoked.
+fn lookup_ignoring_revocation<'a>(document: &'a IdentityDocument, key_id: &KeyId) -> KeyLookup<'a> {
+    if &document.signing_key.key_id == key_id {
+        return KeyLookup::Valid {
+            key: document.signing_key.key,
+            document,
+        };
+    }
+    match document
+        .retired_signing_keys
+        .iter()
+        .find(|(k, _)| &k.key_id == key_id)
+    {
+        Some((retired, at)) => KeyLookup::Retired {
+            key: retired.key,
+            retired_at: *at,
+            document,
+        },
+        None => KeyLookup::UnknownKey,
+    }
 }
 
 /// Looks a key up in one verified identity document.
@@ -73,6 +120,10 @@ impl<S: BuildHasher> KeyDirectory for HashMap<AgencyId, IdentityDocument, S> {
             None => KeyLookup::UnknownOrigin,
         }
     }
+
+    fn document(&self, origin: &AgencyId) -> Option<&IdentityDocument> {
+        self.get(origin)
+    }
 }
 
 impl KeyDirectory for [IdentityDocument] {
@@ -81,5 +132,9 @@ impl KeyDirectory for [IdentityDocument] {
             Some(document) => lookup_in_document(document, key_id),
             None => KeyLookup::UnknownOrigin,
         }
+    }
+
+    fn document(&self, origin: &AgencyId) -> Option<&IdentityDocument> {
+        self.iter().find(|d| &d.agency == origin)
     }
 }

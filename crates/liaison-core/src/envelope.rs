@@ -25,7 +25,7 @@ use crate::error::{Error, Malformed, Result};
 use crate::ids::{AgencyId, BulletinId, KeyId, Marking, UnixMillis};
 use crate::limits;
 
-pub use crate::directory::{KeyDirectory, KeyLookup, lookup_in_document};
+pub use crate::directory::{AcceptedBefore, KeyDirectory, KeyLookup, lookup_in_document};
 
 /// The only format version this build writes and reads.
 pub const FORMAT_VERSION: u32 = 1;

@@ -172,6 +172,10 @@ impl KeyDirectory for Partners {
             None => KeyLookup::UnknownOrigin,
         }
     }
+
+    fn document(&self, origin: &AgencyId) -> Option<&liaison_core::IdentityDocument> {
+        self.by_agency.get(origin).map(|p| p.identity.document())
+    }
 }
 
 /// The current partner set, shared by the TLS verifiers, the peer service, the

@@ -2,6 +2,7 @@
 //! feed subscribers follow.
 
 use bytes::Bytes;
+use liaison_core::envelope::AcceptedBefore;
 use liaison_core::envelope::EnvelopeHeader;
 use liaison_core::forward::ForwardedEnvelope;
 use liaison_core::{AgencyId, BulletinContent, BulletinId, Receiver, SealedEnvelope, Tlp, open};
@@ -55,7 +56,7 @@ impl Stored {
             }
             Direction::In => self
                 .envelope
-                .verify_origin(&*state.partners.snapshot(), at)
+                .verify_origin(&AcceptedBefore(&*state.partners.snapshot()), at)
                 .map(|_| ()),
         }
     }
@@ -131,10 +132,12 @@ fn read_received(state: &NodeState, entry: &Entry, body: Bytes) -> Result<ReadBa
         encryption_keys: node.decryption_keys(),
     };
     let partners = state.partners.snapshot();
+    // Accepted on arrival, revocation included: a key revoked since does not hide it.
+    let partners = AcceptedBefore(&*partners);
     if !liaison_core::forward::is_forwarded(&body) {
         let envelope = SealedEnvelope::decode(body)?;
         let at = envelope.header().created;
-        let content = open(&envelope, receiver, &*partners, at)
+        let content = open(&envelope, receiver, &partners, at)
             .map(|b| b.content)
             .map_err(|e| e.to_string());
         return Ok((envelope, content, Provenance::Received(None)));
@@ -146,7 +149,7 @@ fn read_received(state: &NodeState, entry: &Entry, body: Bytes) -> Result<ReadBa
         .clone()
         .unwrap_or_else(|| forwarded.forwarder().clone());
     let content = forwarded
-        .open(receiver, &*partners, &relaying, at)
+        .open(receiver, &partners, &relaying, at)
         .map(|b| b.content)
         .map_err(|e| e.to_string());
     Ok((

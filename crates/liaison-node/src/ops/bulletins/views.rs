@@ -193,10 +193,7 @@ pub fn bulletin_show(state: &NodeState, id: &BulletinId) -> Result<BulletinDetai
             .collect(),
         created: header.created.to_string(),
         expires: header.expires.to_string(),
-        signature: match stored.verify_signature(state) {
-            Ok(()) => format!("valid ({} key {})", header.origin, header.signing_key_id),
-            Err(e) => format!("NOT VALID: {e}"),
-        },
+        signature: signature_text(state, &stored),
         body: content.body,
         entities: content.entities.iter().map(|e| format!("{e:?}")).collect(),
         delivery,
@@ -208,6 +205,31 @@ pub fn bulletin_show(state: &NodeState, id: &BulletinId) -> Result<BulletinDetai
             })
             .collect(),
     })
+}
+
+/// The origin's signature as `bulletin show` states it: valid or not, and whether the
+/// key that made it was revoked after this node received the bulletin.
+fn signature_text(state: &NodeState, stored: &Stored) -> String {
+    let header = stored.header();
+    if let Err(e) = stored.verify_signature(state) {
+        return format!("NOT VALID: {e}");
+    }
+    let valid = format!("valid ({} key {})", header.origin, header.signing_key_id);
+    let partners = state.partners.snapshot();
+    let revocation = partners.get(&header.origin).and_then(|p| {
+        p.identity
+            .document()
+            .revocation(&header.signing_key_id)
+            .cloned()
+    });
+    match (stored.direction, revocation) {
+        (Direction::In, Some(revoked)) => format!(
+            "{valid} when received; the key was revoked later ({}, at {})",
+            revoked.reason.as_str(),
+            revoked.revoked_at
+        ),
+        _ => valid,
+    }
 }
 
 fn recipient_status(agency: AgencyId, delivery: Delivery) -> RecipientStatus {
