@@ -16,7 +16,7 @@ use liaison_node::ops::bulletins::Recipients;
 use liaison_node::ops::bulletins::views::{SendRequest, SendView};
 use liaison_node::ops::log::ExportedBody;
 use liaison_node::ops::policy::Question;
-use liaison_tests::{TestNode, allow_everything, federation, wait_until};
+use liaison_tests::{LONG, TestNode, allow_everything, federation, wait_until};
 use prost::Message as _;
 
 fn request(to: &[&str], category: &str, tlp: &str, handling: &[&str], title: &str) -> SendRequest {
@@ -408,4 +408,62 @@ fn onward_sharing_follows_the_originators_marking_and_the_policy() {
     a.admin(PolicyReload {});
     let err = forward(green).unwrap_err();
     assert!(err.contains("partners.DE-BKA.forward_to"), "{err}");
+}
+
+/// Regression: a recall made while a copy was on the wire (stored by the recipient,
+/// its receipt not back yet) withdrew it from the queue and sent no recall, so the
+/// recipient kept a recalled bulletin. The recall now follows every queued copy.
+#[test]
+fn a_recall_reaches_a_copy_whose_receipt_had_not_come_back() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut nodes = federation(tmp.path(), &["NL-NP", "DE-BKA"]);
+    nodes[1].start();
+    // NL-NP is down: what it publishes stays queued for DE-BKA...
+    let id = nodes[0].send(&[&nodes[1]], "on the wire");
+    assert_eq!(nodes[0].outbox(&nodes[1]), 1);
+    // ...while the same envelope reaches DE-BKA over NL-NP's own credentials (as if NL-NP
+    // had sent it and crashed before storing the receipt).
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let state = liaison_node::node::state::NodeState::open(nodes[0].node()).unwrap();
+    let published = state
+        .log
+        .get(state.log.outbox(&nodes[1].agency, 0, 1).unwrap()[0]);
+    let record = liaison_proto::format::v1::PublishedRecord::decode(
+        state
+            .log
+            .body(&published.unwrap().unwrap())
+            .unwrap()
+            .unwrap(),
+    )
+    .unwrap();
+    drop(state);
+    let mut client = liaison_tests::wire::peer_client(
+        &runtime,
+        &nodes[1],
+        &liaison_tests::wire::node_certificate(&nodes[0]),
+    )
+    .unwrap();
+    let receipt = liaison_tests::wire::deliver_receipt(&runtime, &mut client, record.envelope);
+    assert!(matches!(
+        receipt.receipt().outcome,
+        liaison_core::receipt::Outcome::Accepted { .. }
+    ));
+    assert_eq!(nodes[1].inbox().len(), 1);
+
+    // NL-NP recalls (offline), then comes back: the recall follows the queued copy.
+    let recalled = nodes[0].admin(BulletinRecall {
+        id,
+        reason: "sent in error".into(),
+    });
+    assert_eq!(recalled.withdrawn_before_delivery, ["DE-BKA"]);
+    nodes[0].start();
+    wait_until("the recall to be delivered", LONG, || {
+        nodes[0].outbox(&nodes[1]) == 0
+    });
+    assert!(
+        nodes[1].inbox().is_empty(),
+        "DE-BKA kept a recalled bulletin"
+    );
+    let delivery = nodes[0].show(id).delivery;
+    assert_eq!(delivery[0].state, "recalled (purged)", "{delivery:?}");
 }

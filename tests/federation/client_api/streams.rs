@@ -123,6 +123,8 @@ fn a_recall_through_the_api_reaches_the_recipients_subscribers() {
             .unwrap();
         assert_eq!(first.bulletin_id, id);
         assert!(!first.recalled);
+        // Recalled after delivery: the sender holds the receipt first.
+        liaison_tests::wait_until("the receipt", liaison_tests::LONG, || a.outbox(b) == 0);
 
         // A reader may not recall; the publisher may.
         let err = sub

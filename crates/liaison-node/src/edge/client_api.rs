@@ -507,6 +507,11 @@ impl pb::client_server::Client for ClientService {
                     Delivery::Purged { receipt: r, .. } => {
                         (pb::DeliveryState::Purged, receipt(r), String::new())
                     }
+                    Delivery::Withdrawn { receipt: r } => (
+                        pb::DeliveryState::Purged,
+                        receipt(r),
+                        "recalled before delivery: the recipient confirms it never had it".into(),
+                    ),
                 };
                 pb::RecipientDelivery {
                     agency: agency.to_string(),

@@ -44,6 +44,12 @@ pub enum Delivery {
         /// Its reason.
         reason: String,
     },
+    /// Recalled before it reached the recipient, which confirmed (signed) that it never
+    /// had it.
+    Withdrawn {
+        /// Its signed answer to the recall.
+        receipt: SignedReceipt,
+    },
     /// Not queued and never answered (the partner was removed).
     Abandoned,
 }
@@ -79,6 +85,10 @@ pub fn delivery(
                         duplicate: true,
                         receiver_log_seq: log_seq,
                     },
+                    Outcome::Rejected {
+                        code: RejectCode::NothingToRecall,
+                        ..
+                    } => Delivery::Withdrawn { receipt },
                     Outcome::Rejected { code, reason } => Delivery::Rejected {
                         receipt,
                         code,

@@ -60,13 +60,23 @@ pub fn recall(state: &NodeState, id: &BulletinId, reason: &str) -> Result<Recall
                 sent_to.push(agency);
             }
             Delivery::Queued | Delivery::Retrying { .. } => {
-                entry = entry.with_effect(Effect::Dequeue {
-                    partner: agency.clone(),
-                    published_seq: stored.entry.seq,
-                });
+                // Withdrawn from the queue; and, since a copy may already be on the
+                // wire (stored there, its receipt not back yet), the recall follows it
+                // in the same stream order. A recipient that never got it answers that
+                // there was nothing to recall.
+                entry = entry
+                    .with_effect(Effect::Dequeue {
+                        partner: agency.clone(),
+                        published_seq: stored.entry.seq,
+                    })
+                    .with_effect(Effect::Enqueue(agency.clone()));
                 withdrawn.push(agency.to_string());
+                sent_to.push(agency);
             }
-            Delivery::Rejected { .. } | Delivery::Purged { .. } | Delivery::Abandoned => {}
+            Delivery::Rejected { .. }
+            | Delivery::Purged { .. }
+            | Delivery::Withdrawn { .. }
+            | Delivery::Abandoned => {}
         }
     }
     state.log.append(entry)?;
@@ -75,7 +85,11 @@ pub fn recall(state: &NodeState, id: &BulletinId, reason: &str) -> Result<Recall
     }
     Ok(RecallView {
         id: id.to_string(),
-        recall_sent_to: sent_to.iter().map(ToString::to_string).collect(),
+        recall_sent_to: sent_to
+            .iter()
+            .map(ToString::to_string)
+            .filter(|a| !withdrawn.contains(a))
+            .collect(),
         withdrawn_before_delivery: withdrawn,
     })
 }

@@ -237,6 +237,12 @@ fn recipient_status(agency: AgencyId, delivery: Delivery) -> RecipientStatus {
         Delivery::Queued => ("queued", None, None, None),
         Delivery::Retrying { failure } => ("retrying", Some(failure.to_string()), None, None),
         Delivery::Abandoned => ("not queued", None, None, None),
+        Delivery::Withdrawn { receipt } => (
+            "recalled (never delivered)",
+            None,
+            None,
+            Some(receipt.receipt().time.to_string()),
+        ),
         Delivery::Purged { receipt, log_seq } => (
             "recalled (purged)",
             None,
