@@ -7,6 +7,7 @@
 mod client_api;
 mod forwarding;
 mod keys;
+mod peer_certificates;
 mod peering;
 mod policy;
 mod revocation;

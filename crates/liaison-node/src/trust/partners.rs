@@ -64,7 +64,11 @@ impl Partner {
         &self.identity.document().agency
     }
 
-    /// Checks that `end_entity` chains to this partner's CA and is fit for `role`.
+    /// Checks that `end_entity` chains to this partner's CA and is one of its *node*
+    /// certificates. A node certificate serves both ends of peering, so it must carry
+    /// both serverAuth and clientAuth; the certificates `client issue` makes for an
+    /// agency's own systems carry clientAuth only, and are refused here whatever `role`
+    /// is asked for: a partner's internal system is not that partner.
     pub fn verify_certificate(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -72,7 +76,12 @@ impl Partner {
         now: UnixTime,
         role: TlsRole,
     ) -> std::result::Result<(), webpki::Error> {
+        let other = match role {
+            TlsRole::Client => TlsRole::Server,
+            TlsRole::Server => TlsRole::Client,
+        };
         verify_chain(&self.anchor, end_entity, intermediates, now, role)?;
+        verify_chain(&self.anchor, end_entity, intermediates, now, other)?;
         // The partner revoked this certificate (a stolen node key, say).
         let id = liaison_core::crypto::tls_certificate_id(end_entity);
         if self.identity.document().revocation(&id).is_some() {
@@ -278,7 +287,7 @@ mod tests {
     fn the_partner_is_the_owner_of_the_issuing_ca() {
         let (nl, de) = (ca("NL-NP"), ca("DE-BKA"));
         let partners = set(&[&nl, &de]);
-        let cert = leaf(&de, vec![ExtendedKeyUsagePurpose::ClientAuth], false);
+        let cert = leaf(&de, node_usages(), false);
         assert_eq!(
             partners
                 .identify(&cert, &[], UnixTime::now(), TlsRole::Client)
@@ -286,7 +295,7 @@ mod tests {
             de.agency
         );
         let stranger = ca("FR-OCRTEH");
-        let cert = leaf(&stranger, vec![ExtendedKeyUsagePurpose::ClientAuth], false);
+        let cert = leaf(&stranger, node_usages(), false);
         let err = partners
             .identify(&cert, &[], UnixTime::now(), TlsRole::Client)
             .unwrap_err();
@@ -307,29 +316,42 @@ mod tests {
             "a certificate without EKU was accepted"
         );
         let server_only = leaf(&de, vec![ExtendedKeyUsagePurpose::ServerAuth], false);
-        assert!(
-            partners
-                .identify(&server_only, &[], now, TlsRole::Client)
-                .is_err()
-        );
-        assert!(
-            partners
-                .identify(&server_only, &[], now, TlsRole::Server)
-                .is_ok()
-        );
+        for role in [TlsRole::Client, TlsRole::Server] {
+            assert!(partners.identify(&server_only, &[], now, role).is_err());
+        }
         let client_only = leaf(&de, vec![ExtendedKeyUsagePurpose::ClientAuth], false);
         assert!(
             partners
                 .identify(&client_only, &[], now, TlsRole::Server)
                 .is_err()
         );
+        // A partner's client certificate (what `client issue` makes for its internal
+        // systems) is not that partner, on either end of peering.
+        assert!(
+            partners
+                .identify(&client_only, &[], now, TlsRole::Client)
+                .is_err(),
+            "a partner's client certificate was taken as the partner"
+        );
+        // Its node certificate is, on both ends.
+        let node = leaf(&de, node_usages(), false);
+        for role in [TlsRole::Client, TlsRole::Server] {
+            assert!(partners.identify(&node, &[], now, role).is_ok());
+        }
+    }
+
+    fn node_usages() -> Vec<ExtendedKeyUsagePurpose> {
+        vec![
+            ExtendedKeyUsagePurpose::ServerAuth,
+            ExtendedKeyUsagePurpose::ClientAuth,
+        ]
     }
 
     #[test]
     fn an_expired_certificate_is_refused() {
         let de = ca("DE-BKA");
         let partners = set(&[&de]);
-        let old = leaf(&de, vec![ExtendedKeyUsagePurpose::ClientAuth], true);
+        let old = leaf(&de, node_usages(), true);
         let err = partners
             .identify(&old, &[], UnixTime::now(), TlsRole::Client)
             .unwrap_err();
