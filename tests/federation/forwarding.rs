@@ -26,6 +26,7 @@ fn send_green(nl: &TestNode, de: &TestNode, handling: &[&str], title: &str) -> B
         title: title.into(),
         body: "names and phones".into(),
         expires_in_days: 30,
+        request_key: None,
     };
     let id: BulletinId = nl.admin(BulletinSend(request)).id.parse().unwrap();
     wait_until("delivery to DE-BKA", LONG, || nl.outbox(de) == 0);

@@ -33,6 +33,7 @@ fn request(to: &[&str], category: &str, tlp: &str, handling: &[&str], title: &st
         title: title.into(),
         body: "body".into(),
         expires_in_days: 30,
+        request_key: None,
     }
 }
 

@@ -316,6 +316,7 @@ impl TestNode {
             title: title.into(),
             body: "x".repeat(1024),
             expires_in_days: 30,
+            request_key: None,
         };
         self.admin(BulletinSend(request)).id.parse().unwrap()
     }

@@ -299,6 +299,7 @@ fn request(to: &[AgencyId]) -> Result<SendRequest> {
         title: "bench".into(),
         body: "x".repeat(1024),
         expires_in_days: 30,
+        request_key: None,
     })
 }
 

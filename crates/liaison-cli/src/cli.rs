@@ -398,6 +398,10 @@ pub enum BulletinCommand {
         /// Days until the bulletin expires.
         #[arg(long, default_value_t = 90)]
         expires_in_days: u32,
+        /// Makes the send safe to retry: the same key again returns the first send
+        /// (a different bulletin under a used key is refused).
+        #[arg(long, value_name = "KEY")]
+        request_key: Option<String>,
         /// Print JSON.
         #[arg(long)]
         json: bool,

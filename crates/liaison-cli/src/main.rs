@@ -138,6 +138,7 @@ fn bulletin(command: BulletinCommand) -> Result<()> {
             body,
             body_file,
             expires_in_days,
+            request_key,
             json,
         } => {
             let body = match (body, body_file) {
@@ -154,6 +155,7 @@ fn bulletin(command: BulletinCommand) -> Result<()> {
                 title,
                 body,
                 expires_in_days,
+                request_key,
             };
             bulletins::send(&dir.data_dir, request, json)
         }

@@ -86,6 +86,16 @@ pub enum Error {
         /// The node's sentence.
         message: String,
     },
+    /// A request key already published a different bulletin.
+    #[error(
+        "request key {key:?} already published bulletin {bulletin}, with a different marking or content; use a new key for a new bulletin"
+    )]
+    RequestKeyReused {
+        /// The key.
+        key: String,
+        /// What it published.
+        bulletin: liaison_core::BulletinId,
+    },
     /// A task of the node stopped before finishing (a bug or a shutdown).
     #[error("internal error: {0}")]
     Internal(String),
@@ -138,6 +148,7 @@ impl Error {
             Error::AlreadyInitialised(_)
             | Error::FingerprintMismatch { .. }
             | Error::Partner(_)
+            | Error::RequestKeyReused { .. }
             | Error::BadKeyMaterial { .. } => ErrorKind::FailedPrecondition,
             Error::Store(liaison_store::Error::TooLarge { .. }) => ErrorKind::ResourceExhausted,
             Error::Store(_) | Error::Io { .. } | Error::AdminSocket { .. } => {

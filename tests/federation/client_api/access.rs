@@ -31,6 +31,18 @@ fn a_retried_publish_is_stored_once() {
             .await
             .unwrap()
             .into_inner();
+        // Regression: a different bulletin under the same key was answered with the
+        // first as "replayed". It is refused, naming the key and what it published.
+        let other = api
+            .publish(publish_request("same-key", "Something else", &[b]))
+            .await
+            .unwrap_err();
+        assert_eq!(other.code(), tonic::Code::FailedPrecondition, "{other:?}");
+        assert!(
+            other.message().contains("\"same-key\"")
+                && other.message().contains(&first.bulletin_id),
+            "{other:?}"
+        );
         (first, again)
     });
     assert_eq!(first.bulletin_id, again.bulletin_id);

@@ -223,6 +223,7 @@ impl<'a> Demo<'a> {
             title: "Source identity of the Rotterdam informant".into(),
             body: "-".into(),
             expires_in_days: 7,
+            request_key: None,
         };
         match call(&self.dirs[0], BulletinSend(red)) {
             Err(e) => say!("   NL-NP -> RO-DIICOT TLP:RED  REFUSED: {e}"),
@@ -382,6 +383,7 @@ fn request(b: &DemoBulletin, to: Vec<AgencyId>) -> Result<SendRequest> {
         title: b.title.into(),
         body: b.body.into(),
         expires_in_days: 90,
+        request_key: None,
     })
 }
 

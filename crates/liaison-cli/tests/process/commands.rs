@@ -299,3 +299,41 @@ fn a_running_nodes_refusal_is_shown_in_its_own_words() {
         "error: FR-OCRTEH is not a known partner; add it with `liaison peer add`"
     );
 }
+
+/// Regression: `bulletin send` had no idempotency key, so a retry after a dropped
+/// answer sent a second bulletin.
+#[test]
+fn a_send_retried_with_its_request_key_is_sent_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut nodes = federation(tmp.path(), &["NL-NP", "DE-BKA"]);
+    start(&mut nodes[0]);
+    let a = &nodes[0];
+    let send = |title: &'static str| {
+        send_args(
+            a.d(),
+            &[
+                "--to",
+                "DE-BKA",
+                "--category",
+                "trafficking.persons",
+                "--tlp",
+                "amber",
+                "--title",
+                title,
+                "--body",
+                "b",
+                "--request-key",
+                "case-114-1",
+            ],
+        )
+    };
+    let first = ok(&send("Recruiter on the A2"));
+    let again = ok(&send("Recruiter on the A2"));
+    assert_eq!(first, again, "a retry sent a second bulletin");
+    assert_eq!(a.outbound().len(), 1);
+    let err = fails(&send("Another bulletin"), 1);
+    assert!(
+        err.contains("request key \"case-114-1\" already published"),
+        "{err}"
+    );
+}

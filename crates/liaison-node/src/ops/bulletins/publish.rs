@@ -43,7 +43,7 @@ pub fn publish(
     if let Some(key) = request_key
         && let Some(seq) = state.log.request_key(key)?
     {
-        return replay(state, seq);
+        return replay(state, seq, key, &draft);
     }
     let judged = judge_recipients(state, &draft, recipients);
     if judged.keys.is_empty() {
@@ -139,6 +139,12 @@ fn seal_and_queue(
     judged: Judged,
     request_key: Option<&str>,
 ) -> Result<Published> {
+    // Kept only to answer a concurrent retry with the same key.
+    let draft_again = request_key.map(|_| Draft {
+        marking: draft.marking.clone(),
+        content: draft.content.clone(),
+        expires_in_days: draft.expires_in_days,
+    });
     let now = UnixMillis::now();
     let bulletin = Bulletin {
         id: BulletinId::new(now),
@@ -182,7 +188,14 @@ fn seal_and_queue(
     let appended = match state.log.append(entry) {
         Ok(a) => a,
         // A concurrent retry with the same key won the race: answer as it did.
-        Err(liaison_store::Error::Duplicate { seq }) => return replay(state, seq),
+        Err(liaison_store::Error::Duplicate { seq }) => {
+            return match (request_key, &draft_again) {
+                (Some(key), Some(draft)) => replay(state, seq, key, draft),
+                // Only a request key can be claimed twice; a duplicate without one
+                // would be a bug in the store.
+                _ => Err(Error::Internal(format!("entry {seq} claimed twice"))),
+            };
+        }
         Err(e) => return Err(e.into()),
     };
     for key in &judged.keys {
@@ -197,7 +210,10 @@ fn seal_and_queue(
     })
 }
 
-fn replay(state: &NodeState, seq: u64) -> Result<Published> {
+/// The answer to a retry: the publish `key` first made, if `draft` is the same bulletin
+/// (marking and content); a different bulletin under a used key is refused, never
+/// silently answered with the first.
+fn replay(state: &NodeState, seq: u64, key: &str, draft: &Draft) -> Result<Published> {
     let stored = state
         .log
         .get(seq)?
@@ -205,6 +221,14 @@ fn replay(state: &NodeState, seq: u64) -> Result<Published> {
         .transpose()?
         .flatten()
         .ok_or_else(|| Error::NotFound(format!("log entry {seq} named by the request key")))?;
+    let same = stored.header().marking == draft.marking
+        && stored.content.as_ref().is_ok_and(|c| *c == draft.content);
+    if !same {
+        return Err(Error::RequestKeyReused {
+            key: key.to_owned(),
+            bulletin: stored.header().bulletin_id,
+        });
+    }
     Ok(Published {
         id: stored.header().bulletin_id,
         log_seq: seq,

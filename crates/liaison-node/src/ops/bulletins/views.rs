@@ -27,6 +27,10 @@ pub struct SendRequest {
     /// Days until it expires.
     #[serde(default = "default_expiry_days")]
     pub expires_in_days: u32,
+    /// Makes the send idempotent: a retry with the same key (after a dropped answer,
+    /// say) returns the first send instead of sending again; 1-128 characters.
+    #[serde(default)]
+    pub request_key: Option<String>,
 }
 
 fn default_expiry_days() -> u32 {
@@ -127,7 +131,14 @@ pub fn bulletin_send(state: &NodeState, request: SendRequest) -> Result<SendView
         },
         expires_in_days: request.expires_in_days,
     };
-    let published = bulletins::publish(state, draft, &request.to, None)?;
+    if let Some(key) = &request.request_key
+        && (key.is_empty() || key.len() > 128)
+    {
+        return Err(Error::InvalidRequest(
+            "request key: must be 1-128 characters".into(),
+        ));
+    }
+    let published = bulletins::publish(state, draft, &request.to, request.request_key.as_deref())?;
     Ok(SendView {
         id: published.id.to_string(),
         log_seq: published.log_seq,
