@@ -7,7 +7,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use liaison_core::BulletinId;
 use liaison_core::receipt::{Outcome, RejectCode, SignedReceipt};
-use liaison_node::edge::admin::Status;
+use liaison_node::edge::admin::{LogExport, Status};
+use liaison_node::ops::log::ExportedBody;
 use liaison_proto::v1 as pb;
 use liaison_tests::wire::{deliver_receipt, node_certificate, peer_client, seal_envelope};
 use liaison_tests::{LONG, TestNode, federation, wait_until};
@@ -269,4 +270,84 @@ fn status_shows_a_partner_going_offline_and_its_outbox_growing() {
     let s = status(&nodes[0]);
     assert!(!s.running);
     assert_eq!(s.partners[0].connection, "stopped");
+}
+
+/// Regression: an authenticated partner sending junk grew the receiver's log by one
+/// entry per envelope without bound. Every envelope still gets its signed rejection,
+/// but past a budget only their number is logged.
+#[test]
+fn a_flood_of_junk_gets_receipts_but_cannot_grow_the_log_without_bound() {
+    use liaison_node::node::state::RejectionBudget;
+    let tmp = tempfile::tempdir().unwrap();
+    let mut nodes = federation(tmp.path(), &["NL-NP", "DE-BKA"]);
+    nodes[0].start();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (a, b) = (&nodes[0], &nodes[1]);
+    let entries = || a.admin(Status {}).log_entries;
+    let before = entries();
+    let mut client = peer_client(&runtime, a, &node_certificate(b)).unwrap();
+    let flood = 1_000;
+    let rejected = runtime.block_on(async {
+        let junk = (0..flood).map(|i| pb::SealedBulletin {
+            envelope: Bytes::from(format!("junk {i}")),
+            ..Default::default()
+        });
+        let mut receipts = client
+            .deliver(tokio_stream::iter(junk))
+            .await
+            .unwrap()
+            .into_inner();
+        let mut rejected = 0;
+        while let Some(signed) = receipts.message().await.unwrap() {
+            let receipt =
+                SignedReceipt::from_stored(Bytes::from(prost::Message::encode_to_vec(&signed)))
+                    .unwrap();
+            if matches!(receipt.receipt().outcome, Outcome::Rejected { .. }) {
+                rejected += 1;
+            }
+        }
+        rejected
+    });
+    assert_eq!(rejected, flood, "every envelope gets its signed rejection");
+    let grown = entries() - before;
+    let budget = u64::from(RejectionBudget::PER_MINUTE);
+    assert!(
+        grown <= budget + 5,
+        "{flood} junk envelopes grew the log by {grown} entries"
+    );
+    // Once the budget refills, the next refusal is logged with the count of those that
+    // were not.
+    std::thread::sleep(Duration::from_millis(1_100));
+    let more = deliver_receipt(&runtime, &mut client, Bytes::from_static(b"more junk"));
+    assert!(matches!(more.receipt().outcome, Outcome::Rejected { .. }));
+    let events: Vec<serde_json::Value> = a
+        .admin(LogExport {
+            since: before + 1,
+            limit: usize::MAX,
+        })
+        .into_iter()
+        .filter_map(|e| match e.body {
+            ExportedBody::Event(event) => Some(serde_json::to_value(event).unwrap()),
+            _ => None,
+        })
+        .collect();
+    let of = |name: &'static str| events.iter().filter(move |e| e["event"] == name);
+    // One by one: the flood's first ones, and the "more junk" at the end.
+    let logged = of("envelope-rejected").count() as u64 - 1;
+    let not_logged: u64 = of("rejections-not-logged")
+        .map(|e| e["count"].as_u64().unwrap())
+        .sum();
+    assert!(not_logged > 0, "nothing was counted instead of logged");
+    assert_eq!(
+        logged + not_logged,
+        flood as u64,
+        "every refusal is accounted for"
+    );
+    // The node still serves the genuine partner.
+    let envelope = seal_envelope(&b.node().keys().signing, &b.node(), &a.node());
+    let receipt = deliver_receipt(&runtime, &mut client, envelope);
+    assert!(matches!(
+        receipt.receipt().outcome,
+        Outcome::Accepted { .. }
+    ));
 }

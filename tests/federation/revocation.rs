@@ -68,15 +68,20 @@ fn bulletins_received_before_a_revocation_stay_readable_everywhere() {
         assert!(!shown.signature.contains("revoked"), "{}", shown.signature);
     }
 
-    // The client API serves the same: Get has the content, Subscribe from the start
-    // streams all four, none failing.
-    let (cert, key) = client_identity(&reader);
+    // The client API serves the same.
+    client_api_serves_all(de, &reader, &before[0].to_string());
+}
+
+/// Get has the content of a bulletin received before the revocation, and Subscribe
+/// from the start streams all four, none failing.
+fn client_api_serves_all(de: &liaison_tests::TestNode, reader: &std::path::Path, first: &str) {
+    let (cert, key) = client_identity(reader);
     tokio::runtime::Runtime::new().unwrap().block_on(async {
         let channel = api_channel(de, Some((&cert, &key))).await.unwrap();
         let mut api = ClientClient::new(channel);
         let got = api
             .get(pb::GetRequest {
-                bulletin_id: before[0].to_string(),
+                bulletin_id: first.to_owned(),
             })
             .await
             .unwrap()

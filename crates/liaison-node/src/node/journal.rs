@@ -161,6 +161,14 @@ pub enum LogEvent {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         decision: Option<PolicyDecisionRecord>,
     },
+    /// Refusals of a partner's input past the logging budget: each got its signed
+    /// rejection receipt, but only their number is logged.
+    RejectionsNotLogged {
+        /// The partner.
+        from: AgencyId,
+        /// How many since the last refusal logged one by one.
+        count: u64,
+    },
     /// A partner forwarded a bulletin further than its originator's marking allows (a
     /// bug or bad faith at that partner): refused, and recorded against it.
     ForwardingViolation {
@@ -268,7 +276,8 @@ impl LogEvent {
             | LogEvent::ForwardDenied { .. }
             | LogEvent::IngressAllowed { .. }
             | LogEvent::EnvelopeRejected { .. }
-            | LogEvent::ForwardingViolation { .. } => EntryKind::PolicyDecision,
+            | LogEvent::ForwardingViolation { .. }
+            | LogEvent::RejectionsNotLogged { .. } => EntryKind::PolicyDecision,
             LogEvent::IdentityRefused { .. }
             | LogEvent::IdentityUpdated { .. }
             | LogEvent::IdentityPushed { .. }
@@ -286,9 +295,9 @@ impl LogEvent {
             LogEvent::ForwardDenied { decision } | LogEvent::IngressAllowed { decision, .. } => {
                 Some(&decision.partner)
             }
-            LogEvent::EnvelopeRejected { from, .. } | LogEvent::IdentityRefused { from, .. } => {
-                Some(from)
-            }
+            LogEvent::EnvelopeRejected { from, .. }
+            | LogEvent::IdentityRefused { from, .. }
+            | LogEvent::RejectionsNotLogged { from, .. } => Some(from),
             LogEvent::ForwardingViolation { forwarder, .. } => Some(forwarder),
             LogEvent::IdentityUpdated { agency, .. }
             | LogEvent::IdentityPushed { agency, .. }

@@ -71,6 +71,8 @@ pub struct NodeState {
     pub rates: RateLimiter,
     /// The clock partners' input is judged by.
     pub clock: Clock,
+    /// How many refusals of each partner's input are logged one by one.
+    pub rejections: RejectionBudget,
     /// Notified whenever a received bulletin became durable (wakes subscribers).
     pub received: Notify,
     wakers: Mutex<HashMap<AgencyId, Arc<Notify>>>,
@@ -101,6 +103,7 @@ impl NodeState {
             policy,
             rates: RateLimiter::default(),
             clock: Clock::default(),
+            rejections: RejectionBudget::default(),
             received: Notify::new(),
             wakers: Mutex::new(HashMap::new()),
             delivery_errors: Mutex::new(HashMap::new()),
@@ -266,6 +269,54 @@ impl RateLimiter {
             std::time::Duration::ZERO
         } else {
             std::time::Duration::from_secs_f64(-*tokens / rate)
+        }
+    }
+}
+
+/// How many refusals of a partner's envelopes are logged one by one: a burst of
+/// [`RejectionBudget::PER_MINUTE`], then that many a minute. Every refusal still gets its
+/// signed rejection receipt; past the budget the log records only how many were not
+/// logged one by one, so a partner sending junk cannot grow the log without bound.
+#[derive(Debug, Default)]
+pub struct RejectionBudget {
+    /// Per partner: tokens left, when they were counted, refusals not logged since.
+    buckets: Mutex<HashMap<AgencyId, (f64, std::time::Instant, u64)>>,
+}
+
+/// Whether to log one refusal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// Log it, after recording that `not_logged` earlier refusals were not (if any).
+    Log {
+        /// Refusals since the last logged one that were not logged.
+        not_logged: u64,
+    },
+    /// Over the budget: counted, not logged.
+    Count,
+}
+
+impl RejectionBudget {
+    /// Refusals logged one by one per partner and minute (and the burst allowed).
+    pub const PER_MINUTE: u32 = 120;
+
+    /// Decides about one refusal of `partner`'s input.
+    pub fn admit(&self, partner: &AgencyId) -> Admission {
+        let capacity = f64::from(Self::PER_MINUTE);
+        let now = std::time::Instant::now();
+        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        let (tokens, last, not_logged) =
+            buckets.entry(partner.clone()).or_insert((capacity, now, 0));
+        *tokens =
+            (*tokens + now.duration_since(*last).as_secs_f64() * capacity / 60.0).min(capacity);
+        *last = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            Admission::Log {
+                not_logged: std::mem::take(not_logged),
+            }
+        } else {
+            *not_logged += 1;
+            Admission::Count
         }
     }
 }

@@ -26,7 +26,7 @@ use tonic::{Status, Streaming};
 
 use super::checks::{self, Checked, Rejection};
 use crate::node::journal::{self, LogEvent};
-use crate::node::state::NodeState;
+use crate::node::state::{Admission, NodeState};
 
 /// Payloads of one stream being checked or stored at once.
 pub const DELIVERY_WINDOW: usize = 64;
@@ -240,7 +240,19 @@ fn record_rejection(
         decision,
         forwarded_from,
     } = rejection;
-    tracing::warn!(%partner, bulletin = ?bulletin_id.map(|b| b.to_string()), %code, %reason, "rejected an envelope");
+    let not_logged = match state.rejections.admit(partner) {
+        Admission::Log { not_logged } => not_logged,
+        Admission::Count => {
+            tracing::debug!(%partner, %code, "rejected an envelope (over the logging budget)");
+            return Pending {
+                append: PendingAppend::ready(0),
+                bulletin_id,
+                envelope_sha256,
+                verdict: Verdict::Rejected { code, reason },
+            };
+        }
+    };
+    tracing::warn!(%partner, bulletin = ?bulletin_id.map(|b| b.to_string()), %code, %reason, not_logged, "rejected an envelope");
     let mut entries = Vec::new();
     if code == RejectCode::ForwardingRefused {
         tracing::warn!(%partner, origin = ?forwarded_from.as_ref().map(ToString::to_string), %reason, "a partner forwarded a bulletin its originator's marking keeps from going further");
@@ -258,12 +270,19 @@ fn record_rejection(
         reason: reason.clone(),
         decision,
     });
-    let entries = entries
+    let summary = (not_logged > 0).then(|| {
+        LogEvent::RejectionsNotLogged {
+            from: partner.clone(),
+            count: not_logged,
+        }
+        .entry()
+    });
+    let entries = summary
         .into_iter()
-        .map(|event| match bulletin_id {
+        .chain(entries.into_iter().map(|event| match bulletin_id {
             Some(id) => event.entry().about_bulletin(id),
             None => event.entry(),
-        })
+        }))
         .collect();
     Pending {
         append: state.log.submit(entries),
