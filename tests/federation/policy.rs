@@ -9,7 +9,7 @@ use std::time::Duration;
 use liaison_core::BulletinId;
 use liaison_node::edge::admin::{
     BulletinForward, BulletinRecall, BulletinSend, BulletinShow, LogExport, PolicyExplain,
-    PolicyReload,
+    PolicyReload, PolicyShow,
 };
 use liaison_node::node::journal::PolicyDecisionRecord;
 use liaison_node::ops::bulletins::Recipients;
@@ -467,4 +467,43 @@ fn a_recall_reaches_a_copy_whose_receipt_had_not_come_back() {
     );
     let delivery = nodes[0].show(id).delivery;
     assert_eq!(delivery[0].state, "recalled (purged)", "{delivery:?}");
+}
+
+/// Regression: a policy naming a partner that is not imported (a typo) was accepted
+/// silently; `--to auto` then quietly left the intended partner out.
+#[test]
+fn a_policy_naming_an_unknown_partner_is_flagged() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut nodes = federation(tmp.path(), &["NL-NP", "DE-BKA"]);
+    nodes[0].write_policy(&format!(
+        "{}{}",
+        allow_everything("DE-BKA"),
+        allow_everything("DE-BAK")
+    ));
+    nodes[0].start();
+    let a = &nodes[0];
+    let expected = "the sharing policy names DE-BAK, which is not a partner";
+    let shown = a.admin(PolicyShow {});
+    assert!(
+        shown.warnings.iter().any(|w| w.starts_with(expected)),
+        "{:?}",
+        shown.warnings
+    );
+    let reloaded = a.admin(PolicyReload {});
+    assert!(
+        reloaded.warnings.iter().any(|w| w.starts_with(expected)),
+        "{:?}",
+        reloaded.warnings
+    );
+    let status = a.admin(liaison_node::edge::admin::Status {});
+    assert!(
+        status.warnings.iter().any(|w| w.starts_with(expected)),
+        "{:?}",
+        status.warnings
+    );
+    assert!(
+        !status.warnings.iter().any(|w| w.contains("DE-BKA,")),
+        "{:?}",
+        status.warnings
+    );
 }

@@ -1,8 +1,6 @@
 //! Agency identity: the root key, the identity document it signs, and the bundle that
 //! partners import once they have compared the root key's [`Fingerprint`].
 
-use std::fmt;
-
 use bytes::Bytes;
 use liaison_proto::format::v1 as pb;
 use prost::Message as _;
@@ -12,46 +10,7 @@ use crate::error::{Error, Malformed, Result};
 use crate::ids::{AgencyId, KeyId, UnixMillis};
 use crate::limits;
 
-/// SHA-256 of an agency's root public key, shown as base32 in groups of four
-/// (`MFRG-GZDF-...`). Two officers compare it over a trusted channel before they add
-/// each other; nothing else is ever compared by hand.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Fingerprint([u8; 32]);
-
-impl Fingerprint {
-    /// The fingerprint of a root key.
-    pub fn of(root: &VerifyingKey) -> Self {
-        Self(crypto::sha256(root.as_bytes()))
-    }
-
-    /// Parses the grouped form; dashes, spaces and case are ignored.
-    pub fn parse(text: &str) -> Result<Self, Malformed> {
-        let compact: String = text
-            .chars()
-            .filter(|c| !matches!(c, '-' | ' '))
-            .map(|c| c.to_ascii_uppercase())
-            .collect();
-        let bytes = data_encoding::BASE32_NOPAD
-            .decode(compact.as_bytes())
-            .map_err(|_| Malformed::new("fingerprint", "is not base32"))?;
-        let array = bytes.try_into().map_err(|_| {
-            Malformed::new("fingerprint", "must encode 32 bytes (52 base32 characters)")
-        })?;
-        Ok(Self(array))
-    }
-}
-
-impl fmt::Display for Fingerprint {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let text = data_encoding::BASE32_NOPAD.encode(&self.0);
-        let groups: Vec<&str> = text
-            .as_bytes()
-            .chunks(4)
-            .map(|c| std::str::from_utf8(c).unwrap_or_default())
-            .collect();
-        f.write_str(&groups.join("-"))
-    }
-}
+pub use crate::fingerprint::Fingerprint;
 
 /// A public key as it appears in an identity document.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -536,6 +495,7 @@ impl AgencyKeys {
 
 #[cfg(test)]
 mod tests {
+
     use super::*;
     use crate::crypto::SystemRng;
 

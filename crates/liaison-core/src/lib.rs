@@ -26,6 +26,7 @@ pub mod crypto;
 pub mod directory;
 pub mod envelope;
 pub mod error;
+pub mod fingerprint;
 pub mod forward;
 pub mod identity;
 pub mod ids;

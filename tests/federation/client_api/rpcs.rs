@@ -276,4 +276,8 @@ async fn health_and_reflection(channel: tonic::transport::Channel) {
     let answer = answers.message().await.unwrap().unwrap();
     let listed = format!("{answer:?}");
     assert!(listed.contains("liaison.v1.Client"), "{listed}");
+    // Health is advertised (so grpcurl can call it by name); the peer service, which
+    // this port does not serve, is not.
+    assert!(listed.contains("grpc.health.v1.Health"), "{listed}");
+    assert!(!listed.contains("liaison.v1.Peer"), "{listed}");
 }

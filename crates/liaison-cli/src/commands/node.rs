@@ -157,6 +157,14 @@ pub fn identity_export(data_dir: &Path, out: &Path, json: bool) -> Result<()> {
 pub fn run(data_dir: &Path) -> Result<()> {
     init_logging();
     let node = Node::load(data_dir)?;
+    // Before binding: a second `run` on the same node would otherwise fail on its
+    // ports ("Address already in use") or on the log's lock.
+    if liaison_node::edge::admin::socket::node_running(data_dir) {
+        anyhow::bail!(
+            "a node is already running on {} (its admin socket answers); stop it first, or use `liaison status`",
+            data_dir.display()
+        );
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -184,8 +192,10 @@ pub fn run(data_dir: &Path) -> Result<()> {
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("LIAISON_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Colours only for a person at a terminal; a log file or journal gets plain text.
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     if std::env::var("LIAISON_LOG_FORMAT").is_ok_and(|f| f == "json") {
         logs.json().init();

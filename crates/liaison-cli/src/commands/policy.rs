@@ -11,6 +11,9 @@ use crate::output;
 
 fn print_policy(view: &PolicyView) -> Result<()> {
     output::line(format_args!("Sharing policy version {}", view.version))?;
+    for warning in &view.warnings {
+        eprintln!("WARNING: {warning}");
+    }
     output::line(format_args!(
         "Originator-control handling codes: {}",
         if view.originator_control.is_empty() {

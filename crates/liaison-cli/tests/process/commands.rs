@@ -337,3 +337,65 @@ fn a_send_retried_with_its_request_key_is_sent_once() {
         "{err}"
     );
 }
+
+/// Regressions from an operator's session: messages that name the thing and the next
+/// step, no Rust debug text, no colour codes in a log file.
+#[test]
+fn operator_messages_name_the_thing_and_the_next_step() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut nodes = federation(tmp.path(), &["NL-NP", "DE-BKA"]);
+    start(&mut nodes[0]);
+    let a = &nodes[0];
+    // A second `run` says a node is running, not "Address already in use".
+    let err = fails(&["run", "--data-dir", a.d()], 1);
+    assert!(err.contains("a node is already running"), "{err}");
+    // The node's log, written to a file, is plain text.
+    let log = std::fs::read_to_string(a.dir.with_extension("log")).unwrap();
+    assert!(
+        log.contains("node running") && !log.contains('\u{1b}'),
+        "{log}"
+    );
+    // A revocation is said in words, not as Rust debug output.
+    let rotated = ok(&["key", "rotate", "signing", "--data-dir", a.d(), "--json"]);
+    let rotated: serde_json::Value = serde_json::from_str(&rotated).unwrap();
+    let old = rotated["old_key_id"].as_str().unwrap();
+    let out = ok(&[
+        "key",
+        "revoke",
+        old,
+        "--reason",
+        "compromised",
+        "--data-dir",
+        a.d(),
+    ]);
+    assert!(
+        out.contains("revoked (compromised)") && !out.contains("Compromised"),
+        "{out}"
+    );
+    // A fingerprint read out incompletely says so.
+    let bundle = tmp.path().join("de.bundle");
+    ok(&[
+        "identity",
+        "export",
+        "--data-dir",
+        nodes[1].d(),
+        "--out",
+        bundle.to_str().unwrap(),
+    ]);
+    let err = fails(
+        &[
+            "peer",
+            "add",
+            bundle.to_str().unwrap(),
+            "--fingerprint",
+            "AAAA-BBBB-CCCC",
+            "--data-dir",
+            a.d(),
+        ],
+        1,
+    );
+    assert!(
+        err.contains("has 12 characters") && err.contains("52"),
+        "{err}"
+    );
+}

@@ -263,7 +263,7 @@ pub fn revoke(
         },
     )?;
     Ok(KeyChangeView {
-        change: format!("{key_id} revoked ({reason:?})"),
+        change: format!("{key_id} revoked ({})", reason.as_str()),
         identity_version: version,
         old_key_id: Some(key_id.to_string()),
         new_key_id: None,

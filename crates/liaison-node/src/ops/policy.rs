@@ -16,6 +16,10 @@ pub struct PolicyView {
     /// originator_control`): bulletins carrying one are never forwarded.
     #[serde(default)]
     pub originator_control: Vec<String>,
+    /// Problems worth a look: partners the policy names that are not imported (a
+    /// typo, or a `peer add` still to do). Empty from `policy check`.
+    #[serde(default)]
+    pub warnings: Vec<String>,
     /// One line per partner rule.
     pub partners: Vec<PartnerPolicyView>,
 }
@@ -43,6 +47,7 @@ pub struct PartnerPolicyView {
 pub fn policy_view(policy: &Policy) -> PolicyView {
     PolicyView {
         version: policy.version().to_owned(),
+        warnings: Vec::new(),
         originator_control: policy
             .originator_control()
             .iter()
@@ -61,6 +66,28 @@ pub fn policy_view(policy: &Policy) -> PolicyView {
             })
             .collect(),
     }
+}
+
+/// The policy in force on `state`'s node, with warnings about partners it names that
+/// the node does not know.
+pub fn policy_in_force(state: &NodeState, policy: &Policy) -> PolicyView {
+    let mut view = policy_view(policy);
+    view.warnings = unknown_partners(state, policy);
+    view
+}
+
+/// One warning per partner `policy` names that is not an imported partner.
+pub fn unknown_partners(state: &NodeState, policy: &Policy) -> Vec<String> {
+    let partners = state.partners.snapshot();
+    policy
+        .partners()
+        .filter(|(agency, _)| partners.get(agency).is_none())
+        .map(|(agency, _)| {
+            format!(
+                "the sharing policy names {agency}, which is not a partner: a typo, or import it with `liaison peer add`"
+            )
+        })
+        .collect()
 }
 
 /// The answer to "would this go, and why not".

@@ -99,6 +99,10 @@ pub fn status(state: &NodeState) -> Result<StatusView> {
             doc.not_after
         ));
     }
+    warnings.extend(crate::ops::policy::unknown_partners(
+        state,
+        &state.policy.snapshot(),
+    ));
     if state.policy.snapshot().partners().next().is_none() {
         warnings.push("the sharing policy names no partner: nothing is sent or accepted".into());
     }

@@ -111,6 +111,9 @@ pub async fn run_state(
     )
     .await?;
     state.set_serving(true);
+    for warning in crate::ops::policy::unknown_partners(&state, &state.policy.snapshot()) {
+        tracing::warn!(%warning, "sharing policy");
+    }
     tracing::info!(%agency, %peer_addr, api_addr = ?api_addr, admin_socket = %socket.display(), "node running");
 
     shutdown.await;
@@ -256,12 +259,20 @@ async fn serve_client_api(
         .await;
     let reflection =
         |e: tonic_reflection::server::Error| Error::Internal(format!("reflection: {e}"));
-    let reflection_v1 = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(liaison_proto::FILE_DESCRIPTOR_SET)
-        .build_v1()
-        .map_err(reflection)?;
-    let reflection_alpha = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(liaison_proto::FILE_DESCRIPTOR_SET)
+    // Reflection advertises what this port serves, and only that: the client API and
+    // health checking (so `grpcurl ... grpc.health.v1.Health/Check` works), not the
+    // peer service that shares the descriptor set.
+    let advertised = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(liaison_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .with_service_name("liaison.v1.Client")
+            .with_service_name("grpc.health.v1.Health")
+            .with_service_name("grpc.reflection.v1.ServerReflection")
+    };
+    let reflection_v1 = advertised().build_v1().map_err(reflection)?;
+    let reflection_alpha = advertised()
+        .with_service_name("grpc.reflection.v1alpha.ServerReflection")
         .build_v1alpha()
         .map_err(reflection)?;
     let service = pb::client_server::ClientServer::new(ClientService::new(state.clone()))

@@ -378,7 +378,7 @@ pub struct PolicyShow {}
 impl Command for PolicyShow {
     type Reply = PolicyView;
     fn run(self, state: &NodeState) -> Result<PolicyView> {
-        Ok(policy::policy_view(&state.policy.snapshot()))
+        Ok(policy::policy_in_force(state, &state.policy.snapshot()))
     }
 }
 
@@ -390,7 +390,7 @@ pub struct PolicyReload {}
 impl Command for PolicyReload {
     type Reply = PolicyView;
     fn run(self, state: &NodeState) -> Result<PolicyView> {
-        Ok(policy::policy_view(&*state.reload_policy()?))
+        Ok(policy::policy_in_force(state, &*state.reload_policy()?))
     }
 }
 
