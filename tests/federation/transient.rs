@@ -36,6 +36,18 @@ fn a_receiver_whose_clock_is_behind_gets_the_bulletin_once_its_clock_is_right() 
         "a transient refusal must keep the bulletin queued"
     );
     assert!(b.inbox().is_empty());
+    // The sender's status says why: the partner's clock, read from its signed receipt.
+    let status = a.admin(liaison_node::edge::admin::Status {});
+    assert!(
+        status
+            .warnings
+            .iter()
+            .any(|w| w.starts_with("DE-BKA's clock is about 600 s behind ours")),
+        "{:?}",
+        status.warnings
+    );
+    let skew = status.partners[0].clock_skew_seconds.unwrap();
+    assert!((-601..=-599).contains(&skew), "{skew}");
 
     // The clock is put right: the bulletin arrives, once, and is receipted as accepted.
     b.state().clock.set_offset_ms(0);

@@ -73,6 +73,8 @@ pub struct NodeState {
     pub clock: Clock,
     /// How many refusals of each partner's input are logged one by one.
     pub rejections: RejectionBudget,
+    /// Each partner's clock minus ours, in milliseconds, from its last signed receipt.
+    clock_skews: Mutex<HashMap<AgencyId, i64>>,
     /// Notified whenever a received bulletin became durable (wakes subscribers).
     pub received: Notify,
     wakers: Mutex<HashMap<AgencyId, Arc<Notify>>>,
@@ -104,6 +106,7 @@ impl NodeState {
             rates: RateLimiter::default(),
             clock: Clock::default(),
             rejections: RejectionBudget::default(),
+            clock_skews: Mutex::new(HashMap::new()),
             received: Notify::new(),
             wakers: Mutex::new(HashMap::new()),
             delivery_errors: Mutex::new(HashMap::new()),
@@ -148,6 +151,23 @@ impl NodeState {
         self.clients
             .replace(Clients::from_records(self.log.clients()?)?);
         Ok(())
+    }
+
+    /// Records `partner`'s clock as `skew_ms` ahead of ours (negative: behind).
+    pub fn set_clock_skew(&self, partner: &AgencyId, skew_ms: i64) {
+        self.clock_skews
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(partner.clone(), skew_ms);
+    }
+
+    /// `partner`'s clock minus ours, from its last receipt, if one came.
+    pub fn clock_skew(&self, partner: &AgencyId) -> Option<i64> {
+        self.clock_skews
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(partner)
+            .copied()
     }
 
     /// Marks the node as serving (its listeners and workers run) or not.

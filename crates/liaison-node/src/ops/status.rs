@@ -53,6 +53,9 @@ pub struct PartnerStatus {
     pub last_delivery: Option<String>,
     /// The last transport error while failing.
     pub last_error: Option<String>,
+    /// The partner's clock minus ours, in seconds, estimated from its last receipt.
+    #[serde(default)]
+    pub clock_skew_seconds: Option<i64>,
 }
 
 /// A key in `liaison status`.
@@ -122,6 +125,9 @@ pub fn status(state: &NodeState) -> Result<StatusView> {
     })
 }
 
+/// A partner's clock further from ours than this (one minute) is a warning.
+const CLOCK_SKEW_WARNING_MS: i64 = 60_000;
+
 /// An identity expiring sooner than this (30 days) is a warning.
 const EXPIRY_WARNING_MS: i64 = 30 * 86_400_000;
 
@@ -180,6 +186,15 @@ fn partner_status(
             doc.not_after
         ));
     }
+    if let Some(skew) = state.clock_skew(agency)
+        && skew.abs() > CLOCK_SKEW_WARNING_MS
+    {
+        warnings.push(format!(
+            "{agency}'s clock is about {} s {} ours (from its last receipt): a partner behind an identity's start holds bulletins back until the clocks agree",
+            skew.abs() / 1000,
+            if skew < 0 { "behind" } else { "ahead of" }
+        ));
+    }
     if oldest.is_some_and(|s| s > 3600) {
         warnings.push(format!(
             "bulletins for {agency} have waited more than an hour"
@@ -199,5 +214,6 @@ fn partner_status(
         oldest_queued_seconds: oldest,
         last_delivery,
         last_error: failure.map(|f| f.to_string()),
+        clock_skew_seconds: state.clock_skew(agency).map(|ms| ms / 1000),
     })
 }

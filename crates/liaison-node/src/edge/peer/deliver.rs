@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use liaison_core::receipt::{Outcome, Receipt, RejectCode, SignedReceipt};
-use liaison_core::{AgencyId, BulletinId, UnixMillis};
+use liaison_core::{AgencyId, BulletinId};
 use liaison_proto::format::v1 as fmt;
 use liaison_proto::v1 as pb;
 use liaison_store::{Effect, PendingAppend};
@@ -334,7 +334,7 @@ async fn receipt_when_durable(
             receiver: me.clone(),
             envelope_sha256: pending.envelope_sha256,
             outcome,
-            time: UnixMillis::now(),
+            time: state.clock.now(),
         };
         let signed = SignedReceipt::sign(receipt, &state.node().keys().signing);
         let message = prost::Message::decode(signed.to_bytes()).map_err(|e| {

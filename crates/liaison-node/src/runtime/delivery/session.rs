@@ -192,6 +192,10 @@ impl<'a> Session<'a> {
         if r.envelope_sha256 != expected.envelope_sha256 || &r.receiver != self.partner {
             return Err(bad("it is for a different envelope".into()));
         }
+        // The receipt was signed moments ago by the partner's clock: the difference
+        // estimates the partner's clock skew, within a round trip.
+        let skew = r.time.0.saturating_sub(self.state.clock.now().0);
+        self.state.set_clock_skew(self.partner, skew);
         if let Outcome::Rejected { code, reason } = &r.outcome {
             if code.is_transient() {
                 return Err(DeliveryError::NotYet {
