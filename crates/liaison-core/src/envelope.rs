@@ -284,14 +284,14 @@ impl SealedEnvelope {
                 });
             }
             KeyLookup::Valid { key, document } | KeyLookup::Retired { key, document, .. } => {
-                if now < document.not_before {
+                if now.0.saturating_add(limits::CLOCK_LEEWAY_MS) < document.not_before.0 {
                     return Err(Error::OriginIdentityNotYetValid {
                         origin: origin.clone(),
                         not_before: document.not_before,
                         now,
                     });
                 }
-                if !document.is_valid_at(now) {
+                if now > document.not_after {
                     return Err(Error::OriginIdentityExpired {
                         origin: origin.clone(),
                         not_after: document.not_after,

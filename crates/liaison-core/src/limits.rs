@@ -25,3 +25,9 @@ pub const MAX_FIELD_BYTES: usize = 1024;
 pub const MAX_ENDPOINTS: usize = 16;
 /// Most revoked keys listed in an identity document.
 pub const MAX_REVOKED_KEYS: usize = 1024;
+
+/// How far ahead of this node's clock an origin's identity may start and still be
+/// accepted: partners' clocks differ by a little, and an identity issued a moment ago by
+/// a clock slightly ahead is not an attack. A larger skew is a transient rejection
+/// (retried), never a final one.
+pub const CLOCK_LEEWAY_MS: i64 = 5 * 60 * 1000;

@@ -319,6 +319,15 @@ fn each_key_and_time_check_has_its_own_error() {
         open(&envelope, receiver, &dir, before_identity),
         Err(Error::OriginIdentityNotYetValid { .. })
     ));
+    // A few minutes of skew are within the leeway; more is not.
+    let leeway = liaison_core::limits::CLOCK_LEEWAY_MS;
+    let just_behind = liaison_core::UnixMillis(T0.0 - leeway + 60_000);
+    assert!(open(&envelope, receiver, &dir, just_behind).is_ok());
+    let too_far_behind = liaison_core::UnixMillis(T0.0 - leeway - 60_000);
+    assert!(matches!(
+        open(&envelope, receiver, &dir, too_far_behind),
+        Err(Error::OriginIdentityNotYetValid { .. })
+    ));
 }
 
 #[test]
