@@ -70,6 +70,28 @@ struct Running {
     servers: Vec<JoinHandle<std::result::Result<(), tonic::transport::Error>>>,
 }
 
+impl Running {
+    /// Starts accepting TLS connections on `listener`; the authenticated ones come out
+    /// of the returned stream, for a gRPC server.
+    fn accept<C: Clone + Send + Sync + Unpin + 'static>(
+        &mut self,
+        listener: TcpListener,
+        acceptor: tokio_rustls::TlsAcceptor,
+        identify: Identify<C>,
+        stop: &watch::Receiver<bool>,
+    ) -> ReceiverStream<std::io::Result<super::accept::Authenticated<C>>> {
+        let (connections, incoming) = mpsc::channel(64);
+        self.tasks.push(tokio::spawn(accept_loop(
+            listener,
+            acceptor,
+            identify,
+            connections,
+            stop.clone(),
+        )));
+        ReceiverStream::new(incoming)
+    }
+}
+
 /// [`run`] for a node whose state the caller opened (and keeps a handle on, as the
 /// benchmark does to watch deliveries).
 pub async fn run_state(
@@ -204,14 +226,7 @@ fn serve_peers(
             )
             .map(AuthenticatedPartner)
     });
-    let (connections, incoming) = mpsc::channel(64);
-    running.tasks.push(tokio::spawn(accept_loop(
-        listener,
-        acceptor,
-        identify,
-        connections,
-        stop.clone(),
-    )));
+    let incoming = running.accept(listener, acceptor, identify, stop);
     let service = pb::peer_server::PeerServer::new(PeerService::new(state.clone()))
         .max_decoding_message_size(liaison_core::limits::MAX_ENVELOPE_BYTES + 1024);
     let mut stopped = stop.clone();
@@ -220,7 +235,7 @@ fn serve_peers(
             .max_concurrent_streams(Some(MAX_STREAMS_PER_CONNECTION))
             .http2_keepalive_interval(Some(Duration::from_secs(30)))
             .add_service(service)
-            .serve_with_incoming_shutdown(ReceiverStream::new(incoming), async move {
+            .serve_with_incoming_shutdown(incoming, async move {
                 let _ = stopped.changed().await;
             }),
     ));
@@ -245,14 +260,7 @@ async fn serve_client_api(
     )?);
     let identify: Identify<AuthenticatedClient> =
         Arc::new(|end_entity, _| Ok(AuthenticatedClient(tls::certificate_sha256(end_entity))));
-    let (connections, incoming) = mpsc::channel(64);
-    running.tasks.push(tokio::spawn(accept_loop(
-        listener,
-        acceptor,
-        identify,
-        connections,
-        stop.clone(),
-    )));
+    let incoming = running.accept(listener, acceptor, identify, stop);
     let (health_reporter, health) = tonic_health::server::health_reporter();
     health_reporter
         .set_serving::<pb::client_server::ClientServer<ClientService>>()
@@ -285,7 +293,7 @@ async fn serve_client_api(
             .add_service(reflection_v1)
             .add_service(reflection_alpha)
             .add_service(service)
-            .serve_with_incoming_shutdown(ReceiverStream::new(incoming), async move {
+            .serve_with_incoming_shutdown(incoming, async move {
                 let _ = stopped.changed().await;
             }),
     ));
