@@ -239,6 +239,21 @@ async fn precise_errors(pub_api: &mut Api, read_api: &mut Api, a: &TestNode, b: 
     let err = unlimited.publish(huge).await.unwrap_err();
     assert_eq!(err.code(), Code::ResourceExhausted, "{err:?}");
     assert!(err.message().contains("draft.content"), "{err:?}");
+    // Regression: a request over the decoding limit got OUT_OF_RANGE from tonic,
+    // although client.proto documents RESOURCE_EXHAUSTED for a size limit.
+    let mut oversized = publish_request("k-8", "x", &[b]);
+    let content = oversized.draft.as_mut().unwrap().content.as_mut().unwrap();
+    content.attachments.push(fmt::Attachment {
+        file_name: "dump.bin".into(),
+        media_type: "application/octet-stream".into(),
+        data: Bytes::from(vec![
+            0u8;
+            liaison_node::edge::client_api::MAX_REQUEST_BYTES + 1
+        ]),
+    });
+    let err = unlimited.publish(oversized).await.unwrap_err();
+    assert_eq!(err.code(), Code::ResourceExhausted, "{err:?}");
+    assert!(err.message().contains("size limit"), "{err:?}");
     let err = pub_api
         .publish(publish_request("k-6", "x", &[]))
         .await

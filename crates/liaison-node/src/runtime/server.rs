@@ -289,6 +289,9 @@ async fn serve_client_api(
     running.servers.push(tokio::spawn(
         tonic::transport::Server::builder()
             .max_concurrent_streams(Some(64))
+            .layer(tower::util::MapResponseLayer::new(
+                too_large_is_resource_exhausted,
+            ))
             .add_service(health)
             .add_service(reflection_v1)
             .add_service(reflection_alpha)
@@ -298,4 +301,30 @@ async fn serve_client_api(
             }),
     ));
     Ok(addr)
+}
+
+/// tonic answers a request over the decoding limit with `OUT_OF_RANGE` before any
+/// handler runs; to a caller it is a size limit exceeded, `RESOURCE_EXHAUSTED`, as
+/// `client.proto` documents. Only that status is rewritten; nothing else is touched.
+fn too_large_is_resource_exhausted<B>(
+    mut response: tonic::codegen::http::Response<B>,
+) -> tonic::codegen::http::Response<B> {
+    let out_of_range = response
+        .headers()
+        .get("grpc-status")
+        .is_some_and(|code| code.as_bytes() == b"11");
+    if out_of_range {
+        let headers = response.headers_mut();
+        headers.insert(
+            "grpc-status",
+            tonic::codegen::http::HeaderValue::from_static("8"),
+        );
+        headers.insert(
+            "grpc-message",
+            tonic::codegen::http::HeaderValue::from_static(
+                "request%20exceeds%20the%20size%20limit",
+            ),
+        );
+    }
+    response
 }
