@@ -10,7 +10,9 @@ use liaison_core::receipt::{Outcome, RejectCode, SignedReceipt};
 use liaison_node::edge::admin::{LogExport, Status};
 use liaison_node::ops::log::ExportedBody;
 use liaison_proto::v1 as pb;
-use liaison_tests::wire::{deliver_receipt, node_certificate, peer_client, seal_envelope};
+use liaison_tests::wire::{
+    PartnerLine, deliver_receipt, node_certificate, partner_line, peer_client, seal_envelope,
+};
 use liaison_tests::{LONG, TestNode, federation, wait_until};
 
 fn assert_all_accepted(sender: &TestNode, ids: &[BulletinId], recipients: &[&TestNode]) {
@@ -99,13 +101,14 @@ fn a_partner_posing_as_another_is_answered_as_itself() {
 
 #[test]
 fn a_tampered_envelope_gets_a_signed_rejection_with_its_code_and_the_log_still_verifies() {
-    let tmp = tempfile::tempdir().unwrap();
-    let mut nodes = federation(tmp.path(), &["NL-NP", "DE-BKA"]);
-    nodes[0].start();
-    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let PartnerLine {
+        mut nodes,
+        runtime,
+        mut client,
+        dir: _dir,
+    } = partner_line();
     let (a, b) = (&nodes[0], &nodes[1]);
     let (a_node, b_node) = (a.node(), b.node());
-    let mut client = peer_client(&runtime, a, &node_certificate(b)).unwrap();
 
     let genuine = seal_envelope(&b_node.keys().signing, &b_node, &a_node);
     let mut tampered = genuine.to_vec();
@@ -160,13 +163,14 @@ fn a_tampered_envelope_gets_a_signed_rejection_with_its_code_and_the_log_still_v
 /// structural checks, even where the header still read.
 #[test]
 fn a_rejection_names_the_bulletin_whenever_its_header_reads() {
-    let tmp = tempfile::tempdir().unwrap();
-    let mut nodes = federation(tmp.path(), &["NL-NP", "DE-BKA"]);
-    nodes[0].start();
-    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let PartnerLine {
+        nodes,
+        runtime,
+        mut client,
+        dir: _dir,
+    } = partner_line();
     let (a, b) = (&nodes[0], &nodes[1]);
     let (a_node, b_node) = (a.node(), b.node());
-    let mut client = peer_client(&runtime, a, &node_certificate(b)).unwrap();
     let genuine_for_naming = seal_envelope(&b_node.keys().signing, &b_node, &a_node);
     let mut parts: liaison_proto::format::v1::SealedEnvelope =
         prost::Message::decode(genuine_for_naming.clone()).unwrap();
@@ -196,14 +200,13 @@ fn a_rejection_names_the_bulletin_whenever_its_header_reads() {
 
 #[test]
 fn an_oversized_message_is_refused_and_the_node_stays_up() {
-    let tmp = tempfile::tempdir().unwrap();
-    let mut nodes = federation(tmp.path(), &["NL-NP", "DE-BKA"]);
-    nodes[0].start();
-    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let line = partner_line();
+    let (runtime, nodes) = (&line.runtime, &line.nodes);
     let (a, b) = (&nodes[0], &nodes[1]);
     // A client willing to send more than the receiver accepts.
-    let mut client = peer_client(&runtime, a, &node_certificate(b))
-        .unwrap()
+    let mut client = line
+        .client
+        .clone()
         .max_encoding_message_size(64 * 1024 * 1024);
     let huge = Bytes::from(vec![0u8; liaison_core::limits::MAX_ENVELOPE_BYTES + 4096]);
     let status = runtime.block_on(async {
@@ -223,9 +226,9 @@ fn an_oversized_message_is_refused_and_the_node_stays_up() {
     assert_eq!(status.code(), tonic::Code::ResourceExhausted, "{status:?}");
     assert!(status.message().contains("exceeds the limit"), "{status:?}");
     // Still up, and still serving the genuine partner.
-    let mut again = peer_client(&runtime, a, &node_certificate(b)).unwrap();
+    let mut again = peer_client(runtime, a, &node_certificate(b)).unwrap();
     let envelope = seal_envelope(&b.node().keys().signing, &b.node(), &a.node());
-    let receipt = deliver_receipt(&runtime, &mut again, envelope);
+    let receipt = deliver_receipt(runtime, &mut again, envelope);
     assert!(matches!(
         receipt.receipt().outcome,
         Outcome::Accepted { .. }
@@ -278,14 +281,15 @@ fn status_shows_a_partner_going_offline_and_its_outbox_growing() {
 #[test]
 fn a_flood_of_junk_gets_receipts_but_cannot_grow_the_log_without_bound() {
     use liaison_node::node::state::RejectionBudget;
-    let tmp = tempfile::tempdir().unwrap();
-    let mut nodes = federation(tmp.path(), &["NL-NP", "DE-BKA"]);
-    nodes[0].start();
-    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let PartnerLine {
+        nodes,
+        runtime,
+        mut client,
+        dir: _dir,
+    } = partner_line();
     let (a, b) = (&nodes[0], &nodes[1]);
     let entries = || a.admin(Status {}).log_entries;
     let before = entries();
-    let mut client = peer_client(&runtime, a, &node_certificate(b)).unwrap();
     let flood = 1_000;
     let rejected = runtime.block_on(async {
         let junk = (0..flood).map(|i| pb::SealedBulletin {

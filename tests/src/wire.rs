@@ -131,3 +131,31 @@ pub fn deliver_one(
         .outcome
         .clone()
 }
+
+/// The commonest set-up of a wire test: NL-NP running, DE-BKA known to it, and a
+/// peer-API client presenting DE-BKA's node certificate to NL-NP.
+pub struct PartnerLine {
+    /// NL-NP (running) and DE-BKA (not running).
+    pub nodes: Vec<TestNode>,
+    /// The runtime the client runs on.
+    pub runtime: tokio::runtime::Runtime,
+    /// DE-BKA's client to NL-NP.
+    pub client: PeerClient,
+    /// The nodes' directories: keep it bound (`dir: _dir`) for as long as the nodes.
+    pub dir: tempfile::TempDir,
+}
+
+/// Starts a [`PartnerLine`].
+pub fn partner_line() -> PartnerLine {
+    let dir = tempfile::tempdir().unwrap();
+    let mut nodes = crate::federation(dir.path(), &["NL-NP", "DE-BKA"]);
+    nodes[0].start();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let client = peer_client(&runtime, &nodes[0], &node_certificate(&nodes[1])).unwrap();
+    PartnerLine {
+        nodes,
+        runtime,
+        client,
+        dir,
+    }
+}
