@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod client_api;
+mod continuity;
 mod forwarding;
 mod keys;
 mod peer_certificates;

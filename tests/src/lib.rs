@@ -30,9 +30,11 @@ use liaison_core::{AgencyId, BulletinId};
 use liaison_node::edge::admin::{
     self, BulletinList, BulletinSend, BulletinShow, PeerAdd, PeerShow,
 };
+use liaison_node::node::journal::LogEvent;
 use liaison_node::node::state::NodeState;
 use liaison_node::ops::bulletins::views::{BulletinDetail, BulletinSummary, SendRequest};
 use liaison_node::ops::bulletins::{Direction, Recipients};
+use liaison_node::ops::log::ExportedBody;
 use liaison_node::trust::tls::NodeCertificate;
 use liaison_node::{InitOptions, Listeners, Node, init_node};
 
@@ -348,10 +350,59 @@ impl TestNode {
         .outbox
     }
 
+    /// Every event in the node's log, oldest first.
+    pub fn events(&self) -> Vec<LogEvent> {
+        self.admin(admin::LogExport {
+            since: 1,
+            limit: usize::MAX,
+        })
+        .into_iter()
+        .filter_map(|e| match e.body {
+            ExportedBody::Event(event) => Some(event),
+            _ => None,
+        })
+        .collect()
+    }
+
+    /// Copies the stopped node's data directory to `to`, as a backup would.
+    pub fn back_up(&self, to: &Path) {
+        assert!(
+            matches!(self.running, Running::Stopped),
+            "{} is running",
+            self.agency
+        );
+        copy_dir(&self.dir, to);
+    }
+
+    /// Replaces the stopped node's data directory with the backup in `from`.
+    pub fn restore(&self, from: &Path) {
+        assert!(
+            matches!(self.running, Running::Stopped),
+            "{} is running",
+            self.agency
+        );
+        std::fs::remove_dir_all(&self.dir).unwrap();
+        copy_dir(from, &self.dir);
+    }
+
     /// Verifies the whole log (the node must be stopped, or this reads it over the
     /// socket); returns the number of entries.
     pub fn verify_log(&self) -> u64 {
         self.admin(admin::LogVerify {}).entries
+    }
+}
+
+/// Copies directory `from` to `to`, recursively.
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for item in std::fs::read_dir(from).unwrap() {
+        let item = item.unwrap();
+        let target = to.join(item.file_name());
+        if item.file_type().unwrap().is_dir() {
+            copy_dir(&item.path(), &target);
+        } else {
+            std::fs::copy(item.path(), &target).unwrap();
+        }
     }
 }
 

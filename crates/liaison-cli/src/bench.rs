@@ -134,6 +134,7 @@ fn crypto_only() -> Result<()> {
             receiver: me.clone(),
             envelope_sha256: envelope.digest(),
             outcome: Outcome::Accepted { log_seq: 1 },
+            log_hash: Some([0; 32]),
             time: UnixMillis::now(),
         };
         let signs = per_second(

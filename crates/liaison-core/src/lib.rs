@@ -12,6 +12,7 @@
 //! - [`forward`], [`recall`]: onward sharing and the originator's recall.
 //! - [`tls`]: the agency's own certificate authority.
 //! - [`policy`]: the sharing policy and its decisions (deny by default).
+//! - [`checkpoint`]: signed statements of a log's head, exchanged between partners.
 //! - [`receipt`]: signed receipts, with the rejection codes a sender acts on.
 //! - [`limits`]: bounds on everything decoded from a partner.
 //! - [`error`]: the crate's one error type.
@@ -22,6 +23,7 @@
 #![forbid(unsafe_code)]
 
 pub mod bulletin;
+pub mod checkpoint;
 pub mod crypto;
 pub mod directory;
 pub mod envelope;

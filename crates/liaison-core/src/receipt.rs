@@ -200,6 +200,9 @@ pub struct Receipt {
     pub envelope_sha256: [u8; 32],
     /// What happened.
     pub outcome: Outcome,
+    /// The chain hash of the receiver's log entry the outcome names (accepted and
+    /// purged only): the receiver's signed statement of its log up to that entry.
+    pub log_hash: Option<[u8; 32]>,
     /// When.
     pub time: UnixMillis,
 }
@@ -239,6 +242,10 @@ impl SignedReceipt {
             log_seq,
             time_unix_ms: receipt.time.0,
             reject_code: reject_code as i32,
+            log_hash: receipt
+                .log_hash
+                .map(|h| Bytes::copy_from_slice(&h))
+                .unwrap_or_default(),
         }
         .encode_to_vec();
         let signature = key.sign(domain::RECEIPT, &[&body]);
@@ -317,6 +324,15 @@ impl SignedReceipt {
                 .try_into()
                 .map_err(|_| Malformed::new("receipt.envelope_sha256", "must be 32 bytes"))?,
             outcome,
+            log_hash: match m.log_hash.len() {
+                0 => None,
+                _ => Some(
+                    m.log_hash
+                        .as_ref()
+                        .try_into()
+                        .map_err(|_| Malformed::new("receipt.log_hash", "must be 32 bytes"))?,
+                ),
+            },
             time: UnixMillis(m.time_unix_ms),
         };
         Ok((receipt, m.signing_key_id.parse()?))
@@ -354,6 +370,7 @@ mod tests {
                 code: RejectCode::BadSignature,
                 reason: "signature does not verify".into(),
             },
+            log_hash: None,
             time: UnixMillis(1_795_000_000_001),
         };
         let signed = SignedReceipt::sign(receipt.clone(), &key);
@@ -367,6 +384,16 @@ mod tests {
         let mut bytes = signed.to_bytes().to_vec();
         bytes[5] ^= 1;
         assert!(SignedReceipt::verify(bytes.into(), &key.verifying_key()).is_err());
+
+        // An accepted receipt names the receiver's log entry and its chain hash.
+        let accepted = Receipt {
+            outcome: Outcome::Accepted { log_seq: 17 },
+            log_hash: Some([6; 32]),
+            ..receipt
+        };
+        let signed = SignedReceipt::sign(accepted.clone(), &key);
+        let checked = SignedReceipt::verify(signed.to_bytes(), &key.verifying_key()).unwrap();
+        assert_eq!(checked.receipt(), &accepted);
     }
 
     #[test]

@@ -136,6 +136,34 @@ pub enum Effect {
     },
     /// Forget a local client's registration.
     RemoveClient(String),
+    /// `partner` signed a receipt saying it stored what we queued at `queued_seq` as
+    /// its entry `receiver_seq` with chain hash `receiver_hash`: its signed statement
+    /// of its own log, checked at every checkpoint exchange.
+    Delivered {
+        /// The partner.
+        partner: AgencyId,
+        /// The partner's log entry.
+        receiver_seq: u64,
+        /// That entry's chain hash, as the partner signed it.
+        receiver_hash: [u8; 32],
+        /// Our outbox entry it answered (a `Published` entry or a recall).
+        queued_seq: u64,
+    },
+    /// Queue entry `queued_seq` for `partner` again: the partner lost it (its log was
+    /// rolled back to before the entry it receipted).
+    Requeue {
+        /// The partner.
+        partner: AgencyId,
+        /// Our outbox entry.
+        queued_seq: u64,
+    },
+    /// Forget the partner's statement about its entry `receiver_seq` (it lost it).
+    ForgetDelivered {
+        /// The partner.
+        partner: AgencyId,
+        /// The partner's log entry.
+        receiver_seq: u64,
+    },
     /// `partner` confirmed it holds version `version` of our identity document.
     IdentityAcknowledged {
         /// The partner.

@@ -54,7 +54,7 @@ pub mod error;
 pub mod log;
 pub mod verify;
 
-pub use entry::{Effect, Entry, EntryKind, INLINE_BODY_LIMIT, NewEntry};
+pub use entry::{BodyPlacement, Effect, Entry, EntryKind, INLINE_BODY_LIMIT, NewEntry};
 pub use error::{Error, Result};
-pub use log::{Appended, Checkpoint, Head, Log, LogOptions, PendingAppend};
+pub use log::{Appended, Checkpoint, Delivered, Head, Log, LogOptions, PendingAppend};
 pub use verify::VerifyReport;

@@ -1,9 +1,7 @@
 //! Full verification: re-hash every entry, follow the chain, check every body and index
 //! key, and check every checkpoint's signature and its place in the chain.
 
-use liaison_core::crypto::{VerifyingKey, domain};
-use liaison_proto::format::v1 as pb;
-use prost::Message as _;
+use liaison_core::crypto::VerifyingKey;
 
 use crate::entry::{self, BodyPlacement};
 use crate::error::{Error, Result};
@@ -134,8 +132,7 @@ fn verify_checkpoint_signature(checkpoint: &log::Checkpoint, keys: &[VerifyingKe
         .iter()
         .find(|k| k.key_id('s') == checkpoint.signing_key_id)
         .ok_or_else(|| bad("signed by a key this node does not know"))?;
-    let signed = pb::SignedCheckpoint::decode(checkpoint.signed.clone())
-        .map_err(|_| bad("does not decode"))?;
-    key.verify(domain::CHECKPOINT, &[&signed.checkpoint], &signed.signature)
+    checkpoint
+        .check_signature(key)
         .map_err(|_| bad("signature does not verify"))
 }

@@ -66,7 +66,7 @@ impl Default for RawLog {
 }
 
 fn default_checkpoint_every() -> u64 {
-    1000
+    100
 }
 
 /// A validated configuration.
@@ -183,7 +183,7 @@ listen = "127.0.0.1:7444"
     fn parses_and_round_trips() {
         let c = NodeConfig::parse(GOOD).unwrap();
         assert_eq!(c.agency.as_str(), "NL-NP");
-        assert_eq!(c.checkpoint_every, 1000);
+        assert_eq!(c.checkpoint_every, 100);
         assert_eq!(NodeConfig::parse(&c.to_toml()).unwrap(), c);
     }
 

@@ -258,6 +258,37 @@ pub enum LogEvent {
         /// SHA-256 of its certificate, hex.
         certificate_sha256: String,
     },
+    /// A partner's log no longer holds entries it receipted (restored from a backup,
+    /// or forked): what it lost is queued for it again.
+    PartnerLostEntries {
+        /// The partner.
+        partner: AgencyId,
+        /// `rewound` (its log ends before entries it receipted) or `forked` (it signed
+        /// a different hash for an entry than its receipt did).
+        how: String,
+        /// Its log head now, as it signed it.
+        head_seq: u64,
+        /// The newest of its entries it still holds as receipted (0: none confirmed).
+        confirmed_seq: u64,
+        /// Bulletins and recalls queued for it again.
+        redelivered: u64,
+        /// The two conflicting signed statements, for a fork: its receipt's
+        /// (entry, hash) and its new signed checkpoint of that entry, base64.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        proof: Vec<String>,
+    },
+    /// A partner holds our signed receipt for a log entry this node's log does not hold
+    /// (or holds with another hash): this log was restored from a backup or rewritten.
+    OwnLogBehind {
+        /// The partner.
+        partner: AgencyId,
+        /// The entry it holds our receipt for.
+        seq: u64,
+        /// The hash our receipt named, hex.
+        receipted_hash: String,
+        /// Our log's head when it was noticed.
+        head_seq: u64,
+    },
 }
 
 impl LogEvent {
@@ -282,7 +313,9 @@ impl LogEvent {
             | LogEvent::IdentityUpdated { .. }
             | LogEvent::IdentityPushed { .. }
             | LogEvent::PeerAdded { .. }
-            | LogEvent::PeerRemoved { .. } => EntryKind::PeerChange,
+            | LogEvent::PeerRemoved { .. }
+            | LogEvent::PartnerLostEntries { .. } => EntryKind::PeerChange,
+            LogEvent::OwnLogBehind { .. } => EntryKind::NodeEvent,
             LogEvent::ClientIssued { .. } | LogEvent::ClientRevoked { .. } => {
                 EntryKind::ClientChange
             }
@@ -303,6 +336,8 @@ impl LogEvent {
             | LogEvent::IdentityPushed { agency, .. }
             | LogEvent::PeerAdded { agency, .. }
             | LogEvent::PeerRemoved { agency } => Some(agency),
+            LogEvent::PartnerLostEntries { partner, .. }
+            | LogEvent::OwnLogBehind { partner, .. } => Some(partner),
             _ => None,
         }
     }

@@ -80,6 +80,11 @@ pub struct NodeState {
     wakers: Mutex<HashMap<AgencyId, Arc<Notify>>>,
     delivery_errors: Mutex<HashMap<AgencyId, DeliveryFailure>>,
     connected: Mutex<std::collections::HashSet<AgencyId>>,
+    /// When each partner's next checkpoint exchange is due (absent: now).
+    exchanges_due: Mutex<HashMap<AgencyId, std::time::Instant>>,
+    /// The newest entry each partner said it holds our receipt for and this log does
+    /// not: logged once each.
+    own_log_behind: Mutex<HashMap<AgencyId, u64>>,
     /// Whether the node is serving (set by the runtime), as opposed to being
     /// administered offline by the CLI.
     serving: std::sync::atomic::AtomicBool,
@@ -111,6 +116,8 @@ impl NodeState {
             wakers: Mutex::new(HashMap::new()),
             delivery_errors: Mutex::new(HashMap::new()),
             connected: Mutex::new(std::collections::HashSet::new()),
+            exchanges_due: Mutex::new(HashMap::new()),
+            own_log_behind: Mutex::new(HashMap::new()),
             serving: std::sync::atomic::AtomicBool::new(false),
         }))
     }
@@ -231,6 +238,43 @@ impl NodeState {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .contains(partner)
+    }
+
+    /// Whether a checkpoint exchange with `partner` is due (the first one is due at
+    /// once).
+    pub fn exchange_due(&self, partner: &AgencyId) -> bool {
+        self.exchanges_due
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(partner)
+            .is_none_or(|due| *due <= std::time::Instant::now())
+    }
+
+    /// Records an exchange with `partner`; the next is due at `next`.
+    pub fn exchanged(&self, partner: &AgencyId, next: std::time::Instant) {
+        self.exchanges_due
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(partner.clone(), next);
+    }
+
+    /// Makes an exchange with `partner` due now and wakes its worker.
+    pub fn exchange_now(&self, partner: &AgencyId) {
+        self.exchanges_due
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(partner);
+        self.wake(partner);
+    }
+
+    /// Notes that `partner` holds our receipt for entry `seq`, which this log does not
+    /// hold; `true` the first time for that entry.
+    pub fn note_own_log_behind(&self, partner: &AgencyId, seq: u64) -> bool {
+        let mut noted = self
+            .own_log_behind
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        noted.insert(partner.clone(), seq) != Some(seq)
     }
 
     /// The last delivery failure towards `partner`, while its worker is failing.

@@ -5,6 +5,7 @@
 
 pub mod bulletins;
 pub mod clients;
+pub mod continuity;
 pub mod keys;
 pub mod log;
 pub mod peers;

@@ -148,6 +148,50 @@ fn forwarding_violations(state: &NodeState, entries: &[liaison_store::Entry]) ->
         .collect()
 }
 
+/// How long a lost-entries warning stays in `status` (seven days); the log keeps it.
+const CONTINUITY_WARNING_MS: i64 = 7 * 86_400_000;
+
+/// Warnings from checkpoint exchanges with `agency` in the last week: it lost entries
+/// it had receipted, or it holds our receipt for an entry our log no longer has.
+fn continuity_warnings(
+    state: &NodeState,
+    agency: &liaison_core::AgencyId,
+    entries: &[liaison_store::Entry],
+    now: UnixMillis,
+    warnings: &mut Vec<String>,
+) {
+    let recent = entries
+        .iter()
+        .filter(|e| now.0 - e.time.0 < CONTINUITY_WARNING_MS)
+        .filter(|e| matches!(e.kind, EntryKind::PeerChange | EntryKind::NodeEvent));
+    let (mut lost, mut behind) = (None, None);
+    for entry in recent {
+        match state
+            .log
+            .body(entry)
+            .ok()
+            .flatten()
+            .and_then(|b| LogEvent::parse(&b))
+        {
+            Some(LogEvent::PartnerLostEntries {
+                how, redelivered, ..
+            }) => lost = Some((entry.time, how, redelivered)),
+            Some(LogEvent::OwnLogBehind { seq, .. }) => behind = Some((entry.time, seq)),
+            _ => {}
+        }
+    }
+    if let Some((time, how, redelivered)) = lost {
+        warnings.push(format!(
+            "{agency} lost {redelivered} bulletin(s) or recall(s) it had receipted (its log {how}, found at {time}); they were queued for it again: ask {agency} how its log lost them"
+        ));
+    }
+    if let Some((time, seq)) = behind {
+        warnings.push(format!(
+            "{agency} holds this node's receipt for log entry {seq}, which this log no longer holds as receipted (found at {time}): was this node restored from a backup? Partners deliver again what they can"
+        ));
+    }
+}
+
 /// One partner's line, adding its warnings to `warnings`.
 fn partner_status(
     state: &NodeState,
@@ -171,6 +215,7 @@ fn partner_status(
         .rev()
         .find(|e| e.kind == EntryKind::Receipt)
         .map(|e| e.time.to_string());
+    continuity_warnings(state, agency, &entries, now, warnings);
     let violations = forwarding_violations(state, &entries);
     if let Some(last) = violations.last() {
         warnings.push(format!(

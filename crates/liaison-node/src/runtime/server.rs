@@ -152,6 +152,9 @@ pub async fn run_state(
     }
     let _ = std::fs::remove_file(&socket);
     record(&state, LogEvent::NodeStopped).await?;
+    // A signed checkpoint of the final head: an export taken now verifies to its end.
+    let log = state.log.clone();
+    tokio::task::spawn_blocking(move || log.checkpoint()).await??;
     tracing::info!(%agency, "stopped");
     Ok(())
 }

@@ -29,6 +29,18 @@ pub(super) fn outbox_prefix(partner: &AgencyId) -> Vec<u8> {
     [&b"o"[..], partner.as_str().as_bytes(), b"\0"].concat()
 }
 
+pub(super) fn delivered_prefix(partner: &AgencyId) -> Vec<u8> {
+    [&b"d"[..], partner.as_str().as_bytes(), b"\0"].concat()
+}
+
+pub(super) fn delivered_key(partner: &AgencyId, receiver_seq: u64) -> Vec<u8> {
+    [
+        delivered_prefix(partner),
+        receiver_seq.to_be_bytes().to_vec(),
+    ]
+    .concat()
+}
+
 pub(super) fn received_key(id: &BulletinId) -> Vec<u8> {
     [&b"r"[..], &id.to_bytes()].concat()
 }

@@ -14,6 +14,7 @@
 //! | `q` request key                  | seq of the entry it published  |
 //! | `k` client name                  | the client's registration      |
 //! | `v` partner                      | our identity version it holds  |
+//! | `d` partner `\0` its seq         | our queued seq, its entry hash |
 //!
 //! An entry, its index keys and its [`Effect`](crate::Effect)s go into one sled batch, so they exist
 //! together or not at all.
@@ -25,9 +26,7 @@ use std::thread::JoinHandle;
 
 use bytes::Bytes;
 use liaison_core::crypto::{self, SigningKey};
-use liaison_core::{AgencyId, BulletinId, KeyId, UnixMillis};
-use liaison_proto::format::v1 as pb;
-use prost::Message as _;
+use liaison_core::{AgencyId, BulletinId};
 use tokio::sync::oneshot;
 
 mod keys;
@@ -62,22 +61,20 @@ pub struct Appended {
     pub hash: [u8; 32],
 }
 
-/// A signed statement of the log's head.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Checkpoint {
-    /// The agency whose log it is.
-    pub agency: AgencyId,
-    /// Sequence number of the head.
-    pub seq: u64,
-    /// Hash of the head entry.
-    pub head_hash: [u8; 32],
-    /// When it was signed.
-    pub time: UnixMillis,
-    /// The signing key that signed it.
-    pub signing_key_id: KeyId,
-    /// The encoded `pb::SignedCheckpoint`, as stored.
-    pub signed: Bytes,
+/// What a partner's receipt says of its own log: it stored what we queued at
+/// `queued_seq` as its entry `receiver_seq`, whose chain hash is `receiver_hash`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Delivered {
+    /// The partner's log entry.
+    pub receiver_seq: u64,
+    /// Its chain hash, as the partner signed it.
+    pub receiver_hash: [u8; 32],
+    /// Our outbox entry it answered.
+    pub queued_seq: u64,
 }
+
+/// A signed statement of the log's head.
+pub use liaison_core::checkpoint::Checkpoint;
 
 /// The key that signs checkpoints, and how often.
 #[derive(Debug)]
@@ -334,6 +331,36 @@ impl Log {
             .collect()
     }
 
+    /// The partner's statements about its log, from its receipts, for its entries in
+    /// `range` (oldest first, at most `limit`).
+    pub fn delivered(
+        &self,
+        partner: &AgencyId,
+        range: std::ops::RangeInclusive<u64>,
+        limit: usize,
+    ) -> Result<Vec<Delivered>> {
+        self.shared
+            .tree
+            .range(delivered_key(partner, *range.start())..=delivered_key(partner, *range.end()))
+            .take(limit)
+            .map(|item| decode_delivered(&item?))
+            .collect()
+    }
+
+    /// The partner's statement about its newest entry at or before `seq`.
+    pub fn delivered_at_or_before(
+        &self,
+        partner: &AgencyId,
+        seq: u64,
+    ) -> Result<Option<Delivered>> {
+        self.shared
+            .tree
+            .range(delivered_key(partner, 0)..=delivered_key(partner, seq))
+            .next_back()
+            .map(|item| decode_delivered(&item?))
+            .transpose()
+    }
+
     /// How many bulletins are queued for `partner`.
     pub fn outbox_len(&self, partner: &AgencyId) -> usize {
         self.shared.tree.scan_prefix(outbox_prefix(partner)).count()
@@ -473,27 +500,22 @@ fn read_head(tree: &sled::Tree) -> Result<Head> {
 }
 
 pub(crate) fn decode_checkpoint(seq: u64, value: &[u8]) -> Result<Checkpoint> {
-    let bad = |problem: String| Error::BadCheckpoint { seq, problem };
-    let signed = pb::SignedCheckpoint::decode(Bytes::copy_from_slice(value))
-        .map_err(|e| bad(e.to_string()))?;
-    let body = pb::Checkpoint::decode(signed.checkpoint.clone()).map_err(|e| bad(e.to_string()))?;
-    Ok(Checkpoint {
-        agency: body
-            .agency
-            .parse()
-            .map_err(|e: liaison_core::Malformed| bad(e.to_string()))?,
-        seq: body.seq,
-        head_hash: body
-            .head_hash
-            .as_ref()
-            .try_into()
-            .map_err(|_| bad("head hash is not 32 bytes".into()))?,
-        time: UnixMillis(body.time_unix_ms),
-        signing_key_id: body
-            .signing_key_id
-            .parse()
-            .map_err(|e: liaison_core::Malformed| bad(e.to_string()))?,
-        signed: Bytes::copy_from_slice(value),
+    Checkpoint::decode(Bytes::copy_from_slice(value)).map_err(|e| Error::BadCheckpoint {
+        seq,
+        problem: e.to_string(),
+    })
+}
+
+fn decode_delivered((key, value): &(sled::IVec, sled::IVec)) -> Result<Delivered> {
+    let bad = || Error::Tampered {
+        seq: 0,
+        problem: "a delivery record does not decode".into(),
+    };
+    let (queued, hash) = value.split_at_checked(8).ok_or_else(bad)?;
+    Ok(Delivered {
+        receiver_seq: seq_suffix(key).ok_or_else(bad)?,
+        receiver_hash: hash.try_into().map_err(|_| bad())?,
+        queued_seq: u64::from_be_bytes(queued.try_into().map_err(|_| bad())?),
     })
 }
 

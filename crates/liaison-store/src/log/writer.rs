@@ -6,11 +6,8 @@ use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, mpsc};
 
-use bytes::Bytes;
 use liaison_core::UnixMillis;
-use liaison_core::crypto::{self, domain};
-use liaison_proto::format::v1 as pb;
-use prost::Message as _;
+use liaison_core::crypto;
 use tokio::sync::oneshot;
 
 use super::keys::*;
@@ -111,6 +108,26 @@ fn apply_effect(batch: &mut sled::Batch, effect: &Effect, seq: u64) {
         Effect::IdentityAcknowledged { partner, version } => {
             batch.insert(identity_ack_key(partner), &version.to_be_bytes()[..])
         }
+        Effect::Delivered {
+            partner,
+            receiver_seq,
+            receiver_hash,
+            queued_seq,
+        } => batch.insert(
+            delivered_key(partner, *receiver_seq),
+            [&queued_seq.to_be_bytes()[..], &receiver_hash[..]].concat(),
+        ),
+        Effect::Requeue {
+            partner,
+            queued_seq,
+        } => batch.insert(
+            [outbox_prefix(partner), queued_seq.to_be_bytes().to_vec()].concat(),
+            &[][..],
+        ),
+        Effect::ForgetDelivered {
+            partner,
+            receiver_seq,
+        } => batch.remove(delivered_key(partner, *receiver_seq)),
     }
 }
 
@@ -390,29 +407,13 @@ impl Writer {
                     seq: head.seq,
                     problem: "this log was opened without a checkpoint signer".into(),
                 })?;
-        let key_id = signer.key.verifying_key().key_id('s');
-        let body = pb::Checkpoint {
-            agency: signer.agency.to_string(),
-            seq: head.seq,
-            head_hash: Bytes::copy_from_slice(&head.hash),
-            time_unix_ms: time.0,
-            signing_key_id: key_id.to_string(),
-        }
-        .encode_to_vec();
-        let signature = signer.key.sign(domain::CHECKPOINT, &[&body]);
-        let signed = pb::SignedCheckpoint {
-            checkpoint: body.into(),
-            signature: Bytes::copy_from_slice(&signature),
-        }
-        .encode_to_vec();
-        Ok(Checkpoint {
-            agency: signer.agency.clone(),
-            seq: head.seq,
-            head_hash: head.hash,
+        Ok(Checkpoint::sign(
+            &signer.agency,
+            head.seq,
+            head.hash,
             time,
-            signing_key_id: key_id,
-            signed: signed.into(),
-        })
+            &signer.key,
+        ))
     }
 
     /// Applies the batch and makes it durable. A failure after the batch was applied

@@ -300,24 +300,28 @@ async fn receipt_when_durable(
 ) {
     let me = state.node().config().agency.clone();
     while let Some(pending) = stored.recv().await {
-        let outcome = match (pending.append.durable().await, pending.verdict) {
+        // Accepted and purged receipts name the entry and its chain hash: the
+        // receiver's signed statement of its log so far (see `ops::continuity`).
+        let (outcome, entry) = match (pending.append.durable().await, pending.verdict) {
             (Ok(appended), Verdict::Purged) => {
                 // Subscribers learn of the recall from the log.
                 state.received.notify_waiters();
-                Outcome::Purged {
-                    log_seq: appended.first().map_or(0, |a| a.seq),
-                }
+                let entry = appended.first().copied();
+                let log_seq = entry.map_or(0, |a| a.seq);
+                (Outcome::Purged { log_seq }, entry)
             }
             (Ok(appended), Verdict::Accepted) => {
                 state.received.notify_waiters();
-                Outcome::Accepted {
-                    log_seq: appended.first().map_or(0, |a| a.seq),
-                }
+                let entry = appended.first().copied();
+                let log_seq = entry.map_or(0, |a| a.seq);
+                (Outcome::Accepted { log_seq }, entry)
             }
             (Err(liaison_store::Error::Duplicate { seq }), Verdict::Accepted) => {
-                Outcome::Duplicate { log_seq: seq }
+                (Outcome::Duplicate { log_seq: seq }, None)
             }
-            (Ok(_), Verdict::Rejected { code, reason }) => Outcome::Rejected { code, reason },
+            (Ok(_), Verdict::Rejected { code, reason }) => {
+                (Outcome::Rejected { code, reason }, None)
+            }
             (Err(e), _) => {
                 // Not durable: no receipt. The sender keeps it queued and retries.
                 tracing::error!(error = %e, "could not store a delivered envelope");
@@ -334,6 +338,7 @@ async fn receipt_when_durable(
             receiver: me.clone(),
             envelope_sha256: pending.envelope_sha256,
             outcome,
+            log_hash: entry.map(|a| a.hash),
             time: state.clock.now(),
         };
         let signed = SignedReceipt::sign(receipt, &state.node().keys().signing);

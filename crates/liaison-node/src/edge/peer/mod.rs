@@ -1,6 +1,6 @@
 //! The peer API a partner's node calls: `Deliver` (`deliver`: check, store in order,
 //! receipt once durable), `PushIdentity` (a newer identity document signed by the
-//! same root) and `Ping`. The partner is the one the TLS handshake authenticated
+//! same root), `ExchangeCheckpoints` (`ops::continuity`) and `Ping`. The partner is the one the TLS handshake authenticated
 //! ([`AuthenticatedPartner`]), never a name inside a message.
 
 mod checks;
@@ -76,6 +76,23 @@ impl pb::peer_server::Peer for PeerService {
             .await
             .map_err(|_| Status::internal("the identity check failed"))?;
         outcome.map(|version| Response::new(pb::PushIdentityResponse { version }))
+    }
+
+    async fn exchange_checkpoints(
+        &self,
+        request: Request<pb::CheckpointExchange>,
+    ) -> Result<Response<pb::CheckpointExchange>, Status> {
+        let partner = partner_of(&request)?;
+        let state = self.state.clone();
+        // Up to 64 signatures and as many log reads: off the async threads.
+        let answer = tokio::task::spawn_blocking(move || {
+            crate::ops::continuity::answer(&state, &partner, request.get_ref())
+        })
+        .await
+        .map_err(|_| Status::internal("the checkpoint exchange failed"))?;
+        answer
+            .map(Response::new)
+            .map_err(crate::edge::client_api::status_of)
     }
 
     async fn ping(

@@ -73,7 +73,14 @@ pub fn delivery(
                 .filter(|e| e.kind == EntryKind::Receipt && e.agency.as_ref() == Some(agency))
                 .find_map(|e| state.log.body(e).ok().flatten())
                 .and_then(|body| SignedReceipt::from_stored(body).ok());
+            // Queued again after a receipt: the partner lost it (see `ops::continuity`).
+            let queued =
+                state.log.outbox(agency, published_seq - 1, 1)?.first() == Some(&published_seq);
             let d = match receipt {
+                Some(_) if queued => match state.delivery_error(agency) {
+                    Some(failure) => Delivery::Retrying { failure },
+                    None => Delivery::Queued,
+                },
                 Some(receipt) => match receipt.receipt().outcome.clone() {
                     Outcome::Accepted { log_seq } => Delivery::Delivered {
                         receipt,
@@ -96,15 +103,11 @@ pub fn delivery(
                     },
                     Outcome::Purged { log_seq } => Delivery::Purged { receipt, log_seq },
                 },
-                None => {
-                    let queued = state.log.outbox(agency, published_seq - 1, 1)?.first()
-                        == Some(&published_seq);
-                    match (queued, state.delivery_error(agency)) {
-                        (true, Some(failure)) => Delivery::Retrying { failure },
-                        (true, None) => Delivery::Queued,
-                        (false, _) => Delivery::Abandoned,
-                    }
-                }
+                None => match (queued, state.delivery_error(agency)) {
+                    (true, Some(failure)) => Delivery::Retrying { failure },
+                    (true, None) => Delivery::Queued,
+                    (false, _) => Delivery::Abandoned,
+                },
             };
             Ok((agency.clone(), d))
         })

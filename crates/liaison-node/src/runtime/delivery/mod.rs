@@ -10,6 +10,7 @@
 //! connection's worth of delivery; this module holds the worker loop and the errors.
 
 mod connect;
+mod exchange;
 mod session;
 
 use std::sync::Arc;
@@ -85,6 +86,14 @@ pub enum DeliveryError {
         /// The partner's words.
         reason: String,
     },
+    /// The partner's answer to a checkpoint exchange does not verify.
+    #[error("{partner} sent a bad checkpoint: {problem}")]
+    BadCheckpoint {
+        /// The partner.
+        partner: AgencyId,
+        /// What is wrong with it.
+        problem: String,
+    },
     /// The partner confirmed an older identity version than the one pushed.
     #[error("{partner} still holds identity version {held}, not {pushed}")]
     IdentityNotTaken {
@@ -133,7 +142,9 @@ pub async fn run_worker(
             return;
         }
         let needs_push = identity_pending(&state, &partner);
-        if !needs_push && state.log.outbox_len(&partner) == 0 {
+        let idle = state.log.outbox_len(&partner) == 0;
+        let exchange_due = state.exchange_due(&partner);
+        if !needs_push && idle && !exchange_due {
             tokio::select! {
                 _ = waker.notified() => {}
                 _ = tokio::time::sleep(IDLE_POLL) => {}
@@ -143,6 +154,8 @@ pub async fn run_worker(
         }
         let outcome = if needs_push {
             push_identity(&state, &certificate, &partner).await
+        } else if idle {
+            exchange_only(&state, &certificate, &partner).await
         } else {
             session::deliver(&state, &certificate, &partner, &mut shutdown).await
         };
@@ -165,14 +178,27 @@ pub async fn run_worker(
                         next_attempt,
                     }),
                 );
+                // Woken early by new work or by the partner calling in (it is back):
+                // try again now, keeping the backoff for the next failure.
                 tokio::select! {
                     _ = tokio::time::sleep(pause) => {}
+                    _ = waker.notified() => {}
                     _ = shutdown.changed() => return,
                 }
                 backoff = (backoff * 2).min(BACKOFF_CAP);
             }
         }
     }
+}
+
+/// A checkpoint exchange on its own, for a worker with nothing to deliver.
+async fn exchange_only(
+    state: &Arc<NodeState>,
+    certificate: &NodeCertificate,
+    partner: &AgencyId,
+) -> Result<(), DeliveryError> {
+    let mut client = connect(&state.partners, certificate, partner).await?;
+    exchange::exchange(state, &mut client, partner).await
 }
 
 /// Whether `partner` has yet to confirm this node's current identity version: then it

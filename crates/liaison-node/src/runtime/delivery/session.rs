@@ -15,6 +15,7 @@ use prost::Message as _;
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 
+use super::exchange::exchange;
 use super::{DELIVERY_WINDOW, DeliveryError, IDLE_POLL, connect, identity_pending};
 use crate::node::journal;
 use crate::node::state::NodeState;
@@ -48,6 +49,9 @@ pub(super) async fn deliver(
     shutdown: &mut watch::Receiver<bool>,
 ) -> Result<(), DeliveryError> {
     let mut client = connect(&state.partners, certificate, partner).await?;
+    // Each session starts by comparing logs: anything the partner receipted and lost
+    // is queued again before the stream opens.
+    exchange(state, &mut client, partner).await?;
     let (outgoing, rx) = mpsc::channel(DELIVERY_WINDOW);
     let mut receipts = client
         .deliver(ReceiverStream::new(rx))
@@ -206,11 +210,24 @@ impl<'a> Session<'a> {
             }
             tracing::warn!(partner = %self.partner, bulletin = ?expected.bulletin_id.map(|b| b.to_string()), %code, %reason, "partner rejected a bulletin");
         }
-        let entry = journal::receipt_entry(receipt.to_bytes(), expected.bulletin_id, self.partner)
-            .with_effect(Effect::Dequeue {
+        let mut entry =
+            journal::receipt_entry(receipt.to_bytes(), expected.bulletin_id, self.partner)
+                .with_effect(Effect::Dequeue {
+                    partner: self.partner.clone(),
+                    published_seq: expected.published_seq,
+                });
+        if let (Outcome::Accepted { log_seq } | Outcome::Purged { log_seq }, Some(hash)) =
+            (&r.outcome, r.log_hash)
+        {
+            // The partner's signed word on its log up to this entry: checked at every
+            // checkpoint exchange, and what is delivered again if it is ever lost.
+            entry = entry.with_effect(Effect::Delivered {
                 partner: self.partner.clone(),
-                published_seq: expected.published_seq,
+                receiver_seq: *log_seq,
+                receiver_hash: hash,
+                queued_seq: expected.published_seq,
             });
+        }
         self.storing.push(self.state.log.submit(vec![entry]));
         if self.storing.len() >= DELIVERY_WINDOW {
             self.receipts_durable().await?;
