@@ -6,7 +6,10 @@
 use bytes::Bytes;
 use liaison_core::receipt::{Outcome, RejectCode, SignedReceipt};
 use liaison_core::{BulletinId, Receiver, RecipientKey, SealedEnvelope, UnixMillis};
-use liaison_node::edge::admin::{BulletinSend, LogExport, PolicyExplain, PolicyShow, Status};
+use liaison_node::edge::admin::{
+    BulletinForward, BulletinRecall, BulletinSend, BulletinShow, LogExport, PolicyExplain,
+    PolicyShow, Status,
+};
 use liaison_node::node::journal;
 use liaison_node::ops::bulletins::Recipients;
 use liaison_node::ops::bulletins::views::SendRequest;
@@ -194,4 +197,119 @@ fn a_forward_of_an_originator_controlled_bulletin_is_refused_by_the_receiver_its
     });
     assert!(!explained.allowed);
     assert_eq!(explained.rule, "handling.originator_control");
+}
+
+/// Whether `node` has erased bulletin `id` everywhere: `bulletin show` says it was
+/// recalled, and no entry about it keeps a body with its content.
+fn erased_everywhere(node: &TestNode, id: BulletinId) -> bool {
+    let recalled = matches!(
+        node.try_admin(BulletinShow { id }),
+        Err(e) if e.to_string().contains("was recalled by its originator")
+    );
+    let state = node.state();
+    let leftovers = state
+        .log
+        .entries_for_bulletin(&id)
+        .unwrap()
+        .into_iter()
+        .filter(|e| matches!(e.kind, EntryKind::Published | EntryKind::Received))
+        .filter(|e| state.log.body(e).unwrap().is_some())
+        .count();
+    recalled && leftovers == 0
+}
+
+#[test]
+fn a_recall_follows_the_bulletin_to_everyone_it_was_forwarded_to() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut nodes = federation(tmp.path(), &["NL-NP", "DE-BKA", "RO-DIICOT"]);
+    // DE-BKA may pass NL-NP's bulletins on to RO-DIICOT.
+    let de_policy = format!(
+        "{}forward_to = [\"RO-DIICOT\"]\n\n{}",
+        allow_everything("NL-NP"),
+        allow_everything("RO-DIICOT")
+    );
+    nodes[1].write_policy(&de_policy);
+    for n in &mut nodes {
+        n.start();
+    }
+    let id = send_green(&nodes[0], &nodes[1], &[], "to be recalled");
+    nodes[1].admin(BulletinForward {
+        id,
+        to: nodes[2].agency.clone(),
+    });
+    wait_until("the forward to arrive", LONG, || {
+        nodes[2].inbox().len() == 1
+    });
+    wait_until("the forward's receipt", LONG, || {
+        nodes[1].outbox(&nodes[2]) == 0
+    });
+
+    // RO-DIICOT is down when NL-NP recalls: the recall waits at DE-BKA for it.
+    nodes[2].stop();
+    nodes[0].admin(BulletinRecall {
+        id,
+        reason: "source compromised".into(),
+    });
+    let (nl, de) = (&nodes[0], &nodes[1]);
+    wait_until("DE-BKA to erase its copies", LONG, || {
+        erased_everywhere(de, id)
+    });
+    wait_until("the recall to be queued for RO-DIICOT", LONG, || {
+        de.outbox(&nodes[2]) == 1
+    });
+    assert!(
+        nl.show(id)
+            .delivery
+            .iter()
+            .any(|d| d.state.starts_with("recalled"))
+    );
+
+    nodes[2].start();
+    let (de, ro) = (&nodes[1], &nodes[2]);
+    wait_until("RO-DIICOT to erase the forwarded copy", LONG, || {
+        erased_everywhere(ro, id)
+    });
+    wait_until("RO-DIICOT's purge receipt at DE-BKA", LONG, || {
+        matches!(receipt_at_forwarder_latest(de, id), Outcome::Purged { .. })
+    });
+    // The originator sees the whole chain, from signed notices: DE-BKA's forward and
+    // RO-DIICOT's purge, relayed by DE-BKA.
+    let nl = &nodes[0];
+    wait_until("the purge to reach NL-NP", LONG, || {
+        nl.show(id).onward.len() == 2
+    });
+    let onward = nl.show(id).onward;
+    assert!(
+        onward[0].contains("DE-BKA forwarded it to RO-DIICOT"),
+        "{onward:?}"
+    );
+    assert!(
+        onward[1].contains("RO-DIICOT purged it") && onward[1].contains("relayed by DE-BKA"),
+        "{onward:?}"
+    );
+    assert!(ro.verify_log() > 0 && de.verify_log() > 0);
+}
+
+/// The newest signed receipt DE-BKA holds from RO-DIICOT for bulletin `id`.
+fn receipt_at_forwarder_latest(de: &TestNode, id: BulletinId) -> Outcome {
+    let state = de.state();
+    state
+        .log
+        .entries_for_bulletin(&id)
+        .unwrap()
+        .into_iter()
+        .rev()
+        .find(|e| {
+            e.kind == EntryKind::Receipt
+                && e.agency.as_ref().map(|a| a.as_str()) == Some("RO-DIICOT")
+        })
+        .and_then(|e| state.log.body(&e).unwrap())
+        .map(|body| {
+            SignedReceipt::from_stored(body)
+                .unwrap()
+                .receipt()
+                .outcome
+                .clone()
+        })
+        .expect("a receipt from RO-DIICOT")
 }

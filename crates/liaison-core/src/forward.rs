@@ -177,6 +177,51 @@ impl ForwardedEnvelope {
         &self.forwarder
     }
 
+    /// The agency it was forwarded to.
+    pub fn recipient(&self) -> &AgencyId {
+        &self.recipient
+    }
+
+    /// Verifies the forwarder's signed statement (who forwarded which original to
+    /// whom, when) and that it names the original it carries. What the originator
+    /// checks of a forward notice; [`ForwardedEnvelope::open`] checks it first too.
+    ///
+    /// Errors: [`Error::Forwarding`] (no valid key, another original),
+    /// [`Error::BadSignature`].
+    pub fn verify_forwarding(&self, directory: &(impl KeyDirectory + ?Sized)) -> Result<()> {
+        let key = match directory.signing_key(&self.forwarder, &self.forwarder_key_id) {
+            KeyLookup::Valid { key, .. } | KeyLookup::Retired { key, .. } => key,
+            _ => {
+                return Err(Error::Forwarding(format!(
+                    "{} has no valid signing key {}",
+                    self.forwarder, self.forwarder_key_id
+                )));
+            }
+        };
+        key.verify(
+            domain::FORWARDED,
+            &[&self.forwarding_bytes],
+            &self.signature,
+        )
+        .map_err(|_| Error::BadSignature)?;
+        if self.forwarding.original_sha256.as_ref() != self.original.digest() {
+            return Err(Error::Forwarding(
+                "the forwarding names a different original".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The forwarder's signed statement: the encoded `Forwarding` and its signature.
+    pub fn signed_forwarding(&self) -> (&Bytes, &Bytes) {
+        (&self.forwarding_bytes, &self.signature)
+    }
+
+    /// When the forwarder says it forwarded it.
+    pub fn forwarded_at(&self) -> UnixMillis {
+        UnixMillis(self.forwarding.time_unix_ms)
+    }
+
     /// Verifies and opens a forwarded envelope for `receiver`, delivered by `relaying`
     /// (the authenticated partner): the forwarder is the relaying partner and signed
     /// the forwarding; the receiver is its recipient; the original verifies under its
@@ -198,28 +243,9 @@ impl ForwardedEnvelope {
                 self.forwarder
             )));
         }
-        let key = match directory.signing_key(&self.forwarder, &self.forwarder_key_id) {
-            KeyLookup::Valid { key, .. } | KeyLookup::Retired { key, .. } => key,
-            _ => {
-                return Err(Error::Forwarding(format!(
-                    "{} has no valid signing key {}",
-                    self.forwarder, self.forwarder_key_id
-                )));
-            }
-        };
-        key.verify(
-            domain::FORWARDED,
-            &[&self.forwarding_bytes],
-            &self.signature,
-        )
-        .map_err(|_| Error::BadSignature)?;
+        self.verify_forwarding(directory)?;
         if &self.recipient != receiver.agency {
             return Err(Error::NotARecipient(receiver.agency.clone()));
-        }
-        if self.forwarding.original_sha256.as_ref() != self.original.digest() {
-            return Err(Error::Forwarding(
-                "the forwarding names a different original".into(),
-            ));
         }
         let original = &self.original;
         original.verify_origin(directory, now)?;

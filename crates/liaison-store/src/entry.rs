@@ -40,11 +40,13 @@ pub enum EntryKind {
     ClientChange,
     /// A bulletin recalled by its originator (sent, or received and erased).
     Recall,
+    /// What the originator learnt of its bulletin's onward chain.
+    Onward,
 }
 
 impl EntryKind {
     /// Every kind.
-    pub const ALL: [EntryKind; 10] = [
+    pub const ALL: [EntryKind; 11] = [
         EntryKind::Published,
         EntryKind::Received,
         EntryKind::Receipt,
@@ -55,6 +57,7 @@ impl EntryKind {
         EntryKind::Acknowledged,
         EntryKind::ClientChange,
         EntryKind::Recall,
+        EntryKind::Onward,
     ];
 
     /// Lowercase name for display and JSON.
@@ -70,6 +73,7 @@ impl EntryKind {
             EntryKind::Acknowledged => "acknowledged",
             EntryKind::ClientChange => "client-change",
             EntryKind::Recall => "recall",
+            EntryKind::Onward => "onward",
         }
     }
 
@@ -85,6 +89,7 @@ impl EntryKind {
             EntryKind::Acknowledged => pb::EntryKind::Acknowledged,
             EntryKind::ClientChange => pb::EntryKind::ClientChange,
             EntryKind::Recall => pb::EntryKind::Recall,
+            EntryKind::Onward => pb::EntryKind::Onward,
         }
     }
 

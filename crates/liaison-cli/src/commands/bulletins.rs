@@ -116,7 +116,15 @@ pub fn print_bulletin(b: &BulletinDetail) -> Result<()> {
             "DETAIL",
         ],
         &rows,
-    )
+    )?;
+    if !b.onward.is_empty() {
+        output::line(format_args!(""))?;
+        output::line(format_args!("Onward (from signed notices):"))?;
+        for line in &b.onward {
+            output::line(format_args!("  {line}"))?;
+        }
+    }
+    Ok(())
 }
 
 pub fn recall(data_dir: &Path, id: BulletinId, reason: String, json: bool) -> Result<()> {

@@ -277,6 +277,31 @@ pub enum LogEvent {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         proof: Vec<String>,
     },
+    /// A partner told us, the originator, that it forwarded our bulletin (stored with
+    /// its signed statement).
+    OnwardForwarded {
+        /// The partner that forwarded it.
+        forwarder: AgencyId,
+        /// Where it went.
+        to: AgencyId,
+        /// When, by the forwarder's clock.
+        forwarded_at: String,
+        /// The forwarder's signed `Forwarding`, base64.
+        forwarding: String,
+        /// Its signature, base64.
+        signature: String,
+    },
+    /// A partner relayed a downstream recipient's signed purge receipt for our recall.
+    OnwardPurged {
+        /// The partner that relayed it (the forwarder).
+        relayed_by: AgencyId,
+        /// The agency that purged it.
+        receiver: AgencyId,
+        /// When, by the receiver's clock.
+        purged_at: String,
+        /// The receiver's `SignedReceipt`, base64.
+        receipt: String,
+    },
     /// A partner holds our signed receipt for a log entry this node's log does not hold
     /// (or holds with another hash): this log was restored from a backup or rewritten.
     OwnLogBehind {
@@ -316,6 +341,7 @@ impl LogEvent {
             | LogEvent::PeerRemoved { .. }
             | LogEvent::PartnerLostEntries { .. } => EntryKind::PeerChange,
             LogEvent::OwnLogBehind { .. } => EntryKind::NodeEvent,
+            LogEvent::OnwardForwarded { .. } | LogEvent::OnwardPurged { .. } => EntryKind::Onward,
             LogEvent::ClientIssued { .. } | LogEvent::ClientRevoked { .. } => {
                 EntryKind::ClientChange
             }
@@ -336,6 +362,8 @@ impl LogEvent {
             | LogEvent::IdentityPushed { agency, .. }
             | LogEvent::PeerAdded { agency, .. }
             | LogEvent::PeerRemoved { agency } => Some(agency),
+            LogEvent::OnwardForwarded { forwarder, .. } => Some(forwarder),
+            LogEvent::OnwardPurged { relayed_by, .. } => Some(relayed_by),
             LogEvent::PartnerLostEntries { partner, .. }
             | LogEvent::OwnLogBehind { partner, .. } => Some(partner),
             _ => None,

@@ -7,17 +7,24 @@ use bytes::Bytes;
 use liaison_core::envelope::peek_bulletin_id;
 use liaison_core::forward::ForwardedEnvelope;
 use liaison_core::recall::SignedRecall;
-use liaison_core::receipt::RejectCode;
+use liaison_core::receipt::{Outcome, RejectCode, SignedReceipt};
 use liaison_core::{AgencyId, BulletinId, Marking, Receiver, SealedEnvelope};
 use liaison_store::EntryKind;
 
 use crate::node::journal::PolicyDecisionRecord;
 use crate::node::state::NodeState;
+use crate::ops::bulletins::Direction;
 
 /// What the checks made of one payload.
 pub(super) enum Checked {
-    /// A verified recall of the bulletin received at entry `erase`.
-    Recall { recall: SignedRecall, erase: u64 },
+    /// A verified recall of the bulletin received at entry `erase`, and of the copies
+    /// this node forwarded (each partner and the entry of its forward record): the
+    /// recall follows them.
+    Recall {
+        recall: SignedRecall,
+        erase: u64,
+        onward: Vec<(AgencyId, u64)>,
+    },
     /// A recall already carried out, at entry `seq`.
     RecallDone { bulletin_id: BulletinId, seq: u64 },
     /// To be stored: the envelope (or forwarded envelope) exactly as received.
@@ -28,6 +35,11 @@ pub(super) enum Checked {
         decision: PolicyDecisionRecord,
         /// Set when the partner forwarded another agency's bulletin.
         forwarded_by: Option<AgencyId>,
+    },
+    /// A notice about our own bulletin's onward chain, checked: stored as this event.
+    Notice {
+        bulletin_id: BulletinId,
+        event: crate::node::journal::LogEvent,
     },
     /// Refused: nothing is stored but the refusal itself.
     Rejected(Rejection),
@@ -193,8 +205,9 @@ pub(super) fn check_forwarded(state: &NodeState, partner: &AgencyId, raw: Bytes)
     }
 }
 
-/// Checks a recall: signed by the origin's key, delivered by the origin itself, about a
-/// bulletin received from it. A repeated recall is answered as already done.
+/// Checks a recall: signed by the bulletin's origin, delivered by the partner this node
+/// received the bulletin from (the origin itself, or the partner that forwarded it here
+/// and now relays the origin's recall). A repeated recall is answered as already done.
 pub(super) fn check_recall(state: &NodeState, partner: &AgencyId, raw: Bytes) -> Checked {
     let recall = match SignedRecall::verify(raw, &*state.partners.snapshot()) {
         Ok(recall) => recall,
@@ -203,45 +216,181 @@ pub(super) fn check_recall(state: &NodeState, partner: &AgencyId, raw: Bytes) ->
         }
     };
     let id = recall.bulletin_id;
-    if &recall.origin != partner {
-        return Rejection::new(
+    let unavailable = |e: &dyn std::fmt::Display| {
+        tracing::error!(error = %e, "cannot read the log to check a recall");
+        Rejection::new(
             Some(id),
-            RejectCode::WrongSender,
-            format!("a recall by {} cannot come from {partner}", recall.origin),
+            RejectCode::StorageUnavailable,
+            "the receiver cannot read its log right now",
         )
-        .into();
-    }
+        .into()
+    };
     let entries = match state.log.entries_for_bulletin(&id) {
         Ok(entries) => entries,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot read the log to check a recall");
-            return Rejection::new(
-                Some(id),
-                RejectCode::StorageUnavailable,
-                "the receiver cannot read its log right now",
-            )
-            .into();
-        }
+        Err(e) => return unavailable(&e),
     };
-    let from_partner = |kind| {
-        entries
-            .iter()
-            .find(|e| e.kind == kind && e.agency.as_ref() == Some(partner))
-            .map(|e| e.seq)
-    };
-    if let Some(seq) = from_partner(EntryKind::Recall) {
+    if let Some(done) = entries.iter().find(|e| e.kind == EntryKind::Recall) {
         return Checked::RecallDone {
             bulletin_id: id,
-            seq,
+            seq: done.seq,
         };
     }
-    match from_partner(EntryKind::Received) {
-        Some(seq) => Checked::Recall { recall, erase: seq },
-        None => Rejection::new(
+    let Some(received) = entries
+        .iter()
+        .find(|e| e.kind == EntryKind::Received && e.agency.as_ref() == Some(partner))
+    else {
+        return Rejection::new(
             Some(id),
             RejectCode::NothingToRecall,
             format!("no bulletin {id} from {partner} here to recall"),
         )
-        .into(),
+        .into();
+    };
+    let origin = match state.log.body(received) {
+        Ok(body) => body.as_ref().and_then(origin_of),
+        Err(e) => return unavailable(&e),
+    };
+    if origin.as_ref() != Some(&recall.origin) {
+        return Rejection::new(
+            Some(id),
+            RejectCode::WrongSender,
+            format!(
+                "a recall signed by {} of bulletin {id}, which {} did not originate",
+                recall.origin, recall.origin
+            ),
+        )
+        .into();
+    }
+    match crate::ops::bulletins::onward_copies(state, &entries) {
+        Ok(onward) => Checked::Recall {
+            recall,
+            erase: received.seq,
+            onward,
+        },
+        Err(e) => unavailable(&e),
+    }
+}
+
+/// The originator of a stored envelope, sealed or forwarded.
+fn origin_of(body: &Bytes) -> Option<AgencyId> {
+    if liaison_core::forward::is_forwarded(body) {
+        ForwardedEnvelope::decode(body.clone())
+            .ok()
+            .map(|f| f.original().header().origin.clone())
+    } else {
+        SealedEnvelope::decode(body.clone())
+            .ok()
+            .map(|e| e.header().origin.clone())
+    }
+}
+
+/// Checks a chain notice from `partner` about a bulletin this node originated: a
+/// forward it made (its signed statement must verify and name our envelope), or a
+/// downstream recipient's purge receipt it relays (signed by that recipient, a partner
+/// of ours, for our bulletin).
+pub(super) fn check_notice(state: &NodeState, partner: &AgencyId, raw: Bytes) -> Checked {
+    use liaison_proto::v1::chain_notice::Notice;
+    let refuse = |id: Option<BulletinId>, code: RejectCode, reason: String| -> Checked {
+        Rejection::new(id, code, reason).into()
+    };
+    let notice = match <liaison_proto::v1::ChainNotice as prost::Message>::decode(raw) {
+        Ok(n) => n.notice,
+        Err(e) => {
+            return refuse(
+                None,
+                RejectCode::Malformed,
+                format!("notice: does not decode: {e}"),
+            );
+        }
+    };
+    let partners = state.partners.snapshot();
+    let b64 = |b: &[u8]| data_encoding::BASE64.encode(b);
+    let (bulletin_id, event) = match notice {
+        Some(Notice::Forwarded(bytes)) => {
+            let forwarded = match ForwardedEnvelope::decode(bytes) {
+                Ok(f) => f,
+                Err(e) => return refuse(None, RejectCode::from(&e), format!("notice: {e}")),
+            };
+            let id = forwarded.original().header().bulletin_id;
+            if forwarded.forwarder() != partner {
+                return refuse(
+                    Some(id),
+                    RejectCode::WrongSender,
+                    format!("a forward by {} told by {partner}", forwarded.forwarder()),
+                );
+            }
+            if let Err(e) = forwarded.verify_forwarding(&*partners) {
+                return refuse(Some(id), RejectCode::from(&e), format!("notice: {e}"));
+            }
+            let (forwarding, signature) = forwarded.signed_forwarding();
+            let event = crate::node::journal::LogEvent::OnwardForwarded {
+                forwarder: partner.clone(),
+                to: forwarded.recipient().clone(),
+                forwarded_at: forwarded.forwarded_at().to_string(),
+                forwarding: b64(forwarding),
+                signature: b64(signature),
+            };
+            (id, event)
+        }
+        Some(Notice::PurgeReceipt(bytes)) => {
+            let Ok(unverified) = SignedReceipt::from_stored(bytes.clone()) else {
+                return refuse(
+                    None,
+                    RejectCode::Malformed,
+                    "notice: the receipt does not decode".into(),
+                );
+            };
+            let receiver = unverified.receipt().receiver.clone();
+            let id = unverified.receipt().bulletin_id;
+            let Some(key) = partners
+                .get(&receiver)
+                .map(|p| p.identity.document().signing_key.key)
+            else {
+                return refuse(
+                    id,
+                    RejectCode::UnknownOrigin,
+                    format!("notice: {receiver} is not a partner here"),
+                );
+            };
+            let receipt = match SignedReceipt::verify(bytes, &key) {
+                Ok(r) => r,
+                Err(e) => return refuse(id, RejectCode::from(&e), format!("notice: {e}")),
+            };
+            let (Some(id), Outcome::Purged { .. }) = (id, &receipt.receipt().outcome) else {
+                return refuse(
+                    id,
+                    RejectCode::Malformed,
+                    "notice: not a purge receipt for a bulletin".into(),
+                );
+            };
+            let event = crate::node::journal::LogEvent::OnwardPurged {
+                relayed_by: partner.clone(),
+                receiver,
+                purged_at: receipt.receipt().time.to_string(),
+                receipt: b64(&receipt.to_bytes()),
+            };
+            (id, event)
+        }
+        None => return refuse(None, RejectCode::Malformed, "notice: empty".into()),
+    };
+    // Only about bulletins this node originated.
+    let me = state.node().config().agency.clone();
+    match crate::ops::bulletins::find(state, &bulletin_id) {
+        Ok((stored, _)) if stored.direction == Direction::Out && stored.header().origin == me => {
+            Checked::Notice { bulletin_id, event }
+        }
+        Ok(_) | Err(crate::error::Error::NotFound(_)) => refuse(
+            Some(bulletin_id),
+            RejectCode::WrongSender,
+            format!("bulletin {bulletin_id} did not originate here"),
+        ),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read the log to check a notice");
+            refuse(
+                Some(bulletin_id),
+                RejectCode::StorageUnavailable,
+                "the receiver cannot read its log right now".into(),
+            )
+        }
     }
 }

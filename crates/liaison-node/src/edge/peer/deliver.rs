@@ -48,6 +48,8 @@ struct Pending {
     bulletin_id: Option<BulletinId>,
     envelope_sha256: [u8; 32],
     verdict: Verdict,
+    /// Delivery workers to wake once it is durable (a recall relayed onward).
+    wake: Vec<AgencyId>,
 }
 
 /// What the receipt will say once the entry is durable.
@@ -135,6 +137,8 @@ fn which_check(message: pb::SealedBulletin) -> (Check, Bytes) {
         (checks::check_recall, message.recall)
     } else if !message.forwarded.is_empty() {
         (checks::check_forwarded, message.forwarded)
+    } else if !message.notice.is_empty() {
+        (checks::check_notice, message.notice)
     } else {
         (checks::check_envelope, message.envelope)
     }
@@ -182,15 +186,40 @@ fn submit(
     envelope_sha256: [u8; 32],
 ) -> Pending {
     match verdict {
-        Checked::Recall { recall, erase } => {
-            let entry = journal::recall_entry(recall.to_bytes(), recall.bulletin_id)
+        Checked::Recall {
+            recall,
+            erase,
+            onward,
+        } => {
+            let mut entry = journal::recall_entry(recall.to_bytes(), recall.bulletin_id)
                 .about_agency(partner.clone())
                 .with_effect(Effect::EraseBody { seq: erase });
+            // The recall follows every copy this node forwarded: each forward record
+            // (with its plaintext) is erased, a copy not yet delivered leaves the
+            // queue, and the origin's signed recall is queued for each partner, whose
+            // purge receipt comes back here.
+            for (to, forward_seq) in &onward {
+                entry = entry
+                    .with_effect(Effect::EraseBody { seq: *forward_seq })
+                    .with_effect(Effect::Dequeue {
+                        partner: to.clone(),
+                        published_seq: *forward_seq,
+                    })
+                    // Its notice to the originator, if still queued, has nothing
+                    // left to send.
+                    .with_effect(Effect::Dequeue {
+                        partner: recall.origin.clone(),
+                        published_seq: *forward_seq,
+                    })
+                    .with_effect(Effect::Enqueue(to.clone()));
+            }
+
             Pending {
                 append: state.log.submit(vec![entry]),
                 bulletin_id: Some(recall.bulletin_id),
                 envelope_sha256,
                 verdict: Verdict::Purged,
+                wake: onward.into_iter().map(|(to, _)| to).collect(),
             }
         }
         Checked::RecallDone { bulletin_id, seq } => Pending {
@@ -198,6 +227,7 @@ fn submit(
             bulletin_id: Some(bulletin_id),
             envelope_sha256,
             verdict: Verdict::Purged,
+            wake: Vec::new(),
         },
         Checked::Accepted {
             bulletin_id,
@@ -219,8 +249,18 @@ fn submit(
                 bulletin_id: Some(bulletin_id),
                 envelope_sha256,
                 verdict: Verdict::Accepted,
+                wake: Vec::new(),
             }
         }
+        Checked::Notice { bulletin_id, event } => Pending {
+            append: state
+                .log
+                .submit(vec![event.entry().about_bulletin(bulletin_id)]),
+            bulletin_id: Some(bulletin_id),
+            envelope_sha256,
+            verdict: Verdict::Accepted,
+            wake: Vec::new(),
+        },
         Checked::Rejected(rejection) => {
             record_rejection(state, partner, rejection, envelope_sha256)
         }
@@ -249,6 +289,7 @@ fn record_rejection(
                 bulletin_id,
                 envelope_sha256,
                 verdict: Verdict::Rejected { code, reason },
+                wake: Vec::new(),
             };
         }
     };
@@ -289,6 +330,7 @@ fn record_rejection(
         bulletin_id,
         envelope_sha256,
         verdict: Verdict::Rejected { code, reason },
+        wake: Vec::new(),
     }
 }
 
@@ -302,7 +344,13 @@ async fn receipt_when_durable(
     while let Some(pending) = stored.recv().await {
         // Accepted and purged receipts name the entry and its chain hash: the
         // receiver's signed statement of its log so far (see `ops::continuity`).
-        let (outcome, entry) = match (pending.append.durable().await, pending.verdict) {
+        let durable = pending.append.durable().await;
+        if durable.is_ok() {
+            for partner in &pending.wake {
+                state.wake(partner);
+            }
+        }
+        let (outcome, entry) = match (durable, pending.verdict) {
             (Ok(appended), Verdict::Purged) => {
                 // Subscribers learn of the recall from the log.
                 state.received.notify_waiters();

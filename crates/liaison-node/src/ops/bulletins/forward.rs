@@ -2,9 +2,10 @@
 //! marking and this node's policy allow.
 
 use liaison_core::crypto::SystemRng;
+use liaison_core::forward::ForwardedEnvelope;
 use liaison_core::{AgencyId, BulletinId, Receiver, RecipientKey, SealedEnvelope, UnixMillis};
 use liaison_proto::format::v1 as pb;
-use liaison_store::Effect;
+use liaison_store::{Effect, Entry, EntryKind};
 use prost::Message as _;
 use serde::{Deserialize, Serialize};
 
@@ -12,6 +13,29 @@ use super::{Direction, find};
 use crate::error::{Error, Result};
 use crate::node::journal::{self, LogEvent, PolicyDecisionRecord};
 use crate::node::state::NodeState;
+
+/// This node's onward copies among a bulletin's `entries`: the partner each forward
+/// record went to, and the record's entry. Erased records are gone already.
+///
+/// Errors: the log cannot be read.
+pub fn onward_copies(state: &NodeState, entries: &[Entry]) -> Result<Vec<(AgencyId, u64)>> {
+    let mut copies = Vec::new();
+    for entry in entries.iter().filter(|e| e.kind == EntryKind::Published) {
+        let Some(body) = state.log.body(entry)? else {
+            continue;
+        };
+        let Ok(record) = pb::PublishedRecord::decode(body) else {
+            continue;
+        };
+        if !record.forwarded {
+            continue;
+        }
+        if let Ok(forwarded) = ForwardedEnvelope::decode(record.envelope) {
+            copies.push((forwarded.recipient().clone(), entry.seq));
+        }
+    }
+    Ok(copies)
+}
 
 /// What a forward did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -103,10 +127,14 @@ pub fn forward(state: &NodeState, id: &BulletinId, to: &AgencyId) -> Result<Forw
         decisions: vec![decision.to_pb()],
         forwarded: true,
     };
-    let appended = state
-        .log
-        .append(journal::published_entry(&record, *id).with_effect(Effect::Enqueue(to.clone())))?;
+    // The forward record is queued twice: for the partner it goes to, and, as a
+    // signed notice, for the originator, who learns where its bulletin went.
+    let entry = journal::published_entry(&record, *id)
+        .with_effect(Effect::Enqueue(to.clone()))
+        .with_effect(Effect::Enqueue(origin.clone()));
+    let appended = state.log.append(entry)?;
     state.wake(to);
+    state.wake(&origin);
     Ok(ForwardView {
         id: id.to_string(),
         origin: origin.to_string(),

@@ -13,7 +13,7 @@ pub mod views;
 
 pub use acknowledge::{Acknowledgement, acknowledge, acknowledgements};
 pub use delivery::{Delivery, delivery};
-pub use forward::{ForwardView, forward};
+pub use forward::{ForwardView, forward, onward_copies};
 pub use publish::{Published, publish};
 pub use read::{FeedItem, Filter, Stored, feed, find, load, page};
 pub use recall::{RecallView, recall};

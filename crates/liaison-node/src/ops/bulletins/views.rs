@@ -4,6 +4,7 @@ use liaison_core::{AgencyId, BulletinContent, BulletinId, Category, HandlingCode
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::node::journal::LogEvent;
 use crate::node::state::NodeState;
 use crate::ops::bulletins::{self, Delivery, Direction, Draft, Filter, Recipients, Stored};
 
@@ -113,6 +114,10 @@ pub struct BulletinDetail {
     pub delivery: Vec<RecipientStatus>,
     /// Acknowledgements by local systems (received bulletins).
     pub acknowledgements: Vec<String>,
+    /// Where it went onward (published bulletins): each forward a recipient made and
+    /// each purge downstream after a recall, from the signed notices, oldest first.
+    #[serde(default)]
+    pub onward: Vec<String>,
 }
 
 /// Seals a bulletin for the named partners and queues it, durably, for each.
@@ -215,7 +220,36 @@ pub fn bulletin_show(state: &NodeState, id: &BulletinId) -> Result<BulletinDetai
                 format!("{at} by {}: {}", a.client, a.note)
             })
             .collect(),
+        onward: onward_chain(state, &entries),
     })
+}
+
+/// The onward chain as the originator learnt it, one line per signed notice.
+fn onward_chain(state: &NodeState, entries: &[liaison_store::Entry]) -> Vec<String> {
+    entries
+        .iter()
+        .filter(|e| e.kind == liaison_store::EntryKind::Onward)
+        .filter_map(|e| state.log.body(e).ok().flatten())
+        .filter_map(|body| match LogEvent::parse(&body)? {
+            LogEvent::OnwardForwarded {
+                forwarder,
+                to,
+                forwarded_at,
+                ..
+            } => Some(format!(
+                "{forwarded_at} {forwarder} forwarded it to {to} (signed by {forwarder})"
+            )),
+            LogEvent::OnwardPurged {
+                relayed_by,
+                receiver,
+                purged_at,
+                ..
+            } => Some(format!(
+                "{purged_at} {receiver} purged it after the recall (signed receipt, relayed by {relayed_by})"
+            )),
+            _ => None,
+        })
+        .collect()
 }
 
 /// The origin's signature as `bulletin show` states it: valid or not, and whether the

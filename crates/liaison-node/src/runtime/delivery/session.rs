@@ -26,6 +26,9 @@ struct InFlight {
     published_seq: u64,
     bulletin_id: Option<BulletinId>,
     envelope_sha256: [u8; 32],
+    /// For a recall this node relays: the partner it came from, who gets the purge
+    /// receipt back.
+    relay_purge_to: Option<AgencyId>,
 }
 
 /// The state of one delivery stream.
@@ -138,16 +141,23 @@ impl<'a> Session<'a> {
             return Ok(());
         }
         for seq in self.state.log.outbox(self.partner, self.cursor, room)? {
-            let (bulletin_id, message) = queued_message(self.state, seq)?;
-            let sent = [&message.envelope, &message.recall, &message.forwarded]
-                .into_iter()
-                .find(|b| !b.is_empty())
-                .cloned()
-                .unwrap_or_default();
+            let queued = queued_message(self.state, seq, self.partner)?;
+            let (bulletin_id, message) = (queued.bulletin_id, queued.message);
+            let sent = [
+                &message.envelope,
+                &message.recall,
+                &message.forwarded,
+                &message.notice,
+            ]
+            .into_iter()
+            .find(|b| !b.is_empty())
+            .cloned()
+            .unwrap_or_default();
             self.in_flight.push_back(InFlight {
                 published_seq: seq,
                 bulletin_id,
                 envelope_sha256: liaison_core::crypto::sha256(&sent),
+                relay_purge_to: queued.relay_purge_to,
             });
             self.outgoing
                 .send(message)
@@ -228,6 +238,12 @@ impl<'a> Session<'a> {
                 queued_seq: expected.published_seq,
             });
         }
+        if let (Outcome::Purged { .. }, Some(upstream)) = (&r.outcome, &expected.relay_purge_to) {
+            // A recall relayed along the chain: its purge receipt goes back, signed by
+            // the partner that purged, to whoever sent us the recall.
+            entry = entry.with_effect(Effect::Enqueue(upstream.clone()));
+            self.state.wake(upstream);
+        }
         self.storing.push(self.state.log.submit(vec![entry]));
         if self.storing.len() >= DELIVERY_WINDOW {
             self.receipts_durable().await?;
@@ -236,11 +252,21 @@ impl<'a> Session<'a> {
     }
 }
 
-/// What an outbox entry sends: a published envelope, a forwarded one, or a recall.
+/// What an outbox entry sends to one partner.
+struct Queued {
+    bulletin_id: Option<BulletinId>,
+    message: pb::SealedBulletin,
+    relay_purge_to: Option<AgencyId>,
+}
+
+/// What outbox entry `seq` sends to `partner`: a published envelope, a forwarded one
+/// (or, to the originator, the notice of that forward), a recall (ours, or one we
+/// relay), or a purge receipt relayed to the originator.
 fn queued_message(
     state: &NodeState,
     seq: u64,
-) -> Result<(Option<BulletinId>, pb::SealedBulletin), DeliveryError> {
+    partner: &AgencyId,
+) -> Result<Queued, DeliveryError> {
     let entry = state
         .log
         .get(seq)?
@@ -249,25 +275,48 @@ fn queued_message(
         .log
         .body(&entry)?
         .ok_or_else(|| DeliveryError::Store(format!("entry {seq} was erased")))?;
-    if entry.kind == EntryKind::Recall {
-        let message = pb::SealedBulletin {
-            recall: body,
-            ..Default::default()
-        };
-        return Ok((entry.bulletin_id, message));
-    }
-    let record = fmt::PublishedRecord::decode(body)
-        .map_err(|e| DeliveryError::Store(format!("entry {seq} does not decode: {e}")))?;
-    let message = if record.forwarded {
-        pb::SealedBulletin {
-            forwarded: record.envelope,
-            ..Default::default()
+    let notice = |notice| pb::SealedBulletin {
+        notice: pb::ChainNotice {
+            notice: Some(notice),
         }
-    } else {
-        pb::SealedBulletin {
-            envelope: record.envelope,
-            ..Default::default()
+        .encode_to_vec()
+        .into(),
+        ..Default::default()
+    };
+    let (message, relay_purge_to) = match entry.kind {
+        // A recall entry tagged with a partner is one received from it: we relay it.
+        EntryKind::Recall => (
+            pb::SealedBulletin {
+                recall: body,
+                ..Default::default()
+            },
+            entry.agency.clone(),
+        ),
+        EntryKind::Receipt => (notice(pb::chain_notice::Notice::PurgeReceipt(body)), None),
+        _ => {
+            let record = fmt::PublishedRecord::decode(body)
+                .map_err(|e| DeliveryError::Store(format!("entry {seq} does not decode: {e}")))?;
+            let message = if !record.forwarded {
+                pb::SealedBulletin {
+                    envelope: record.envelope,
+                    ..Default::default()
+                }
+            } else if liaison_core::forward::ForwardedEnvelope::decode(record.envelope.clone())
+                .is_ok_and(|f| f.recipient() == partner)
+            {
+                pb::SealedBulletin {
+                    forwarded: record.envelope,
+                    ..Default::default()
+                }
+            } else {
+                notice(pb::chain_notice::Notice::Forwarded(record.envelope))
+            };
+            (message, None)
         }
     };
-    Ok((entry.bulletin_id, message))
+    Ok(Queued {
+        bulletin_id: entry.bulletin_id,
+        message,
+        relay_purge_to,
+    })
 }
