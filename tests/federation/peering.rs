@@ -85,8 +85,14 @@ fn a_partner_posing_as_another_is_answered_as_itself() {
         &posing.private_key_pem,
     )
     .unwrap();
-    let mut client = peer_client(&runtime, a, &posing).unwrap();
+    // It is RO-DIICOT's, and not a node certificate RO-DIICOT pinned: refused as such.
+    let refused = peer_client(&runtime, a, &posing).err().unwrap();
+    assert!(
+        refused.contains("pinned in the identity this node holds for RO-DIICOT"),
+        "{refused}"
+    );
     // A genuine bulletin from DE-BKA (its own signature) over RO-DIICOT's connection.
+    let mut client = peer_client(&runtime, a, &node_certificate(c)).unwrap();
     let envelope = seal_envelope(&b.node().keys().signing, &b.node(), &a.node());
     let receipt = deliver_receipt(&runtime, &mut client, envelope);
     match receipt.receipt().outcome.clone() {

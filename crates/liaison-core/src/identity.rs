@@ -95,6 +95,9 @@ pub struct IdentityDocument {
     pub revoked_keys: Vec<RevokedKey>,
     /// Earlier signing keys, with when they were retired.
     pub retired_signing_keys: Vec<(PublishedKey<VerifyingKey>, UnixMillis)>,
+    /// The node certificates (ids from [`crypto::tls_certificate_id`]) partners accept
+    /// on peer connections, oldest first; empty in documents from before pinning.
+    pub node_certificates: Vec<KeyId>,
 }
 
 impl IdentityDocument {
@@ -131,7 +134,28 @@ impl IdentityDocument {
             tls_ca_certificate,
             revoked_keys: vec![],
             retired_signing_keys: vec![],
+            node_certificates: vec![],
         }
+    }
+
+    /// The next version pinning node certificate `id` as well; the oldest pins are
+    /// dropped beyond [`limits::MAX_NODE_CERTIFICATES`].
+    pub fn with_node_certificate(&self, id: KeyId) -> Self {
+        let mut next = self.clone();
+        next.version += 1;
+        next.node_certificates.retain(|pinned| pinned != &id);
+        next.node_certificates.push(id);
+        let excess = next
+            .node_certificates
+            .len()
+            .saturating_sub(limits::MAX_NODE_CERTIFICATES);
+        next.node_certificates.drain(..excess);
+        next
+    }
+
+    /// Whether a partner may present the node certificate `id` as this agency.
+    pub fn accepts_node_certificate(&self, id: &KeyId) -> bool {
+        self.node_certificates.is_empty() || self.node_certificates.contains(id)
     }
 
     /// The next version with `signing` as the current signing key; the old one is
@@ -170,6 +194,7 @@ impl IdentityDocument {
     ) -> Self {
         let mut next = self.clone();
         next.version += 1;
+        next.node_certificates.retain(|pinned| pinned != &key_id);
         next.revoked_keys.push(RevokedKey {
             key_id,
             revoked_at: now,
@@ -237,6 +262,11 @@ impl From<&IdentityDocument> for pb::IdentityDocument {
                     retired_unix_ms: at.0,
                 })
                 .collect(),
+            node_certificates: d
+                .node_certificates
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
         }
     }
 }
@@ -296,8 +326,26 @@ impl TryFrom<pb::IdentityDocument> for IdentityDocument {
                 Ok((key, UnixMillis(r.retired_unix_ms)))
             })
             .collect::<Result<_, Malformed>>()?;
+        let node_certificates = m
+            .node_certificates
+            .iter()
+            .map(|id| {
+                let id: KeyId = id
+                    .parse()
+                    .map_err(|e: Malformed| e.within("node_certificates"))?;
+                if id.as_str().starts_with("t-") {
+                    Ok(id)
+                } else {
+                    Err(Malformed::new(
+                        "node_certificates",
+                        format!("{id} is not a TLS certificate id (t-...)"),
+                    ))
+                }
+            })
+            .collect::<Result<_, Malformed>>()?;
         Ok(Self {
             retired_signing_keys,
+            node_certificates,
             signing_key: published_key(
                 "signing_key",
                 m.signing_key,
@@ -355,6 +403,12 @@ fn check_document_fields(m: &pb::IdentityDocument, agency: &AgencyId) -> Result<
         return Err(Malformed::new(
             "revoked_keys",
             format!("more than {}", limits::MAX_REVOKED_KEYS),
+        ));
+    }
+    if m.node_certificates.len() > limits::MAX_NODE_CERTIFICATES {
+        return Err(Malformed::new(
+            "node_certificates",
+            format!("more than {}", limits::MAX_NODE_CERTIFICATES),
         ));
     }
     if m.version == 0 {

@@ -25,6 +25,9 @@ pub const MAX_FIELD_BYTES: usize = 1024;
 pub const MAX_ENDPOINTS: usize = 16;
 /// Most revoked keys listed in an identity document.
 pub const MAX_REVOKED_KEYS: usize = 1024;
+/// Most node certificates pinned in an identity document: the one served, the one a
+/// rotation will serve from the next start, and a little room.
+pub const MAX_NODE_CERTIFICATES: usize = 4;
 
 /// How far ahead of this node's clock an origin's identity may start and still be
 /// accepted: partners' clocks differ by a little, and an identity issued a moment ago by

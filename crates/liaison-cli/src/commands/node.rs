@@ -24,6 +24,7 @@ struct IdentityView {
     signing_key_id: String,
     encryption_key_id: String,
     tls_ca_sha256: String,
+    node_certificates: Vec<String>,
     peer_endpoints: Vec<String>,
     peer_listen: String,
     api_listen: String,
@@ -45,6 +46,11 @@ impl IdentityView {
             signing_key_id: doc.signing_key.key_id.to_string(),
             encryption_key_id: doc.encryption_key.key_id.to_string(),
             tls_ca_sha256: node.tls_ca_sha256(),
+            node_certificates: doc
+                .node_certificates
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
             peer_endpoints: doc.peer_endpoints.clone(),
             peer_listen: node.config().peer_listen.to_string(),
             api_listen: node.config().api_listen.to_string(),
@@ -110,6 +116,7 @@ pub fn identity_show(data_dir: &Path, json: bool) -> Result<()> {
         ("Signing key", view.signing_key_id),
         ("Encryption key", view.encryption_key_id),
         ("TLS CA (SHA-256)", view.tls_ca_sha256),
+        ("Node certificates", view.node_certificates.join(", ")),
         ("Peer endpoints", view.peer_endpoints.join(", ")),
         ("Peer listener", view.peer_listen),
         ("API listener", view.api_listen),

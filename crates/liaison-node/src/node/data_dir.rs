@@ -126,9 +126,9 @@ pub fn init_node(options: &InitOptions) -> Result<Node> {
         &keys.encryption.secret_bytes(),
         0o600,
     )?;
-    let ca_der = create_certificates(dir, &config)?;
+    let (ca_der, node_certificate) = create_certificates(dir, &config)?;
     let now = UnixMillis::now();
-    let document = IdentityDocument::first_version(
+    let mut document = IdentityDocument::first_version(
         config.agency.clone(),
         config.display_name.clone(),
         config.peer_advertise.clone(),
@@ -137,6 +137,7 @@ pub fn init_node(options: &InitOptions) -> Result<Node> {
         ca_der,
         now..now.plus_days(i64::from(IDENTITY_VALIDITY_DAYS)),
     );
+    document.node_certificates = vec![node_certificate];
     let identity = SignedIdentity::sign(document, &keys.root);
     write_new_file(&dir.join(IDENTITY_FILE), &identity.to_bytes(), 0o644)?;
     let node = Node {
@@ -189,8 +190,9 @@ fn initial_config(options: &InitOptions) -> Result<NodeConfig> {
 }
 
 /// The agency CA and the first node certificate it issues, written to `tls/`; returns
-/// the CA certificate (DER) for the identity document.
-fn create_certificates(dir: &Path, config: &NodeConfig) -> Result<Bytes> {
+/// the CA certificate (DER) and the node certificate's id, both for the identity
+/// document (the id is pinned there).
+fn create_certificates(dir: &Path, config: &NodeConfig) -> Result<(Bytes, KeyId)> {
     let validity = Validity {
         days: IDENTITY_VALIDITY_DAYS,
     };
@@ -208,7 +210,10 @@ fn create_certificates(dir: &Path, config: &NodeConfig) -> Result<Bytes> {
         node_cert.private_key_pem.as_bytes(),
         0o600,
     )?;
-    Ok(Bytes::from(ca.certificate_der))
+    Ok((
+        Bytes::from(ca.certificate_der),
+        liaison_core::crypto::tls_certificate_id(&node_cert.certificate_der),
+    ))
 }
 
 /// A node certificate from the agency CA, for the host of the first advertised peer

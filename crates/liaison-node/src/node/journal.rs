@@ -221,6 +221,12 @@ pub enum LogEvent {
         /// The new key.
         new: KeyId,
     },
+    /// The node certificate being served was pinned in a new identity version (it was
+    /// not pinned yet: a node created before pinning, or a certificate replaced by hand).
+    NodeCertificatePinned {
+        /// The certificate's id.
+        key_id: KeyId,
+    },
     /// A retired key was revoked.
     KeyRevoked {
         /// The key.
@@ -326,6 +332,7 @@ impl LogEvent {
             LogEvent::KeyCreated { .. }
             | LogEvent::IdentityIssued { .. }
             | LogEvent::KeyRotated { .. }
+            | LogEvent::NodeCertificatePinned { .. }
             | LogEvent::KeyRevoked { .. } => EntryKind::KeyChange,
             LogEvent::PolicyLoaded { .. }
             | LogEvent::PublishDenied { .. }

@@ -197,18 +197,48 @@ fn rotate_tls(state: &NodeState) -> Result<KeyChangeView> {
         0o644,
     )?;
     let new_id = liaison_core::crypto::tls_certificate_id(&issued.certificate_der);
+    // Pinned now, served from the next start: partners learn the new id while the old
+    // certificate (still pinned until revoked) is in use.
+    let next = node
+        .identity()
+        .document()
+        .with_node_certificate(new_id.clone());
     let rotated = LogEvent::KeyRotated {
         purpose: "tls".into(),
         old: old.clone(),
         new: new_id.clone(),
     };
-    state.log.append(rotated.entry())?;
+    let version = publish_identity(state, &node, next, rotated)?;
     Ok(KeyChangeView {
-        change: "TLS certificate rotated; it is served from the node's next start".into(),
-        identity_version: node.identity().document().version,
+        change: "TLS certificate rotated and pinned in the identity; it is served from the node's next start".into(),
+        identity_version: version,
         old_key_id: Some(old.to_string()),
         new_key_id: Some(new_id.to_string()),
     })
+}
+
+/// Makes sure the identity document pins `served`, the node certificate the peer
+/// listener presents (a node created before pinning, or a certificate replaced by
+/// hand): otherwise partners that hold the document would refuse it. Returns the new
+/// identity version when one was published.
+///
+/// Errors: the identity could not be written or logged.
+pub fn pin_served_certificate(state: &NodeState, served: &KeyId) -> Result<Option<u64>> {
+    let node = state.node();
+    let document = node.identity().document();
+    if document.node_certificates.contains(served) {
+        return Ok(None);
+    }
+    if document.revocation(served).is_some() {
+        return Err(Error::InvalidRequest(format!(
+            "tls/node.pem is certificate {served}, which this agency revoked: rotate it (`liaison key rotate tls`)"
+        )));
+    }
+    let next = document.with_node_certificate(served.clone());
+    let pinned = LogEvent::NodeCertificatePinned {
+        key_id: served.clone(),
+    };
+    publish_identity(state, &node, next, pinned).map(Some)
 }
 
 /// Revokes a retired key: partners then reject anything signed with it (a revoked

@@ -106,6 +106,14 @@ pub async fn run_state(
         .peer
         .local_addr()
         .map_err(Error::io("peer listener", &data_dir))?;
+    // Before anything answers: partners must be able to take the certificate served.
+    if let Some(served) = certificate.id() {
+        let pinning = state.clone();
+        tokio::task::spawn_blocking(move || {
+            crate::ops::keys::pin_served_certificate(&pinning, &served)
+        })
+        .await??;
+    }
     let (socket, admin_listener) = bind_admin_socket(&data_dir)?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let start_workers = worker_starter(&state, &certificate, &stop_rx);
@@ -227,7 +235,7 @@ fn serve_peers(
                 rustls::pki_types::UnixTime::now(),
                 TlsRole::Client,
             )
-            .map(AuthenticatedPartner)
+            .map(|(agency, pinning)| AuthenticatedPartner { agency, pinning })
     });
     let incoming = running.accept(listener, acceptor, identify, stop);
     let service = pb::peer_server::PeerServer::new(PeerService::new(state.clone()))

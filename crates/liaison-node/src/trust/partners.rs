@@ -64,30 +64,89 @@ impl Partner {
         &self.identity.document().agency
     }
 
-    /// Checks that `end_entity` chains to this partner's CA and is one of its *node*
-    /// certificates. A node certificate serves both ends of peering, so it must carry
-    /// both serverAuth and clientAuth; the certificates `client issue` makes for an
-    /// agency's own systems carry clientAuth only, and are refused here whatever `role`
-    /// is asked for: a partner's internal system is not that partner.
+    /// Checks that `end_entity` is this partner's node certificate: it chains to the
+    /// partner's CA, carries both serverAuth and clientAuth (a node certificate serves
+    /// both ends of peering; the certificates `client issue` makes for an agency's own
+    /// systems carry clientAuth only) and is not revoked in the partner's identity
+    /// document. Whether that document also *pins* it is the [`Pinning`] returned: the
+    /// caller decides what an unpinned one may do.
     pub fn verify_certificate(
         &self,
         end_entity: &CertificateDer<'_>,
         intermediates: &[CertificateDer<'_>],
         now: UnixTime,
         role: TlsRole,
-    ) -> std::result::Result<(), webpki::Error> {
+    ) -> std::result::Result<Pinning, CertificateRefusal> {
         let other = match role {
             TlsRole::Client => TlsRole::Server,
             TlsRole::Server => TlsRole::Client,
         };
-        verify_chain(&self.anchor, end_entity, intermediates, now, role)?;
-        verify_chain(&self.anchor, end_entity, intermediates, now, other)?;
-        // The partner revoked this certificate (a stolen node key, say).
+        verify_chain(&self.anchor, end_entity, intermediates, now, role)
+            .map_err(CertificateRefusal::Chain)?;
+        verify_chain(&self.anchor, end_entity, intermediates, now, other)
+            .map_err(CertificateRefusal::Chain)?;
         let id = liaison_core::crypto::tls_certificate_id(end_entity);
-        if self.identity.document().revocation(&id).is_some() {
-            return Err(webpki::Error::CertRevoked);
+        let document = self.identity.document();
+        // The partner revoked this certificate (a stolen node key, say).
+        if document.revocation(&id).is_some() {
+            return Err(CertificateRefusal::Revoked(id));
         }
-        Ok(())
+        if document.accepts_node_certificate(&id) {
+            Ok(Pinning::Pinned)
+        } else {
+            Ok(Pinning::NotPinned(id))
+        }
+    }
+
+    /// [`Partner::verify_certificate`], and the certificate must be pinned.
+    pub fn verify_pinned_certificate(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+        role: TlsRole,
+    ) -> std::result::Result<(), CertificateRefusal> {
+        match self.verify_certificate(end_entity, intermediates, now, role)? {
+            Pinning::Pinned => Ok(()),
+            Pinning::NotPinned(id) => Err(CertificateRefusal::NotPinned(id)),
+        }
+    }
+}
+
+/// Whether a partner's node certificate is pinned in the identity document this node
+/// holds for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pinning {
+    /// Pinned: the partner, for every purpose.
+    Pinned,
+    /// From the partner's CA with a node certificate's usages, but not pinned in the
+    /// document held: a certificate the partner rotated to before this node received
+    /// the identity that pins it, or one its CA minted besides. Good only for pushing
+    /// that identity (root-signed, so the connection adds no authority).
+    NotPinned(KeyId),
+}
+
+/// Why a certificate presented as a partner's node certificate was refused.
+#[derive(Debug)]
+pub enum CertificateRefusal {
+    /// It does not chain to the partner's CA, is out of date, or lacks a usage.
+    Chain(webpki::Error),
+    /// The partner's identity document revokes it.
+    Revoked(KeyId),
+    /// It is not among the node certificates the partner's identity document pins.
+    NotPinned(KeyId),
+}
+
+impl std::fmt::Display for CertificateRefusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CertificateRefusal::Chain(e) => write!(f, "{e:?}"),
+            CertificateRefusal::Revoked(id) => write!(f, "certificate {id} is revoked"),
+            CertificateRefusal::NotPinned(id) => write!(
+                f,
+                "certificate {id} is not a node certificate pinned in the identity document"
+            ),
+        }
     }
 }
 
@@ -146,8 +205,9 @@ impl Partners {
         self.by_agency.values()
     }
 
-    /// The partner whose CA issued `end_entity`, for `role`. The authenticated partner
-    /// is the owner of the CA the chain ends at, never a name inside the certificate.
+    /// The partner whose CA issued `end_entity`, for `role`, and whether the certificate
+    /// is pinned. The authenticated partner is the owner of the CA the chain ends at,
+    /// never a name inside the certificate.
     ///
     /// Errors: a sentence for the log when no partner's CA vouches for the certificate.
     pub fn identify(
@@ -156,14 +216,14 @@ impl Partners {
         intermediates: &[CertificateDer<'_>],
         now: UnixTime,
         role: TlsRole,
-    ) -> std::result::Result<AgencyId, String> {
+    ) -> std::result::Result<(AgencyId, Pinning), String> {
         let mut reasons = Vec::new();
         for partner in self.by_agency.values() {
             match partner.verify_certificate(end_entity, intermediates, now, role) {
-                Ok(()) => return Ok(partner.agency().clone()),
+                Ok(pinning) => return Ok((partner.agency().clone(), pinning)),
                 // Only a certificate from this partner's CA says anything about it.
-                Err(webpki::Error::UnknownIssuer) => {}
-                Err(e) => reasons.push(format!("{}: {e:?}", partner.agency())),
+                Err(CertificateRefusal::Chain(webpki::Error::UnknownIssuer)) => {}
+                Err(e) => reasons.push(format!("{}: {e}", partner.agency())),
             }
         }
         if reasons.is_empty() {
@@ -292,7 +352,8 @@ mod tests {
             partners
                 .identify(&cert, &[], UnixTime::now(), TlsRole::Client)
                 .unwrap(),
-            de.agency
+            (de.agency.clone(), Pinning::Pinned),
+            "a document from before pinning takes any node certificate of the CA"
         );
         let stranger = ca("FR-OCRTEH");
         let cert = leaf(&stranger, node_usages(), false);
@@ -345,6 +406,44 @@ mod tests {
             ExtendedKeyUsagePurpose::ServerAuth,
             ExtendedKeyUsagePurpose::ClientAuth,
         ]
+    }
+
+    #[test]
+    fn only_the_pinned_node_certificates_are_the_partner() {
+        let mut de = ca("DE-BKA");
+        let pinned = leaf(&de, node_usages(), false);
+        let minted_besides = leaf(&de, node_usages(), false);
+        let keys = AgencyKeys::generate(&mut SystemRng).unwrap();
+        let doc = de
+            .partner
+            .identity
+            .document()
+            .with_node_certificate(liaison_core::crypto::tls_certificate_id(&pinned));
+        de.partner = Partner::new(SignedIdentity::sign(doc, &keys.root)).unwrap();
+        let now = UnixTime::now();
+        for role in [TlsRole::Client, TlsRole::Server] {
+            assert_eq!(
+                de.partner
+                    .verify_certificate(&pinned, &[], now, role)
+                    .unwrap(),
+                Pinning::Pinned
+            );
+            assert!(
+                de.partner
+                    .verify_pinned_certificate(&pinned, &[], now, role)
+                    .is_ok()
+            );
+            let other = de
+                .partner
+                .verify_pinned_certificate(&minted_besides, &[], now, role)
+                .unwrap_err();
+            assert!(
+                other
+                    .to_string()
+                    .contains("is not a node certificate pinned"),
+                "{other}"
+            );
+        }
     }
 
     #[test]

@@ -62,6 +62,14 @@ impl NodeCertificate {
         })?;
         Ok(Self { chain, key })
     }
+
+    /// The id of the leaf certificate, as pinned in the identity document; `None` for
+    /// an empty chain.
+    pub fn id(&self) -> Option<liaison_core::KeyId> {
+        self.chain
+            .first()
+            .map(|leaf| liaison_core::crypto::tls_certificate_id(leaf))
+    }
 }
 
 /// Decides whether a client certificate chain is acceptable; the error is a sentence
@@ -201,12 +209,8 @@ impl ServerCertVerifier for PartnerServerVerifier {
             .get(&self.expected)
             .ok_or_else(|| refuse("no longer a known partner".into()))?;
         partner
-            .verify_certificate(end_entity, intermediates, now, TlsRole::Server)
-            .map_err(|e| {
-                refuse(format!(
-                    "certificate does not chain to its CA for server use: {e:?}"
-                ))
-            })?;
+            .verify_pinned_certificate(end_entity, intermediates, now, TlsRole::Server)
+            .map_err(|e| refuse(format!("not its node certificate for server use: {e}")))?;
         webpki::EndEntityCert::try_from(end_entity)
             .and_then(|c| c.verify_is_valid_for_subject_name(server_name))
             .map_err(|e| {

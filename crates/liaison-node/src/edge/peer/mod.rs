@@ -21,10 +21,19 @@ pub use deliver::DELIVERY_WINDOW;
 
 use crate::node::journal::LogEvent;
 use crate::node::state::NodeState;
+use crate::trust::partners::Pinning;
 
 /// The partner that a connection authenticated as (set by the TLS accept loop).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuthenticatedPartner(pub AgencyId);
+pub struct AuthenticatedPartner {
+    /// The partner whose CA the certificate chains to.
+    pub agency: AgencyId,
+    /// Whether the identity this node holds for it pins the certificate. An unpinned one
+    /// may only push an identity document (`PushIdentity`): that is how a partner that
+    /// rotated its TLS certificate and restarted before this node learnt the new pin
+    /// gets it across.
+    pub pinning: Pinning,
+}
 
 /// The peer service.
 pub struct PeerService {
@@ -38,11 +47,23 @@ impl PeerService {
     }
 }
 
+/// The partner on this connection, which must have presented a pinned node
+/// certificate.
 fn partner_of<T>(request: &Request<T>) -> Result<AgencyId, Status> {
+    let partner = authenticated(request)?;
+    match &partner.pinning {
+        Pinning::Pinned => Ok(partner.agency.clone()),
+        Pinning::NotPinned(id) => Err(Status::permission_denied(format!(
+            "certificate {id} is not a node certificate pinned in the identity this node holds for {}: only PushIdentity is served on this connection",
+            partner.agency
+        ))),
+    }
+}
+
+fn authenticated<T>(request: &Request<T>) -> Result<&AuthenticatedPartner, Status> {
     request
         .extensions()
         .get::<AuthenticatedPartner>()
-        .map(|p| p.0.clone())
         .ok_or_else(|| Status::unauthenticated("no authenticated partner on this connection"))
 }
 
@@ -69,7 +90,9 @@ impl pb::peer_server::Peer for PeerService {
         &self,
         request: Request<fmt::SignedIdentity>,
     ) -> Result<Response<pb::PushIdentityResponse>, Status> {
-        let partner = partner_of(&request)?;
+        // Pinned or not: the document is signed by the partner's root, which is the
+        // authority here, whichever of its certificates carried it.
+        let partner = authenticated(&request)?.agency.clone();
         let bytes = Bytes::from(prost::Message::encode_to_vec(request.get_ref()));
         let state = self.state.clone();
         let outcome = tokio::task::spawn_blocking(move || accept_identity(&state, &partner, bytes))
