@@ -1,5 +1,6 @@
-//! Foreign forwarded envelopes and recalls (peer Deliver stream): decode, verify and
-//! open with a fixed directory. Must never panic.
+//! Foreign forwarded envelopes, recalls and release grants (peer Deliver stream, and
+//! inside forwarded envelopes): decode, verify and open with a fixed directory. Must
+//! never panic.
 #![no_main]
 
 use std::sync::OnceLock;
@@ -10,6 +11,7 @@ use liaison_core::crypto::{EncryptionKey, SigningKey};
 use liaison_core::forward::ForwardedEnvelope;
 use liaison_core::identity::IdentityDocument;
 use liaison_core::recall::SignedRecall;
+use liaison_core::release::SignedReleaseGrant;
 use liaison_core::{AgencyId, Receiver, UnixMillis};
 
 struct Fixture {
@@ -51,5 +53,8 @@ fuzz_target!(|data: &[u8]| {
         let receiver = Receiver { agency: &f.me, encryption_keys: &f.keys };
         let _ = forwarded.open(receiver, f.directory.as_slice(), &f.forwarder, UnixMillis(1_795_000_000_000));
     }
-    let _ = SignedRecall::verify(bytes, f.directory.as_slice());
+    let _ = SignedRecall::verify(bytes.clone(), f.directory.as_slice());
+    if let Ok(grant) = SignedReleaseGrant::verify(bytes, f.directory.as_slice()) {
+        assert_eq!(grant.to_bytes().as_ref(), data);
+    }
 });

@@ -1,23 +1,27 @@
 //! A receiving node enforces its originator-control rules on forwarded bulletins
 //! itself, whatever the forwarder did: a partner that forwards a bulletin its
 //! originator keeps under control (a bug, or bad faith) is refused, the refusal is a
-//! signed rejection with its code, and both sides can see it.
+//! signed rejection with its code, and both sides can see it. The originator's release
+//! grant takes such a bulletin exactly where it says, and no further; a recall follows
+//! every forwarded copy.
 
 use bytes::Bytes;
 use liaison_core::receipt::{Outcome, RejectCode, SignedReceipt};
 use liaison_core::{BulletinId, Receiver, RecipientKey, SealedEnvelope, UnixMillis};
+use liaison_node::edge::admin::BulletinRelease;
 use liaison_node::edge::admin::{
     BulletinForward, BulletinRecall, BulletinSend, BulletinShow, LogExport, PolicyExplain,
     PolicyShow, Status,
 };
 use liaison_node::node::journal;
-use liaison_node::ops::bulletins::Recipients;
 use liaison_node::ops::bulletins::views::SendRequest;
+use liaison_node::ops::bulletins::{Recipients, ReleaseView};
 use liaison_node::ops::log::ExportedBody;
 use liaison_node::ops::policy::Question;
 use liaison_proto::format::v1 as fmt;
 use liaison_store::{Effect, EntryKind};
 use liaison_tests::{LONG, TestNode, allow_everything, federation, wait_until};
+use prost::Message as _;
 
 /// NL-NP sends DE-BKA a TLP:GREEN bulletin with `handling`; returns its id once there.
 fn send_green(nl: &TestNode, de: &TestNode, handling: &[&str], title: &str) -> BulletinId {
@@ -40,6 +44,12 @@ fn send_green(nl: &TestNode, de: &TestNode, handling: &[&str], title: &str) -> B
 /// policy, and queues it for RO-DIICOT in its outbox (the node's delivery worker then
 /// sends it like any forward).
 fn forward_bypassing_policy(de: &TestNode, ro: &TestNode, id: BulletinId) {
+    forward_with_grant(de, ro, id, None);
+}
+
+/// [`forward_bypassing_policy`], with `grant` (an encoded `SignedReleaseGrant`, genuine
+/// or not) put into the forwarding, which DE-BKA signs again.
+fn forward_with_grant(de: &TestNode, ro: &TestNode, id: BulletinId, grant: Option<Bytes>) {
     let state = de.state();
     let node = state.node();
     let received = state
@@ -64,12 +74,26 @@ fn forward_bypassing_policy(de: &TestNode, ro: &TestNode, id: BulletinId) {
         &*state.partners.snapshot(),
         &node.keys().signing,
         &to,
+        None,
         UnixMillis::now(),
         &mut liaison_core::crypto::SystemRng,
     )
     .unwrap();
+    let mut envelope = forwarded.as_bytes().clone();
+    if let Some(grant) = grant {
+        let mut outer = fmt::ForwardedEnvelope::decode(envelope).unwrap();
+        let mut forwarding = fmt::Forwarding::decode(outer.forwarding.clone()).unwrap();
+        forwarding.release_grant = grant;
+        outer.forwarding = forwarding.encode_to_vec().into();
+        let signature = node.keys().signing.sign(
+            liaison_core::crypto::domain::FORWARDED,
+            &[&outer.forwarding],
+        );
+        outer.signature = Bytes::copy_from_slice(&signature);
+        envelope = outer.encode_to_vec().into();
+    }
     let record = fmt::PublishedRecord {
-        envelope: forwarded.as_bytes().clone(),
+        envelope,
         content: Bytes::new(),
         refusals: vec![],
         decisions: vec![],
@@ -83,7 +107,12 @@ fn forward_bypassing_policy(de: &TestNode, ro: &TestNode, id: BulletinId) {
 
 /// The newest signed receipt DE-BKA holds from RO-DIICOT for bulletin `id`.
 fn receipt_at_forwarder(de: &TestNode, id: BulletinId) -> Outcome {
-    let state = de.state();
+    receipt_from(de, "RO-DIICOT", id)
+}
+
+/// The newest signed receipt `node` holds from `partner` for bulletin `id`.
+fn receipt_from(node: &TestNode, partner: &str, id: BulletinId) -> Outcome {
+    let state = node.state();
     state
         .log
         .entries_for_bulletin(&id)
@@ -91,8 +120,7 @@ fn receipt_at_forwarder(de: &TestNode, id: BulletinId) -> Outcome {
         .into_iter()
         .rev()
         .find(|e| {
-            e.kind == EntryKind::Receipt
-                && e.agency.as_ref().map(|a| a.as_str()) == Some("RO-DIICOT")
+            e.kind == EntryKind::Receipt && e.agency.as_ref().map(|a| a.as_str()) == Some(partner)
         })
         .and_then(|e| state.log.body(&e).unwrap())
         .map(|body| {
@@ -102,7 +130,7 @@ fn receipt_at_forwarder(de: &TestNode, id: BulletinId) -> Outcome {
                 .outcome
                 .clone()
         })
-        .expect("a receipt from RO-DIICOT")
+        .unwrap_or_else(|| panic!("a receipt from {partner}"))
 }
 
 /// RO-DIICOT's log holds one forwarding violation by DE-BKA, and its status warns.
@@ -291,4 +319,173 @@ fn a_recall_follows_the_bulletin_to_everyone_it_was_forwarded_to() {
         "{onward:?}"
     );
     assert!(ro.verify_log() > 0 && de.verify_log() > 0);
+}
+
+/// NL-NP sends DE-BKA a bulletin marked `tlp` with `handling`; returns its id once
+/// there.
+fn send_marked(
+    nl: &TestNode,
+    de: &TestNode,
+    tlp: liaison_core::Tlp,
+    handling: &[&str],
+    title: &str,
+) -> BulletinId {
+    let request = SendRequest {
+        to: Recipients::Named(vec![de.agency.clone()]),
+        category: "trafficking.persons".parse().unwrap(),
+        tlp,
+        handling: handling.iter().map(|h| h.parse().unwrap()).collect(),
+        title: title.into(),
+        body: "names and phones".into(),
+        expires_in_days: 30,
+        request_key: None,
+    };
+    let id: BulletinId = nl.admin(BulletinSend(request)).id.parse().unwrap();
+    wait_until("delivery to DE-BKA", LONG, || nl.outbox(de) == 0);
+    id
+}
+
+fn release(nl: &TestNode, id: BulletinId, to: &[&TestNode]) -> liaison_node::Result<ReleaseView> {
+    nl.try_admin(BulletinRelease {
+        id,
+        to: to.iter().map(|n| n.agency.clone()).collect(),
+        holders: None,
+        days: Some(7),
+    })
+}
+
+fn forward(de: &TestNode, id: BulletinId, to: &TestNode) -> liaison_node::Result<()> {
+    de.try_admin(BulletinForward {
+        id,
+        to: to.agency.clone(),
+    })
+    .map(|_| ())
+}
+
+#[test]
+fn a_release_grant_takes_a_controlled_bulletin_exactly_where_its_originator_said() {
+    let tmp = tempfile::tempdir().unwrap();
+    let agencies = ["NL-NP", "DE-BKA", "RO-DIICOT", "FR-OCRTEH"];
+    let mut nodes = federation(tmp.path(), &agencies);
+    // Every node keeps H2 bulletins under their originator's control.
+    for (i, node) in nodes.iter().enumerate() {
+        let mut policy = "[handling]\noriginator_control = [\"H2\"]\n\n".to_owned();
+        for (j, other) in agencies.iter().enumerate() {
+            if i != j {
+                policy.push_str(&allow_everything(other));
+            }
+        }
+        node.write_policy(&policy);
+    }
+    for n in &mut nodes {
+        n.start();
+    }
+    let (nl, de, ro, fr) = (&nodes[0], &nodes[1], &nodes[2], &nodes[3]);
+    let id = send_marked(nl, de, liaison_core::Tlp::Green, &["H2"], "GREEN, H2");
+
+    // Without the originator's consent, DE-BKA cannot pass it on.
+    let refused = forward(de, id, ro).unwrap_err().to_string();
+    assert!(
+        refused.contains("handling.originator_control") && refused.contains("release grant"),
+        "{refused}"
+    );
+
+    // NL-NP releases it to RO-DIICOT; the signed grant reaches DE-BKA.
+    let view = release(nl, id, &[ro]).unwrap();
+    assert_eq!(view.holders, ["DE-BKA"]);
+    assert_eq!(view.to, ["RO-DIICOT"]);
+    wait_until("the grant to reach DE-BKA", LONG, || {
+        de.show(id)
+            .onward
+            .iter()
+            .any(|l| l.contains("released by NL-NP") && l.contains("RO-DIICOT"))
+    });
+    forward(de, id, ro).unwrap();
+    wait_until("RO-DIICOT to hold it", LONG, || {
+        ro.inbox().iter().any(|b| b.id == id.to_string())
+    });
+    let at_ro = ro.show(id);
+    assert_eq!(at_ro.body, "names and phones");
+    assert!(at_ro.signature.starts_with("valid"), "{}", at_ro.signature);
+
+    // Not to a partner the grant does not name.
+    let refused = forward(de, id, fr).unwrap_err().to_string();
+    assert!(refused.contains("handling.originator_control"), "{refused}");
+
+    // The originator sees its grant and the forward it allowed.
+    wait_until("the forward notice to reach NL-NP", LONG, || {
+        nl.show(id)
+            .onward
+            .iter()
+            .any(|l| l.contains("DE-BKA forwarded it to RO-DIICOT"))
+    });
+    assert!(
+        nl.show(id)
+            .onward
+            .iter()
+            .any(|l| l.contains("released by this node: DE-BKA may pass it on to RO-DIICOT"))
+    );
+
+    // A DE-BKA that cheats is caught by the recipient itself: the genuine grant (which
+    // names RO-DIICOT) carried into a forward to FR-OCRTEH, and a grant DE-BKA signed
+    // itself in NL-NP's name.
+    let genuine = de
+        .state()
+        .log
+        .entries_for_bulletin(&id)
+        .unwrap()
+        .iter()
+        .find_map(|e| liaison_node::ops::bulletins::grant_bytes(&de.state(), e).unwrap())
+        .unwrap();
+    forward_with_grant(de, fr, id, Some(genuine));
+    wait_until("the misused grant to be refused", LONG, || {
+        de.outbox(fr) == 0
+    });
+    match receipt_from(de, "FR-OCRTEH", id) {
+        Outcome::Rejected { code, reason } => {
+            assert_eq!(code, RejectCode::ForwardingRefused);
+            assert!(
+                reason.contains("FR-OCRTEH is not among the partners it names"),
+                "{reason}"
+            );
+        }
+        other => panic!("FR-OCRTEH answered {other:?} to a misused grant"),
+    }
+    let forged = liaison_core::release::SignedReleaseGrant::sign(
+        id,
+        nl.agency.clone(),
+        vec![de.agency.clone()],
+        vec![fr.agency.clone()],
+        UnixMillis::now().plus_days(1),
+        &de.node().keys().signing,
+    );
+    forward_with_grant(de, fr, id, Some(forged.to_bytes()));
+    wait_until("the forged grant to be refused", LONG, || {
+        de.outbox(fr) == 0
+    });
+    match receipt_from(de, "FR-OCRTEH", id) {
+        Outcome::Rejected { code, reason } => {
+            assert_eq!(code, RejectCode::ForwardingRefused);
+            assert!(reason.contains("release grant"), "{reason}");
+        }
+        other => panic!("FR-OCRTEH answered {other:?} to a forged grant"),
+    }
+    assert!(fr.inbox().is_empty());
+
+    // TLP:AMBER travels under a grant too; TLP:RED is never released.
+    let amber = send_marked(nl, de, liaison_core::Tlp::Amber, &[], "AMBER");
+    assert!(forward(de, amber, ro).is_err());
+    release(nl, amber, &[ro]).unwrap();
+    wait_until("DE-BKA to forward AMBER under the grant", LONG, || {
+        forward(de, amber, ro).is_ok()
+    });
+    wait_until("RO-DIICOT to hold the AMBER bulletin", LONG, || {
+        ro.inbox().iter().any(|b| b.id == amber.to_string())
+    });
+    let red = send_marked(nl, de, liaison_core::Tlp::Red, &[], "RED");
+    let refused = release(nl, red, &[ro]).unwrap_err().to_string();
+    assert!(refused.contains("cannot be released"), "{refused}");
+    // Only the originator releases.
+    let refused = release(de, id, &[fr]).unwrap_err().to_string();
+    assert!(refused.contains("only its originator"), "{refused}");
 }

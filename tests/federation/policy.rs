@@ -371,12 +371,12 @@ fn onward_sharing_follows_the_originators_marking_and_the_policy() {
     );
     let err = forward(amber).unwrap_err();
     assert!(
-        err.contains("TLP:AMBER bulletins are never forwarded"),
+        err.contains("TLP:AMBER bulletins are not forwarded without a release grant from DE-BKA"),
         "{err}"
     );
     let err = forward(red).unwrap_err();
     assert!(
-        err.contains("TLP:RED bulletins are never forwarded"),
+        err.contains("TLP:RED bulletins are never forwarded, not even under a release grant"),
         "{err}"
     );
     let err = forward(controlled).unwrap_err();

@@ -421,7 +421,8 @@ pub enum BulletinCommand {
         json: bool,
     },
     /// Pass a received bulletin on to another partner, where its originator's marking
-    /// and the sharing policy allow (TLP:CLEAR or GREEN, no originator-control code).
+    /// and the sharing policy allow (TLP:CLEAR or GREEN, no originator-control code),
+    /// or the originator released it to that partner (`bulletin release`).
     #[command(
         after_help = "Example:\n  liaison bulletin forward 019ac5d2-... --to FR-OCRTEH --data-dir /var/lib/liaison"
     )]
@@ -448,6 +449,32 @@ pub enum BulletinCommand {
         /// Why, for the recipients and the log.
         #[arg(long)]
         reason: String,
+        #[command(flatten)]
+        dir: DataDir,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Release a bulletin this node published for onward sharing: its recipients may
+    /// pass it on to the partners named, though its marking alone would not let them
+    /// (an originator-control code such as H2, or TLP:AMBER). Signed, sent to each
+    /// holder, and checked again by each new recipient. Not for AMBER+STRICT or RED.
+    #[command(
+        after_help = "Example:\n  liaison bulletin release 019ac5d2-... --to RO-DIICOT,FR-OCRTEH --days 7 --data-dir /var/lib/liaison"
+    )]
+    Release {
+        /// The bulletin id.
+        id: BulletinId,
+        /// The partners it may be passed on to (comma-separated).
+        #[arg(long, value_delimiter = ',', required = true)]
+        to: Vec<AgencyId>,
+        /// Only these recipients may pass it on (comma-separated; default: every
+        /// recipient).
+        #[arg(long = "by", value_delimiter = ',')]
+        holders: Vec<AgencyId>,
+        /// For this many days (default and most: until the bulletin expires).
+        #[arg(long)]
+        days: Option<u32>,
         #[command(flatten)]
         dir: DataDir,
         /// Print JSON.

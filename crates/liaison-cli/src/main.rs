@@ -12,7 +12,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, Result};
 use clap::Parser as _;
-use liaison_node::edge::admin::PolicyExplain;
+use liaison_node::edge::admin::{BulletinRelease, PolicyExplain};
 use liaison_node::ops::bulletins::Recipients;
 use liaison_node::ops::bulletins::views::SendRequest;
 use liaison_node::ops::policy::Question;
@@ -174,6 +174,26 @@ fn bulletin(command: BulletinCommand) -> Result<()> {
             dir,
             json,
         } => bulletins::recall(&dir.data_dir, id, reason, json),
+        BulletinCommand::Release {
+            id,
+            to,
+            holders,
+            days,
+            dir,
+            json,
+        } => {
+            let holders = (!holders.is_empty()).then_some(holders);
+            bulletins::release(
+                &dir.data_dir,
+                BulletinRelease {
+                    id,
+                    to,
+                    holders,
+                    days,
+                },
+                json,
+            )
+        }
     }
 }
 

@@ -32,6 +32,8 @@ pub mod domain {
     pub const FORWARDED_KEY: &[u8] = b"liaison/v1/forwarded-key\0";
     /// Recalls.
     pub const RECALL: &[u8] = b"liaison/v1/recall\0";
+    /// Release grants (an originator's consent to onward sharing).
+    pub const RELEASE_GRANT: &[u8] = b"liaison/v1/release-grant\0";
     /// Log checkpoints.
     pub const CHECKPOINT: &[u8] = b"liaison/v1/checkpoint\0";
     /// Log entry hashes.

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::hash::BuildHasher;
 
 use crate::crypto::VerifyingKey;
+use crate::error::{Error, Result};
 use crate::identity::IdentityDocument;
 use crate::ids::{AgencyId, KeyId, UnixMillis};
 
@@ -43,6 +44,32 @@ pub trait KeyDirectory {
 
     /// `origin`'s identity document, if it is known.
     fn document(&self, origin: &AgencyId) -> Option<&IdentityDocument>;
+}
+
+/// `origin`'s signing key `key_id`, current or retired, for a signed statement that is
+/// not a bulletin (a recall, a release grant): no creation time to judge a retirement
+/// against, so a retired key still counts.
+///
+/// Errors: [`Error::UnknownOrigin`], [`Error::UnknownSigningKey`],
+/// [`Error::RevokedSigningKey`].
+pub fn statement_key(
+    directory: &(impl KeyDirectory + ?Sized),
+    origin: &AgencyId,
+    key_id: &KeyId,
+) -> Result<VerifyingKey> {
+    match directory.signing_key(origin, key_id) {
+        KeyLookup::UnknownOrigin => Err(Error::UnknownOrigin(origin.clone())),
+        KeyLookup::UnknownKey => Err(Error::UnknownSigningKey {
+            origin: origin.clone(),
+            key_id: key_id.clone(),
+        }),
+        KeyLookup::Revoked(revoked_at) => Err(Error::RevokedSigningKey {
+            origin: origin.clone(),
+            key_id: key_id.clone(),
+            revoked_at,
+        }),
+        KeyLookup::Valid { key, .. } | KeyLookup::Retired { key, .. } => Ok(key),
+    }
 }
 
 /// A directory as it stood when this node accepted a stored bulletin. Everything in

@@ -1,9 +1,10 @@
 //! Onward sharing: a recipient passes a bulletin on to a third partner. The original
 //! envelope travels unchanged, so the third partner verifies the originator's
 //! signature itself; the forwarder wraps the content key for the new recipient and
-//! signs who forwarded what to whom. Only TLP:CLEAR and TLP:GREEN travel this way —
-//! the originator's marking, bound into its signature, decides, and no hop can soften
-//! it.
+//! signs who forwarded what to whom. Only TLP:CLEAR and TLP:GREEN travel this way by
+//! themselves, and TLP:AMBER under the originator's release grant ([`crate::release`])
+//! — the originator's marking, bound into its signature, decides, and no hop can
+//! soften it.
 
 use bytes::Bytes;
 use liaison_proto::format::v1 as pb;
@@ -18,6 +19,7 @@ use crate::envelope::{
 use crate::error::{Error, Malformed, Result};
 use crate::ids::{AgencyId, KeyId, Tlp, UnixMillis};
 use crate::limits;
+use crate::release::{SignedReleaseGrant, releasable};
 
 /// `format_version` of a forwarded envelope.
 pub const FORWARDED_FORMAT: u32 = 2;
@@ -56,21 +58,29 @@ fn wrap_info(original: &SealedEnvelope, recipient: &AgencyId) -> Vec<u8> {
     .concat()
 }
 
-/// Whether the originator's marking lets a bulletin travel onward at all.
-pub fn marking_allows_forwarding(original: &SealedEnvelope) -> Result<()> {
+/// Whether the originator's TLP lets a bulletin travel onward: CLEAR and GREEN by
+/// themselves, AMBER only when `released` (under a release grant), never AMBER+STRICT
+/// or RED.
+pub fn marking_allows_forwarding(original: &SealedEnvelope, released: bool) -> Result<()> {
     let tlp = original.header().marking.tlp;
+    if released {
+        return releasable(tlp);
+    }
     if tlp > Tlp::Green {
         return Err(Error::Forwarding(format!(
-            "{tlp} bulletins are never forwarded; only TLP:CLEAR and TLP:GREEN may be"
+            "{tlp} bulletins are not forwarded without a release grant from their originator; only TLP:CLEAR and TLP:GREEN may be"
         )));
     }
     Ok(())
 }
 
-/// Forwards `original` (which `holder` received) to `to`, signed by the holder.
+/// Forwards `original` (which `holder` received) to `to`, signed by the holder, under
+/// `grant` when the originator released it (the grant goes inside, for the recipient
+/// to check).
 ///
 /// Errors: the original does not verify, the holder is not one of its recipients, its
-/// TLP forbids forwarding ([`Error::Forwarding`]), crypto failures.
+/// TLP forbids forwarding or the grant does not cover this forward
+/// ([`Error::Forwarding`]), crypto failures.
 #[allow(clippy::too_many_arguments)]
 pub fn forward(
     original: &SealedEnvelope,
@@ -78,11 +88,25 @@ pub fn forward(
     directory: &(impl KeyDirectory + ?Sized),
     forwarder_key: &SigningKey,
     to: &RecipientKey,
+    grant: Option<&SignedReleaseGrant>,
     now: UnixMillis,
     rng: &mut impl Entropy,
 ) -> Result<ForwardedEnvelope> {
     original.verify_origin(directory, now)?;
-    marking_allows_forwarding(original)?;
+    if let Some(grant) = grant {
+        // Checked as the recipient will check it: a grant that does not verify would
+        // only make the forward refused there.
+        let grant = SignedReleaseGrant::verify(grant.to_bytes(), directory)?;
+        let header = original.header();
+        grant.permits(
+            &header.bulletin_id,
+            &header.origin,
+            holder.agency,
+            &to.agency,
+            now,
+        )?;
+    }
+    marking_allows_forwarding(original, grant.is_some())?;
     let content_key = recipient_content_key(original, holder, now)?;
     let (encapsulated, wrapped) = to.key.wrap_content_key(
         &content_key,
@@ -104,6 +128,7 @@ pub fn forward(
             wrapped_content_key: wrapped.into(),
         }),
         time_unix_ms: now.0,
+        release_grant: grant.map(SignedReleaseGrant::to_bytes).unwrap_or_default(),
     }
     .encode_to_vec();
     let signature = forwarder_key.sign(domain::FORWARDED, &[&forwarding]);
@@ -222,11 +247,38 @@ impl ForwardedEnvelope {
         UnixMillis(self.forwarding.time_unix_ms)
     }
 
+    /// The release grant this forward was made under, verified against the origin's
+    /// key and checked to cover it (this original, this forwarder, this recipient, at
+    /// the forwarder's signed time); `None` when it carries none.
+    ///
+    /// Errors: [`Error::Forwarding`] naming why the grant does not verify
+    /// ([`SignedReleaseGrant::verify`]) or what it does not cover.
+    pub fn release_grant(
+        &self,
+        directory: &(impl KeyDirectory + ?Sized),
+    ) -> Result<Option<SignedReleaseGrant>> {
+        if self.forwarding.release_grant.is_empty() {
+            return Ok(None);
+        }
+        let grant = SignedReleaseGrant::verify(self.forwarding.release_grant.clone(), directory)
+            .map_err(|e| Error::Forwarding(format!("release grant: {e}")))?;
+        let header = self.original.header();
+        grant.permits(
+            &header.bulletin_id,
+            &header.origin,
+            &self.forwarder,
+            &self.recipient,
+            self.forwarded_at(),
+        )?;
+        Ok(Some(grant))
+    }
+
     /// Verifies and opens a forwarded envelope for `receiver`, delivered by `relaying`
     /// (the authenticated partner): the forwarder is the relaying partner and signed
     /// the forwarding; the receiver is its recipient; the original verifies under its
     /// originator's key, names the forwarder among its recipients, and is marked
-    /// CLEAR or GREEN; then the content key unwraps and the original content decrypts.
+    /// CLEAR or GREEN (or AMBER, under a release grant that covers this forward); then
+    /// the content key unwraps and the original content decrypts.
     ///
     /// Errors: [`Error::Forwarding`] naming the broken rule, or the error of the
     /// failed envelope check.
@@ -260,7 +312,8 @@ impl ForwardedEnvelope {
                 self.forwarder
             )));
         }
-        marking_allows_forwarding(original)?;
+        let released = self.release_grant(directory)?.is_some();
+        marking_allows_forwarding(original, released)?;
         if now > original.header().expires {
             return Err(Error::Expired {
                 expired_at: original.header().expires,

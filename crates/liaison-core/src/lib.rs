@@ -9,7 +9,8 @@
 //! - [`envelope`]: sealing for recipients and opening, with one error per failed check.
 //! - [`directory`]: where a receiver looks up partners' signing keys (current, retired,
 //!   revoked).
-//! - [`forward`], [`recall`]: onward sharing and the originator's recall.
+//! - [`forward`], [`release`], [`recall`]: onward sharing, the originator's release
+//!   grants that widen it, and the originator's recall.
 //! - [`tls`]: the agency's own certificate authority.
 //! - [`policy`]: the sharing policy and its decisions (deny by default).
 //! - [`checkpoint`]: signed statements of a log's head, exchanged between partners.
@@ -36,6 +37,7 @@ pub mod limits;
 pub mod policy;
 pub mod recall;
 pub mod receipt;
+pub mod release;
 pub mod tls;
 
 pub use bulletin::{Attachment, Bulletin, BulletinContent, Entity, Reference, ReferenceKind};

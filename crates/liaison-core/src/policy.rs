@@ -279,37 +279,78 @@ impl Policy {
         &self.originator_control
     }
 
-    /// May a bulletin received from `origin` go on to `to`? Only CLEAR and GREEN; never
-    /// with an originator-control code; only where the originator's rules say
-    /// `forward_to` it; and only if `to` may receive the marking at all.
-    pub fn onward(&self, origin: &AgencyId, to: &AgencyId, marking: &Marking) -> Decision {
-        let travels = self.may_travel_onward(origin, marking);
+    /// May a bulletin received from `origin` go on to `to`? By itself: only CLEAR and
+    /// GREEN, never with an originator-control code, and only where the originator's
+    /// rules here say `forward_to` it. `released` (a release grant signed by `origin`
+    /// names `to`, already checked) stands for the originator's consent instead of all
+    /// three, up to TLP:AMBER. Either way `to` must be allowed the marking at all.
+    pub fn onward(
+        &self,
+        origin: &AgencyId,
+        to: &AgencyId,
+        marking: &Marking,
+        released: bool,
+    ) -> Decision {
+        let travels = self.may_travel_onward(origin, marking, released);
         if !travels.is_allowed() {
             return travels;
         }
-        let allowed_by_origin = self
-            .partners
-            .get(origin)
-            .is_some_and(|r| r.forward_to.iter().any(|t| t == "*" || t == to.as_str()));
+        let allowed_by_origin = released
+            || self
+                .partners
+                .get(origin)
+                .is_some_and(|r| r.forward_to.iter().any(|t| t == "*" || t == to.as_str()));
         if !allowed_by_origin {
             return Decision::Denied {
                 rule: format!("partners.{origin}.forward_to"),
-                reason: format!("bulletins from {origin} may not be forwarded to {to}"),
+                reason: format!(
+                    "bulletins from {origin} may not be forwarded to {to} (a release grant from {origin} would allow it)"
+                ),
             };
         }
         self.egress(to, marking)
     }
 
     /// Whether the originator's marking lets a bulletin travel onward at all: TLP:CLEAR
-    /// or GREEN, and no handling code this policy lists under originator control. Every
-    /// hop checks it: the forwarder before forwarding ([`Policy::onward`]) and the
-    /// receiver of a forwarded bulletin again on arrival, so one partner's bug or bad
-    /// faith cannot take a bulletin further than its originator allowed.
-    pub fn may_travel_onward(&self, origin: &AgencyId, marking: &Marking) -> Decision {
+    /// or GREEN, and no handling code this policy lists under originator control — or,
+    /// when `released` under the originator's grant, up to TLP:AMBER whatever its codes
+    /// (never AMBER+STRICT or RED). Every hop checks it: the forwarder before forwarding
+    /// ([`Policy::onward`]) and the receiver of a forwarded bulletin again on arrival, so
+    /// one partner's bug or bad faith cannot take a bulletin further than its
+    /// originator allowed.
+    pub fn may_travel_onward(
+        &self,
+        origin: &AgencyId,
+        marking: &Marking,
+        released: bool,
+    ) -> Decision {
+        if released {
+            return match crate::release::releasable(marking.tlp) {
+                Ok(()) => Decision::Allowed {
+                    rule: format!("release grant signed by {origin}"),
+                },
+                Err(e) => Decision::Denied {
+                    rule: "tlp".into(),
+                    reason: e.to_string(),
+                },
+            };
+        }
+        if marking.tlp > Tlp::Amber {
+            return Decision::Denied {
+                rule: "tlp".into(),
+                reason: format!(
+                    "{} bulletins are never forwarded, not even under a release grant",
+                    marking.tlp
+                ),
+            };
+        }
         if marking.tlp > Tlp::Green {
             return Decision::Denied {
                 rule: "tlp".into(),
-                reason: format!("{} bulletins are never forwarded", marking.tlp),
+                reason: format!(
+                    "{} bulletins are not forwarded without a release grant from {origin}",
+                    marking.tlp
+                ),
             };
         }
         if let Some(code) = marking
@@ -320,7 +361,7 @@ impl Policy {
             return Decision::Denied {
                 rule: "handling.originator_control".into(),
                 reason: format!(
-                    "handling code {code} keeps it under {origin}'s control: forwarding needs a release grant signed by {origin}, which this version cannot carry"
+                    "handling code {code} keeps it under {origin}'s control: forwarding needs a release grant signed by {origin} (`liaison bulletin release` there)"
                 ),
             };
         }
@@ -330,15 +371,17 @@ impl Policy {
     }
 
     /// May `origin`'s bulletin with `marking`, forwarded by `forwarder`, be accepted
-    /// here? The marking must allow onward travel ([`Policy::may_travel_onward`]) and
-    /// this node must accept the category from the forwarder ([`Policy::ingress`]).
+    /// here? The marking must allow onward travel ([`Policy::may_travel_onward`], with
+    /// `released` when the forward carries a grant that covers it) and this node must
+    /// accept the category from the forwarder ([`Policy::ingress`]).
     pub fn ingress_forwarded(
         &self,
         origin: &AgencyId,
         forwarder: &AgencyId,
         marking: &Marking,
+        released: bool,
     ) -> Decision {
-        let travels = self.may_travel_onward(origin, marking);
+        let travels = self.may_travel_onward(origin, marking, released);
         if !travels.is_allowed() {
             return travels;
         }

@@ -7,7 +7,7 @@ use liaison_proto::format::v1 as pb;
 use prost::Message as _;
 
 use crate::crypto::{SigningKey, domain};
-use crate::envelope::{KeyDirectory, KeyLookup};
+use crate::envelope::KeyDirectory;
 use crate::error::{Error, Malformed, Result};
 use crate::ids::{AgencyId, BulletinId, KeyId, UnixMillis};
 
@@ -75,18 +75,7 @@ impl SignedRecall {
             .map_err(|e| Malformed::new("recall", format!("does not decode: {e}")))?;
         let origin: AgencyId = body.origin.parse()?;
         let key_id: KeyId = body.signing_key_id.parse()?;
-        let key = match directory.signing_key(&origin, &key_id) {
-            KeyLookup::UnknownOrigin => return Err(Error::UnknownOrigin(origin)),
-            KeyLookup::UnknownKey => return Err(Error::UnknownSigningKey { origin, key_id }),
-            KeyLookup::Revoked(revoked_at) => {
-                return Err(Error::RevokedSigningKey {
-                    origin,
-                    key_id,
-                    revoked_at,
-                });
-            }
-            KeyLookup::Valid { key, .. } | KeyLookup::Retired { key, .. } => key,
-        };
+        let key = crate::directory::statement_key(directory, &origin, &key_id)?;
         key.verify(domain::RECALL, &[&signed.recall], &signed.signature)
             .map_err(|_| Error::BadSignature)?;
         if body.reason.len() > crate::limits::MAX_FIELD_BYTES {

@@ -7,6 +7,7 @@ mod common;
 use bytes::Bytes;
 use common::{T0, TestAgency, directory, sample_bulletin};
 use liaison_core::crypto::{self, SystemRng, domain};
+use liaison_core::release::SignedReleaseGrant;
 use liaison_core::{
     Bulletin, BulletinContent, BulletinId, Entity, Error, Marking, Receiver, SealedEnvelope, Tlp,
     open, seal_for_recipients,
@@ -496,17 +497,19 @@ fn a_recipient_forwards_green_onward_and_nothing_more_restricted() {
             encryption_keys: std::slice::from_ref(&a.encryption),
         }
     }
-    let forward_to_third = |sealed: &SealedEnvelope| {
+    let forward_under = |sealed: &SealedEnvelope, grant: Option<&SignedReleaseGrant>| {
         liaison_core::forward::forward(
             sealed,
             as_receiver(&holder),
             &dir,
             &holder.signing,
             &third.recipient_key(),
+            grant,
             T0,
             &mut SystemRng,
         )
     };
+    let forward_to_third = |sealed: &SealedEnvelope| forward_under(sealed, None);
     let mut green = sample_bulletin(&origin.id, BulletinId::new(T0));
     green.marking =
         Marking::new("trafficking.persons".parse().unwrap(), Tlp::Green, vec![]).unwrap();
@@ -551,4 +554,59 @@ fn a_recipient_forwards_green_onward_and_nothing_more_restricted() {
     .unwrap();
     let refused = forward_to_third(&sealed);
     assert!(matches!(refused, Err(Error::Forwarding(reason)) if reason.contains("TLP:AMBER")));
+
+    // Unless the originator released it to the third party: the grant travels inside
+    // and the third party checks it.
+    let grant = |to: &TestAgency, signer: &TestAgency| {
+        SignedReleaseGrant::sign(
+            amber.id,
+            origin.id.clone(),
+            vec![holder.id.clone()],
+            vec![to.id.clone()],
+            T0.plus_days(1),
+            &signer.signing,
+        )
+    };
+    let released = forward_under(&sealed, Some(&grant(&third, &origin))).unwrap();
+    let received =
+        liaison_core::forward::ForwardedEnvelope::decode(released.as_bytes().clone()).unwrap();
+    assert_eq!(
+        received
+            .open(as_receiver(&third), &dir, &holder.id, T0)
+            .unwrap(),
+        amber
+    );
+    assert!(received.release_grant(&dir).unwrap().is_some());
+    // A grant for someone else does not cover the third party.
+    let elsewhere = forward_under(&sealed, Some(&grant(&holder, &origin)));
+    assert!(
+        matches!(elsewhere, Err(Error::Forwarding(ref reason)) if reason.contains("not among the partners")),
+        "{elsewhere:?}"
+    );
+    // One the holder signed itself is no grant.
+    let forged = forward_under(&sealed, Some(&grant(&third, &holder)));
+    assert!(forged.is_err());
+    // And no grant takes TLP:RED onward.
+    let mut red = sample_bulletin(&origin.id, BulletinId::new(T0));
+    red.marking = Marking::new("trafficking.persons".parse().unwrap(), Tlp::Red, vec![]).unwrap();
+    let sealed_red = seal_for_recipients(
+        &red,
+        &origin.signing,
+        &[holder.recipient_key()],
+        &mut SystemRng,
+    )
+    .unwrap();
+    let red_grant = SignedReleaseGrant::sign(
+        red.id,
+        origin.id.clone(),
+        vec![holder.id.clone()],
+        vec![third.id.clone()],
+        T0.plus_days(1),
+        &origin.signing,
+    );
+    let refused = forward_under(&sealed_red, Some(&red_grant));
+    assert!(
+        matches!(refused, Err(Error::Forwarding(ref reason)) if reason.contains("cannot be released")),
+        "{refused:?}"
+    );
 }

@@ -19,10 +19,11 @@ type Api = ClientClient<tonic::transport::Channel>;
 #[test]
 fn every_rpc_against_real_nodes() {
     let tmp = tempfile::tempdir().unwrap();
-    let mut nodes = federation(tmp.path(), &["NL-NP", "DE-BKA"]);
+    // RO-DIICOT is known to both but never started: a partner to release to.
+    let mut nodes = federation(tmp.path(), &["NL-NP", "DE-BKA", "RO-DIICOT"]);
     let a_client = issue_client(&nodes[0], "nl-case-system", "publish,read");
     let b_client = issue_client(&nodes[1], "de-analyst", "read");
-    for n in &mut nodes {
+    for n in &mut nodes[..2] {
         n.start();
     }
     let (a, b) = (&nodes[0], &nodes[1]);
@@ -33,6 +34,7 @@ fn every_rpc_against_real_nodes() {
         get_and_list(&mut read_api, &id).await;
         delivery_status_with_the_signed_receipt(&mut pub_api, b, &id).await;
         acknowledge(&mut read_api, &id).await;
+        release(&mut pub_api, &mut read_api, &id).await;
         precise_errors(&mut pub_api, &mut read_api, a, b).await;
         let (cert, key) = client_identity(&b_client);
         let channel = api_channel(b, Some((&cert, &key))).await.unwrap();
@@ -195,6 +197,51 @@ async fn acknowledge(read_api: &mut Api, id: &str) {
 }
 
 /// Each bad request gets its own status code and a message naming the field.
+/// Release: the grant names the recipients as holders by default; each wrong request
+/// gets its own status.
+async fn release(pub_api: &mut Api, read_api: &mut Api, id: &str) {
+    let request = |to: &[&str], holders: &[&str]| pb::ReleaseRequest {
+        bulletin_id: id.into(),
+        to: to.iter().map(|s| (*s).to_owned()).collect(),
+        holders: holders.iter().map(|s| (*s).to_owned()).collect(),
+        days: 3,
+    };
+    let released = pub_api
+        .release(request(&["RO-DIICOT"], &[]))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(released.holders, ["DE-BKA"]);
+    assert_eq!(released.to, ["RO-DIICOT"]);
+    assert!(released.log_seq > 0);
+    let err = read_api
+        .release(request(&["RO-DIICOT"], &[]))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied);
+    let err = pub_api
+        .release(request(&["DE-BKA"], &[]))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    assert!(err.message().contains("already holds"), "{err:?}");
+    let err = pub_api
+        .release(request(&["RO-DIICOT"], &["RO-DIICOT"]))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    assert!(err.message().contains("not a recipient"), "{err:?}");
+    let err = pub_api
+        .release(request(&["FR-OCRTEH"], &[]))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition, "{err:?}");
+    assert!(err.message().contains("not a known partner"), "{err:?}");
+    let err = pub_api.release(request(&["fr"], &[])).await.unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    assert!(err.message().starts_with("to:"), "{err:?}");
+}
+
 async fn precise_errors(pub_api: &mut Api, read_api: &mut Api, a: &TestNode, b: &TestNode) {
     let err = pub_api
         .publish(publish_request("", "x", &[b]))

@@ -5,7 +5,7 @@ use std::path::Path;
 use anyhow::Result;
 use liaison_core::{AgencyId, BulletinId};
 use liaison_node::edge::admin::{
-    BulletinForward, BulletinList, BulletinRecall, BulletinSend, BulletinShow,
+    BulletinForward, BulletinList, BulletinRecall, BulletinRelease, BulletinSend, BulletinShow,
 };
 use liaison_node::ops::bulletins::Direction;
 use liaison_node::ops::bulletins::views::{BulletinDetail, SendRequest};
@@ -89,7 +89,7 @@ pub fn print_bulletin(b: &BulletinDetail) -> Result<()> {
         output::line(format_args!("Acknowledged {ack}"))?;
     }
     if b.delivery.is_empty() {
-        return Ok(());
+        return print_onward(b);
     }
     output::line(format_args!(""))?;
     let rows: Vec<Vec<String>> = b
@@ -117,9 +117,14 @@ pub fn print_bulletin(b: &BulletinDetail) -> Result<()> {
         ],
         &rows,
     )?;
+    print_onward(b)
+}
+
+/// The onward chain (release grants, forwards, downstream purges), when there is one.
+fn print_onward(b: &BulletinDetail) -> Result<()> {
     if !b.onward.is_empty() {
         output::line(format_args!(""))?;
-        output::line(format_args!("Onward (from signed notices):"))?;
+        output::line(format_args!("Onward (from signed grants and notices):"))?;
         for line in &b.onward {
             output::line(format_args!("  {line}"))?;
         }
@@ -148,6 +153,21 @@ pub fn recall(data_dir: &Path, id: BulletinId, reason: String, json: bool) -> Re
     output::line(format_args!(
         "`liaison bulletin show {}` shows each recipient's signed purge receipt.",
         view.id
+    ))
+}
+
+pub fn release(data_dir: &Path, request: BulletinRelease, json: bool) -> Result<()> {
+    let view = call(data_dir, request)?;
+    if json {
+        return output::json(&view);
+    }
+    output::line(format_args!(
+        "{} released to {} until {}; the signed grant is queued for {} (log entry {}).",
+        view.id,
+        view.to.join(", "),
+        view.expires,
+        view.holders.join(", "),
+        view.log_seq
     ))
 }
 

@@ -121,6 +121,16 @@ fn parse_bulletin_id(field: &str, text: &str) -> Result<BulletinId, Status> {
         .map_err(|e: liaison_core::Malformed| invalid(field, e.problem))
 }
 
+fn parse_agencies(field: &str, names: &[String]) -> Result<Vec<AgencyId>, Status> {
+    names
+        .iter()
+        .map(|n| {
+            n.parse()
+                .map_err(|e: liaison_core::Malformed| invalid(field, e.problem))
+        })
+        .collect()
+}
+
 fn parse_tlp(field: &str, value: i32) -> Result<Tlp, Status> {
     Tlp::try_from(value).map_err(|e| invalid(field, e.problem))
 }
@@ -216,15 +226,7 @@ impl TryFrom<pb::PublishRequest> for PublishCommand {
                 ));
             }
             (true, true) => Recipients::AllAllowed,
-            (false, false) => Recipients::Named(
-                m.recipients
-                    .iter()
-                    .map(|r| {
-                        r.parse()
-                            .map_err(|e: liaison_core::Malformed| invalid("recipients", e.problem))
-                    })
-                    .collect::<Result<_, _>>()?,
-            ),
+            (false, false) => Recipients::Named(parse_agencies("recipients", &m.recipients)?),
         };
         Ok(Self {
             request_key: m.request_key,
@@ -542,6 +544,30 @@ impl pb::client_server::Client for ClientService {
         Ok(Response::new(pb::RecallResponse {
             recall_sent_to: view.recall_sent_to,
             withdrawn_before_delivery: view.withdrawn_before_delivery,
+        }))
+    }
+
+    async fn release(
+        &self,
+        request: Request<pb::ReleaseRequest>,
+    ) -> Result<Response<pb::ReleaseResponse>, Status> {
+        self.authorize(&request, Role::Publish)?;
+        let request = request.into_inner();
+        let id = parse_bulletin_id("bulletin_id", &request.bulletin_id)?;
+        let to = parse_agencies("to", &request.to)?;
+        let holders = parse_agencies("holders", &request.holders)?;
+        let days = (request.days > 0).then_some(request.days);
+        let view = self
+            .blocking(move |state| {
+                let holders = (!holders.is_empty()).then_some(holders.as_slice());
+                bulletins::release(state, &id, &to, holders, days)
+            })
+            .await?;
+        Ok(Response::new(pb::ReleaseResponse {
+            holders: view.holders,
+            to: view.to,
+            expires: view.expires,
+            log_seq: view.log_seq,
         }))
     }
 

@@ -308,6 +308,29 @@ pub enum LogEvent {
         /// The receiver's `SignedReceipt`, base64.
         receipt: String,
     },
+    /// This node released one of its bulletins for onward sharing: the signed grant is
+    /// queued for each holder it names.
+    ReleaseGranted {
+        /// The recipients that may pass it on.
+        holders: Vec<AgencyId>,
+        /// The partners it may go to.
+        to: Vec<AgencyId>,
+        /// Until when.
+        expires: String,
+        /// The `SignedReleaseGrant`, base64.
+        grant: String,
+    },
+    /// The originator of a bulletin this node holds released it for onward sharing.
+    ReleaseReceived {
+        /// The originator, who signed the grant.
+        origin: AgencyId,
+        /// The partners it may go to.
+        to: Vec<AgencyId>,
+        /// Until when.
+        expires: String,
+        /// The `SignedReleaseGrant`, base64.
+        grant: String,
+    },
     /// A partner holds our signed receipt for a log entry this node's log does not hold
     /// (or holds with another hash): this log was restored from a backup or rewritten.
     OwnLogBehind {
@@ -348,7 +371,10 @@ impl LogEvent {
             | LogEvent::PeerRemoved { .. }
             | LogEvent::PartnerLostEntries { .. } => EntryKind::PeerChange,
             LogEvent::OwnLogBehind { .. } => EntryKind::NodeEvent,
-            LogEvent::OnwardForwarded { .. } | LogEvent::OnwardPurged { .. } => EntryKind::Onward,
+            LogEvent::OnwardForwarded { .. }
+            | LogEvent::OnwardPurged { .. }
+            | LogEvent::ReleaseGranted { .. }
+            | LogEvent::ReleaseReceived { .. } => EntryKind::Onward,
             LogEvent::ClientIssued { .. } | LogEvent::ClientRevoked { .. } => {
                 EntryKind::ClientChange
             }
@@ -371,6 +397,7 @@ impl LogEvent {
             | LogEvent::PeerRemoved { agency } => Some(agency),
             LogEvent::OnwardForwarded { forwarder, .. } => Some(forwarder),
             LogEvent::OnwardPurged { relayed_by, .. } => Some(relayed_by),
+            LogEvent::ReleaseReceived { origin, .. } => Some(origin),
             LogEvent::PartnerLostEntries { partner, .. }
             | LogEvent::OwnLogBehind { partner, .. } => Some(partner),
             _ => None,

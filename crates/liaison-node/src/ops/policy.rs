@@ -127,7 +127,8 @@ pub enum Question {
 
 /// Judges a marking without sending or receiving anything: egress to a partner, onward
 /// sharing by this node, ingress from a partner, or a partner's forward of another
-/// agency's bulletin — each by exactly the rules the node applies.
+/// agency's bulletin — each by exactly the rules the node applies, for a forward made
+/// without a release grant.
 pub fn policy_explain(
     state: &NodeState,
     question: &Question,
@@ -142,11 +143,12 @@ pub fn policy_explain(
         Question::To {
             partner,
             origin: Some(origin),
-        } => (partner, policy.onward(origin, partner, &marking)),
+        } => (partner, policy.onward(origin, partner, &marking, false)),
         Question::From { partner, origin } => match origin {
-            Some(origin) if origin != partner => {
-                (partner, policy.ingress_forwarded(origin, partner, &marking))
-            }
+            Some(origin) if origin != partner => (
+                partner,
+                policy.ingress_forwarded(origin, partner, &marking, false),
+            ),
             _ => (partner, policy.ingress(partner, &marking)),
         },
     };

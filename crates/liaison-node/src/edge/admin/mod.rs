@@ -90,6 +90,8 @@ admin_commands! {
     BulletinForward,
     /// Recall a bulletin this node published.
     BulletinRecall,
+    /// Release a bulletin this node published for onward sharing.
+    BulletinRelease,
     /// Issue a client certificate from the agency CA and register it with roles.
     ClientIssue,
     /// Every registered client.
@@ -250,6 +252,33 @@ impl Command for BulletinRecall {
     type Reply = crate::ops::bulletins::RecallView;
     fn run(self, state: &NodeState) -> Result<Self::Reply> {
         crate::ops::bulletins::recall(state, &self.id, &self.reason)
+    }
+}
+
+/// Release a bulletin this node published for onward sharing (a signed grant).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BulletinRelease {
+    /// Its id.
+    pub id: BulletinId,
+    /// The partners it may go to.
+    pub to: Vec<AgencyId>,
+    /// The recipients that may pass it on; `None` for all of them.
+    pub holders: Option<Vec<AgencyId>>,
+    /// For how many days; `None` until the bulletin expires.
+    pub days: Option<u32>,
+}
+
+impl Command for BulletinRelease {
+    type Reply = crate::ops::bulletins::ReleaseView;
+    fn run(self, state: &NodeState) -> Result<Self::Reply> {
+        crate::ops::bulletins::release(
+            state,
+            &self.id,
+            &self.to,
+            self.holders.as_deref(),
+            self.days,
+        )
     }
 }
 

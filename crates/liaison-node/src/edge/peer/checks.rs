@@ -8,6 +8,7 @@ use liaison_core::envelope::peek_bulletin_id;
 use liaison_core::forward::ForwardedEnvelope;
 use liaison_core::recall::SignedRecall;
 use liaison_core::receipt::{Outcome, RejectCode, SignedReceipt};
+use liaison_core::release::SignedReleaseGrant;
 use liaison_core::{AgencyId, BulletinId, Marking, Receiver, SealedEnvelope};
 use liaison_store::EntryKind;
 
@@ -152,8 +153,9 @@ pub(super) fn check_envelope(state: &NodeState, partner: &AgencyId, raw: Bytes) 
 /// Checks a forwarded envelope: the forwarder is the connection's partner and signed
 /// the forwarding, the original verifies under its originator's key, its marking lets
 /// it travel onward *by this node's own rules* (TLP, originator-control codes — the
-/// forwarder should have refused, but this node does not rely on it), this node
-/// accepts the category from the forwarder, and it decrypts.
+/// forwarder should have refused, but this node does not rely on it) or a release grant
+/// signed by the originator covers this forward, this node accepts the category from
+/// the forwarder, and it decrypts.
 pub(super) fn check_forwarded(state: &NodeState, partner: &AgencyId, raw: Bytes) -> Checked {
     let forwarded = match ForwardedEnvelope::decode(raw.clone()) {
         Ok(f) => f,
@@ -161,8 +163,18 @@ pub(super) fn check_forwarded(state: &NodeState, partner: &AgencyId, raw: Bytes)
     };
     let header = forwarded.original().header();
     let (id, origin) = (header.bulletin_id, header.origin.clone());
+    // A grant is checked before the marking it may widen: a forged, expired or
+    // misaddressed one is refused for what it is.
+    let released = match forwarded.release_grant(&*state.partners.snapshot()) {
+        Ok(grant) => grant.is_some(),
+        Err(e) => {
+            let mut rejection = Rejection::of(Some(id), &e);
+            rejection.forwarded_from = Some(origin);
+            return rejection.into();
+        }
+    };
     let policy = state.policy.snapshot();
-    let travels = policy.may_travel_onward(&origin, &header.marking);
+    let travels = policy.may_travel_onward(&origin, &header.marking, released);
     if !travels.is_allowed() {
         let record = PolicyDecisionRecord::new(partner, &travels, &policy);
         return Rejection {
@@ -287,7 +299,7 @@ fn origin_of(body: &Bytes) -> Option<AgencyId> {
 /// Checks a chain notice from `partner` about a bulletin this node originated: a
 /// forward it made (its signed statement must verify and name our envelope), or a
 /// downstream recipient's purge receipt it relays (signed by that recipient, a partner
-/// of ours, for our bulletin).
+/// of ours, for our bulletin); or, from a bulletin's originator, a release grant.
 pub(super) fn check_notice(state: &NodeState, partner: &AgencyId, raw: Bytes) -> Checked {
     use liaison_proto::v1::chain_notice::Notice;
     let refuse = |id: Option<BulletinId>, code: RejectCode, reason: String| -> Checked {
@@ -371,6 +383,7 @@ pub(super) fn check_notice(state: &NodeState, partner: &AgencyId, raw: Bytes) ->
             };
             (id, event)
         }
+        Some(Notice::ReleaseGrant(bytes)) => return check_release_grant(state, partner, bytes),
         None => return refuse(None, RejectCode::Malformed, "notice: empty".into()),
     };
     // Only about bulletins this node originated.
@@ -388,6 +401,65 @@ pub(super) fn check_notice(state: &NodeState, partner: &AgencyId, raw: Bytes) ->
             tracing::error!(error = %e, "cannot read the log to check a notice");
             refuse(
                 Some(bulletin_id),
+                RejectCode::StorageUnavailable,
+                "the receiver cannot read its log right now".into(),
+            )
+        }
+    }
+}
+
+/// Checks a release grant from `partner`: signed by it, about a bulletin it originated
+/// and this node holds, naming this node among the holders.
+fn check_release_grant(state: &NodeState, partner: &AgencyId, bytes: Bytes) -> Checked {
+    let grant = match SignedReleaseGrant::verify(bytes, &*state.partners.snapshot()) {
+        Ok(grant) => grant,
+        Err(e) => {
+            return Rejection::new(
+                None,
+                RejectCode::from(&e),
+                format!("notice: release grant: {e}"),
+            )
+            .into();
+        }
+    };
+    let id = grant.bulletin_id;
+    let refuse = |code: RejectCode, reason: String| -> Checked {
+        Rejection::new(Some(id), code, format!("notice: release grant: {reason}")).into()
+    };
+    if &grant.origin != partner {
+        return refuse(
+            RejectCode::WrongSender,
+            format!("signed by {}, sent by {partner}", grant.origin),
+        );
+    }
+    let me = state.node().config().agency.clone();
+    if !grant.holders.contains(&me) {
+        return refuse(
+            RejectCode::NotARecipient,
+            format!("{me} is not among the holders it names"),
+        );
+    }
+    match crate::ops::bulletins::find(state, &id) {
+        Ok((stored, _))
+            if stored.direction == Direction::In && &stored.header().origin == partner =>
+        {
+            Checked::Notice {
+                bulletin_id: id,
+                event: crate::node::journal::LogEvent::ReleaseReceived {
+                    origin: partner.clone(),
+                    to: grant.to.clone(),
+                    expires: grant.expires.to_string(),
+                    grant: data_encoding::BASE64.encode(&grant.to_bytes()),
+                },
+            }
+        }
+        Ok(_) | Err(crate::error::Error::NotFound(_)) => refuse(
+            RejectCode::NotARecipient,
+            format!("this node holds no bulletin {id} from {partner}"),
+        ),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read the log to check a release grant");
+            refuse(
                 RejectCode::StorageUnavailable,
                 "the receiver cannot read its log right now".into(),
             )

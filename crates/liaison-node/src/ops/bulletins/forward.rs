@@ -54,14 +54,16 @@ pub struct ForwardView {
 
 /// Passes a received bulletin on to partner `to`, if the originator's marking and this
 /// node's policy allow it: CLEAR or GREEN only, no originator-control handling code,
-/// the originator's `forward_to` naming `to`, and `to` allowed the marking. The
+/// the originator's `forward_to` naming `to` — or, instead of those three, a release
+/// grant from the originator naming this node and `to` (then up to TLP:AMBER, and the
+/// grant goes along) — and `to` allowed the marking. The
 /// forwarded envelope carries the original, still verifiable, plus who forwarded it to
 /// whom. A refusal is logged with its rule.
 ///
 /// Errors: [`Error::PolicyDenied`] naming the rule, [`Error::InvalidRequest`],
 /// [`Error::UnknownPartner`], [`Error::NotFound`].
 pub fn forward(state: &NodeState, id: &BulletinId, to: &AgencyId) -> Result<ForwardView> {
-    let (stored, _) = find(state, id)?;
+    let (stored, entries) = find(state, id)?;
     if stored.direction != Direction::In {
         return Err(Error::InvalidRequest(format!(
             "{id} was published here; send it with `bulletin send`, forwarding is for bulletins received"
@@ -77,10 +79,11 @@ pub fn forward(state: &NodeState, id: &BulletinId, to: &AgencyId) -> Result<Forw
     let partner = partners
         .get(to)
         .ok_or_else(|| Error::UnknownPartner(to.clone()))?;
+    let grant = super::release::grant_covering(state, &entries, id, &origin, to)?;
     let policy = state.policy.snapshot();
     let decision = PolicyDecisionRecord::new(
         to,
-        &policy.onward(&origin, to, &stored.header().marking),
+        &policy.onward(&origin, to, &stored.header().marking, grant.is_some()),
         &policy,
     );
     let recorded = decision.describe();
@@ -116,6 +119,7 @@ pub fn forward(state: &NodeState, id: &BulletinId, to: &AgencyId) -> Result<Forw
         &*partners,
         &node.keys().signing,
         &to_key,
+        grant.as_ref(),
         now,
         &mut SystemRng,
     )?;

@@ -9,6 +9,7 @@ mod forward;
 mod publish;
 mod read;
 mod recall;
+mod release;
 pub mod views;
 
 pub use acknowledge::{Acknowledgement, acknowledge, acknowledgements};
@@ -17,6 +18,7 @@ pub use forward::{ForwardView, forward, onward_copies};
 pub use publish::{Published, publish};
 pub use read::{FeedItem, Filter, Stored, feed, find, load, page};
 pub use recall::{RecallView, recall};
+pub use release::{ReleaseView, grant_bytes, release};
 
 use liaison_core::{AgencyId, BulletinContent, Marking};
 use serde::{Deserialize, Serialize};

@@ -114,8 +114,9 @@ pub struct BulletinDetail {
     pub delivery: Vec<RecipientStatus>,
     /// Acknowledgements by local systems (received bulletins).
     pub acknowledgements: Vec<String>,
-    /// Where it went onward (published bulletins): each forward a recipient made and
-    /// each purge downstream after a recall, from the signed notices, oldest first.
+    /// Its onward chain, oldest first: release grants (made here, or received from the
+    /// originator), and for published bulletins each forward a recipient made and each
+    /// purge downstream after a recall, from the signed notices.
     #[serde(default)]
     pub onward: Vec<String>,
 }
@@ -224,13 +225,26 @@ pub fn bulletin_show(state: &NodeState, id: &BulletinId) -> Result<BulletinDetai
     })
 }
 
-/// The onward chain as the originator learnt it, one line per signed notice.
+/// The onward chain as this node learnt it, one line per signed grant or notice.
 fn onward_chain(state: &NodeState, entries: &[liaison_store::Entry]) -> Vec<String> {
     entries
         .iter()
         .filter(|e| e.kind == liaison_store::EntryKind::Onward)
-        .filter_map(|e| state.log.body(e).ok().flatten())
-        .filter_map(|body| match LogEvent::parse(&body)? {
+        .filter_map(|e| Some((e.time, state.log.body(e).ok().flatten()?)))
+        .filter_map(|(logged, body)| match LogEvent::parse(&body)? {
+            LogEvent::ReleaseGranted {
+                holders, to, expires, ..
+            } => Some(format!(
+                "{logged} released by this node: {} may pass it on to {} until {expires} (signed grant)",
+                join(&holders),
+                join(&to)
+            )),
+            LogEvent::ReleaseReceived {
+                origin, to, expires, ..
+            } => Some(format!(
+                "{logged} released by {origin}: this node may pass it on to {} until {expires} (signed grant)",
+                join(&to)
+            )),
             LogEvent::OnwardForwarded {
                 forwarder,
                 to,
@@ -250,6 +264,14 @@ fn onward_chain(state: &NodeState, entries: &[liaison_store::Entry]) -> Vec<Stri
             _ => None,
         })
         .collect()
+}
+
+fn join(agencies: &[liaison_core::AgencyId]) -> String {
+    agencies
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The origin's signature as `bulletin show` states it: valid or not, and whether the

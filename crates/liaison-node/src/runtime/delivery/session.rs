@@ -261,7 +261,7 @@ struct Queued {
 
 /// What outbox entry `seq` sends to `partner`: a published envelope, a forwarded one
 /// (or, to the originator, the notice of that forward), a recall (ours, or one we
-/// relay), or a purge receipt relayed to the originator.
+/// relay), a purge receipt relayed to the originator, or our release grant to a holder.
 fn queued_message(
     state: &NodeState,
     seq: u64,
@@ -293,6 +293,16 @@ fn queued_message(
             entry.agency.clone(),
         ),
         EntryKind::Receipt => (notice(pb::chain_notice::Notice::PurgeReceipt(body)), None),
+        EntryKind::Onward => {
+            let grant = crate::ops::bulletins::grant_bytes(state, &entry)
+                .map_err(|e| DeliveryError::Store(e.to_string()))?
+                .ok_or_else(|| {
+                    DeliveryError::Store(format!(
+                        "entry {seq} is queued but holds no release grant"
+                    ))
+                })?;
+            (notice(pb::chain_notice::Notice::ReleaseGrant(grant)), None)
+        }
         _ => {
             let record = fmt::PublishedRecord::decode(body)
                 .map_err(|e| DeliveryError::Store(format!("entry {seq} does not decode: {e}")))?;
