@@ -139,6 +139,7 @@ fn assert_violation_recorded(ro: &TestNode) {
         .admin(LogExport {
             since: 1,
             limit: usize::MAX,
+            with_bytes: false,
         })
         .into_iter()
         .filter_map(|e| match e.body {

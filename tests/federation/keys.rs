@@ -199,6 +199,7 @@ fn a_lower_or_wrongly_signed_identity_push_is_refused_and_logged() {
     let exported = b.admin(LogExport {
         since: 1,
         limit: usize::MAX,
+        with_bytes: false,
     });
     let refusals = exported
         .iter()

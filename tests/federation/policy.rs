@@ -53,6 +53,7 @@ fn received_count(node: &TestNode) -> usize {
     let exported = node.admin(LogExport {
         since: 1,
         limit: usize::MAX,
+        with_bytes: false,
     });
     exported.iter().filter(|e| e.kind == "received").count()
 }
@@ -167,6 +168,7 @@ fn the_receiver_rejects_what_its_policy_refuses_with_a_signed_reason_and_code() 
     let exported = b.admin(LogExport {
         since: 1,
         limit: usize::MAX,
+        with_bytes: false,
     });
     let rejected = exported
         .iter()

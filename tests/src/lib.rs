@@ -355,6 +355,7 @@ impl TestNode {
         self.admin(admin::LogExport {
             since: 1,
             limit: usize::MAX,
+            with_bytes: false,
         })
         .into_iter()
         .filter_map(|e| match e.body {

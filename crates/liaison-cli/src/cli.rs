@@ -525,9 +525,10 @@ pub enum IdentityCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum LogCommand {
-    /// Entries from a sequence number on, with their hashes, for an auditor.
+    /// Entries from a sequence number on, with their hashes, for an auditor; with
+    /// `--out`, evidence anyone can verify without the node (`log verify --export`).
     #[command(
-        after_help = "Example:\n  liaison log export --data-dir /var/lib/liaison --since 1 --json > evidence.json"
+        after_help = "Examples:\n  liaison log export --data-dir /var/lib/liaison --since 1 --json > entries.json\n  liaison log export --data-dir /var/lib/liaison --out evidence.jsonl\n  liaison log verify --export evidence.jsonl --identity nl-np.identity"
     )]
     Export {
         #[command(flatten)]
@@ -541,14 +542,34 @@ pub enum LogCommand {
         /// Print JSON (one array) instead of one line per entry.
         #[arg(long)]
         json: bool,
+        /// Write evidence to this new file instead (JSON Lines: every signed checkpoint,
+        /// a fresh one of the head included, then each entry's hashed record and body
+        /// in base64).
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
     },
-    /// Re-hash every entry, check every body, index and signed checkpoint.
+    /// Re-hash every entry, check every body, index and signed checkpoint; or, with
+    /// `--export`, check evidence from `log export --out` against an agency's identity
+    /// bundle, without any node.
     #[command(
-        after_help = "Example:\n  liaison log verify --data-dir /var/lib/liaison\nExits 1 and names the first bad entry if anything does not verify."
+        after_help = "Examples:\n  liaison log verify --data-dir /var/lib/liaison\n  liaison log verify --export evidence.jsonl --identity nl-np.identity\nExits 1 and names the first bad entry if anything does not verify."
     )]
     Verify {
-        #[command(flatten)]
-        dir: DataDir,
+        /// The node's data directory (not needed with --export).
+        #[arg(
+            long,
+            env = "LIAISON_DATA_DIR",
+            value_name = "DIR",
+            required_unless_present = "export"
+        )]
+        data_dir: Option<PathBuf>,
+        /// Evidence written by `log export --out`.
+        #[arg(long, value_name = "FILE", requires = "identity")]
+        export: Option<PathBuf>,
+        /// The agency's identity bundle (`identity export`), as you received and
+        /// checked it.
+        #[arg(long, value_name = "BUNDLE")]
+        identity: Option<PathBuf>,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,

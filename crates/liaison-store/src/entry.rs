@@ -93,7 +93,8 @@ impl EntryKind {
         }
     }
 
-    fn from_pb(v: i32) -> Option<Self> {
+    /// The kind a `LogRecord.kind` value names; `None` for an unknown one.
+    pub fn from_pb(v: i32) -> Option<Self> {
         EntryKind::ALL.into_iter().find(|k| k.to_pb() as i32 == v)
     }
 }
@@ -300,6 +301,11 @@ fn split_stored(stored: &[u8]) -> Option<StoredParts<'_>> {
         state: *stored.get(end)?,
         body: stored.get(end + 1..)?,
     })
+}
+
+/// The record bytes of a stored value, exactly as its hash covers them.
+pub(crate) fn stored_record(stored: &[u8]) -> Option<&[u8]> {
+    split_stored(stored).map(|parts| parts.record)
 }
 
 /// The stored value with its body erased (hash and record unchanged).

@@ -51,6 +51,7 @@
 pub mod durability;
 pub mod entry;
 pub mod error;
+pub mod evidence;
 pub mod log;
 pub mod verify;
 

@@ -5,9 +5,12 @@ use std::path::Path;
 
 use anyhow::{Context as _, Result};
 use liaison_node::Node;
-use liaison_node::edge::admin::{self, LogExport, LogVerify};
+use liaison_node::edge::admin::{self, LogCheckpoints, LogExport, LogVerify};
 use liaison_node::node::state::NodeState;
-use liaison_node::ops::log::{ExportedBody, ExportedEntry, VerifyView, log_export, verify_log};
+use liaison_node::ops::log::{
+    EVIDENCE_FORMAT, EvidenceLine, ExportedBody, ExportedEntry, VerifyView, log_export,
+    signed_checkpoints, verify_evidence, verify_log,
+};
 
 use super::call;
 use crate::output;
@@ -58,12 +61,92 @@ pub fn verify(data_dir: &Path, json: bool) -> Result<()> {
     ))
 }
 
+/// Where entries come from: the running node over its admin socket, or the data
+/// directory itself when no node runs.
+enum Source {
+    Running(std::path::PathBuf),
+    Offline(std::sync::Arc<NodeState>),
+}
+
+impl Source {
+    fn open(data_dir: &Path) -> Result<Self> {
+        Ok(if admin::socket::node_running(data_dir) {
+            Source::Running(data_dir.to_owned())
+        } else {
+            Source::Offline(NodeState::open(Node::load(data_dir)?)?)
+        })
+    }
+
+    fn entries(&self, since: u64, limit: usize, with_bytes: bool) -> Result<Vec<ExportedEntry>> {
+        Ok(match self {
+            Source::Running(dir) => call(
+                dir,
+                LogExport {
+                    since,
+                    limit,
+                    with_bytes,
+                },
+            )?,
+            Source::Offline(state) => log_export(state, since, limit, with_bytes)?,
+        })
+    }
+
+    fn checkpoints(&self) -> Result<Vec<String>> {
+        Ok(match self {
+            Source::Running(dir) => call(dir, LogCheckpoints { sign_now: true })?,
+            Source::Offline(state) => signed_checkpoints(state, true)?,
+        })
+    }
+
+    /// The head's sequence number, for a progress bar.
+    fn head(&self) -> Option<u64> {
+        match self {
+            Source::Running(_) => None,
+            Source::Offline(state) => Some(state.log.head().seq),
+        }
+    }
+
+    /// Entries from `since` on, at most `limit`, in chunks of `chunk`, each handed to
+    /// `each`; with a progress bar when the node is offline (a long job on a terminal).
+    fn for_each_chunk(
+        &self,
+        since: u64,
+        limit: usize,
+        chunk: usize,
+        with_bytes: bool,
+        mut each: impl FnMut(Vec<ExportedEntry>) -> Result<()>,
+    ) -> Result<()> {
+        let first = since.max(1);
+        let bar = self.head().map(|head| {
+            let last = head.min(first.saturating_add(limit as u64).saturating_sub(1));
+            progress_bar(last.saturating_sub(first) + 1, "exporting")
+        });
+        let (mut next, mut done) = (first, 0);
+        while done < limit {
+            let entries = self.entries(next, (limit - done).min(chunk), with_bytes)?;
+            let Some(tail) = entries.last().map(|e| e.seq) else {
+                break;
+            };
+            done += entries.len();
+            if let Some(bar) = &bar {
+                bar.inc(entries.len() as u64);
+            }
+            each(entries)?;
+            next = tail + 1;
+        }
+        if let Some(bar) = bar {
+            bar.finish_and_clear();
+        }
+        Ok(())
+    }
+}
+
 pub fn export(data_dir: &Path, since: u64, limit: usize, json: bool) -> Result<()> {
-    let entries = if admin::socket::node_running(data_dir) {
-        call(data_dir, LogExport { since, limit })?
-    } else {
-        export_offline(data_dir, since, limit)?
-    };
+    let mut entries = Vec::new();
+    Source::open(data_dir)?.for_each_chunk(since, limit, 4096, false, |chunk| {
+        entries.extend(chunk);
+        Ok(())
+    })?;
     if json {
         return output::json(&entries);
     }
@@ -84,29 +167,118 @@ pub fn export(data_dir: &Path, since: u64, limit: usize, json: bool) -> Result<(
     Ok(())
 }
 
-/// Exports in chunks, with a progress bar on a terminal.
-fn export_offline(data_dir: &Path, since: u64, limit: usize) -> Result<Vec<ExportedEntry>> {
-    let state = NodeState::open(Node::load(data_dir)?)?;
-    let first = since.max(1);
-    let last = state
-        .log
-        .head()
-        .seq
-        .min(first.saturating_add(limit as u64).saturating_sub(1));
-    let bar = progress_bar(last.saturating_sub(first) + 1, "exporting");
-    let mut entries = Vec::new();
-    let mut next = first;
-    while entries.len() < limit {
-        let chunk = log_export(&state, next, (limit - entries.len()).min(4096))?;
-        let Some(tail) = chunk.last().map(|e| e.seq) else {
-            break;
-        };
-        bar.inc(chunk.len() as u64);
-        entries.extend(chunk);
-        next = tail + 1;
+/// Writes evidence to `out`, a new file: a header, every signed checkpoint (one of the
+/// head signed now), then each entry with its hashed record and body.
+pub fn export_evidence(
+    data_dir: &Path,
+    since: u64,
+    limit: usize,
+    out: &Path,
+    json: bool,
+) -> Result<()> {
+    use std::io::Write as _;
+    let node = Node::load(data_dir)?;
+    let source = Source::open(data_dir)?;
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(out)
+        .with_context(|| format!("cannot create {} (it must not exist yet)", out.display()))?;
+    let mut writer = std::io::BufWriter::new(file);
+    let mut write = |line: &EvidenceLine| -> Result<()> {
+        serde_json::to_writer(&mut writer, line)?;
+        writer.write_all(b"\n")?;
+        Ok(())
+    };
+    write(&EvidenceLine::Header {
+        format: EVIDENCE_FORMAT.into(),
+        agency: node.config().agency.to_string(),
+        exported_at: liaison_core::UnixMillis::now().to_string(),
+    })?;
+    let checkpoints = source.checkpoints()?;
+    for signed in &checkpoints {
+        write(&EvidenceLine::Checkpoint {
+            signed: signed.clone(),
+        })?;
     }
-    bar.finish_and_clear();
-    Ok(entries)
+    let (mut first, mut last, mut count) = (None, 0, 0u64);
+    // Small chunks: each entry carries its body, up to 16 MiB.
+    source.for_each_chunk(since, limit, 64, true, |chunk| {
+        for entry in chunk {
+            first.get_or_insert(entry.seq);
+            last = entry.seq;
+            count += 1;
+            write(&EvidenceLine::Entry(Box::new(entry)))?;
+        }
+        Ok(())
+    })?;
+    writer
+        .into_inner()
+        .map_err(|e| e.into_error())
+        .and_then(|f| f.sync_all())
+        .with_context(|| format!("cannot write {}", out.display()))?;
+    if json {
+        return output::json(&serde_json::json!({
+            "file": out.display().to_string(),
+            "agency": node.config().agency.to_string(),
+            "entries": count,
+            "first": first,
+            "last": last,
+            "checkpoints": checkpoints.len(),
+        }));
+    }
+    output::line(format_args!(
+        "Wrote {count} entries ({}..={last}) and {} signed checkpoints of {} to {}",
+        first.unwrap_or(0),
+        checkpoints.len(),
+        node.config().agency,
+        out.display()
+    ))?;
+    output::line(format_args!(
+        "Anyone holding {}'s identity bundle can check it: liaison log verify --export {} --identity BUNDLE",
+        node.config().agency,
+        out.display()
+    ))
+}
+
+/// Checks evidence against an identity bundle, without any node.
+pub fn verify_export(export: &Path, identity: &Path, json: bool) -> Result<()> {
+    use std::io::BufRead as _;
+    let bundle =
+        std::fs::read(identity).with_context(|| format!("cannot read {}", identity.display()))?;
+    let identity = liaison_core::SignedIdentity::from_bytes(bundle.into())
+        .with_context(|| format!("{} is not a valid identity bundle", identity.display()))?;
+    let file =
+        std::fs::File::open(export).with_context(|| format!("cannot read {}", export.display()))?;
+    let view = verify_evidence(std::io::BufReader::new(file).lines(), &identity)
+        .context("the export does NOT verify")?;
+    if json {
+        return output::json(&view);
+    }
+    output::line(format_args!(
+        "Export verified against the identity of {} (root fingerprint {}: compare it with the one you hold)",
+        view.agency, view.fingerprint
+    ))?;
+    output::line(format_args!(
+        "Entries {}..={}, head {}; signed by {} up to entry {} ({} checkpoints verified, {} not counted); {} bodies checked, {} without body (erased or left out)",
+        view.first,
+        view.last,
+        view.head_hash,
+        view.agency,
+        view.signed_up_to,
+        view.checkpoints,
+        view.checkpoints_skipped,
+        view.bodies,
+        view.without_body
+    ))?;
+    if view.signed_up_to < view.last {
+        output::line(format_args!(
+            "Note: entries {}..={} follow from the signed ones but no checkpoint signs them yet.",
+            view.signed_up_to + 1,
+            view.last
+        ))?;
+    }
+    Ok(())
 }
 
 /// One line's worth of an entry's body: the event as JSON, or what kind of bytes.

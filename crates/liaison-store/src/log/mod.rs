@@ -252,6 +252,20 @@ impl Log {
         }
     }
 
+    /// The record of entry `seq` exactly as its chain hash covers it (for evidence an
+    /// outsider verifies: [`crate::evidence`]).
+    pub fn record(&self, seq: u64) -> Result<Option<Bytes>> {
+        match self.shared.tree.get(entry_key(seq))? {
+            Some(stored) => entry::stored_record(&stored)
+                .map(|r| Some(Bytes::copy_from_slice(r)))
+                .ok_or_else(|| Error::Tampered {
+                    seq,
+                    problem: "stored value is truncated or malformed".into(),
+                }),
+            None => Ok(None),
+        }
+    }
+
     /// Entries from `from` (inclusive) in order, at most `limit`.
     pub fn range(&self, from: u64, limit: usize) -> Result<Vec<Entry>> {
         self.shared

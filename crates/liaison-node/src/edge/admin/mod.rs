@@ -104,6 +104,8 @@ admin_commands! {
     LogVerify,
     /// Log entries from a sequence number on, with their hashes.
     LogExport,
+    /// The log's signed checkpoints (signing one of the head first, if asked).
+    LogCheckpoints,
     /// Rotate a key.
     KeyRotate,
     /// Revoke a retired key.
@@ -358,12 +360,30 @@ pub struct LogExport {
     pub since: u64,
     /// At most this many.
     pub limit: usize,
+    /// With each entry's hashed record and body, base64 (evidence).
+    #[serde(default)]
+    pub with_bytes: bool,
 }
 
 impl Command for LogExport {
     type Reply = Vec<ExportedEntry>;
     fn run(self, state: &NodeState) -> Result<Vec<ExportedEntry>> {
-        log_ops::log_export(state, self.since, self.limit)
+        log_ops::log_export(state, self.since, self.limit, self.with_bytes)
+    }
+}
+
+/// The log's signed checkpoints, base64, oldest first.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogCheckpoints {
+    /// Sign a checkpoint of the current head first.
+    pub sign_now: bool,
+}
+
+impl Command for LogCheckpoints {
+    type Reply = Vec<String>;
+    fn run(self, state: &NodeState) -> Result<Vec<String>> {
+        log_ops::signed_checkpoints(state, self.sign_now)
     }
 }
 
