@@ -261,6 +261,7 @@ fn a_recall_follows_the_bulletin_to_everyone_it_was_forwarded_to() {
         allow_everything("RO-DIICOT")
     );
     nodes[1].write_policy(&de_policy);
+    let nl_system = liaison_tests::api::issue_client(&nodes[0], "nl-case-system", "read");
     for n in &mut nodes {
         n.start();
     }
@@ -319,6 +320,26 @@ fn a_recall_follows_the_bulletin_to_everyone_it_was_forwarded_to() {
         onward[1].contains("RO-DIICOT purged it") && onward[1].contains("relayed by DE-BKA"),
         "{onward:?}"
     );
+    // DeliveryStatus carries RO-DIICOT's signed purge receipt, which verifies with its
+    // key.
+    let steps = onward_steps(nl, &nl_system, id);
+    let purge = steps
+        .iter()
+        .find_map(|s| match s {
+            liaison_proto::v1::onward_step::Step::Purged(p) => Some(p),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no purge step: {steps:?}"));
+    assert_eq!(
+        (purge.relayed_by.as_str(), purge.receiver.as_str()),
+        ("DE-BKA", "RO-DIICOT")
+    );
+    let receipt = SignedReceipt::verify(
+        Bytes::from(purge.receipt.as_ref().unwrap().encode_to_vec()),
+        &ro.node().identity().document().signing_key.key,
+    )
+    .unwrap();
+    assert!(matches!(receipt.receipt().outcome, Outcome::Purged { .. }));
     assert!(ro.verify_log() > 0 && de.verify_log() > 0);
 }
 
@@ -378,6 +399,7 @@ fn a_release_grant_takes_a_controlled_bulletin_exactly_where_its_originator_said
         }
         node.write_policy(&policy);
     }
+    let nl_system = liaison_tests::api::issue_client(&nodes[0], "nl-case-system", "read");
     for n in &mut nodes {
         n.start();
     }
@@ -426,6 +448,8 @@ fn a_release_grant_takes_a_controlled_bulletin_exactly_where_its_originator_said
             .iter()
             .any(|l| l.contains("released by this node: DE-BKA may pass it on to RO-DIICOT"))
     );
+    // An agency system sees the same chain, with the signed statements to check.
+    assert_onward_in_delivery_status(nl, &nl_system, de, id);
 
     // A DE-BKA that cheats is caught by the recipient itself: the genuine grant (which
     // names RO-DIICOT) carried into a forward to FR-OCRTEH, and a grant DE-BKA signed
@@ -489,4 +513,68 @@ fn a_release_grant_takes_a_controlled_bulletin_exactly_where_its_originator_said
     // Only the originator releases.
     let refused = release(de, id, &[fr]).unwrap_err().to_string();
     assert!(refused.contains("only its originator"), "{refused}");
+}
+
+/// The onward chain of bulletin `id` as an agency system at `nl` reads it from the
+/// client API's `DeliveryStatus`.
+fn onward_steps(
+    nl: &TestNode,
+    client_dir: &std::path::Path,
+    id: BulletinId,
+) -> Vec<liaison_proto::v1::onward_step::Step> {
+    use liaison_proto::v1 as pb;
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let status = runtime.block_on(async {
+        let (cert, key) = liaison_tests::api::client_identity(client_dir);
+        let channel = liaison_tests::api::api_channel(nl, Some((&cert, &key)))
+            .await
+            .unwrap();
+        pb::client_client::ClientClient::new(channel)
+            .delivery_status(pb::DeliveryStatusRequest {
+                bulletin_id: id.to_string(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+    });
+    status.onward.into_iter().filter_map(|s| s.step).collect()
+}
+
+/// The client API's `DeliveryStatus` at NL-NP lists the release and DE-BKA's forward to
+/// RO-DIICOT, and DE-BKA's signature on the forward verifies with its key.
+fn assert_onward_in_delivery_status(
+    nl: &TestNode,
+    client_dir: &std::path::Path,
+    de: &TestNode,
+    id: BulletinId,
+) {
+    use liaison_proto::v1::onward_step::Step;
+    let steps = onward_steps(nl, client_dir, id);
+    let Some(Step::Released(release)) = steps.first() else {
+        panic!("the release is not the first step: {steps:?}");
+    };
+    assert_eq!(release.holders, ["DE-BKA"]);
+    assert_eq!(release.to, ["RO-DIICOT"]);
+    let forward = steps
+        .iter()
+        .find_map(|s| match s {
+            Step::Forwarded(f) => Some(f),
+            _ => None,
+        })
+        .expect("a forward step");
+    assert_eq!(
+        (forward.forwarder.as_str(), forward.to.as_str()),
+        ("DE-BKA", "RO-DIICOT")
+    );
+    de.node()
+        .identity()
+        .document()
+        .signing_key
+        .key
+        .verify(
+            liaison_core::crypto::domain::FORWARDED,
+            &[&forward.forwarding],
+            &forward.signature,
+        )
+        .expect("DE-BKA's signature on its forward verifies");
 }

@@ -362,3 +362,41 @@ fn a_flood_of_junk_gets_receipts_but_cannot_grow_the_log_without_bound() {
         Outcome::Accepted { .. }
     ));
 }
+
+/// A queued entry whose body is erased before it is sent (a recall racing the queue)
+/// leaves the queue with a log event; it does not hold up what follows.
+#[test]
+fn an_entry_erased_while_queued_does_not_block_the_queue() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut nodes = federation(tmp.path(), &["NL-NP", "DE-BKA"]);
+    nodes[0].start();
+    let (nl, de) = (&nodes[0], &nodes[1]);
+    let erased = nl.send(&[de], "erased while queued");
+    let state = nl.state();
+    let published = state
+        .log
+        .entries_for_bulletin(&erased)
+        .unwrap()
+        .into_iter()
+        .find(|e| e.kind == liaison_store::EntryKind::Published)
+        .unwrap();
+    state
+        .log
+        .append(
+            liaison_store::NewEntry::new(liaison_store::EntryKind::NodeEvent, "test: erase")
+                .with_effect(liaison_store::Effect::EraseBody { seq: published.seq }),
+        )
+        .unwrap();
+    let after = nl.send(&[de], "queued behind it");
+    nodes[1].start();
+    let (nl, de) = (&nodes[0], &nodes[1]);
+    wait_until("the bulletin behind it to arrive", LONG, || {
+        de.inbox().iter().any(|b| b.id == after.to_string())
+    });
+    assert!(de.inbox().iter().all(|b| b.id != erased.to_string()));
+    wait_until("the queue to drain", LONG, || nl.outbox(de) == 0);
+    assert!(nl.events().iter().any(|e| matches!(
+        e,
+        liaison_node::node::journal::LogEvent::ErasedBeforeSending { seq, .. } if *seq == published.seq
+    )));
+}

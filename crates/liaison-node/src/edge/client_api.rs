@@ -14,6 +14,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 use crate::error::Error;
+use crate::node::journal::LogEvent;
 use crate::node::state::NodeState;
 use crate::ops::bulletins::{self, Delivery, Direction, Draft, Filter, Recipients, Stored};
 use crate::trust::clients::{ClientRecord, Role};
@@ -119,6 +120,68 @@ fn invalid(field: &str, problem: impl std::fmt::Display) -> Status {
 fn parse_bulletin_id(field: &str, text: &str) -> Result<BulletinId, Status> {
     text.parse()
         .map_err(|e: liaison_core::Malformed| invalid(field, e.problem))
+}
+
+/// A step of the onward chain as the client API shows it, with its signed bytes; `None`
+/// for an event that is not one (or whose stored bytes no longer decode).
+fn onward_step(logged: liaison_core::UnixMillis, event: LogEvent) -> Option<pb::OnwardStep> {
+    use pb::onward_step::Step;
+    let bytes = |b64: &str| {
+        data_encoding::BASE64
+            .decode(b64.as_bytes())
+            .ok()
+            .map(bytes::Bytes::from)
+    };
+    let names = |agencies: Vec<AgencyId>| agencies.iter().map(ToString::to_string).collect();
+    let step = match event {
+        LogEvent::ReleaseGranted {
+            holders, to, grant, ..
+        } => {
+            let grant = bytes(&grant)?;
+            let signed = fmt::SignedReleaseGrant::decode(grant.clone()).ok()?;
+            let body = fmt::ReleaseGrant::decode(signed.grant).ok()?;
+            Step::Released(pb::OnwardRelease {
+                holders: names(holders),
+                to: names(to),
+                expires_unix_ms: body.expires_unix_ms,
+                grant,
+            })
+        }
+        LogEvent::OnwardForwarded {
+            forwarder,
+            to,
+            forwarding,
+            signature,
+            ..
+        } => {
+            let forwarding = bytes(&forwarding)?;
+            let time = fmt::Forwarding::decode(forwarding.clone())
+                .ok()?
+                .time_unix_ms;
+            Step::Forwarded(pb::OnwardForward {
+                forwarder: forwarder.to_string(),
+                to: to.to_string(),
+                forwarded_unix_ms: time,
+                forwarding,
+                signature: bytes(&signature)?,
+            })
+        }
+        LogEvent::OnwardPurged {
+            relayed_by,
+            receiver,
+            receipt,
+            ..
+        } => Step::Purged(pb::OnwardPurge {
+            relayed_by: relayed_by.to_string(),
+            receiver: receiver.to_string(),
+            receipt: Some(fmt::SignedReceipt::decode(bytes(&receipt)?).ok()?),
+        }),
+        _ => return None,
+    };
+    Some(pb::OnwardStep {
+        logged_unix_ms: logged.0,
+        step: Some(step),
+    })
 }
 
 fn parse_agencies(field: &str, names: &[String]) -> Result<Vec<AgencyId>, Status> {
@@ -473,7 +536,7 @@ impl pb::client_server::Client for ClientService {
     ) -> Result<Response<pb::DeliveryStatusResponse>, Status> {
         self.authorize(&request, Role::Read)?;
         let id = parse_bulletin_id("bulletin_id", &request.into_inner().bulletin_id)?;
-        let recipients = self
+        let (recipients, onward) = self
             .blocking(move |state| {
                 let (stored, entries) = bulletins::find(state, &id)?;
                 if stored.direction != Direction::Out {
@@ -481,7 +544,8 @@ impl pb::client_server::Client for ClientService {
                         "bulletin_id: {id} was received here; delivery status is for bulletins this node published"
                     )));
                 }
-                bulletins::delivery(state, &stored, &entries)
+                let onward = bulletins::views::onward_events(state, &entries);
+                Ok((bulletins::delivery(state, &stored, &entries)?, onward))
             })
             .await?;
         let receipt = |r: &liaison_core::receipt::SignedReceipt| {
@@ -528,6 +592,10 @@ impl pb::client_server::Client for ClientService {
         Ok(Response::new(pb::DeliveryStatusResponse {
             bulletin_id: id.to_string(),
             recipients,
+            onward: onward
+                .into_iter()
+                .filter_map(|(logged, event)| onward_step(logged, event))
+                .collect(),
         }))
     }
 

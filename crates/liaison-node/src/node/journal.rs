@@ -308,6 +308,14 @@ pub enum LogEvent {
         /// The receiver's `SignedReceipt`, base64.
         receipt: String,
     },
+    /// An entry queued for a partner was erased before it was sent (a recall raced the
+    /// queue): it left the queue unsent.
+    ErasedBeforeSending {
+        /// The partner it was queued for.
+        partner: AgencyId,
+        /// The entry.
+        seq: u64,
+    },
     /// This node released one of its bulletins for onward sharing: the signed grant is
     /// queued for each holder it names.
     ReleaseGranted {
@@ -370,7 +378,9 @@ impl LogEvent {
             | LogEvent::PeerAdded { .. }
             | LogEvent::PeerRemoved { .. }
             | LogEvent::PartnerLostEntries { .. } => EntryKind::PeerChange,
-            LogEvent::OwnLogBehind { .. } => EntryKind::NodeEvent,
+            LogEvent::OwnLogBehind { .. } | LogEvent::ErasedBeforeSending { .. } => {
+                EntryKind::NodeEvent
+            }
             LogEvent::OnwardForwarded { .. }
             | LogEvent::OnwardPurged { .. }
             | LogEvent::ReleaseGranted { .. }
@@ -399,7 +409,8 @@ impl LogEvent {
             LogEvent::OnwardPurged { relayed_by, .. } => Some(relayed_by),
             LogEvent::ReleaseReceived { origin, .. } => Some(origin),
             LogEvent::PartnerLostEntries { partner, .. }
-            | LogEvent::OwnLogBehind { partner, .. } => Some(partner),
+            | LogEvent::OwnLogBehind { partner, .. }
+            | LogEvent::ErasedBeforeSending { partner, .. } => Some(partner),
             _ => None,
         }
     }

@@ -227,11 +227,9 @@ pub fn bulletin_show(state: &NodeState, id: &BulletinId) -> Result<BulletinDetai
 
 /// The onward chain as this node learnt it, one line per signed grant or notice.
 fn onward_chain(state: &NodeState, entries: &[liaison_store::Entry]) -> Vec<String> {
-    entries
-        .iter()
-        .filter(|e| e.kind == liaison_store::EntryKind::Onward)
-        .filter_map(|e| Some((e.time, state.log.body(e).ok().flatten()?)))
-        .filter_map(|(logged, body)| match LogEvent::parse(&body)? {
+    onward_events(state, entries)
+        .into_iter()
+        .filter_map(|(logged, event)| match event {
             LogEvent::ReleaseGranted {
                 holders, to, expires, ..
             } => Some(format!(
@@ -263,6 +261,19 @@ fn onward_chain(state: &NodeState, entries: &[liaison_store::Entry]) -> Vec<Stri
             )),
             _ => None,
         })
+        .collect()
+}
+
+/// The `onward` entries among a bulletin's `entries` (grants, forward notices, relayed
+/// purges), with when each was logged, oldest first.
+pub fn onward_events(
+    state: &NodeState,
+    entries: &[liaison_store::Entry],
+) -> Vec<(liaison_core::UnixMillis, LogEvent)> {
+    entries
+        .iter()
+        .filter(|e| e.kind == liaison_store::EntryKind::Onward)
+        .filter_map(|e| Some((e.time, LogEvent::parse(&state.log.body(e).ok().flatten()?)?)))
         .collect()
 }
 

@@ -17,7 +17,7 @@ use tokio_stream::wrappers::ReceiverStream;
 
 use super::exchange::exchange;
 use super::{DELIVERY_WINDOW, DeliveryError, IDLE_POLL, connect, identity_pending};
-use crate::node::journal;
+use crate::node::journal::{self, LogEvent};
 use crate::node::state::NodeState;
 use crate::trust::tls::NodeCertificate;
 
@@ -141,7 +141,24 @@ impl<'a> Session<'a> {
             return Ok(());
         }
         for seq in self.state.log.outbox(self.partner, self.cursor, room)? {
-            let queued = queued_message(self.state, seq, self.partner)?;
+            let Some(queued) = queued_message(self.state, seq, self.partner)? else {
+                // Erased while queued (a recall that raced the queue): nothing is left
+                // to send, and it must not hold up what follows.
+                let withdrawn = LogEvent::ErasedBeforeSending {
+                    partner: self.partner.clone(),
+                    seq,
+                }
+                .entry()
+                .with_effect(Effect::Dequeue {
+                    partner: self.partner.clone(),
+                    published_seq: seq,
+                });
+                // Grouped with the receipts' appends, not flushed here on the async
+                // thread; if it is lost in a crash the next session does it again.
+                self.storing.push(self.state.log.submit(vec![withdrawn]));
+                self.cursor = seq;
+                continue;
+            };
             let (bulletin_id, message) = (queued.bulletin_id, queued.message);
             let sent = [
                 &message.envelope,
@@ -262,19 +279,19 @@ struct Queued {
 /// What outbox entry `seq` sends to `partner`: a published envelope, a forwarded one
 /// (or, to the originator, the notice of that forward), a recall (ours, or one we
 /// relay), a purge receipt relayed to the originator, or our release grant to a holder.
+/// `None` when the entry's body was erased after it was queued.
 fn queued_message(
     state: &NodeState,
     seq: u64,
     partner: &AgencyId,
-) -> Result<Queued, DeliveryError> {
+) -> Result<Option<Queued>, DeliveryError> {
     let entry = state
         .log
         .get(seq)?
         .ok_or_else(|| DeliveryError::Store(format!("the outbox names missing entry {seq}")))?;
-    let body = state
-        .log
-        .body(&entry)?
-        .ok_or_else(|| DeliveryError::Store(format!("entry {seq} was erased")))?;
+    let Some(body) = state.log.body(&entry)? else {
+        return Ok(None);
+    };
     let notice = |notice| pb::SealedBulletin {
         notice: pb::ChainNotice {
             notice: Some(notice),
@@ -324,9 +341,9 @@ fn queued_message(
             (message, None)
         }
     };
-    Ok(Queued {
+    Ok(Some(Queued {
         bulletin_id: entry.bulletin_id,
         message,
         relay_purge_to,
-    })
+    }))
 }
