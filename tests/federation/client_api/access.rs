@@ -120,3 +120,29 @@ fn certificates_that_are_not_registered_clients_are_refused() {
         "a client certificate was accepted on the peer listener"
     );
 }
+
+/// A client revoked while its connection is open is refused on its next call over that
+/// same connection: roles are looked up per request, not once per handshake.
+#[test]
+fn a_client_revoked_mid_connection_is_refused_at_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut nodes = federation(tmp.path(), &["NL-NP", "DE-BKA"]);
+    let system = issue_client(&nodes[0], "case-system", "read");
+    nodes[0].start();
+    let a = &nodes[0];
+    runtime().block_on(async {
+        let mut api = client(a, &system).await;
+        api.list(pb::ListRequest::default()).await.unwrap();
+        a.admin(liaison_node::edge::admin::ClientRevoke {
+            name: "case-system".into(),
+        });
+        let refused = api.list(pb::ListRequest::default()).await.unwrap_err();
+        assert!(
+            matches!(
+                refused.code(),
+                tonic::Code::PermissionDenied | tonic::Code::Unauthenticated
+            ),
+            "{refused:?}"
+        );
+    });
+}
