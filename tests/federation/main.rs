@@ -12,4 +12,5 @@ mod peer_certificates;
 mod peering;
 mod policy;
 mod revocation;
+mod storage;
 mod transient;

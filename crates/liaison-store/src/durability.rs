@@ -93,10 +93,28 @@ pub fn write_body(log_dir: &Path, sha256: &[u8; 32], body: &[u8]) -> Result<bool
         return Ok(false);
     }
     let tmp = path.with_extension("tmp");
-    let mut file = File::create(&tmp).map_err(Error::io(format!("create {}", tmp.display())))?;
-    file.write_all(body)
-        .and_then(|()| file.sync_all())
-        .map_err(Error::io(format!("write {}", tmp.display())))?;
-    std::fs::rename(&tmp, &path).map_err(Error::io(format!("rename {}", path.display())))?;
+    let written = File::create(&tmp)
+        .and_then(|mut file| file.write_all(body).and_then(|()| file.sync_all()))
+        .and_then(|()| std::fs::rename(&tmp, &path));
+    if let Err(e) = written {
+        // A full disk must not leave half-written files behind.
+        let _ = std::fs::remove_file(&tmp);
+        return Err(Error::io(format!("write {}", path.display()))(e));
+    }
     Ok(true)
+}
+
+/// Whether the log's directory takes writes again: writes, syncs and removes a small
+/// probe file (after a storage failure, before sled is reopened).
+///
+/// Errors: [`Error::Io`] naming what failed.
+pub fn probe_writable(log_dir: &Path) -> Result<()> {
+    let probe = log_dir.join("write-probe.tmp");
+    let written = File::create(&probe)
+        .and_then(|mut file| file.write_all(&[0u8; 4096]).and_then(|()| file.sync_all()));
+    let _ = std::fs::remove_file(&probe);
+    written.map_err(Error::io(format!(
+        "write a probe file in {}",
+        log_dir.display()
+    )))
 }

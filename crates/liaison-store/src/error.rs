@@ -31,10 +31,10 @@ pub enum Error {
         /// What is wrong.
         problem: String,
     },
-    /// An earlier flush failed, so nothing written since can be promised durable; the
-    /// log refuses further writes until the node is restarted and the log verified.
-    #[error("the log stopped accepting writes after a failed flush: {0}")]
-    Poisoned(String),
+    /// Writes fail at the moment (a full disk, an I/O error): nothing of this request
+    /// was acknowledged; the log retries by itself and resumes once a write succeeds.
+    #[error("the log cannot write at the moment ({0}); nothing was stored; it retries by itself")]
+    StorageFailing(String),
     /// Another process holds the log (only one may open it: a running node does).
     #[error("the log at {} is in use by another process (is the node running?)", .0.display())]
     Locked(std::path::PathBuf),

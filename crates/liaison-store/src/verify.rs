@@ -36,7 +36,7 @@ impl Log {
             hash: [0; 32],
         };
         let mut external_bodies = 0;
-        for item in self.tree().scan_prefix(b"e") {
+        for item in self.tree()?.scan_prefix(b"e") {
             let (key, stored) = item?;
             let expected = head.seq + 1;
             let seq = key
@@ -76,7 +76,7 @@ impl Log {
         let checkpoints = self.checkpoints()?;
         for checkpoint in &checkpoints {
             verify_checkpoint_signature(checkpoint, checkpoint_keys)?;
-            log::check_checkpoint_against_log(self.tree(), head, checkpoint)?;
+            log::check_checkpoint_against_log(&self.tree()?, head, checkpoint)?;
         }
         Ok(VerifyReport {
             entries: head.seq,
@@ -89,7 +89,7 @@ impl Log {
     /// Every index key must point at an entry about the same bulletin or partner.
     fn verify_indexes(&self) -> Result<()> {
         for prefix in [&b"b"[..], &b"a"[..]] {
-            for item in self.tree().scan_prefix(prefix) {
+            for item in self.tree()?.scan_prefix(prefix) {
                 let (key, _) = item?;
                 let seq = key
                     .len()

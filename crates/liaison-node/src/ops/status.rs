@@ -34,6 +34,21 @@ pub struct StatusView {
     pub keys: Vec<KeyStatus>,
     /// Things an operator should act on.
     pub warnings: Vec<String>,
+    /// Set while the log cannot write (a full disk, an I/O error): the node
+    /// acknowledges nothing and retries by itself.
+    #[serde(default)]
+    pub storage_failing: Option<StorageFailingView>,
+}
+
+/// Why and since when the log cannot write.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StorageFailingView {
+    /// The last error.
+    pub reason: String,
+    /// Since when.
+    pub since: String,
+    /// Recovery attempts so far.
+    pub attempts: u64,
 }
 
 /// One partner in `liaison status`.
@@ -75,6 +90,17 @@ pub fn status(state: &NodeState) -> Result<StatusView> {
     let serving = state.is_serving();
     let now = UnixMillis::now();
     let mut warnings = Vec::new();
+    let storage_failing = state.log.storage_failure().map(|f| StorageFailingView {
+        reason: f.reason,
+        since: f.since.to_string(),
+        attempts: f.attempts,
+    });
+    if let Some(failing) = &storage_failing {
+        warnings.push(format!(
+            "the log cannot write since {} ({}): nothing is acknowledged (sends, deliveries and receipts are refused and retried); free space on the data directory's disk or fix it, the node resumes by itself ({} attempts so far)",
+            failing.since, failing.reason, failing.attempts
+        ));
+    }
     let partners = state
         .partners
         .snapshot()
@@ -116,9 +142,14 @@ pub fn status(state: &NodeState) -> Result<StatusView> {
         peer_listen: node.config().peer_listen.to_string(),
         api_listen: node.config().api_listen.to_string(),
         partners,
+        storage_failing,
         log_entries: head.seq,
         log_head: data_encoding::HEXLOWER.encode(&head.hash),
-        checkpoints: state.log.checkpoints()?.len(),
+        checkpoints: match state.log.checkpoints() {
+            Ok(checkpoints) => checkpoints.len(),
+            Err(_) if state.log.storage_failure().is_some() => 0,
+            Err(e) => return Err(e.into()),
+        },
         policy_version: state.policy.snapshot().version().to_owned(),
         keys,
         warnings,
@@ -192,15 +223,14 @@ fn continuity_warnings(
     }
 }
 
-/// One partner's line, adding its warnings to `warnings`.
-fn partner_status(
+/// What the log says of a partner: the age of its oldest queued bulletin (seconds) and
+/// its last delivery; its continuity and forwarding warnings go to `warnings`.
+fn from_log(
     state: &NodeState,
-    partner: &Partner,
-    serving: bool,
+    agency: &liaison_core::AgencyId,
     now: UnixMillis,
     warnings: &mut Vec<String>,
-) -> Result<PartnerStatus> {
-    let agency = partner.agency();
+) -> Result<(Option<i64>, Option<String>)> {
     let oldest = state
         .log
         .outbox(agency, 0, 1)?
@@ -223,6 +253,24 @@ fn partner_status(
             violations.len()
         ));
     }
+    Ok((oldest, last_delivery))
+}
+
+/// One partner's line, adding its warnings to `warnings`.
+fn partner_status(
+    state: &NodeState,
+    partner: &Partner,
+    serving: bool,
+    now: UnixMillis,
+    warnings: &mut Vec<String>,
+) -> Result<PartnerStatus> {
+    let agency = partner.agency();
+    let (oldest, last_delivery) = match from_log(state, agency, now, warnings) {
+        Ok(seen) => seen,
+        // While the log cannot write its reads may fail too; status still answers.
+        Err(_) if state.log.storage_failure().is_some() => (None, None),
+        Err(e) => return Err(e),
+    };
     let failure = state.delivery_error(agency);
     let doc = partner.identity.document();
     if doc.not_after.0 - now.0 < EXPIRY_WARNING_MS {

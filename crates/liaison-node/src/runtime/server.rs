@@ -276,6 +276,11 @@ async fn serve_client_api(
     health_reporter
         .set_serving::<pb::client_server::ClientServer<ClientService>>()
         .await;
+    running.tasks.push(tokio::spawn(report_storage_health(
+        state.clone(),
+        health_reporter,
+        stop.clone(),
+    )));
     let reflection =
         |e: tonic_reflection::server::Error| Error::Internal(format!("reflection: {e}"));
     // Reflection advertises what this port serves, and only that: the client API and
@@ -312,6 +317,42 @@ async fn serve_client_api(
             }),
     ));
     Ok(addr)
+}
+
+/// How often the health service looks at the log's storage state.
+const HEALTH_POLL: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Keeps the health service truthful: `NOT_SERVING` (overall and for the client API)
+/// while the log cannot write, `SERVING` again once it can.
+async fn report_storage_health(
+    state: Arc<NodeState>,
+    reporter: tonic_health::server::HealthReporter,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut failing = false;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(HEALTH_POLL) => {}
+            _ = stop.changed() => return,
+        }
+        let now_failing = state.log.storage_failure().is_some();
+        if now_failing == failing {
+            continue;
+        }
+        failing = now_failing;
+        let status = if failing {
+            tonic_health::ServingStatus::NotServing
+        } else {
+            tonic_health::ServingStatus::Serving
+        };
+        reporter.set_service_status("", status).await;
+        reporter
+            .set_service_status(
+                <pb::client_server::ClientServer<ClientService> as tonic::server::NamedService>::NAME,
+                status,
+            )
+            .await;
+    }
 }
 
 /// tonic answers a request over the decoding limit with `OUT_OF_RANGE` before any

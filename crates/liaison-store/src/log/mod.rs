@@ -21,7 +21,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Mutex, RwLock, mpsc};
 use std::thread::JoinHandle;
 
 use bytes::Bytes;
@@ -108,10 +108,45 @@ enum Request {
 
 struct Shared {
     dir: PathBuf,
-    tree: sled::Tree,
+    /// The tree; `None` only while the writer reopens sled after a storage failure.
+    tree: RwLock<Option<sled::Tree>>,
     head: Mutex<Head>,
     /// Durable commits (one flush each) since open.
     commits: AtomicU64,
+    /// Set while writes fail (a full disk, an I/O error): why, and since when.
+    failure: Mutex<Option<StorageFailure>>,
+}
+
+impl Shared {
+    /// A handle on the tree (cheap: sled trees are reference-counted).
+    ///
+    /// Errors: [`Error::StorageFailing`] while sled is being reopened.
+    fn tree(&self) -> Result<sled::Tree> {
+        self.tree
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .ok_or_else(|| Error::StorageFailing("the log is being reopened".into()))
+    }
+
+    fn set_tree(&self, tree: Option<sled::Tree>) {
+        *self.tree.write().unwrap_or_else(|p| p.into_inner()) = tree;
+    }
+
+    fn set_failure(&self, failure: Option<StorageFailure>) {
+        *self.failure.lock().unwrap_or_else(|p| p.into_inner()) = failure;
+    }
+}
+
+/// Why the log cannot write at the moment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StorageFailure {
+    /// The error of the last attempt.
+    pub reason: String,
+    /// When writes first failed.
+    pub since: liaison_core::UnixMillis,
+    /// Attempts to recover so far.
+    pub attempts: u64,
 }
 
 /// The append-only log. Cheap to share behind an `Arc`; every method takes `&self`.
@@ -163,14 +198,15 @@ impl Log {
         let head = read_head(&tree)?;
         check_latest_checkpoint(&tree, head)?;
         let sync = SledSync::new(&sled_dir)?;
+        let last_checkpoint = last_checkpoint(&tree)?.map_or(0, |c| c.seq);
         let shared = Arc::new(Shared {
             dir: dir.to_owned(),
-            tree,
+            tree: RwLock::new(Some(tree)),
             head: Mutex::new(head),
             commits: AtomicU64::new(0),
+            failure: Mutex::new(None),
         });
         let (sender, receiver) = mpsc::channel();
-        let last_checkpoint = last_checkpoint(&shared.tree)?.map_or(0, |c| c.seq);
         let writer = Writer::new(shared.clone(), db, sync, head, last_checkpoint, options);
         let handle = std::thread::Builder::new()
             .name("liaison-log-writer".into())
@@ -227,7 +263,7 @@ impl Log {
     pub fn identity_acknowledged(&self, partner: &AgencyId) -> Result<u64> {
         Ok(self
             .shared
-            .tree
+            .tree()?
             .get(identity_ack_key(partner))?
             .and_then(|v| v.as_ref().try_into().ok().map(u64::from_be_bytes))
             .unwrap_or(0))
@@ -246,7 +282,7 @@ impl Log {
 
     /// Entry `seq`, checked against its hash.
     pub fn get(&self, seq: u64) -> Result<Option<Entry>> {
-        match self.shared.tree.get(entry_key(seq))? {
+        match self.shared.tree()?.get(entry_key(seq))? {
             Some(stored) => entry::decode_stored(seq, &stored).map(Some),
             None => Ok(None),
         }
@@ -255,7 +291,7 @@ impl Log {
     /// The record of entry `seq` exactly as its chain hash covers it (for evidence an
     /// outsider verifies: [`crate::evidence`]).
     pub fn record(&self, seq: u64) -> Result<Option<Bytes>> {
-        match self.shared.tree.get(entry_key(seq))? {
+        match self.shared.tree()?.get(entry_key(seq))? {
             Some(stored) => entry::stored_record(&stored)
                 .map(|r| Some(Bytes::copy_from_slice(r)))
                 .ok_or_else(|| Error::Tampered {
@@ -269,7 +305,7 @@ impl Log {
     /// Entries from `from` (inclusive) in order, at most `limit`.
     pub fn range(&self, from: u64, limit: usize) -> Result<Vec<Entry>> {
         self.shared
-            .tree
+            .tree()?
             .range(entry_key(from)..entry_key(u64::MAX))
             .take(limit)
             .map(|item| {
@@ -296,7 +332,7 @@ impl Log {
 
     fn entries_by_index(&self, prefix: &[u8]) -> Result<Vec<Entry>> {
         let mut out = Vec::new();
-        for item in self.shared.tree.scan_prefix(prefix) {
+        for item in self.shared.tree()?.scan_prefix(prefix) {
             let (key, _) = item?;
             if let Some(entry) = seq_suffix(&key)
                 .map(|seq| self.get(seq))
@@ -318,7 +354,7 @@ impl Log {
     /// Every stored checkpoint, oldest first.
     pub fn checkpoints(&self) -> Result<Vec<Checkpoint>> {
         self.shared
-            .tree
+            .tree()?
             .scan_prefix(b"c")
             .map(|item| {
                 let (key, value) = item?;
@@ -338,7 +374,7 @@ impl Log {
         .concat();
         let end = [prefix, u64::MAX.to_be_bytes().to_vec()].concat();
         self.shared
-            .tree
+            .tree()?
             .range(start..end)
             .take(limit)
             .map(|item| Ok(seq_suffix(&item?.0).unwrap_or(0)))
@@ -354,7 +390,7 @@ impl Log {
         limit: usize,
     ) -> Result<Vec<Delivered>> {
         self.shared
-            .tree
+            .tree()?
             .range(delivered_key(partner, *range.start())..=delivered_key(partner, *range.end()))
             .take(limit)
             .map(|item| decode_delivered(&item?))
@@ -368,7 +404,7 @@ impl Log {
         seq: u64,
     ) -> Result<Option<Delivered>> {
         self.shared
-            .tree
+            .tree()?
             .range(delivered_key(partner, 0)..=delivered_key(partner, seq))
             .next_back()
             .map(|item| decode_delivered(&item?))
@@ -377,14 +413,26 @@ impl Log {
 
     /// How many bulletins are queued for `partner`.
     pub fn outbox_len(&self, partner: &AgencyId) -> usize {
-        self.shared.tree.scan_prefix(outbox_prefix(partner)).count()
+        self.shared
+            .tree()
+            .map_or(0, |tree| tree.scan_prefix(outbox_prefix(partner)).count())
+    }
+
+    /// Why writes fail at the moment, if they do. The writer retries by itself and
+    /// clears this once a write succeeds again.
+    pub fn storage_failure(&self) -> Option<StorageFailure> {
+        self.shared
+            .failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// The `Received` entry of a bulletin, if it was received.
     pub fn received(&self, id: &BulletinId) -> Result<Option<u64>> {
         Ok(self
             .shared
-            .tree
+            .tree()?
             .get(received_key(id))?
             .and_then(|v| v.as_ref().try_into().ok().map(u64::from_be_bytes)))
     }
@@ -393,7 +441,7 @@ impl Log {
     pub fn request_key(&self, key: &str) -> Result<Option<u64>> {
         Ok(self
             .shared
-            .tree
+            .tree()?
             .get(request_key(key))?
             .and_then(|v| v.as_ref().try_into().ok().map(u64::from_be_bytes)))
     }
@@ -401,7 +449,7 @@ impl Log {
     /// Every registered local client: name and registration record.
     pub fn clients(&self) -> Result<Vec<(String, Bytes)>> {
         self.shared
-            .tree
+            .tree()?
             .scan_prefix(b"k")
             .map(|item| {
                 let (key, value) = item?;
@@ -416,7 +464,7 @@ impl Log {
     /// The stored identity bundle of every partner.
     pub fn peers(&self) -> Result<Vec<(AgencyId, Bytes)>> {
         self.shared
-            .tree
+            .tree()?
             .scan_prefix(b"p")
             .map(|item| {
                 let (key, value) = item?;
@@ -432,8 +480,8 @@ impl Log {
             .collect()
     }
 
-    pub(crate) fn tree(&self) -> &sled::Tree {
-        &self.shared.tree
+    pub(crate) fn tree(&self) -> Result<sled::Tree> {
+        self.shared.tree()
     }
 }
 

@@ -1,31 +1,49 @@
 //! The writer thread: the only code that writes to the tree. It drains every waiting
 //! request into one sled batch (group commit), makes it durable with one flush plus
 //! `fdatasync`, and only then answers the requests.
+//!
+//! When a write fails (a full disk, an I/O error) the writer answers every request with
+//! [`Error::StorageFailing`] — nothing is acknowledged — and retries with backoff. sled
+//! 0.34 keeps failing once it has met an I/O error, so recovery reopens it: when a probe
+//! file can be written and synced again, the writer drops its sled handles, opens the
+//! log afresh (sled recovers what was durable), reads the head back and resumes. What
+//! was acknowledged before the failure was durable then and is there after.
 
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, mpsc};
+use std::time::Duration;
 
 use liaison_core::UnixMillis;
 use liaison_core::crypto;
 use tokio::sync::oneshot;
 
 use super::keys::*;
-use super::{Appended, Checkpoint, Head, LogOptions, MAX_REQUESTS_PER_BATCH, Request, Shared};
-use crate::durability::{self, BODIES_DIR, SledSync};
+use super::{
+    Appended, Checkpoint, Head, LogOptions, MAX_REQUESTS_PER_BATCH, Request, Shared, StorageFailure,
+};
+use crate::durability::{self, BODIES_DIR, SLED_DIR, SledSync};
 use crate::entry::{self, BodyPlacement, Effect, MAX_BODY_BYTES, NewEntry};
 use crate::error::{Error, Result};
 
 /// The writer thread: owns the head and the only write access to the tree.
 pub(super) struct Writer {
     shared: Arc<Shared>,
-    db: sled::Db,
+    /// `None` only between dropping a failed sled and opening it again.
+    db: Option<sled::Db>,
     sync: SledSync,
     head: Head,
     last_checkpoint: u64,
     options: LogOptions,
-    poisoned: Option<String>,
+    /// Set while writes fail; cleared by a successful recovery.
+    failing: Option<StorageFailure>,
+    /// How long to wait before the next recovery attempt.
+    retry_in: Duration,
 }
+
+/// First wait before retrying a failed write, and the longest.
+const RETRY_FIRST: Duration = Duration::from_millis(100);
+const RETRY_MAX: Duration = Duration::from_secs(5);
 
 /// What one group commit is collecting.
 #[derive(Default)]
@@ -55,8 +73,12 @@ struct Collected {
 fn refuse_all(requests: Vec<Request>, reason: &str) {
     for request in requests {
         match request {
-            Request::Append { reply, .. } => drop(reply.send(Err(Error::Poisoned(reason.into())))),
-            Request::Checkpoint { reply } => drop(reply.send(Err(Error::Poisoned(reason.into())))),
+            Request::Append { reply, .. } => {
+                drop(reply.send(Err(Error::StorageFailing(reason.into()))))
+            }
+            Request::Checkpoint { reply } => {
+                drop(reply.send(Err(Error::StorageFailing(reason.into()))))
+            }
             Request::SetSigner(_) => {}
         }
     }
@@ -148,17 +170,38 @@ impl Writer {
     ) -> Self {
         Self {
             shared,
-            db,
+            db: Some(db),
             sync,
             head,
             last_checkpoint,
             options,
-            poisoned: None,
+            failing: None,
+            retry_in: RETRY_FIRST,
         }
     }
 
     pub(super) fn run(mut self, requests: mpsc::Receiver<Request>) {
-        while let Ok(first) = requests.recv() {
+        loop {
+            let first = if self.failing.is_some() {
+                // Retry on a timer as well: a node with nothing to write must still
+                // notice that the disk has room again.
+                match requests.recv_timeout(self.retry_in) {
+                    Ok(first) => Some(first),
+                    Err(mpsc::RecvTimeoutError::Timeout) => None,
+                    Err(mpsc::RecvTimeoutError::Disconnected) => return,
+                }
+            } else {
+                match requests.recv() {
+                    Ok(first) => Some(first),
+                    Err(_) => return,
+                }
+            };
+            if self.failing.is_some() {
+                self.try_recover();
+            }
+            let Some(first) = first else {
+                continue;
+            };
             let mut batch = vec![first];
             while batch.len() < MAX_REQUESTS_PER_BATCH {
                 match requests.try_recv() {
@@ -171,8 +214,8 @@ impl Writer {
     }
 
     fn commit(&mut self, requests: Vec<Request>) {
-        if let Some(reason) = &self.poisoned {
-            refuse_all(requests, reason);
+        if let Some(failure) = &self.failing {
+            refuse_all(requests, &failure.reason);
             return;
         }
         let time = UnixMillis::now();
@@ -201,13 +244,13 @@ impl Writer {
         for p in prepared {
             let _ = p.reply.send(match &outcome {
                 Ok(()) => Ok(p.appended),
-                Err(e) => Err(Error::Poisoned(e.clone())),
+                Err(e) => Err(Error::StorageFailing(e.clone())),
             });
         }
         for reply in checkpoint_replies {
             let _ = reply.send(match (&outcome, &checkpoint) {
                 (Ok(()), Some(Ok(c))) => Ok(c.clone()),
-                (Err(e), _) => Err(Error::Poisoned(e.clone())),
+                (Err(e), _) => Err(Error::StorageFailing(e.clone())),
                 (_, Some(Err(e))) => Err(Error::BadCheckpoint {
                     seq: head.seq,
                     problem: e.to_string(),
@@ -322,7 +365,7 @@ impl Writer {
                     Some(seq) => Some(seq),
                     None => self
                         .shared
-                        .tree
+                        .tree()?
                         .get(&key)?
                         .and_then(|v| v.as_ref().try_into().ok().map(u64::from_be_bytes)),
                 };
@@ -382,7 +425,7 @@ impl Writer {
             };
             let stored = self
                 .shared
-                .tree
+                .tree()?
                 .get(entry_key(*erased))?
                 .ok_or_else(missing)?;
             let current = entry::decode_stored(*erased, &stored)?;
@@ -416,27 +459,90 @@ impl Writer {
         ))
     }
 
-    /// Applies the batch and makes it durable. A failure after the batch was applied
-    /// leaves its durability unknown, so the log refuses all later writes.
+    /// Applies the batch and makes it durable. A failure leaves the batch's durability
+    /// unknown (sled may have written part of it), so the writer refuses everything
+    /// until [`Writer::try_recover`] has reopened the log and read back what is there.
     fn write(&mut self, batch: sled::Batch, wrote_body_files: bool) -> Result<(), String> {
+        let outcome = self.apply_and_flush(batch, wrote_body_files);
+        if let Err(reason) = &outcome {
+            tracing::error!(%reason, "log writes failing: nothing more is acknowledged until a write succeeds; retrying by itself (free space or fix the disk)");
+            let failure = StorageFailure {
+                reason: reason.clone(),
+                since: UnixMillis::now(),
+                attempts: 0,
+            };
+            self.shared.set_failure(Some(failure.clone()));
+            self.failing = Some(failure);
+            self.retry_in = RETRY_FIRST;
+        }
+        outcome
+    }
+
+    fn apply_and_flush(
+        &mut self,
+        batch: sled::Batch,
+        wrote_body_files: bool,
+    ) -> Result<(), String> {
         if wrote_body_files {
             durability::fsync_dir(&self.shared.dir.join(BODIES_DIR)).map_err(|e| e.to_string())?;
         }
+        let db = self.db.as_ref().ok_or("the log is being reopened")?;
         self.shared
-            .tree
-            .apply_batch(batch)
+            .tree()
+            .and_then(|tree| tree.apply_batch(batch).map_err(Error::from))
             .map_err(|e| e.to_string())?;
-        let durable = self
-            .db
-            .flush()
+        db.flush()
             .map_err(Error::from)
-            .and_then(|_| self.sync.after_flush());
-        if let Err(e) = durable {
-            let reason = format!("flush failed: {e}");
-            tracing::error!(%reason, "log writes stopped; restart the node and run `liaison log verify`");
-            self.poisoned = Some(reason.clone());
-            return Err(reason);
+            .and_then(|_| self.sync.after_flush())
+            .map_err(|e| format!("flush failed: {e}"))
+    }
+
+    /// One recovery attempt: if a probe file can be written and synced in the log's
+    /// directory, drop sled and open it again, then read the head back from what sled
+    /// recovered. On failure the log stays failing and the wait before the next attempt
+    /// doubles.
+    fn try_recover(&mut self) {
+        let Some(mut failure) = self.failing.take() else {
+            return;
+        };
+        failure.attempts += 1;
+        match self.reopen() {
+            Ok(()) => {
+                tracing::info!(
+                    failed_since = %failure.since,
+                    attempts = failure.attempts,
+                    head = self.head.seq,
+                    "log writes work again; resuming"
+                );
+                self.shared.set_failure(None);
+                self.retry_in = RETRY_FIRST;
+            }
+            Err(e) => {
+                failure.reason = e.to_string();
+                self.shared.set_failure(Some(failure.clone()));
+                self.failing = Some(failure);
+                self.retry_in = (self.retry_in * 2).min(RETRY_MAX);
+            }
         }
+    }
+
+    fn reopen(&mut self) -> Result<()> {
+        durability::probe_writable(&self.shared.dir)?;
+        // Every handle on the failed sled must go before it can be opened again;
+        // readers get `StorageFailing` for these few milliseconds.
+        self.shared.set_tree(None);
+        self.db = None;
+        let sled_dir = self.shared.dir.join(SLED_DIR);
+        let db = super::open_sled(&sled_dir)?;
+        let tree = db.open_tree("log")?;
+        let head = super::read_head(&tree)?;
+        let last_checkpoint = super::last_checkpoint(&tree)?.map_or(0, |c| c.seq);
+        self.sync = SledSync::new(&sled_dir)?;
+        self.head = head;
+        self.last_checkpoint = last_checkpoint;
+        *self.shared.head.lock().unwrap_or_else(|p| p.into_inner()) = head;
+        self.db = Some(db);
+        self.shared.set_tree(Some(tree));
         Ok(())
     }
 }
