@@ -134,6 +134,15 @@ pub enum Command {
         /// The shell.
         shell: clap_complete::Shell,
     },
+    /// Write man pages: liaison.1 and one page per subcommand (liaison-peer-add.1, ...).
+    #[command(
+        after_help = "Example:\n  liaison man --out /usr/local/share/man/man1 && man liaison-bulletin-send"
+    )]
+    Man {
+        /// The directory to write them to (created if missing).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
     /// Measure end-to-end throughput and latency on this machine (prints figures).
     #[command(after_help = "Example:\n  liaison bench --bulletins 5000")]
     Bench {

@@ -118,6 +118,7 @@ fn run(command: Command) -> Result<()> {
         }) => log::export(&dir.data_dir, since, limit, json),
         Command::Status { dir, json } => status::show(&dir.data_dir, json),
         Command::Completions { shell } => completions(shell),
+        Command::Man { out } => man_pages(&out),
         Command::Bench {
             bulletins,
             latency_seconds,
@@ -273,6 +274,34 @@ fn policy_command(command: PolicyCommand) -> Result<()> {
         }
         PolicyCommand::Reload { dir, json } => policy::reload(&dir.data_dir, json),
     }
+}
+
+/// Writes `liaison.1` and a page for every subcommand, nested ones included
+/// (`liaison-peer-add.1`), generated from the same definitions as `--help`.
+fn man_pages(out: &std::path::Path) -> Result<()> {
+    use clap::CommandFactory as _;
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let mut written = 0;
+    let mut pending = vec![("liaison".to_owned(), Cli::command())];
+    while let Some((name, command)) = pending.pop() {
+        let command = command
+            .name(name.clone())
+            .version(env!("CARGO_PKG_VERSION"));
+        let path = out.join(format!("{name}.1"));
+        let mut page = Vec::new();
+        clap_mangen::Man::new(command.clone())
+            .render(&mut page)
+            .with_context(|| format!("cannot render the page of {name}"))?;
+        std::fs::write(&path, page).with_context(|| format!("cannot write {}", path.display()))?;
+        written += 1;
+        for sub in command.get_subcommands().filter(|s| s.get_name() != "help") {
+            pending.push((format!("{name}-{}", sub.get_name()), sub.clone()));
+        }
+    }
+    output::line(format_args!(
+        "Wrote {written} man pages to {}",
+        out.display()
+    ))
 }
 
 fn completions(shell: clap_complete::Shell) -> Result<()> {

@@ -321,3 +321,28 @@ fn a_reader_that_goes_away_ends_the_command_quietly() {
         assert_eq!(out.status.code(), Some(0), "liaison {args:?}: {stderr}");
     }
 }
+
+#[test]
+fn man_pages_for_every_command() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("man1");
+    let said = ok(&["man", "--out", out.to_str().unwrap()]);
+    let page = |name: &str| std::fs::read_to_string(out.join(format!("{name}.1"))).unwrap();
+    // The top page, a group, and a nested command, each from the same text as --help.
+    assert!(page("liaison").starts_with(".ie \\n(.g .ds Aq"), "not roff");
+    assert!(page("liaison").contains(".TH liaison 1"));
+    assert!(page("liaison-peer").contains("peer\\-add"));
+    let release = page("liaison-bulletin-release");
+    assert!(
+        release.contains(&format!(
+            ".TH liaison-bulletin-release 1  \"liaison-bulletin-release {}\"",
+            env!("CARGO_PKG_VERSION")
+        )),
+        "{release}"
+    );
+    assert!(release.contains("Release a bulletin this node published"));
+    assert!(release.contains("\\-\\-days"));
+    let count = std::fs::read_dir(&out).unwrap().count();
+    assert!(said.contains(&format!("Wrote {count} man pages")), "{said}");
+    assert!(count > 30, "{count} pages");
+}

@@ -7,5 +7,6 @@
 mod cli;
 mod commands;
 mod crash;
+mod deploy;
 mod evidence;
 mod util;
