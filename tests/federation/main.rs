@@ -8,6 +8,7 @@ mod client_api;
 mod continuity;
 mod forwarding;
 mod keys;
+mod metrics;
 mod peer_certificates;
 mod peering;
 mod policy;

@@ -349,8 +349,13 @@ fn operator_messages_name_the_thing_and_the_next_step() {
     // A second `run` says a node is running, not "Address already in use".
     let err = fails(&["run", "--data-dir", a.d()], 1);
     assert!(err.contains("a node is already running"), "{err}");
-    // The node's log, written to a file, is plain text.
-    let log = std::fs::read_to_string(a.dir.with_extension("log")).unwrap();
+    // The node's log, written to a file, is plain text. (The admin socket answers a
+    // moment before the "node running" line is written.)
+    let log_file = a.dir.with_extension("log");
+    wait_until("the node to log that it runs", LONG, || {
+        std::fs::read_to_string(&log_file).is_ok_and(|l| l.contains("node running"))
+    });
+    let log = std::fs::read_to_string(&log_file).unwrap();
     assert!(
         log.contains("node running") && !log.contains('\u{1b}'),
         "{log}"

@@ -28,6 +28,17 @@ pub struct RawConfig {
     /// Log settings.
     #[serde(default)]
     pub log: RawLog,
+    /// The Prometheus metrics endpoint; absent: off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<RawMetrics>,
+}
+
+/// `[metrics]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMetrics {
+    /// Address to bind the plain-HTTP `/metrics` endpoint, e.g. `127.0.0.1:9464`.
+    pub listen: String,
 }
 
 /// `[peer]`.
@@ -84,6 +95,8 @@ pub struct NodeConfig {
     pub api_listen: SocketAddr,
     /// Checkpoint interval in entries (at least 1).
     pub checkpoint_every: u64,
+    /// Where the Prometheus endpoint listens, if it is on.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl TryFrom<RawConfig> for NodeConfig {
@@ -117,6 +130,10 @@ impl TryFrom<RawConfig> for NodeConfig {
             peer_advertise: raw.peer.advertise,
             api_listen: addr("api.listen", &raw.api.listen)?,
             checkpoint_every: raw.log.checkpoint_every,
+            metrics_listen: raw
+                .metrics
+                .map(|m| addr("metrics.listen", &m.listen))
+                .transpose()?,
         })
     }
 }
@@ -136,6 +153,9 @@ impl From<&NodeConfig> for RawConfig {
             log: RawLog {
                 checkpoint_every: c.checkpoint_every,
             },
+            metrics: c.metrics_listen.map(|a| RawMetrics {
+                listen: a.to_string(),
+            }),
         }
     }
 }

@@ -182,6 +182,7 @@ fn initial_config(options: &InitOptions) -> Result<NodeConfig> {
                 .map_or_else(|| "127.0.0.1:7444".into(), |a| a.to_string()),
         },
         log: crate::node::config::RawLog::default(),
+        metrics: None,
     })
     .map_err(|problem| Error::Config {
         path: options.data_dir.join(CONFIG_FILE),

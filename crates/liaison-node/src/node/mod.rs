@@ -1,7 +1,8 @@
-//! What a node is: its configuration, its files, the state its parts share, and the
-//! vocabulary its log is written in.
+//! What a node is: its configuration, its files, the state its parts share, the
+//! vocabulary its log is written in, and the metrics it exports.
 
 pub mod config;
 pub mod data_dir;
 pub mod journal;
+pub mod metrics;
 pub mod state;

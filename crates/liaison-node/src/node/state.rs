@@ -88,6 +88,8 @@ pub struct NodeState {
     /// Whether the node is serving (set by the runtime), as opposed to being
     /// administered offline by the CLI.
     serving: std::sync::atomic::AtomicBool,
+    /// Counters and gauges for the Prometheus endpoint.
+    pub metrics: crate::node::metrics::Metrics,
 }
 
 impl NodeState {
@@ -119,6 +121,7 @@ impl NodeState {
             exchanges_due: Mutex::new(HashMap::new()),
             own_log_behind: Mutex::new(HashMap::new()),
             serving: std::sync::atomic::AtomicBool::new(false),
+            metrics: crate::node::metrics::Metrics::default(),
         }))
     }
 

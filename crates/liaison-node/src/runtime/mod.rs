@@ -2,4 +2,5 @@
 
 mod accept;
 pub mod delivery;
+pub mod metrics;
 pub mod server;

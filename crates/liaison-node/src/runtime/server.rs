@@ -127,6 +127,21 @@ pub async fn run_state(
         start_workers,
         stop_rx.clone(),
     )));
+    let metrics_addr = match state.node().config().metrics_listen {
+        Some(addr) => {
+            let listener = TcpListener::bind(addr).await.map_err(Error::io(
+                "bind the metrics endpoint ([metrics] listen)",
+                &data_dir,
+            ))?;
+            running.tasks.push(tokio::spawn(super::metrics::serve(
+                listener,
+                state.clone(),
+                stop_rx.clone(),
+            )));
+            Some(addr)
+        }
+        None => None,
+    };
     let api_addr = match listeners.api {
         Some(api) => {
             Some(serve_client_api(&mut running, &state, &certificate, api, &stop_rx).await?)
@@ -144,7 +159,7 @@ pub async fn run_state(
     for warning in crate::ops::policy::unknown_partners(&state, &state.policy.snapshot()) {
         tracing::warn!(%warning, "sharing policy");
     }
-    tracing::info!(%agency, %peer_addr, api_addr = ?api_addr, admin_socket = %socket.display(), "node running");
+    tracing::info!(%agency, %peer_addr, api_addr = ?api_addr, metrics_addr = ?metrics_addr, admin_socket = %socket.display(), "node running");
 
     shutdown.await;
     tracing::info!(%agency, "shutting down");

@@ -415,7 +415,12 @@ impl Log {
     pub fn outbox_len(&self, partner: &AgencyId) -> usize {
         self.shared
             .tree()
-            .map_or(0, |tree| tree.scan_prefix(outbox_prefix(partner)).count())
+            // Stop at the first error: sled's iterator repeats an I/O error for ever.
+            .map_or(0, |tree| {
+                tree.scan_prefix(outbox_prefix(partner))
+                    .take_while(Result::is_ok)
+                    .count()
+            })
     }
 
     /// Why writes fail at the moment, if they do. The writer retries by itself and

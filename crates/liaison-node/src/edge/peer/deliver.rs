@@ -77,11 +77,11 @@ pub(super) fn start(
     ));
     tokio::spawn(store_in_order(
         state.clone(),
-        partner,
+        partner.clone(),
         checked_rx,
         stored_tx,
     ));
-    tokio::spawn(receipt_when_durable(state, stored_rx, receipts));
+    tokio::spawn(receipt_when_durable(state, partner, stored_rx, receipts));
 }
 
 /// Stage 1: read each payload and start its checks, in parallel.
@@ -337,6 +337,7 @@ fn record_rejection(
 /// Stage 3: once each entry is durable, sign its receipt and send it, in order.
 async fn receipt_when_durable(
     state: Arc<NodeState>,
+    partner: AgencyId,
     mut stored: mpsc::Receiver<Pending>,
     receipts: ReceiptSender,
 ) {
@@ -381,6 +382,7 @@ async fn receipt_when_durable(
                 return;
             }
         };
+        state.metrics.answered(&partner, &outcome);
         let receipt = Receipt {
             bulletin_id: pending.bulletin_id,
             receiver: me.clone(),

@@ -29,6 +29,8 @@ struct InFlight {
     /// For a recall this node relays: the partner it came from, who gets the purge
     /// receipt back.
     relay_purge_to: Option<AgencyId>,
+    /// When it went on the stream (for the delivery-latency metric).
+    sent: std::time::Instant,
 }
 
 /// The state of one delivery stream.
@@ -175,6 +177,7 @@ impl<'a> Session<'a> {
                 bulletin_id,
                 envelope_sha256: liaison_core::crypto::sha256(&sent),
                 relay_purge_to: queued.relay_purge_to,
+                sent: std::time::Instant::now(),
             });
             self.outgoing
                 .send(message)
@@ -227,6 +230,9 @@ impl<'a> Session<'a> {
         // estimates the partner's clock skew, within a round trip.
         let skew = r.time.0.saturating_sub(self.state.clock.now().0);
         self.state.set_clock_skew(self.partner, skew);
+        self.state
+            .metrics
+            .delivered(self.partner, &r.outcome, expected.sent.elapsed());
         if let Outcome::Rejected { code, reason } = &r.outcome {
             if code.is_transient() {
                 return Err(DeliveryError::NotYet {
