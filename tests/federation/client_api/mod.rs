@@ -3,6 +3,7 @@
 //! refused certificates ([`access`]).
 
 mod access;
+mod foreign;
 mod rpcs;
 mod streams;
 

@@ -1,0 +1,98 @@
+#!/usr/bin/env python3
+"""A client that is not Liaison's own: what the README's grpcurl lines do, from Python
+grpcio, knowing nothing but the server's reflection (no .proto files, no generated code).
+
+    python3 grpc_client.py HOST:PORT CA.pem CLIENT.pem CLIENT.key RECIPIENT
+
+Prints one JSON object with what it saw; the Rust test that runs it
+(tests/federation/client_api/foreign.rs) checks it. Needs grpcio, grpcio-reflection,
+grpcio-health-checking and protobuf (installed by .ci/run).
+"""
+
+import json
+import sys
+
+import grpc
+from google.protobuf import descriptor_pool, json_format, message_factory
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
+    ProtoReflectionDescriptorDatabase,
+)
+
+
+def main(target, ca, cert, key, recipient):
+    credentials = grpc.ssl_channel_credentials(
+        root_certificates=open(ca, "rb").read(),
+        private_key=open(key, "rb").read(),
+        certificate_chain=open(cert, "rb").read(),
+    )
+    # The node certificate names localhost; connect to 127.0.0.1 under that name.
+    options = [("grpc.ssl_target_name_override", "localhost")]
+    channel = grpc.secure_channel(target, credentials, options)
+    seen = {}
+
+    # grpcurl ... list
+    database = ProtoReflectionDescriptorDatabase(channel)
+    seen["services"] = sorted(database.get_services())
+
+    # grpcurl ... grpc.health.v1.Health/Check
+    health = health_pb2_grpc.HealthStub(channel)
+    status = health.Check(health_pb2.HealthCheckRequest(service=""))
+    seen["health"] = health_pb2.HealthCheckResponse.ServingStatus.Name(status.status)
+
+    # Messages built from the descriptors reflection served, as grpcurl does.
+    pool = descriptor_pool.DescriptorPool(database)
+    client = pool.FindServiceByName("liaison.v1.Client")
+
+    def call(method, request_json, stream=False):
+        descriptor = client.methods_by_name[method]
+        request_class = message_factory.GetMessageClass(descriptor.input_type)
+        response_class = message_factory.GetMessageClass(descriptor.output_type)
+        path = f"/liaison.v1.Client/{method}"
+        kind = channel.unary_stream if stream else channel.unary_unary
+        stub = kind(
+            path,
+            request_serializer=lambda m: m.SerializeToString(),
+            response_deserializer=response_class.FromString,
+        )
+        request = json_format.Parse(json.dumps(request_json), request_class())
+        return stub(request, timeout=20)
+
+    # grpcurl ... liaison.v1.Client/Publish
+    published = call(
+        "Publish",
+        {
+            "request_key": "python-interop-1",
+            "recipients": [recipient],
+            "draft": {
+                "category": "trafficking.persons",
+                "tlp": "TLP_AMBER",
+                "content": {"title": "From Python grpcio", "body": "Details..."},
+            },
+        },
+    )
+    seen["published"] = json_format.MessageToDict(published, preserving_proto_field_name=True)
+    bulletin_id = published.bulletin_id
+
+    # A malformed request gets its own status and names the field.
+    try:
+        call("Get", {"bulletin_id": "not-an-id"})
+        seen["bad_request"] = "accepted"
+    except grpc.RpcError as error:
+        seen["bad_request"] = {"code": error.code().name, "message": error.details()}
+
+    # grpcurl ... liaison.v1.Client/DeliveryStatus
+    status = call("DeliveryStatus", {"bulletin_id": bulletin_id})
+    seen["delivery"] = json_format.MessageToDict(status, preserving_proto_field_name=True)
+
+    # grpcurl ... liaison.v1.Client/List (what this node published)
+    listed = call("List", {"direction": "DIRECTION_OUT", "limit": 10})
+    seen["listed"] = [b.get("bulletin_id") for b in json_format.MessageToDict(
+        listed, preserving_proto_field_name=True).get("bulletins", [])]
+    print(json.dumps(seen))
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 6:
+        sys.exit(__doc__)
+    main(*sys.argv[1:])
