@@ -3,46 +3,13 @@
 //! no temporary files left. Run on a real tmpfs, mounted for the test (root only).
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use liaison_core::BulletinId;
 use liaison_node::edge::admin::{BulletinSend, Status};
 use liaison_node::ops::bulletins::Recipients;
 use liaison_node::ops::bulletins::views::SendRequest;
+use liaison_tests::disk::{Tmpfs, fill};
 use liaison_tests::{LONG, TestNode, federation, wait_until};
-
-/// A tmpfs of `size` mounted at `at` for the test's life.
-struct Tmpfs(PathBuf);
-
-impl Tmpfs {
-    fn mount(at: &Path, size: &str) -> Option<Self> {
-        std::fs::create_dir_all(at).unwrap();
-        let mounted = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(at)
-            .status()
-            .is_ok_and(|s| s.success());
-        mounted.then(|| Self(at.to_owned()))
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-    }
-}
-
-/// Fills the filesystem holding `dir` with one file; returns its path.
-fn fill(dir: &Path) -> PathBuf {
-    use std::io::Write as _;
-    let filler = dir.join("filler");
-    let mut file = std::fs::File::create(&filler).unwrap();
-    let chunk = vec![0u8; 64 * 1024];
-    while file.write_all(&chunk).is_ok() {}
-    let small = [0u8; 512];
-    while file.write_all(&small).is_ok() {}
-    filler
-}
 
 fn try_send(from: &TestNode, to: &TestNode, title: &str) -> liaison_node::Result<BulletinId> {
     from.try_admin(BulletinSend(SendRequest {

@@ -118,3 +118,25 @@ pub fn probe_writable(log_dir: &Path) -> Result<()> {
         log_dir.display()
     )))
 }
+
+/// Copies directory `from` to `to` (created), recursively.
+///
+/// Errors: [`Error::Io`] naming the file.
+pub fn copy_dir(from: &Path, to: &Path) -> Result<()> {
+    std::fs::create_dir_all(to).map_err(Error::io(format!("create {}", to.display())))?;
+    let entries = std::fs::read_dir(from).map_err(Error::io(format!("read {}", from.display())))?;
+    for entry in entries {
+        let entry = entry.map_err(Error::io(format!("read {}", from.display())))?;
+        let (source, target) = (entry.path(), to.join(entry.file_name()));
+        if source.is_dir() {
+            copy_dir(&source, &target)?;
+        } else {
+            std::fs::copy(&source, &target).map_err(Error::io(format!(
+                "copy {} to {}",
+                source.display(),
+                target.display()
+            )))?;
+        }
+    }
+    Ok(())
+}

@@ -35,6 +35,11 @@ pub enum Error {
     /// was acknowledged; the log retries by itself and resumes once a write succeeds.
     #[error("the log cannot write at the moment ({0}); nothing was stored; it retries by itself")]
     StorageFailing(String),
+    /// The log was opened read-only from a copy because its own disk is full.
+    #[error(
+        "the log is open read-only (its disk is full): free space on the data directory's disk to make changes"
+    )]
+    ReadOnly,
     /// Another process holds the log (only one may open it: a running node does).
     #[error("the log at {} is in use by another process (is the node running?)", .0.display())]
     Locked(std::path::PathBuf),
@@ -61,6 +66,21 @@ impl Error {
     pub(crate) fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
         let context = context.into();
         move |source| Error::Io { context, source }
+    }
+}
+
+impl Error {
+    /// Whether the error is a full disk (`ENOSPC`), from sled or from a file.
+    pub fn is_storage_full(&self) -> bool {
+        let full = |e: &std::io::Error| {
+            e.kind() == std::io::ErrorKind::StorageFull || e.raw_os_error() == Some(28)
+        };
+        match self {
+            Error::Sled(sled::Error::Io(e)) | Error::Io { source: e, .. } => {
+                full(e) || e.to_string().contains("No space left on device")
+            }
+            _ => false,
+        }
     }
 }
 

@@ -31,7 +31,7 @@ pub fn verify(data_dir: &Path, json: bool) -> Result<()> {
         call(data_dir, LogVerify {}).context("the log does NOT verify")?
     } else {
         let node = Node::load(data_dir)?;
-        let log = node.open_log().context("cannot open the log")?;
+        let log = node.open_log_for_reading().context("cannot open the log")?;
         let bar = progress_bar(log.head().seq, "verifying");
         let verified = verify_log(&node, &log, &mut |seq| {
             if seq % 1024 == 0 {
@@ -73,7 +73,7 @@ impl Source {
         Ok(if admin::socket::node_running(data_dir) {
             Source::Running(data_dir.to_owned())
         } else {
-            Source::Offline(NodeState::open(Node::load(data_dir)?)?)
+            Source::Offline(NodeState::open_offline(Node::load(data_dir)?)?)
         })
     }
 

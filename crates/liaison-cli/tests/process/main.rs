@@ -9,4 +9,5 @@ mod commands;
 mod crash;
 mod deploy;
 mod evidence;
+mod full_disk;
 mod util;

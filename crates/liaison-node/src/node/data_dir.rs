@@ -417,6 +417,27 @@ impl Node {
         ))
     }
 
+    /// [`Node::open_log`] for reading only, on a stopped node: when the log's disk is
+    /// too full for sled to open it, a copy of sled's files in the system's temporary
+    /// directory is opened instead (writes refused; removed when dropped), so `log
+    /// verify`, `status` and the listing commands still work.
+    ///
+    /// Errors: as [`Node::open_log`], or the copy failed (no room there either).
+    pub fn open_log_for_reading(&self) -> Result<Log> {
+        match self.open_log() {
+            Err(Error::Store(e)) if e.is_storage_full() => {
+                let scratch = std::env::temp_dir().join(format!(
+                    "liaison-{}-read-only-{}",
+                    self.config.agency,
+                    std::process::id()
+                ));
+                tracing::warn!(scratch = %scratch.display(), "the log's disk is full: reading a copy");
+                Ok(Log::open_snapshot(&self.dir.join(LOG_DIR), &scratch)?)
+            }
+            other => other,
+        }
+    }
+
     /// Opens the node's log with its checkpoint signer.
     ///
     /// Errors: [`Error::Store`], e.g. when a running node holds the log.

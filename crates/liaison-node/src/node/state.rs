@@ -98,7 +98,22 @@ impl NodeState {
     /// Errors: the log cannot be opened (for example a running node holds it), or a
     /// stored partner identity no longer verifies.
     pub fn open(node: Node) -> Result<Arc<Self>> {
-        let log = Arc::new(node.open_log()?);
+        let log = node.open_log()?;
+        Self::with_log(node, log)
+    }
+
+    /// [`NodeState::open`] for the CLI on a stopped node: on a disk too full to open the
+    /// log, a read-only copy is used ([`Node::open_log_for_reading`]); commands that
+    /// change something are then refused with the reason.
+    ///
+    /// Errors: as [`NodeState::open`].
+    pub fn open_offline(node: Node) -> Result<Arc<Self>> {
+        let log = node.open_log_for_reading()?;
+        Self::with_log(node, log)
+    }
+
+    fn with_log(node: Node, log: Log) -> Result<Arc<Self>> {
+        let log = Arc::new(log);
         let policy_dir = node.dir().to_owned();
         let partners = PartnerSet::new(Partners::from_bundles(log.peers()?)?);
         let clients = ClientSet::new(Clients::from_records(log.clients()?)?);

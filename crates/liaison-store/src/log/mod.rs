@@ -154,6 +154,8 @@ pub struct Log {
     shared: Arc<Shared>,
     requests: Option<mpsc::Sender<Request>>,
     writer: Option<JoinHandle<()>>,
+    /// The scratch directory of a read-only copy, removed on drop.
+    snapshot: Option<PathBuf>,
 }
 
 /// An append that has been handed to the writer. Wait on it to learn when (and where)
@@ -192,12 +194,34 @@ impl Log {
     pub fn open(dir: &Path, options: LogOptions) -> Result<Self> {
         std::fs::create_dir_all(dir.join(BODIES_DIR))
             .map_err(Error::io(format!("create {}", dir.display())))?;
-        let sled_dir = dir.join(SLED_DIR);
-        let db = open_sled(&sled_dir)?;
+        Self::open_at(dir, &dir.join(SLED_DIR), options, None)
+    }
+
+    /// Opens a copy of the log for reading, when the log's own disk is so full that
+    /// sled cannot open it (sled 0.34 writes when it opens): sled's files are copied to
+    /// `scratch` (on another filesystem), bodies are read in place, every write is
+    /// refused with [`Error::ReadOnly`], and `scratch` is removed when the log is
+    /// dropped.
+    ///
+    /// Errors: the copy or the open failed.
+    pub fn open_snapshot(dir: &Path, scratch: &Path) -> Result<Self> {
+        let _ = std::fs::remove_dir_all(scratch);
+        let copy = scratch.join(SLED_DIR);
+        durability::copy_dir(&dir.join(SLED_DIR), &copy)?;
+        Self::open_at(dir, &copy, LogOptions::default(), Some(scratch.to_owned()))
+    }
+
+    fn open_at(
+        dir: &Path,
+        sled_dir: &Path,
+        options: LogOptions,
+        snapshot: Option<PathBuf>,
+    ) -> Result<Self> {
+        let db = open_sled(sled_dir)?;
         let tree = db.open_tree("log")?;
         let head = read_head(&tree)?;
         check_latest_checkpoint(&tree, head)?;
-        let sync = SledSync::new(&sled_dir)?;
+        let sync = SledSync::new(sled_dir)?;
         let last_checkpoint = last_checkpoint(&tree)?.map_or(0, |c| c.seq);
         let shared = Arc::new(Shared {
             dir: dir.to_owned(),
@@ -207,7 +231,15 @@ impl Log {
             failure: Mutex::new(None),
         });
         let (sender, receiver) = mpsc::channel();
-        let writer = Writer::new(shared.clone(), db, sync, head, last_checkpoint, options);
+        let read_only = snapshot.is_some();
+        let writer = Writer::new(
+            shared.clone(),
+            db,
+            sync,
+            (head, last_checkpoint),
+            options,
+            (sled_dir.to_owned(), read_only),
+        );
         let handle = std::thread::Builder::new()
             .name("liaison-log-writer".into())
             .spawn(move || writer.run(receiver))
@@ -216,7 +248,13 @@ impl Log {
             shared,
             requests: Some(sender),
             writer: Some(handle),
+            snapshot,
         })
+    }
+
+    /// Whether this is a read-only copy ([`Log::open_snapshot`]).
+    pub fn is_snapshot(&self) -> bool {
+        self.snapshot.is_some()
     }
 
     /// The directory the log lives in.
@@ -496,6 +534,10 @@ impl Drop for Log {
         self.requests.take();
         if let Some(writer) = self.writer.take() {
             let _ = writer.join();
+        }
+        if let Some(scratch) = self.snapshot.take() {
+            // The writer has let go of sled; the copy goes.
+            let _ = std::fs::remove_dir_all(scratch);
         }
     }
 }

@@ -22,7 +22,7 @@ use super::keys::*;
 use super::{
     Appended, Checkpoint, Head, LogOptions, MAX_REQUESTS_PER_BATCH, Request, Shared, StorageFailure,
 };
-use crate::durability::{self, BODIES_DIR, SLED_DIR, SledSync};
+use crate::durability::{self, BODIES_DIR, SledSync};
 use crate::entry::{self, BodyPlacement, Effect, MAX_BODY_BYTES, NewEntry};
 use crate::error::{Error, Result};
 
@@ -39,6 +39,10 @@ pub(super) struct Writer {
     failing: Option<StorageFailure>,
     /// How long to wait before the next recovery attempt.
     retry_in: Duration,
+    /// Where sled's files are (the log's own, or a read-only copy's).
+    sled_dir: PathBuf,
+    /// A read-only copy: every write is refused.
+    read_only: bool,
 }
 
 /// First wait before retrying a failed write, and the longest.
@@ -164,9 +168,9 @@ impl Writer {
         shared: Arc<Shared>,
         db: sled::Db,
         sync: SledSync,
-        head: Head,
-        last_checkpoint: u64,
+        (head, last_checkpoint): (Head, u64),
         options: LogOptions,
+        (sled_dir, read_only): (PathBuf, bool),
     ) -> Self {
         Self {
             shared,
@@ -177,6 +181,8 @@ impl Writer {
             options,
             failing: None,
             retry_in: RETRY_FIRST,
+            sled_dir,
+            read_only,
         }
     }
 
@@ -214,6 +220,16 @@ impl Writer {
     }
 
     fn commit(&mut self, requests: Vec<Request>) {
+        if self.read_only {
+            for request in requests {
+                match request {
+                    Request::Append { reply, .. } => drop(reply.send(Err(Error::ReadOnly))),
+                    Request::Checkpoint { reply } => drop(reply.send(Err(Error::ReadOnly))),
+                    Request::SetSigner(_) => {}
+                }
+            }
+            return;
+        }
         if let Some(failure) = &self.failing {
             refuse_all(requests, &failure.reason);
             return;
@@ -532,7 +548,7 @@ impl Writer {
         // readers get `StorageFailing` for these few milliseconds.
         self.shared.set_tree(None);
         self.db = None;
-        let sled_dir = self.shared.dir.join(SLED_DIR);
+        let sled_dir = self.sled_dir.clone();
         let db = super::open_sled(&sled_dir)?;
         let tree = db.open_tree("log")?;
         let head = super::read_head(&tree)?;

@@ -116,7 +116,7 @@ pub fn call<C: Command>(data_dir: &Path, command: C) -> Result<C::Reply> {
         Ok(stream) => call_running(&path, stream, command),
         // No socket, or nobody listening on it: the node is not running.
         Err(_) => {
-            let state = NodeState::open(Node::load(data_dir)?)?;
+            let state = NodeState::open_offline(Node::load(data_dir)?)?;
             command.run(&state)
         }
     }
