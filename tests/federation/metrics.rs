@@ -138,6 +138,9 @@ fn metrics_are_scraped_over_http_and_follow_the_deliveries() {
     );
     assert!(after["liaison_delivery_latency_seconds_count"] >= 2.0);
     assert!(after["liaison_log_commits"] >= 1.0);
+    assert!(after["liaison_log_commit_latency_seconds_count"] >= 1.0);
+    assert!(after["liaison_log_appended_entries_total"] >= 4.0);
+    assert_eq!(after["liaison_log_commit_failures_total"], 0.0);
     let at_de = parse(&scrape(de_port).1);
     assert_eq!(
         at_de[r#"liaison_received_total{partner="NL-NP",outcome="accepted"}"#],

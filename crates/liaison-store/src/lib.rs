@@ -57,5 +57,7 @@ pub mod verify;
 
 pub use entry::{BodyPlacement, Effect, Entry, EntryKind, INLINE_BODY_LIMIT, NewEntry};
 pub use error::{Error, Result};
-pub use log::{Appended, Checkpoint, Delivered, Head, Log, LogOptions, PendingAppend};
+pub use log::{
+    Appended, Checkpoint, Commit, CommitObserver, Delivered, Head, Log, LogOptions, PendingAppend,
+};
 pub use verify::VerifyReport;

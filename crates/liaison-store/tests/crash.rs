@@ -33,6 +33,7 @@ fn open(dir: &Path) -> Log {
                 key: SigningKey::from_seed([9; 32]).unwrap(),
             }),
             checkpoint_every: 64,
+            observer: None,
         },
     )
     .unwrap()

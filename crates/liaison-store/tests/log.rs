@@ -28,6 +28,7 @@ fn open(dir: &Path) -> Log {
                 key: signer(),
             }),
             checkpoint_every: 0,
+            observer: None,
         },
     )
     .unwrap()

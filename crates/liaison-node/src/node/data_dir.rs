@@ -442,6 +442,16 @@ impl Node {
     ///
     /// Errors: [`Error::Store`], e.g. when a running node holds the log.
     pub fn open_log(&self) -> Result<Log> {
+        self.open_log_observed(None)
+    }
+
+    /// [`Node::open_log`], telling `observer` of every group commit (metrics).
+    ///
+    /// Errors: as [`Node::open_log`].
+    pub fn open_log_observed(
+        &self,
+        observer: Option<liaison_store::CommitObserver>,
+    ) -> Result<Log> {
         let signing = SigningKey::from_seed(*self.keys.signing.seed())?;
         Ok(Log::open(
             &self.dir.join(LOG_DIR),
@@ -451,6 +461,7 @@ impl Node {
                     key: signing,
                 }),
                 checkpoint_every: self.config.checkpoint_every,
+                observer,
             },
         )?)
     }

@@ -50,6 +50,9 @@ pub struct Metrics {
     pub received: Family<OutcomeLabels, Counter>,
     /// Seconds from sending a bulletin to storing its receipt.
     pub delivery_latency: Histogram,
+    commit_latency: Histogram,
+    commit_failures: Counter,
+    appended: Counter,
     outbox: Family<PartnerLabel, Gauge>,
     outbox_oldest: Family<PartnerLabel, FloatGauge>,
     connected: Family<PartnerLabel, Gauge>,
@@ -83,6 +86,26 @@ impl Default for Metrics {
             "Time from sending to a partner to storing its signed receipt",
             Unit::Seconds,
             delivery_latency.clone(),
+        );
+        // 50 µs to about 1.6 s.
+        let commit_latency = Histogram::new(exponential_buckets(0.000_05, 2.0, 16));
+        registry.register_with_unit(
+            "log_commit_latency",
+            "Time one group commit took to apply, flush and sync (every acknowledged append waits for one)",
+            Unit::Seconds,
+            commit_latency.clone(),
+        );
+        let commit_failures = Counter::default();
+        registry.register(
+            "log_commit_failures",
+            "Group commits that failed to become durable (full disk, I/O error)",
+            commit_failures.clone(),
+        );
+        let appended = Counter::default();
+        registry.register(
+            "log_appended_entries",
+            "Entries made durable since the node started",
+            appended.clone(),
         );
         let outbox = Family::<PartnerLabel, Gauge>::default();
         registry.register(
@@ -146,6 +169,9 @@ impl Default for Metrics {
             deliveries,
             received,
             delivery_latency,
+            commit_latency,
+            commit_failures,
+            appended,
             outbox,
             outbox_oldest,
             connected,
@@ -171,6 +197,19 @@ fn outcome_label(outcome: &Outcome) -> &'static str {
 }
 
 impl Metrics {
+    /// What the log tells of each group commit, into the commit metrics.
+    pub fn commit_observer(self: &std::sync::Arc<Self>) -> liaison_store::CommitObserver {
+        let metrics = self.clone();
+        liaison_store::CommitObserver(std::sync::Arc::new(move |commit| {
+            metrics.commit_latency.observe(commit.took.as_secs_f64());
+            if commit.ok {
+                metrics.appended.inc_by(commit.entries as u64);
+            } else {
+                metrics.commit_failures.inc();
+            }
+        }))
+    }
+
     /// Counts one receipt from `partner`, and how long it took since sending.
     pub fn delivered(
         &self,

@@ -89,7 +89,7 @@ pub struct NodeState {
     /// administered offline by the CLI.
     serving: std::sync::atomic::AtomicBool,
     /// Counters and gauges for the Prometheus endpoint.
-    pub metrics: crate::node::metrics::Metrics,
+    pub metrics: Arc<crate::node::metrics::Metrics>,
 }
 
 impl NodeState {
@@ -98,8 +98,9 @@ impl NodeState {
     /// Errors: the log cannot be opened (for example a running node holds it), or a
     /// stored partner identity no longer verifies.
     pub fn open(node: Node) -> Result<Arc<Self>> {
-        let log = node.open_log()?;
-        Self::with_log(node, log)
+        let metrics = Arc::new(crate::node::metrics::Metrics::default());
+        let log = node.open_log_observed(Some(metrics.commit_observer()))?;
+        Self::with_log(node, log, metrics)
     }
 
     /// [`NodeState::open`] for the CLI on a stopped node: on a disk too full to open the
@@ -109,10 +110,14 @@ impl NodeState {
     /// Errors: as [`NodeState::open`].
     pub fn open_offline(node: Node) -> Result<Arc<Self>> {
         let log = node.open_log_for_reading()?;
-        Self::with_log(node, log)
+        Self::with_log(node, log, Arc::default())
     }
 
-    fn with_log(node: Node, log: Log) -> Result<Arc<Self>> {
+    fn with_log(
+        node: Node,
+        log: Log,
+        metrics: Arc<crate::node::metrics::Metrics>,
+    ) -> Result<Arc<Self>> {
         let log = Arc::new(log);
         let policy_dir = node.dir().to_owned();
         let partners = PartnerSet::new(Partners::from_bundles(log.peers()?)?);
@@ -136,7 +141,7 @@ impl NodeState {
             exchanges_due: Mutex::new(HashMap::new()),
             own_log_behind: Mutex::new(HashMap::new()),
             serving: std::sync::atomic::AtomicBool::new(false),
-            metrics: crate::node::metrics::Metrics::default(),
+            metrics,
         }))
     }
 

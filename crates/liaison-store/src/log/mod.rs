@@ -93,6 +93,30 @@ pub struct LogOptions {
     /// Write a checkpoint automatically once this many entries follow the last one
     /// (0: only when asked with [`Log::checkpoint`]).
     pub checkpoint_every: u64,
+    /// Told of every group commit (for metrics).
+    pub observer: Option<CommitObserver>,
+}
+
+/// What one group commit was: how long applying and flushing took, how many entries
+/// it made durable, and whether it succeeded.
+#[derive(Debug, Clone, Copy)]
+pub struct Commit {
+    /// Apply, flush and sync.
+    pub took: std::time::Duration,
+    /// Entries in the batch.
+    pub entries: usize,
+    /// Whether it became durable.
+    pub ok: bool,
+}
+
+/// A function told of every group commit, on the writer thread: keep it quick.
+#[derive(Clone)]
+pub struct CommitObserver(pub Arc<dyn Fn(Commit) + Send + Sync>);
+
+impl std::fmt::Debug for CommitObserver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CommitObserver")
+    }
 }
 
 enum Request {

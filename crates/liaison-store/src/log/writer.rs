@@ -243,7 +243,15 @@ impl Writer {
             prepared,
             checkpoint_replies,
         } = collected;
+        let started = std::time::Instant::now();
         let outcome = self.write(pending.batch, pending.wrote_body_files);
+        if let Some(observer) = &self.options.observer {
+            (observer.0)(super::Commit {
+                took: started.elapsed(),
+                entries: head.seq.saturating_sub(self.head.seq) as usize,
+                ok: outcome.is_ok(),
+            });
+        }
         if outcome.is_ok() {
             for file in &pending.erase_files {
                 if let Err(e) = std::fs::remove_file(file) {
