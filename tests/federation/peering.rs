@@ -354,6 +354,19 @@ fn a_flood_of_junk_gets_receipts_but_cannot_grow_the_log_without_bound() {
         flood as u64,
         "every refusal is accounted for"
     );
+    // And status counts them for the operator, by code.
+    let partner = a
+        .admin(Status {})
+        .partners
+        .into_iter()
+        .find(|p| p.agency == "DE-BKA")
+        .unwrap();
+    assert_eq!(
+        partner.refused,
+        [("REJECT_CODE_MALFORMED".to_owned(), flood as u64 + 1)],
+        "{:?}",
+        partner.refused
+    );
     // The node still serves the genuine partner.
     let envelope = seal_envelope(&b.node().keys().signing, &b.node(), &a.node());
     let receipt = deliver_receipt(&runtime, &mut client, envelope);

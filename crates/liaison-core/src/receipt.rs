@@ -84,6 +84,30 @@ pub enum RejectCode {
 }
 
 impl RejectCode {
+    /// Every code.
+    pub const ALL: [RejectCode; 20] = [
+        RejectCode::Unspecified,
+        RejectCode::Malformed,
+        RejectCode::TooLarge,
+        RejectCode::UnsupportedFormat,
+        RejectCode::UnknownOrigin,
+        RejectCode::UnknownSigningKey,
+        RejectCode::RevokedKey,
+        RejectCode::RetiredKey,
+        RejectCode::BadSignature,
+        RejectCode::NotARecipient,
+        RejectCode::UnknownEncryptionKey,
+        RejectCode::Expired,
+        RejectCode::DecryptionFailed,
+        RejectCode::IdentityNotYetValid,
+        RejectCode::IdentityExpired,
+        RejectCode::PolicyDenied,
+        RejectCode::ForwardingRefused,
+        RejectCode::WrongSender,
+        RejectCode::NothingToRecall,
+        RejectCode::StorageUnavailable,
+    ];
+
     /// Whether the refusal says nothing about the bulletin itself, so the sender keeps
     /// it queued and retries with backoff: a key the receiver does not hold *yet*, an
     /// identity not valid *yet* (clock skew), a receiver that cannot store right now.
@@ -130,29 +154,8 @@ impl RejectCode {
     /// The code for a wire value; an unknown value (a newer receiver) is
     /// [`RejectCode::Unspecified`], which is final.
     pub fn from_pb(value: i32) -> Self {
-        const ALL: [RejectCode; 20] = [
-            RejectCode::Unspecified,
-            RejectCode::Malformed,
-            RejectCode::TooLarge,
-            RejectCode::UnsupportedFormat,
-            RejectCode::UnknownOrigin,
-            RejectCode::UnknownSigningKey,
-            RejectCode::RevokedKey,
-            RejectCode::RetiredKey,
-            RejectCode::BadSignature,
-            RejectCode::NotARecipient,
-            RejectCode::UnknownEncryptionKey,
-            RejectCode::Expired,
-            RejectCode::DecryptionFailed,
-            RejectCode::IdentityNotYetValid,
-            RejectCode::IdentityExpired,
-            RejectCode::PolicyDenied,
-            RejectCode::ForwardingRefused,
-            RejectCode::WrongSender,
-            RejectCode::NothingToRecall,
-            RejectCode::StorageUnavailable,
-        ];
-        ALL.into_iter()
+        Self::ALL
+            .into_iter()
             .find(|code| code.to_pb() as i32 == value)
             .unwrap_or(RejectCode::Unspecified)
     }

@@ -56,6 +56,10 @@ pub fn show(data_dir: &Path, json: bool) -> Result<()> {
                     .map(|s| format!("{s}s"))
                     .unwrap_or_else(|| "-".into()),
                 p.last_delivery.clone().unwrap_or_else(|| "-".into()),
+                match p.refused.iter().map(|(_, n)| n).sum::<u64>() {
+                    0 => "-".into(),
+                    total => total.to_string(),
+                },
                 p.last_error.clone().unwrap_or_default(),
             ]
         })
@@ -68,6 +72,7 @@ pub fn show(data_dir: &Path, json: bool) -> Result<()> {
             "OUTBOX",
             "OLDEST",
             "LAST DELIVERY",
+            "REFUSED",
             "LAST ERROR",
         ],
         &rows,

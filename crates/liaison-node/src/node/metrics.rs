@@ -11,7 +11,7 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::{Registry, Unit};
 use std::sync::atomic::AtomicU64;
 
-use liaison_core::receipt::Outcome;
+use liaison_core::receipt::{Outcome, RejectCode};
 
 use crate::node::state::NodeState;
 
@@ -234,6 +234,24 @@ impl Metrics {
                 outcome: outcome_label(outcome).to_owned(),
             })
             .inc();
+    }
+
+    /// How many of `partner`'s deliveries this node refused since it started, by
+    /// rejection code, most first.
+    pub fn refused_from(&self, partner: &liaison_core::AgencyId) -> Vec<(String, u64)> {
+        let mut refused: Vec<(String, u64)> = RejectCode::ALL
+            .iter()
+            .filter_map(|code| {
+                let labels = OutcomeLabels {
+                    partner: partner.to_string(),
+                    outcome: code.as_str().to_owned(),
+                };
+                let count = self.received.get(&labels).map(|c| c.get())?;
+                (count > 0).then(|| (code.as_str().to_owned(), count))
+            })
+            .collect();
+        refused.sort_by_key(|(_, count)| std::cmp::Reverse(*count));
+        refused
     }
 
     /// The OpenMetrics text of every metric, gauges read from `state` now.

@@ -71,6 +71,10 @@ pub struct PartnerStatus {
     /// The partner's clock minus ours, in seconds, estimated from its last receipt.
     #[serde(default)]
     pub clock_skew_seconds: Option<i64>,
+    /// The partner's deliveries this node refused since it started, by rejection code
+    /// (each got a signed rejection; past a logging budget they are only counted).
+    #[serde(default)]
+    pub refused: Vec<(String, u64)>,
 }
 
 /// A key in `liaison status`.
@@ -308,5 +312,6 @@ fn partner_status(
         last_delivery,
         last_error: failure.map(|f| f.to_string()),
         clock_skew_seconds: state.clock_skew(agency).map(|ms| ms / 1000),
+        refused: state.metrics.refused_from(agency),
     })
 }
