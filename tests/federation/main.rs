@@ -13,5 +13,4 @@ mod peer_certificates;
 mod peering;
 mod policy;
 mod revocation;
-mod storage;
 mod transient;

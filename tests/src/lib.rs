@@ -20,6 +20,7 @@
 pub mod api;
 pub mod disk;
 pub mod federation;
+pub mod metrics;
 pub mod wire;
 
 use std::path::{Path, PathBuf};
