@@ -312,6 +312,12 @@ impl TestNode {
 
     /// Sends a 1 KiB TLP:AMBER `trafficking.persons` bulletin to `to`; returns its id.
     pub fn send(&self, to: &[&TestNode], title: &str) -> BulletinId {
+        self.try_send(to, title)
+            .unwrap_or_else(|e| panic!("{}: {}", self.agency, liaison_node::error::describe(&e)))
+    }
+
+    /// [`TestNode::send`], returning the node's refusal instead of panicking.
+    pub fn try_send(&self, to: &[&TestNode], title: &str) -> liaison_node::Result<BulletinId> {
         let request = SendRequest {
             to: Recipients::Named(to.iter().map(|n| n.agency.clone()).collect()),
             category: "trafficking.persons".parse().unwrap(),
@@ -322,7 +328,8 @@ impl TestNode {
             expires_in_days: 30,
             request_key: None,
         };
-        self.admin(BulletinSend(request)).id.parse().unwrap()
+        self.try_admin(BulletinSend(request))
+            .map(|sent| sent.id.parse().unwrap())
     }
 
     /// Bulletins received, in log order.

@@ -6,10 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use liaison_core::BulletinId;
-use liaison_node::edge::admin::{BulletinSend, Status};
-use liaison_node::ops::bulletins::Recipients;
-use liaison_node::ops::bulletins::views::SendRequest;
+use liaison_node::edge::admin::Status;
 use liaison_tests::disk::{Tmpfs, fill};
 use liaison_tests::metrics::{enable_metrics, parse, scrape};
 use liaison_tests::{LONG, TestNode, federation, wait_until};
@@ -81,20 +78,6 @@ fn reading_commands_work_on_a_full_disk_and_changes_are_refused() {
     ]);
 }
 
-fn try_send(from: &TestNode, to: &TestNode, title: &str) -> liaison_node::Result<BulletinId> {
-    from.try_admin(BulletinSend(SendRequest {
-        to: Recipients::Named(vec![to.agency.clone()]),
-        category: "trafficking.persons".parse().unwrap(),
-        tlp: liaison_core::Tlp::Amber,
-        handling: vec![],
-        title: title.into(),
-        body: "x".repeat(1024),
-        expires_in_days: 30,
-        request_key: None,
-    }))
-    .map(|sent| sent.id.parse().unwrap())
-}
-
 fn temporary_files(dir: &Path) -> Vec<PathBuf> {
     let mut found = Vec::new();
     for item in std::fs::read_dir(dir).unwrap().flatten() {
@@ -121,12 +104,12 @@ fn a_full_disk_stops_acknowledgements_and_running_nodes_recover_by_themselves() 
         start(n);
     }
     let (nl, de) = (&nodes[0], &nodes[1]);
-    let mut acknowledged = vec![try_send(nl, de, "before").unwrap()];
+    let mut acknowledged = vec![nl.try_send(&[de], "before").unwrap()];
     wait_until("the first delivery", LONG, || nl.outbox(de) == 0);
 
     // The disk fills up: sends are refused, never acknowledged and then lost.
     let filler = fill(&fs.0);
-    let refused = (0..2000).find_map(|i| match try_send(nl, de, &format!("while full {i}")) {
+    let refused = (0..2000).find_map(|i| match nl.try_send(&[de], &format!("while full {i}")) {
         Ok(id) => {
             acknowledged.push(id);
             None
@@ -157,7 +140,7 @@ fn a_full_disk_stops_acknowledgements_and_running_nodes_recover_by_themselves() 
     wait_until("NL-NP's log to write again", LONG, || {
         nl.admin(Status {}).storage_failing.is_none()
     });
-    acknowledged.push(try_send(nl, de, "after").unwrap());
+    acknowledged.push(nl.try_send(&[de], "after").unwrap());
     wait_until("every acknowledged bulletin to reach DE-BKA", LONG, || {
         let inbox: Vec<String> = de.inbox().into_iter().map(|b| b.id).collect();
         acknowledged
