@@ -37,7 +37,7 @@ fn a_retried_publish_is_stored_once() {
             .publish(publish_request("same-key", "Something else", &[b]))
             .await
             .unwrap_err();
-        assert_eq!(other.code(), tonic::Code::FailedPrecondition, "{other:?}");
+        assert_eq!(other.code(), tonic::Code::AlreadyExists, "{other:?}");
         assert!(
             other.message().contains("\"same-key\"")
                 && other.message().contains(&first.bulletin_id),

@@ -96,7 +96,7 @@ pub fn status_of(error: Error) -> Status {
         Error::PolicyDenied(m) => {
             Status::permission_denied(format!("denied by the sharing policy: {m}"))
         }
-        e @ Error::RequestKeyReused { .. } => Status::failed_precondition(e.to_string()),
+        e @ Error::RequestKeyReused { .. } => Status::already_exists(e.to_string()),
         Error::Policy(m) => {
             Status::failed_precondition(format!("the node's sharing policy is unusable: {m}"))
         }
