@@ -414,3 +414,55 @@ fn an_entry_erased_while_queued_does_not_block_the_queue() {
         liaison_node::node::journal::LogEvent::ErasedBeforeSending { seq, .. } if *seq == published.seq
     )));
 }
+
+/// A recall delivered twice (the first receipt lost on the way) is answered from the
+/// entry that carried it out: the same entry and its real chain hash, which the sender
+/// keeps and later checks in a checkpoint exchange (a zero hash would read as a fork).
+#[test]
+fn a_repeated_recall_is_answered_with_the_entry_that_carried_it_out() {
+    let PartnerLine {
+        nodes,
+        runtime,
+        mut client,
+        dir: _dir,
+    } = partner_line();
+    let (a, b) = (&nodes[0], &nodes[1]);
+    let envelope = seal_envelope(&b.node().keys().signing, &b.node(), &a.node());
+    let id = liaison_core::SealedEnvelope::decode(envelope.clone())
+        .unwrap()
+        .header()
+        .bulletin_id;
+    assert!(matches!(
+        deliver_receipt(&runtime, &mut client, envelope)
+            .receipt()
+            .outcome,
+        Outcome::Accepted { .. }
+    ));
+    let recall = liaison_core::recall::SignedRecall::sign(
+        id,
+        b.agency.clone(),
+        "wrong person".into(),
+        &b.node().keys().signing,
+    );
+    let send = |client: &mut liaison_tests::wire::PeerClient| {
+        liaison_tests::wire::deliver_message(
+            &runtime,
+            client,
+            pb::SealedBulletin {
+                recall: recall.to_bytes(),
+                ..Default::default()
+            },
+        )
+    };
+    let first = send(&mut client);
+    let again = send(&mut client);
+    let (first, again) = (first.receipt(), again.receipt());
+    assert!(
+        matches!(first.outcome, Outcome::Purged { .. }),
+        "{:?}",
+        first.outcome
+    );
+    assert_eq!(first.outcome, again.outcome, "the same entry");
+    assert_eq!(first.log_hash, again.log_hash, "the same hash");
+    assert_ne!(first.log_hash, Some([0; 32]));
+}

@@ -194,11 +194,11 @@ impl PendingAppend {
         self.0.blocking_recv().map_err(|_| Error::Closed)?
     }
 
-    /// An append that was already made, at entry `seq` (answering a repeat of a
-    /// request whose entry is on disk).
-    pub fn ready(seq: u64) -> Self {
+    /// An append that was already made (answering a repeat of a request whose entry
+    /// is on disk, with that entry's real hash: receipts sign it).
+    pub fn ready(appended: Appended) -> Self {
         let (reply, receiver) = oneshot::channel();
-        let _ = reply.send(Ok(vec![Appended { seq, hash: [0; 32] }]));
+        let _ = reply.send(Ok(vec![appended]));
         Self(receiver)
     }
 

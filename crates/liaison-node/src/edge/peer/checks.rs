@@ -26,8 +26,12 @@ pub(super) enum Checked {
         erase: u64,
         onward: Vec<(AgencyId, u64)>,
     },
-    /// A recall already carried out, at entry `seq`.
-    RecallDone { bulletin_id: BulletinId, seq: u64 },
+    /// A recall already carried out, at this entry (its real hash: the receipt signs
+    /// it, and a zero hash would later read as a forked log).
+    RecallDone {
+        bulletin_id: BulletinId,
+        done: liaison_store::Appended,
+    },
     /// To be stored: the envelope (or forwarded envelope) exactly as received.
     Accepted {
         bulletin_id: BulletinId,
@@ -244,7 +248,10 @@ pub(super) fn check_recall(state: &NodeState, partner: &AgencyId, raw: Bytes) ->
     if let Some(done) = entries.iter().find(|e| e.kind == EntryKind::Recall) {
         return Checked::RecallDone {
             bulletin_id: id,
-            seq: done.seq,
+            done: liaison_store::Appended {
+                seq: done.seq,
+                hash: done.hash,
+            },
         };
     }
     let Some(received) = entries

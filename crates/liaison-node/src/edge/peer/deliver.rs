@@ -222,8 +222,8 @@ fn submit(
                 wake: onward.into_iter().map(|(to, _)| to).collect(),
             }
         }
-        Checked::RecallDone { bulletin_id, seq } => Pending {
-            append: PendingAppend::ready(seq),
+        Checked::RecallDone { bulletin_id, done } => Pending {
+            append: PendingAppend::ready(done),
             bulletin_id: Some(bulletin_id),
             envelope_sha256,
             verdict: Verdict::Purged,
@@ -285,7 +285,11 @@ fn record_rejection(
         Admission::Count => {
             tracing::debug!(%partner, %code, "rejected an envelope (over the logging budget)");
             return Pending {
-                append: PendingAppend::ready(0),
+                // Nothing stored; a rejection's receipt names no entry.
+                append: PendingAppend::ready(liaison_store::Appended {
+                    seq: 0,
+                    hash: [0; 32],
+                }),
                 bulletin_id,
                 envelope_sha256,
                 verdict: Verdict::Rejected { code, reason },
