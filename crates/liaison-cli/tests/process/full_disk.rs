@@ -38,18 +38,17 @@ fn reading_commands_work_on_a_full_disk_and_changes_are_refused() {
     assert!(status.contains("NL-NP"), "{status}");
     ok(&["bulletin", "list", "--data-dir", node.d()]);
     ok(&["log", "export", "--data-dir", node.d(), "--json"]);
-    let refused = fails(
-        &[
-            "peer",
-            "add",
-            bundle.to_str().unwrap(),
-            "--fingerprint",
-            &other.fingerprint(),
-            "--data-dir",
-            node.d(),
-        ],
-        1,
-    );
+    let fingerprint = other.fingerprint();
+    let peer_add = [
+        "peer",
+        "add",
+        bundle.to_str().unwrap(),
+        "--fingerprint",
+        &fingerprint,
+        "--data-dir",
+        node.d(),
+    ];
+    let refused = fails(&peer_add, 1);
     assert!(
         refused.contains("read-only (its disk is full)"),
         "{refused}"
@@ -67,15 +66,7 @@ fn reading_commands_work_on_a_full_disk_and_changes_are_refused() {
     assert!(leftovers.is_empty(), "{leftovers:?}");
     // With room again, the same command works.
     std::fs::remove_file(filler).unwrap();
-    ok(&[
-        "peer",
-        "add",
-        bundle.to_str().unwrap(),
-        "--fingerprint",
-        &other.fingerprint(),
-        "--data-dir",
-        node.d(),
-    ]);
+    ok(&peer_add);
 }
 
 fn temporary_files(dir: &Path) -> Vec<PathBuf> {
