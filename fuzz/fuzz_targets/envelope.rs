@@ -1,6 +1,8 @@
-//! Foreign envelope bytes: decode with limits, then run every `open` check as a
-//! recipient whose directory knows the origin. Must never panic; a decoded envelope
-//! must keep the exact bytes it came from.
+//! Foreign envelope bytes (format v1 or v2): decode with limits, then run every `open`
+//! check as a recipient whose directory knows the origin, once with the node's caches
+//! (verified batch roots, epoch keys; kept across inputs, as a node keeps them) and
+//! once without. Must never panic; a decoded envelope must keep the exact bytes it
+//! came from; the caches must never change the verdict.
 #![no_main]
 
 use std::sync::OnceLock;
@@ -9,12 +11,15 @@ use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
 use liaison_core::crypto::{EncryptionKey, SigningKey};
 use liaison_core::identity::IdentityDocument;
+use liaison_core::envelope::{ReceiverEpochs, VerifiedRoots};
 use liaison_core::{AgencyId, Receiver, SealedEnvelope, UnixMillis, open};
 
 struct Fixture {
     me: AgencyId,
     keys: Vec<EncryptionKey>,
     directory: Vec<IdentityDocument>,
+    roots: VerifiedRoots,
+    epochs: ReceiverEpochs,
 }
 
 fn fixture() -> &'static Fixture {
@@ -37,6 +42,8 @@ fn fixture() -> &'static Fixture {
             me: "DE-BKA".parse().unwrap(),
             keys: vec![EncryptionKey::from_bytes(&[0x22; 32]).unwrap()],
             directory: vec![doc],
+            roots: VerifiedRoots::default(),
+            epochs: ReceiverEpochs::default(),
         }
     })
 }
@@ -45,7 +52,14 @@ fuzz_target!(|data: &[u8]| {
     let f = fixture();
     if let Ok(envelope) = SealedEnvelope::decode(Bytes::copy_from_slice(data)) {
         assert_eq!(envelope.as_bytes().as_ref(), data);
-        let receiver = Receiver { agency: &f.me, encryption_keys: &f.keys };
-        let _ = open(&envelope, receiver, f.directory.as_slice(), UnixMillis(1_795_000_000_000));
+        let now = UnixMillis(1_795_000_000_000);
+        let receiver = Receiver { agency: &f.me, encryption_keys: &f.keys, epochs: None };
+        let plain = open(&envelope, receiver, f.directory.as_slice(), now);
+        let cached = envelope
+            .verify_origin_with(f.directory.as_slice(), now, Some(&f.roots))
+            .and_then(|v| {
+                v.open(Receiver { agency: &f.me, encryption_keys: &f.keys, epochs: Some(&f.epochs) }, now)
+            });
+        assert_eq!(plain, cached, "the caches changed the verdict");
     }
 });

@@ -50,7 +50,7 @@ fuzz_target!(|data: &[u8]| {
     let bytes = Bytes::copy_from_slice(data);
     if let Ok(forwarded) = ForwardedEnvelope::decode(bytes.clone()) {
         assert_eq!(forwarded.as_bytes().as_ref(), data);
-        let receiver = Receiver { agency: &f.me, encryption_keys: &f.keys };
+        let receiver = Receiver { agency: &f.me, encryption_keys: &f.keys, epochs: None };
         let _ = forwarded.open(receiver, f.directory.as_slice(), &f.forwarder, UnixMillis(1_795_000_000_000));
     }
     let _ = SignedRecall::verify(bytes.clone(), f.directory.as_slice());

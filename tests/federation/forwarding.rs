@@ -63,6 +63,7 @@ fn forward_with_grant(de: &TestNode, ro: &TestNode, id: BulletinId, grant: Optio
     let holder = Receiver {
         agency: &node.config().agency,
         encryption_keys: node.decryption_keys(),
+        epochs: None,
     };
     let to = RecipientKey {
         agency: ro.agency.clone(),

@@ -122,6 +122,7 @@ fn crypto_only() -> Result<()> {
         let recv = Receiver {
             agency: &me,
             encryption_keys: std::slice::from_ref(&receiver.encryption),
+            epochs: None,
         };
         let opens = per_second(
             || {

@@ -151,6 +151,7 @@ fn envelopes(budget: Duration) {
         let receiver = Receiver {
             agency: me,
             encryption_keys: std::slice::from_ref(my_key),
+            epochs: None,
         };
         measure(
             &format!("open (decode+verify+decrypt), {n} recipient(s)"),

@@ -22,6 +22,16 @@ pub mod domain {
     pub const ENVELOPE: &[u8] = b"liaison/v1/envelope\0";
     /// HPKE `info` prefix for wrapped content keys.
     pub const CONTENT_KEY: &[u8] = b"liaison/v1/content-key\0";
+    /// A format-v2 envelope, as a Merkle leaf.
+    pub const ENVELOPE_LEAF: &[u8] = b"liaison/v2/envelope\0";
+    /// The signature over a batch of format-v2 envelopes (their Merkle root).
+    pub const ENVELOPE_BATCH: &[u8] = b"liaison/v2/envelope-batch\0";
+    /// HPKE info establishing a (sender, recipient, epoch) key-encryption key.
+    pub const EPOCH: &[u8] = b"liaison/v2/epoch\0";
+    /// The HPKE exporter context of that key-encryption key.
+    pub const EPOCH_KEK: &[u8] = b"liaison/v2/epoch-kek\0";
+    /// The associated data of a content key wrapped under an epoch key.
+    pub const EPOCH_WRAP: &[u8] = b"liaison/v2/content-key\0";
     /// Identity documents, signed by the agency root.
     pub const IDENTITY: &[u8] = b"liaison/v1/identity\0";
     /// Receipts.
@@ -342,6 +352,27 @@ impl EncryptionKey {
     }
 }
 
+impl EncryptionKey {
+    /// The key-encryption key of a (sender, recipient, epoch) triple, from the
+    /// encapsulated key a sender made with [`EncryptionPublicKey::establish_epoch`].
+    pub fn accept_epoch(&self, encapsulated_key: &[u8], info: &[u8]) -> Result<EpochSecret> {
+        let encapped = <Kem as hpke::Kem>::EncappedKey::from_bytes(encapsulated_key)
+            .map_err(|_| Error::DecryptionFailed("encapsulated key is not an X25519 point"))?;
+        let context = hpke::setup_receiver::<WrapAead, Kdf, Kem>(
+            &hpke::OpModeR::Base,
+            &self.secret,
+            &encapped,
+            info,
+        )
+        .map_err(|_| Error::DecryptionFailed("epoch key does not derive"))?;
+        let mut kek = EpochSecret::default();
+        context
+            .export(domain::EPOCH_KEK, &mut kek.0[..])
+            .map_err(|_| Error::DecryptionFailed("epoch key does not derive"))?;
+        Ok(kek)
+    }
+}
+
 impl std::fmt::Debug for EncryptionKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("EncryptionKey")
@@ -396,6 +427,32 @@ impl EncryptionPublicKey {
     }
 }
 
+impl EncryptionPublicKey {
+    /// Starts an epoch with this recipient: one HPKE encapsulation whose exported
+    /// secret is the epoch's key-encryption key. Returns the encapsulated key (sent in
+    /// every envelope of the epoch) and the key-encryption key.
+    pub fn establish_epoch(
+        &self,
+        info: &[u8],
+        rng: &mut impl Entropy,
+    ) -> Result<([u8; 32], EpochSecret)> {
+        let (encapped, context) = hpke::setup_sender_with_rng::<WrapAead, Kdf, Kem>(
+            &hpke::OpModeS::Base,
+            &self.0,
+            info,
+            rng,
+        )
+        .map_err(|e| Error::Crypto(format!("HPKE setup failed: {e}")))?;
+        let mut kek = EpochSecret::default();
+        context
+            .export(domain::EPOCH_KEK, &mut kek.0[..])
+            .map_err(|e| Error::Crypto(format!("HPKE export failed: {e}")))?;
+        let mut encapsulated = [0u8; 32];
+        encapsulated.copy_from_slice(&encapped.to_bytes());
+        Ok((encapsulated, kek))
+    }
+}
+
 impl std::fmt::Debug for EncryptionPublicKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
@@ -405,6 +462,76 @@ impl std::fmt::Debug for EncryptionPublicKey {
         )
     }
 }
+
+/// An epoch's 32-byte key-encryption key. Erased from memory when dropped.
+#[derive(Default, Clone, zeroize::Zeroize, zeroize::ZeroizeOnDrop)]
+pub struct EpochSecret([u8; 32]);
+
+impl EpochSecret {
+    /// A secret from its bytes (test vectors and the epoch caches' own copies).
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(bytes)
+    }
+
+    /// Wraps `content_key` under this key with AES-256-GCM: `nonce || ciphertext ||
+    /// tag`, [`EPOCH_WRAP_LEN`] bytes. The nonce is random: an epoch wraps at most a
+    /// configured count of keys (100,000 by default), far below the 2^32 random
+    /// 96-bit nonces NIST SP 800-38D allows under one key.
+    pub fn wrap(
+        &self,
+        content_key: &[u8; CONTENT_KEY_LEN],
+        aad: &[u8],
+        rng: &mut impl Entropy,
+    ) -> Result<[u8; EPOCH_WRAP_LEN]> {
+        let mut out = [0u8; EPOCH_WRAP_LEN];
+        rng.fill_bytes(&mut out[..12]);
+        let mut nonce = [0u8; 12];
+        nonce.copy_from_slice(&out[..12]);
+        let mut buffer = content_key.to_vec();
+        self::content_key(&self.0)?
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(aad),
+                &mut buffer,
+            )
+            .map_err(|_| Error::Crypto("AES-256-GCM seal failed".into()))?;
+        out[12..].copy_from_slice(&buffer);
+        zeroize::Zeroize::zeroize(&mut buffer);
+        Ok(out)
+    }
+
+    /// Unwraps a content key made by [`EpochSecret::wrap`] with the same `aad`.
+    pub fn unwrap(&self, wrapped: &[u8], aad: &[u8]) -> Result<[u8; CONTENT_KEY_LEN]> {
+        if wrapped.len() != EPOCH_WRAP_LEN {
+            return Err(Error::DecryptionFailed(
+                "wrapped content key has the wrong length",
+            ));
+        }
+        let mut nonce = [0u8; 12];
+        nonce.copy_from_slice(&wrapped[..12]);
+        let mut buffer = wrapped[12..].to_vec();
+        let opened = self::content_key(&self.0)?
+            .open_in_place(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(aad),
+                &mut buffer,
+            )
+            .map_err(|_| Error::DecryptionFailed("content key does not unwrap"))?;
+        let mut key = [0u8; CONTENT_KEY_LEN];
+        key.copy_from_slice(opened);
+        zeroize::Zeroize::zeroize(&mut buffer);
+        Ok(key)
+    }
+}
+
+impl std::fmt::Debug for EpochSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EpochSecret(..)")
+    }
+}
+
+/// Length of a content key wrapped under an epoch key: nonce, key, tag.
+pub const EPOCH_WRAP_LEN: usize = 12 + CONTENT_KEY_LEN + 16;
 
 /// The content AEAD (AES-256-GCM). The key is fresh for every envelope, so the fixed
 /// zero nonce is never used twice under one key.

@@ -64,6 +64,10 @@ pub enum Error {
     /// The signature does not verify under the named key.
     #[error("signature does not verify")]
     BadSignature,
+    /// A batch-signed envelope's inclusion proof does not lead from the envelope to
+    /// the root it carries, so the batch signature says nothing about it.
+    #[error("batch inclusion proof does not lead to the signed root")]
+    BadInclusionProof,
     /// The signed recipient list does not name this agency.
     #[error("{0} is not among the signed recipients")]
     NotARecipient(AgencyId),

@@ -126,6 +126,7 @@ pub fn forward(
             recipient: to.agency.to_string(),
             encapsulated_key: encapsulated.into(),
             wrapped_content_key: wrapped.into(),
+            epoch_id: Bytes::new(),
         }),
         time_unix_ms: now.0,
         release_grant: grant.map(SignedReleaseGrant::to_bytes).unwrap_or_default(),

@@ -178,7 +178,9 @@ impl From<&Error> for RejectCode {
             Error::UnknownSigningKey { .. } => RejectCode::UnknownSigningKey,
             Error::RevokedSigningKey { .. } => RejectCode::RevokedKey,
             Error::RetiredSigningKey { .. } => RejectCode::RetiredKey,
-            Error::BadSignature | Error::BadIdentitySignature => RejectCode::BadSignature,
+            Error::BadSignature | Error::BadInclusionProof | Error::BadIdentitySignature => {
+                RejectCode::BadSignature
+            }
             Error::NotARecipient(_) => RejectCode::NotARecipient,
             Error::UnknownEncryptionKey(_) => RejectCode::UnknownEncryptionKey,
             Error::Expired { .. } => RejectCode::Expired,

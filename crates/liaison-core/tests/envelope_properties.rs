@@ -73,6 +73,7 @@ fn open_as(
         Receiver {
             agency: &me.id,
             encryption_keys: std::slice::from_ref(&me.encryption),
+            epochs: None,
         },
         &directory(&[origin]),
         T0,
@@ -238,6 +239,7 @@ proptest! {
             recipient: third.id.to_string(),
             encapsulated_key: forged_wraps.wraps[0].encapsulated_key.clone(),
             wrapped_content_key: forged_wraps.wraps[0].wrapped_content_key.clone(),
+            epoch_id: Default::default(),
         });
         let widened = pb::SealedEnvelope {
             header: header.encode_to_vec().into(),
@@ -270,6 +272,7 @@ fn each_key_and_time_check_has_its_own_error() {
     let receiver = Receiver {
         agency: &me.id,
         encryption_keys: std::slice::from_ref(&me.encryption),
+        epochs: None,
     };
 
     let nobody = directory(&[]);
@@ -337,6 +340,7 @@ fn each_other_open_check_has_its_own_error() {
     let receiver = Receiver {
         agency: &me.id,
         encryption_keys: std::slice::from_ref(&me.encryption),
+        epochs: None,
     };
     let dir = directory(&[&origin]);
 
@@ -344,6 +348,7 @@ fn each_other_open_check_has_its_own_error() {
     let wrong_key = Receiver {
         agency: &me.id,
         encryption_keys: std::slice::from_ref(&stranger.encryption),
+        epochs: None,
     };
     assert!(matches!(
         open(&envelope, wrong_key, &dir, T0),
@@ -395,7 +400,7 @@ proptest! {
         let _ = liaison_core::policy::Policy::parse(&String::from_utf8_lossy(&data));
         if let Ok(forwarded) = liaison_core::forward::ForwardedEnvelope::decode(Bytes::from(data.clone())) {
             let _ = forwarded.open(
-                Receiver { agency: &me.id, encryption_keys: std::slice::from_ref(&me.encryption) },
+                Receiver { agency: &me.id, encryption_keys: std::slice::from_ref(&me.encryption), epochs: None },
                 &directory(&[&origin]),
                 &origin.id,
                 T0,
@@ -440,6 +445,7 @@ fn a_retired_signing_key_verifies_only_what_it_signed_before_retirement() {
     let receiver = Receiver {
         agency: &me.id,
         encryption_keys: std::slice::from_ref(&me.encryption),
+        epochs: None,
     };
     let new_key = crypto::SigningKey::from_seed([77; 32]).unwrap();
     let retired_at = T0.plus_days(10);
@@ -495,6 +501,7 @@ fn a_recipient_forwards_green_onward_and_nothing_more_restricted() {
         Receiver {
             agency: &a.id,
             encryption_keys: std::slice::from_ref(&a.encryption),
+            epochs: None,
         }
     }
     let forward_under = |sealed: &SealedEnvelope, grant: Option<&SignedReleaseGrant>| {

@@ -31,6 +31,88 @@ pub struct RawConfig {
     /// The Prometheus metrics endpoint; absent: off.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metrics: Option<RawMetrics>,
+    /// Envelope sealing (format v2 epochs and batches); absent: the defaults.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub envelope: Option<RawEnvelope>,
+}
+
+/// `[envelope]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEnvelope {
+    /// Longest use of one epoch key per recipient, in minutes (default 10).
+    #[serde(default = "default_epoch_minutes")]
+    pub epoch_minutes: u64,
+    /// Most content keys wrapped under one epoch key (default 100000).
+    #[serde(default = "default_epoch_bulletins")]
+    pub epoch_bulletins: u64,
+    /// Most envelopes signed in one batch (default 1024, at most 65536).
+    #[serde(default = "default_batch_max")]
+    pub batch_max: usize,
+}
+
+fn default_epoch_minutes() -> u64 {
+    10
+}
+
+fn default_epoch_bulletins() -> u64 {
+    100_000
+}
+
+fn default_batch_max() -> usize {
+    1024
+}
+
+/// Format-v2 sealing settings, validated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EnvelopeSettings {
+    /// When an epoch ends.
+    pub epochs: liaison_core::envelope::EpochLimits,
+    /// Most envelopes per signed batch.
+    pub batch_max: usize,
+}
+
+impl Default for EnvelopeSettings {
+    fn default() -> Self {
+        Self {
+            epochs: liaison_core::envelope::EpochLimits::default(),
+            batch_max: default_batch_max(),
+        }
+    }
+}
+
+impl TryFrom<RawEnvelope> for EnvelopeSettings {
+    type Error = String;
+
+    fn try_from(raw: RawEnvelope) -> Result<Self, String> {
+        if !(1..=24 * 60).contains(&raw.epoch_minutes) {
+            return Err("envelope.epoch_minutes: must be 1 to 1440".into());
+        }
+        // Random 96-bit wrap nonces: stay far below NIST's 2^32 per key.
+        if !(1..=1_000_000).contains(&raw.epoch_bulletins) {
+            return Err("envelope.epoch_bulletins: must be 1 to 1000000".into());
+        }
+        if !(1..=65_536).contains(&raw.batch_max) {
+            return Err("envelope.batch_max: must be 1 to 65536".into());
+        }
+        Ok(Self {
+            epochs: liaison_core::envelope::EpochLimits {
+                max_age: std::time::Duration::from_secs(raw.epoch_minutes * 60),
+                max_wraps: raw.epoch_bulletins,
+            },
+            batch_max: raw.batch_max,
+        })
+    }
+}
+
+impl From<&EnvelopeSettings> for RawEnvelope {
+    fn from(e: &EnvelopeSettings) -> Self {
+        Self {
+            epoch_minutes: e.epochs.max_age.as_secs() / 60,
+            epoch_bulletins: e.epochs.max_wraps,
+            batch_max: e.batch_max,
+        }
+    }
 }
 
 /// `[metrics]`.
@@ -97,6 +179,8 @@ pub struct NodeConfig {
     pub checkpoint_every: u64,
     /// Where the Prometheus endpoint listens, if it is on.
     pub metrics_listen: Option<SocketAddr>,
+    /// Format-v2 sealing settings.
+    pub envelope: EnvelopeSettings,
 }
 
 impl TryFrom<RawConfig> for NodeConfig {
@@ -134,6 +218,11 @@ impl TryFrom<RawConfig> for NodeConfig {
                 .metrics
                 .map(|m| addr("metrics.listen", &m.listen))
                 .transpose()?,
+            envelope: raw
+                .envelope
+                .map(EnvelopeSettings::try_from)
+                .transpose()?
+                .unwrap_or_default(),
         })
     }
 }
@@ -156,6 +245,8 @@ impl From<&NodeConfig> for RawConfig {
             metrics: c.metrics_listen.map(|a| RawMetrics {
                 listen: a.to_string(),
             }),
+            envelope: (c.envelope != EnvelopeSettings::default())
+                .then(|| RawEnvelope::from(&c.envelope)),
         }
     }
 }
@@ -205,6 +296,33 @@ listen = "127.0.0.1:7444"
         assert_eq!(c.agency.as_str(), "NL-NP");
         assert_eq!(c.checkpoint_every, 100);
         assert_eq!(NodeConfig::parse(&c.to_toml()).unwrap(), c);
+    }
+
+    #[test]
+    fn envelope_settings_parse_round_trip_and_are_bounded() {
+        let with = format!(
+            "{GOOD}[envelope]\nepoch_minutes = 5\nepoch_bulletins = 2000\nbatch_max = 64\n"
+        );
+        let c = NodeConfig::parse(&with).unwrap();
+        assert_eq!(c.envelope.epochs.max_age.as_secs(), 300);
+        assert_eq!(c.envelope.epochs.max_wraps, 2000);
+        assert_eq!(c.envelope.batch_max, 64);
+        assert_eq!(NodeConfig::parse(&c.to_toml()).unwrap(), c);
+        assert_eq!(
+            NodeConfig::parse(GOOD).unwrap().envelope,
+            EnvelopeSettings::default()
+        );
+        for (bad, field) in [
+            ("epoch_minutes = 0", "envelope.epoch_minutes"),
+            ("epoch_bulletins = 2000000", "envelope.epoch_bulletins"),
+            ("batch_max = 70000", "envelope.batch_max"),
+        ] {
+            let text = format!("{GOOD}[envelope]\n{bad}\n");
+            assert!(
+                NodeConfig::parse(&text).unwrap_err().contains(field),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -183,6 +183,7 @@ fn initial_config(options: &InitOptions) -> Result<NodeConfig> {
         },
         log: crate::node::config::RawLog::default(),
         metrics: None,
+        envelope: None,
     })
     .map_err(|problem| Error::Config {
         path: options.data_dir.join(CONFIG_FILE),

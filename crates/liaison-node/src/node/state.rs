@@ -90,6 +90,42 @@ pub struct NodeState {
     serving: std::sync::atomic::AtomicBool,
     /// Counters and gauges for the Prometheus endpoint.
     pub metrics: Arc<crate::node::metrics::Metrics>,
+    /// Format-v2 sealing and opening state shared by every thread.
+    pub envelopes: EnvelopeCaches,
+}
+
+/// What sealing and opening format-v2 envelopes keep between bulletins: this node's
+/// epoch keys with each recipient and the batch signer (sending), the batch roots it
+/// verified and the epoch keys partners established with it (receiving). All in
+/// memory only; a restart starts new epochs.
+#[derive(Debug, Default)]
+pub struct EnvelopeCaches {
+    /// This node's current epoch with each recipient key.
+    pub sending: liaison_core::envelope::SenderEpochs,
+    /// Closes and signs batches of concurrently sealed envelopes.
+    pub signer: liaison_core::envelope::BatchSigner,
+    /// Batch roots whose signature was verified.
+    pub roots: liaison_core::envelope::VerifiedRoots,
+    /// Epoch keys partners established with this node.
+    pub receiving: liaison_core::envelope::ReceiverEpochs,
+}
+
+impl EnvelopeCaches {
+    fn new(settings: &crate::node::config::EnvelopeSettings) -> Self {
+        Self {
+            sending: liaison_core::envelope::SenderEpochs::new(settings.epochs),
+            signer: liaison_core::envelope::BatchSigner::new(settings.batch_max),
+            roots: liaison_core::envelope::VerifiedRoots::default(),
+            receiving: liaison_core::envelope::ReceiverEpochs::new(settings.epochs),
+        }
+    }
+
+    /// Drops epoch keys past their age (called periodically, so that a quiet node
+    /// does not keep its last epoch keys in memory).
+    pub fn expire(&self) {
+        self.sending.expire();
+        self.receiving.expire();
+    }
 }
 
 impl NodeState {
@@ -123,8 +159,10 @@ impl NodeState {
         let partners = PartnerSet::new(Partners::from_bundles(log.peers()?)?);
         let clients = ClientSet::new(Clients::from_records(log.clients()?)?);
         let policy = Snapshot::new(load_policy(&policy_dir)?);
+        let envelopes = EnvelopeCaches::new(&node.config().envelope);
         let node = Snapshot::new(node);
         Ok(Arc::new(Self {
+            envelopes,
             node,
             log,
             partners,

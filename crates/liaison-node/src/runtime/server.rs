@@ -296,6 +296,9 @@ async fn serve_client_api(
         health_reporter,
         stop.clone(),
     )));
+    running
+        .tasks
+        .push(tokio::spawn(expire_epoch_keys(state.clone(), stop.clone())));
     let reflection =
         |e: tonic_reflection::server::Error| Error::Internal(format!("reflection: {e}"));
     // Reflection advertises what this port serves, and only that: the client API and
@@ -367,6 +370,20 @@ async fn report_storage_health(
                 status,
             )
             .await;
+    }
+}
+
+/// How often epoch keys past their age are dropped from memory.
+const EPOCH_SWEEP: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Drops format-v2 epoch keys past their age even when no bulletin flows (sealing
+/// drops them too, but a quiet node must not keep its last ones).
+async fn expire_epoch_keys(state: Arc<NodeState>, mut stop: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(EPOCH_SWEEP) => state.envelopes.expire(),
+            _ = stop.changed() => return,
+        }
     }
 }
 

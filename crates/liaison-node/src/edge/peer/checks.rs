@@ -117,7 +117,11 @@ pub(super) fn check_envelope(state: &NodeState, partner: &AgencyId, raw: Bytes) 
     };
     let id = envelope.header().bulletin_id;
     let now = state.clock.now();
-    let verified = match envelope.verify_origin(&*state.partners.snapshot(), now) {
+    let verified = match envelope.verify_origin_with(
+        &*state.partners.snapshot(),
+        now,
+        Some(&state.envelopes.roots),
+    ) {
         Ok(verified) => verified,
         Err(e) => return Rejection::of(Some(id), &e).into(),
     };
@@ -142,6 +146,7 @@ pub(super) fn check_envelope(state: &NodeState, partner: &AgencyId, raw: Bytes) 
     let receiver = Receiver {
         agency: &node.config().agency,
         encryption_keys: node.decryption_keys(),
+        epochs: Some(&state.envelopes.receiving),
     };
     match verified.open(receiver, now) {
         Ok(_) => Checked::Accepted {
@@ -198,6 +203,7 @@ pub(super) fn check_forwarded(state: &NodeState, partner: &AgencyId, raw: Bytes)
     let receiver = Receiver {
         agency: &node.config().agency,
         encryption_keys: node.decryption_keys(),
+        epochs: Some(&state.envelopes.receiving),
     };
     match forwarded.open(
         receiver,

@@ -106,6 +106,7 @@ pub fn forward(state: &NodeState, id: &BulletinId, to: &AgencyId) -> Result<Forw
     let receiver = Receiver {
         agency: &node.config().agency,
         encryption_keys: node.decryption_keys(),
+        epochs: Some(&state.envelopes.receiving),
     };
     let to_key = RecipientKey {
         agency: to.clone(),

@@ -154,10 +154,14 @@ fn seal_and_queue(
         marking: draft.marking,
         content: draft.content,
     };
-    let (envelope, content) = liaison_core::envelope::seal_keeping_content(
+    // Format v2: content keys under the current epoch keys, signed together with
+    // whatever other publishes are sealing at this moment.
+    let (envelope, content) = liaison_core::envelope::seal_batched(
         &bulletin,
         &state.node().keys().signing,
         &judged.keys,
+        &state.envelopes.sending,
+        &state.envelopes.signer,
         &mut SystemRng,
     )?;
     let record = pb::PublishedRecord {

@@ -5,7 +5,7 @@ use bytes::Bytes;
 use liaison_core::envelope::AcceptedBefore;
 use liaison_core::envelope::EnvelopeHeader;
 use liaison_core::forward::ForwardedEnvelope;
-use liaison_core::{AgencyId, BulletinContent, BulletinId, Receiver, SealedEnvelope, Tlp, open};
+use liaison_core::{AgencyId, BulletinContent, BulletinId, Receiver, SealedEnvelope, Tlp};
 use liaison_proto::format::v1 as pb;
 use liaison_store::{Entry, EntryKind};
 use prost::Message as _;
@@ -130,6 +130,7 @@ fn read_received(state: &NodeState, entry: &Entry, body: Bytes) -> Result<ReadBa
     let receiver = Receiver {
         agency: &node.config().agency,
         encryption_keys: node.decryption_keys(),
+        epochs: Some(&state.envelopes.receiving),
     };
     let partners = state.partners.snapshot();
     // Accepted on arrival, revocation included: a key revoked since does not hide it.
@@ -137,7 +138,9 @@ fn read_received(state: &NodeState, entry: &Entry, body: Bytes) -> Result<ReadBa
     if !liaison_core::forward::is_forwarded(&body) {
         let envelope = SealedEnvelope::decode(body)?;
         let at = envelope.header().created;
-        let content = open(&envelope, receiver, &partners, at)
+        let content = envelope
+            .verify_origin_with(&partners, at, Some(&state.envelopes.roots))
+            .and_then(|verified| verified.open(receiver, at))
             .map(|b| b.content)
             .map_err(|e| e.to_string());
         return Ok((envelope, content, Provenance::Received(None)));

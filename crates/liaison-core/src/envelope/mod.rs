@@ -1,6 +1,13 @@
 //! The sealed envelope: a bulletin encrypted once, its content key wrapped for each
-//! recipient with HPKE, and the whole signed by the origin. The layout and the exact
-//! signed message are documented in `proto/liaison/v1/envelope.proto`.
+//! recipient, and the whole signed by the origin. The layout and the exact signed
+//! message are documented in `proto/liaison/v1/envelope.proto` and docs/ENVELOPE.md.
+//!
+//! Two formats: v1 (one Ed25519 signature and one HPKE encapsulation per envelope and
+//! recipient; [`seal_for_recipients`]) and v2, which this node writes: a batch of
+//! envelopes signed once over a Merkle root ([`batch`]), content keys wrapped under
+//! per-epoch recipient keys ([`epoch`]); [`prepare`], [`BatchSigner`],
+//! [`PreparedEnvelope::finish`], or [`seal_batch`] for a whole batch at once. Both open
+//! and verify through the same [`open`].
 //!
 //! [`SealedEnvelope::decode`] does the cheap, structural checks (size, decode with
 //! limits, field rules). [`open`] then runs the checks that need keys, cheapest first,
@@ -20,15 +27,28 @@ use liaison_proto::format::v1 as pb;
 use prost::Message as _;
 
 use crate::bulletin::{Bulletin, BulletinContent};
-use crate::crypto::{self, EncryptionKey, EncryptionPublicKey, Entropy, SigningKey, domain};
+use crate::crypto::{
+    self, EncryptionKey, EncryptionPublicKey, Entropy, SigningKey, VerifyingKey, domain,
+};
 use crate::error::{Error, Malformed, Result};
 use crate::ids::{AgencyId, BulletinId, KeyId, Marking, UnixMillis};
 use crate::limits;
 
-pub use crate::directory::{AcceptedBefore, KeyDirectory, KeyLookup, lookup_in_document};
+pub mod batch;
+pub mod epoch;
+pub mod merkle;
 
-/// The only format version this build writes and reads.
+pub use crate::directory::{AcceptedBefore, KeyDirectory, KeyLookup, lookup_in_document};
+pub use batch::{BatchSigner, SignedBatch, VerifiedRoots};
+pub use epoch::{EpochLimits, ReceiverEpochs, SenderEpochs};
+
+/// Format v1's `format_version`: one signature per envelope.
 pub const FORMAT_VERSION: u32 = 1;
+/// Format v2's `format_version` on the wire (2 marks a forwarded envelope).
+pub const FORMAT_VERSION_BATCH: u32 = 3;
+/// Format v2's signature scheme.
+pub const SCHEME_BATCH: i32 = pb::SignatureScheme::Ed25519MerkleBatch as i32;
+const SCHEME_SINGLE: i32 = pb::SignatureScheme::Ed25519 as i32;
 
 /// The bulletin id of an envelope (sealed or forwarded) that fails its checks, read as
 /// far as the bytes allow, so that a rejection can still name the bulletin. Nothing
@@ -178,6 +198,51 @@ pub struct SealedEnvelope {
     parts: pb::SealedEnvelope,
     header: EnvelopeHeader,
     wraps: Vec<pb::KeyWrap>,
+    batch: Option<Inclusion>,
+}
+
+/// A format-v2 envelope's place in its batch, validated.
+#[derive(Debug, Clone)]
+struct Inclusion {
+    size: u64,
+    index: u64,
+    path: Vec<merkle::Hash>,
+    root: merkle::Hash,
+}
+
+impl TryFrom<pb::BatchInclusion> for Inclusion {
+    type Error = Malformed;
+
+    fn try_from(m: pb::BatchInclusion) -> Result<Self, Malformed> {
+        if m.tree_size == 0 || m.tree_size > merkle::MAX_TREE_SIZE {
+            return Err(Malformed::new(
+                "tree_size",
+                format!("{}; must be 1 to {}", m.tree_size, merkle::MAX_TREE_SIZE),
+            ));
+        }
+        if m.leaf_index >= m.tree_size {
+            return Err(Malformed::new("leaf_index", "must be below tree_size"));
+        }
+        // A tree of at most 2^16 leaves has proofs of at most 16 hashes.
+        if m.path.len() > 16 {
+            return Err(Malformed::new("path", "longer than any tree allowed"));
+        }
+        let hash = |b: &Bytes, field: &str| -> Result<merkle::Hash, Malformed> {
+            b.as_ref()
+                .try_into()
+                .map_err(|_| Malformed::new(field, "must be 32 bytes"))
+        };
+        Ok(Self {
+            size: m.tree_size,
+            index: m.leaf_index,
+            path: m
+                .path
+                .iter()
+                .map(|p| hash(p, "path"))
+                .collect::<Result<_, _>>()?,
+            root: hash(&m.root, "root")?,
+        })
+    }
 }
 
 impl SealedEnvelope {
@@ -198,14 +263,11 @@ impl SealedEnvelope {
         }
         let parts = pb::SealedEnvelope::decode(raw.clone())
             .map_err(|e| Malformed::new("envelope", format!("does not decode: {e}")))?;
-        if parts.format_version != FORMAT_VERSION
-            || parts.signature_scheme != pb::SignatureScheme::Ed25519 as i32
-        {
-            return Err(Error::UnsupportedFormat {
-                version: parts.format_version,
-                scheme: parts.signature_scheme,
-            });
-        }
+        let batched = match (parts.format_version, parts.signature_scheme) {
+            (FORMAT_VERSION, SCHEME_SINGLE) => false,
+            (FORMAT_VERSION_BATCH, SCHEME_BATCH) => true,
+            (version, scheme) => return Err(Error::UnsupportedFormat { version, scheme }),
+        };
         let header = pb::EnvelopeHeader::decode(parts.header.clone())
             .map_err(|e| Malformed::new("envelope.header", format!("does not decode: {e}")))?;
         let header = EnvelopeHeader::try_from(header).map_err(|e| e.within("envelope.header"))?;
@@ -224,15 +286,34 @@ impl SealedEnvelope {
             )
             .into());
         }
+        for wrap in &wraps {
+            check_wrap_shape(wrap, batched).map_err(|e| e.within("envelope.wraps"))?;
+        }
         if parts.signature.len() != 64 {
             return Err(Malformed::new("envelope.signature", "must be 64 bytes").into());
         }
+        let batch = match (batched, parts.batch.clone()) {
+            (false, None) => None,
+            (false, Some(_)) => {
+                return Err(Malformed::new("envelope.batch", "only format v2 has one").into());
+            }
+            (true, None) => return Err(Malformed::new("envelope.batch", "missing").into()),
+            (true, Some(b)) => {
+                Some(Inclusion::try_from(b).map_err(|e| e.within("envelope.batch"))?)
+            }
+        };
         Ok(Self {
             raw,
             parts,
             header,
             wraps,
+            batch,
         })
+    }
+
+    /// The format version this envelope was written in (1 or [`FORMAT_VERSION_BATCH`]).
+    pub fn format_version(&self) -> u32 {
+        self.parts.format_version
     }
 
     /// The envelope bytes, exactly as sealed or received.
@@ -258,6 +339,17 @@ impl SealedEnvelope {
         &self,
         directory: &(impl KeyDirectory + ?Sized),
         now: UnixMillis,
+    ) -> Result<VerifiedEnvelope<'_>> {
+        self.verify_origin_with(directory, now, None)
+    }
+
+    /// [`SealedEnvelope::verify_origin`], verifying a v2 batch signature only once
+    /// for all the envelopes of its batch that `roots` sees.
+    pub fn verify_origin_with(
+        &self,
+        directory: &(impl KeyDirectory + ?Sized),
+        now: UnixMillis,
+        roots: Option<&VerifiedRoots>,
     ) -> Result<VerifiedEnvelope<'_>> {
         let origin = &self.header.origin;
         let key_id = &self.header.signing_key_id;
@@ -301,23 +393,84 @@ impl SealedEnvelope {
                 key
             }
         };
-        let p = &self.parts;
-        let digest = crypto::sha256(&p.ciphertext);
-        key.verify(
-            domain::ENVELOPE,
-            &signed_parts(
-                p.format_version,
-                p.signature_scheme,
-                &p.header,
-                &p.wraps,
-                &digest,
-            )
-            .as_slices(),
-            &p.signature,
-        )
-        .map_err(|_| Error::BadSignature)?;
+        self.check_signature(&key, roots)?;
         Ok(VerifiedEnvelope { envelope: self })
     }
+
+    /// The signature check proper: v1's own signature, or v2's inclusion proof and
+    /// batch signature (verified once per batch when `roots` remembers it).
+    fn check_signature(&self, key: &VerifyingKey, roots: Option<&VerifiedRoots>) -> Result<()> {
+        let p = &self.parts;
+        let digest = crypto::sha256(&p.ciphertext);
+        let parts = signed_parts(
+            p.format_version,
+            p.signature_scheme,
+            &p.header,
+            &p.wraps,
+            &digest,
+        );
+        let Some(batch) = &self.batch else {
+            return key
+                .verify(domain::ENVELOPE, &parts.as_slices(), &p.signature)
+                .map_err(|_| Error::BadSignature);
+        };
+        let mut leaf_parts: Vec<&[u8]> = vec![domain::ENVELOPE_LEAF];
+        leaf_parts.extend_from_slice(&parts.as_slices());
+        let leaf = merkle::leaf_hash(&leaf_parts);
+        if merkle::root_from_proof(&leaf, batch.index, batch.size, &batch.path) != Some(batch.root)
+        {
+            return Err(Error::BadInclusionProof);
+        }
+        let verified = match roots {
+            Some(roots) => roots.verify(
+                key,
+                &self.header.signing_key_id,
+                batch.size,
+                &batch.root,
+                &p.signature,
+            ),
+            None => key
+                .verify(
+                    domain::ENVELOPE_BATCH,
+                    &[&batch::root_message(
+                        p.format_version,
+                        p.signature_scheme,
+                        batch.size,
+                        &batch.root,
+                    )],
+                    &p.signature,
+                )
+                .is_ok(),
+        };
+        if verified {
+            Ok(())
+        } else {
+            Err(Error::BadSignature)
+        }
+    }
+}
+
+/// A key wrap's fields have the sizes its format gives them.
+fn check_wrap_shape(wrap: &pb::KeyWrap, batched: bool) -> Result<(), Malformed> {
+    if wrap.encapsulated_key.len() != 32 {
+        return Err(Malformed::new("encapsulated_key", "must be 32 bytes"));
+    }
+    if !batched {
+        if !wrap.epoch_id.is_empty() {
+            return Err(Malformed::new("epoch_id", "only format v2 has one"));
+        }
+        return Ok(());
+    }
+    if wrap.epoch_id.len() != epoch::EPOCH_ID_LEN {
+        return Err(Malformed::new("epoch_id", "must be 16 bytes"));
+    }
+    if wrap.wrapped_content_key.len() != crypto::EPOCH_WRAP_LEN {
+        return Err(Malformed::new(
+            "wrapped_content_key",
+            format!("must be {} bytes", crypto::EPOCH_WRAP_LEN),
+        ));
+    }
+    Ok(())
 }
 
 /// An envelope whose origin, signing key and signature have been checked. Only
@@ -415,6 +568,75 @@ pub fn seal_keeping_content(
     recipients: &[RecipientKey],
     rng: &mut impl Entropy,
 ) -> Result<(SealedEnvelope, Bytes)> {
+    let signing_key_id = signing_key.verifying_key().key_id('s');
+    let encrypted = encrypt(bulletin, signing_key_id, recipients, rng)?;
+    let wraps = recipients
+        .iter()
+        .map(|r| {
+            let info = wrap_info(&bulletin.id, &r.agency);
+            let (encapsulated, wrapped) =
+                r.key
+                    .wrap_content_key(&encrypted.content_key, &info, &encrypted.header, rng)?;
+            Ok(pb::KeyWrap {
+                recipient: r.agency.to_string(),
+                encapsulated_key: encapsulated.into(),
+                wrapped_content_key: wrapped.into(),
+                epoch_id: Bytes::new(),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let wraps_bytes = Bytes::from(pb::KeyWraps { wraps }.encode_to_vec());
+    let digest = crypto::sha256(&encrypted.ciphertext);
+    let signature = signing_key.sign(
+        domain::ENVELOPE,
+        &signed_parts(
+            FORMAT_VERSION,
+            SCHEME_SINGLE,
+            &encrypted.header,
+            &wraps_bytes,
+            &digest,
+        )
+        .as_slices(),
+    );
+    let raw = pb::SealedEnvelope {
+        format_version: FORMAT_VERSION,
+        signature_scheme: SCHEME_SINGLE,
+        header: encrypted.header.clone(),
+        wraps: wraps_bytes,
+        ciphertext: encrypted.ciphertext.clone(),
+        signature: Bytes::copy_from_slice(&signature),
+        batch: None,
+    }
+    .encode_to_vec();
+    // One code path for what we send and what a receiver checks.
+    Ok((
+        SealedEnvelope::decode(raw.into())?,
+        encrypted.plaintext.clone(),
+    ))
+}
+
+/// A bulletin encoded, validated and encrypted once, before any key wrap.
+struct Encrypted {
+    header: Bytes,
+    content_key: [u8; crypto::CONTENT_KEY_LEN],
+    ciphertext: Bytes,
+    plaintext: Bytes,
+}
+
+impl Drop for Encrypted {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.content_key);
+    }
+}
+
+/// The part of sealing both formats share: the recipient rules, the content validated
+/// exactly as a receiver will, the header, and the content under a fresh key.
+fn encrypt(
+    bulletin: &Bulletin,
+    signing_key_id: KeyId,
+    recipients: &[RecipientKey],
+    rng: &mut impl Entropy,
+) -> Result<Encrypted> {
     if recipients.is_empty() || recipients.len() > limits::MAX_RECIPIENTS {
         return Err(Error::Recipients(format!(
             "{} recipients; must be 1 to {}",
@@ -436,7 +658,7 @@ pub fn seal_keeping_content(
     let header = EnvelopeHeader {
         bulletin_id: bulletin.id,
         origin: bulletin.origin.clone(),
-        signing_key_id: signing_key.verifying_key().key_id('s'),
+        signing_key_id,
         recipients: recipients
             .iter()
             .map(|r| Recipient {
@@ -448,44 +670,164 @@ pub fn seal_keeping_content(
         expires: bulletin.expires,
         marking: bulletin.marking.clone(),
     };
-    let header_bytes = pb::EnvelopeHeader::from(&header).encode_to_vec();
-
+    let header = Bytes::from(pb::EnvelopeHeader::from(&header).encode_to_vec());
     let content_key = crypto::random_secret(rng);
     let plaintext = Bytes::from(content.encode_to_vec());
-    let ciphertext = crypto::content_encrypt(&content_key, plaintext.to_vec(), &header_bytes)?;
+    let ciphertext = crypto::content_encrypt(&content_key, plaintext.to_vec(), &header)?;
+    Ok(Encrypted {
+        header,
+        content_key,
+        ciphertext: ciphertext.into(),
+        plaintext,
+    })
+}
+
+/// A format-v2 envelope encrypted and wrapped, waiting for its batch signature.
+#[derive(Debug, Clone)]
+pub struct PreparedEnvelope {
+    header: Bytes,
+    wraps: Bytes,
+    ciphertext: Bytes,
+    plaintext: Bytes,
+    leaf: merkle::Hash,
+}
+
+impl PreparedEnvelope {
+    /// The Merkle leaf to have signed.
+    pub fn leaf(&self) -> merkle::Hash {
+        self.leaf
+    }
+
+    /// The finished envelope, with its place in `batch` (leaf `index`), and the
+    /// encoded content it encrypts.
+    ///
+    /// Errors: [`Error::Crypto`] if the batch does not hold this leaf at `index`.
+    pub fn finish(self, batch: &SignedBatch, index: usize) -> Result<(SealedEnvelope, Bytes)> {
+        let tree = batch.tree();
+        let path = tree
+            .proof(index)
+            .ok_or_else(|| Error::Crypto(format!("leaf {index} is not in the batch")))?;
+        if merkle::root_from_proof(&self.leaf, index as u64, tree.size(), &path)
+            != Some(tree.root())
+        {
+            return Err(Error::Crypto(format!(
+                "the batch does not hold this leaf at {index}"
+            )));
+        }
+        let raw = pb::SealedEnvelope {
+            format_version: FORMAT_VERSION_BATCH,
+            signature_scheme: SCHEME_BATCH,
+            header: self.header,
+            wraps: self.wraps,
+            ciphertext: self.ciphertext,
+            signature: Bytes::copy_from_slice(batch.signature()),
+            batch: Some(pb::BatchInclusion {
+                tree_size: tree.size(),
+                leaf_index: index as u64,
+                path: path.iter().map(|h| Bytes::copy_from_slice(h)).collect(),
+                root: Bytes::copy_from_slice(&tree.root()),
+            }),
+        }
+        .encode_to_vec();
+        Ok((SealedEnvelope::decode(raw.into())?, self.plaintext))
+    }
+}
+
+/// Encrypts `bulletin` for `recipients` in format v2 (content keys wrapped under
+/// each recipient's current epoch key from `epochs`), ready for a batch signature by
+/// the key `signing_key_id` names.
+///
+/// Errors: as [`seal_for_recipients`].
+pub fn prepare(
+    bulletin: &Bulletin,
+    signing_key_id: KeyId,
+    recipients: &[RecipientKey],
+    epochs: &SenderEpochs,
+    rng: &mut impl Entropy,
+) -> Result<PreparedEnvelope> {
+    let encrypted = encrypt(bulletin, signing_key_id, recipients, rng)?;
     let wraps = recipients
         .iter()
         .map(|r| {
-            let info = wrap_info(&bulletin.id, &r.agency);
-            let (encapsulated, wrapped) =
-                r.key
-                    .wrap_content_key(&content_key, &info, &header_bytes, rng)?;
+            let epoch = epochs.for_recipient(&bulletin.origin, &r.agency, &r.key, rng)?;
+            let aad = epoch::wrap_aad(&bulletin.id, &r.agency, epoch.id(), &encrypted.header);
+            let wrapped = epoch.secret().wrap(&encrypted.content_key, &aad, rng)?;
             Ok(pb::KeyWrap {
                 recipient: r.agency.to_string(),
-                encapsulated_key: encapsulated.into(),
-                wrapped_content_key: wrapped.into(),
+                encapsulated_key: Bytes::copy_from_slice(epoch.encapsulated()),
+                wrapped_content_key: Bytes::copy_from_slice(&wrapped),
+                epoch_id: Bytes::copy_from_slice(epoch.id()),
             })
         })
         .collect::<Result<Vec<_>>>()?;
-    let wraps_bytes = pb::KeyWraps { wraps }.encode_to_vec();
-
-    let scheme = pb::SignatureScheme::Ed25519 as i32;
-    let digest = crypto::sha256(&ciphertext);
-    let signature = signing_key.sign(
-        domain::ENVELOPE,
-        &signed_parts(FORMAT_VERSION, scheme, &header_bytes, &wraps_bytes, &digest).as_slices(),
+    let wraps = Bytes::from(pb::KeyWraps { wraps }.encode_to_vec());
+    let digest = crypto::sha256(&encrypted.ciphertext);
+    let parts = signed_parts(
+        FORMAT_VERSION_BATCH,
+        SCHEME_BATCH,
+        &encrypted.header,
+        &wraps,
+        &digest,
     );
-    let raw = pb::SealedEnvelope {
-        format_version: FORMAT_VERSION,
-        signature_scheme: scheme,
-        header: header_bytes.into(),
-        wraps: wraps_bytes.into(),
-        ciphertext: ciphertext.into(),
-        signature: Bytes::copy_from_slice(&signature),
+    let mut leaf_parts: Vec<&[u8]> = vec![domain::ENVELOPE_LEAF];
+    leaf_parts.extend_from_slice(&parts.as_slices());
+    let leaf = merkle::leaf_hash(&leaf_parts);
+    Ok(PreparedEnvelope {
+        header: encrypted.header.clone(),
+        wraps,
+        ciphertext: encrypted.ciphertext.clone(),
+        plaintext: encrypted.plaintext.clone(),
+        leaf,
+    })
+}
+
+/// Seals one bulletin in format v2 through a shared [`BatchSigner`], which signs it
+/// together with whatever other threads are sealing at the same moment. Returns the
+/// envelope and its encoded content, like [`seal_keeping_content`].
+pub fn seal_batched(
+    bulletin: &Bulletin,
+    signing_key: &SigningKey,
+    recipients: &[RecipientKey],
+    epochs: &SenderEpochs,
+    signer: &BatchSigner,
+    rng: &mut impl Entropy,
+) -> Result<(SealedEnvelope, Bytes)> {
+    let key_id = signing_key.verifying_key().key_id('s');
+    let prepared = prepare(bulletin, key_id, recipients, epochs, rng)?;
+    let (batch, index) = signer.sign(signing_key, prepared.leaf());
+    prepared.finish(&batch, index)
+}
+
+/// Seals `bulletins` in format v2 as one batch: one signature for all of them.
+///
+/// Errors: as [`seal_for_recipients`]; [`Error::Recipients`] for no bulletins or more
+/// than a tree holds.
+pub fn seal_batch(
+    bulletins: &[Bulletin],
+    signing_key: &SigningKey,
+    recipients: &[RecipientKey],
+    epochs: &SenderEpochs,
+    rng: &mut impl Entropy,
+) -> Result<Vec<SealedEnvelope>> {
+    if bulletins.is_empty() || bulletins.len() as u64 > merkle::MAX_TREE_SIZE {
+        return Err(Error::Recipients(format!(
+            "a batch holds 1 to {} bulletins, not {}",
+            merkle::MAX_TREE_SIZE,
+            bulletins.len()
+        )));
     }
-    .encode_to_vec();
-    // One code path for what we send and what a receiver checks.
-    Ok((SealedEnvelope::decode(raw.into())?, plaintext))
+    let key_id = signing_key.verifying_key().key_id('s');
+    let prepared = bulletins
+        .iter()
+        .map(|b| prepare(b, key_id.clone(), recipients, epochs, rng))
+        .collect::<Result<Vec<_>>>()?;
+    let batch = SignedBatch::sign(prepared.iter().map(|p| p.leaf).collect(), signing_key)
+        .ok_or_else(|| Error::Recipients("a batch needs a bulletin".into()))?;
+    prepared
+        .into_iter()
+        .enumerate()
+        .map(|(i, p)| p.finish(&batch, i).map(|(envelope, _)| envelope))
+        .collect()
 }
 
 /// Who is opening: the receiving agency and the encryption keys it holds (the current
@@ -496,6 +838,9 @@ pub struct Receiver<'a> {
     pub agency: &'a AgencyId,
     /// Encryption keys this agency holds.
     pub encryption_keys: &'a [EncryptionKey],
+    /// The node's cache of format-v2 epoch keys; without one every v2 envelope pays
+    /// its own HPKE decapsulation.
+    pub epochs: Option<&'a ReceiverEpochs>,
 }
 
 /// Verifies and decrypts an envelope for `receiver`. See the module docs for the order
@@ -544,6 +889,34 @@ pub(crate) fn recipient_content_key(
         });
     }
     let wrap = &envelope.wraps[position];
+    if envelope.batch.is_some() {
+        // Decode checked the sizes.
+        let epoch_id: [u8; epoch::EPOCH_ID_LEN] = wrap
+            .epoch_id
+            .as_ref()
+            .try_into()
+            .map_err(|_| Error::DecryptionFailed("epoch id is not 16 bytes"))?;
+        let secret = match receiver.epochs {
+            Some(cache) => cache.secret(
+                &header.origin,
+                receiver.agency,
+                &epoch_id,
+                &wrap.encapsulated_key,
+                key,
+            )?,
+            None => key.accept_epoch(
+                &wrap.encapsulated_key,
+                &epoch::epoch_info(&epoch_id, &header.origin, receiver.agency),
+            )?,
+        };
+        let aad = epoch::wrap_aad(
+            &header.bulletin_id,
+            receiver.agency,
+            &epoch_id,
+            &envelope.parts.header,
+        );
+        return secret.unwrap(&wrap.wrapped_content_key, &aad);
+    }
     let info = wrap_info(&header.bulletin_id, receiver.agency);
     key.unwrap_content_key(
         &wrap.encapsulated_key,

@@ -1,0 +1,240 @@
+//! Batch signatures (format v2): the envelopes sealed together are the leaves of a
+//! Merkle tree ([`super::merkle`]) and the origin signs its root once. Each envelope
+//! carries the root, the signature and its own inclusion proof, so it verifies alone
+//! and can be forwarded alone; a receiver verifies each root's signature once
+//! ([`VerifiedRoots`]).
+//!
+//! [`BatchSigner`] closes batches adaptively, like a log's group commit: a sealing
+//! thread that finds no signature in progress signs at once everything waiting (so a
+//! lone bulletin is never delayed), and whatever arrives meanwhile waits for the next
+//! signature, up to [`BatchSigner::new`]'s cap.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError};
+
+use super::merkle::{Hash, Tree};
+use crate::crypto::{SigningKey, VerifyingKey, domain};
+use crate::ids::KeyId;
+
+/// The signed message of a batch: `u32be(format_version) || u32be(signature_scheme)
+/// || u64be(tree_size) || root`, under the `liaison/v2/envelope-batch` domain.
+pub(crate) fn root_message(version: u32, scheme: i32, size: u64, root: &Hash) -> [u8; 48] {
+    let mut m = [0u8; 48];
+    m[..4].copy_from_slice(&version.to_be_bytes());
+    m[4..8].copy_from_slice(&scheme.to_be_bytes());
+    m[8..16].copy_from_slice(&size.to_be_bytes());
+    m[16..].copy_from_slice(root);
+    m
+}
+
+/// A tree of envelope leaves and its root's signature.
+#[derive(Debug)]
+pub struct SignedBatch {
+    tree: Tree,
+    key_id: KeyId,
+    signature: [u8; 64],
+}
+
+impl SignedBatch {
+    /// Builds the tree over `leaves` and signs its root. `None` for no leaves.
+    pub fn sign(leaves: Vec<Hash>, key: &SigningKey) -> Option<Self> {
+        let tree = Tree::new(leaves)?;
+        let message = root_message(
+            super::FORMAT_VERSION_BATCH,
+            super::SCHEME_BATCH,
+            tree.size(),
+            &tree.root(),
+        );
+        let signature = key.sign(domain::ENVELOPE_BATCH, &[&message]);
+        Some(Self {
+            tree,
+            key_id: key.verifying_key().key_id('s'),
+            signature,
+        })
+    }
+
+    /// The tree.
+    pub fn tree(&self) -> &Tree {
+        &self.tree
+    }
+
+    /// The signing key's id.
+    pub fn key_id(&self) -> &KeyId {
+        &self.key_id
+    }
+
+    /// The root's signature.
+    pub fn signature(&self) -> &[u8; 64] {
+        &self.signature
+    }
+}
+
+type Slot = Arc<OnceLock<(Arc<SignedBatch>, usize)>>;
+
+struct Waiting {
+    key_id: KeyId,
+    leaf: Hash,
+    slot: Slot,
+}
+
+#[derive(Default)]
+struct Queue {
+    waiting: Vec<Waiting>,
+    signing: bool,
+}
+
+/// Signs concurrently sealed envelopes in adaptive batches. Shared by every sealing
+/// thread of a node.
+pub struct BatchSigner {
+    cap: usize,
+    queue: Mutex<Queue>,
+    signed: Condvar,
+}
+
+impl std::fmt::Debug for BatchSigner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BatchSigner")
+            .field("cap", &self.cap)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for BatchSigner {
+    fn default() -> Self {
+        Self::new(1024)
+    }
+}
+
+impl BatchSigner {
+    /// A signer whose batches hold at most `cap` envelopes (at least 1, at most
+    /// [`super::merkle::MAX_TREE_SIZE`]).
+    pub fn new(cap: usize) -> Self {
+        Self {
+            cap: cap.clamp(1, super::merkle::MAX_TREE_SIZE as usize),
+            queue: Mutex::default(),
+            signed: Condvar::new(),
+        }
+    }
+
+    /// Has `leaf` signed in a batch by `key`: the batch and the leaf's index in it.
+    /// Blocks for at most the signatures ahead of it (usually none or one).
+    pub fn sign(&self, key: &SigningKey, leaf: Hash) -> (Arc<SignedBatch>, usize) {
+        let key_id = key.verifying_key().key_id('s');
+        let slot: Slot = Arc::default();
+        let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
+        queue.waiting.push(Waiting {
+            key_id: key_id.clone(),
+            leaf,
+            slot: slot.clone(),
+        });
+        loop {
+            if let Some(done) = slot.get() {
+                return done.clone();
+            }
+            if !queue.signing {
+                // Lead: sign everything waiting under this key (a key rotation can
+                // leave leaves for the other key; their own threads lead for them).
+                queue.signing = true;
+                let mut batch = Vec::new();
+                let mut rest = Vec::new();
+                for w in queue.waiting.drain(..) {
+                    if w.key_id == key_id && batch.len() < self.cap {
+                        batch.push(w);
+                    } else {
+                        rest.push(w);
+                    }
+                }
+                queue.waiting = rest;
+                drop(queue);
+                let leaves = batch.iter().map(|w| w.leaf).collect();
+                // `batch` holds at least this thread's own leaf unless the cap was
+                // reached by earlier ones; then the loop leads again.
+                if let Some(signed) = SignedBatch::sign(leaves, key) {
+                    let signed = Arc::new(signed);
+                    for (index, w) in batch.iter().enumerate() {
+                        let _ = w.slot.set((signed.clone(), index));
+                    }
+                }
+                queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
+                queue.signing = false;
+                self.signed.notify_all();
+                continue;
+            }
+            queue = self
+                .signed
+                .wait(queue)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+}
+
+/// The most verified roots a receiver remembers; beyond it the set starts afresh.
+const VERIFIED_ROOTS_CAPACITY: usize = 8192;
+
+/// Batch roots whose signature this node has verified, so the other envelopes of a
+/// batch skip the Ed25519 verification. Keyed by the exact (key, size, root,
+/// signature), so any bit changed in a later envelope's signature misses the cache and
+/// fails verification like any forged signature. Key status (revocation, retirement,
+/// validity) is still checked for every envelope, before the cache.
+#[derive(Debug, Default)]
+pub struct VerifiedRoots {
+    roots: Mutex<HashSet<Hash>>,
+}
+
+impl VerifiedRoots {
+    fn fingerprint(key_id: &KeyId, size: u64, root: &Hash, signature: &[u8]) -> Hash {
+        crate::crypto::digest_parts(&[
+            key_id.as_str().as_bytes(),
+            &[0],
+            &size.to_be_bytes(),
+            root,
+            signature,
+        ])
+    }
+
+    /// Verifies a batch signature unless this exact one was verified before.
+    pub(crate) fn verify(
+        &self,
+        key: &VerifyingKey,
+        key_id: &KeyId,
+        size: u64,
+        root: &Hash,
+        signature: &[u8],
+    ) -> bool {
+        let fingerprint = Self::fingerprint(key_id, size, root, signature);
+        if self
+            .roots
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(&fingerprint)
+        {
+            return true;
+        }
+        let message = root_message(super::FORMAT_VERSION_BATCH, super::SCHEME_BATCH, size, root);
+        if key
+            .verify(domain::ENVELOPE_BATCH, &[&message], signature)
+            .is_err()
+        {
+            return false;
+        }
+        let mut roots = self.roots.lock().unwrap_or_else(PoisonError::into_inner);
+        if roots.len() >= VERIFIED_ROOTS_CAPACITY {
+            roots.clear();
+        }
+        roots.insert(fingerprint);
+        true
+    }
+
+    /// How many roots are remembered.
+    pub fn len(&self) -> usize {
+        self.roots
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+
+    /// Whether none is.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
