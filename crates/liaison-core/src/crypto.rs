@@ -36,6 +36,10 @@ pub mod domain {
     pub const IDENTITY: &[u8] = b"liaison/v1/identity\0";
     /// Receipts.
     pub const RECEIPT: &[u8] = b"liaison/v1/receipt\0";
+    /// A receipt signed in a batch, as a Merkle leaf.
+    pub const RECEIPT_LEAF: &[u8] = b"liaison/v2/receipt\0";
+    /// The signature over a batch of receipts (their Merkle root).
+    pub const RECEIPT_BATCH: &[u8] = b"liaison/v2/receipt-batch\0";
     /// Forwardings (onward sharing), signed by the forwarder.
     pub const FORWARDED: &[u8] = b"liaison/v1/forwarded\0";
     /// HPKE `info` prefix for content keys wrapped by a forwarder.

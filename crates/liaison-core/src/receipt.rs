@@ -6,6 +6,7 @@ use liaison_proto::format::v1 as pb;
 use prost::Message as _;
 
 use crate::crypto::{SigningKey, VerifyingKey, domain};
+use crate::envelope::{VerifiedRoots, merkle};
 use crate::error::{Error, Malformed, Result};
 use crate::ids::{AgencyId, BulletinId, KeyId, UnixMillis};
 
@@ -193,6 +194,14 @@ impl From<&Error> for RejectCode {
     }
 }
 
+/// The signed message of a receipt batch: `u64be(tree_size) || root`.
+fn root_message(size: u64, root: &merkle::Hash) -> [u8; 40] {
+    let mut m = [0u8; 40];
+    m[..8].copy_from_slice(&size.to_be_bytes());
+    m[8..].copy_from_slice(root);
+    m
+}
+
 /// A receipt's contents.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Receipt {
@@ -221,9 +230,75 @@ pub struct SignedReceipt {
 }
 
 impl SignedReceipt {
-    /// Signs `receipt` with the receiver's bulletin-signing key.
+    /// Signs `receipt` alone with the receiver's bulletin-signing key.
     pub fn sign(receipt: Receipt, key: &SigningKey) -> Self {
         let signing_key_id = key.verifying_key().key_id('s');
+        let body = Self::encode_body(&receipt, &signing_key_id);
+        let signature = key.sign(domain::RECEIPT, &[&body]);
+        let encoded = pb::SignedReceipt {
+            receipt: body.into(),
+            signature: Bytes::copy_from_slice(&signature),
+            batch: None,
+        }
+        .encode_to_vec()
+        .into();
+        Self {
+            receipt,
+            signing_key_id,
+            encoded,
+        }
+    }
+
+    /// Signs `receipts` (in order) with one signature over their Merkle root; each
+    /// result carries its inclusion proof and verifies alone. A single receipt is
+    /// signed alone, as [`SignedReceipt::sign`] does.
+    pub fn sign_batch(receipts: Vec<Receipt>, key: &SigningKey) -> Vec<Self> {
+        if receipts.len() <= 1 || receipts.len() as u64 > merkle::MAX_TREE_SIZE {
+            return receipts.into_iter().map(|r| Self::sign(r, key)).collect();
+        }
+        let signing_key_id = key.verifying_key().key_id('s');
+        let bodies: Vec<Vec<u8>> = receipts
+            .iter()
+            .map(|r| Self::encode_body(r, &signing_key_id))
+            .collect();
+        let leaves = bodies
+            .iter()
+            .map(|b| merkle::leaf_hash(&[domain::RECEIPT_LEAF, b]))
+            .collect();
+        // Not empty: checked above.
+        let Some(tree) = merkle::Tree::new(leaves) else {
+            return Vec::new();
+        };
+        let root = tree.root();
+        let signature = key.sign(domain::RECEIPT_BATCH, &[&root_message(tree.size(), &root)]);
+        receipts
+            .into_iter()
+            .zip(bodies)
+            .enumerate()
+            .map(|(index, (receipt, body))| {
+                let path = tree.proof(index).unwrap_or_default();
+                let encoded = pb::SignedReceipt {
+                    receipt: body.into(),
+                    signature: Bytes::copy_from_slice(&signature),
+                    batch: Some(pb::BatchInclusion {
+                        tree_size: tree.size(),
+                        leaf_index: index as u64,
+                        path: path.iter().map(|h| Bytes::copy_from_slice(h)).collect(),
+                        root: Bytes::copy_from_slice(&root),
+                    }),
+                }
+                .encode_to_vec()
+                .into();
+                Self {
+                    receipt,
+                    signing_key_id: signing_key_id.clone(),
+                    encoded,
+                }
+            })
+            .collect()
+    }
+
+    fn encode_body(receipt: &Receipt, signing_key_id: &KeyId) -> Vec<u8> {
         let (outcome, log_seq) = match &receipt.outcome {
             Outcome::Accepted { log_seq } => (pb::ReceiptOutcome::Accepted, *log_seq),
             Outcome::Duplicate { log_seq } => (pb::ReceiptOutcome::Duplicate, *log_seq),
@@ -234,7 +309,7 @@ impl SignedReceipt {
             Outcome::Rejected { code, reason } => (code.to_pb(), reason.clone()),
             _ => (pb::RejectCode::Unspecified, String::new()),
         };
-        let body = pb::Receipt {
+        pb::Receipt {
             bulletin_id: receipt
                 .bulletin_id
                 .map(|id| Bytes::copy_from_slice(&id.to_bytes()))
@@ -252,30 +327,67 @@ impl SignedReceipt {
                 .map(|h| Bytes::copy_from_slice(&h))
                 .unwrap_or_default(),
         }
-        .encode_to_vec();
-        let signature = key.sign(domain::RECEIPT, &[&body]);
-        let encoded = pb::SignedReceipt {
-            receipt: body.into(),
-            signature: Bytes::copy_from_slice(&signature),
-        }
         .encode_to_vec()
-        .into();
-        Self {
-            receipt,
-            signing_key_id,
-            encoded,
-        }
     }
 
     /// Decodes a signed receipt and checks its signature with `key` (the receiver's
     /// signing key, looked up by the caller from the authenticated partner).
     ///
-    /// Errors: [`Error::Malformed`], [`Error::BadSignature`].
+    /// Errors: [`Error::Malformed`], [`Error::BadSignature`],
+    /// [`Error::BadInclusionProof`].
     pub fn verify(encoded: Bytes, key: &VerifyingKey) -> Result<Self> {
+        Self::verify_with(encoded, key, None)
+    }
+
+    /// [`SignedReceipt::verify`], verifying a batch signature only once for all the
+    /// receipts of its batch that `roots` sees.
+    pub fn verify_with(
+        encoded: Bytes,
+        key: &VerifyingKey,
+        roots: Option<&VerifiedRoots>,
+    ) -> Result<Self> {
         let signed = pb::SignedReceipt::decode(encoded.clone())
             .map_err(|e| Malformed::new("receipt", format!("does not decode: {e}")))?;
-        key.verify(domain::RECEIPT, &[&signed.receipt], &signed.signature)
-            .map_err(|_| Error::BadSignature)?;
+        match signed.batch {
+            None => key
+                .verify(domain::RECEIPT, &[&signed.receipt], &signed.signature)
+                .map_err(|_| Error::BadSignature)?,
+            Some(batch) => {
+                let root: merkle::Hash = batch
+                    .root
+                    .as_ref()
+                    .try_into()
+                    .map_err(|_| Malformed::new("receipt.batch.root", "must be 32 bytes"))?;
+                let path = batch
+                    .path
+                    .iter()
+                    .map(|h| h.as_ref().try_into())
+                    .collect::<Result<Vec<merkle::Hash>, _>>()
+                    .map_err(|_| Malformed::new("receipt.batch.path", "hashes are 32 bytes"))?;
+                let leaf = merkle::leaf_hash(&[domain::RECEIPT_LEAF, &signed.receipt]);
+                if merkle::root_from_proof(&leaf, batch.leaf_index, batch.tree_size, &path)
+                    != Some(root)
+                {
+                    return Err(Error::BadInclusionProof);
+                }
+                let message = root_message(batch.tree_size, &root);
+                let verified = match roots {
+                    Some(roots) => roots.verify(
+                        key,
+                        &key.key_id('s'),
+                        domain::RECEIPT_BATCH,
+                        &message,
+                        &signed.signature,
+                    ),
+                    None => key
+                        .verify(domain::RECEIPT_BATCH, &[&message], &signed.signature)
+                        .is_ok(),
+                };
+                if !verified {
+                    return Err(Error::BadSignature);
+                }
+            }
+        }
         let (receipt, signing_key_id) = Self::parse_body(&signed.receipt)?;
         Ok(Self {
             receipt,
@@ -399,6 +511,63 @@ mod tests {
         let signed = SignedReceipt::sign(accepted.clone(), &key);
         let checked = SignedReceipt::verify(signed.to_bytes(), &key.verifying_key()).unwrap();
         assert_eq!(checked.receipt(), &accepted);
+    }
+
+    #[test]
+    fn batch_receipts_verify_alone_and_refuse_every_tampering() {
+        let key = SigningKey::generate(&mut SystemRng).unwrap();
+        let receipts: Vec<Receipt> = (1..=7u64)
+            .map(|seq| Receipt {
+                bulletin_id: Some(BulletinId::new(UnixMillis(1_795_000_000_000))),
+                receiver: "DE-BKA".parse().unwrap(),
+                envelope_sha256: [seq as u8; 32],
+                outcome: Outcome::Accepted { log_seq: seq },
+                log_hash: Some([9; 32]),
+                time: UnixMillis(1_795_000_000_001),
+            })
+            .collect();
+        let signed = SignedReceipt::sign_batch(receipts.clone(), &key);
+        assert_eq!(signed.len(), 7);
+        let roots = VerifiedRoots::default();
+        for (s, r) in signed.iter().zip(&receipts) {
+            // Alone (an outsider with one receipt) and through the cache.
+            let alone = SignedReceipt::verify(s.to_bytes(), &key.verifying_key()).unwrap();
+            assert_eq!(alone.receipt(), r);
+            let cached =
+                SignedReceipt::verify_with(s.to_bytes(), &key.verifying_key(), Some(&roots))
+                    .unwrap();
+            assert_eq!(cached.receipt(), r);
+        }
+        assert_eq!(roots.len(), 1, "one signature check for the batch");
+
+        let parts = |s: &SignedReceipt| pb::SignedReceipt::decode(s.to_bytes()).unwrap();
+        let check = |m: pb::SignedReceipt| {
+            SignedReceipt::verify_with(m.encode_to_vec().into(), &key.verifying_key(), Some(&roots))
+        };
+        // Another receipt's proof; a changed receipt body; a flipped signature bit
+        // with the root already verified; another key.
+        let mut borrowed = parts(&signed[1]);
+        borrowed.batch = parts(&signed[2]).batch;
+        assert_eq!(check(borrowed), Err(Error::BadInclusionProof));
+        let mut changed = parts(&signed[3]);
+        let mut body = pb::Receipt::decode(changed.receipt.clone()).unwrap();
+        body.log_seq = 99;
+        changed.receipt = body.encode_to_vec().into();
+        assert_eq!(check(changed), Err(Error::BadInclusionProof));
+        let mut flipped = parts(&signed[4]);
+        let mut signature = flipped.signature.to_vec();
+        signature[10] ^= 1;
+        flipped.signature = signature.into();
+        assert_eq!(check(flipped), Err(Error::BadSignature));
+        let other = SigningKey::generate(&mut SystemRng).unwrap();
+        assert_eq!(
+            SignedReceipt::verify(signed[0].to_bytes(), &other.verifying_key()),
+            Err(Error::BadSignature)
+        );
+        // A batch of one is signed alone.
+        let one = SignedReceipt::sign_batch(receipts[..1].to_vec(), &key);
+        assert!(parts(&one[0]).batch.is_none());
+        assert!(SignedReceipt::verify(one[0].to_bytes(), &key.verifying_key()).is_ok());
     }
 
     #[test]

@@ -171,8 +171,8 @@ impl BatchSigner {
 /// The most verified roots a receiver remembers; beyond it the set starts afresh.
 const VERIFIED_ROOTS_CAPACITY: usize = 8192;
 
-/// Batch roots whose signature this node has verified, so the other envelopes of a
-/// batch skip the Ed25519 verification. Keyed by the exact (key, size, root,
+/// Batch roots whose signature this node has verified (envelope batches, receipt
+/// batches), so the other members of a batch skip the Ed25519 verification. Keyed by the exact (key, size, root,
 /// signature), so any bit changed in a later envelope's signature misses the cache and
 /// fails verification like any forged signature. Key status (revocation, retirement,
 /// validity) is still checked for every envelope, before the cache.
@@ -182,26 +182,25 @@ pub struct VerifiedRoots {
 }
 
 impl VerifiedRoots {
-    fn fingerprint(key_id: &KeyId, size: u64, root: &Hash, signature: &[u8]) -> Hash {
-        crate::crypto::digest_parts(&[
-            key_id.as_str().as_bytes(),
-            &[0],
-            &size.to_be_bytes(),
-            root,
-            signature,
-        ])
-    }
-
-    /// Verifies a batch signature unless this exact one was verified before.
+    /// Verifies `signature` over `domain || message` with `key` (whose id is
+    /// `key_id`) unless this exact signature was verified before.
     pub(crate) fn verify(
         &self,
         key: &VerifyingKey,
         key_id: &KeyId,
-        size: u64,
-        root: &Hash,
+        domain: &[u8],
+        message: &[u8],
         signature: &[u8],
     ) -> bool {
-        let fingerprint = Self::fingerprint(key_id, size, root, signature);
+        let fingerprint = crate::crypto::digest_parts(&[
+            &(domain.len() as u32).to_be_bytes(),
+            domain,
+            key_id.as_str().as_bytes(),
+            &[0],
+            &(message.len() as u32).to_be_bytes(),
+            message,
+            signature,
+        ]);
         if self
             .roots
             .lock()
@@ -210,11 +209,7 @@ impl VerifiedRoots {
         {
             return true;
         }
-        let message = root_message(super::FORMAT_VERSION_BATCH, super::SCHEME_BATCH, size, root);
-        if key
-            .verify(domain::ENVELOPE_BATCH, &[&message], signature)
-            .is_err()
-        {
+        if key.verify(domain, &[message], signature).is_err() {
             return false;
         }
         let mut roots = self.roots.lock().unwrap_or_else(PoisonError::into_inner);

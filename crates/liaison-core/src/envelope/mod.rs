@@ -421,25 +421,22 @@ impl SealedEnvelope {
         {
             return Err(Error::BadInclusionProof);
         }
+        let message = batch::root_message(
+            p.format_version,
+            p.signature_scheme,
+            batch.size,
+            &batch.root,
+        );
         let verified = match roots {
             Some(roots) => roots.verify(
                 key,
                 &self.header.signing_key_id,
-                batch.size,
-                &batch.root,
+                domain::ENVELOPE_BATCH,
+                &message,
                 &p.signature,
             ),
             None => key
-                .verify(
-                    domain::ENVELOPE_BATCH,
-                    &[&batch::root_message(
-                        p.format_version,
-                        p.signature_scheme,
-                        batch.size,
-                        &batch.root,
-                    )],
-                    &p.signature,
-                )
+                .verify(domain::ENVELOPE_BATCH, &[&message], &p.signature)
                 .is_ok(),
         };
         if verified {

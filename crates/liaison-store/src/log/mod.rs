@@ -206,6 +206,17 @@ impl PendingAppend {
     pub async fn durable(self) -> Result<Vec<Appended>> {
         self.0.await.map_err(|_| Error::Closed)?
     }
+
+    /// The outcome if the entries' group commit has already finished; `Err(self)`
+    /// (to wait on later) if not. Lets a caller gather what is already durable
+    /// without waiting for what is not.
+    pub fn now_durable(mut self) -> std::result::Result<Result<Vec<Appended>>, Self> {
+        match self.0.try_recv() {
+            Ok(outcome) => Ok(outcome),
+            Err(oneshot::error::TryRecvError::Empty) => Err(self),
+            Err(oneshot::error::TryRecvError::Closed) => Ok(Err(Error::Closed)),
+        }
+    }
 }
 
 impl Log {

@@ -52,6 +52,35 @@ struct Pending {
     wake: Vec<AgencyId>,
 }
 
+impl Pending {
+    fn split(self) -> (PendingAppend, PendingRest) {
+        let Pending {
+            append,
+            bulletin_id,
+            envelope_sha256,
+            verdict,
+            wake,
+        } = self;
+        (
+            append,
+            PendingRest {
+                bulletin_id,
+                envelope_sha256,
+                verdict,
+                wake,
+            },
+        )
+    }
+}
+
+/// A [`Pending`] apart from its append: what its receipt needs.
+struct PendingRest {
+    bulletin_id: Option<BulletinId>,
+    envelope_sha256: [u8; 32],
+    verdict: Verdict,
+    wake: Vec<AgencyId>,
+}
+
 /// What the receipt will say once the entry is durable.
 enum Verdict {
     Accepted,
@@ -338,7 +367,13 @@ fn record_rejection(
     }
 }
 
-/// Stage 3: once each entry is durable, sign its receipt and send it, in order.
+/// The most receipts signed together.
+const RECEIPT_BATCH: usize = 256;
+
+/// Stage 3: once each entry is durable, sign its receipt and send it, in order. The
+/// receipts of every entry already durable when one is signed are signed together,
+/// with one signature over their Merkle root (a lone one is signed alone, so nothing
+/// waits to fill a batch).
 async fn receipt_when_durable(
     state: Arc<NodeState>,
     partner: AgencyId,
@@ -346,62 +381,119 @@ async fn receipt_when_durable(
     receipts: ReceiptSender,
 ) {
     let me = state.node().config().agency.clone();
-    while let Some(pending) = stored.recv().await {
-        // Accepted and purged receipts name the entry and its chain hash: the
-        // receiver's signed statement of its log so far (see `ops::continuity`).
-        let durable = pending.append.durable().await;
-        if durable.is_ok() {
-            for partner in &pending.wake {
-                state.wake(partner);
+    let mut next: Option<(PendingAppend, PendingRest)> = None;
+    loop {
+        let (append, rest) = match next.take() {
+            Some(pending) => pending,
+            None => match stored.recv().await {
+                Some(pending) => pending.split(),
+                None => return,
+            },
+        };
+        let mut batch = vec![(append.durable().await, rest)];
+        // Whatever is queued behind it and already durable joins this batch; the
+        // first not yet durable starts the next one.
+        while batch.len() < RECEIPT_BATCH {
+            let Ok(pending) = stored.try_recv() else {
+                break;
+            };
+            let (append, rest) = pending.split();
+            match append.now_durable() {
+                Ok(durable) => batch.push((durable, rest)),
+                Err(append) => {
+                    next = Some((append, rest));
+                    break;
+                }
             }
         }
-        let (outcome, entry) = match (durable, pending.verdict) {
-            (Ok(appended), Verdict::Purged) => {
-                // Subscribers learn of the recall from the log.
-                state.received.notify_waiters();
-                let entry = appended.first().copied();
-                let log_seq = entry.map_or(0, |a| a.seq);
-                (Outcome::Purged { log_seq }, entry)
+        let mut signing = Vec::with_capacity(batch.len());
+        for (durable, rest) in batch {
+            match answer(&state, &partner, &me, durable, rest) {
+                Some(receipt) => signing.push(receipt),
+                None => {
+                    // Not durable: no receipt for it or anything after it. The sender
+                    // keeps them queued and retries; what was durable is answered.
+                    send_signed(&state, signing, &receipts).await;
+                    let _ = receipts
+                        .send(Err(Status::unavailable(
+                            "the receiver cannot store right now",
+                        )))
+                        .await;
+                    return;
+                }
             }
-            (Ok(appended), Verdict::Accepted) => {
-                state.received.notify_waiters();
-                let entry = appended.first().copied();
-                let log_seq = entry.map_or(0, |a| a.seq);
-                (Outcome::Accepted { log_seq }, entry)
-            }
-            (Err(liaison_store::Error::Duplicate { seq }), Verdict::Accepted) => {
-                (Outcome::Duplicate { log_seq: seq }, None)
-            }
-            (Ok(_), Verdict::Rejected { code, reason }) => {
-                (Outcome::Rejected { code, reason }, None)
-            }
-            (Err(e), _) => {
-                // Not durable: no receipt. The sender keeps it queued and retries.
-                tracing::error!(error = %e, "could not store a delivered envelope");
-                let _ = receipts
-                    .send(Err(Status::unavailable(
-                        "the receiver cannot store right now",
-                    )))
-                    .await;
-                return;
-            }
-        };
-        state.metrics.answered(&partner, &outcome);
-        let receipt = Receipt {
-            bulletin_id: pending.bulletin_id,
-            receiver: me.clone(),
-            envelope_sha256: pending.envelope_sha256,
-            outcome,
-            log_hash: entry.map(|a| a.hash),
-            time: state.clock.now(),
-        };
-        let signed = SignedReceipt::sign(receipt, &state.node().keys().signing);
-        let message = prost::Message::decode(signed.to_bytes()).map_err(|e| {
-            tracing::error!(error = %e, "a receipt this node signed does not decode");
-            Status::internal("the receiver could not encode a receipt")
-        });
-        if receipts.send(message).await.is_err() {
+        }
+        if !send_signed(&state, signing, &receipts).await {
             return;
         }
     }
+}
+
+/// Signs `receipts` as one batch and sends them in order; false once the stream is
+/// gone.
+async fn send_signed(state: &NodeState, receipts: Vec<Receipt>, out: &ReceiptSender) -> bool {
+    if receipts.is_empty() {
+        return true;
+    }
+    let signed = SignedReceipt::sign_batch(receipts, &state.node().keys().signing);
+    for receipt in signed {
+        let message = prost::Message::decode(receipt.to_bytes()).map_err(|e| {
+            tracing::error!(error = %e, "a receipt this node signed does not decode");
+            Status::internal("the receiver could not encode a receipt")
+        });
+        if out.send(message).await.is_err() {
+            return false;
+        }
+    }
+    true
+}
+
+/// The receipt `me` gives for one stored (or refused) payload, once its append has
+/// an outcome; `None` if it could not be made durable.
+fn answer(
+    state: &NodeState,
+    partner: &AgencyId,
+    me: &AgencyId,
+    durable: liaison_store::Result<Vec<liaison_store::Appended>>,
+    pending: PendingRest,
+) -> Option<Receipt> {
+    // Accepted and purged receipts name the entry and its chain hash: the
+    // receiver's signed statement of its log so far (see `ops::continuity`).
+    if durable.is_ok() {
+        for partner in &pending.wake {
+            state.wake(partner);
+        }
+    }
+    let (outcome, entry) = match (durable, pending.verdict) {
+        (Ok(appended), Verdict::Purged) => {
+            // Subscribers learn of the recall from the log.
+            state.received.notify_waiters();
+            let entry = appended.first().copied();
+            let log_seq = entry.map_or(0, |a| a.seq);
+            (Outcome::Purged { log_seq }, entry)
+        }
+        (Ok(appended), Verdict::Accepted) => {
+            state.received.notify_waiters();
+            let entry = appended.first().copied();
+            let log_seq = entry.map_or(0, |a| a.seq);
+            (Outcome::Accepted { log_seq }, entry)
+        }
+        (Err(liaison_store::Error::Duplicate { seq }), Verdict::Accepted) => {
+            (Outcome::Duplicate { log_seq: seq }, None)
+        }
+        (Ok(_), Verdict::Rejected { code, reason }) => (Outcome::Rejected { code, reason }, None),
+        (Err(e), _) => {
+            tracing::error!(error = %e, "could not store a delivered envelope");
+            return None;
+        }
+    };
+    state.metrics.answered(partner, &outcome);
+    Some(Receipt {
+        bulletin_id: pending.bulletin_id,
+        receiver: me.clone(),
+        envelope_sha256: pending.envelope_sha256,
+        outcome,
+        log_hash: entry.map(|a| a.hash),
+        time: state.clock.now(),
+    })
 }

@@ -219,9 +219,12 @@ impl<'a> Session<'a> {
             .ok_or_else(|| bad("a receipt for nothing in flight".into()))?;
         let bytes = Bytes::from(signed.encode_to_vec());
         let key = self.partner_key;
-        let receipt = tokio::task::spawn_blocking(move || SignedReceipt::verify(bytes, &key))
-            .await?
-            .map_err(|e| bad(format!("it does not verify: {e}")))?;
+        let state = self.state.clone();
+        let receipt = tokio::task::spawn_blocking(move || {
+            SignedReceipt::verify_with(bytes, &key, Some(&state.envelopes.roots))
+        })
+        .await?
+        .map_err(|e| bad(format!("it does not verify: {e}")))?;
         let r = receipt.receipt();
         if r.envelope_sha256 != expected.envelope_sha256 || &r.receiver != self.partner {
             return Err(bad("it is for a different envelope".into()));
