@@ -340,6 +340,11 @@ fn end_to_end(base: &std::path::Path, options: &BenchOptions) -> Result<()> {
             std::thread::sleep(Duration::from_millis(2));
         }
         let total = start.elapsed();
+        let (batches, leaves) = sender.envelopes.signer.signed_so_far();
+        println!(
+            "  (envelope batches so far: {batches}, mean {:.1} per signature)",
+            leaves as f64 / batches.max(1) as f64
+        );
         println!(
             "  {k} recipient(s): {n} bulletins published in {:.2} s ({:.0}/s acknowledged), all receipted in {:.2} s: {:.0} bulletins/s end to end ({:.0} deliveries/s)",
             published.as_secs_f64(),

@@ -4,13 +4,16 @@
 //! and can be forwarded alone; a receiver verifies each root's signature once
 //! ([`VerifiedRoots`]).
 //!
-//! [`BatchSigner`] closes batches adaptively, like a log's group commit: a sealing
-//! thread that finds no signature in progress signs at once everything waiting (so a
-//! lone bulletin is never delayed), and whatever arrives meanwhile waits for the next
-//! signature, up to [`BatchSigner::new`]'s cap.
+//! [`BatchSigner`] closes batches adaptively: a batch is signed as soon as the sealing
+//! stage is idle — no other thread is still encrypting an envelope it announced with
+//! [`BatchSigner::begin`] — or the batch reached its cap, or the oldest leaf has waited
+//! [`MAX_WAIT`]. A lone bulletin is therefore signed at once, and a burst of concurrent
+//! publishes shares one signature.
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError};
+use std::time::{Duration, Instant};
 
 use super::merkle::{Hash, Tree};
 use crate::crypto::{SigningKey, VerifyingKey, domain};
@@ -81,6 +84,38 @@ struct Waiting {
 struct Queue {
     waiting: Vec<Waiting>,
     signing: bool,
+    /// Threads between [`BatchSigner::begin`] and submitting their leaf.
+    preparing: usize,
+    /// When the oldest waiting leaf arrived.
+    oldest: Option<Instant>,
+}
+
+/// The longest a leaf waits for sealers still preparing before its batch is signed
+/// anyway (a slow sealer, e.g. one starting a new epoch, holds back no one for long).
+pub const MAX_WAIT: Duration = Duration::from_millis(2);
+
+/// A sealing thread's announcement that a leaf is coming (see [`BatchSigner::begin`]).
+/// Dropping it without signing (an error while sealing) withdraws it.
+pub struct Sealing<'a> {
+    signer: &'a BatchSigner,
+    submitted: bool,
+}
+
+impl std::fmt::Debug for Sealing<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sealing").finish_non_exhaustive()
+    }
+}
+
+impl Drop for Sealing<'_> {
+    fn drop(&mut self) {
+        if !self.submitted {
+            let mut queue = self.signer.lock();
+            queue.preparing = queue.preparing.saturating_sub(1);
+            drop(queue);
+            self.signer.signed.notify_all();
+        }
+    }
 }
 
 /// Signs concurrently sealed envelopes in adaptive batches. Shared by every sealing
@@ -89,6 +124,8 @@ pub struct BatchSigner {
     cap: usize,
     queue: Mutex<Queue>,
     signed: Condvar,
+    batches: AtomicU64,
+    leaves: AtomicU64,
 }
 
 impl std::fmt::Debug for BatchSigner {
@@ -113,57 +150,101 @@ impl BatchSigner {
             cap: cap.clamp(1, super::merkle::MAX_TREE_SIZE as usize),
             queue: Mutex::default(),
             signed: Condvar::new(),
+            batches: AtomicU64::new(0),
+            leaves: AtomicU64::new(0),
         }
     }
 
+    /// Batches signed and leaves signed in them, since start (mean batch size).
+    pub fn signed_so_far(&self) -> (u64, u64) {
+        (
+            self.batches.load(Ordering::Relaxed),
+            self.leaves.load(Ordering::Relaxed),
+        )
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Announces that this thread is sealing an envelope whose leaf it will pass to
+    /// [`Sealing::sign`]; batches wait for it (up to [`MAX_WAIT`]).
+    pub fn begin(&self) -> Sealing<'_> {
+        self.lock().preparing += 1;
+        Sealing {
+            signer: self,
+            submitted: false,
+        }
+    }
+}
+
+impl Sealing<'_> {
     /// Has `leaf` signed in a batch by `key`: the batch and the leaf's index in it.
-    /// Blocks for at most the signatures ahead of it (usually none or one).
-    pub fn sign(&self, key: &SigningKey, leaf: Hash) -> (Arc<SignedBatch>, usize) {
+    /// Blocks until its batch is signed: at once if no other sealer is preparing,
+    /// otherwise at most [`MAX_WAIT`] plus the signatures ahead of it.
+    pub fn sign(mut self, key: &SigningKey, leaf: Hash) -> (Arc<SignedBatch>, usize) {
+        self.submitted = true;
+        let signer = self.signer;
         let key_id = key.verifying_key().key_id('s');
         let slot: Slot = Arc::default();
-        let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut queue = signer.lock();
+        queue.preparing = queue.preparing.saturating_sub(1);
+        queue.oldest.get_or_insert_with(Instant::now);
         queue.waiting.push(Waiting {
             key_id: key_id.clone(),
             leaf,
             slot: slot.clone(),
         });
+        signer.signed.notify_all();
         loop {
             if let Some(done) = slot.get() {
                 return done.clone();
             }
-            if !queue.signing {
+            let waited = queue.oldest.map_or(Duration::ZERO, |t| t.elapsed());
+            let ready =
+                queue.preparing == 0 || queue.waiting.len() >= signer.cap || waited >= MAX_WAIT;
+            if !queue.signing && ready {
                 // Lead: sign everything waiting under this key (a key rotation can
                 // leave leaves for the other key; their own threads lead for them).
                 queue.signing = true;
                 let mut batch = Vec::new();
                 let mut rest = Vec::new();
                 for w in queue.waiting.drain(..) {
-                    if w.key_id == key_id && batch.len() < self.cap {
+                    if w.key_id == key_id && batch.len() < signer.cap {
                         batch.push(w);
                     } else {
                         rest.push(w);
                     }
                 }
+                queue.oldest = (!rest.is_empty()).then(Instant::now);
                 queue.waiting = rest;
                 drop(queue);
                 let leaves = batch.iter().map(|w| w.leaf).collect();
                 // `batch` holds at least this thread's own leaf unless the cap was
                 // reached by earlier ones; then the loop leads again.
                 if let Some(signed) = SignedBatch::sign(leaves, key) {
+                    signer.batches.fetch_add(1, Ordering::Relaxed);
+                    signer
+                        .leaves
+                        .fetch_add(batch.len() as u64, Ordering::Relaxed);
                     let signed = Arc::new(signed);
                     for (index, w) in batch.iter().enumerate() {
                         let _ = w.slot.set((signed.clone(), index));
                     }
                 }
-                queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
+                queue = signer.lock();
                 queue.signing = false;
-                self.signed.notify_all();
+                signer.signed.notify_all();
                 continue;
             }
-            queue = self
+            let timeout = MAX_WAIT
+                .saturating_sub(waited)
+                .max(Duration::from_micros(50));
+            queue = signer
                 .signed
-                .wait(queue)
-                .unwrap_or_else(PoisonError::into_inner);
+                .wait_timeout(queue, timeout)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
         }
     }
 }

@@ -39,7 +39,7 @@ pub mod epoch;
 pub mod merkle;
 
 pub use crate::directory::{AcceptedBefore, KeyDirectory, KeyLookup, lookup_in_document};
-pub use batch::{BatchSigner, SignedBatch, VerifiedRoots};
+pub use batch::{BatchSigner, Sealing, SignedBatch, VerifiedRoots};
 pub use epoch::{EpochLimits, ReceiverEpochs, SenderEpochs};
 
 /// Format v1's `format_version`: one signature per envelope.
@@ -789,9 +789,10 @@ pub fn seal_batched(
     signer: &BatchSigner,
     rng: &mut impl Entropy,
 ) -> Result<(SealedEnvelope, Bytes)> {
+    let sealing = signer.begin();
     let key_id = signing_key.verifying_key().key_id('s');
     let prepared = prepare(bulletin, key_id, recipients, epochs, rng)?;
-    let (batch, index) = signer.sign(signing_key, prepared.leaf());
+    let (batch, index) = sealing.sign(signing_key, prepared.leaf());
     prepared.finish(&batch, index)
 }
 
