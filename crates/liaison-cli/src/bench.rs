@@ -1,10 +1,11 @@
 //! `liaison bench`: end-to-end figures on this machine, with the crypto-only cost of
-//! the same work measured in the same run for comparison.
+//! the same work (envelope formats v1 and v2) measured in the same run for comparison.
 //!
-//! Set-up: one sending node and five receiving nodes, all in this process, on loopback,
-//! with real TLS 1.3, real sled logs in a temporary directory, durable appends on both
-//! sides and signed receipts stored by the sender. Everything shares this machine's
-//! cores, so the figures are for the whole federation, not one node.
+//! Set-up: one sending node and as many receiving nodes as the largest `--recipients`
+//! count, all in this process, on loopback, with real TLS 1.3, real sled logs in a
+//! temporary directory, durable appends on both sides and signed receipts stored by
+//! the sender. Everything shares this machine's cores, so the figures — including CPU
+//! time per bulletin — are for the whole federation, not one node.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -12,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result};
 use liaison_core::crypto::{SigningKey, SystemRng};
+use liaison_core::envelope::{ReceiverEpochs, SenderEpochs, VerifiedRoots, seal_batch};
 use liaison_core::receipt::{Outcome, Receipt, SignedReceipt};
 use liaison_core::{
     AgencyId, Bulletin, BulletinContent, BulletinId, Marking, Receiver, RecipientKey, UnixMillis,
@@ -29,23 +31,57 @@ use liaison_node::{InitOptions, Listeners, Node, init_node};
 use liaison_proto::v1 as pb;
 use liaison_proto::v1::client_client::ClientClient;
 
-const RECEIVERS: [&str; 5] = ["DE-BKA", "RO-DIICOT", "FR-OCRTEH", "IT-SCO", "ES-UCRIF"];
 const PUBLISHERS: usize = 16;
+/// Envelopes per batch in the crypto-only v2 figures.
+const CRYPTO_BATCH: usize = 64;
 
 /// Options of `liaison bench`.
 pub struct BenchOptions {
     /// Bulletins per throughput run.
     pub bulletins: usize,
-    /// Seconds of the fixed-rate latency run.
+    /// Recipient counts of the end-to-end runs.
+    pub recipients: Vec<usize>,
+    /// Body size in bytes.
+    pub size: usize,
+    /// Rate of the fixed-rate latency runs.
+    pub rate: u64,
+    /// Seconds of each fixed-rate latency run.
     pub latency_seconds: u64,
+    /// Skip the crypto-only table.
+    pub skip_crypto: bool,
 }
 
-pub fn run(options: BenchOptions) -> Result<()> {
+/// The receiving agencies: `ZZ-R01`, `ZZ-R02`, ...
+fn receiver_ids(n: usize) -> Result<Vec<AgencyId>> {
+    (1..=n)
+        .map(|i| Ok(format!("ZZ-R{i:02}").parse()?))
+        .collect()
+}
+
+/// CPU time this process has used (user + system), from /proc; `None` elsewhere.
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which may hold spaces) start at ") ".
+    let rest = stat.rsplit_once(") ")?.1;
+    let fields: Vec<&str> = rest.split(' ').collect();
+    let ticks = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    // USER_HZ is 100 on every Linux this runs on.
+    Some(ticks / 100.0)
+}
+
+pub fn run(mut options: BenchOptions) -> Result<()> {
+    options.recipients.retain(|&k| k > 0);
+    if options.recipients.is_empty() || options.bulletins == 0 || options.rate == 0 {
+        anyhow::bail!("give at least one recipient count, one bulletin and a rate above 0");
+    }
     println!(
-        "liaison bench: {} cores; 1 KiB bulletins",
-        std::thread::available_parallelism().map_or(1, |n| n.get())
+        "liaison bench: {} cores; {} B bulletin bodies",
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
+        options.size
     );
-    crypto_only()?;
+    if !options.skip_crypto {
+        crypto_only(&options)?;
+    }
     let base = std::env::temp_dir().join(format!("liaison-bench-{}", std::process::id()));
     let result = end_to_end(&base, &options);
     let _ = std::fs::remove_dir_all(&base);
@@ -65,7 +101,7 @@ fn per_second(mut f: impl FnMut(), budget: Duration) -> f64 {
     f64::from(n) / start.elapsed().as_secs_f64()
 }
 
-fn kib_bulletin(origin: &AgencyId) -> Result<Bulletin> {
+fn sized_bulletin(origin: &AgencyId, size: usize) -> Result<Bulletin> {
     let now = UnixMillis::now();
     Ok(Bulletin {
         id: BulletinId::new(now),
@@ -79,88 +115,154 @@ fn kib_bulletin(origin: &AgencyId) -> Result<Bulletin> {
         )?,
         content: BulletinContent {
             title: "bench".into(),
-            body: "x".repeat(1024),
+            body: "x".repeat(size),
             ..BulletinContent::default()
         },
     })
 }
 
-/// The CPU cost of the cryptography of one delivered bulletin, one thread.
-fn crypto_only() -> Result<()> {
-    let budget = Duration::from_millis(800);
+/// The CPU cost of the cryptography of one delivered bulletin, one thread, in
+/// format v1 (per-bulletin signature and HPKE) and v2 (batches of [`CRYPTO_BATCH`],
+/// epoch keys, batch receipts, warm caches).
+fn crypto_only(options: &BenchOptions) -> Result<()> {
+    let budget = Duration::from_millis(600);
     let origin: AgencyId = "NL-NP".parse()?;
     let sender = liaison_core::AgencyKeys::generate(&mut SystemRng)?;
     let receiver = liaison_core::AgencyKeys::generate(&mut SystemRng)?;
-    let me: AgencyId = "DE-BKA".parse()?;
     let doc = bench_document(&origin, &sender.signing, &sender.encryption);
-    let bulletin = kib_bulletin(&origin)?;
-    println!("\nCrypto only (one thread, same run):");
-    for k in [1usize, 5] {
+    let directory = [doc];
+    let bulletin = sized_bulletin(&origin, options.size)?;
+    let batch: Vec<Bulletin> = (0..CRYPTO_BATCH)
+        .map(|_| sized_bulletin(&origin, options.size))
+        .collect::<Result<_>>()?;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    println!("\nCrypto only (one thread, same run; v2 in batches of {CRYPTO_BATCH}, caches warm):");
+    println!(
+        "  {:>10}  {:>12} {:>12} {:>12} {:>12}  {:>14} {:>14}",
+        "recipients",
+        "v1 seal/s",
+        "v2 seal/s",
+        "v1 open/s",
+        "v2 open/s",
+        "v1 µs/deliv.",
+        "v2 µs/deliv."
+    );
+    let me = receiver_ids(1)?.remove(0);
+    let mut v2_seal_1 = None;
+    for k in [1usize, 5, 30] {
         // Every wrap is for the same receiver key (the cost does not depend on whose
         // key it is); the agencies differ because a recipient list never repeats one.
-        let keys = std::iter::once(me.clone())
-            .chain(
-                RECEIVERS[1..]
-                    .iter()
-                    .map(|a| a.parse())
-                    .collect::<std::result::Result<Vec<AgencyId>, _>>()?,
-            )
-            .take(k)
+        let keys = receiver_ids(k)?
+            .into_iter()
             .map(|agency| RecipientKey {
                 agency,
                 key: receiver.encryption.public_key().clone(),
             })
             .collect::<Vec<_>>();
-        let seal = per_second(
+        let v1_seal = per_second(
             || {
                 let _ = seal_for_recipients(&bulletin, &sender.signing, &keys, &mut SystemRng);
             },
             budget,
         );
-        let envelope = seal_for_recipients(&bulletin, &sender.signing, &keys, &mut SystemRng)?;
-        let directory = [doc.clone()];
-        let recv = Receiver {
+        let epochs = SenderEpochs::default();
+        let v2_seal = CRYPTO_BATCH as f64
+            * per_second(
+                || {
+                    let _ = seal_batch(&batch, &sender.signing, &keys, &epochs, &mut SystemRng);
+                },
+                budget,
+            );
+        v2_seal_1.get_or_insert(v2_seal);
+        let v1_envelope = seal_for_recipients(&bulletin, &sender.signing, &keys, &mut SystemRng)?;
+        let v2_envelopes = seal_batch(&batch, &sender.signing, &keys, &epochs, &mut SystemRng)?;
+        let plain = Receiver {
             agency: &me,
             encryption_keys: std::slice::from_ref(&receiver.encryption),
             epochs: None,
         };
-        let opens = per_second(
+        let v1_open = per_second(
             || {
-                let _ = open(&envelope, recv, directory.as_slice(), UnixMillis::now());
+                let _ = open(&v1_envelope, plain, directory.as_slice(), UnixMillis::now());
+            },
+            budget,
+        );
+        let (roots, receiving) = (VerifiedRoots::default(), ReceiverEpochs::default());
+        let cached = Receiver {
+            epochs: Some(&receiving),
+            ..plain
+        };
+        let mut next = 0;
+        let v2_open = per_second(
+            || {
+                let envelope = &v2_envelopes[next % CRYPTO_BATCH];
+                next += 1;
+                let _ = envelope
+                    .verify_origin_with(directory.as_slice(), UnixMillis::now(), Some(&roots))
+                    .and_then(|v| v.open(cached, UnixMillis::now()));
             },
             budget,
         );
         let receipt = Receipt {
             bulletin_id: Some(bulletin.id),
             receiver: me.clone(),
-            envelope_sha256: envelope.digest(),
+            envelope_sha256: v1_envelope.digest(),
             outcome: Outcome::Accepted { log_seq: 1 },
             log_hash: Some([0; 32]),
             time: UnixMillis::now(),
         };
-        let signs = per_second(
+        let v1_sign = per_second(
             || {
                 let _ = SignedReceipt::sign(receipt.clone(), &receiver.signing);
             },
             budget,
         );
         let signed = SignedReceipt::sign(receipt.clone(), &receiver.signing);
-        let verifies = per_second(
+        let v1_verify = per_second(
             || {
                 let _ = SignedReceipt::verify(signed.to_bytes(), &receiver.signing.verifying_key());
             },
             budget,
         );
-        let per_bulletin = 1.0 / seal + k as f64 * (1.0 / opens + 1.0 / signs + 1.0 / verifies);
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
-        println!(
-            "  {k} recipient(s): seal {seal:>7.0}/s, open {opens:>6.0}/s, receipt sign {signs:>6.0}/s, verify {verifies:>6.0}/s"
+        let receipts = vec![receipt; CRYPTO_BATCH];
+        let v2_sign = CRYPTO_BATCH as f64
+            * per_second(
+                || {
+                    let _ = SignedReceipt::sign_batch(receipts.clone(), &receiver.signing);
+                },
+                budget,
+            );
+        let batch_signed = SignedReceipt::sign_batch(receipts.clone(), &receiver.signing);
+        let receipt_roots = VerifiedRoots::default();
+        let mut next = 0;
+        let v2_verify = per_second(
+            || {
+                let r = &batch_signed[next % CRYPTO_BATCH];
+                next += 1;
+                let _ = SignedReceipt::verify_with(
+                    r.to_bytes(),
+                    &receiver.signing.verifying_key(),
+                    Some(&receipt_roots),
+                );
+            },
+            budget,
         );
+        let k_f = k as f64;
+        let v1 = (1.0 / v1_seal + k_f * (1.0 / v1_open + 1.0 / v1_sign + 1.0 / v1_verify)) / k_f;
+        let v2 = (1.0 / v2_seal + k_f * (1.0 / v2_open + 1.0 / v2_sign + 1.0 / v2_verify)) / k_f;
         println!(
-            "  {k} recipient(s): {:.0} µs of crypto per delivered bulletin -> ceiling {:.0} bulletins/s on {cores} cores",
-            per_bulletin * 1e6,
-            cores / per_bulletin
+            "  {k:>10}  {v1_seal:>12.0} {v2_seal:>12.0} {v1_open:>12.0} {v2_open:>12.0}  {:>14.1} {:>14.1}",
+            v1 * 1e6,
+            v2 * 1e6
         );
+        if k == 30 {
+            println!(
+                "  sealing for 30 recipients vs 1: v2 {:.2}x the 1-recipient bulletin rate; crypto ceiling per delivery on {cores} cores: v1 {:.0}/s, v2 {:.0}/s",
+                v2_seal / v2_seal_1.unwrap_or(v2_seal),
+                cores / v1,
+                cores / v2
+            );
+        }
     }
     Ok(())
 }
@@ -194,11 +296,14 @@ struct Federation {
     tasks: Vec<tokio::task::JoinHandle<liaison_node::Result<()>>>,
 }
 
-fn start_federation(base: &std::path::Path) -> Result<Federation> {
+fn start_federation(base: &std::path::Path, receivers: usize) -> Result<Federation> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let agencies: Vec<&str> = std::iter::once("NL-NP").chain(RECEIVERS).collect();
+    let receivers = receiver_ids(receivers)?;
+    let agencies: Vec<String> = std::iter::once("NL-NP".to_owned())
+        .chain(receivers.iter().map(|a| a.to_string()))
+        .collect();
     let mut listeners = Vec::new();
     let mut dirs = Vec::new();
     for agency in &agencies {
@@ -218,7 +323,7 @@ fn start_federation(base: &std::path::Path) -> Result<Federation> {
         .iter()
         .map(|d| NodeState::open(Node::load(d)?).map_err(anyhow::Error::from))
         .collect::<Result<Vec<_>>>()?;
-    introduce(&dirs, &states)?;
+    introduce(&dirs, &states, &receivers)?;
     let mut apis = Vec::new();
     let mut api_listeners = Vec::new();
     for (i, state) in states.iter().enumerate() {
@@ -251,10 +356,7 @@ fn start_federation(base: &std::path::Path) -> Result<Federation> {
         sender: states[0].clone(),
         first_receiver: states[1].clone(),
         apis,
-        receivers: RECEIVERS
-            .iter()
-            .map(|a| a.parse())
-            .collect::<std::result::Result<_, _>>()?,
+        receivers,
         stop,
         tasks,
     })
@@ -262,7 +364,11 @@ fn start_federation(base: &std::path::Path) -> Result<Federation> {
 
 /// The sender knows every receiver and each receiver the sender, fingerprints
 /// checked; every policy allows everything at a rate the benchmark cannot reach.
-fn introduce(dirs: &[std::path::PathBuf], states: &[Arc<NodeState>]) -> Result<()> {
+fn introduce(
+    dirs: &[std::path::PathBuf],
+    states: &[Arc<NodeState>],
+    receivers: &[AgencyId],
+) -> Result<()> {
     let allow = |agency: &str| {
         format!(
             "[partners.{agency}]\nsend = [\"*\"]\nreceive = [\"*\"]\nmax_send_tlp = \"red\"\nmax_receive_per_minute = 100000000\n\n"
@@ -270,7 +376,10 @@ fn introduce(dirs: &[std::path::PathBuf], states: &[Arc<NodeState>]) -> Result<(
     };
     std::fs::write(
         dirs[0].join("policy.toml"),
-        RECEIVERS.iter().map(|a| allow(a)).collect::<String>(),
+        receivers
+            .iter()
+            .map(|a| allow(a.as_str()))
+            .collect::<String>(),
     )?;
     for dir in &dirs[1..] {
         std::fs::write(dir.join("policy.toml"), allow("NL-NP"))?;
@@ -292,14 +401,14 @@ fn introduce(dirs: &[std::path::PathBuf], states: &[Arc<NodeState>]) -> Result<(
     Ok(())
 }
 
-fn request(to: &[AgencyId]) -> Result<SendRequest> {
+fn request(to: &[AgencyId], size: usize) -> Result<SendRequest> {
     Ok(SendRequest {
         to: Recipients::Named(to.to_vec()),
         category: "trafficking.persons".parse()?,
         tlp: liaison_core::Tlp::Amber,
         handling: vec![],
         title: "bench".into(),
-        body: "x".repeat(1024),
+        body: "x".repeat(size),
         expires_in_days: 30,
         request_key: None,
     })
@@ -310,21 +419,25 @@ fn drained(state: &NodeState, to: &[AgencyId]) -> bool {
 }
 
 fn end_to_end(base: &std::path::Path, options: &BenchOptions) -> Result<()> {
-    let federation = start_federation(base)?;
+    let most = options.recipients.iter().copied().max().unwrap_or(1);
+    let federation = start_federation(base, most)?;
     let sender = federation.sender.clone();
     println!(
-        "\nEnd to end (1 sender + 5 receiver nodes in this process, TLS 1.3, durable on both sides, receipts stored):"
+        "\nEnd to end (1 sender + {most} receiving nodes in this process, TLS 1.3, durable on both sides, receipts stored; CPU is the whole process's):"
     );
-    for k in [1usize, 5] {
+    for &k in &options.recipients {
         let to = &federation.receivers[..k];
         let n = options.bulletins;
+        let signed_before = sender.envelopes.signer.signed_so_far();
+        let cpu_before = cpu_seconds();
         let start = Instant::now();
         std::thread::scope(|scope| {
             for p in 0..PUBLISHERS {
                 let (sender, to) = (sender.clone(), to.to_vec());
                 scope.spawn(move || {
                     for _ in (p..n).step_by(PUBLISHERS) {
-                        let sent = request(&to).and_then(|r| Ok(bulletin_send(&sender, r)?));
+                        let sent =
+                            request(&to, options.size).and_then(|r| Ok(bulletin_send(&sender, r)?));
                         if let Err(e) = sent {
                             eprintln!("publish failed: {e}");
                         }
@@ -334,27 +447,31 @@ fn end_to_end(base: &std::path::Path, options: &BenchOptions) -> Result<()> {
         });
         let published = start.elapsed();
         while !drained(&sender, to) {
-            if start.elapsed() > Duration::from_secs(600) {
-                anyhow::bail!("deliveries did not finish in 10 minutes");
+            if start.elapsed() > Duration::from_secs(900) {
+                anyhow::bail!("deliveries did not finish in 15 minutes");
             }
             std::thread::sleep(Duration::from_millis(2));
         }
         let total = start.elapsed();
-        let (batches, leaves) = sender.envelopes.signer.signed_so_far();
+        let cpu = cpu_before
+            .zip(cpu_seconds())
+            .map_or(String::new(), |(a, b)| {
+                format!(", {:.0} µs CPU per bulletin", (b - a) * 1e6 / n as f64)
+            });
+        let signed_after = sender.envelopes.signer.signed_so_far();
+        let batches = signed_after.0 - signed_before.0;
+        let leaves = signed_after.1 - signed_before.1;
         println!(
-            "  (envelope batches so far: {batches}, mean {:.1} per signature)",
-            leaves as f64 / batches.max(1) as f64
-        );
-        println!(
-            "  {k} recipient(s): {n} bulletins published in {:.2} s ({:.0}/s acknowledged), all receipted in {:.2} s: {:.0} bulletins/s end to end ({:.0} deliveries/s)",
+            "  {k:>2} recipient(s): {n} published in {:.2} s ({:.0}/s acknowledged); all receipted in {:.2} s: {:.0} bulletins/s, {:.0} deliveries/s end to end{cpu}; {:.1} envelopes per batch signature",
             published.as_secs_f64(),
             n as f64 / published.as_secs_f64(),
             total.as_secs_f64(),
             n as f64 / total.as_secs_f64(),
             (n * k) as f64 / total.as_secs_f64(),
+            leaves as f64 / batches.max(1) as f64,
         );
     }
-    latency(&sender, &federation.receivers[..1], options.latency_seconds)?;
+    latency(&sender, &federation.receivers[..1], options)?;
     client_api(&federation, options)?;
     let _ = federation.stop.send(true);
     for task in federation.tasks {
@@ -363,10 +480,10 @@ fn end_to_end(base: &std::path::Path, options: &BenchOptions) -> Result<()> {
     Ok(())
 }
 
-/// Publishes at a fixed 500/s from one thread; another thread watches the outbox and
+/// Publishes at a fixed rate from one thread; another thread watches the outbox and
 /// records, per bulletin, the time from the publish call to its stored receipt.
-fn latency(sender: &Arc<NodeState>, to: &[AgencyId], seconds: u64) -> Result<()> {
-    const RATE: u64 = 500;
+fn latency(sender: &Arc<NodeState>, to: &[AgencyId], options: &BenchOptions) -> Result<()> {
+    let (rate, seconds) = (options.rate, options.latency_seconds);
     let partner = to[0].clone();
     let (tx, rx) = std::sync::mpsc::channel::<(u64, Instant)>();
     let watcher = {
@@ -404,15 +521,15 @@ fn latency(sender: &Arc<NodeState>, to: &[AgencyId], seconds: u64) -> Result<()>
             latencies
         })
     };
-    let count = RATE * seconds;
+    let count = rate * seconds;
     let start = Instant::now();
     for i in 0..count {
-        let due = start + Duration::from_micros(i * 1_000_000 / RATE);
+        let due = start + Duration::from_micros(i * 1_000_000 / rate);
         if let Some(wait) = due.checked_duration_since(Instant::now()) {
             std::thread::sleep(wait);
         }
         let t0 = Instant::now();
-        let sent = bulletin_send(sender, request(to)?)?;
+        let sent = bulletin_send(sender, request(to, options.size)?)?;
         let _ = tx.send((sent.log_seq, t0));
     }
     drop(tx);
@@ -422,7 +539,7 @@ fn latency(sender: &Arc<NodeState>, to: &[AgencyId], seconds: u64) -> Result<()>
     latencies.sort();
     let pct = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
     println!(
-        "  latency at {RATE}/s for {seconds} s, 1 recipient (publish call -> receipt stored): p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({} bulletins)",
+        "  latency at {rate}/s for {seconds} s, 1 recipient (publish call -> receipt stored): p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({} bulletins)",
         pct(0.50).as_secs_f64() * 1e3,
         pct(0.99).as_secs_f64() * 1e3,
         latencies.last().map_or(0.0, |d| d.as_secs_f64() * 1e3),
@@ -450,7 +567,7 @@ async fn api_client(
     Ok(ClientClient::new(channel))
 }
 
-fn api_request(key: String, to: &AgencyId) -> pb::PublishRequest {
+fn api_request(key: String, to: &AgencyId, size: usize) -> pb::PublishRequest {
     pb::PublishRequest {
         request_key: key,
         draft: Some(pb::BulletinDraft {
@@ -459,7 +576,7 @@ fn api_request(key: String, to: &AgencyId) -> pb::PublishRequest {
             handling_codes: vec![],
             content: Some(liaison_proto::format::v1::BulletinContent {
                 title: "bench".into(),
-                body: "x".repeat(1024),
+                body: "x".repeat(size),
                 ..Default::default()
             }),
             expires_in_days: 30,
@@ -479,7 +596,7 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
 /// connection), the rate at which a subscriber on the receiving node gets them, and
 /// publish latency at a fixed 500/s.
 fn client_api(federation: &Federation, options: &BenchOptions) -> Result<()> {
-    let n = options.bulletins;
+    let (n, size) = (options.bulletins, options.size);
     let to = federation.receivers[0].clone();
     let start_cursor = federation.first_receiver.log.head().seq;
     let (publisher_addr, publisher) = &federation.apis[0];
@@ -507,7 +624,7 @@ fn client_api(federation: &Federation, options: &BenchOptions) -> Result<()> {
             let (mut api, to) = (api.clone(), to.clone());
             callers.push(tokio::spawn(async move {
                 for i in (p..n).step_by(PUBLISHERS) {
-                    if let Err(status) = api.publish(api_request(format!("bench-{i}"), &to)).await {
+                    if let Err(status) = api.publish(api_request(format!("bench-{i}"), &to, size)).await {
                         eprintln!("publish failed: {status}");
                     }
                 }
@@ -518,7 +635,7 @@ fn client_api(federation: &Federation, options: &BenchOptions) -> Result<()> {
         }
         let published = start.elapsed();
         let (count, subscribed) = received.await?;
-        println!("\nClient API (TLS 1.3 with a client certificate; {n} bulletins, 1 KiB, 1 recipient):");
+        println!("\nClient API (TLS 1.3 with a client certificate; {n} bulletins, {size} B, 1 recipient):");
         println!(
             "  publish: {:.0}/s acknowledged (16 concurrent calls); subscriber on the recipient got {count} at {:.0}/s end to end",
             n as f64 / published.as_secs_f64(),
@@ -526,20 +643,21 @@ fn client_api(federation: &Federation, options: &BenchOptions) -> Result<()> {
         );
         let mut api = api.clone();
         let mut latencies = Vec::new();
-        let count = 500 * options.latency_seconds;
+        let count = options.rate * options.latency_seconds;
         let start = Instant::now();
         for i in 0..count {
-            let due = start + Duration::from_micros(i * 2000);
+            let due = start + Duration::from_micros(i * 1_000_000 / options.rate);
             if let Some(wait) = due.checked_duration_since(Instant::now()) {
                 tokio::time::sleep(wait).await;
             }
             let t0 = Instant::now();
-            api.publish(api_request(format!("latency-{i}"), &to)).await?;
+            api.publish(api_request(format!("latency-{i}"), &to, options.size)).await?;
             latencies.push(t0.elapsed());
         }
         latencies.sort();
         println!(
-            "  publish latency at 500/s for {} s (call -> durable acknowledgement): p50 {:.2} ms, p99 {:.2} ms",
+            "  publish latency at {}/s for {} s (call -> durable acknowledgement): p50 {:.2} ms, p99 {:.2} ms",
+            options.rate,
             options.latency_seconds,
             percentile(&latencies, 0.50),
             percentile(&latencies, 0.99)

@@ -144,14 +144,29 @@ pub enum Command {
         out: PathBuf,
     },
     /// Measure end-to-end throughput and latency on this machine (prints figures).
-    #[command(after_help = "Example:\n  liaison bench --bulletins 5000")]
+    #[command(
+        after_help = "Examples:\n  liaison bench\n  liaison bench --recipients 1,5,30 --bulletins 5000\n  liaison bench --size 16384 --rate 200 --skip-crypto"
+    )]
     Bench {
         /// Bulletins per throughput run.
         #[arg(long, default_value_t = 3000)]
         bulletins: usize,
-        /// Seconds of the 500/s latency run.
+        /// Recipient counts to run end to end (one receiving node each, all in this
+        /// process), comma-separated.
+        #[arg(long, value_delimiter = ',', default_values_t = [1usize, 5, 30])]
+        recipients: Vec<usize>,
+        /// Body size of each bulletin in bytes.
+        #[arg(long, default_value_t = 1024)]
+        size: usize,
+        /// Publish rate of the fixed-rate latency runs, bulletins per second.
+        #[arg(long, default_value_t = 500)]
+        rate: u64,
+        /// Seconds of each fixed-rate latency run.
         #[arg(long, default_value_t = 5)]
         latency_seconds: u64,
+        /// Skip the one-thread crypto-only table.
+        #[arg(long)]
+        skip_crypto: bool,
     },
     /// Three agencies on this machine exchanging bulletins, with no set-up.
     #[command(

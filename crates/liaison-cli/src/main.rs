@@ -121,10 +121,18 @@ fn run(command: Command) -> Result<()> {
         Command::Man { out } => man_pages(&out),
         Command::Bench {
             bulletins,
+            recipients,
+            size,
+            rate,
             latency_seconds,
+            skip_crypto,
         } => bench::run(bench::BenchOptions {
             bulletins,
+            recipients,
+            size,
+            rate,
             latency_seconds,
+            skip_crypto,
         }),
         Command::Demo { dir } => demo::run(dir),
     }

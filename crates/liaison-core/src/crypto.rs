@@ -307,7 +307,7 @@ impl EncryptionKey {
         let (secret, public) = Kem::gen_keypair_with_rng(rng);
         Self {
             secret,
-            public: EncryptionPublicKey(public),
+            public: EncryptionPublicKey::new(public),
         }
     }
 
@@ -315,7 +315,7 @@ impl EncryptionKey {
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
         let secret = <Kem as hpke::Kem>::PrivateKey::from_bytes(bytes)
             .map_err(|e| Error::Crypto(format!("bad X25519 secret key: {e}")))?;
-        let public = EncryptionPublicKey(Kem::sk_to_pk(&secret));
+        let public = EncryptionPublicKey::new(Kem::sk_to_pk(&secret));
         Ok(Self { secret, public })
     }
 
@@ -385,16 +385,22 @@ impl std::fmt::Debug for EncryptionKey {
     }
 }
 
-/// An X25519 public key.
+/// An X25519 public key, with its key id computed once (sealing names it in every
+/// envelope's header).
 #[derive(Clone, PartialEq, Eq)]
-pub struct EncryptionPublicKey(<Kem as hpke::Kem>::PublicKey);
+pub struct EncryptionPublicKey(<Kem as hpke::Kem>::PublicKey, KeyId);
 
 impl EncryptionPublicKey {
+    fn new(key: <Kem as hpke::Kem>::PublicKey) -> Self {
+        let id = key_id('e', &key.to_bytes());
+        Self(key, id)
+    }
+
     /// A key from 32 bytes.
     pub fn from_slice(bytes: &[u8]) -> Option<Self> {
         <Kem as hpke::Kem>::PublicKey::from_bytes(bytes)
             .ok()
-            .map(Self)
+            .map(Self::new)
     }
 
     /// The 32 bytes.
@@ -406,7 +412,7 @@ impl EncryptionPublicKey {
 
     /// The key id (`e-...`).
     pub fn key_id(&self) -> KeyId {
-        key_id('e', &self.to_bytes())
+        self.1.clone()
     }
 
     /// Seals `content_key` to this key with HPKE base mode. Returns the encapsulated
@@ -478,17 +484,18 @@ impl EpochSecret {
     }
 
     /// Wraps `content_key` under this key with AES-256-GCM: `nonce || ciphertext ||
-    /// tag`, [`EPOCH_WRAP_LEN`] bytes. The nonce is random: an epoch wraps at most a
-    /// configured count of keys (100,000 by default), far below the 2^32 random
-    /// 96-bit nonces NIST SP 800-38D allows under one key.
+    /// tag`, [`EPOCH_WRAP_LEN`] bytes, where the nonce is `u32be(0) ||
+    /// u64be(counter)`. The caller passes each counter value once per key (the
+    /// epoch's wrap count), so no nonce repeats under a key — the construction NIST
+    /// SP 800-38D §8.2.1 describes, with no system call for randomness per wrap.
     pub fn wrap(
         &self,
         content_key: &[u8; CONTENT_KEY_LEN],
         aad: &[u8],
-        rng: &mut impl Entropy,
+        counter: u64,
     ) -> Result<[u8; EPOCH_WRAP_LEN]> {
         let mut out = [0u8; EPOCH_WRAP_LEN];
-        rng.fill_bytes(&mut out[..12]);
+        out[4..12].copy_from_slice(&counter.to_be_bytes());
         let mut nonce = [0u8; 12];
         nonce.copy_from_slice(&out[..12]);
         let mut buffer = content_key.to_vec();

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use common::{T0, TestAgency, directory, sample_bulletin};
-use liaison_core::crypto::{EpochSecret, SystemRng};
+use liaison_core::crypto::{EpochSecret, SystemRng, sha256};
 use liaison_core::envelope::epoch::{epoch_info, wrap_aad};
 use liaison_core::envelope::{
     BatchSigner, EpochLimits, FORMAT_VERSION_BATCH, ReceiverEpochs, SenderEpochs, VerifiedRoots,
@@ -245,7 +245,7 @@ fn an_epoch_key_for_one_recipient_opens_nothing_for_another() {
         &header.bulletin_id,
         &alice.id,
         &wraps[0].epoch_id,
-        &parts.header,
+        &sha256(&parts.header),
     );
     assert!(
         alice_kek
@@ -258,7 +258,7 @@ fn an_epoch_key_for_one_recipient_opens_nothing_for_another() {
         &header.bulletin_id,
         &bob.id,
         &wraps[1].epoch_id,
-        &parts.header,
+        &sha256(&parts.header),
     );
     assert!(
         alice_kek

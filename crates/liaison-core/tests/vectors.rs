@@ -158,7 +158,7 @@ fn generate_v2() -> Value {
         .collect();
     let batch = parts[0].batch.clone().unwrap();
     json!({
-        "description": "Liaison sealed envelopes, format v2 (format_version 3, signature scheme ED25519_MERKLE_BATCH): two bulletins sealed as one batch for two recipients, one signature over the Merkle root. Randomness: blocks of SHA-256(rng_seed || u64be(counter)), counter from 0; for each bulletin in order: the content key (32 bytes), then for each recipient in order: on the first bulletin only, the epoch id (16 bytes) and the HPKE ephemeral key (32 bytes of ikm); then the wrap nonce (12 bytes).",
+        "description": "Liaison sealed envelopes, format v2 (format_version 3, signature scheme ED25519_MERKLE_BATCH): two bulletins sealed as one batch for two recipients, one signature over the Merkle root. Randomness: blocks of SHA-256(rng_seed || u64be(counter)), counter from 0; for each bulletin in order: the content key (32 bytes); then, on the first bulletin only, for each recipient in order the epoch id (16 bytes) and the HPKE ephemeral key (32 bytes of ikm);. Wrap nonces are counters: u32be(0) || u64be(n), n the wrap's number in its epoch from 0.",
         "origin": {
             "agency": origin.id.to_string(),
             "signing_key_seed": hex(&[0x11; 32]),

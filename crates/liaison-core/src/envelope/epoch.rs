@@ -16,7 +16,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use crate::crypto::{EncryptionKey, EncryptionPublicKey, Entropy, EpochSecret, domain};
+use super::RecipientKey;
+use crate::crypto::{EncryptionKey, Entropy, EpochSecret, domain};
 use crate::error::Result;
 use crate::ids::{AgencyId, BulletinId, KeyId};
 
@@ -55,20 +56,21 @@ pub fn epoch_info(epoch_id: &[u8], sender: &AgencyId, recipient: &AgencyId) -> V
 }
 
 /// The associated data of one content key wrapped under an epoch key: binds the
-/// wrap to its bulletin, its recipient, its epoch and the signed header.
+/// wrap to its bulletin, its recipient, its epoch and the signed header (by its
+/// SHA-256, computed once per envelope rather than fed to every recipient's AEAD).
 pub fn wrap_aad(
     bulletin_id: &BulletinId,
     recipient: &AgencyId,
     epoch_id: &[u8],
-    header: &[u8],
+    header_sha256: &[u8; 32],
 ) -> Vec<u8> {
-    let mut aad = Vec::with_capacity(domain::EPOCH_WRAP.len() + 40 + header.len() + 16);
+    let mut aad = Vec::with_capacity(domain::EPOCH_WRAP.len() + 96);
     aad.extend_from_slice(domain::EPOCH_WRAP);
     aad.extend_from_slice(&bulletin_id.to_bytes());
     aad.extend_from_slice(&(recipient.as_str().len() as u32).to_be_bytes());
     aad.extend_from_slice(recipient.as_str().as_bytes());
     aad.extend_from_slice(epoch_id);
-    aad.extend_from_slice(header);
+    aad.extend_from_slice(header_sha256);
     aad
 }
 
@@ -103,12 +105,14 @@ impl SenderEpoch {
     }
 }
 
-/// A sender's current epoch with each recipient key. Shared by every sealing thread.
+/// A sender's current epoch with each recipient. Shared by every sealing thread.
 #[derive(Debug, Default)]
 pub struct SenderEpochs {
     limits: EpochLimits,
-    current: Mutex<HashMap<(AgencyId, KeyId), Arc<SenderEpoch>>>,
+    current: Mutex<HashMap<AgencyId, (KeyBytes, Arc<SenderEpoch>)>>,
 }
+
+type KeyBytes = [u8; 32];
 
 impl SenderEpochs {
     /// An empty cache whose epochs end at `limits`.
@@ -119,38 +123,56 @@ impl SenderEpochs {
         }
     }
 
-    /// The epoch to wrap one more content key under for `recipient` (key `key`),
-    /// counting that wrap; starts a new epoch (one HPKE encapsulation) if there is
-    /// none or the current one reached its limits. Ended epochs are dropped here.
-    pub fn for_recipient(
+    /// The epoch to wrap one more content key under for each of `recipients`, in
+    /// order, with that wrap's number in the epoch (from 0; the wrap's nonce);
+    /// starts a new epoch (one HPKE encapsulation) for a recipient with none, with a
+    /// new key, or whose epoch reached its limits.
+    pub fn for_recipients(
         &self,
         sender: &AgencyId,
-        recipient: &AgencyId,
-        key: &EncryptionPublicKey,
+        recipients: &[RecipientKey],
         rng: &mut impl Entropy,
-    ) -> Result<Arc<SenderEpoch>> {
+    ) -> Result<Vec<(Arc<SenderEpoch>, u64)>> {
         let now = Instant::now();
-        let slot = (recipient.clone(), key.key_id());
         let mut current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
-        current.retain(|_, epoch| !epoch.is_over(&self.limits, now));
-        if let Some(epoch) = current.get(&slot)
-            && epoch.wraps.fetch_add(1, Ordering::Relaxed) < self.limits.max_wraps
-        {
-            return Ok(epoch.clone());
-        }
+        recipients
+            .iter()
+            .map(|r| {
+                let key = r.key.to_bytes();
+                if let Some((k, epoch)) = current.get(&r.agency)
+                    && *k == key
+                    && now.duration_since(epoch.started) < self.limits.max_age
+                {
+                    let wrap = epoch.wraps.fetch_add(1, Ordering::Relaxed);
+                    if wrap < self.limits.max_wraps {
+                        return Ok((epoch.clone(), wrap));
+                    }
+                }
+                let epoch = Arc::new(Self::start(sender, r, now, rng)?);
+                current.insert(r.agency.clone(), (key, epoch.clone()));
+                Ok((epoch, 0))
+            })
+            .collect()
+    }
+
+    fn start(
+        sender: &AgencyId,
+        recipient: &RecipientKey,
+        now: Instant,
+        rng: &mut impl Entropy,
+    ) -> Result<SenderEpoch> {
         let mut id = [0u8; EPOCH_ID_LEN];
         rng.fill_bytes(&mut id);
-        let (encapsulated, secret) =
-            key.establish_epoch(&epoch_info(&id, sender, recipient), rng)?;
-        let epoch = Arc::new(SenderEpoch {
+        let (encapsulated, secret) = recipient
+            .key
+            .establish_epoch(&epoch_info(&id, sender, &recipient.agency), rng)?;
+        Ok(SenderEpoch {
             id,
             encapsulated,
             secret,
             started: now,
             wraps: AtomicU64::new(1),
-        });
-        current.insert(slot, epoch.clone());
-        Ok(epoch)
+        })
     }
 
     /// Drops every epoch past its limits (for a node that has gone quiet: its last
@@ -160,7 +182,7 @@ impl SenderEpochs {
         self.current
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .retain(|_, epoch| !epoch.is_over(&self.limits, now));
+            .retain(|_, (_, epoch)| !epoch.is_over(&self.limits, now));
     }
 
     /// How many epochs are live (for tests and metrics).

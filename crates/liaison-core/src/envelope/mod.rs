@@ -743,12 +743,14 @@ pub fn prepare(
     rng: &mut impl Entropy,
 ) -> Result<PreparedEnvelope> {
     let encrypted = encrypt(bulletin, signing_key_id, recipients, rng)?;
+    let current = epochs.for_recipients(&bulletin.origin, recipients, rng)?;
+    let header_sha256 = crypto::sha256(&encrypted.header);
     let wraps = recipients
         .iter()
-        .map(|r| {
-            let epoch = epochs.for_recipient(&bulletin.origin, &r.agency, &r.key, rng)?;
-            let aad = epoch::wrap_aad(&bulletin.id, &r.agency, epoch.id(), &encrypted.header);
-            let wrapped = epoch.secret().wrap(&encrypted.content_key, &aad, rng)?;
+        .zip(current)
+        .map(|(r, (epoch, wrap))| {
+            let aad = epoch::wrap_aad(&bulletin.id, &r.agency, epoch.id(), &header_sha256);
+            let wrapped = epoch.secret().wrap(&encrypted.content_key, &aad, wrap)?;
             Ok(pb::KeyWrap {
                 recipient: r.agency.to_string(),
                 encapsulated_key: Bytes::copy_from_slice(epoch.encapsulated()),
@@ -911,7 +913,7 @@ pub(crate) fn recipient_content_key(
             &header.bulletin_id,
             receiver.agency,
             &epoch_id,
-            &envelope.parts.header,
+            &crypto::sha256(&envelope.parts.header),
         );
         return secret.unwrap(&wrap.wrapped_content_key, &aad);
     }

@@ -88,7 +88,7 @@ impl TryFrom<RawEnvelope> for EnvelopeSettings {
         if !(1..=24 * 60).contains(&raw.epoch_minutes) {
             return Err("envelope.epoch_minutes: must be 1 to 1440".into());
         }
-        // Random 96-bit wrap nonces: stay far below NIST's 2^32 per key.
+        // Bounds what one stolen epoch key opens (see DECISIONS #46).
         if !(1..=1_000_000).contains(&raw.epoch_bulletins) {
             return Err("envelope.epoch_bulletins: must be 1 to 1000000".into());
         }
