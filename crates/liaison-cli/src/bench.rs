@@ -31,7 +31,6 @@ use liaison_node::{InitOptions, Listeners, Node, init_node};
 use liaison_proto::v1 as pb;
 use liaison_proto::v1::client_client::ClientClient;
 
-const PUBLISHERS: usize = 16;
 /// Envelopes per batch in the crypto-only v2 figures.
 const CRYPTO_BATCH: usize = 64;
 
@@ -49,6 +48,8 @@ pub struct BenchOptions {
     pub latency_seconds: u64,
     /// Skip the crypto-only table.
     pub skip_crypto: bool,
+    /// Concurrent publishers (threads on the admin path, calls on the client API).
+    pub in_flight: usize,
 }
 
 /// The receiving agencies: `ZZ-R01`, `ZZ-R02`, ...
@@ -71,8 +72,14 @@ fn cpu_seconds() -> Option<f64> {
 
 pub fn run(mut options: BenchOptions) -> Result<()> {
     options.recipients.retain(|&k| k > 0);
-    if options.recipients.is_empty() || options.bulletins == 0 || options.rate == 0 {
-        anyhow::bail!("give at least one recipient count, one bulletin and a rate above 0");
+    if options.recipients.is_empty()
+        || options.bulletins == 0
+        || options.rate == 0
+        || options.in_flight == 0
+    {
+        anyhow::bail!(
+            "give at least one recipient count, one bulletin, a rate and an in-flight count above 0"
+        );
     }
     println!(
         "liaison bench: {} cores; {} B bulletin bodies",
@@ -432,10 +439,10 @@ fn end_to_end(base: &std::path::Path, options: &BenchOptions) -> Result<()> {
         let cpu_before = cpu_seconds();
         let start = Instant::now();
         std::thread::scope(|scope| {
-            for p in 0..PUBLISHERS {
+            for p in 0..options.in_flight {
                 let (sender, to) = (sender.clone(), to.to_vec());
                 scope.spawn(move || {
-                    for _ in (p..n).step_by(PUBLISHERS) {
+                    for _ in (p..n).step_by(options.in_flight) {
                         let sent =
                             request(&to, options.size).and_then(|r| Ok(bulletin_send(&sender, r)?));
                         if let Err(e) = sent {
@@ -620,10 +627,11 @@ fn client_api(federation: &Federation, options: &BenchOptions) -> Result<()> {
             (count, start.elapsed())
         });
         let mut callers = Vec::new();
-        for p in 0..PUBLISHERS {
+        let in_flight = options.in_flight;
+        for p in 0..in_flight {
             let (mut api, to) = (api.clone(), to.clone());
             callers.push(tokio::spawn(async move {
-                for i in (p..n).step_by(PUBLISHERS) {
+                for i in (p..n).step_by(in_flight) {
                     if let Err(status) = api.publish(api_request(format!("bench-{i}"), &to, size)).await {
                         eprintln!("publish failed: {status}");
                     }
@@ -637,8 +645,9 @@ fn client_api(federation: &Federation, options: &BenchOptions) -> Result<()> {
         let (count, subscribed) = received.await?;
         println!("\nClient API (TLS 1.3 with a client certificate; {n} bulletins, {size} B, 1 recipient):");
         println!(
-            "  publish: {:.0}/s acknowledged (16 concurrent calls); subscriber on the recipient got {count} at {:.0}/s end to end",
+            "  publish: {:.0}/s acknowledged ({} concurrent calls); subscriber on the recipient got {count} at {:.0}/s end to end",
             n as f64 / published.as_secs_f64(),
+            options.in_flight,
             count as f64 / subscribed.as_secs_f64()
         );
         let mut api = api.clone();

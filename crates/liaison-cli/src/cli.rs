@@ -167,6 +167,10 @@ pub enum Command {
         /// Skip the one-thread crypto-only table.
         #[arg(long)]
         skip_crypto: bool,
+        /// Concurrent publishers in the throughput runs: threads on the admin path,
+        /// calls on one client API connection.
+        #[arg(long, default_value_t = 64)]
+        in_flight: usize,
     },
     /// Three agencies on this machine exchanging bulletins, with no set-up.
     #[command(

@@ -126,6 +126,7 @@ fn run(command: Command) -> Result<()> {
             rate,
             latency_seconds,
             skip_crypto,
+            in_flight,
         } => bench::run(bench::BenchOptions {
             bulletins,
             recipients,
@@ -133,6 +134,7 @@ fn run(command: Command) -> Result<()> {
             rate,
             latency_seconds,
             skip_crypto,
+            in_flight,
         }),
         Command::Demo { dir } => demo::run(dir),
     }
