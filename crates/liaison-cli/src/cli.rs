@@ -145,7 +145,7 @@ pub enum Command {
     },
     /// Measure end-to-end throughput and latency on this machine (prints figures).
     #[command(
-        after_help = "Examples:\n  liaison bench\n  liaison bench --recipients 1,5,30 --bulletins 5000\n  liaison bench --size 16384 --rate 200 --skip-crypto"
+        after_help = "Examples:\n  liaison bench\n  liaison bench --recipients 1,5,30 --bulletins 5000\n  liaison bench --size 16384 --rate 200 --skip-crypto\n  liaison bench --processes --recipients 1,5 --skip-crypto"
     )]
     Bench {
         /// Bulletins per throughput run.
@@ -171,6 +171,10 @@ pub enum Command {
         /// calls on one client API connection.
         #[arg(long, default_value_t = 64)]
         in_flight: usize,
+        /// Run the sender and each receiver as separate `liaison run` processes and
+        /// publish through the client API (instead of nodes in this process).
+        #[arg(long)]
+        processes: bool,
     },
     /// Three agencies on this machine exchanging bulletins, with no set-up.
     #[command(

@@ -127,6 +127,7 @@ fn run(command: Command) -> Result<()> {
             latency_seconds,
             skip_crypto,
             in_flight,
+            processes,
         } => bench::run(bench::BenchOptions {
             bulletins,
             recipients,
@@ -135,6 +136,7 @@ fn run(command: Command) -> Result<()> {
             latency_seconds,
             skip_crypto,
             in_flight,
+            processes,
         }),
         Command::Demo { dir } => demo::run(dir),
     }

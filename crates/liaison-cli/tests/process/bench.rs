@@ -52,3 +52,30 @@ fn bench_runs_each_recipient_count_and_reports_its_figures() {
         "{refused}"
     );
 }
+
+#[test]
+fn bench_with_separate_node_processes_reports_each_count() {
+    let out = ok(&[
+        "bench",
+        "--processes",
+        "--skip-crypto",
+        "--bulletins",
+        "30",
+        "--recipients",
+        "1,2",
+        "--in-flight",
+        "4",
+    ]);
+    assert!(out.contains("2 receiving `liaison run` processes"), "{out}");
+    for k in ["1", "2"] {
+        let line = out
+            .lines()
+            .find(|l| {
+                l.trim_start()
+                    .starts_with(&format!("{k} recipient(s): 30 published"))
+            })
+            .unwrap_or_else(|| panic!("no line for {k} recipient(s):\n{out}"));
+        assert!(line.contains("deliveries/s end to end"), "{line}");
+        assert!(line.contains("µs CPU per bulletin"), "{line}");
+    }
+}

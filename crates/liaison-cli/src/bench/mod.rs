@@ -31,6 +31,8 @@ use liaison_node::{InitOptions, Listeners, Node, init_node};
 use liaison_proto::v1 as pb;
 use liaison_proto::v1::client_client::ClientClient;
 
+mod processes;
+
 /// Envelopes per batch in the crypto-only v2 figures.
 const CRYPTO_BATCH: usize = 64;
 
@@ -50,6 +52,8 @@ pub struct BenchOptions {
     pub skip_crypto: bool,
     /// Concurrent publishers (threads on the admin path, calls on the client API).
     pub in_flight: usize,
+    /// Run the nodes as separate `liaison run` processes instead of in this one.
+    pub processes: bool,
 }
 
 /// The receiving agencies: `ZZ-R01`, `ZZ-R02`, ...
@@ -61,7 +65,12 @@ fn receiver_ids(n: usize) -> Result<Vec<AgencyId>> {
 
 /// CPU time this process has used (user + system), from /proc; `None` elsewhere.
 fn cpu_seconds() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    cpu_seconds_of("self")
+}
+
+/// CPU time process `pid` ("self" for this one) has used, from /proc.
+fn cpu_seconds_of(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Fields after the command name (which may hold spaces) start at ") ".
     let rest = stat.rsplit_once(") ")?.1;
     let fields: Vec<&str> = rest.split(' ').collect();
@@ -88,6 +97,9 @@ pub fn run(mut options: BenchOptions) -> Result<()> {
     );
     if !options.skip_crypto {
         crypto_only(&options)?;
+    }
+    if options.processes {
+        return processes::run(&options);
     }
     let base = std::env::temp_dir().join(format!("liaison-bench-{}", std::process::id()));
     let result = end_to_end(&base, &options);
