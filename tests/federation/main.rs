@@ -6,6 +6,7 @@
 
 mod client_api;
 mod continuity;
+mod envelope_formats;
 mod forwarding;
 mod keys;
 mod metrics;
