@@ -30,6 +30,10 @@ fn metrics_are_scraped_over_http_and_follow_the_deliveries() {
     assert_eq!(before["liaison_storage_failing"], 0.0);
     assert!(before["liaison_log_entries"] > 0.0);
     assert!(before[r#"liaison_identity_expiry_timestamp_seconds{agency="NL-NP"}"#] > 1.7e9);
+    // Both bulletins went through the batch signer, sealed to one epoch with DE-BKA.
+    assert_eq!(before["liaison_envelopes_signed"], 2.0);
+    assert!((1.0..=2.0).contains(&before["liaison_envelope_batches"]));
+    assert_eq!(before["liaison_epochs_live"], 1.0);
 
     nodes[1].start();
     let (nl, de) = (&nodes[0], &nodes[1]);

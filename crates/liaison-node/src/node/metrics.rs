@@ -62,6 +62,9 @@ pub struct Metrics {
     log_commits: Gauge,
     storage_failing: Gauge,
     storage_failure_attempts: Gauge,
+    envelope_batches: Gauge,
+    envelopes_signed: Gauge,
+    epochs_live: Gauge,
 }
 
 impl Default for Metrics {
@@ -164,6 +167,24 @@ impl Default for Metrics {
             "Recovery attempts in the current storage failure (0 when writes work)",
             storage_failure_attempts.clone(),
         );
+        let envelope_batches = Gauge::default();
+        registry.register(
+            "envelope_batches",
+            "Batch signatures made since the node started (envelopes_signed / envelope_batches is the mean batch)",
+            envelope_batches.clone(),
+        );
+        let envelopes_signed = Gauge::default();
+        registry.register(
+            "envelopes_signed",
+            "Envelopes signed in batches since the node started",
+            envelopes_signed.clone(),
+        );
+        let epochs_live = Gauge::default();
+        registry.register(
+            "epochs_live",
+            "Epoch keys this node holds for sealing to its recipients (dropped when their epoch ends)",
+            epochs_live.clone(),
+        );
         Self {
             registry,
             deliveries,
@@ -181,6 +202,9 @@ impl Default for Metrics {
             log_commits,
             storage_failing,
             storage_failure_attempts,
+            envelope_batches,
+            envelopes_signed,
+            epochs_live,
         }
     }
 }
@@ -316,5 +340,9 @@ impl Metrics {
         self.storage_failing.set(i64::from(failure.is_some()));
         self.storage_failure_attempts
             .set(failure.map_or(0, |f| f.attempts as i64));
+        let (batches, signed) = state.envelopes.signer.signed_so_far();
+        self.envelope_batches.set(batches as i64);
+        self.envelopes_signed.set(signed as i64);
+        self.epochs_live.set(state.envelopes.sending.live() as i64);
     }
 }
