@@ -30,12 +30,44 @@ fn unhex(v: &Value) -> Vec<u8> {
         .unwrap()
 }
 
+/// The vectors' fixed agencies: the origin and two recipients.
+fn parties() -> (TestAgency, [TestAgency; 2]) {
+    (
+        TestAgency::new("NL-NP", [0x11; 32], [0x12; 32]),
+        [
+            TestAgency::new("DE-BKA", [0x21; 32], [0x22; 32]),
+            TestAgency::new("RO-DIICOT", [0x31; 32], [0x32; 32]),
+        ],
+    )
+}
+
+fn origin_json(origin: &TestAgency) -> Value {
+    json!({
+        "agency": origin.id.to_string(),
+        "signing_key_seed": hex(&[0x11; 32]),
+        "signing_public_key": hex(origin.signing.verifying_key().as_bytes()),
+        "signing_key_id": origin.signing.verifying_key().key_id('s').to_string(),
+    })
+}
+
+fn recipients_json(recipients: &[TestAgency]) -> Value {
+    recipients
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            json!({
+                "agency": r.id.to_string(),
+                "encryption_secret_key": hex(&r.encryption.secret_bytes()),
+                "encryption_public_key": hex(&r.encryption.public_key().to_bytes()),
+                "encryption_key_id": r.encryption.public_key().key_id().to_string(),
+                "signing_key_seed": hex(&[0x21 + 0x10 * i as u8; 32]),
+            })
+        })
+        .collect()
+}
+
 fn generate() -> Value {
-    let origin = TestAgency::new("NL-NP", [0x11; 32], [0x12; 32]);
-    let recipients = [
-        TestAgency::new("DE-BKA", [0x21; 32], [0x22; 32]),
-        TestAgency::new("RO-DIICOT", [0x31; 32], [0x32; 32]),
-    ];
+    let (origin, recipients) = parties();
     let id: BulletinId = "019abc00-0000-7000-8000-000000000001".parse().unwrap();
     let bulletin = sample_bulletin(&origin.id, id);
     let rng_seed = [0x42u8; 32];
@@ -51,19 +83,8 @@ fn generate() -> Value {
         prost::Message::decode(envelope.as_bytes().clone()).unwrap();
     json!({
         "description": "Liaison sealed envelope, format 1, signature scheme ED25519. Randomness: blocks of SHA-256(rng_seed || u64be(counter)), counter from 0; the content key is drawn first, then one HPKE ephemeral key (32 bytes of ikm) per recipient in order.",
-        "origin": {
-            "agency": origin.id.to_string(),
-            "signing_key_seed": hex(&[0x11; 32]),
-            "signing_public_key": hex(origin.signing.verifying_key().as_bytes()),
-            "signing_key_id": origin.signing.verifying_key().key_id('s').to_string(),
-        },
-        "recipients": recipients.iter().enumerate().map(|(i, r)| json!({
-            "agency": r.id.to_string(),
-            "encryption_secret_key": hex(&r.encryption.secret_bytes()),
-            "encryption_public_key": hex(&r.encryption.public_key().to_bytes()),
-            "encryption_key_id": r.encryption.public_key().key_id().to_string(),
-            "signing_key_seed": hex(&[0x21 + 0x10 * i as u8; 32]),
-        })).collect::<Vec<_>>(),
+        "origin": origin_json(&origin),
+        "recipients": recipients_json(&recipients),
         "rng_seed": hex(&rng_seed),
         "bulletin_id": id.to_string(),
         "header": hex(&parts.header),
@@ -129,11 +150,7 @@ const PATH_V2: &str = concat!(
 
 /// Format v2: a batch of two bulletins for the same two recipients, one signature.
 fn generate_v2() -> Value {
-    let origin = TestAgency::new("NL-NP", [0x11; 32], [0x12; 32]);
-    let recipients = [
-        TestAgency::new("DE-BKA", [0x21; 32], [0x22; 32]),
-        TestAgency::new("RO-DIICOT", [0x31; 32], [0x32; 32]),
-    ];
+    let (origin, recipients) = parties();
     let ids: [BulletinId; 2] = [
         "019abc00-0000-7000-8000-000000000001".parse().unwrap(),
         "019abc00-0000-7000-8000-000000000002".parse().unwrap(),
@@ -159,19 +176,8 @@ fn generate_v2() -> Value {
     let batch = parts[0].batch.clone().unwrap();
     json!({
         "description": "Liaison sealed envelopes, format v2 (format_version 3, signature scheme ED25519_MERKLE_BATCH): two bulletins sealed as one batch for two recipients, one signature over the Merkle root. Randomness: blocks of SHA-256(rng_seed || u64be(counter)), counter from 0; for each bulletin in order: the content key (32 bytes); then, on the first bulletin only, for each recipient in order the epoch id (16 bytes) and the HPKE ephemeral key (32 bytes of ikm);. Wrap nonces are counters: u32be(0) || u64be(n), n the wrap's number in its epoch from 0.",
-        "origin": {
-            "agency": origin.id.to_string(),
-            "signing_key_seed": hex(&[0x11; 32]),
-            "signing_public_key": hex(origin.signing.verifying_key().as_bytes()),
-            "signing_key_id": origin.signing.verifying_key().key_id('s').to_string(),
-        },
-        "recipients": recipients.iter().enumerate().map(|(i, r)| json!({
-            "agency": r.id.to_string(),
-            "encryption_secret_key": hex(&r.encryption.secret_bytes()),
-            "encryption_public_key": hex(&r.encryption.public_key().to_bytes()),
-            "encryption_key_id": r.encryption.public_key().key_id().to_string(),
-            "signing_key_seed": hex(&[0x21 + 0x10 * i as u8; 32]),
-        })).collect::<Vec<_>>(),
+        "origin": origin_json(&origin),
+        "recipients": recipients_json(&recipients),
         "rng_seed": hex(&rng_seed),
         "tree_size": batch.tree_size,
         "root": hex(&batch.root),
@@ -251,4 +257,46 @@ fn committed_v2_vector_opens_for_each_recipient_and_matches_its_parts() {
             assert_eq!(bulletin, sample_bulletin(&origin.id, bulletin.id));
         }
     }
+}
+
+/// tests/interop/verify_envelope_v2.py checks the committed v2 vector from outside
+/// Liaison (Python's standard library and `openssl`, following docs/ENVELOPE.md): the
+/// leaves, the inclusion proofs and the batch signature. A vector with a changed root
+/// must fail it.
+#[test]
+fn an_outside_implementation_verifies_the_v2_vector_and_refuses_a_changed_one() {
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/interop/verify_envelope_v2.py"
+    );
+    let run = |vector: &str| {
+        std::process::Command::new("python3")
+            .args([script, vector])
+            .output()
+            .expect("python3 (installed by .ci/run)")
+    };
+    let out = run(PATH_V2);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        stdout.matches("reaches the signed root").count(),
+        2,
+        "{stdout}"
+    );
+
+    let mut changed: Value =
+        serde_json::from_str(&std::fs::read_to_string(PATH_V2).unwrap()).unwrap();
+    let mut root = unhex(&changed["root"]);
+    root[0] ^= 1;
+    changed["root"] = Value::String(hex(&root));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("changed.json");
+    std::fs::write(&path, changed.to_string()).unwrap();
+    let out = run(path.to_str().unwrap());
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("FAIL"));
 }
