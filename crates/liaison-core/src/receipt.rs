@@ -396,6 +396,29 @@ impl SignedReceipt {
         })
     }
 
+    /// [`SignedReceipt::verify_with`] when it costs only hashing: a batch receipt
+    /// whose batch signature `roots` already verified. `None` when it would need an
+    /// Ed25519 verification (a receipt signed alone, or the first of its batch seen),
+    /// which belongs off the async threads.
+    pub fn verify_if_cached(
+        encoded: &Bytes,
+        key: &VerifyingKey,
+        roots: &VerifiedRoots,
+    ) -> Option<Result<Self>> {
+        let signed = pb::SignedReceipt::decode(encoded.clone()).ok()?;
+        let batch = signed.batch.as_ref()?;
+        let root: merkle::Hash = batch.root.as_ref().try_into().ok()?;
+        let message = root_message(batch.tree_size, &root);
+        roots
+            .contains(
+                &key.key_id('s'),
+                domain::RECEIPT_BATCH,
+                &message,
+                &signed.signature,
+            )
+            .then(|| Self::verify_with(encoded.clone(), key, Some(roots)))
+    }
+
     /// Decodes a receipt already verified when it was stored (reading one back from
     /// the log). No signature check.
     pub fn from_stored(encoded: Bytes) -> Result<Self> {
@@ -529,6 +552,11 @@ mod tests {
         let signed = SignedReceipt::sign_batch(receipts.clone(), &key);
         assert_eq!(signed.len(), 7);
         let roots = VerifiedRoots::default();
+        // Nothing verified yet: the cheap path declines rather than verifying.
+        assert!(
+            SignedReceipt::verify_if_cached(&signed[0].to_bytes(), &key.verifying_key(), &roots)
+                .is_none()
+        );
         for (s, r) in signed.iter().zip(&receipts) {
             // Alone (an outsider with one receipt) and through the cache.
             let alone = SignedReceipt::verify(s.to_bytes(), &key.verifying_key()).unwrap();
@@ -539,6 +567,17 @@ mod tests {
             assert_eq!(cached.receipt(), r);
         }
         assert_eq!(roots.len(), 1, "one signature check for the batch");
+        // Now the cheap path answers for every member, and only for them.
+        for (s, r) in signed.iter().zip(&receipts) {
+            let cheap =
+                SignedReceipt::verify_if_cached(&s.to_bytes(), &key.verifying_key(), &roots);
+            assert_eq!(cheap.unwrap().unwrap().receipt(), r);
+        }
+        let alone = SignedReceipt::sign(receipts[0].clone(), &key);
+        assert!(
+            SignedReceipt::verify_if_cached(&alone.to_bytes(), &key.verifying_key(), &roots)
+                .is_none()
+        );
 
         let parts = |s: &SignedReceipt| pb::SignedReceipt::decode(s.to_bytes()).unwrap();
         let check = |m: pb::SignedReceipt| {
@@ -558,6 +597,11 @@ mod tests {
         let mut signature = flipped.signature.to_vec();
         signature[10] ^= 1;
         flipped.signature = signature.into();
+        let flipped_bytes: Bytes = flipped.encode_to_vec().into();
+        assert!(
+            SignedReceipt::verify_if_cached(&flipped_bytes, &key.verifying_key(), &roots).is_none(),
+            "a changed signature is not in the cache"
+        );
         assert_eq!(check(flipped), Err(Error::BadSignature));
         let other = SigningKey::generate(&mut SystemRng).unwrap();
         assert_eq!(

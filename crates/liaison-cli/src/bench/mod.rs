@@ -12,6 +12,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result};
+
+use crate::output;
 use liaison_core::crypto::{SigningKey, SystemRng};
 use liaison_core::envelope::{ReceiverEpochs, SenderEpochs, VerifiedRoots, seal_batch};
 use liaison_core::receipt::{Outcome, Receipt, SignedReceipt};
@@ -56,6 +58,67 @@ pub struct BenchOptions {
     pub processes: bool,
 }
 
+/// Publishes that failed during a run: a run with any is refused, never reported as a
+/// rate (a failed publish queues nothing, which would look like instant delivery).
+#[derive(Default)]
+struct Failures {
+    count: std::sync::atomic::AtomicUsize,
+    first: std::sync::Mutex<Option<String>>,
+}
+
+impl Failures {
+    fn record(&self, error: impl std::fmt::Display) {
+        self.count
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut first = self.first.lock().unwrap_or_else(|e| e.into_inner());
+        first.get_or_insert_with(|| error.to_string());
+    }
+
+    fn check(&self, of: usize) -> Result<()> {
+        let count = self.count.load(std::sync::atomic::Ordering::Relaxed);
+        if count == 0 {
+            return Ok(());
+        }
+        let first = self.first.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        anyhow::bail!(
+            "{count} of {of} publishes failed; the first: {}",
+            first.unwrap_or_default()
+        )
+    }
+}
+
+/// One end-to-end run, measured.
+struct RunFigures {
+    recipients: usize,
+    bulletins: usize,
+    published: Duration,
+    total: Duration,
+    /// CPU seconds used during the run, if known.
+    cpu: Option<f64>,
+    /// Mean envelopes per batch signature, if the sender is in this process.
+    batch: Option<f64>,
+}
+
+impl RunFigures {
+    fn print(&self) -> Result<()> {
+        let (k, n) = (self.recipients, self.bulletins);
+        let cpu = self.cpu.map_or(String::new(), |c| {
+            format!(", {:.0} µs CPU per bulletin", c * 1e6 / n as f64)
+        });
+        let batch = self.batch.map_or(String::new(), |b| {
+            format!("; {b:.1} envelopes per batch signature")
+        });
+        output::line(format_args!(
+            "  {k:>2} recipient(s): {n} published in {:.2} s ({:.0}/s acknowledged); all receipted in {:.2} s: {:.0} bulletins/s, {:.0} deliveries/s end to end{cpu}{batch}",
+            self.published.as_secs_f64(),
+            n as f64 / self.published.as_secs_f64(),
+            self.total.as_secs_f64(),
+            n as f64 / self.total.as_secs_f64(),
+            (n * k) as f64 / self.total.as_secs_f64(),
+        ))
+    }
+}
+
 /// The receiving agencies: `ZZ-R01`, `ZZ-R02`, ...
 fn receiver_ids(n: usize) -> Result<Vec<AgencyId>> {
     (1..=n)
@@ -81,6 +144,23 @@ fn cpu_seconds_of(pid: &str) -> Option<f64> {
 
 pub fn run(mut options: BenchOptions) -> Result<()> {
     options.recipients.retain(|&k| k > 0);
+    if let Some(&k) = options
+        .recipients
+        .iter()
+        .find(|&&k| k > liaison_core::limits::MAX_RECIPIENTS)
+    {
+        anyhow::bail!(
+            "--recipients {k}: a bulletin is sealed for at most {} recipients",
+            liaison_core::limits::MAX_RECIPIENTS
+        );
+    }
+    if options.size > liaison_core::limits::MAX_BODY_BYTES {
+        anyhow::bail!(
+            "--size {}: a bulletin body holds at most {} bytes",
+            options.size,
+            liaison_core::limits::MAX_BODY_BYTES
+        );
+    }
     if options.recipients.is_empty()
         || options.bulletins == 0
         || options.rate == 0
@@ -90,11 +170,11 @@ pub fn run(mut options: BenchOptions) -> Result<()> {
             "give at least one recipient count, one bulletin, a rate and an in-flight count above 0"
         );
     }
-    println!(
+    output::line(format_args!(
         "liaison bench: {} cores; {} B bulletin bodies",
         std::thread::available_parallelism().map_or(1, |n| n.get()),
         options.size
-    );
+    ))?;
     if !options.skip_crypto {
         crypto_only(&options)?;
     }
@@ -155,8 +235,10 @@ fn crypto_only(options: &BenchOptions) -> Result<()> {
         .map(|_| sized_bulletin(&origin, options.size))
         .collect::<Result<_>>()?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
-    println!("\nCrypto only (one thread, same run; v2 in batches of {CRYPTO_BATCH}, caches warm):");
-    println!(
+    output::line(format_args!(
+        "\nCrypto only (one thread, same run; v2 in batches of {CRYPTO_BATCH}, caches warm):"
+    ))?;
+    output::line(format_args!(
         "  {:>10}  {:>12} {:>12} {:>12} {:>12}  {:>14} {:>14}",
         "recipients",
         "v1 seal/s",
@@ -165,7 +247,7 @@ fn crypto_only(options: &BenchOptions) -> Result<()> {
         "v2 open/s",
         "v1 µs/deliv.",
         "v2 µs/deliv."
-    );
+    ))?;
     let me = receiver_ids(1)?.remove(0);
     let mut v2_seal_1 = None;
     for k in [1usize, 5, 30] {
@@ -269,18 +351,18 @@ fn crypto_only(options: &BenchOptions) -> Result<()> {
         let k_f = k as f64;
         let v1 = (1.0 / v1_seal + k_f * (1.0 / v1_open + 1.0 / v1_sign + 1.0 / v1_verify)) / k_f;
         let v2 = (1.0 / v2_seal + k_f * (1.0 / v2_open + 1.0 / v2_sign + 1.0 / v2_verify)) / k_f;
-        println!(
+        output::line(format_args!(
             "  {k:>10}  {v1_seal:>12.0} {v2_seal:>12.0} {v1_open:>12.0} {v2_open:>12.0}  {:>14.1} {:>14.1}",
             v1 * 1e6,
             v2 * 1e6
-        );
+        ))?;
         if k == 30 {
-            println!(
+            output::line(format_args!(
                 "  sealing for 30 recipients vs 1: v2 {:.2}x the 1-recipient bulletin rate; crypto ceiling per delivery on {cores} cores: v1 {:.0}/s, v2 {:.0}/s",
                 v2_seal / v2_seal_1.unwrap_or(v2_seal),
                 cores / v1,
                 cores / v2
-            );
+            ))?;
         }
     }
     Ok(())
@@ -441,29 +523,31 @@ fn end_to_end(base: &std::path::Path, options: &BenchOptions) -> Result<()> {
     let most = options.recipients.iter().copied().max().unwrap_or(1);
     let federation = start_federation(base, most)?;
     let sender = federation.sender.clone();
-    println!(
+    output::line(format_args!(
         "\nEnd to end (1 sender + {most} receiving nodes in this process, TLS 1.3, durable on both sides, receipts stored; CPU is the whole process's):"
-    );
+    ))?;
     for &k in &options.recipients {
         let to = &federation.receivers[..k];
         let n = options.bulletins;
         let signed_before = sender.envelopes.signer.signed_so_far();
         let cpu_before = cpu_seconds();
         let start = Instant::now();
+        let failures = Failures::default();
         std::thread::scope(|scope| {
             for p in 0..options.in_flight {
-                let (sender, to) = (sender.clone(), to.to_vec());
+                let (sender, to, failures) = (sender.clone(), to.to_vec(), &failures);
                 scope.spawn(move || {
                     for _ in (p..n).step_by(options.in_flight) {
                         let sent =
                             request(&to, options.size).and_then(|r| Ok(bulletin_send(&sender, r)?));
                         if let Err(e) = sent {
-                            eprintln!("publish failed: {e}");
+                            failures.record(e);
                         }
                     }
                 });
             }
         });
+        failures.check(n)?;
         let published = start.elapsed();
         while !drained(&sender, to) {
             if start.elapsed() > Duration::from_secs(900) {
@@ -471,24 +555,19 @@ fn end_to_end(base: &std::path::Path, options: &BenchOptions) -> Result<()> {
             }
             std::thread::sleep(Duration::from_millis(2));
         }
-        let total = start.elapsed();
-        let cpu = cpu_before
-            .zip(cpu_seconds())
-            .map_or(String::new(), |(a, b)| {
-                format!(", {:.0} µs CPU per bulletin", (b - a) * 1e6 / n as f64)
-            });
         let signed_after = sender.envelopes.signer.signed_so_far();
-        let batches = signed_after.0 - signed_before.0;
-        let leaves = signed_after.1 - signed_before.1;
-        println!(
-            "  {k:>2} recipient(s): {n} published in {:.2} s ({:.0}/s acknowledged); all receipted in {:.2} s: {:.0} bulletins/s, {:.0} deliveries/s end to end{cpu}; {:.1} envelopes per batch signature",
-            published.as_secs_f64(),
-            n as f64 / published.as_secs_f64(),
-            total.as_secs_f64(),
-            n as f64 / total.as_secs_f64(),
-            (n * k) as f64 / total.as_secs_f64(),
-            leaves as f64 / batches.max(1) as f64,
-        );
+        RunFigures {
+            recipients: k,
+            bulletins: n,
+            published,
+            total: start.elapsed(),
+            cpu: cpu_before.zip(cpu_seconds()).map(|(a, b)| b - a),
+            batch: Some(
+                (signed_after.1 - signed_before.1) as f64
+                    / (signed_after.0 - signed_before.0).max(1) as f64,
+            ),
+        }
+        .print()?;
     }
     latency(&sender, &federation.receivers[..1], options)?;
     client_api(&federation, options)?;
@@ -557,13 +636,13 @@ fn latency(sender: &Arc<NodeState>, to: &[AgencyId], options: &BenchOptions) -> 
         .map_err(|_| anyhow::anyhow!("watcher thread failed"))?;
     latencies.sort();
     let pct = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
-    println!(
+    output::line(format_args!(
         "  latency at {rate}/s for {seconds} s, 1 recipient (publish call -> receipt stored): p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({} bulletins)",
         pct(0.50).as_secs_f64() * 1e3,
         pct(0.99).as_secs_f64() * 1e3,
         latencies.last().map_or(0.0, |d| d.as_secs_f64() * 1e3),
         latencies.len()
-    );
+    ))?;
     Ok(())
 }
 
@@ -640,12 +719,13 @@ fn client_api(federation: &Federation, options: &BenchOptions) -> Result<()> {
         });
         let mut callers = Vec::new();
         let in_flight = options.in_flight;
+        let failures = Arc::new(Failures::default());
         for p in 0..in_flight {
-            let (mut api, to) = (api.clone(), to.clone());
+            let (mut api, to, failures) = (api.clone(), to.clone(), failures.clone());
             callers.push(tokio::spawn(async move {
                 for i in (p..n).step_by(in_flight) {
                     if let Err(status) = api.publish(api_request(format!("bench-{i}"), &to, size)).await {
-                        eprintln!("publish failed: {status}");
+                        failures.record(status);
                     }
                 }
             }));
@@ -653,15 +733,16 @@ fn client_api(federation: &Federation, options: &BenchOptions) -> Result<()> {
         for caller in callers {
             caller.await?;
         }
+        failures.check(n)?;
         let published = start.elapsed();
         let (count, subscribed) = received.await?;
-        println!("\nClient API (TLS 1.3 with a client certificate; {n} bulletins, {size} B, 1 recipient):");
-        println!(
+        output::line(format_args!("\nClient API (TLS 1.3 with a client certificate; {n} bulletins, {size} B, 1 recipient):"))?;
+        output::line(format_args!(
             "  publish: {:.0}/s acknowledged ({} concurrent calls); subscriber on the recipient got {count} at {:.0}/s end to end",
             n as f64 / published.as_secs_f64(),
             options.in_flight,
             count as f64 / subscribed.as_secs_f64()
-        );
+        ))?;
         let mut api = api.clone();
         let mut latencies = Vec::new();
         let count = options.rate * options.latency_seconds;
@@ -676,13 +757,13 @@ fn client_api(federation: &Federation, options: &BenchOptions) -> Result<()> {
             latencies.push(t0.elapsed());
         }
         latencies.sort();
-        println!(
+        output::line(format_args!(
             "  publish latency at {}/s for {} s (call -> durable acknowledgement): p50 {:.2} ms, p99 {:.2} ms",
             options.rate,
             options.latency_seconds,
             percentile(&latencies, 0.50),
             percentile(&latencies, 0.99)
-        );
+        ))?;
         Ok::<(), anyhow::Error>(())
     })
 }

@@ -10,13 +10,18 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result};
+
+use crate::output;
 use liaison_core::AgencyId;
 use liaison_node::node::state::NodeState;
 use liaison_node::ops::clients::client_issue;
 use liaison_node::trust::clients::Role;
 use liaison_node::{InitOptions, Node, init_node};
 
-use super::{BenchOptions, api_client, api_request, cpu_seconds_of, introduce, receiver_ids};
+use super::{
+    BenchOptions, Failures, RunFigures, api_client, api_request, cpu_seconds_of, introduce,
+    receiver_ids,
+};
 
 /// The node processes; killed (and their data removed) however the run ends.
 struct Nodes {
@@ -133,10 +138,10 @@ pub(super) fn run(options: &BenchOptions) -> Result<()> {
                 .context("starting a node process")?,
         );
     }
-    println!(
+    output::line(format_args!(
         "\nEnd to end, separate processes (1 sender + {most} receiving `liaison run` processes, published through the client API with {} concurrent calls; CPU is the node processes'):",
         options.in_flight
-    );
+    ))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -158,17 +163,19 @@ pub(super) fn run(options: &BenchOptions) -> Result<()> {
         let n = options.bulletins;
         let cpu_before = nodes.cpu_seconds();
         let start = Instant::now();
+        let failures = std::sync::Arc::new(Failures::default());
         runtime.block_on(async {
             let in_flight = options.in_flight;
             let mut callers = Vec::new();
             for p in 0..in_flight {
                 let (mut api, to, size) = (client.clone(), to.to_vec(), options.size);
+                let failures = failures.clone();
                 callers.push(tokio::spawn(async move {
                     for i in (p..n).step_by(in_flight) {
                         let mut request = api_request(format!("p{k}-{i}"), &to[0], size);
                         request.recipients = to.iter().map(|a| a.to_string()).collect();
                         if let Err(status) = api.publish(request).await {
-                            eprintln!("publish failed: {status}");
+                            failures.record(status);
                         }
                     }
                 }));
@@ -178,6 +185,7 @@ pub(super) fn run(options: &BenchOptions) -> Result<()> {
             }
             Ok::<(), anyhow::Error>(())
         })?;
+        failures.check(n)?;
         let published = start.elapsed();
         while queued(metrics, to)? > 0.0 {
             if start.elapsed() > Duration::from_secs(900) {
@@ -185,20 +193,15 @@ pub(super) fn run(options: &BenchOptions) -> Result<()> {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        let total = start.elapsed();
-        let cpu = cpu_before
-            .zip(nodes.cpu_seconds())
-            .map_or(String::new(), |(a, b)| {
-                format!(", {:.0} µs CPU per bulletin", (b - a) * 1e6 / n as f64)
-            });
-        println!(
-            "  {k:>2} recipient(s): {n} published in {:.2} s ({:.0}/s acknowledged); all receipted in {:.2} s: {:.0} bulletins/s, {:.0} deliveries/s end to end{cpu}",
-            published.as_secs_f64(),
-            n as f64 / published.as_secs_f64(),
-            total.as_secs_f64(),
-            n as f64 / total.as_secs_f64(),
-            (n * k) as f64 / total.as_secs_f64(),
-        );
+        RunFigures {
+            recipients: k,
+            bulletins: n,
+            published,
+            total: start.elapsed(),
+            cpu: cpu_before.zip(nodes.cpu_seconds()).map(|(a, b)| b - a),
+            batch: None,
+        }
+        .print()?;
     }
     drop(nodes);
     Ok(())

@@ -51,6 +51,44 @@ fn bench_runs_each_recipient_count_and_reports_its_figures() {
         refused.contains("at least one recipient count"),
         "{refused}"
     );
+    let too_many = fails(&["bench", "--recipients", "1,300"], 1);
+    assert!(too_many.contains("--recipients 300"), "{too_many}");
+    let too_big = fails(&["bench", "--size", "2000000"], 1);
+    assert!(too_big.contains("--size 2000000"), "{too_big}");
+}
+
+/// `liaison bench | head -1`: the reader goes away after the first line; the bench
+/// stops quietly instead of panicking on the closed pipe.
+#[test]
+fn bench_stops_quietly_when_its_reader_goes_away() {
+    use std::io::BufRead as _;
+    let mut child = crate::util::liaison()
+        .args([
+            "bench",
+            "--skip-crypto",
+            "--bulletins",
+            "20",
+            "--recipients",
+            "1",
+            "--latency-seconds",
+            "1",
+            "--rate",
+            "20",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.starts_with("liaison bench:"), "{first}");
+    // The pipe's read end is dropped here.
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
 }
 
 #[test]

@@ -263,6 +263,33 @@ pub struct VerifiedRoots {
 }
 
 impl VerifiedRoots {
+    fn fingerprint(key_id: &KeyId, domain: &[u8], message: &[u8], signature: &[u8]) -> Hash {
+        crate::crypto::digest_parts(&[
+            &(domain.len() as u32).to_be_bytes(),
+            domain,
+            key_id.as_str().as_bytes(),
+            &[0],
+            &(message.len() as u32).to_be_bytes(),
+            message,
+            signature,
+        ])
+    }
+
+    /// Whether this exact signature was verified before (no verification here).
+    pub(crate) fn contains(
+        &self,
+        key_id: &KeyId,
+        domain: &[u8],
+        message: &[u8],
+        signature: &[u8],
+    ) -> bool {
+        let fingerprint = Self::fingerprint(key_id, domain, message, signature);
+        self.roots
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(&fingerprint)
+    }
+
     /// Verifies `signature` over `domain || message` with `key` (whose id is
     /// `key_id`) unless this exact signature was verified before.
     pub(crate) fn verify(
@@ -273,23 +300,10 @@ impl VerifiedRoots {
         message: &[u8],
         signature: &[u8],
     ) -> bool {
-        let fingerprint = crate::crypto::digest_parts(&[
-            &(domain.len() as u32).to_be_bytes(),
-            domain,
-            key_id.as_str().as_bytes(),
-            &[0],
-            &(message.len() as u32).to_be_bytes(),
-            message,
-            signature,
-        ]);
-        if self
-            .roots
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .contains(&fingerprint)
-        {
+        if self.contains(key_id, domain, message, signature) {
             return true;
         }
+        let fingerprint = Self::fingerprint(key_id, domain, message, signature);
         if key.verify(domain, &[message], signature).is_err() {
             return false;
         }

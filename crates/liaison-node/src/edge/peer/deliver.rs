@@ -435,7 +435,24 @@ async fn send_signed(state: &NodeState, receipts: Vec<Receipt>, out: &ReceiptSen
     if receipts.is_empty() {
         return true;
     }
-    let signed = SignedReceipt::sign_batch(receipts, &state.node().keys().signing);
+    // Signing (Ed25519, and the tree's hashes) runs off the async threads.
+    let node = state.node();
+    let signed = match tokio::task::spawn_blocking(move || {
+        SignedReceipt::sign_batch(receipts, &node.keys().signing)
+    })
+    .await
+    {
+        Ok(signed) => signed,
+        Err(e) => {
+            tracing::error!(error = %e, "signing receipts failed");
+            let _ = out
+                .send(Err(Status::internal(
+                    "the receiver could not sign receipts",
+                )))
+                .await;
+            return false;
+        }
+    };
     for receipt in signed {
         let message = prost::Message::decode(receipt.to_bytes()).map_err(|e| {
             tracing::error!(error = %e, "a receipt this node signed does not decode");

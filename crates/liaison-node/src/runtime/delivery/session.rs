@@ -44,10 +44,6 @@ struct Session<'a> {
     cursor: u64,
     /// Receipts submitted to the log and not yet known durable.
     storing: Vec<PendingAppend>,
-    /// The root and signature of the last receipt batch verified on this stream: the
-    /// rest of that batch needs only hashing, done inline rather than on the
-    /// blocking pool.
-    last_batch: Option<(Bytes, Bytes)>,
 }
 
 /// Delivers until the outbox is drained (`Ok`), shutdown (`Ok`), or a failure.
@@ -137,7 +133,6 @@ impl<'a> Session<'a> {
             in_flight: VecDeque::new(),
             cursor: 0,
             storing: Vec::new(),
-            last_batch: None,
         })
     }
 
@@ -222,24 +217,20 @@ impl<'a> Session<'a> {
             .in_flight
             .pop_front()
             .ok_or_else(|| bad("a receipt for nothing in flight".into()))?;
-        let batch = signed
-            .batch
-            .as_ref()
-            .map(|b| (b.root.clone(), signed.signature.clone()));
         let bytes = Bytes::from(signed.encode_to_vec());
-        let key = self.partner_key;
-        let state = self.state.clone();
-        let receipt = if batch.is_some() && batch == self.last_batch {
-            // The batch signature is in the verified-root cache: only hashes are left.
-            SignedReceipt::verify_with(bytes, &key, Some(&state.envelopes.roots))
-        } else {
-            tokio::task::spawn_blocking(move || {
-                SignedReceipt::verify_with(bytes, &key, Some(&state.envelopes.roots))
-            })
-            .await?
+        let (key, state) = (self.partner_key, self.state.clone());
+        // The rest of a batch whose signature is verified costs only hashing, done
+        // here; an Ed25519 verification goes to the blocking pool.
+        let receipt = match SignedReceipt::verify_if_cached(&bytes, &key, &state.envelopes.roots) {
+            Some(verified) => verified,
+            None => {
+                tokio::task::spawn_blocking(move || {
+                    SignedReceipt::verify_with(bytes, &key, Some(&state.envelopes.roots))
+                })
+                .await?
+            }
         }
         .map_err(|e| bad(format!("it does not verify: {e}")))?;
-        self.last_batch = batch;
         let r = receipt.receipt();
         if r.envelope_sha256 != expected.envelope_sha256 || &r.receiver != self.partner {
             return Err(bad("it is for a different envelope".into()));
