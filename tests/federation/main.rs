@@ -14,4 +14,5 @@ mod peer_certificates;
 mod peering;
 mod policy;
 mod revocation;
+mod scale;
 mod transient;

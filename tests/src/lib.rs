@@ -336,6 +336,9 @@ impl TestNode {
     pub fn inbox(&self) -> Vec<BulletinSummary> {
         self.admin(BulletinList {
             direction: Some(Direction::In),
+            limit: Some(10_000),
+            oldest_first: true,
+            ..Default::default()
         })
     }
 
@@ -343,6 +346,9 @@ impl TestNode {
     pub fn outbound(&self) -> Vec<BulletinSummary> {
         self.admin(BulletinList {
             direction: Some(Direction::Out),
+            limit: Some(10_000),
+            oldest_first: true,
+            ..Default::default()
         })
     }
 
@@ -398,7 +404,11 @@ impl TestNode {
     /// Verifies the whole log (the node must be stopped, or this reads it over the
     /// socket); returns the number of entries.
     pub fn verify_log(&self) -> u64 {
-        self.admin(admin::LogVerify {}).entries
+        self.admin(admin::LogVerify {
+            since_checkpoint: false,
+            indexes: true,
+        })
+        .entries
     }
 }
 

@@ -175,6 +175,14 @@ pub enum Command {
         /// publish through the client API (instead of nodes in this process).
         #[arg(long)]
         processes: bool,
+        /// Instead of the throughput runs: queue N bulletins for a partner that is
+        /// down, start it, and time the drain (checked exactly once, in order).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+        catch_up: Option<u64>,
+        /// Instead of the throughput runs: measure publishing and every query path on
+        /// a near-empty log and again after filling it to N entries.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(10_000..=100_000_000))]
+        log_size: Option<u64>,
     },
     /// Three agencies on this machine exchanging bulletins, with no set-up.
     #[command(
@@ -440,7 +448,7 @@ pub enum BulletinCommand {
     },
     /// Bulletins sent and received.
     #[command(
-        after_help = "Example:\n  liaison bulletin list --data-dir /var/lib/liaison --direction in"
+        after_help = "Example:\n  liaison bulletin list --data-dir /var/lib/liaison --direction in --from RO-DIICOT --limit 20"
     )]
     List {
         #[command(flatten)]
@@ -448,6 +456,22 @@ pub enum BulletinCommand {
         /// Only received (in) or only sent (out).
         #[arg(long, value_parser = one_of::<Direction>(&["in", "out"]))]
         direction: Option<Direction>,
+        /// Only from this originating agency (repeatable).
+        #[arg(long = "from", value_name = "AGENCY")]
+        origins: Vec<AgencyId>,
+        /// Only at this TLP level (repeatable).
+        #[arg(long = "tlp", value_name = "TLP")]
+        tlps: Vec<liaison_core::Tlp>,
+        /// Only categories at or under this prefix (`trafficking` matches
+        /// `trafficking.persons`).
+        #[arg(long, value_name = "PREFIX")]
+        category: Option<String>,
+        /// At most this many, newest first.
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+        limit: u32,
+        /// Oldest first instead.
+        #[arg(long)]
+        oldest_first: bool,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -584,7 +608,7 @@ pub enum LogCommand {
     /// `--export`, check evidence from `log export --out` against an agency's identity
     /// bundle, without any node.
     #[command(
-        after_help = "Examples:\n  liaison log verify --data-dir /var/lib/liaison\n  liaison log verify --export evidence.jsonl --identity nl-np.identity\nExits 1 and names the first bad entry if anything does not verify."
+        after_help = "Examples:\n  liaison log verify --data-dir /var/lib/liaison --indexes\n  liaison log verify --data-dir /var/lib/liaison --since-checkpoint\n  liaison log verify --export evidence.jsonl --identity nl-np.identity\nExits 1 and names the first bad entry if anything does not verify."
     )]
     Verify {
         /// The node's data directory (not needed with --export).
@@ -602,8 +626,22 @@ pub enum LogCommand {
         /// checked it.
         #[arg(long, value_name = "BUNDLE")]
         identity: Option<PathBuf>,
+        /// Only what follows the checkpoint the last successful verification reached
+        /// (that checkpoint's signature and hash are checked again).
+        #[arg(long, conflicts_with = "export")]
+        since_checkpoint: bool,
+        /// Also derive every index again from the entries and compare.
+        #[arg(long, conflicts_with = "export")]
+        indexes: bool,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+    },
+    /// Rebuild the log's indexes from its entries, with the node stopped (after
+    /// `log verify --indexes` found them wrong). The entries are not changed.
+    #[command(after_help = "Example:\n  liaison log reindex --data-dir /var/lib/liaison")]
+    Reindex {
+        #[command(flatten)]
+        dir: DataDir,
     },
 }

@@ -12,7 +12,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, Result};
 use clap::Parser as _;
-use liaison_node::edge::admin::{BulletinRelease, PolicyExplain};
+use liaison_node::edge::admin::{BulletinList, BulletinRelease, PolicyExplain};
 use liaison_node::ops::bulletins::Recipients;
 use liaison_node::ops::bulletins::views::SendRequest;
 use liaison_node::ops::policy::Question;
@@ -96,12 +96,22 @@ fn run(command: Command) -> Result<()> {
             data_dir,
             export,
             identity,
+            since_checkpoint,
+            indexes,
             json,
         }) => match (export, identity, data_dir) {
             (Some(export), Some(identity), _) => log::verify_export(&export, &identity, json),
-            (_, _, Some(data_dir)) => log::verify(&data_dir, json),
+            (_, _, Some(data_dir)) => log::verify(
+                &data_dir,
+                liaison_store::VerifyOptions {
+                    since_checkpoint,
+                    indexes,
+                },
+                json,
+            ),
             _ => anyhow::bail!("give --data-dir, or --export with --identity"),
         },
+        Command::Log(LogCommand::Reindex { dir }) => log::reindex(&dir.data_dir),
         Command::Log(LogCommand::Export {
             dir,
             since,
@@ -128,7 +138,11 @@ fn run(command: Command) -> Result<()> {
             skip_crypto,
             in_flight,
             processes,
+            catch_up,
+            log_size,
         } => bench::run(bench::BenchOptions {
+            catch_up: catch_up.map(|n| n as usize),
+            log_size,
             bulletins,
             recipients,
             size,
@@ -192,8 +206,24 @@ fn bulletin(command: BulletinCommand) -> Result<()> {
         BulletinCommand::List {
             dir,
             direction,
+            origins,
+            tlps,
+            category,
+            limit,
+            oldest_first,
             json,
-        } => bulletins::list(&dir.data_dir, direction, json),
+        } => bulletins::list(
+            &dir.data_dir,
+            BulletinList {
+                direction,
+                origins,
+                tlps,
+                category,
+                limit: Some(limit as usize),
+                oldest_first,
+            },
+            json,
+        ),
         BulletinCommand::Show { id, dir, json } => bulletins::show(&dir.data_dir, id, json),
         BulletinCommand::Forward { id, to, dir, json } => {
             bulletins::forward(&dir.data_dir, id, to, json)

@@ -96,6 +96,22 @@ pub enum Error {
         /// What it published.
         bulletin: liaison_core::BulletinId,
     },
+    /// A partner's outbox is at its limit: nothing was queued for anyone.
+    #[error(
+        "the outbox for {partner} is full ({entries} bulletins, {mib} MiB queued; limits [outbox] max_entries {max_entries}, max_mib {max_mib}): nothing was sent; {partner} has been unreachable or slow — see `liaison status`, or send without it"
+    )]
+    OutboxFull {
+        /// The partner.
+        partner: liaison_core::AgencyId,
+        /// Entries queued.
+        entries: u64,
+        /// MiB queued.
+        mib: u64,
+        /// The entry limit.
+        max_entries: u64,
+        /// The MiB limit.
+        max_mib: u64,
+    },
     /// A task of the node stopped before finishing (a bug or a shutdown).
     #[error("internal error: {0}")]
     Internal(String),
@@ -150,7 +166,9 @@ impl Error {
             | Error::Partner(_)
             | Error::RequestKeyReused { .. }
             | Error::BadKeyMaterial { .. } => ErrorKind::FailedPrecondition,
-            Error::Store(liaison_store::Error::TooLarge { .. }) => ErrorKind::ResourceExhausted,
+            Error::Store(liaison_store::Error::TooLarge { .. }) | Error::OutboxFull { .. } => {
+                ErrorKind::ResourceExhausted
+            }
             Error::Store(_) | Error::Io { .. } | Error::AdminSocket { .. } => {
                 ErrorKind::Unavailable
             }

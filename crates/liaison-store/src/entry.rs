@@ -93,6 +93,11 @@ impl EntryKind {
         }
     }
 
+    /// The kind's `LogRecord.kind` wire number.
+    pub fn number(self) -> i32 {
+        self.to_pb() as i32
+    }
+
     /// The kind a `LogRecord.kind` value names; `None` for an unknown one.
     pub fn from_pb(v: i32) -> Option<Self> {
         EntryKind::ALL.into_iter().find(|k| k.to_pb() as i32 == v)

@@ -58,6 +58,7 @@ pub mod verify;
 pub use entry::{BodyPlacement, Effect, Entry, EntryKind, INLINE_BODY_LIMIT, NewEntry};
 pub use error::{Error, Result};
 pub use log::{
-    Appended, Checkpoint, Commit, CommitObserver, Delivered, Head, Log, LogOptions, PendingAppend,
+    Appended, Checkpoint, Commit, CommitObserver, Delivered, Head, IndexInput, IndexReport,
+    Indexer, Listing, ListingPage, ListingRow, ListingScope, Log, LogOptions, PendingAppend,
 };
-pub use verify::VerifyReport;
+pub use verify::{VerifyOptions, VerifyReport};

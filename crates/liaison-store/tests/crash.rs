@@ -34,6 +34,7 @@ fn open(dir: &Path) -> Log {
             }),
             checkpoint_every: 64,
             observer: None,
+            indexer: None,
         },
     )
     .unwrap()
@@ -92,6 +93,10 @@ fn check_survivors(dir: &Path, round: usize, acknowledged: &[(u64, usize)]) -> V
     }
     log.verify(
         &[SigningKey::from_seed([9; 32]).unwrap().verifying_key()],
+        liaison_store::VerifyOptions {
+            since_checkpoint: false,
+            indexes: true,
+        },
         &mut |_| {},
     )
     .unwrap_or_else(|e| panic!("round {round}: log does not verify: {e}"))

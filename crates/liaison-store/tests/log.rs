@@ -15,6 +15,12 @@ fn signer() -> SigningKey {
     SigningKey::from_seed([5; 32]).unwrap()
 }
 
+/// A full verification, indexes included.
+const EVERYTHING: liaison_store::VerifyOptions = liaison_store::VerifyOptions {
+    since_checkpoint: false,
+    indexes: true,
+};
+
 fn keys() -> Vec<VerifyingKey> {
     vec![signer().verifying_key()]
 }
@@ -29,6 +35,7 @@ fn open(dir: &Path) -> Log {
             }),
             checkpoint_every: 0,
             observer: None,
+            indexer: None,
         },
     )
     .unwrap()
@@ -76,7 +83,7 @@ fn key(seq: u64) -> Vec<u8> {
 fn verify_error(dir: &Path) -> Error {
     match Log::open(dir, LogOptions::default()) {
         Err(e) => e,
-        Ok(log) => log.verify(&keys(), &mut |_| {}).unwrap_err(),
+        Ok(log) => log.verify(&keys(), EVERYTHING, &mut |_| {}).unwrap_err(),
     }
 }
 
@@ -98,9 +105,15 @@ fn appends_are_consecutive_and_readable() {
     let id = e2.bulletin_id.unwrap();
     assert_eq!(log.entries_for_bulletin(&id).unwrap().len(), 1);
     let de: AgencyId = "DE-BKA".parse().unwrap();
-    assert_eq!(log.entries_for_agency(&de).unwrap().len(), 3);
+    let last = log.last_for_agency(&de, EntryKind::Published).unwrap();
+    assert_eq!(last.map(|e| e.seq), Some(3));
+    assert!(
+        log.last_for_agency(&de, EntryKind::Receipt)
+            .unwrap()
+            .is_none()
+    );
     assert_eq!(log.range(2, 10).unwrap().len(), 2);
-    let report = log.verify(&keys(), &mut |_| {}).unwrap();
+    let report = log.verify(&keys(), EVERYTHING, &mut |_| {}).unwrap();
     assert_eq!(report.entries, 3);
 }
 
@@ -124,7 +137,12 @@ fn concurrent_appends_share_flushes_and_stay_chained() {
         .collect();
     seqs.sort_unstable();
     assert_eq!(seqs, (1..=800).collect::<Vec<_>>());
-    assert_eq!(log.verify(&keys(), &mut |_| {}).unwrap().entries, 800);
+    assert_eq!(
+        log.verify(&keys(), EVERYTHING, &mut |_| {})
+            .unwrap()
+            .entries,
+        800
+    );
 }
 
 #[test]
@@ -140,7 +158,7 @@ fn large_bodies_live_in_their_own_files_and_are_checked() {
         let e = log.get(at.seq).unwrap().unwrap();
         assert!(e.inline_body.is_none());
         assert_eq!(log.body(&e).unwrap().unwrap(), big);
-        let report = log.verify(&keys(), &mut |_| {}).unwrap();
+        let report = log.verify(&keys(), EVERYTHING, &mut |_| {}).unwrap();
         assert_eq!(report.external_bodies, 1);
     }
     assert!(big.len() > INLINE_BODY_LIMIT);
@@ -288,7 +306,12 @@ fn the_log_survives_reopening() {
     let log = open(dir.path());
     assert_eq!(log.head().seq, 20);
     assert_eq!(log.append(entry(21)).unwrap().seq, 21);
-    assert_eq!(log.verify(&keys(), &mut |_| {}).unwrap().entries, 21);
+    assert_eq!(
+        log.verify(&keys(), EVERYTHING, &mut |_| {})
+            .unwrap()
+            .entries,
+        21
+    );
 }
 
 #[test]
@@ -425,7 +448,12 @@ fn an_erased_body_leaves_a_log_that_verifies() {
         assert_eq!(log.body(&e).unwrap(), None);
     }
     assert_eq!(files(), 0, "the erased body's own file is gone");
-    assert_eq!(log.verify(&keys(), &mut |_| {}).unwrap().entries, 4);
+    assert_eq!(
+        log.verify(&keys(), EVERYTHING, &mut |_| {})
+            .unwrap()
+            .entries,
+        4
+    );
     // Erasing what does not exist changes nothing.
     let missing = log.append(
         NewEntry::new(EntryKind::NodeEvent, &b"x"[..]).with_effect(Effect::EraseBody { seq: 99 }),
@@ -455,5 +483,56 @@ fn a_refused_request_claims_nothing() {
     match fine.wait() {
         Ok(appended) => assert_eq!(log.received(&id).unwrap(), Some(appended[0].seq)),
         Err(e) => panic!("the valid request was refused: {e}"),
+    }
+}
+
+#[test]
+fn incremental_verification_starts_at_the_last_verified_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    // 20 entries, a checkpoint at 10.
+    fill(dir.path(), 20);
+    let since = liaison_store::VerifyOptions {
+        since_checkpoint: true,
+        indexes: false,
+    };
+    {
+        let log = open(dir.path());
+        // Nothing verified yet: the first incremental run is a full one.
+        let first = log.verify(&keys(), since, &mut |_| {}).unwrap();
+        assert_eq!((first.from_checkpoint, first.checked), (0, 20));
+        let second = log.verify(&keys(), since, &mut |_| {}).unwrap();
+        assert_eq!((second.from_checkpoint, second.checked), (10, 10));
+    }
+    let flip = |seq: u64| {
+        with_raw_tree(dir.path(), |tree| {
+            let mut value = tree.get(key(seq)).unwrap().unwrap().to_vec();
+            let last = value.len() - 1;
+            value[last] ^= 0x20;
+            tree.insert(key(seq), value).unwrap();
+        });
+    };
+    // An edit after the checkpoint is found by the incremental run.
+    flip(15);
+    {
+        let log = open(dir.path());
+        match log.verify(&keys(), since, &mut |_| {}).unwrap_err() {
+            Error::Tampered { seq, .. } => assert_eq!(seq, 15),
+            other => panic!("unexpected {other}"),
+        }
+    }
+    flip(15);
+    // An edit before it is what only a full run finds: that is the trade, and why
+    // the incremental run says where it started.
+    flip(4);
+    let log = open(dir.path());
+    assert_eq!(
+        log.verify(&keys(), since, &mut |_| {})
+            .unwrap()
+            .from_checkpoint,
+        10
+    );
+    match log.verify(&keys(), EVERYTHING, &mut |_| {}).unwrap_err() {
+        Error::Tampered { seq, .. } => assert_eq!(seq, 4),
+        other => panic!("unexpected {other}"),
     }
 }

@@ -117,9 +117,11 @@ async fn get_and_list(read_api: &mut Api, id: &str) {
                 origins: vec!["NL-NP".into()],
                 category_prefix: "trafficking".into(),
                 tlps: vec![fmt::Tlp::Amber as i32],
+                ..Default::default()
             }),
             after_cursor: 0,
             limit: 1,
+            ..Default::default()
         })
         .await
         .unwrap()

@@ -34,6 +34,7 @@ use liaison_proto::v1 as pb;
 use liaison_proto::v1::client_client::ClientClient;
 
 mod processes;
+mod scale;
 
 /// Envelopes per batch in the crypto-only v2 figures.
 const CRYPTO_BATCH: usize = 64;
@@ -56,6 +57,12 @@ pub struct BenchOptions {
     pub in_flight: usize,
     /// Run the nodes as separate `liaison run` processes instead of in this one.
     pub processes: bool,
+    /// Instead of the throughput runs: queue this many for a partner that is down,
+    /// start it, time the drain.
+    pub catch_up: Option<usize>,
+    /// Instead of the throughput runs: fill a log to this many entries and measure
+    /// publishing and every query path before and after.
+    pub log_size: Option<u64>,
 }
 
 /// Publishes that failed during a run: a run with any is refused, never reported as a
@@ -175,6 +182,18 @@ pub fn run(mut options: BenchOptions) -> Result<()> {
         std::thread::available_parallelism().map_or(1, |n| n.get()),
         options.size
     ))?;
+    if options.catch_up.is_some() || options.log_size.is_some() {
+        let base = std::env::temp_dir().join(format!("liaison-bench-{}", std::process::id()));
+        let mut result = Ok(());
+        if let Some(n) = options.catch_up {
+            result = scale::catch_up(&base.join("catch-up"), n, options.in_flight, options.size);
+        }
+        if let (Ok(()), Some(n)) = (&result, options.log_size) {
+            result = scale::log_size(&base.join("log-size"), n, options.in_flight, options.size);
+        }
+        let _ = std::fs::remove_dir_all(&base);
+        return result;
+    }
     if !options.skip_crypto {
         crypto_only(&options)?;
     }
@@ -395,9 +414,17 @@ struct Federation {
     receivers: Vec<AgencyId>,
     stop: tokio::sync::watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<liaison_node::Result<()>>>,
+    /// Nodes set up but not started (receivers, for a catch-up run).
+    stopped: Vec<StoppedNode>,
 }
 
-fn start_federation(base: &std::path::Path, receivers: usize) -> Result<Federation> {
+/// Sets up one sender and `receivers` receiving nodes; starts the sender, and the
+/// receivers too when `start_receivers`.
+fn start_federation(
+    base: &std::path::Path,
+    receivers: usize,
+    start_receivers: bool,
+) -> Result<Federation> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -438,29 +465,83 @@ fn start_federation(base: &std::path::Path, receivers: usize) -> Result<Federati
             api_listeners.push(None);
         }
     }
-    let (stop, stop_rx) = tokio::sync::watch::channel(false);
-    let mut tasks = Vec::new();
-    for (((state, peer), dir), api) in states.iter().zip(listeners).zip(&dirs).zip(api_listeners) {
-        let certificate = Arc::new(NodeCertificate::load(
-            &dir.join("tls/node.pem"),
-            &dir.join("tls/node.key"),
-        )?);
-        let mut stop = stop_rx.clone();
-        let shutdown = async move {
-            let _ = stop.changed().await;
-        };
-        let listeners = Listeners { peer, api };
-        tasks.push(runtime.spawn(run_state(state.clone(), certificate, listeners, shutdown)));
-    }
-    Ok(Federation {
+    let (stop, _) = tokio::sync::watch::channel(false);
+    let mut federation = Federation {
         runtime,
         sender: states[0].clone(),
         first_receiver: states[1].clone(),
         apis,
         receivers,
         stop,
-        tasks,
-    })
+        tasks: Vec::new(),
+        stopped: Vec::new(),
+    };
+    for (((state, peer), dir), api) in states
+        .into_iter()
+        .zip(listeners)
+        .zip(dirs)
+        .zip(api_listeners)
+    {
+        federation.stopped.push(StoppedNode {
+            state,
+            peer,
+            api,
+            dir,
+        });
+    }
+    let receivers: Vec<StoppedNode> = federation.stopped.drain(1..).collect();
+    federation.start_stopped()?;
+    if start_receivers {
+        federation.stopped = receivers;
+        federation.start_stopped()?;
+    } else {
+        federation.stopped = receivers;
+    }
+    Ok(federation)
+}
+
+/// A node of the federation set up but not running yet.
+struct StoppedNode {
+    state: Arc<NodeState>,
+    peer: tokio::net::TcpListener,
+    api: Option<tokio::net::TcpListener>,
+    dir: std::path::PathBuf,
+}
+
+impl Federation {
+    /// Starts every node not running yet.
+    fn start_stopped(&mut self) -> Result<()> {
+        for node in std::mem::take(&mut self.stopped) {
+            let certificate = Arc::new(NodeCertificate::load(
+                &node.dir.join("tls/node.pem"),
+                &node.dir.join("tls/node.key"),
+            )?);
+            let mut stop = self.stop.subscribe();
+            let shutdown = async move {
+                let _ = stop.changed().await;
+            };
+            let listeners = Listeners {
+                peer: node.peer,
+                api: node.api,
+            };
+            self.tasks.push(self.runtime.spawn(run_state(
+                node.state,
+                certificate,
+                listeners,
+                shutdown,
+            )));
+        }
+        Ok(())
+    }
+
+    /// Stops every node and waits for each to finish.
+    fn stop(self) -> Result<()> {
+        let _ = self.stop.send(true);
+        for task in self.tasks {
+            self.runtime.block_on(task)??;
+        }
+        Ok(())
+    }
 }
 
 /// The sender knows every receiver and each receiver the sender, fingerprints
@@ -521,7 +602,7 @@ fn drained(state: &NodeState, to: &[AgencyId]) -> bool {
 
 fn end_to_end(base: &std::path::Path, options: &BenchOptions) -> Result<()> {
     let most = options.recipients.iter().copied().max().unwrap_or(1);
-    let federation = start_federation(base, most)?;
+    let federation = start_federation(base, most, true)?;
     let sender = federation.sender.clone();
     output::line(format_args!(
         "\nEnd to end (1 sender + {most} receiving nodes in this process, TLS 1.3, durable on both sides, receipts stored; CPU is the whole process's):"
@@ -571,11 +652,7 @@ fn end_to_end(base: &std::path::Path, options: &BenchOptions) -> Result<()> {
     }
     latency(&sender, &federation.receivers[..1], options)?;
     client_api(&federation, options)?;
-    let _ = federation.stop.send(true);
-    for task in federation.tasks {
-        federation.runtime.block_on(task)??;
-    }
-    Ok(())
+    federation.stop()
 }
 
 /// Publishes at a fixed rate from one thread; another thread watches the outbox and

@@ -30,8 +30,8 @@ pub fn send(data_dir: &Path, request: SendRequest, json: bool) -> Result<()> {
     Ok(())
 }
 
-pub fn list(data_dir: &Path, direction: Option<Direction>, json: bool) -> Result<()> {
-    let list = call(data_dir, BulletinList { direction })?;
+pub fn list(data_dir: &Path, request: BulletinList, json: bool) -> Result<()> {
+    let list = call(data_dir, request)?;
     if json {
         return output::json(&list);
     }

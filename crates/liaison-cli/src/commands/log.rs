@@ -1,4 +1,4 @@
-//! `liaison log verify | export`: inside a running node over its admin socket, or
+//! `liaison log verify | export | reindex`: inside a running node over its admin socket, or
 //! offline on the data directory with a progress bar on a terminal.
 
 use std::path::Path;
@@ -11,6 +11,7 @@ use liaison_node::ops::log::{
     EVIDENCE_FORMAT, EvidenceLine, ExportedBody, ExportedEntry, VerifyView, log_export,
     signed_checkpoints, verify_evidence, verify_log,
 };
+use liaison_store::VerifyOptions;
 
 use super::call;
 use crate::output;
@@ -26,18 +27,18 @@ fn progress_bar(total: u64, verb: &str) -> indicatif::ProgressBar {
     bar
 }
 
-pub fn verify(data_dir: &Path, json: bool) -> Result<()> {
+pub fn verify(data_dir: &Path, options: VerifyOptions, json: bool) -> Result<()> {
     let report: VerifyView = if admin::socket::node_running(data_dir) {
-        call(data_dir, LogVerify {}).context("the log does NOT verify")?
+        let request = LogVerify {
+            since_checkpoint: options.since_checkpoint,
+            indexes: options.indexes,
+        };
+        call(data_dir, request).context("the log does NOT verify")?
     } else {
         let node = Node::load(data_dir)?;
         let log = node.open_log_for_reading().context("cannot open the log")?;
         let bar = progress_bar(log.head().seq, "verifying");
-        let verified = verify_log(&node, &log, &mut |seq| {
-            if seq % 1024 == 0 {
-                bar.set_position(seq);
-            }
-        });
+        let verified = verify_log(&node, &log, options, &mut |seq| bar.set_position(seq));
         bar.finish_and_clear();
         verified.context("the log does NOT verify")?
     };
@@ -45,10 +46,14 @@ pub fn verify(data_dir: &Path, json: bool) -> Result<()> {
         return output::json(&serde_json::json!({
             "ok": true,
             "entries": report.entries,
+            "checked": report.checked,
+            "from_checkpoint": report.from_checkpoint,
             "head_seq": report.entries,
             "head_hash": report.head_hash,
             "checkpoints": report.checkpoints,
             "external_bodies": report.external_bodies,
+            "index_rows": report.index_rows,
+            "entries_per_second": report.per_second,
         }));
     }
     output::line(format_args!(
@@ -58,7 +63,20 @@ pub fn verify(data_dir: &Path, json: bool) -> Result<()> {
         report.head_hash,
         report.checkpoints,
         report.external_bodies
-    ))
+    ))?;
+    if report.from_checkpoint > 0 {
+        output::line(format_args!(
+            "Incremental: {} entries checked after checkpoint {} (verified earlier); a run without --since-checkpoint re-checks everything",
+            report.checked, report.from_checkpoint
+        ))?;
+    }
+    if options.indexes {
+        output::line(format_args!(
+            "Indexes match the entries: {} rows derived again",
+            report.index_rows
+        ))?;
+    }
+    output::line(format_args!("{} entries/s", report.per_second))
 }
 
 /// Where entries come from: the running node over its admin socket, or the data
@@ -238,6 +256,22 @@ pub fn export_evidence(
         "Anyone holding {}'s identity bundle can check it: liaison log verify --export {} --identity BUNDLE",
         node.config().agency,
         out.display()
+    ))
+}
+
+/// Rebuilds the indexes of a stopped node's log.
+pub fn reindex(data_dir: &Path) -> Result<()> {
+    if admin::socket::node_running(data_dir) {
+        anyhow::bail!(
+            "the node is running: stop it first (`liaison log reindex` needs the log to itself)"
+        );
+    }
+    let node = Node::load(data_dir)?;
+    let started = std::time::Instant::now();
+    let rows = node.reindex_log().context("cannot reindex the log")?;
+    output::line(format_args!(
+        "Reindexed: {rows} index rows written in {:.1} s; check with `liaison log verify --indexes`",
+        started.elapsed().as_secs_f64()
     ))
 }
 

@@ -265,6 +265,8 @@ impl<'a> Demo<'a> {
                 dir,
                 BulletinList {
                     direction: Some(Direction::In),
+                    oldest_first: true,
+                    ..Default::default()
                 },
             )?;
             say!("\n   {} ({} bulletins):", agency.0, inbox.len());
@@ -318,6 +320,8 @@ impl<'a> Demo<'a> {
                 &self.dirs[2],
                 BulletinList {
                     direction: Some(Direction::In),
+                    oldest_first: true,
+                    ..Default::default()
                 },
             )
             .is_ok_and(|inbox| inbox.iter().any(|b| b.id == from_de.to_string()))
@@ -357,7 +361,11 @@ impl<'a> Demo<'a> {
         for (agency, dir) in AGENCIES.iter().zip(&self.dirs) {
             let node = Node::load(dir)?;
             let log = node.open_log()?;
-            let report = log.verify(&[node.keys().signing.verifying_key()], &mut |_| {})?;
+            let report = log.verify(
+                &[node.keys().signing.verifying_key()],
+                liaison_store::VerifyOptions::default(),
+                &mut |_| {},
+            )?;
             say!(
                 "   {:<10} log verified: {} entries, {} signed checkpoints",
                 agency.0,

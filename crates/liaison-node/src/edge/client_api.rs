@@ -106,6 +106,7 @@ pub fn status_of(error: Error) -> Status {
         Error::Core(e @ liaison_core::Error::TooLarge { .. }) => {
             Status::resource_exhausted(e.to_string())
         }
+        e @ Error::OutboxFull { .. } => Status::resource_exhausted(e.to_string()),
         other => {
             tracing::error!(error = %other, "client API request failed");
             Status::internal("the node could not complete the request; see its log")
@@ -221,11 +222,29 @@ impl TryFrom<Option<pb::Filter>> for Filter {
             .iter()
             .map(|t| parse_tlp("filter.tlps", *t))
             .collect::<Result<_, _>>()?;
+        let time = |field: &str, ms: i64| match ms {
+            0 => Ok(None),
+            ms if ms > 0 => Ok(Some(liaison_core::UnixMillis(ms))),
+            ms => Err(invalid(field, format!("{ms} is before 1970"))),
+        };
+        let since = time("filter.since_unix_ms", m.since_unix_ms)?;
+        let until = time("filter.until_unix_ms", m.until_unix_ms)?;
+        if let (Some(since), Some(until)) = (since, until)
+            && since > until
+        {
+            return Err(invalid(
+                "filter.until_unix_ms",
+                "is before filter.since_unix_ms",
+            ));
+        }
         Ok(Filter {
             direction: None,
             origins,
             category_prefix: (!m.category_prefix.is_empty()).then_some(m.category_prefix),
             tlps,
+            since,
+            until,
+            newest_first: false,
         })
     }
 }
@@ -429,7 +448,7 @@ impl pb::client_server::Client for ClientService {
                 let (state2, filter2) = (state.clone(), filter.clone());
                 let page = tokio::task::spawn_blocking(move || {
                     bulletins::feed(&state2, &filter2, cursor, 256, true).and_then(
-                        |(items, next)| {
+                        |(items, next, _)| {
                             let views = items
                                 .iter()
                                 .map(|item| match item {
@@ -511,16 +530,15 @@ impl pb::client_server::Client for ClientService {
             n if n <= MAX_PAGE => n,
             n => return Err(invalid("limit", format!("{n} is more than {MAX_PAGE}"))),
         } as usize;
+        filter.newest_first = request.newest_first;
         let after = request.after_cursor;
         let response = self
             .blocking(move |state| {
-                let (items, last) = bulletins::page(state, &filter, after, limit)?;
-                let full = items.len() == limit;
+                let (items, last, more) = bulletins::page(state, &filter, after, limit)?;
                 let bulletins = items
                     .iter()
                     .map(|s| view_with_entries(state, s))
                     .collect::<Result<Vec<_>, Error>>()?;
-                let more = full && state.log.head().seq > last;
                 Ok(pb::ListResponse {
                     bulletins,
                     next_cursor: if more { last } else { 0 },

@@ -34,6 +34,65 @@ pub struct RawConfig {
     /// Envelope sealing (format v2 epochs and batches); absent: the defaults.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub envelope: Option<RawEnvelope>,
+    /// `[outbox]`: per-partner queue limits (defaults when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outbox: Option<RawOutbox>,
+}
+
+/// `[outbox]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOutbox {
+    /// Most bulletins queued for one partner (default 2000000).
+    #[serde(default = "default_outbox_entries")]
+    pub max_entries: u64,
+    /// Most bytes queued for one partner, in MiB (default 16384).
+    #[serde(default = "default_outbox_mib")]
+    pub max_mib: u64,
+}
+
+fn default_outbox_entries() -> u64 {
+    2_000_000
+}
+
+fn default_outbox_mib() -> u64 {
+    16 * 1024
+}
+
+/// How much may wait for one partner: at either limit, new publishes and forwards to
+/// that partner are refused (`RESOURCE_EXHAUSTED`), never queued and dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutboxLimits {
+    /// Most queued entries.
+    pub max_entries: u64,
+    /// Most queued body bytes.
+    pub max_bytes: u64,
+}
+
+impl Default for OutboxLimits {
+    fn default() -> Self {
+        Self {
+            max_entries: default_outbox_entries(),
+            max_bytes: default_outbox_mib() * 1024 * 1024,
+        }
+    }
+}
+
+impl TryFrom<RawOutbox> for OutboxLimits {
+    type Error = String;
+
+    fn try_from(raw: RawOutbox) -> Result<Self, String> {
+        if raw.max_entries == 0 {
+            return Err("outbox.max_entries: must be at least 1".into());
+        }
+        if !(1..=1024 * 1024).contains(&raw.max_mib) {
+            return Err("outbox.max_mib: must be 1 to 1048576".into());
+        }
+        Ok(Self {
+            max_entries: raw.max_entries,
+            max_bytes: raw.max_mib * 1024 * 1024,
+        })
+    }
 }
 
 /// `[envelope]`.
@@ -181,6 +240,8 @@ pub struct NodeConfig {
     pub metrics_listen: Option<SocketAddr>,
     /// Format-v2 sealing settings.
     pub envelope: EnvelopeSettings,
+    /// Per-partner queue limits.
+    pub outbox: OutboxLimits,
 }
 
 impl TryFrom<RawConfig> for NodeConfig {
@@ -223,6 +284,11 @@ impl TryFrom<RawConfig> for NodeConfig {
                 .map(EnvelopeSettings::try_from)
                 .transpose()?
                 .unwrap_or_default(),
+            outbox: raw
+                .outbox
+                .map(OutboxLimits::try_from)
+                .transpose()?
+                .unwrap_or_default(),
         })
     }
 }
@@ -247,6 +313,10 @@ impl From<&NodeConfig> for RawConfig {
             }),
             envelope: (c.envelope != EnvelopeSettings::default())
                 .then(|| RawEnvelope::from(&c.envelope)),
+            outbox: (c.outbox != OutboxLimits::default()).then_some(RawOutbox {
+                max_entries: c.outbox.max_entries,
+                max_mib: c.outbox.max_bytes / (1024 * 1024),
+            }),
         }
     }
 }

@@ -184,6 +184,7 @@ fn initial_config(options: &InitOptions) -> Result<NodeConfig> {
         log: crate::node::config::RawLog::default(),
         metrics: None,
         envelope: None,
+        outbox: None,
     })
     .map_err(|problem| Error::Config {
         path: options.data_dir.join(CONFIG_FILE),
@@ -433,10 +434,25 @@ impl Node {
                     std::process::id()
                 ));
                 tracing::warn!(scratch = %scratch.display(), "the log's disk is full: reading a copy");
-                Ok(Log::open_snapshot(&self.dir.join(LOG_DIR), &scratch)?)
+                Ok(Log::open_snapshot(
+                    &self.dir.join(LOG_DIR),
+                    &scratch,
+                    Some(crate::ops::bulletins::listing::indexer()),
+                )?)
             }
             other => other,
         }
+    }
+
+    /// Rebuilds the log's indexes from its entries (`liaison log reindex`, with the node
+    /// stopped). Returns the index rows written.
+    ///
+    /// Errors: [`Error::Store`], e.g. when a running node holds the log.
+    pub fn reindex_log(&self) -> Result<u64> {
+        Ok(Log::reindex(
+            &self.dir.join(LOG_DIR),
+            Some(&crate::ops::bulletins::listing::indexer()),
+        )?)
     }
 
     /// Opens the node's log with its checkpoint signer.
@@ -463,6 +479,7 @@ impl Node {
                 }),
                 checkpoint_every: self.config.checkpoint_every,
                 observer,
+                indexer: Some(crate::ops::bulletins::listing::indexer()),
             },
         )?)
     }

@@ -54,6 +54,8 @@ pub struct Metrics {
     commit_failures: Counter,
     appended: Counter,
     outbox: Family<PartnerLabel, Gauge>,
+    outbox_bytes: Family<PartnerLabel, Gauge>,
+    outbox_refusals: Family<PartnerLabel, Counter>,
     outbox_oldest: Family<PartnerLabel, FloatGauge>,
     connected: Family<PartnerLabel, Gauge>,
     clock_skew: Family<PartnerLabel, FloatGauge>,
@@ -115,6 +117,19 @@ impl Default for Metrics {
             "outbox_entries",
             "Entries queued for a partner",
             outbox.clone(),
+        );
+        let outbox_bytes = Family::<PartnerLabel, Gauge>::default();
+        registry.register_with_unit(
+            "outbox",
+            "Body bytes queued for a partner",
+            Unit::Bytes,
+            outbox_bytes.clone(),
+        );
+        let outbox_refusals = Family::<PartnerLabel, Counter>::default();
+        registry.register(
+            "outbox_full_refusals",
+            "Publishes and forwards refused because the partner's outbox was at its [outbox] limit",
+            outbox_refusals.clone(),
         );
         let outbox_oldest = Family::<PartnerLabel, FloatGauge>::default();
         registry.register_with_unit(
@@ -194,6 +209,8 @@ impl Default for Metrics {
             commit_failures,
             appended,
             outbox,
+            outbox_bytes,
+            outbox_refusals,
             outbox_oldest,
             connected,
             clock_skew,
@@ -260,6 +277,15 @@ impl Metrics {
             .inc();
     }
 
+    /// Counts a publish or forward refused because `partner`'s outbox is full.
+    pub fn outbox_full(&self, partner: &liaison_core::AgencyId) {
+        self.outbox_refusals
+            .get_or_create(&PartnerLabel {
+                partner: partner.to_string(),
+            })
+            .inc();
+    }
+
     /// How many of `partner`'s deliveries this node refused since it started, by
     /// rejection code, most first.
     pub fn refused_from(&self, partner: &liaison_core::AgencyId) -> Vec<(String, u64)> {
@@ -300,6 +326,7 @@ impl Metrics {
             .set(seconds(own.not_after));
         // Partners removed since the last scrape disappear from the per-partner gauges.
         self.outbox.clear();
+        self.outbox_bytes.clear();
         self.outbox_oldest.clear();
         self.connected.clear();
         self.clock_skew.clear();
@@ -308,9 +335,9 @@ impl Metrics {
             let label = PartnerLabel {
                 partner: agency.to_string(),
             };
-            self.outbox
-                .get_or_create(&label)
-                .set(state.log.outbox_len(agency) as i64);
+            let (entries, bytes) = state.log.outbox_size(agency).unwrap_or((0, 0));
+            self.outbox.get_or_create(&label).set(entries as i64);
+            self.outbox_bytes.get_or_create(&label).set(bytes as i64);
             let oldest = state
                 .log
                 .outbox(agency, 0, 1)

@@ -80,6 +80,9 @@ pub struct NodeState {
     wakers: Mutex<HashMap<AgencyId, Arc<Notify>>>,
     delivery_errors: Mutex<HashMap<AgencyId, DeliveryFailure>>,
     connected: Mutex<std::collections::HashSet<AgencyId>>,
+    /// Partners heard from since their worker last failed (they called in, or a
+    /// session made progress): the worker's backoff starts again from its first step.
+    contacts: Mutex<std::collections::HashSet<AgencyId>>,
     /// When each partner's next checkpoint exchange is due (absent: now).
     exchanges_due: Mutex<HashMap<AgencyId, std::time::Instant>>,
     /// The newest entry each partner said it holds our receipt for and this log does
@@ -176,6 +179,7 @@ impl NodeState {
             wakers: Mutex::new(HashMap::new()),
             delivery_errors: Mutex::new(HashMap::new()),
             connected: Mutex::new(std::collections::HashSet::new()),
+            contacts: Mutex::new(std::collections::HashSet::new()),
             exchanges_due: Mutex::new(HashMap::new()),
             own_log_behind: Mutex::new(HashMap::new()),
             serving: std::sync::atomic::AtomicBool::new(false),
@@ -269,6 +273,31 @@ impl NodeState {
         {
             n.notify_one();
         }
+    }
+
+    /// `partner` is reachable again (it opened a connection to this node): its worker
+    /// retries now, with its backoff back at the first step. A restarted partner is
+    /// caught up at once, not after a timer grown during its outage.
+    pub fn partner_called_in(&self, partner: &AgencyId) {
+        self.partner_reached(partner);
+        self.wake(partner);
+    }
+
+    /// `partner` answered (a session made progress): the next failure backs off from
+    /// the first step again.
+    pub fn partner_reached(&self, partner: &AgencyId) {
+        self.contacts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(partner.clone());
+    }
+
+    /// Whether `partner` was heard from since the last call (clearing the mark).
+    pub fn take_contact(&self, partner: &AgencyId) -> bool {
+        self.contacts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(partner)
     }
 
     /// Records (or clears, with `None`) the last delivery failure towards `partner`.

@@ -13,8 +13,16 @@ use crate::ops::bulletins::Acknowledgement;
 /// The result of `liaison log verify`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VerifyView {
-    /// Entries verified.
+    /// Entries in the log.
     pub entries: u64,
+    /// Entries re-hashed by this run (fewer than `entries` when incremental).
+    pub checked: u64,
+    /// The checkpoint an incremental run started from (0: the beginning).
+    pub from_checkpoint: u64,
+    /// Index rows derived again and compared (0 unless asked).
+    pub index_rows: u64,
+    /// Entries per second.
+    pub per_second: u64,
     /// Hash of the last, hex.
     pub head_hash: String,
     /// Signed checkpoints verified.
@@ -23,22 +31,29 @@ pub struct VerifyView {
     pub external_bodies: u64,
 }
 
-/// Verifies the whole log; checkpoints may be signed by the current or any retired
+/// Verifies the log (all of it, or from the last verified checkpoint; with its indexes
+/// if asked); checkpoints may be signed by the current or any retired
 /// signing key. `progress` is called with each sequence number.
 ///
 /// Errors: [`crate::Error::Store`] naming the first bad entry or checkpoint.
 pub fn verify_log(
     node: &crate::Node,
     log: &liaison_store::Log,
+    options: liaison_store::VerifyOptions,
     progress: &mut dyn FnMut(u64),
 ) -> Result<VerifyView> {
+    let started = std::time::Instant::now();
     let doc = node.identity().document();
     let keys: Vec<_> = std::iter::once(doc.signing_key.key)
         .chain(doc.retired_signing_keys.iter().map(|(k, _)| k.key))
         .collect();
-    let report = log.verify(&keys, progress)?;
+    let report = log.verify(&keys, options, progress)?;
     Ok(VerifyView {
         entries: report.entries,
+        checked: report.checked,
+        from_checkpoint: report.from_checkpoint,
+        index_rows: report.index_rows,
+        per_second: (report.checked as f64 / started.elapsed().as_secs_f64().max(1e-6)) as u64,
         head_hash: data_encoding::HEXLOWER.encode(&report.head.hash),
         checkpoints: report.checkpoints,
         external_bodies: report.external_bodies,

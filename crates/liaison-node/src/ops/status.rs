@@ -183,7 +183,11 @@ fn forwarding_violations(state: &NodeState, entries: &[liaison_store::Entry]) ->
         .collect()
 }
 
-/// How long a lost-entries warning stays in `status` (seven days); the log keeps it.
+/// Most recent events of one kind `status` reads for a partner's warnings.
+const RECENT_EVENTS: usize = 10_000;
+
+/// How long a lost-entries or forwarding warning stays in `status` (seven days); the
+/// log keeps it.
 const CONTINUITY_WARNING_MS: i64 = 7 * 86_400_000;
 
 /// Warnings from checkpoint exchanges with `agency` in the last week: it lost entries
@@ -243,17 +247,28 @@ fn from_log(
         .transpose()?
         .flatten()
         .map(|e| (now.0 - e.time.0) / 1000);
-    let entries = state.log.entries_for_agency(agency)?;
-    let last_delivery = entries
-        .iter()
-        .rev()
-        .find(|e| e.kind == EntryKind::Receipt)
+    // Each answered from the partner's index by kind, newest first: no scan of its
+    // history, however long.
+    let last_delivery = state
+        .log
+        .last_for_agency(agency, EntryKind::Receipt)?
         .map(|e| e.time.to_string());
-    continuity_warnings(state, agency, &entries, now, warnings);
-    let violations = forwarding_violations(state, &entries);
+    let recent = |kind, limit| {
+        let mut entries = state.log.recent_for_agency(agency, kind, limit, &mut |e| {
+            now.0 - e.time.0 < CONTINUITY_WARNING_MS
+        })?;
+        entries.reverse();
+        Ok::<_, crate::Error>(entries)
+    };
+    let mut events = recent(EntryKind::PeerChange, RECENT_EVENTS)?;
+    events.extend(recent(EntryKind::NodeEvent, RECENT_EVENTS)?);
+    events.sort_by_key(|e| e.seq);
+    continuity_warnings(state, agency, &events, now, warnings);
+    let violations =
+        forwarding_violations(state, &recent(EntryKind::PolicyDecision, RECENT_EVENTS)?);
     if let Some(last) = violations.last() {
         warnings.push(format!(
-            "{agency} forwarded {} bulletin(s) further than the originator's marking allows (refused; last at {last}): raise it with {agency}",
+            "{agency} forwarded {} bulletin(s) further than the originator's marking allows in the last 7 days (refused; last at {last}): raise it with {agency}",
             violations.len()
         ));
     }
@@ -290,6 +305,19 @@ fn partner_status(
             "{agency}'s clock is about {} s {} ours (from its last receipt): a partner behind an identity's start holds bulletins back until the clocks agree",
             skew.abs() / 1000,
             if skew < 0 { "behind" } else { "ahead of" }
+        ));
+    }
+    let limits = state.node().config().outbox;
+    let (queued, queued_bytes) = state.log.outbox_size(agency).unwrap_or((0, 0));
+    if queued >= limits.max_entries || queued_bytes >= limits.max_bytes {
+        warnings.push(format!(
+            "the outbox for {agency} is FULL ({queued} bulletins, {} MiB): new bulletins to {agency} are refused until it drains",
+            queued_bytes / (1024 * 1024)
+        ));
+    } else if queued * 10 >= limits.max_entries * 9 || queued_bytes * 10 >= limits.max_bytes * 9 {
+        warnings.push(format!(
+            "the outbox for {agency} is over 90% of its limit ({queued} bulletins, {} MiB): at the limit new bulletins to it are refused",
+            queued_bytes / (1024 * 1024)
         ));
     }
     if oldest.is_some_and(|s| s > 3600) {

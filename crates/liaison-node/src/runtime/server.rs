@@ -29,7 +29,7 @@ use crate::node::data_dir::Node;
 use crate::node::journal::LogEvent;
 use crate::node::state::NodeState;
 use crate::runtime::delivery;
-use crate::trust::partners::TlsRole;
+use crate::trust::partners::{Pinning, TlsRole};
 use crate::trust::tls::{self, NodeCertificate};
 
 /// Concurrent gRPC streams one partner connection may open.
@@ -240,17 +240,19 @@ fn serve_peers(
         certificate,
         state.partners.clone(),
     )?);
-    let partners = state.partners.clone();
+    let called_in = state.clone();
     let identify: Identify<AuthenticatedPartner> = Arc::new(move |end_entity, intermediates| {
-        partners
-            .snapshot()
-            .identify(
-                end_entity,
-                intermediates,
-                rustls::pki_types::UnixTime::now(),
-                TlsRole::Client,
-            )
-            .map(|(agency, pinning)| AuthenticatedPartner { agency, pinning })
+        let (agency, pinning) = called_in.partners.snapshot().identify(
+            end_entity,
+            intermediates,
+            rustls::pki_types::UnixTime::now(),
+            TlsRole::Client,
+        )?;
+        if pinning == Pinning::Pinned {
+            // It is up: whatever waits for it goes now, not when a backoff ends.
+            called_in.partner_called_in(&agency);
+        }
+        Ok(AuthenticatedPartner { agency, pinning })
     });
     let incoming = running.accept(listener, acceptor, identify, stop);
     let service = pb::peer_server::PeerServer::new(PeerService::new(state.clone()))

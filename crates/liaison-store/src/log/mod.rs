@@ -6,9 +6,12 @@
 //! |----------------------------------|--------------------------------|
 //! | `e` seq                          | `hash || pb::LogRecord`        |
 //! | `b` bulletin id (16) seq         | empty: index by bulletin       |
-//! | `a` agency `\0` seq              | empty: index by partner        |
+//! | `a` agency `\0` kind seq         | empty: index by partner, kind  |
+//! | `l` seq, `L` origin `\0` seq      | listing: lists and filters     |
+//! | `O` partner                      | outbox entries and bytes       |
+//! | `m` name                         | log metadata (index version)   |
 //! | `c` seq                          | `pb::SignedCheckpoint`         |
-//! | `o` partner `\0` published seq   | empty: the partner's outbox    |
+//! | `o` partner `\0` published seq   | its size: the partner's outbox |
 //! | `r` bulletin id (16)             | seq of the `Received` entry    |
 //! | `p` partner                      | the partner's identity bundle  |
 //! | `q` request key                  | seq of the entry it published  |
@@ -17,7 +20,7 @@
 //! | `d` partner `\0` its seq         | our queued seq, its entry hash |
 //!
 //! An entry, its index keys and its [`Effect`](crate::Effect)s go into one sled batch, so they exist
-//! together or not at all.
+//! together or not at all. The indexes are described in `index`.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -29,8 +32,11 @@ use liaison_core::crypto::{self, SigningKey};
 use liaison_core::{AgencyId, BulletinId};
 use tokio::sync::oneshot;
 
+mod index;
 mod keys;
 mod writer;
+
+pub use index::{IndexInput, IndexReport, Indexer, Listing, ListingPage, ListingRow, ListingScope};
 
 pub(crate) use keys::entry_key;
 use keys::*;
@@ -95,6 +101,8 @@ pub struct LogOptions {
     pub checkpoint_every: u64,
     /// Told of every group commit (for metrics).
     pub observer: Option<CommitObserver>,
+    /// Reads what lists filter on from listed entries (without one nothing is listed).
+    pub indexer: Option<Indexer>,
 }
 
 /// What one group commit was: how long applying and flushing took, how many entries
@@ -132,6 +140,8 @@ enum Request {
 
 struct Shared {
     dir: PathBuf,
+    /// Reads listings (see [`Indexer`]).
+    indexer: Option<Indexer>,
     /// The tree; `None` only while the writer reopens sled after a storage failure.
     tree: RwLock<Option<sled::Tree>>,
     head: Mutex<Head>,
@@ -239,11 +249,15 @@ impl Log {
     /// dropped.
     ///
     /// Errors: the copy or the open failed.
-    pub fn open_snapshot(dir: &Path, scratch: &Path) -> Result<Self> {
+    pub fn open_snapshot(dir: &Path, scratch: &Path, indexer: Option<Indexer>) -> Result<Self> {
         let _ = std::fs::remove_dir_all(scratch);
         let copy = scratch.join(SLED_DIR);
         durability::copy_dir(&dir.join(SLED_DIR), &copy)?;
-        Self::open_at(dir, &copy, LogOptions::default(), Some(scratch.to_owned()))
+        let options = LogOptions {
+            indexer,
+            ..LogOptions::default()
+        };
+        Self::open_at(dir, &copy, options, Some(scratch.to_owned()))
     }
 
     fn open_at(
@@ -256,9 +270,21 @@ impl Log {
         let tree = db.open_tree("log")?;
         let head = read_head(&tree)?;
         check_latest_checkpoint(&tree, head)?;
+        if snapshot.is_none() && index_version(&tree)? < index::INDEX_VERSION {
+            // Written before the current index layout: index it now, once.
+            let started = std::time::Instant::now();
+            let rows = Self::rebuild_indexes_in(&tree, &db, dir, options.indexer.as_ref())?;
+            tracing::info!(
+                entries = head.seq,
+                rows,
+                took_ms = started.elapsed().as_millis() as u64,
+                "log reindexed for the current index layout"
+            );
+        }
         let sync = SledSync::new(sled_dir)?;
         let last_checkpoint = last_checkpoint(&tree)?.map_or(0, |c| c.seq);
         let shared = Arc::new(Shared {
+            indexer: options.indexer.clone(),
             dir: dir.to_owned(),
             tree: RwLock::new(Some(tree)),
             head: Mutex::new(head),
@@ -398,11 +424,6 @@ impl Log {
         self.entries_by_index(&prefix)
     }
 
-    /// Every entry about partner `agency`, in log order.
-    pub fn entries_for_agency(&self, agency: &AgencyId) -> Result<Vec<Entry>> {
-        self.entries_by_index(&agency_index_prefix(agency))
-    }
-
     fn entries_by_index(&self, prefix: &[u8]) -> Result<Vec<Entry>> {
         let mut out = Vec::new();
         for item in self.shared.tree()?.scan_prefix(prefix) {
@@ -484,16 +505,21 @@ impl Log {
             .transpose()
     }
 
-    /// How many bulletins are queued for `partner`.
+    /// How many bulletins are queued for `partner` (0 if the log cannot be read).
     pub fn outbox_len(&self, partner: &AgencyId) -> usize {
-        self.shared
-            .tree()
-            // Stop at the first error: sled's iterator repeats an I/O error for ever.
-            .map_or(0, |tree| {
-                tree.scan_prefix(outbox_prefix(partner))
-                    .take_while(Result::is_ok)
-                    .count()
-            })
+        self.outbox_size(partner)
+            .map_or(0, |(entries, _)| entries as usize)
+    }
+
+    /// Rebuilds every index of the log in `dir` from its entries, durably, with no
+    /// node running (`liaison log reindex`): after [`Log::check_indexes`] found them
+    /// wrong. Returns the rows written.
+    ///
+    /// Errors: [`Error::Locked`] while a node holds the log; read errors.
+    pub fn reindex(dir: &Path, indexer: Option<&Indexer>) -> Result<u64> {
+        let db = open_sled(&dir.join(SLED_DIR))?;
+        let tree = db.open_tree("log")?;
+        Self::rebuild_indexes_in(&tree, &db, dir, indexer)
     }
 
     /// Why writes fail at the moment, if they do. The writer retries by itself and
@@ -623,6 +649,22 @@ fn open_sled(sled_dir: &Path) -> Result<sled::Db> {
             Err(e) => return Err(e.into()),
         }
     }
+}
+
+/// The time of the entry at `head` (0 for an empty log).
+fn tail_time(tree: &sled::Tree, head: Head) -> Result<liaison_core::UnixMillis> {
+    Ok(match tree.get(entry_key(head.seq))? {
+        Some(stored) => entry::decode_stored(head.seq, &stored)?.time,
+        None => liaison_core::UnixMillis(0),
+    })
+}
+
+/// The index layout the log was written with (0: before versions were recorded).
+fn index_version(tree: &sled::Tree) -> Result<u32> {
+    Ok(tree
+        .get(index::INDEX_VERSION_KEY)?
+        .and_then(|v| v.as_ref().try_into().ok().map(u32::from_be_bytes))
+        .unwrap_or(0))
 }
 
 fn read_head(tree: &sled::Tree) -> Result<Head> {

@@ -14,10 +14,11 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
-use liaison_core::UnixMillis;
 use liaison_core::crypto;
+use liaison_core::{AgencyId, UnixMillis};
 use tokio::sync::oneshot;
 
+use super::index;
 use super::keys::*;
 use super::{
     Appended, Checkpoint, Head, LogOptions, MAX_REQUESTS_PER_BATCH, Request, Shared, StorageFailure,
@@ -33,6 +34,8 @@ pub(super) struct Writer {
     db: Option<sled::Db>,
     sync: SledSync,
     head: Head,
+    /// The time of the last entry: the next is never earlier.
+    last_time: UnixMillis,
     last_checkpoint: u64,
     options: LogOptions,
     /// Set while writes fail; cleared by a successful recovery.
@@ -59,10 +62,15 @@ struct PendingBatch {
     claimed: std::collections::HashMap<Vec<u8>, u64>,
     /// Files of erased bodies, removed once the batch is durable.
     erase_files: Vec<PathBuf>,
+    /// Outbox keys this batch queues (`Some(bytes)`) or takes out (`None`).
+    outbox: std::collections::HashMap<Vec<u8>, Option<u64>>,
+    /// What this batch changes in each partner's outbox count (entries, bytes).
+    outbox_deltas: std::collections::HashMap<AgencyId, (i64, i64)>,
 }
 
-/// An entry encoded for the tree: its sequence number, stored value, and the entry.
-type Encoded<'e> = (u64, Vec<u8>, &'e NewEntry);
+/// An entry encoded for the tree: its sequence number, stored value, the entry, and
+/// its listing.
+type Encoded<'e> = (u64, Vec<u8>, &'e NewEntry, Option<index::Listing>);
 
 /// Everything one group commit collected from its requests.
 struct Collected {
@@ -88,17 +96,19 @@ fn refuse_all(requests: Vec<Request>, reason: &str) {
     }
 }
 
-/// An entry, its index keys and its effects, into the batch.
-fn add_entry(batch: &mut sled::Batch, seq: u64, stored: Vec<u8>, entry: &NewEntry) {
+/// An entry, its index rows and its effects, into the batch.
+fn add_entry(batch: &mut sled::Batch, encoded: Encoded<'_>, time: UnixMillis) {
+    let (seq, stored, entry, listing) = encoded;
     batch.insert(&entry_key(seq)[..], stored);
-    if let Some(id) = &entry.bulletin_id {
-        batch.insert(bulletin_index_key(id, seq), &[][..]);
-    }
-    if let Some(agency) = &entry.agency {
-        batch.insert(
-            [agency_index_prefix(agency), seq.to_be_bytes().to_vec()].concat(),
-            &[][..],
-        );
+    for (key, value) in index::rows_for(
+        seq,
+        entry.kind,
+        time,
+        entry.bulletin_id.as_ref(),
+        entry.agency.as_ref(),
+        listing.as_ref(),
+    ) {
+        batch.insert(key, value);
     }
     for effect in &entry.effects {
         apply_effect(batch, effect, seq);
@@ -108,18 +118,6 @@ fn add_entry(batch: &mut sled::Batch, seq: u64, stored: Vec<u8>, entry: &NewEntr
 /// One effect of the entry at `seq`, into the batch.
 fn apply_effect(batch: &mut sled::Batch, effect: &Effect, seq: u64) {
     match effect {
-        Effect::Enqueue(partner) => {
-            batch.insert(
-                [outbox_prefix(partner), seq.to_be_bytes().to_vec()].concat(),
-                &[][..],
-            );
-        }
-        Effect::Dequeue {
-            partner,
-            published_seq,
-        } => {
-            batch.remove([outbox_prefix(partner), published_seq.to_be_bytes().to_vec()].concat());
-        }
         Effect::ClaimReceived(_) | Effect::ClaimRequestKey(_) => {
             if let Some(key) = claim_key(effect) {
                 batch.insert(key, &seq.to_be_bytes()[..]);
@@ -129,8 +127,11 @@ fn apply_effect(batch: &mut sled::Batch, effect: &Effect, seq: u64) {
         Effect::RemovePeer(agency) => batch.remove(peer_key(agency)),
         Effect::PutClient { name, record } => batch.insert(client_key(name), record.to_vec()),
         Effect::RemoveClient(name) => batch.remove(client_key(name)),
-        // Applied before the entries, in `prepare`.
-        Effect::EraseBody { .. } => {}
+        // Applied before the entries, in `prepare`, with the outbox counts.
+        Effect::EraseBody { .. }
+        | Effect::Enqueue(_)
+        | Effect::Dequeue { .. }
+        | Effect::Requeue { .. } => {}
         Effect::IdentityAcknowledged { partner, version } => {
             batch.insert(identity_ack_key(partner), &version.to_be_bytes()[..])
         }
@@ -143,18 +144,25 @@ fn apply_effect(batch: &mut sled::Batch, effect: &Effect, seq: u64) {
             delivered_key(partner, *receiver_seq),
             [&queued_seq.to_be_bytes()[..], &receiver_hash[..]].concat(),
         ),
-        Effect::Requeue {
-            partner,
-            queued_seq,
-        } => batch.insert(
-            [outbox_prefix(partner), queued_seq.to_be_bytes().to_vec()].concat(),
-            &[][..],
-        ),
         Effect::ForgetDelivered {
             partner,
             receiver_seq,
         } => batch.remove(delivered_key(partner, *receiver_seq)),
     }
+}
+
+/// An entry whose body goes: its sequence number, its blanked stored value, and the
+/// listing rows that go with it.
+type Erasure = (u64, Vec<u8>, Vec<Vec<u8>>);
+
+/// A change to an outbox: the key goes in (with the entry's size) or out.
+struct OutboxChange {
+    partner: AgencyId,
+    key: Vec<u8>,
+    /// `Some(bytes)`: queued; `None`: taken out.
+    queued: Option<u64>,
+    /// The size of what was queued before (`None`: nothing was).
+    was: Option<u64>,
 }
 
 /// One request's entries, ready to go into the batch.
@@ -172,11 +180,16 @@ impl Writer {
         options: LogOptions,
         (sled_dir, read_only): (PathBuf, bool),
     ) -> Self {
+        let last_time = shared
+            .tree()
+            .and_then(|tree| super::tail_time(&tree, head))
+            .unwrap_or(UnixMillis(0));
         Self {
             shared,
             db: Some(db),
             sync,
             head,
+            last_time,
             last_checkpoint,
             options,
             failing: None,
@@ -234,9 +247,14 @@ impl Writer {
             refuse_all(requests, &failure.reason);
             return;
         }
-        let time = UnixMillis::now();
+        // Entry times never go backwards (a clock stepped back would otherwise break
+        // the time order the lists' time filters rely on).
+        let time = UnixMillis::now().max(self.last_time);
         let mut collected = self.collect(requests, time);
         let checkpoint = self.checkpoint_if_asked_or_due(&mut collected, time);
+        let counted = self
+            .count_outboxes(&mut collected.pending)
+            .map_err(|e| format!("outbox counts cannot be read: {e}"));
         let Collected {
             pending,
             head,
@@ -244,7 +262,10 @@ impl Writer {
             checkpoint_replies,
         } = collected;
         let started = std::time::Instant::now();
-        let outcome = self.write(pending.batch, pending.wrote_body_files);
+        let outcome = match counted {
+            Ok(()) => self.write(pending.batch, pending.wrote_body_files),
+            Err(e) => Err(e),
+        };
         if let Some(observer) = &self.options.observer {
             (observer.0)(super::Commit {
                 took: started.elapsed(),
@@ -259,6 +280,7 @@ impl Writer {
                 }
             }
             self.shared.commits.fetch_add(1, Ordering::Relaxed);
+            self.last_time = time;
             self.head = head;
             *self.shared.head.lock().unwrap_or_else(|p| p.into_inner()) = head;
             if let Some(Ok(c)) = &checkpoint {
@@ -358,16 +380,39 @@ impl Writer {
         }
         let (inserts, appended) = self.encode_entries(entries, head, time, pending)?;
         let erasures = self.prepare_erasures(entries, pending)?;
+        let outbox = self.prepare_outbox(entries, head, pending)?;
         // Claimed only once the request is sure to go in: a refused request must not
         // make a later one in the same batch look like a duplicate.
         pending.claimed.extend(claims);
+        for change in outbox {
+            let delta = pending.outbox_deltas.entry(change.partner).or_default();
+            let was = change.was.map_or(0, |b| b as i64);
+            match change.queued {
+                Some(bytes) => {
+                    delta.0 += 1 - i64::from(change.was.is_some());
+                    delta.1 += bytes as i64 - was;
+                    pending
+                        .batch
+                        .insert(change.key.clone(), &bytes.to_be_bytes()[..]);
+                }
+                None => {
+                    delta.0 -= i64::from(change.was.is_some());
+                    delta.1 -= was;
+                    pending.batch.remove(change.key.clone());
+                }
+            }
+            pending.outbox.insert(change.key, change.queued);
+        }
         let batch = &mut pending.batch;
-        for (erased, blank) in erasures {
+        for (erased, blank, unlisted) in erasures {
             batch.insert(&entry_key(erased)[..], blank);
+            for key in unlisted {
+                batch.remove(key);
+            }
         }
         // Only now, with every body file in place, does the request touch the batch.
-        for (seq, stored, entry) in inserts {
-            add_entry(batch, seq, stored, entry);
+        for encoded in inserts {
+            add_entry(batch, encoded, time);
         }
         Ok(appended)
     }
@@ -424,7 +469,14 @@ impl Writer {
             let record = entry::record_for(entry, seq, head.hash, time, body_sha256);
             let inline: &[u8] = if external { &[] } else { &entry.body };
             let (stored, hash) = entry::encode_stored(&record, inline);
-            inserts.push((seq, stored, entry));
+            let listing = self.options.indexer.as_ref().and_then(|indexer| {
+                (indexer.0)(&index::IndexInput {
+                    kind: entry.kind,
+                    agency: entry.agency.as_ref(),
+                    body: &entry.body,
+                })
+            });
+            inserts.push((seq, stored, entry, listing));
             head = Head { seq, hash };
             appended.push(Appended { seq, hash });
         }
@@ -437,7 +489,7 @@ impl Writer {
         &self,
         entries: &[NewEntry],
         pending: &mut PendingBatch,
-    ) -> Result<Vec<(u64, Vec<u8>)>> {
+    ) -> Result<Vec<Erasure>> {
         let mut erasures = Vec::new();
         for effect in entries.iter().flat_map(|e| &e.effects) {
             let Effect::EraseBody { seq: erased } = effect else {
@@ -460,9 +512,107 @@ impl Writer {
                     &current.body_sha256,
                 ));
             }
-            erasures.push((*erased, entry::erase_stored(&stored).ok_or_else(missing)?));
+            // An erased bulletin leaves the lists with its body.
+            let tree = self.shared.tree()?;
+            let mut unlisted = Vec::new();
+            if let Some(row) = tree.get(index::listing_key(*erased))? {
+                let row = index::decode_listing(*erased, &row)?;
+                unlisted.push(index::listing_key(*erased).to_vec());
+                unlisted.push(index::origin_listing_key(&row.listing.origin, *erased));
+            }
+            erasures.push((
+                *erased,
+                entry::erase_stored(&stored).ok_or_else(missing)?,
+                unlisted,
+            ));
         }
         Ok(erasures)
+    }
+
+    /// The outbox changes of these entries, each with what was queued before (from
+    /// earlier requests of this batch, or the tree), so that the counts stay exact
+    /// when an entry is queued twice or taken out of an outbox it is not in.
+    fn prepare_outbox(
+        &self,
+        entries: &[NewEntry],
+        head: Head,
+        pending: &PendingBatch,
+    ) -> Result<Vec<OutboxChange>> {
+        let mut changes: Vec<OutboxChange> = Vec::new();
+        let tree = self.shared.tree()?;
+        for (offset, entry) in (1..).zip(entries) {
+            let seq = head.seq + offset;
+            for effect in &entry.effects {
+                let (partner, queued_seq, queue) = match effect {
+                    Effect::Enqueue(partner) => (partner, seq, true),
+                    Effect::Requeue {
+                        partner,
+                        queued_seq,
+                    } => (partner, *queued_seq, true),
+                    Effect::Dequeue {
+                        partner,
+                        published_seq,
+                    } => (partner, *published_seq, false),
+                    _ => continue,
+                };
+                let key = [outbox_prefix(partner), queued_seq.to_be_bytes().to_vec()].concat();
+                let earlier = changes
+                    .iter()
+                    .rev()
+                    .find(|c| c.key == key)
+                    .map(|c| c.queued)
+                    .or_else(|| pending.outbox.get(&key).copied());
+                let was = match earlier {
+                    Some(state) => state,
+                    None => match tree.get(&key)? {
+                        Some(value) => Some(index::queued_bytes(&tree, &value, queued_seq)?),
+                        None => None,
+                    },
+                };
+                let queued = if !queue {
+                    None
+                } else if queued_seq == seq {
+                    Some(entry.body.len() as u64)
+                } else {
+                    Some(match tree.get(entry_key(queued_seq))? {
+                        Some(stored) => entry::decode_stored(queued_seq, &stored)?.body_len,
+                        None => 0,
+                    })
+                };
+                changes.push(OutboxChange {
+                    partner: partner.clone(),
+                    key,
+                    queued,
+                    was,
+                });
+            }
+        }
+        Ok(changes)
+    }
+
+    /// The outbox counts after this batch, into the batch.
+    fn count_outboxes(&self, pending: &mut PendingBatch) -> Result<()> {
+        let tree = self.shared.tree()?;
+        for (partner, (entries, bytes)) in pending.outbox_deltas.drain() {
+            if entries == 0 && bytes == 0 {
+                continue;
+            }
+            let key = index::outbox_count_key(&partner);
+            let (held_entries, held_bytes) = tree
+                .get(&key)?
+                .map(|v| index::decode_count(&v))
+                .unwrap_or((0, 0));
+            let entries = (held_entries as i64 + entries).max(0) as u64;
+            let bytes = (held_bytes as i64 + bytes).max(0) as u64;
+            if entries == 0 {
+                pending.batch.remove(key);
+            } else {
+                pending
+                    .batch
+                    .insert(key, index::encode_count((entries, bytes)).to_vec());
+            }
+        }
+        Ok(())
     }
 
     fn sign_checkpoint(&self, head: Head, time: UnixMillis) -> Result<Checkpoint> {
@@ -562,6 +712,7 @@ impl Writer {
         let head = super::read_head(&tree)?;
         let last_checkpoint = super::last_checkpoint(&tree)?.map_or(0, |c| c.seq);
         self.sync = SledSync::new(&sled_dir)?;
+        self.last_time = super::tail_time(&tree, head)?;
         self.head = head;
         self.last_checkpoint = last_checkpoint;
         *self.shared.head.lock().unwrap_or_else(|p| p.into_inner()) = head;

@@ -193,18 +193,41 @@ impl Command for BulletinSend {
     }
 }
 
-/// Bulletins sent and received, in log order.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// Bulletins sent and received, newest first unless asked otherwise.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BulletinList {
     /// `in`, `out`, or both when absent.
     pub direction: Option<Direction>,
+    /// Only from these originators (any when empty).
+    #[serde(default)]
+    pub origins: Vec<AgencyId>,
+    /// Only these TLP levels (any when empty).
+    #[serde(default)]
+    pub tlps: Vec<liaison_core::Tlp>,
+    /// Only categories at or under this prefix.
+    #[serde(default)]
+    pub category: Option<String>,
+    /// At most this many (default 50).
+    #[serde(default)]
+    pub limit: Option<usize>,
+    /// Oldest first.
+    #[serde(default)]
+    pub oldest_first: bool,
 }
 
 impl Command for BulletinList {
     type Reply = Vec<BulletinSummary>;
     fn run(self, state: &NodeState) -> Result<Vec<BulletinSummary>> {
-        views::bulletin_list(state, self.direction)
+        let filter = crate::ops::bulletins::Filter {
+            direction: self.direction,
+            origins: self.origins,
+            tlps: self.tlps,
+            category_prefix: self.category,
+            newest_first: !self.oldest_first,
+            ..Default::default()
+        };
+        views::bulletin_list(state, &filter, self.limit.unwrap_or(50).min(10_000))
     }
 }
 
@@ -343,12 +366,23 @@ impl Command for Status {
 /// Re-hash and check the whole log.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct LogVerify {}
+pub struct LogVerify {
+    /// Only from the checkpoint the last successful verification reached.
+    #[serde(default)]
+    pub since_checkpoint: bool,
+    /// Also derive the indexes again and compare.
+    #[serde(default)]
+    pub indexes: bool,
+}
 
 impl Command for LogVerify {
     type Reply = VerifyView;
     fn run(self, state: &NodeState) -> Result<VerifyView> {
-        log_ops::verify_log(&state.node(), &state.log, &mut |_| {})
+        let options = liaison_store::VerifyOptions {
+            since_checkpoint: self.since_checkpoint,
+            indexes: self.indexes,
+        };
+        log_ops::verify_log(&state.node(), &state.log, options, &mut |_| {})
     }
 }
 

@@ -92,6 +92,7 @@ pub fn forward(state: &NodeState, id: &BulletinId, to: &AgencyId) -> Result<Forw
         state.log.append(denied.entry().about_bulletin(*id))?;
         return Err(Error::PolicyDenied(format!("{to}: {recorded}")));
     }
+    super::check_outbox_room(state, [to])?;
     let body = state
         .log
         .body(&stored.entry)?

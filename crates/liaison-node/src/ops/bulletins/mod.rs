@@ -6,6 +6,7 @@
 mod acknowledge;
 mod delivery;
 mod forward;
+pub mod listing;
 mod publish;
 mod read;
 mod recall;
@@ -16,7 +17,7 @@ pub use acknowledge::{Acknowledgement, acknowledge, acknowledgements};
 pub use delivery::{Delivery, delivery};
 pub use forward::{ForwardView, forward, onward_copies};
 pub use publish::{Published, publish};
-pub use read::{FeedItem, Filter, Stored, feed, find, load, page};
+pub use read::{FeedItem, Filter, SCAN_BUDGET, Stored, feed, find, load, page};
 pub use recall::{RecallView, recall};
 pub use release::{ReleaseView, grant_bytes, release};
 
@@ -24,6 +25,31 @@ use liaison_core::{AgencyId, BulletinContent, Marking};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+
+/// Refuses with [`Error::OutboxFull`] if any of `partners` has as much queued as the
+/// `[outbox]` limits allow: a bulletin is refused whole rather than queued for some
+/// and silently not for others. Read from the outbox counts: O(1) per partner.
+pub fn check_outbox_room<'a>(
+    state: &crate::node::state::NodeState,
+    partners: impl IntoIterator<Item = &'a AgencyId>,
+) -> Result<()> {
+    let limits = state.node().config().outbox;
+    for partner in partners {
+        let (entries, bytes) = state.log.outbox_size(partner)?;
+        if entries >= limits.max_entries || bytes >= limits.max_bytes {
+            tracing::warn!(%partner, entries, bytes, "publish refused: the partner's outbox is full");
+            state.metrics.outbox_full(partner);
+            return Err(Error::OutboxFull {
+                partner: partner.clone(),
+                entries,
+                mib: bytes / (1024 * 1024),
+                max_entries: limits.max_entries,
+                max_mib: limits.max_bytes / (1024 * 1024),
+            });
+        }
+    }
+    Ok(())
+}
 
 /// Which way a bulletin went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -32,8 +32,9 @@ pub struct Published {
 /// `request_key`, a retry returns the first publish instead of publishing again.
 ///
 /// Errors: [`Error::PolicyDenied`] if the policy allows no recipient (the denial is
-/// logged), [`Error::InvalidRequest`] if no recipient is a partner, a sealing or
-/// store failure.
+/// logged), [`Error::InvalidRequest`] if no recipient is a partner,
+/// [`Error::OutboxFull`] if an allowed recipient's outbox is at its limit, a sealing
+/// or store failure.
 pub fn publish(
     state: &NodeState,
     draft: Draft,
@@ -49,6 +50,7 @@ pub fn publish(
     if judged.keys.is_empty() {
         return Err(refuse(state, &draft, judged)?);
     }
+    super::check_outbox_room(state, judged.keys.iter().map(|k| &k.agency))?;
     seal_and_queue(state, draft, judged, request_key)
 }
 

@@ -5,12 +5,14 @@ use bytes::Bytes;
 use liaison_core::envelope::AcceptedBefore;
 use liaison_core::envelope::EnvelopeHeader;
 use liaison_core::forward::ForwardedEnvelope;
-use liaison_core::{AgencyId, BulletinContent, BulletinId, Receiver, SealedEnvelope, Tlp};
+use liaison_core::{
+    AgencyId, BulletinContent, BulletinId, Receiver, SealedEnvelope, Tlp, UnixMillis,
+};
 use liaison_proto::format::v1 as pb;
-use liaison_store::{Entry, EntryKind};
+use liaison_store::{Entry, EntryKind, ListingRow, ListingScope};
 use prost::Message as _;
 
-use super::Direction;
+use super::{Direction, listing};
 use crate::error::{Error, Result};
 use crate::node::state::NodeState;
 
@@ -173,39 +175,54 @@ pub struct Filter {
     pub category_prefix: Option<String>,
     /// Only these TLP levels (any if empty).
     pub tlps: Vec<Tlp>,
+    /// Only those that entered this log at or after this time.
+    pub since: Option<UnixMillis>,
+    /// Only those that entered this log at or before this time.
+    pub until: Option<UnixMillis>,
+    /// Newest first (cursors then move back through the log).
+    pub newest_first: bool,
 }
 
 impl Filter {
-    /// Whether `entry` could match, judged on the index fields alone (cheap).
-    fn may_match(&self, entry: &Entry) -> bool {
-        match self.direction {
-            Some(Direction::In) => entry.kind == EntryKind::Received,
-            Some(Direction::Out) => entry.kind == EntryKind::Published,
-            None => matches!(entry.kind, EntryKind::Received | EntryKind::Published),
-        }
-    }
-
-    /// Whether a loaded bulletin matches.
-    pub fn matches(&self, stored: &Stored) -> bool {
-        let h = stored.header();
-        (self.origins.is_empty() || self.origins.contains(&h.origin))
-            && self
-                .category_prefix
-                .as_deref()
-                .is_none_or(|p| p.is_empty() || h.marking.category.is_under(p))
-            && (self.tlps.is_empty() || self.tlps.contains(&h.marking.tlp))
+    /// Whether a listed entry matches, judged on its listing alone (nothing is read
+    /// or decrypted for one that does not).
+    fn wants(&self, row: &ListingRow, recalls: bool) -> bool {
+        let kind_ok = match (row.kind, self.direction) {
+            (EntryKind::Recall, _) => recalls,
+            (EntryKind::Received, Some(Direction::Out))
+            | (EntryKind::Published, Some(Direction::In)) => false,
+            (EntryKind::Received | EntryKind::Published, _) => true,
+            _ => false,
+        };
+        let l = &row.listing;
+        kind_ok
+            && (row.kind == EntryKind::Recall
+                || (self.tlps.is_empty()
+                    || self.tlps.iter().any(|t| listing::tlp_number(*t) == l.tlp))
+                    && self.category_prefix.as_deref().is_none_or(|p| {
+                        p.is_empty()
+                            || l.category
+                                .parse::<liaison_core::Category>()
+                                .is_ok_and(|c| c.is_under(p))
+                    }))
+            && self.since.is_none_or(|t| row.time >= t)
+            && self.until.is_none_or(|t| row.time <= t)
     }
 }
 
-/// Bulletins after log entry `after`, in log order, at most `limit`; also the last
-/// entry examined (the cursor to continue from, even when nothing matched).
+/// Most listing rows one page examines: however selective a filter, one call does
+/// bounded work and returns a cursor to go on from.
+pub const SCAN_BUDGET: usize = 20_000;
+
+/// Bulletins after log entry `after` (before it, newest first), at most `limit`; also
+/// the cursor to continue from and whether there may be more.
 pub fn page(
     state: &NodeState,
     filter: &Filter,
     after: u64,
     limit: usize,
-) -> Result<(Vec<Stored>, u64)> {
-    let (items, cursor) = feed(state, filter, after, limit, false)?;
+) -> Result<(Vec<Stored>, u64, bool)> {
+    let (items, cursor, more) = feed(state, filter, after, limit, false)?;
     let bulletins = items
         .into_iter()
         .filter_map(|item| match item {
@@ -213,7 +230,7 @@ pub fn page(
             FeedItem::Recalled { .. } => None,
         })
         .collect();
-    Ok((bulletins, cursor))
+    Ok((bulletins, cursor, more))
 }
 
 /// One item of a subscriber's feed.
@@ -230,53 +247,71 @@ pub enum FeedItem {
 }
 
 /// Like [`page`], and with `recalls`, also the recalls of received bulletins by their
-/// originators (what a subscriber must hear of), in log order.
+/// originators (what a subscriber must hear of), in log order. Read from the listing
+/// index: only what matches is loaded and decrypted.
 pub fn feed(
     state: &NodeState,
     filter: &Filter,
     after: u64,
     limit: usize,
     recalls: bool,
-) -> Result<(Vec<FeedItem>, u64)> {
-    let mut out = Vec::new();
-    let mut cursor = after;
-    while out.len() < limit {
-        let entries = state.log.range(cursor + 1, 512)?;
-        let Some(last) = entries.last().map(|e| e.seq) else {
-            break;
-        };
-        for entry in entries {
-            let seq = entry.seq;
-            if recalls && entry.kind == EntryKind::Recall && entry.agency.is_some() {
-                let recall = state
-                    .log
-                    .body(&entry)?
-                    .map(|b| {
-                        liaison_core::recall::SignedRecall::verify(b, &*state.partners.snapshot())
-                    })
-                    .transpose()?;
-                if let Some(recall) = recall
-                    && (filter.origins.is_empty() || filter.origins.contains(&recall.origin))
-                {
-                    out.push(FeedItem::Recalled {
-                        entry: Box::new(entry),
-                        recall: Box::new(recall),
-                    });
-                }
-            } else if filter.may_match(&entry)
-                && let Some(stored) = load(state, entry)?
-                && filter.matches(&stored)
-            {
-                out.push(FeedItem::Bulletin(Box::new(stored)));
-            }
-            cursor = seq;
-            if out.len() == limit {
-                return Ok((out, seq));
-            }
+) -> Result<(Vec<FeedItem>, u64, bool)> {
+    // Entry times never go backwards, so a time range is a range of entries.
+    let since = match filter.since {
+        Some(t) => state.log.first_at_or_after(t)?.saturating_sub(1),
+        None => 0,
+    };
+    let until = match filter.until {
+        Some(t) => state
+            .log
+            .first_at_or_after(UnixMillis(t.0.saturating_add(1)))?,
+        None => u64::MAX,
+    };
+    let scope = if filter.newest_first {
+        ListingScope {
+            origins: &filter.origins,
+            after: since,
+            before: if after == 0 { until } else { after.min(until) },
+            newest_first: true,
+            limit,
+            budget: SCAN_BUDGET,
         }
-        cursor = cursor.max(last);
+    } else {
+        ListingScope {
+            origins: &filter.origins,
+            after: after.max(since),
+            before: until,
+            newest_first: false,
+            limit,
+            budget: SCAN_BUDGET,
+        }
+    };
+    let listed = state
+        .log
+        .listings(&scope, &mut |row| filter.wants(row, recalls))?;
+    let mut out = Vec::with_capacity(listed.rows.len());
+    for row in listed.rows {
+        let Some(entry) = state.log.get(row.seq)? else {
+            continue;
+        };
+        if entry.kind == EntryKind::Recall {
+            let recall = state
+                .log
+                .body(&entry)?
+                .map(|b| liaison_core::recall::SignedRecall::verify(b, &*state.partners.snapshot()))
+                .transpose()?;
+            if let Some(recall) = recall {
+                out.push(FeedItem::Recalled {
+                    entry: Box::new(entry),
+                    recall: Box::new(recall),
+                });
+            }
+        } else if let Some(stored) = load(state, entry)? {
+            out.push(FeedItem::Bulletin(Box::new(stored)));
+        }
     }
-    Ok((out, cursor))
+    let cursor = listed.last.unwrap_or(after);
+    Ok((out, cursor, !listed.exhausted))
 }
 
 /// The bulletin with this id, sent or received, and every log entry about it.

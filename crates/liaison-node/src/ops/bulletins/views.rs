@@ -175,17 +175,22 @@ fn summary(stored: &Stored) -> BulletinSummary {
     }
 }
 
-/// Bulletins published and received, in log order.
+/// Bulletins published and received that `filter` wants, at most `limit`, going on
+/// past the scan budget of one page until `limit` are found or the log is exhausted.
 pub fn bulletin_list(
     state: &NodeState,
-    direction: Option<Direction>,
+    filter: &Filter,
+    limit: usize,
 ) -> Result<Vec<BulletinSummary>> {
-    let filter = Filter {
-        direction,
-        ..Filter::default()
-    };
-    let (stored, _) = bulletins::page(state, &filter, 0, usize::MAX)?;
-    Ok(stored.iter().map(summary).collect())
+    let (mut out, mut cursor) = (Vec::new(), 0);
+    loop {
+        let (stored, next, more) = bulletins::page(state, filter, cursor, limit - out.len())?;
+        out.extend(stored.iter().map(summary));
+        if !more || out.len() >= limit || next == cursor {
+            return Ok(out);
+        }
+        cursor = next;
+    }
 }
 
 /// One bulletin with its content, signature status and delivery status.

@@ -4,7 +4,8 @@
 //! the partner's signing key and stored; the bulletin leaves the outbox in the same
 //! atomic batch. Failures ([`DeliveryError`]) retry with capped exponential backoff and
 //! jitter; whatever was not receipted is sent again after reconnecting (the receiver
-//! stores it once).
+//! stores it once). A partner that calls in, or a session that made progress, resets
+//! the backoff: a partner back from an outage is drained at once.
 //!
 //! Layout: [`connect`] opens the TLS channel to a partner; `session` runs one
 //! connection's worth of delivery; this module holds the worker loop and the errors.
@@ -163,6 +164,7 @@ pub async fn run_worker(
         match outcome {
             Ok(()) => {
                 backoff = BACKOFF_START;
+                state.take_contact(&partner);
                 state.set_delivery_error(&partner, None);
             }
             Err(error) => {
@@ -178,14 +180,19 @@ pub async fn run_worker(
                         next_attempt,
                     }),
                 );
-                // Woken early by new work or by the partner calling in (it is back):
-                // try again now, keeping the backoff for the next failure.
+                // Woken early by new work or by the partner calling in: try again now.
                 tokio::select! {
                     _ = tokio::time::sleep(pause) => {}
                     _ = waker.notified() => {}
                     _ = shutdown.changed() => return,
                 }
-                backoff = (backoff * 2).min(BACKOFF_CAP);
+                // A partner heard from since (it called in, or the failed session had
+                // made progress) is back: its next failure waits the first step again.
+                backoff = if state.take_contact(&partner) {
+                    BACKOFF_START
+                } else {
+                    (backoff * 2).min(BACKOFF_CAP)
+                };
             }
         }
     }

@@ -44,6 +44,8 @@ struct Session<'a> {
     cursor: u64,
     /// Receipts submitted to the log and not yet known durable.
     storing: Vec<PendingAppend>,
+    /// Whether a receipt verified on this stream (the partner works).
+    progressed: bool,
 }
 
 /// Delivers until the outbox is drained (`Ok`), shutdown (`Ok`), or a failure.
@@ -133,6 +135,7 @@ impl<'a> Session<'a> {
             in_flight: VecDeque::new(),
             cursor: 0,
             storing: Vec::new(),
+            progressed: false,
         })
     }
 
@@ -234,6 +237,10 @@ impl<'a> Session<'a> {
         let r = receipt.receipt();
         if r.envelope_sha256 != expected.envelope_sha256 || &r.receiver != self.partner {
             return Err(bad("it is for a different envelope".into()));
+        }
+        if !self.progressed {
+            self.progressed = true;
+            self.state.partner_reached(self.partner);
         }
         // The receipt was signed moments ago by the partner's clock: the difference
         // estimates the partner's clock skew, within a round trip.
