@@ -27,6 +27,12 @@ fn metrics_are_scraped_over_http_and_follow_the_deliveries() {
         "{text}"
     );
     assert!(before[r#"liaison_outbox_oldest_age_seconds{partner="DE-BKA"}"#] >= 0.0);
+    // The two published records' bodies, from the outbox counts.
+    let queued_bytes = before[r#"liaison_outbox_bytes{partner="DE-BKA"}"#];
+    assert!(
+        (1000.0..100_000.0).contains(&queued_bytes),
+        "{queued_bytes}"
+    );
     assert_eq!(before["liaison_storage_failing"], 0.0);
     assert!(before["liaison_log_entries"] > 0.0);
     assert!(before[r#"liaison_identity_expiry_timestamp_seconds{agency="NL-NP"}"#] > 1.7e9);
@@ -40,6 +46,7 @@ fn metrics_are_scraped_over_http_and_follow_the_deliveries() {
     wait_until("delivery", LONG, || nl.outbox(de) == 0);
     let after = parse(&scrape(nl_port).1);
     assert_eq!(after[r#"liaison_outbox_entries{partner="DE-BKA"}"#], 0.0);
+    assert_eq!(after[r#"liaison_outbox_bytes{partner="DE-BKA"}"#], 0.0);
     assert_eq!(
         after[r#"liaison_deliveries_total{partner="DE-BKA",outcome="accepted"}"#],
         2.0

@@ -35,6 +35,7 @@ fn open(dir: &Path) -> Log {
             checkpoint_every: 64,
             observer: None,
             indexer: None,
+            cache_bytes: 0,
         },
     )
     .unwrap()

@@ -36,6 +36,7 @@ fn open(dir: &Path) -> Log {
             checkpoint_every: 0,
             observer: None,
             indexer: None,
+            cache_bytes: 0,
         },
     )
     .unwrap()

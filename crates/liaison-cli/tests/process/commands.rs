@@ -404,3 +404,81 @@ fn operator_messages_name_the_thing_and_the_next_step() {
         "{err}"
     );
 }
+
+#[test]
+fn log_verify_checks_the_indexes_and_log_reindex_rebuilds_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut nodes = federation(tmp.path(), &["NL-NP", "DE-BKA"]);
+    for n in &mut nodes {
+        start(n);
+    }
+    let id = ok(&send_args(
+        nodes[0].d(),
+        &[
+            "--to",
+            "DE-BKA",
+            "--category",
+            "trafficking",
+            "--tlp",
+            "amber",
+            "--title",
+            "t",
+            "--body",
+            "b",
+        ],
+    ));
+    wait_until("delivery", LONG, || nodes[0].outbox(&nodes[1]) == 0);
+    for n in &mut nodes {
+        n.stop();
+    }
+    let dir = nodes[0].dir.clone();
+    let d = nodes[0].d();
+    // The bulletin is listed from the index, newest first.
+    let listed = ok(&["bulletin", "list", "--data-dir", d, "--limit", "1"]);
+    assert!(listed.contains(id.trim()), "{listed}");
+    let verified: serde_json::Value = serde_json::from_str(&ok(&[
+        "log",
+        "verify",
+        "--data-dir",
+        d,
+        "--indexes",
+        "--json",
+    ]))
+    .unwrap();
+    assert!(verified["index_rows"].as_u64().unwrap() > 0, "{verified}");
+    // An index row goes missing: the entries still verify, the indexes do not.
+    {
+        let db = sled::open(dir.join("log/sled")).unwrap();
+        let tree = db.open_tree("log").unwrap();
+        let row = tree.scan_prefix(b"a").keys().next().unwrap().unwrap();
+        tree.remove(row).unwrap();
+        db.flush().unwrap();
+    }
+    ok(&["log", "verify", "--data-dir", d]);
+    let err = fails(&["log", "verify", "--data-dir", d, "--indexes"], 1);
+    assert!(
+        err.contains("the indexes do not match the entries") && err.contains("log reindex"),
+        "{err}"
+    );
+    let rebuilt = ok(&["log", "reindex", "--data-dir", d]);
+    assert!(rebuilt.starts_with("Reindexed: "), "{rebuilt}");
+    ok(&["log", "verify", "--data-dir", d, "--indexes"]);
+    // Incremental: a run starts at the checkpoint the last successful one reached.
+    let since: serde_json::Value = serde_json::from_str(&ok(&[
+        "log",
+        "verify",
+        "--data-dir",
+        d,
+        "--since-checkpoint",
+        "--json",
+    ]))
+    .unwrap();
+    assert!(since["checkpoints"].as_u64().unwrap() >= 1, "{since}");
+    let from = since["from_checkpoint"].as_u64().unwrap();
+    assert!(from > 0, "{since}");
+    assert_eq!(
+        since["checked"].as_u64().unwrap(),
+        since["entries"].as_u64().unwrap() - from,
+        "{since}"
+    );
+}

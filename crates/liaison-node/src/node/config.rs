@@ -207,14 +207,22 @@ pub struct RawLog {
     /// Sign a checkpoint every this many entries.
     #[serde(default = "default_checkpoint_every")]
     pub checkpoint_every: u64,
+    /// The log's page cache in MiB (default 64): most of a node's memory.
+    #[serde(default = "default_cache_mib")]
+    pub cache_mib: u64,
 }
 
 impl Default for RawLog {
     fn default() -> Self {
         Self {
             checkpoint_every: default_checkpoint_every(),
+            cache_mib: default_cache_mib(),
         }
     }
+}
+
+fn default_cache_mib() -> u64 {
+    64
 }
 
 fn default_checkpoint_every() -> u64 {
@@ -236,6 +244,8 @@ pub struct NodeConfig {
     pub api_listen: SocketAddr,
     /// Checkpoint interval in entries (at least 1).
     pub checkpoint_every: u64,
+    /// The log's page cache, MiB.
+    pub log_cache_mib: u64,
     /// Where the Prometheus endpoint listens, if it is on.
     pub metrics_listen: Option<SocketAddr>,
     /// Format-v2 sealing settings.
@@ -265,6 +275,9 @@ impl TryFrom<RawConfig> for NodeConfig {
         if raw.log.checkpoint_every == 0 {
             return Err("log.checkpoint_every: must be at least 1".into());
         }
+        if !(8..=65_536).contains(&raw.log.cache_mib) {
+            return Err("log.cache_mib: must be 8 to 65536".into());
+        }
         Ok(Self {
             agency: raw
                 .agency
@@ -275,6 +288,7 @@ impl TryFrom<RawConfig> for NodeConfig {
             peer_advertise: raw.peer.advertise,
             api_listen: addr("api.listen", &raw.api.listen)?,
             checkpoint_every: raw.log.checkpoint_every,
+            log_cache_mib: raw.log.cache_mib,
             metrics_listen: raw
                 .metrics
                 .map(|m| addr("metrics.listen", &m.listen))
@@ -307,6 +321,7 @@ impl From<&NodeConfig> for RawConfig {
             },
             log: RawLog {
                 checkpoint_every: c.checkpoint_every,
+                cache_mib: c.log_cache_mib,
             },
             metrics: c.metrics_listen.map(|a| RawMetrics {
                 listen: a.to_string(),

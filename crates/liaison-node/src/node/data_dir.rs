@@ -480,6 +480,7 @@ impl Node {
                 checkpoint_every: self.config.checkpoint_every,
                 observer,
                 indexer: Some(crate::ops::bulletins::listing::indexer()),
+                cache_bytes: self.config.log_cache_mib * 1024 * 1024,
             },
         )?)
     }

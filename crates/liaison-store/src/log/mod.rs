@@ -103,7 +103,13 @@ pub struct LogOptions {
     pub observer: Option<CommitObserver>,
     /// Reads what lists filter on from listed entries (without one nothing is listed).
     pub indexer: Option<Indexer>,
+    /// sled's page cache in bytes (0: [`DEFAULT_CACHE_BYTES`]). The largest part of
+    /// a node's memory; sled's own default is 1 GiB.
+    pub cache_bytes: u64,
 }
+
+/// sled's page cache when [`LogOptions::cache_bytes`] is 0: 64 MiB.
+pub const DEFAULT_CACHE_BYTES: u64 = 64 * 1024 * 1024;
 
 /// What one group commit was: how long applying and flushing took, how many entries
 /// it made durable, and whether it succeeded.
@@ -142,6 +148,8 @@ struct Shared {
     dir: PathBuf,
     /// Reads listings (see [`Indexer`]).
     indexer: Option<Indexer>,
+    /// sled's page cache.
+    cache_bytes: u64,
     /// The tree; `None` only while the writer reopens sled after a storage failure.
     tree: RwLock<Option<sled::Tree>>,
     head: Mutex<Head>,
@@ -266,7 +274,11 @@ impl Log {
         options: LogOptions,
         snapshot: Option<PathBuf>,
     ) -> Result<Self> {
-        let db = open_sled(sled_dir)?;
+        let cache = match options.cache_bytes {
+            0 => DEFAULT_CACHE_BYTES,
+            n => n,
+        };
+        let db = open_sled(sled_dir, cache)?;
         let tree = db.open_tree("log")?;
         let head = read_head(&tree)?;
         check_latest_checkpoint(&tree, head)?;
@@ -285,6 +297,7 @@ impl Log {
         let last_checkpoint = last_checkpoint(&tree)?.map_or(0, |c| c.seq);
         let shared = Arc::new(Shared {
             indexer: options.indexer.clone(),
+            cache_bytes: cache,
             dir: dir.to_owned(),
             tree: RwLock::new(Some(tree)),
             head: Mutex::new(head),
@@ -517,7 +530,7 @@ impl Log {
     ///
     /// Errors: [`Error::Locked`] while a node holds the log; read errors.
     pub fn reindex(dir: &Path, indexer: Option<&Indexer>) -> Result<u64> {
-        let db = open_sled(&dir.join(SLED_DIR))?;
+        let db = open_sled(&dir.join(SLED_DIR), DEFAULT_CACHE_BYTES)?;
         let tree = db.open_tree("log")?;
         Self::rebuild_indexes_in(&tree, &db, dir, indexer)
     }
@@ -629,7 +642,7 @@ pub(crate) fn read_body(dir: &Path, entry: &Entry) -> Result<Option<Bytes>> {
 /// background threads finish).
 const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
-fn open_sled(sled_dir: &Path) -> Result<sled::Db> {
+fn open_sled(sled_dir: &Path, cache_bytes: u64) -> Result<sled::Db> {
     let started = std::time::Instant::now();
     loop {
         let opened = sled::Config::new()
@@ -637,6 +650,7 @@ fn open_sled(sled_dir: &Path) -> Result<sled::Db> {
             // The writer flushes after every batch; a background flusher would only
             // compete with it.
             .flush_every_ms(None)
+            .cache_capacity(cache_bytes)
             .open();
         match opened {
             Ok(db) => return Ok(db),

@@ -707,7 +707,7 @@ impl Writer {
         self.shared.set_tree(None);
         self.db = None;
         let sled_dir = self.sled_dir.clone();
-        let db = super::open_sled(&sled_dir)?;
+        let db = super::open_sled(&sled_dir, self.shared.cache_bytes)?;
         let tree = db.open_tree("log")?;
         let head = super::read_head(&tree)?;
         let last_checkpoint = super::last_checkpoint(&tree)?.map_or(0, |c| c.seq);
