@@ -644,4 +644,12 @@ pub enum LogCommand {
         #[command(flatten)]
         dir: DataDir,
     },
+    /// Give back the disk space of erased (recalled) bodies, with the node stopped: the
+    /// log is copied, unchanged, into fresh files that replace the old ones (it needs
+    /// room for one copy of the live data).
+    #[command(after_help = "Example:\n  liaison log compact --data-dir /var/lib/liaison")]
+    Compact {
+        #[command(flatten)]
+        dir: DataDir,
+    },
 }

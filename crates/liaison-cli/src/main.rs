@@ -112,6 +112,7 @@ fn run(command: Command) -> Result<()> {
             _ => anyhow::bail!("give --data-dir, or --export with --identity"),
         },
         Command::Log(LogCommand::Reindex { dir }) => log::reindex(&dir.data_dir),
+        Command::Log(LogCommand::Compact { dir }) => log::compact(&dir.data_dir),
         Command::Log(LogCommand::Export {
             dir,
             since,

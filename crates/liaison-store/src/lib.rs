@@ -48,6 +48,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod compact;
 pub mod durability;
 pub mod entry;
 pub mod error;
@@ -55,6 +56,7 @@ pub mod evidence;
 pub mod log;
 pub mod verify;
 
+pub use compact::CompactReport;
 pub use entry::{BodyPlacement, Effect, Entry, EntryKind, INLINE_BODY_LIMIT, NewEntry};
 pub use error::{Error, Result};
 pub use log::{

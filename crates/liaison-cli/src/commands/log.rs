@@ -1,4 +1,4 @@
-//! `liaison log verify | export | reindex`: inside a running node over its admin socket, or
+//! `liaison log verify | export | reindex | compact`: inside a running node over its admin socket, or
 //! offline on the data directory with a progress bar on a terminal.
 
 use std::path::Path;
@@ -256,6 +256,26 @@ pub fn export_evidence(
         "Anyone holding {}'s identity bundle can check it: liaison log verify --export {} --identity BUNDLE",
         node.config().agency,
         out.display()
+    ))
+}
+
+/// Compacts a stopped node's log.
+pub fn compact(data_dir: &Path) -> Result<()> {
+    if admin::socket::node_running(data_dir) {
+        anyhow::bail!(
+            "the node is running: stop it first (`liaison log compact` needs the log to itself)"
+        );
+    }
+    let node = Node::load(data_dir)?;
+    let started = std::time::Instant::now();
+    let report = node.compact_log().context("cannot compact the log")?;
+    let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
+    output::line(format_args!(
+        "Compacted: {} keys copied in {:.1} s; the log's files went from {:.1} MiB to {:.1} MiB; check with `liaison log verify`",
+        report.keys,
+        started.elapsed().as_secs_f64(),
+        mib(report.before_bytes),
+        mib(report.after_bytes)
     ))
 }
 

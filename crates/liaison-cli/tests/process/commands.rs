@@ -406,7 +406,7 @@ fn operator_messages_name_the_thing_and_the_next_step() {
 }
 
 #[test]
-fn log_verify_checks_the_indexes_and_log_reindex_rebuilds_them() {
+fn log_verify_checks_the_indexes_and_log_reindex_and_compact_rebuild() {
     let tmp = tempfile::tempdir().unwrap();
     let mut nodes = federation(tmp.path(), &["NL-NP", "DE-BKA"]);
     for n in &mut nodes {
@@ -428,6 +428,11 @@ fn log_verify_checks_the_indexes_and_log_reindex_rebuilds_them() {
         ],
     ));
     wait_until("delivery", LONG, || nodes[0].outbox(&nodes[1]) == 0);
+    // Neither rebuild runs under a running node.
+    for command in ["reindex", "compact"] {
+        let err = fails(&["log", command, "--data-dir", nodes[0].d()], 1);
+        assert!(err.contains("the node is running: stop it first"), "{err}");
+    }
     for n in &mut nodes {
         n.stop();
     }
@@ -462,6 +467,9 @@ fn log_verify_checks_the_indexes_and_log_reindex_rebuilds_them() {
     );
     let rebuilt = ok(&["log", "reindex", "--data-dir", d]);
     assert!(rebuilt.starts_with("Reindexed: "), "{rebuilt}");
+    ok(&["log", "verify", "--data-dir", d, "--indexes"]);
+    let compacted = ok(&["log", "compact", "--data-dir", d]);
+    assert!(compacted.starts_with("Compacted: "), "{compacted}");
     ok(&["log", "verify", "--data-dir", d, "--indexes"]);
     // Incremental: a run starts at the checkpoint the last successful one reached.
     let since: serde_json::Value = serde_json::from_str(&ok(&[

@@ -455,6 +455,14 @@ impl Node {
         )?)
     }
 
+    /// Compacts the log (`liaison log compact`, with the node stopped): the space of
+    /// erased bodies is given back; the entries are copied unchanged.
+    ///
+    /// Errors: [`Error::Store`], e.g. when a running node holds the log.
+    pub fn compact_log(&self) -> Result<liaison_store::CompactReport> {
+        Ok(Log::compact(&self.dir.join(LOG_DIR))?)
+    }
+
     /// Opens the node's log with its checkpoint signer.
     ///
     /// Errors: [`Error::Store`], e.g. when a running node holds the log.

@@ -247,6 +247,7 @@ impl Log {
     pub fn open(dir: &Path, options: LogOptions) -> Result<Self> {
         std::fs::create_dir_all(dir.join(BODIES_DIR))
             .map_err(Error::io(format!("create {}", dir.display())))?;
+        crate::compact::recover(dir)?;
         Self::open_at(dir, &dir.join(SLED_DIR), options, None)
     }
 
@@ -642,7 +643,7 @@ pub(crate) fn read_body(dir: &Path, entry: &Entry) -> Result<Option<Bytes>> {
 /// background threads finish).
 const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
-fn open_sled(sled_dir: &Path, cache_bytes: u64) -> Result<sled::Db> {
+pub(crate) fn open_sled(sled_dir: &Path, cache_bytes: u64) -> Result<sled::Db> {
     let started = std::time::Instant::now();
     loop {
         let opened = sled::Config::new()
