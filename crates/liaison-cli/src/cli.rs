@@ -183,6 +183,11 @@ pub enum Command {
         /// a near-empty log and again after filling it to N entries.
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(10_000..=100_000_000))]
         log_size: Option<u64>,
+        /// Instead of the throughput runs: 30 partners, one down with N bulletins
+        /// queued for it (86400: a day at 1/s); latency to the others before and
+        /// during, then the drain when it returns.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+        partner_down: Option<u64>,
     },
     /// Three agencies on this machine exchanging bulletins, with no set-up.
     #[command(

@@ -141,9 +141,11 @@ fn run(command: Command) -> Result<()> {
             processes,
             catch_up,
             log_size,
+            partner_down,
         } => bench::run(bench::BenchOptions {
             catch_up: catch_up.map(|n| n as usize),
             log_size,
+            partner_down: partner_down.map(|n| n as usize),
             bulletins,
             recipients,
             size,

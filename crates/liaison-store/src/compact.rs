@@ -5,7 +5,7 @@
 //!
 //! The swap survives a crash at any point: `sled` → `sled.old`, `sled.compacting` →
 //! `sled`, then `sled.old` is removed, with the directory synced after each step.
-//! [`recover`] (run whenever the log is opened) rolls back a swap that stopped between
+//! `recover` (run whenever the log is opened) rolls back a swap that stopped between
 //! the two renames and removes whatever a crash left behind.
 
 use std::path::Path;

@@ -63,6 +63,9 @@ pub struct BenchOptions {
     /// Instead of the throughput runs: fill a log to this many entries and measure
     /// publishing and every query path before and after.
     pub log_size: Option<u64>,
+    /// Instead of the throughput runs: 30 partners, one down with this many queued
+    /// for it; latency to the others, then its drain.
+    pub partner_down: Option<usize>,
 }
 
 /// Publishes that failed during a run: a run with any is refused, never reported as a
@@ -182,7 +185,7 @@ pub fn run(mut options: BenchOptions) -> Result<()> {
         std::thread::available_parallelism().map_or(1, |n| n.get()),
         options.size
     ))?;
-    if options.catch_up.is_some() || options.log_size.is_some() {
+    if options.catch_up.is_some() || options.log_size.is_some() || options.partner_down.is_some() {
         let base = std::env::temp_dir().join(format!("liaison-bench-{}", std::process::id()));
         let mut result = Ok(());
         if let Some(n) = options.catch_up {
@@ -190,6 +193,9 @@ pub fn run(mut options: BenchOptions) -> Result<()> {
         }
         if let (Ok(()), Some(n)) = (&result, options.log_size) {
             result = scale::log_size(&base.join("log-size"), n, options.in_flight, options.size);
+        }
+        if let (Ok(()), Some(n)) = (&result, options.partner_down) {
+            result = scale::partner_down(&base.join("partner-down"), n, &options);
         }
         let _ = std::fs::remove_dir_all(&base);
         return result;
@@ -418,19 +424,19 @@ struct Federation {
     stopped: Vec<StoppedNode>,
 }
 
-/// Sets up one sender and `receivers` receiving nodes; starts the sender, and the
-/// receivers too when `start_receivers`.
+/// Sets up one sender and `receivers` receiving nodes; starts the sender and the
+/// first `running` receivers (the others start with [`Federation::start_stopped`]).
 fn start_federation(
     base: &std::path::Path,
     receivers: usize,
-    start_receivers: bool,
+    running: usize,
 ) -> Result<Federation> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let receivers = receiver_ids(receivers)?;
+    let ids = receiver_ids(receivers)?;
     let agencies: Vec<String> = std::iter::once("NL-NP".to_owned())
-        .chain(receivers.iter().map(|a| a.to_string()))
+        .chain(ids.iter().map(|a| a.to_string()))
         .collect();
     let mut listeners = Vec::new();
     let mut dirs = Vec::new();
@@ -451,7 +457,7 @@ fn start_federation(
         .iter()
         .map(|d| NodeState::open(Node::load(d)?).map_err(anyhow::Error::from))
         .collect::<Result<Vec<_>>>()?;
-    introduce(&dirs, &states, &receivers)?;
+    introduce(&dirs, &states, &ids)?;
     let mut apis = Vec::new();
     let mut api_listeners = Vec::new();
     for (i, state) in states.iter().enumerate() {
@@ -471,7 +477,7 @@ fn start_federation(
         sender: states[0].clone(),
         first_receiver: states[1].clone(),
         apis,
-        receivers,
+        receivers: ids,
         stop,
         tasks: Vec::new(),
         stopped: Vec::new(),
@@ -489,14 +495,13 @@ fn start_federation(
             dir,
         });
     }
-    let receivers: Vec<StoppedNode> = federation.stopped.drain(1..).collect();
+    // The sender and the first `running` receivers start; the rest wait.
+    let waiting: Vec<StoppedNode> = federation
+        .stopped
+        .drain(1 + running.min(receivers)..)
+        .collect();
     federation.start_stopped()?;
-    if start_receivers {
-        federation.stopped = receivers;
-        federation.start_stopped()?;
-    } else {
-        federation.stopped = receivers;
-    }
+    federation.stopped = waiting;
     Ok(federation)
 }
 
@@ -602,7 +607,7 @@ fn drained(state: &NodeState, to: &[AgencyId]) -> bool {
 
 fn end_to_end(base: &std::path::Path, options: &BenchOptions) -> Result<()> {
     let most = options.recipients.iter().copied().max().unwrap_or(1);
-    let federation = start_federation(base, most, true)?;
+    let federation = start_federation(base, most, most)?;
     let sender = federation.sender.clone();
     output::line(format_args!(
         "\nEnd to end (1 sender + {most} receiving nodes in this process, TLS 1.3, durable on both sides, receipts stored; CPU is the whole process's):"
@@ -658,7 +663,25 @@ fn end_to_end(base: &std::path::Path, options: &BenchOptions) -> Result<()> {
 /// Publishes at a fixed rate from one thread; another thread watches the outbox and
 /// records, per bulletin, the time from the publish call to its stored receipt.
 fn latency(sender: &Arc<NodeState>, to: &[AgencyId], options: &BenchOptions) -> Result<()> {
-    let (rate, seconds) = (options.rate, options.latency_seconds);
+    latency_to_first(
+        sender,
+        to,
+        options.rate,
+        options.latency_seconds,
+        options.size,
+    )?;
+    Ok(())
+}
+
+/// [`latency`] at `rate` for `seconds`, sending to every partner in `to` and timing
+/// the receipts of the first; returns p50 and p99 in milliseconds.
+fn latency_to_first(
+    sender: &Arc<NodeState>,
+    to: &[AgencyId],
+    rate: u64,
+    seconds: u64,
+    size: usize,
+) -> Result<(f64, f64)> {
     let partner = to[0].clone();
     let (tx, rx) = std::sync::mpsc::channel::<(u64, Instant)>();
     let watcher = {
@@ -704,7 +727,7 @@ fn latency(sender: &Arc<NodeState>, to: &[AgencyId], options: &BenchOptions) -> 
             std::thread::sleep(wait);
         }
         let t0 = Instant::now();
-        let sent = bulletin_send(sender, request(to, options.size)?)?;
+        let sent = bulletin_send(sender, request(to, size)?)?;
         let _ = tx.send((sent.log_seq, t0));
     }
     drop(tx);
@@ -713,14 +736,14 @@ fn latency(sender: &Arc<NodeState>, to: &[AgencyId], options: &BenchOptions) -> 
         .map_err(|_| anyhow::anyhow!("watcher thread failed"))?;
     latencies.sort();
     let pct = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
+    let (p50, p99) = (pct(0.50).as_secs_f64() * 1e3, pct(0.99).as_secs_f64() * 1e3);
     output::line(format_args!(
-        "  latency at {rate}/s for {seconds} s, 1 recipient (publish call -> receipt stored): p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({} bulletins)",
-        pct(0.50).as_secs_f64() * 1e3,
-        pct(0.99).as_secs_f64() * 1e3,
+        "  latency at {rate}/s for {seconds} s, {} recipient(s) (publish call -> first recipient's receipt stored): p50 {p50:.2} ms, p99 {p99:.2} ms, max {:.2} ms ({} bulletins)",
+        to.len(),
         latencies.last().map_or(0.0, |d| d.as_secs_f64() * 1e3),
         latencies.len()
     ))?;
-    Ok(())
+    Ok((p50, p99))
 }
 
 async fn api_client(

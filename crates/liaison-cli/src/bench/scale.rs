@@ -6,7 +6,7 @@
 //! - Log size: publish rate and the latency of every query path (`status`, `bulletin
 //!   list --limit 50`, a client API `List` page, a `Subscribe` resume) on a near-empty
 //!   log, then again after the log is filled to N entries; and `log verify`'s rate.
-//!   The fill appends copies of a real sealed bulletin and receipt-sized entries
+//!   Publishing is measured over 20,000 bulletins each time. The fill appends copies of a real sealed bulletin and receipt-sized entries
 //!   straight to the log in large batches (the publish path would take hours for
 //!   10M); everything measured afterwards goes through the node's real paths.
 
@@ -98,7 +98,7 @@ pub(super) fn catch_up(
     in_flight: usize,
     size: usize,
 ) -> Result<()> {
-    let mut federation = start_federation(base, 1, false)?;
+    let mut federation = start_federation(base, 1, 0)?;
     let sender = federation.sender.clone();
     let to = federation.receivers[0].clone();
     let idle = rss_mib();
@@ -179,7 +179,9 @@ fn measure(
     in_flight: usize,
     size: usize,
 ) -> Result<SizeFigures> {
-    let n = 2000;
+    // Long enough to include sled's page writes and cleaning, not just a burst into
+    // its cache.
+    let n = 20_000;
     let took = publish(sender, to, n, in_flight, size)?;
     let entries = sender.log.head().seq;
     let status_ms = median_ms(5, || {
@@ -285,7 +287,7 @@ pub(super) fn log_size(
     in_flight: usize,
     size: usize,
 ) -> Result<()> {
-    let federation = start_federation(base, 1, false)?;
+    let federation = start_federation(base, 1, 0)?;
     let sender = federation.sender.clone();
     let to = federation.receivers[0].clone();
     output::line(format_args!(
@@ -353,4 +355,69 @@ fn dir_size(path: &std::path::Path) -> u64 {
             })
             .sum()
     })
+}
+
+/// `liaison bench --partner-down N`: 30 partners, one of them down with N bulletins
+/// queued for it (86,400 is a day at 1/s). Latency to a partner that is up is measured
+/// before the backlog exists and while it waits; then the partner returns and its
+/// drain is timed.
+pub(super) fn partner_down(
+    base: &std::path::Path,
+    queued: usize,
+    options: &super::BenchOptions,
+) -> Result<()> {
+    const PARTNERS: usize = 30;
+    let mut federation = start_federation(base, PARTNERS, PARTNERS - 1)?;
+    let sender = federation.sender.clone();
+    let everyone = federation.receivers.clone();
+    let down = everyone[PARTNERS - 1].clone();
+    let up = &everyone[..PARTNERS - 1];
+    // Low enough that 30 partners on 2 shared cores keep up: this is about one
+    // partner's backlog touching the others, not about saturation.
+    let rate = options.rate.min(20);
+    // Warm up: every partner's first bulletin opens its epoch and its stream.
+    for _ in 0..3 {
+        views::bulletin_send(&sender, request(up, options.size)?)?;
+    }
+    while up.iter().any(|p| sender.log.outbox_len(p) > 0) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    output::line(format_args!(
+        "\nOne partner down ({PARTNERS} partners in this process, {down} down; bulletins to all {PARTNERS} at {rate}/s while the others are timed):"
+    ))?;
+    let (_, before) =
+        super::latency_to_first(&sender, up, rate, options.latency_seconds, options.size)?;
+    let took = publish(&sender, &down, queued, options.in_flight, options.size)?;
+    output::line(format_args!(
+        "  queued {queued} for {down} in {:.1} s; its outbox: {} entries",
+        took.as_secs_f64(),
+        sender.log.outbox_len(&down)
+    ))?;
+    let (_, during) = super::latency_to_first(
+        &sender,
+        &everyone,
+        rate,
+        options.latency_seconds,
+        options.size,
+    )?;
+    output::line(format_args!(
+        "  p99 to a partner that is up: {before:.2} ms before the backlog, {during:.2} ms with {down} down and {} queued for it",
+        sender.log.outbox_len(&down)
+    ))?;
+    let backlog = sender.log.outbox_len(&down);
+    let start = Instant::now();
+    federation.start_stopped()?;
+    while sender.log.outbox_len(&down) > 0 {
+        if start.elapsed() > Duration::from_secs(3600) {
+            anyhow::bail!("{down}'s outbox did not drain in an hour");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let took = start.elapsed();
+    output::line(format_args!(
+        "  {down} back: {backlog} drained in {:.1} s ({:.0}/s)",
+        took.as_secs_f64(),
+        backlog as f64 / took.as_secs_f64()
+    ))?;
+    federation.stop()
 }

@@ -117,3 +117,52 @@ fn bench_with_separate_node_processes_reports_each_count() {
         assert!(line.contains("µs CPU per bulletin"), "{line}");
     }
 }
+
+#[test]
+fn bench_scale_modes_report_catch_up_log_size_and_a_partner_down() {
+    let out = ok(&[
+        "bench",
+        "--catch-up",
+        "300",
+        "--log-size",
+        "10000",
+        "--partner-down",
+        "100",
+        "--latency-seconds",
+        "1",
+        "--in-flight",
+        "4",
+        "--size",
+        "300",
+    ]);
+    for figure in [
+        "queued 300 in",
+        "drained 300 in",
+        "received exactly once and in order: yes",
+        "peak RSS during catch-up",
+        "filled to ",
+        "publish rate at ",
+        "log verify: ",
+        "log verify --since-checkpoint right after",
+        "queued 100 for ZZ-R30",
+        "p99 to a partner that is up: ",
+        "ZZ-R30 back: ",
+    ] {
+        assert!(out.contains(figure), "{figure} missing:\n{out}");
+    }
+    for label in ["empty", "full"] {
+        let line = out
+            .lines()
+            .find(|l| l.trim_start().starts_with(label))
+            .unwrap_or_else(|| panic!("no {label} line:\n{out}"));
+        for query in [
+            "publish",
+            "status",
+            "bulletin list --limit 50",
+            "List page of 100",
+            "Subscribe resume",
+        ] {
+            assert!(line.contains(query), "{query} missing: {line}");
+        }
+    }
+}

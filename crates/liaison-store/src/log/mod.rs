@@ -652,6 +652,9 @@ pub(crate) fn open_sled(sled_dir: &Path, cache_bytes: u64) -> Result<sled::Db> {
             // compete with it.
             .flush_every_ms(None)
             .cache_capacity(cache_bytes)
+            // Measured (BENCHMARKS, "Scale"): 8-20% faster appends and catch-up than
+            // the default LowSpace, for no more disk per entry at a million entries.
+            .mode(sled::Mode::HighThroughput)
             .open();
         match opened {
             Ok(db) => return Ok(db),
