@@ -454,7 +454,7 @@ fn log_verify_checks_the_indexes_and_log_reindex_and_compact_rebuild() {
     // An index row goes missing: the entries still verify, the indexes do not.
     {
         let db = sled::open(dir.join("log/sled")).unwrap();
-        let tree = db.open_tree("log").unwrap();
+        let tree = db.open_tree("agencies").unwrap();
         let row = tree.scan_prefix(b"a").keys().next().unwrap().unwrap();
         tree.remove(row).unwrap();
         db.flush().unwrap();

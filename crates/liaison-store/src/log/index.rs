@@ -19,12 +19,13 @@ use liaison_core::{AgencyId, UnixMillis};
 
 use super::Log;
 use super::keys::*;
+use super::trees::{Batches, Trees};
 use crate::entry::{self, Entry, EntryKind};
 use crate::error::{Error, Result};
 
 /// The version of the index layout. A log whose stored version is older is reindexed
 /// when opened.
-pub(crate) const INDEX_VERSION: u32 = 2;
+pub(crate) const INDEX_VERSION: u32 = 3;
 
 /// The key that records [`INDEX_VERSION`].
 pub(crate) const INDEX_VERSION_KEY: &[u8] = b"mindex-version";
@@ -479,25 +480,28 @@ impl Log {
     /// written before the current index layout; `liaison log reindex` with the node
     /// stopped.
     pub(crate) fn rebuild_indexes_in(
-        tree: &sled::Tree,
+        tree: &Trees,
         db: &sled::Db,
         dir: &std::path::Path,
         indexer: Option<&Indexer>,
     ) -> Result<u64> {
+        // Keys of a family left in the `log` tree by an older layout go to their trees.
+        tree.split_families()?;
         for prefix in DERIVED_PREFIXES {
+            let family = tree.of(prefix);
             let mut batch = sled::Batch::default();
             let mut n = 0;
-            for item in tree.scan_prefix(prefix).keys() {
+            for item in family.scan_prefix(prefix).keys() {
                 batch.remove(item?);
                 n += 1;
                 if n % 50_000 == 0 {
-                    tree.apply_batch(std::mem::take(&mut batch))?;
+                    family.apply_batch(std::mem::take(&mut batch))?;
                 }
             }
-            tree.apply_batch(batch)?;
+            family.apply_batch(batch)?;
         }
         let mut rows = 0u64;
-        let mut batch = sled::Batch::default();
+        let mut batch = Batches::default();
         let mut in_batch = 0;
         for item in tree.scan_prefix(b"e") {
             let (key, stored) = item?;
@@ -526,17 +530,17 @@ impl Log {
             }
             in_batch += 1;
             if in_batch == 10_000 {
-                tree.apply_batch(std::mem::take(&mut batch))?;
+                tree.apply(&std::mem::take(&mut batch))?;
                 in_batch = 0;
             }
         }
-        tree.apply_batch(batch)?;
-        let mut batch = sled::Batch::default();
+        tree.apply(&batch)?;
+        let mut batch = Batches::default();
         for (partner, count) in outbox_counts_in(tree)? {
             batch.insert(outbox_count_key(&partner), encode_count(count).to_vec());
         }
         batch.insert(INDEX_VERSION_KEY, &INDEX_VERSION.to_be_bytes()[..]);
-        tree.apply_batch(batch)?;
+        tree.apply(&batch)?;
         db.flush()?;
         Ok(rows)
     }
@@ -590,7 +594,7 @@ pub(crate) fn decode_count(value: &[u8]) -> (u64, u64) {
 
 /// The size in bytes an outbox key's value records for its entry (written since the
 /// counts exist), or the entry's own body length (older logs).
-pub(crate) fn queued_bytes(tree: &sled::Tree, value: &[u8], queued_seq: u64) -> Result<u64> {
+pub(crate) fn queued_bytes(tree: &Trees, value: &[u8], queued_seq: u64) -> Result<u64> {
     if let Ok(bytes) = <[u8; 8]>::try_from(value) {
         return Ok(u64::from_be_bytes(bytes));
     }
@@ -600,7 +604,7 @@ pub(crate) fn queued_bytes(tree: &sled::Tree, value: &[u8], queued_seq: u64) -> 
     })
 }
 
-fn outbox_counts_in(tree: &sled::Tree) -> Result<std::collections::BTreeMap<AgencyId, (u64, u64)>> {
+fn outbox_counts_in(tree: &Trees) -> Result<std::collections::BTreeMap<AgencyId, (u64, u64)>> {
     let mut counts = std::collections::BTreeMap::new();
     for item in tree.scan_prefix(b"o") {
         let (key, value) = item?;

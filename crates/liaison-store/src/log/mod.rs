@@ -1,6 +1,6 @@
 //! [`Log`]: appends through one writer thread with group commit, and reads.
 //!
-//! Keys in the sled tree `log` (all integers big-endian, so keys sort by sequence):
+//! Keys (all integers big-endian, so keys sort by sequence):
 //!
 //! | key                              | value                          |
 //! |----------------------------------|--------------------------------|
@@ -19,8 +19,11 @@
 //! | `v` partner                      | our identity version it holds  |
 //! | `d` partner `\0` its seq         | our queued seq, its entry hash |
 //!
-//! An entry, its index keys and its [`Effect`](crate::Effect)s go into one sled batch, so they exist
-//! together or not at all. The indexes are described in `index`.
+//! Families that grow by appending (`o`, `d`, `b`, `a`, `l`, `L`) each live in a sled
+//! tree of their own, the rest in the tree `log` (`trees`: sled 0.34's memory grows
+//! without bound when one tree takes appends at several points). An entry, its index
+//! keys and its [`Effect`](crate::Effect)s go into one transaction across the trees, so
+//! they exist together or not at all. The indexes are described in `index`.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -34,7 +37,10 @@ use tokio::sync::oneshot;
 
 mod index;
 mod keys;
+mod trees;
 mod writer;
+
+use trees::Trees;
 
 pub use index::{IndexInput, IndexReport, Indexer, Listing, ListingPage, ListingRow, ListingScope};
 
@@ -151,7 +157,7 @@ struct Shared {
     /// sled's page cache.
     cache_bytes: u64,
     /// The tree; `None` only while the writer reopens sled after a storage failure.
-    tree: RwLock<Option<sled::Tree>>,
+    tree: RwLock<Option<Trees>>,
     head: Mutex<Head>,
     /// Durable commits (one flush each) since open.
     commits: AtomicU64,
@@ -163,7 +169,7 @@ impl Shared {
     /// A handle on the tree (cheap: sled trees are reference-counted).
     ///
     /// Errors: [`Error::StorageFailing`] while sled is being reopened.
-    fn tree(&self) -> Result<sled::Tree> {
+    fn tree(&self) -> Result<Trees> {
         self.tree
             .read()
             .unwrap_or_else(|p| p.into_inner())
@@ -171,7 +177,7 @@ impl Shared {
             .ok_or_else(|| Error::StorageFailing("the log is being reopened".into()))
     }
 
-    fn set_tree(&self, tree: Option<sled::Tree>) {
+    fn set_tree(&self, tree: Option<Trees>) {
         *self.tree.write().unwrap_or_else(|p| p.into_inner()) = tree;
     }
 
@@ -280,7 +286,7 @@ impl Log {
             n => n,
         };
         let db = open_sled(sled_dir, cache)?;
-        let tree = db.open_tree("log")?;
+        let tree = Trees::open(&db)?;
         let head = read_head(&tree)?;
         check_latest_checkpoint(&tree, head)?;
         if snapshot.is_none() && index_version(&tree)? < index::INDEX_VERSION {
@@ -532,7 +538,7 @@ impl Log {
     /// Errors: [`Error::Locked`] while a node holds the log; read errors.
     pub fn reindex(dir: &Path, indexer: Option<&Indexer>) -> Result<u64> {
         let db = open_sled(&dir.join(SLED_DIR), DEFAULT_CACHE_BYTES)?;
-        let tree = db.open_tree("log")?;
+        let tree = Trees::open(&db)?;
         Self::rebuild_indexes_in(&tree, &db, dir, indexer)
     }
 
@@ -598,7 +604,7 @@ impl Log {
             .collect()
     }
 
-    pub(crate) fn tree(&self) -> Result<sled::Tree> {
+    pub(crate) fn tree(&self) -> Result<Trees> {
         self.shared.tree()
     }
 }
@@ -670,7 +676,7 @@ pub(crate) fn open_sled(sled_dir: &Path, cache_bytes: u64) -> Result<sled::Db> {
 }
 
 /// The time of the entry at `head` (0 for an empty log).
-fn tail_time(tree: &sled::Tree, head: Head) -> Result<liaison_core::UnixMillis> {
+fn tail_time(tree: &Trees, head: Head) -> Result<liaison_core::UnixMillis> {
     Ok(match tree.get(entry_key(head.seq))? {
         Some(stored) => entry::decode_stored(head.seq, &stored)?.time,
         None => liaison_core::UnixMillis(0),
@@ -678,14 +684,14 @@ fn tail_time(tree: &sled::Tree, head: Head) -> Result<liaison_core::UnixMillis> 
 }
 
 /// The index layout the log was written with (0: before versions were recorded).
-fn index_version(tree: &sled::Tree) -> Result<u32> {
+fn index_version(tree: &Trees) -> Result<u32> {
     Ok(tree
         .get(index::INDEX_VERSION_KEY)?
         .and_then(|v| v.as_ref().try_into().ok().map(u32::from_be_bytes))
         .unwrap_or(0))
 }
 
-fn read_head(tree: &sled::Tree) -> Result<Head> {
+fn read_head(tree: &Trees) -> Result<Head> {
     match tree.scan_prefix(b"e").next_back() {
         None => Ok(Head {
             seq: 0,
@@ -723,7 +729,7 @@ fn decode_delivered((key, value): &(sled::IVec, sled::IVec)) -> Result<Delivered
     })
 }
 
-fn last_checkpoint(tree: &sled::Tree) -> Result<Option<Checkpoint>> {
+fn last_checkpoint(tree: &Trees) -> Result<Option<Checkpoint>> {
     match tree.scan_prefix(b"c").next_back() {
         None => Ok(None),
         Some(item) => {
@@ -736,7 +742,7 @@ fn last_checkpoint(tree: &sled::Tree) -> Result<Option<Checkpoint>> {
 /// The latest checkpoint must not lie beyond the head (entries lost) and must name the
 /// hash the entry at its sequence has.
 pub(crate) fn check_checkpoint_against_log(
-    tree: &sled::Tree,
+    tree: &Trees,
     head: Head,
     checkpoint: &Checkpoint,
 ) -> Result<()> {
@@ -769,7 +775,7 @@ pub(crate) fn check_checkpoint_against_log(
     Ok(())
 }
 
-fn check_latest_checkpoint(tree: &sled::Tree, head: Head) -> Result<()> {
+fn check_latest_checkpoint(tree: &Trees, head: Head) -> Result<()> {
     match last_checkpoint(tree)? {
         Some(checkpoint) => check_checkpoint_against_log(tree, head, &checkpoint),
         None => Ok(()),

@@ -20,6 +20,7 @@ use tokio::sync::oneshot;
 
 use super::index;
 use super::keys::*;
+use super::trees::Batches;
 use super::{
     Appended, Checkpoint, Head, LogOptions, MAX_REQUESTS_PER_BATCH, Request, Shared, StorageFailure,
 };
@@ -55,7 +56,7 @@ const RETRY_MAX: Duration = Duration::from_secs(5);
 /// What one group commit is collecting.
 #[derive(Default)]
 struct PendingBatch {
-    batch: sled::Batch,
+    batch: Batches,
     /// Whether a body file was written (its directory is fsynced before the batch).
     wrote_body_files: bool,
     /// Claimed keys (received bulletins, request keys) in this batch, with their seq.
@@ -97,7 +98,7 @@ fn refuse_all(requests: Vec<Request>, reason: &str) {
 }
 
 /// An entry, its index rows and its effects, into the batch.
-fn add_entry(batch: &mut sled::Batch, encoded: Encoded<'_>, time: UnixMillis) {
+fn add_entry(batch: &mut Batches, encoded: Encoded<'_>, time: UnixMillis) {
     let (seq, stored, entry, listing) = encoded;
     batch.insert(&entry_key(seq)[..], stored);
     for (key, value) in index::rows_for(
@@ -116,7 +117,7 @@ fn add_entry(batch: &mut sled::Batch, encoded: Encoded<'_>, time: UnixMillis) {
 }
 
 /// One effect of the entry at `seq`, into the batch.
-fn apply_effect(batch: &mut sled::Batch, effect: &Effect, seq: u64) {
+fn apply_effect(batch: &mut Batches, effect: &Effect, seq: u64) {
     match effect {
         Effect::ClaimReceived(_) | Effect::ClaimRequestKey(_) => {
             if let Some(key) = claim_key(effect) {
@@ -636,7 +637,7 @@ impl Writer {
     /// Applies the batch and makes it durable. A failure leaves the batch's durability
     /// unknown (sled may have written part of it), so the writer refuses everything
     /// until [`Writer::try_recover`] has reopened the log and read back what is there.
-    fn write(&mut self, batch: sled::Batch, wrote_body_files: bool) -> Result<(), String> {
+    fn write(&mut self, batch: Batches, wrote_body_files: bool) -> Result<(), String> {
         let outcome = self.apply_and_flush(batch, wrote_body_files);
         if let Err(reason) = &outcome {
             tracing::error!(%reason, "log writes failing: nothing more is acknowledged until a write succeeds; retrying by itself (free space or fix the disk)");
@@ -652,18 +653,14 @@ impl Writer {
         outcome
     }
 
-    fn apply_and_flush(
-        &mut self,
-        batch: sled::Batch,
-        wrote_body_files: bool,
-    ) -> Result<(), String> {
+    fn apply_and_flush(&mut self, batch: Batches, wrote_body_files: bool) -> Result<(), String> {
         if wrote_body_files {
             durability::fsync_dir(&self.shared.dir.join(BODIES_DIR)).map_err(|e| e.to_string())?;
         }
         let db = self.db.as_ref().ok_or("the log is being reopened")?;
         self.shared
             .tree()
-            .and_then(|tree| tree.apply_batch(batch).map_err(Error::from))
+            .and_then(|trees| trees.apply(&batch))
             .map_err(|e| e.to_string())?;
         db.flush()
             .map_err(Error::from)
@@ -708,7 +705,7 @@ impl Writer {
         self.db = None;
         let sled_dir = self.sled_dir.clone();
         let db = super::open_sled(&sled_dir, self.shared.cache_bytes)?;
-        let tree = db.open_tree("log")?;
+        let tree = super::trees::Trees::open(&db)?;
         let head = super::read_head(&tree)?;
         let last_checkpoint = super::last_checkpoint(&tree)?.map_or(0, |c| c.seq);
         self.sync = SledSync::new(&sled_dir)?;
