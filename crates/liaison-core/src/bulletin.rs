@@ -41,8 +41,10 @@ pub struct BulletinContent {
     pub references: Vec<Reference>,
 }
 
-/// A structured subject of a bulletin.
-#[derive(Debug, Clone, PartialEq)]
+/// A structured subject of a bulletin. In JSON (`bulletin show --json`) an object
+/// tagged with its `kind` (`person`, `phone`, `vehicle`, `account`, `location`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum Entity {
     /// A person.
     Person {
@@ -89,6 +91,71 @@ pub enum Entity {
         /// WGS84 longitude, degrees.
         longitude: f64,
     },
+}
+
+impl Entity {
+    /// The entity's kind and its fields as one line, for people.
+    pub fn describe(&self) -> (&'static str, String) {
+        let join = |parts: &[(&str, &str)]| {
+            parts
+                .iter()
+                .filter(|(_, v)| !v.is_empty())
+                .map(|(k, v)| {
+                    if k.is_empty() {
+                        (*v).to_owned()
+                    } else {
+                        format!("{k} {v}")
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        match self {
+            Entity::Person {
+                full_name,
+                date_of_birth,
+                nationality,
+                aliases,
+                identifiers,
+            } => (
+                "person",
+                join(&[
+                    ("", full_name),
+                    ("born", date_of_birth),
+                    ("nationality", nationality),
+                    ("aka", &aliases.join(" / ")),
+                    ("ids", &identifiers.join(" ")),
+                ]),
+            ),
+            Entity::Phone { number } => ("phone", number.clone()),
+            Entity::Vehicle {
+                registration,
+                country,
+                make_model,
+                vin,
+            } => (
+                "vehicle",
+                join(&[
+                    ("", registration),
+                    ("", country),
+                    ("", make_model),
+                    ("VIN", vin),
+                ]),
+            ),
+            Entity::Account {
+                identifier,
+                institution,
+            } => ("account", join(&[("", identifier), ("at", institution)])),
+            Entity::Location {
+                name,
+                latitude,
+                longitude,
+            } => (
+                "location",
+                format!("{name} ({latitude:.5}, {longitude:.5})"),
+            ),
+        }
+    }
 }
 
 /// A file attached to a bulletin.

@@ -31,6 +31,12 @@ fn every_rpc_against_real_nodes() {
         let mut pub_api = client(a, &a_client).await;
         let mut read_api = client(b, &b_client).await;
         let id = publish_and_subscribe(&mut pub_api, &mut read_api, b).await;
+        // The receiver's desk sees the entity structured, not as debug text.
+        let detail = b.show(id.parse().unwrap());
+        assert_eq!(
+            serde_json::to_value(&detail.entities).unwrap(),
+            serde_json::json!([{"kind": "phone", "number": "+40712345678"}])
+        );
         get_and_list(&mut read_api, &id).await;
         delivery_status_with_the_signed_receipt(&mut pub_api, b, &id).await;
         acknowledge(&mut read_api, &id).await;

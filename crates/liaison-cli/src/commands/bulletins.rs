@@ -85,6 +85,18 @@ pub fn print_bulletin(b: &BulletinDetail) -> Result<()> {
     ])?;
     output::line(format_args!(""))?;
     output::line(format_args!("{}", b.body))?;
+    if !b.entities.is_empty() {
+        output::line(format_args!(""))?;
+        let rows: Vec<Vec<String>> = b
+            .entities
+            .iter()
+            .map(|e| {
+                let (kind, text) = e.describe();
+                vec![kind.to_owned(), text]
+            })
+            .collect();
+        output::table(&["ENTITY", "DETAILS"], &rows)?;
+    }
     for ack in &b.acknowledgements {
         output::line(format_args!("Acknowledged {ack}"))?;
     }

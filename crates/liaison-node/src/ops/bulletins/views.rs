@@ -108,8 +108,8 @@ pub struct BulletinDetail {
     pub signature: String,
     /// Body text.
     pub body: String,
-    /// Structured entities, one line each.
-    pub entities: Vec<String>,
+    /// Structured entities (JSON objects tagged with their `kind`).
+    pub entities: Vec<liaison_core::Entity>,
     /// Per-recipient delivery (published bulletins).
     pub delivery: Vec<RecipientStatus>,
     /// Acknowledgements by local systems (received bulletins).
@@ -217,7 +217,7 @@ pub fn bulletin_show(state: &NodeState, id: &BulletinId) -> Result<BulletinDetai
         expires: header.expires.to_string(),
         signature: signature_text(state, &stored),
         body: content.body,
-        entities: content.entities.iter().map(|e| format!("{e:?}")).collect(),
+        entities: content.entities.clone(),
         delivery,
         acknowledgements: bulletins::acknowledgements(state, &entries)
             .into_iter()
