@@ -62,19 +62,6 @@ pub(crate) fn recover(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Total size of the files under `path`.
-fn size_of(path: &Path) -> u64 {
-    std::fs::read_dir(path).map_or(0, |entries| {
-        entries
-            .flatten()
-            .map(|e| match e.file_type() {
-                Ok(t) if t.is_dir() => size_of(&e.path()),
-                _ => e.metadata().map_or(0, |m| m.len()),
-            })
-            .sum()
-    })
-}
-
 impl Log {
     /// Compacts the log in `dir` (no node may hold it): every key is copied to a fresh
     /// database, which replaces the old one once it is durable.
@@ -85,7 +72,7 @@ impl Log {
     pub fn compact(dir: &Path) -> Result<CompactReport> {
         recover(dir)?;
         let (live, fresh) = (dir.join(SLED_DIR), dir.join(COMPACTING_DIR));
-        let before_bytes = size_of(&live);
+        let before_bytes = durability::dir_size(&live);
         let keys = {
             let source = crate::log::open_sled(&live, crate::log::DEFAULT_CACHE_BYTES)?;
             let copy = crate::log::open_sled(&fresh, crate::log::DEFAULT_CACHE_BYTES)?;
@@ -132,7 +119,7 @@ impl Log {
         Ok(CompactReport {
             keys,
             before_bytes,
-            after_bytes: size_of(&live),
+            after_bytes: durability::dir_size(&live),
         })
     }
 }

@@ -17,18 +17,6 @@ fn open(dir: &Path) -> Log {
     Log::open(dir, LogOptions::default()).unwrap()
 }
 
-fn size(path: &Path) -> u64 {
-    std::fs::read_dir(path).map_or(0, |entries| {
-        entries
-            .flatten()
-            .map(|e| match e.file_type() {
-                Ok(t) if t.is_dir() => size(&e.path()),
-                _ => e.metadata().map_or(0, |m| m.len()),
-            })
-            .sum()
-    })
-}
-
 /// 600 entries with 12 KiB inline bodies; all but every tenth erased.
 fn fill_and_erase(dir: &Path) -> liaison_store::Head {
     let log = open(dir);
@@ -60,9 +48,9 @@ fn fill_and_erase(dir: &Path) -> liaison_store::Head {
 fn compaction_gives_back_erased_space_and_keeps_the_chain() {
     let dir = tempfile::tempdir().unwrap();
     let head = fill_and_erase(dir.path());
-    let before = size(&dir.path().join("sled"));
+    let before = liaison_store::durability::dir_size(&dir.path().join("sled"));
     let report = Log::compact(dir.path()).unwrap();
-    let after = size(&dir.path().join("sled"));
+    let after = liaison_store::durability::dir_size(&dir.path().join("sled"));
     assert_eq!(report.before_bytes, before);
     assert_eq!(report.after_bytes, after);
     assert!(

@@ -296,7 +296,7 @@ pub(super) fn log_size(
     let empty = measure(&sender, &to, in_flight, size)?;
     print("empty", &empty)?;
     let took = fill(&sender, &to, n)?;
-    let disk = dir_size(base);
+    let disk = liaison_store::durability::dir_size(base);
     output::line(format_args!(
         "  filled to {} entries in {:.0} s ({:.0} entries/s straight to the log); data on disk {:.2} GiB ({:.0} B per entry, both nodes)",
         sender.log.head().seq,
@@ -343,18 +343,6 @@ pub(super) fn log_size(
         started.elapsed().as_secs_f64()
     ))?;
     federation.stop()
-}
-
-fn dir_size(path: &std::path::Path) -> u64 {
-    std::fs::read_dir(path).map_or(0, |entries| {
-        entries
-            .flatten()
-            .map(|e| match e.file_type() {
-                Ok(t) if t.is_dir() => dir_size(&e.path()),
-                _ => e.metadata().map_or(0, |m| m.len()),
-            })
-            .sum()
-    })
 }
 
 /// `liaison bench --partner-down N`: 30 partners, one of them down with N bulletins

@@ -259,14 +259,20 @@ pub fn export_evidence(
     ))
 }
 
-/// Compacts a stopped node's log.
-pub fn compact(data_dir: &Path) -> Result<()> {
+/// The node in `data_dir`, refused while it runs: `liaison log COMMAND` rewrites files
+/// the running node holds.
+fn stopped_node(data_dir: &Path, command: &str) -> Result<Node> {
     if admin::socket::node_running(data_dir) {
         anyhow::bail!(
-            "the node is running: stop it first (`liaison log compact` needs the log to itself)"
+            "the node is running: stop it first (`liaison log {command}` needs the log to itself)"
         );
     }
-    let node = Node::load(data_dir)?;
+    Ok(Node::load(data_dir)?)
+}
+
+/// Compacts a stopped node's log.
+pub fn compact(data_dir: &Path) -> Result<()> {
+    let node = stopped_node(data_dir, "compact")?;
     let started = std::time::Instant::now();
     let report = node.compact_log().context("cannot compact the log")?;
     let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
@@ -281,12 +287,7 @@ pub fn compact(data_dir: &Path) -> Result<()> {
 
 /// Rebuilds the indexes of a stopped node's log.
 pub fn reindex(data_dir: &Path) -> Result<()> {
-    if admin::socket::node_running(data_dir) {
-        anyhow::bail!(
-            "the node is running: stop it first (`liaison log reindex` needs the log to itself)"
-        );
-    }
-    let node = Node::load(data_dir)?;
+    let node = stopped_node(data_dir, "reindex")?;
     let started = std::time::Instant::now();
     let rows = node.reindex_log().context("cannot reindex the log")?;
     output::line(format_args!(

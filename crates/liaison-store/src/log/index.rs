@@ -202,12 +202,12 @@ pub(crate) fn rows_for(
 /// The rows of a stored entry, its listing read by `indexer` from its body (an erased
 /// body is not listed).
 fn rows_of_entry(
-    log: &Log,
+    dir: &std::path::Path,
     entry: &Entry,
     indexer: Option<&Indexer>,
 ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
     let listing = match indexer {
-        Some(indexer) => log.body(entry)?.and_then(|body| {
+        Some(indexer) => super::read_body(dir, entry)?.and_then(|body| {
             (indexer.0)(&IndexInput {
                 kind: entry.kind,
                 agency: entry.agency.as_ref(),
@@ -264,7 +264,7 @@ impl Log {
             let (key, stored) = item?;
             let seq = seq_suffix(&key).unwrap_or(0);
             let entry = entry::decode_stored(seq, &stored)?;
-            for (k, v) in rows_of_entry(self, &entry, indexer)? {
+            for (k, v) in rows_of_entry(self.dir(), &entry, indexer)? {
                 derived.add(&k, &v);
             }
         }
@@ -507,24 +507,7 @@ impl Log {
             let (key, stored) = item?;
             let seq = seq_suffix(&key).unwrap_or(0);
             let entry = entry::decode_stored(seq, &stored)?;
-            let listing = match indexer {
-                Some(indexer) => super::read_body(dir, &entry)?.and_then(|body| {
-                    (indexer.0)(&IndexInput {
-                        kind: entry.kind,
-                        agency: entry.agency.as_ref(),
-                        body: &body,
-                    })
-                }),
-                None => None,
-            };
-            for (k, v) in rows_for(
-                seq,
-                entry.kind,
-                entry.time,
-                entry.bulletin_id.as_ref(),
-                entry.agency.as_ref(),
-                listing.as_ref(),
-            ) {
+            for (k, v) in rows_of_entry(dir, &entry, indexer)? {
                 batch.insert(k, v);
                 rows += 1;
             }
