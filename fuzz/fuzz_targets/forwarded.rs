@@ -1,5 +1,5 @@
-//! Foreign forwarded envelopes, recalls and release grants (peer Deliver stream, and
-//! inside forwarded envelopes): decode, verify and open with a fixed directory. Must
+//! Foreign forwarded envelopes, recalls, release grants and acknowledgements (peer
+//! Deliver stream and its chain notices, and inside forwarded envelopes): decode, verify and open with a fixed directory. Must
 //! never panic.
 #![no_main]
 
@@ -7,6 +7,7 @@ use std::sync::OnceLock;
 
 use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
+use liaison_core::acknowledgement::SignedAcknowledgement;
 use liaison_core::crypto::{EncryptionKey, SigningKey};
 use liaison_core::forward::ForwardedEnvelope;
 use liaison_core::identity::IdentityDocument;
@@ -54,6 +55,9 @@ fuzz_target!(|data: &[u8]| {
         let _ = forwarded.open(receiver, f.directory.as_slice(), &f.forwarder, UnixMillis(1_795_000_000_000));
     }
     let _ = SignedRecall::verify(bytes.clone(), f.directory.as_slice());
+    if let Ok(ack) = SignedAcknowledgement::verify(bytes.clone(), f.directory.as_slice()) {
+        assert_eq!(ack.to_bytes().as_ref(), data);
+    }
     if let Ok(grant) = SignedReleaseGrant::verify(bytes, f.directory.as_slice()) {
         assert_eq!(grant.to_bytes().as_ref(), data);
     }

@@ -26,14 +26,21 @@ use prost::Message as _;
 /// NL-NP sends DE-BKA a TLP:GREEN bulletin with `handling`; returns its id once there.
 fn send_green(nl: &TestNode, de: &TestNode, handling: &[&str], title: &str) -> BulletinId {
     let request = SendRequest {
-        to: Recipients::Named(vec![de.agency.clone()]),
+        to: Some(Recipients::Named(vec![de.agency.clone()])),
         category: "trafficking.persons".parse().unwrap(),
         tlp: liaison_core::Tlp::Green,
         handling: handling.iter().map(|h| h.parse().unwrap()).collect(),
         title: title.into(),
         body: "names and phones".into(),
-        expires_in_days: 30,
+        expires_in_days: Some(30),
         request_key: None,
+        restriction: String::new(),
+        evaluation: None,
+        entities: vec![],
+        attachments: vec![],
+        reply_to: None,
+        update_of: None,
+        request: None,
     };
     let id: BulletinId = nl.admin(BulletinSend(request)).id.parse().unwrap();
     wait_until("delivery to DE-BKA", LONG, || nl.outbox(de) == 0);
@@ -96,6 +103,7 @@ fn forward_with_grant(de: &TestNode, ro: &TestNode, id: BulletinId, grant: Optio
     let record = fmt::PublishedRecord {
         envelope,
         content: Bytes::new(),
+        own_copy: None,
         refusals: vec![],
         decisions: vec![],
         forwarded: true,
@@ -141,6 +149,7 @@ fn assert_violation_recorded(ro: &TestNode) {
             since: 1,
             limit: usize::MAX,
             with_bytes: false,
+            reads: false,
         })
         .into_iter()
         .filter_map(|e| match e.body {
@@ -354,14 +363,21 @@ fn send_marked(
     title: &str,
 ) -> BulletinId {
     let request = SendRequest {
-        to: Recipients::Named(vec![de.agency.clone()]),
+        to: Some(Recipients::Named(vec![de.agency.clone()])),
         category: "trafficking.persons".parse().unwrap(),
         tlp,
         handling: handling.iter().map(|h| h.parse().unwrap()).collect(),
         title: title.into(),
         body: "names and phones".into(),
-        expires_in_days: 30,
+        expires_in_days: Some(30),
         request_key: None,
+        restriction: String::new(),
+        evaluation: None,
+        entities: vec![],
+        attachments: vec![],
+        reply_to: None,
+        update_of: None,
+        request: None,
     };
     let id: BulletinId = nl.admin(BulletinSend(request)).id.parse().unwrap();
     wait_until("delivery to DE-BKA", LONG, || nl.outbox(de) == 0);

@@ -200,6 +200,7 @@ fn a_lower_or_wrongly_signed_identity_push_is_refused_and_logged() {
         since: 1,
         limit: usize::MAX,
         with_bytes: false,
+        reads: false,
     });
     let refusals = exported
         .iter()

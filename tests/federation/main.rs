@@ -6,6 +6,7 @@
 
 mod client_api;
 mod continuity;
+mod desk;
 mod envelope_formats;
 mod forwarding;
 mod keys;

@@ -336,6 +336,7 @@ fn a_flood_of_junk_gets_receipts_but_cannot_grow_the_log_without_bound() {
             since: before + 1,
             limit: usize::MAX,
             with_bytes: false,
+            reads: false,
         })
         .into_iter()
         .filter_map(|e| match e.body {

@@ -26,14 +26,21 @@ fn request(to: &[&str], category: &str, tlp: &str, handling: &[&str], title: &st
         Recipients::Named(to.iter().map(|a| a.parse().unwrap()).collect())
     };
     SendRequest {
-        to,
+        to: Some(to),
         category: category.parse().unwrap(),
         tlp: tlp.parse().unwrap(),
         handling: handling.iter().map(|h| h.parse().unwrap()).collect(),
         title: title.into(),
         body: "body".into(),
-        expires_in_days: 30,
+        expires_in_days: Some(30),
         request_key: None,
+        restriction: String::new(),
+        evaluation: None,
+        entities: vec![],
+        attachments: vec![],
+        reply_to: None,
+        update_of: None,
+        request: None,
     }
 }
 
@@ -54,6 +61,7 @@ fn received_count(node: &TestNode) -> usize {
         since: 1,
         limit: usize::MAX,
         with_bytes: false,
+        reads: false,
     });
     exported.iter().filter(|e| e.kind == "received").count()
 }
@@ -169,6 +177,7 @@ fn the_receiver_rejects_what_its_policy_refuses_with_a_signed_reason_and_code() 
         since: 1,
         limit: usize::MAX,
         with_bytes: false,
+        reads: false,
     });
     let rejected = exported
         .iter()

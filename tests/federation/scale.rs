@@ -156,6 +156,7 @@ fn lists_page_newest_first_by_origin_and_by_time_from_the_index() {
             after_cursor: after,
             limit: 2,
             newest_first,
+            open_requests: false,
         };
         // Newest first, page by page, back to the oldest.
         let mut seen = Vec::new();

@@ -25,6 +25,6 @@ pub fn federation(base: &Path, agencies: &[&str]) -> Vec<TestNode> {
 /// A policy section allowing `agency` everything, at a rate no test reaches.
 pub fn allow_everything(agency: &str) -> String {
     format!(
-        "[partners.{agency}]\nsend = [\"*\"]\nreceive = [\"*\"]\nmax_send_tlp = \"red\"\naccept_handling = [\"H2\"]\nmax_receive_per_minute = 1000000\n\n"
+        "[partners.{agency}]\nsend = [\"*\"]\nreceive = [\"*\"]\nmax_send_tlp = \"red\"\naccept_handling = [\"H0\", \"H1\", \"H2\", \"H3\"]\nmax_receive_per_minute = 1000000\n\n"
     )
 }

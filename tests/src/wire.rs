@@ -52,6 +52,8 @@ pub fn node_certificate(node: &TestNode) -> NodeCertificate {
 /// A bulletin for tests: `trafficking.persons`, `tlp`, from `origin`, created `now`.
 pub fn bulletin(origin: &Node, tlp: &str, handling: &[&str], now: UnixMillis) -> Bulletin {
     Bulletin {
+        thread: None,
+        request: None,
         id: BulletinId::new(now),
         origin: origin.config().agency.clone(),
         created: now,

@@ -400,57 +400,127 @@ pub enum ClientCommand {
     },
 }
 
+/// `liaison bulletin send`: what to send and to whom.
+#[derive(Debug, clap::Args)]
+pub struct SendArgs {
+    #[command(flatten)]
+    pub dir: DataDir,
+    /// Recipient agencies, comma-separated; `auto` for every partner whose sharing
+    /// policy allows this bulletin. Default with --reply-to/--update-of: everyone
+    /// on the bulletin it answers.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        required_unless_present_any = ["reply_to", "update_of"],
+        value_name = "AGENCY[,AGENCY...]"
+    )]
+    pub to: Vec<Recipient>,
+    /// Dotted category, e.g. trafficking.persons.
+    #[arg(long)]
+    pub category: Category,
+    /// clear, green, amber, amber+strict or red.
+    #[arg(long)]
+    pub tlp: Tlp,
+    /// Handling codes, comma-separated: H0 law enforcement use only, H1 not for
+    /// court without permission, H2 no dissemination without permission, H3 the
+    /// restriction given with --restriction.
+    #[arg(long, value_delimiter = ',')]
+    pub handling: Vec<HandlingCode>,
+    /// The restriction handling code H3 stands for.
+    #[arg(long, value_name = "TEXT")]
+    pub restriction: Option<String>,
+    /// Admiralty evaluation: source A-F and information 1-6, e.g. B2.
+    #[arg(long, value_name = "XN")]
+    pub evaluation: Option<liaison_core::handling::Evaluation>,
+    /// A phone number (repeatable).
+    #[arg(long = "phone", value_name = "NUMBER")]
+    pub phones: Vec<String>,
+    /// A person: 'NAME;dob=YYYY-MM-DD;nat=CC;alias=...;id=...' (repeatable).
+    #[arg(long = "person", value_name = "SPEC")]
+    pub persons: Vec<String>,
+    /// A vehicle: 'PLATE;country=CC;make=...;vin=...' (repeatable).
+    #[arg(long = "vehicle", value_name = "SPEC")]
+    pub vehicles: Vec<String>,
+    /// An account: 'IBAN-OR-ID;institution=...' (repeatable).
+    #[arg(long = "account", value_name = "SPEC")]
+    pub accounts: Vec<String>,
+    /// A location: 'NAME;lat=DEG;lon=DEG' (repeatable).
+    #[arg(long = "location", value_name = "SPEC")]
+    pub locations: Vec<String>,
+    /// Entities from a JSON file (an array of objects tagged with their kind).
+    #[arg(long, value_name = "FILE")]
+    pub entities: Option<PathBuf>,
+    /// Attach a file (repeatable); all together at most 12 MiB.
+    #[arg(long = "attach", value_name = "FILE")]
+    pub attachments: Vec<PathBuf>,
+    /// This bulletin answers that one (and joins its thread).
+    #[arg(long, value_name = "ID", conflicts_with = "update_of")]
+    pub reply_to: Option<BulletinId>,
+    /// This bulletin updates (supersedes) that one (and joins its thread).
+    #[arg(long, value_name = "ID")]
+    pub update_of: Option<BulletinId>,
+    /// Make it a request for information (needs --due).
+    #[arg(long, requires = "due")]
+    pub request: bool,
+    /// routine, urgent or immediate.
+    #[arg(long, default_value = "routine", requires = "request")]
+    pub priority: liaison_core::handling::Priority,
+    /// When an answer is due: a time (2026-12-01T12:00Z) or a span from now (48h,
+    /// 3d).
+    #[arg(long, value_name = "WHEN", requires = "request")]
+    pub due: Option<String>,
+    /// One-line title.
+    #[arg(long)]
+    pub title: String,
+    /// Body text.
+    #[arg(
+        long,
+        conflicts_with = "body_file",
+        required_unless_present = "body_file"
+    )]
+    pub body: Option<String>,
+    /// Read the body from this file.
+    #[arg(long, value_name = "FILE")]
+    pub body_file: Option<PathBuf>,
+    /// Days until the bulletin expires and is erased everywhere (default and most:
+    /// the retention period the policy sets for its category).
+    #[arg(long)]
+    pub expires_in_days: Option<u32>,
+    /// Makes the send safe to retry: the same key again returns the first send
+    /// (a different bulletin under a used key is refused).
+    #[arg(long, value_name = "KEY")]
+    pub request_key: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AttachmentCommand {
+    /// Save attachment N (from 1, as `bulletin show` numbers them) of a bulletin.
+    #[command(
+        after_help = "Example:\n  liaison bulletin attachment get 019ac5d2-... 1 --out photo.jpg --data-dir /var/lib/liaison"
+    )]
+    Get {
+        /// The bulletin id.
+        id: BulletinId,
+        /// The attachment's number.
+        number: usize,
+        /// Write it to this new file (an existing file is not overwritten).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        #[command(flatten)]
+        dir: DataDir,
+    },
+}
+
 #[derive(Debug, Subcommand)]
 pub enum BulletinCommand {
     /// Seal a bulletin for partners and queue it; prints its id.
     #[command(
-        after_help = "Example:\n  liaison bulletin send --data-dir /var/lib/liaison --to DE-BKA,RO-DIICOT \\\n      --category trafficking.persons --tlp amber --title 'Recruiter on A2' --body 'Details...'"
+        after_help = "Examples:\n  liaison bulletin send --data-dir /var/lib/liaison --to DE-BKA,RO-DIICOT \\\n      --category trafficking.persons --tlp amber --title 'Recruiter on A2' --body 'Details...' \\\n      --phone '+40 712 345 678' --person 'Ion Popescu;dob=1990-03-01;nat=RO' \\\n      --vehicle 'B 123 ABC;country=RO;make=VW Passat' --account 'RO49 AAAA 1B31 0075 9384 0000' \\\n      --attach photo.jpg --request --priority urgent --due 48h\n  liaison bulletin send --data-dir /var/lib/liaison --reply-to 019ac5d2-... \\\n      --category trafficking.persons --tlp amber --title 'Known to us' --body '...'\n\nEntity flags take a value and `;key=value` fields:\n  --person 'NAME;dob=YYYY-MM-DD;nat=CC;alias=NAME;id=DOC'  (alias, id repeatable)\n  --phone NUMBER                 (international form; stored as E.164)\n  --vehicle 'PLATE;country=CC;make=MAKE MODEL;vin=VIN'\n  --account 'IBAN-OR-ID;institution=BANK'   (IBAN check digits verified)\n  --location 'NAME;lat=DEG;lon=DEG'\n--entities FILE reads a JSON array of objects tagged with their kind, e.g.\n  [{\"kind\":\"phone\",\"number\":\"+40712345678\"}]  (docs/ENTITIES.md has the schema)."
     )]
-    Send {
-        #[command(flatten)]
-        dir: DataDir,
-        /// Recipient agencies, comma-separated; `auto` for every partner whose sharing
-        /// policy allows this bulletin.
-        #[arg(
-            long,
-            value_delimiter = ',',
-            required = true,
-            value_name = "AGENCY[,AGENCY...]"
-        )]
-        to: Vec<Recipient>,
-        /// Dotted category, e.g. trafficking.persons.
-        #[arg(long)]
-        category: Category,
-        /// clear, green, amber, amber+strict or red.
-        #[arg(long)]
-        tlp: Tlp,
-        /// Handling codes, comma-separated.
-        #[arg(long, value_delimiter = ',')]
-        handling: Vec<HandlingCode>,
-        /// One-line title.
-        #[arg(long)]
-        title: String,
-        /// Body text.
-        #[arg(
-            long,
-            conflicts_with = "body_file",
-            required_unless_present = "body_file"
-        )]
-        body: Option<String>,
-        /// Read the body from this file.
-        #[arg(long, value_name = "FILE")]
-        body_file: Option<PathBuf>,
-        /// Days until the bulletin expires.
-        #[arg(long, default_value_t = 90)]
-        expires_in_days: u32,
-        /// Makes the send safe to retry: the same key again returns the first send
-        /// (a different bulletin under a used key is refused).
-        #[arg(long, value_name = "KEY")]
-        request_key: Option<String>,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    Send(Box<SendArgs>),
     /// Bulletins sent and received.
     #[command(
         after_help = "Example:\n  liaison bulletin list --data-dir /var/lib/liaison --direction in --from RO-DIICOT --limit 20"
@@ -477,6 +547,49 @@ pub enum BulletinCommand {
         /// Oldest first instead.
         #[arg(long)]
         oldest_first: bool,
+        /// Only bulletins carrying this handling code (repeatable: all of them).
+        #[arg(long = "handling", value_name = "CODE")]
+        handling: Vec<HandlingCode>,
+        /// Instead: requests for information awaiting an answer, ours and partners',
+        /// soonest due first.
+        #[arg(long)]
+        open_requests: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The conversation a bulletin belongs to, across agencies, oldest first.
+    #[command(
+        after_help = "Example:\n  liaison bulletin thread 019ac5d2-... --data-dir /var/lib/liaison"
+    )]
+    Thread {
+        /// Any bulletin of the conversation.
+        id: BulletinId,
+        #[command(flatten)]
+        dir: DataDir,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// A bulletin's attachments.
+    #[command(subcommand)]
+    Attachment(AttachmentCommand),
+    /// Tell a received bulletin's originator, signed, that it was received, read or
+    /// acted on.
+    #[command(
+        after_help = "Example:\n  liaison bulletin ack 019ac5d2-... --state actioned --note 'Vehicle stopped at Nadlac' --data-dir /var/lib/liaison"
+    )]
+    Ack {
+        /// The bulletin id.
+        id: BulletinId,
+        /// received, read or actioned.
+        #[arg(long, default_value = "read")]
+        state: liaison_core::acknowledgement::AckState,
+        /// A note for the originator (at most 1024 bytes).
+        #[arg(long, default_value = "")]
+        note: String,
+        #[command(flatten)]
+        dir: DataDir,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -608,6 +721,10 @@ pub enum LogCommand {
         /// in base64).
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
+        /// Only the consultation log: who read which bulletins, when, through which
+        /// door (for a data-protection officer; JSON Lines with --json).
+        #[arg(long, conflicts_with = "out")]
+        reads: bool,
     },
     /// Re-hash every entry, check every body, index and signed checkpoint; or, with
     /// `--export`, check evidence from `log export --out` against an agency's identity

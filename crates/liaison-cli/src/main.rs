@@ -14,7 +14,6 @@ use anyhow::{Context as _, Result};
 use clap::Parser as _;
 use liaison_node::edge::admin::{BulletinList, BulletinRelease, PolicyExplain};
 use liaison_node::ops::bulletins::Recipients;
-use liaison_node::ops::bulletins::views::SendRequest;
 use liaison_node::ops::policy::Question;
 
 mod bench;
@@ -24,8 +23,8 @@ mod demo;
 mod output;
 
 use cli::{
-    BulletinCommand, Cli, ClientCommand, Command, IdentityCommand, KeyCommand, LogCommand,
-    PeerCommand, PolicyCommand, Recipient,
+    AttachmentCommand, BulletinCommand, Cli, ClientCommand, Command, IdentityCommand, KeyCommand,
+    LogCommand, PeerCommand, PolicyCommand, Recipient,
 };
 use commands::{bulletins, clients, keys, log, node, peers, policy, status};
 
@@ -118,7 +117,16 @@ fn run(command: Command) -> Result<()> {
             since,
             limit,
             json,
+            reads: true,
+            ..
+        }) => log::export_reads(&dir.data_dir, since, limit, json),
+        Command::Log(LogCommand::Export {
+            dir,
+            since,
+            limit,
+            json,
             out: Some(out),
+            ..
         }) => log::export_evidence(&dir.data_dir, since, limit, &out, json),
         Command::Log(LogCommand::Export {
             dir,
@@ -126,6 +134,7 @@ fn run(command: Command) -> Result<()> {
             limit,
             json,
             out: None,
+            ..
         }) => log::export(&dir.data_dir, since, limit, json),
         Command::Status { dir, json } => status::show(&dir.data_dir, json),
         Command::Completions { shell } => completions(shell),
@@ -175,36 +184,16 @@ fn peer(command: PeerCommand) -> Result<()> {
 
 fn bulletin(command: BulletinCommand) -> Result<()> {
     match command {
-        BulletinCommand::Send {
-            dir,
-            to,
-            category,
-            tlp,
-            handling,
-            title,
-            body,
-            body_file,
-            expires_in_days,
-            request_key,
-            json,
-        } => {
-            let body = match (body, body_file) {
-                (Some(text), _) => text,
-                (None, Some(file)) => std::fs::read_to_string(&file)
-                    .with_context(|| format!("cannot read --body-file {}", file.display()))?,
-                (None, None) => anyhow::bail!("give the body with --body or --body-file"),
+        BulletinCommand::Send(args) => {
+            let args = *args;
+            let (data_dir, json) = (args.dir.data_dir.clone(), args.json);
+            let to = if args.to.is_empty() {
+                None
+            } else {
+                Some(recipients(args.to.clone())?)
             };
-            let request = SendRequest {
-                to: recipients(to)?,
-                category,
-                tlp,
-                handling,
-                title,
-                body,
-                expires_in_days,
-                request_key,
-            };
-            bulletins::send(&dir.data_dir, request, json)
+            let request = commands::compose::request(args, to)?;
+            bulletins::send(&data_dir, request, json)
         }
         BulletinCommand::List {
             dir,
@@ -214,19 +203,41 @@ fn bulletin(command: BulletinCommand) -> Result<()> {
             category,
             limit,
             oldest_first,
+            handling,
+            open_requests,
             json,
-        } => bulletins::list(
-            &dir.data_dir,
-            BulletinList {
-                direction,
-                origins,
-                tlps,
-                category,
-                limit: Some(limit as usize),
-                oldest_first,
-            },
+        } => {
+            if open_requests {
+                return bulletins::open_requests(&dir.data_dir, json);
+            }
+            bulletins::list(
+                &dir.data_dir,
+                BulletinList {
+                    direction,
+                    origins,
+                    tlps,
+                    category,
+                    limit: Some(limit as usize),
+                    oldest_first,
+                    handling,
+                },
+                json,
+            )
+        }
+        BulletinCommand::Thread { id, dir, json } => bulletins::thread(&dir.data_dir, id, json),
+        BulletinCommand::Attachment(AttachmentCommand::Get {
+            id,
+            number,
+            out,
+            dir,
+        }) => bulletins::attachment(&dir.data_dir, id, number, &out),
+        BulletinCommand::Ack {
+            id,
+            state,
+            note,
+            dir,
             json,
-        ),
+        } => bulletins::acknowledge(&dir.data_dir, id, state, note, json),
         BulletinCommand::Show { id, dir, json } => bulletins::show(&dir.data_dir, id, json),
         BulletinCommand::Forward { id, to, dir, json } => {
             bulletins::forward(&dir.data_dir, id, to, json)

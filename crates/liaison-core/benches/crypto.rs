@@ -119,6 +119,8 @@ fn envelopes(budget: Duration) {
         .collect();
     let now = UnixMillis::now();
     let bulletin = Bulletin {
+        thread: None,
+        request: None,
         id: BulletinId::new(now),
         origin: origin.clone(),
         created: now,

@@ -22,6 +22,11 @@ pub struct Bulletin {
     pub expires: UnixMillis,
     /// Category, TLP and handling codes.
     pub marking: Marking,
+    /// The conversation it belongs to (the id of the bulletin that started it), when
+    /// it replies to or updates another.
+    pub thread: Option<BulletinId>,
+    /// Set when it is a request for information.
+    pub request: Option<crate::handling::InformationRequest>,
     /// Title, body, entities, attachments and references.
     pub content: BulletinContent,
 }
@@ -473,6 +478,11 @@ impl From<&Marking> for pb::Marking {
             category: m.category.to_string(),
             tlp: pb::Tlp::from(m.tlp) as i32,
             handling_codes: m.handling_codes.iter().map(ToString::to_string).collect(),
+            evaluation: m.evaluation.map(|e| pb::Evaluation {
+                source_reliability: e.source().to_string(),
+                information_credibility: e.information().to_string(),
+            }),
+            restriction: m.restriction.clone(),
         }
     }
 }
@@ -495,6 +505,14 @@ impl TryFrom<pb::Marking> for Marking {
             .into_iter()
             .map(|c| c.parse())
             .collect::<Result<Vec<_>, _>>()?;
-        Marking::new(m.category.parse()?, m.tlp.try_into()?, codes)
+        let evaluation = m
+            .evaluation
+            .map(|e| {
+                crate::handling::Evaluation::new(&e.source_reliability, &e.information_credibility)
+            })
+            .transpose()?;
+        Marking::new(m.category.parse()?, m.tlp.try_into()?, codes)?
+            .with_evaluation(evaluation)
+            .with_restriction(m.restriction)
     }
 }

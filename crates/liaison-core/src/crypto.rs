@@ -54,6 +54,10 @@ pub mod domain {
     pub const LOG_ENTRY: &[u8] = b"liaison/v1/log-entry\0";
     /// Key ids.
     pub const KEY_ID: &[u8] = b"liaison/v1/key-id\0";
+    /// HPKE `info` prefix for an originator's own copy of its bulletin's content.
+    pub const OWN_COPY: &[u8] = b"liaison/v1/own-copy\0";
+    /// Acknowledgements a recipient signs for a bulletin's originator.
+    pub const ACKNOWLEDGEMENT: &[u8] = b"liaison/v1/acknowledgement\0";
 }
 
 type Kem = hpke::kem::X25519HkdfSha256;
@@ -339,17 +343,9 @@ impl EncryptionKey {
         info: &[u8],
         aad: &[u8],
     ) -> Result<[u8; CONTENT_KEY_LEN]> {
-        let encapped = <Kem as hpke::Kem>::EncappedKey::from_bytes(encapsulated_key)
-            .map_err(|_| Error::DecryptionFailed("encapsulated key is not an X25519 point"))?;
-        let key = hpke::single_shot_open::<WrapAead, Kdf, Kem>(
-            &hpke::OpModeR::Base,
-            &self.secret,
-            &encapped,
-            info,
-            wrapped,
-            aad,
-        )
-        .map_err(|_| Error::DecryptionFailed("content key does not unwrap"))?;
+        let key = self
+            .open(encapsulated_key, wrapped, info, aad)
+            .map_err(|_| Error::DecryptionFailed("content key does not unwrap"))?;
         key.as_slice()
             .try_into()
             .map_err(|_| Error::DecryptionFailed("unwrapped content key is not 32 bytes"))
@@ -357,6 +353,30 @@ impl EncryptionKey {
 }
 
 impl EncryptionKey {
+    /// Opens what [`EncryptionPublicKey::seal`] sealed to this key.
+    ///
+    /// Errors: [`Error::DecryptionFailed`] for a wrong key, info, aad or a tampered
+    /// ciphertext.
+    pub fn open(
+        &self,
+        encapsulated_key: &[u8],
+        ciphertext: &[u8],
+        info: &[u8],
+        aad: &[u8],
+    ) -> Result<Vec<u8>> {
+        let encapped = <Kem as hpke::Kem>::EncappedKey::from_bytes(encapsulated_key)
+            .map_err(|_| Error::DecryptionFailed("encapsulated key is not an X25519 point"))?;
+        hpke::single_shot_open::<WrapAead, Kdf, Kem>(
+            &hpke::OpModeR::Base,
+            &self.secret,
+            &encapped,
+            info,
+            ciphertext,
+            aad,
+        )
+        .map_err(|_| Error::DecryptionFailed("the sealed bytes do not open with this key"))
+    }
+
     /// The key-encryption key of a (sender, recipient, epoch) triple, from the
     /// encapsulated key a sender made with [`EncryptionPublicKey::establish_epoch`].
     pub fn accept_epoch(&self, encapsulated_key: &[u8], info: &[u8]) -> Result<EpochSecret> {
@@ -424,11 +444,23 @@ impl EncryptionPublicKey {
         aad: &[u8],
         rng: &mut impl Entropy,
     ) -> Result<(Vec<u8>, Vec<u8>)> {
+        self.seal(content_key, info, aad, rng)
+    }
+
+    /// Seals `plaintext` to this key with HPKE base mode (ChaCha20-Poly1305). Returns
+    /// the encapsulated key and the ciphertext; [`EncryptionKey::open`] opens it.
+    pub fn seal(
+        &self,
+        plaintext: &[u8],
+        info: &[u8],
+        aad: &[u8],
+        rng: &mut impl Entropy,
+    ) -> Result<(Vec<u8>, Vec<u8>)> {
         let (encapped, wrapped) = hpke::single_shot_seal_with_rng::<WrapAead, Kdf, Kem>(
             &hpke::OpModeS::Base,
             &self.0,
             info,
-            content_key,
+            plaintext,
             aad,
             rng,
         )

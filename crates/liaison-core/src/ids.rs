@@ -399,6 +399,10 @@ pub struct Marking {
     pub tlp: Tlp,
     /// Handling codes, each at most once, in the order given.
     pub handling_codes: Vec<HandlingCode>,
+    /// Evaluation of source and information, if the originator gave one.
+    pub evaluation: Option<crate::handling::Evaluation>,
+    /// The free-text restriction handling code H3 stands for (empty without H3).
+    pub restriction: String,
 }
 
 impl Marking {
@@ -430,7 +434,25 @@ impl Marking {
             category,
             tlp,
             handling_codes,
+            evaluation: None,
+            restriction: String::new(),
         })
+    }
+
+    /// This marking with an evaluation of source and information.
+    pub fn with_evaluation(mut self, evaluation: Option<crate::handling::Evaluation>) -> Self {
+        self.evaluation = evaluation;
+        self
+    }
+
+    /// This marking with the restriction H3 stands for.
+    ///
+    /// Errors: [`Malformed`] if H3 and the restriction do not come together (see
+    /// [`crate::handling::check_restriction`]).
+    pub fn with_restriction(mut self, restriction: String) -> Result<Self, Malformed> {
+        crate::handling::check_restriction(&self.handling_codes, &restriction)?;
+        self.restriction = restriction;
+        Ok(self)
     }
 }
 

@@ -9,8 +9,14 @@
 //! - [`envelope`]: sealing for recipients and opening, with one error per failed check.
 //! - [`directory`]: where a receiver looks up partners' signing keys (current, retired,
 //!   revoked).
+//! - [`acknowledgement`]: a recipient's signed word to the originator that it
+//!   received, read or acted on a bulletin.
 //! - [`forward`], [`release`], [`recall`]: onward sharing, the originator's release
 //!   grants that widen it, and the originator's recall.
+//! - [`handling`]: handling codes with a defined meaning (H0-H3), the Admiralty
+//!   evaluation, requests for information.
+//! - [`normalize`]: entities in one canonical form (E.164 phones, IBANs, ISO
+//!   country codes), so the same subject matches across agencies.
 //! - [`tls`]: the agency's own certificate authority.
 //! - [`policy`]: the sharing policy and its decisions (deny by default).
 //! - [`checkpoint`]: signed statements of a log's head, exchanged between partners.
@@ -23,6 +29,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod acknowledgement;
 pub mod bulletin;
 pub mod checkpoint;
 pub mod crypto;
@@ -31,9 +38,11 @@ pub mod envelope;
 pub mod error;
 pub mod fingerprint;
 pub mod forward;
+pub mod handling;
 pub mod identity;
 pub mod ids;
 pub mod limits;
+pub mod normalize;
 pub mod policy;
 pub mod recall;
 pub mod receipt;

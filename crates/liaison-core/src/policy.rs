@@ -46,7 +46,48 @@ pub struct Policy {
     /// Handling codes by which an originator keeps control: a bulletin carrying one is
     /// never forwarded without the originator's release.
     originator_control: Vec<HandlingCode>,
+    /// How long bulletins are kept, by category.
+    retention: Retention,
     version: String,
+}
+
+/// How long this node keeps bulletins (sent and received) before their payload is
+/// erased, by category: the longest matching prefix wins, else the default.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Retention {
+    /// Days for a category no prefix matches.
+    pub default_days: u32,
+    /// Days by category prefix.
+    pub categories: BTreeMap<String, u32>,
+}
+
+/// The retention period when the policy sets none.
+pub const DEFAULT_RETENTION_DAYS: u32 = 90;
+
+impl Default for Retention {
+    fn default() -> Self {
+        Self {
+            default_days: DEFAULT_RETENTION_DAYS,
+            categories: BTreeMap::new(),
+        }
+    }
+}
+
+impl Retention {
+    /// The days bulletins of `category` are kept, and the rule that says so.
+    pub fn days_for(&self, category: &crate::ids::Category) -> (u32, String) {
+        let category = category.to_string();
+        self.categories
+            .iter()
+            .filter(|(prefix, _)| {
+                category == **prefix || category.starts_with(&format!("{prefix}."))
+            })
+            .max_by_key(|(prefix, _)| prefix.len())
+            .map_or_else(
+                || (self.default_days, "retention.default_days".to_owned()),
+                |(prefix, days)| (*days, format!("retention.categories[\"{prefix}\"]")),
+            )
+    }
 }
 
 /// A decision and the rule that made it.
@@ -95,6 +136,8 @@ struct RawPolicy {
     #[serde(default)]
     handling: RawHandling,
     #[serde(default)]
+    retention: RawRetention,
+    #[serde(default)]
     partners: BTreeMap<toml::Spanned<String>, toml::Spanned<RawPartner>>,
 }
 
@@ -103,6 +146,14 @@ struct RawPolicy {
 struct RawHandling {
     #[serde(default)]
     originator_control: Vec<toml::Spanned<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRetention {
+    default_days: Option<u32>,
+    #[serde(default)]
+    categories: BTreeMap<String, u32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -247,10 +298,33 @@ impl Policy {
             raw.handling.originator_control,
             "handling.originator_control",
         )?;
+        let retention = Retention {
+            default_days: raw.retention.default_days.unwrap_or(DEFAULT_RETENTION_DAYS),
+            categories: raw.retention.categories,
+        };
+        for (prefix, days) in retention
+            .categories
+            .iter()
+            .map(|(p, d)| (p.as_str(), *d))
+            .chain([("default_days", retention.default_days)])
+        {
+            if !(1..=36_500).contains(&days) {
+                return Err(Malformed::new(
+                    format!("retention {prefix}"),
+                    format!("{days} days: must be 1 to 36500"),
+                ));
+            }
+            if prefix != "default_days" {
+                prefix.parse::<crate::ids::Category>().map_err(|e| {
+                    Malformed::new(format!("retention.categories[{prefix:?}]"), e.problem)
+                })?;
+            }
+        }
         let digest = crypto::sha256(text.as_bytes());
         Ok(Self {
             partners,
             originator_control,
+            retention,
             version: data_encoding::HEXLOWER.encode(&digest[..8]),
         })
     }
@@ -260,6 +334,7 @@ impl Policy {
         Self {
             partners: BTreeMap::new(),
             originator_control: Vec::new(),
+            retention: Retention::default(),
             version: "deny-all".into(),
         }
     }
@@ -267,6 +342,11 @@ impl Policy {
     /// The version: the first 16 hex digits of the file's SHA-256.
     pub fn version(&self) -> &str {
         &self.version
+    }
+
+    /// How long bulletins are kept, by category.
+    pub fn retention(&self) -> &Retention {
+        &self.retention
     }
 
     /// The rules for `partner`, if the policy names it.
@@ -312,7 +392,8 @@ impl Policy {
     }
 
     /// Whether the originator's marking lets a bulletin travel onward at all: TLP:CLEAR
-    /// or GREEN, and no handling code this policy lists under originator control — or,
+    /// or GREEN, and no handling code under originator control (H2 always, and those
+    /// this policy lists) — or,
     /// when `released` under the originator's grant, up to TLP:AMBER whatever its codes
     /// (never AMBER+STRICT or RED). Every hop checks it: the forwarder before forwarding
     /// ([`Policy::onward`]) and the receiver of a forwarded bulletin again on arrival, so
@@ -353,11 +434,9 @@ impl Policy {
                 ),
             };
         }
-        if let Some(code) = marking
-            .handling_codes
-            .iter()
-            .find(|c| self.originator_control.contains(c))
-        {
+        if let Some(code) = marking.handling_codes.iter().find(|c| {
+            self.originator_control.contains(c) || c.as_str() == crate::handling::NO_DISSEMINATION
+        }) {
             return Decision::Denied {
                 rule: "handling.originator_control".into(),
                 reason: format!(
@@ -495,6 +574,33 @@ max_send_tlp = "green"
             handling.iter().map(|h| h.parse().unwrap()).collect(),
         )
         .unwrap()
+    }
+
+    #[test]
+    fn retention_takes_the_longest_prefix_and_refuses_nonsense() {
+        let p = Policy::parse(
+            "[retention]\ndefault_days = 30\n[retention.categories]\ntrafficking = 365\n\"trafficking.persons\" = 730\n",
+        )
+        .unwrap();
+        let days = |c: &str| p.retention().days_for(&c.parse().unwrap()).0;
+        assert_eq!(days("trafficking.persons.minors"), 730);
+        assert_eq!(days("trafficking.goods"), 365);
+        assert_eq!(days("traffickingx"), 30);
+        assert_eq!(Policy::parse("").unwrap().retention().default_days, 90);
+        assert!(Policy::parse("[retention]\ndefault_days = 0\n").is_err());
+        assert!(Policy::parse("[retention.categories]\n\"Bad Category\" = 3\n").is_err());
+    }
+
+    #[test]
+    fn h2_keeps_a_bulletin_under_its_originators_control_whatever_the_policy_lists() {
+        let p = Policy::parse(POLICY).unwrap();
+        let origin: AgencyId = "DE-BKA".parse().unwrap();
+        let d = p.may_travel_onward(&origin, &marking("trafficking", "green", &["H2"]), false);
+        assert!(!d.is_allowed(), "{d}");
+        assert!(
+            p.may_travel_onward(&origin, &marking("trafficking", "green", &["H0"]), false)
+                .is_allowed()
+        );
     }
 
     #[test]

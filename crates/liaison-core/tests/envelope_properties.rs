@@ -129,6 +129,8 @@ fn bulletin() -> impl Strategy<Value = Bulletin> {
         })
         .prop_map(
             |(category, tlp, title, body, entities, files, days)| Bulletin {
+                thread: None,
+                request: None,
                 id: BulletinId::new(T0),
                 origin: "NL-NP".parse().unwrap(),
                 created: T0,

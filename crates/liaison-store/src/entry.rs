@@ -42,11 +42,14 @@ pub enum EntryKind {
     Recall,
     /// What the originator learnt of its bulletin's onward chain.
     Onward,
+    /// Bulletins read through one of the node's doors, and by whom (the consultation
+    /// log of Directive (EU) 2016/680, art. 25).
+    Consulted,
 }
 
 impl EntryKind {
     /// Every kind.
-    pub const ALL: [EntryKind; 11] = [
+    pub const ALL: [EntryKind; 12] = [
         EntryKind::Published,
         EntryKind::Received,
         EntryKind::Receipt,
@@ -58,6 +61,7 @@ impl EntryKind {
         EntryKind::ClientChange,
         EntryKind::Recall,
         EntryKind::Onward,
+        EntryKind::Consulted,
     ];
 
     /// Lowercase name for display and JSON.
@@ -74,6 +78,7 @@ impl EntryKind {
             EntryKind::ClientChange => "client-change",
             EntryKind::Recall => "recall",
             EntryKind::Onward => "onward",
+            EntryKind::Consulted => "consulted",
         }
     }
 
@@ -90,6 +95,7 @@ impl EntryKind {
             EntryKind::ClientChange => pb::EntryKind::ClientChange,
             EntryKind::Recall => pb::EntryKind::Recall,
             EntryKind::Onward => pb::EntryKind::Onward,
+            EntryKind::Consulted => pb::EntryKind::Consulted,
         }
     }
 

@@ -24,6 +24,9 @@ fn indexer() -> Indexer {
             tlp: parts.next()?.parse().ok()?,
             category: parts.next()?.to_owned(),
             created: UnixMillis(1),
+            expires: None,
+            thread: None,
+            request_due: None,
         })
     }))
 }

@@ -33,6 +33,7 @@ pub(super) fn draft(title: &str, category: &str, tlp: fmt::Tlp) -> pb::BulletinD
             ..Default::default()
         }),
         expires_in_days: 0,
+        ..Default::default()
     }
 }
 

@@ -188,6 +188,7 @@ async fn acknowledge(read_api: &mut Api, id: &str) {
         .acknowledge(pb::AcknowledgeRequest {
             bulletin_id: id.to_owned(),
             note: "case 2026/114 opened".into(),
+            state: 0,
         })
         .await
         .unwrap()

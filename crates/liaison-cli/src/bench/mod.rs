@@ -228,6 +228,8 @@ fn per_second(mut f: impl FnMut(), budget: Duration) -> f64 {
 fn sized_bulletin(origin: &AgencyId, size: usize) -> Result<Bulletin> {
     let now = UnixMillis::now();
     Ok(Bulletin {
+        thread: None,
+        request: None,
         id: BulletinId::new(now),
         origin: origin.clone(),
         created: now,
@@ -590,14 +592,21 @@ fn introduce(
 
 fn request(to: &[AgencyId], size: usize) -> Result<SendRequest> {
     Ok(SendRequest {
-        to: Recipients::Named(to.to_vec()),
+        to: Some(Recipients::Named(to.to_vec())),
         category: "trafficking.persons".parse()?,
         tlp: liaison_core::Tlp::Amber,
         handling: vec![],
         title: "bench".into(),
         body: "x".repeat(size),
-        expires_in_days: 30,
+        expires_in_days: Some(30),
         request_key: None,
+        restriction: String::new(),
+        evaluation: None,
+        entities: vec![],
+        attachments: vec![],
+        reply_to: None,
+        update_of: None,
+        request: None,
     })
 }
 
@@ -778,6 +787,9 @@ fn api_request(key: String, to: &AgencyId, size: usize) -> pb::PublishRequest {
                 ..Default::default()
             }),
             expires_in_days: 30,
+            evaluation: None,
+            restriction: String::new(),
+            request: None,
         }),
         recipients: vec![to.to_string()],
         to_all_allowed: false,

@@ -1,11 +1,13 @@
-//! `liaison bulletin send | list | show | forward | recall`.
+//! `liaison bulletin send | list | show | thread | attachment | ack | forward | recall |
+//! release`.
 
 use std::path::Path;
 
 use anyhow::Result;
 use liaison_core::{AgencyId, BulletinId};
 use liaison_node::edge::admin::{
-    BulletinForward, BulletinList, BulletinRecall, BulletinRelease, BulletinSend, BulletinShow,
+    BulletinAcknowledge, BulletinAttachment, BulletinForward, BulletinList, BulletinOpenRequests,
+    BulletinRecall, BulletinRelease, BulletinSend, BulletinShow, BulletinThread,
 };
 use liaison_node::ops::bulletins::Direction;
 use liaison_node::ops::bulletins::views::{BulletinDetail, SendRequest};
@@ -58,6 +60,99 @@ pub fn list(data_dir: &Path, request: BulletinList, json: bool) -> Result<()> {
     )
 }
 
+pub fn thread(data_dir: &Path, id: BulletinId, json: bool) -> Result<()> {
+    let thread = call(data_dir, BulletinThread { id })?;
+    if json {
+        return output::json(&thread);
+    }
+    let rows: Vec<Vec<String>> = thread
+        .iter()
+        .map(|b| {
+            vec![
+                b.created.clone(),
+                b.origin.clone(),
+                b.id.clone(),
+                b.recipients.join(","),
+                b.tlp.clone(),
+                b.title.clone(),
+            ]
+        })
+        .collect();
+    output::table(&["CREATED", "FROM", "ID", "TO", "TLP", "TITLE"], &rows)
+}
+
+pub fn open_requests(data_dir: &Path, json: bool) -> Result<()> {
+    let open = call(data_dir, BulletinOpenRequests {})?;
+    if json {
+        return output::json(&open);
+    }
+    let rows: Vec<Vec<String>> = open
+        .iter()
+        .map(|o| {
+            vec![
+                o.request.due.clone(),
+                o.request.priority.clone(),
+                o.summary.origin.clone(),
+                o.request.awaiting.join(","),
+                o.summary.id.clone(),
+                o.summary.title.clone(),
+            ]
+        })
+        .collect();
+    output::table(
+        &["DUE", "PRIORITY", "FROM", "AWAITING", "ID", "TITLE"],
+        &rows,
+    )
+}
+
+pub fn attachment(data_dir: &Path, id: BulletinId, number: usize, out: &Path) -> Result<()> {
+    use std::io::Write as _;
+    let got = call(data_dir, BulletinAttachment { id, number })?;
+    let data = data_encoding::BASE64
+        .decode(got.data_base64.as_bytes())
+        .map_err(|e| anyhow::anyhow!("the node sent an attachment that is not base64: {e}"))?;
+    // A new file only: never overwrite what is there, never follow a name the sender
+    // chose (the operator names the file).
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(out)
+        .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", out.display()))?;
+    file.write_all(&data)?;
+    file.sync_all()?;
+    eprintln!(
+        "wrote {} bytes to {} (sent as {:?}, {})",
+        data.len(),
+        out.display(),
+        got.file_name,
+        got.media_type
+    );
+    Ok(())
+}
+
+pub fn acknowledge(
+    data_dir: &Path,
+    id: BulletinId,
+    state: liaison_core::acknowledgement::AckState,
+    note: String,
+    json: bool,
+) -> Result<()> {
+    let view = call(data_dir, BulletinAcknowledge { id, state, note })?;
+    if json {
+        return output::json(&view);
+    }
+    match view.sent_to {
+        Some(origin) => output::line(format_args!(
+            "Acknowledged ({state}); signed and queued for {origin} (log entry {}).",
+            view.log_seq
+        )),
+        None => output::line(format_args!(
+            "Acknowledged ({state}) here (log entry {}); its originator is not a partner, so it was not sent.",
+            view.log_seq
+        )),
+    }
+}
+
 pub fn show(data_dir: &Path, id: BulletinId, json: bool) -> Result<()> {
     let b = call(data_dir, BulletinShow { id })?;
     if json {
@@ -82,7 +177,33 @@ pub fn print_bulletin(b: &BulletinDetail) -> Result<()> {
         ),
         ("Created", b.created.clone()),
         ("Expires", b.expires.clone()),
+        ("Thread", b.thread.clone()),
     ])?;
+    let mut extra: Vec<(&str, String)> = Vec::new();
+    for meaning in &b.handling_meanings {
+        extra.push(("Handling", meaning.clone()));
+    }
+    if !b.restriction.is_empty() {
+        extra.push(("Restriction", b.restriction.clone()));
+    }
+    if let Some(evaluation) = &b.evaluation {
+        extra.push(("Evaluation", evaluation.clone()));
+    }
+    for reference in &b.references {
+        extra.push(("Refers", reference.clone()));
+    }
+    if let Some(r) = &b.request {
+        extra.push(("Request", format!("{} priority, due {}", r.priority, r.due)));
+        if !r.answered_by.is_empty() {
+            extra.push(("Answered by", r.answered_by.join(", ")));
+        }
+        if !r.awaiting.is_empty() {
+            extra.push(("Awaiting", r.awaiting.join(", ")));
+        }
+    }
+    if !extra.is_empty() {
+        output::fields(&extra)?;
+    }
     output::line(format_args!(""))?;
     output::line(format_args!("{}", b.body))?;
     if !b.entities.is_empty() {
@@ -97,8 +218,42 @@ pub fn print_bulletin(b: &BulletinDetail) -> Result<()> {
             .collect();
         output::table(&["ENTITY", "DETAILS"], &rows)?;
     }
-    for ack in &b.acknowledgements {
-        output::line(format_args!("Acknowledged {ack}"))?;
+    if !b.attachments.is_empty() {
+        output::line(format_args!(""))?;
+        let rows: Vec<Vec<String>> = b
+            .attachments
+            .iter()
+            .map(|a| {
+                vec![
+                    a.number.to_string(),
+                    a.file_name.clone(),
+                    a.media_type.clone(),
+                    a.bytes.to_string(),
+                ]
+            })
+            .collect();
+        output::table(&["ATTACHMENT", "NAME", "TYPE", "BYTES"], &rows)?;
+        output::line(format_args!(
+            "(save one with `liaison bulletin attachment get {} N --out FILE`)",
+            b.summary.id
+        ))?;
+    }
+    if !b.acknowledgements.is_empty() {
+        output::line(format_args!(""))?;
+        let rows: Vec<Vec<String>> = b
+            .acknowledgements
+            .iter()
+            .map(|a| {
+                vec![
+                    a.by.clone(),
+                    a.state.to_string(),
+                    a.time.to_string(),
+                    if a.signed { "signed" } else { "local" }.into(),
+                    a.note.clone(),
+                ]
+            })
+            .collect();
+        output::table(&["ACKNOWLEDGED BY", "STATE", "AT", "", "NOTE"], &rows)?;
     }
     if b.delivery.is_empty() {
         return print_onward(b);

@@ -6,6 +6,7 @@ use std::path::Path;
 use anyhow::{Context as _, Result};
 use liaison_node::Node;
 use liaison_node::edge::admin::{self, LogCheckpoints, LogExport, LogVerify};
+use liaison_node::node::journal::LogEvent;
 use liaison_node::node::state::NodeState;
 use liaison_node::ops::log::{
     EVIDENCE_FORMAT, EvidenceLine, ExportedBody, ExportedEntry, VerifyView, log_export,
@@ -96,6 +97,17 @@ impl Source {
     }
 
     fn entries(&self, since: u64, limit: usize, with_bytes: bool) -> Result<Vec<ExportedEntry>> {
+        self.entries_of(since, limit, with_bytes, false)
+    }
+
+    /// Like `entries`; with `reads`, only the consultation log's entries.
+    fn entries_of(
+        &self,
+        since: u64,
+        limit: usize,
+        with_bytes: bool,
+        reads: bool,
+    ) -> Result<Vec<ExportedEntry>> {
         Ok(match self {
             Source::Running(dir) => call(
                 dir,
@@ -103,9 +115,16 @@ impl Source {
                     since,
                     limit,
                     with_bytes,
+                    reads,
                 },
             )?,
-            Source::Offline(state) => log_export(state, since, limit, with_bytes)?,
+            Source::Offline(state) => log_export(
+                state,
+                since,
+                limit,
+                with_bytes,
+                reads.then_some(liaison_store::EntryKind::Consulted),
+            )?,
         })
     }
 
@@ -181,6 +200,44 @@ pub fn export(data_dir: &Path, since: u64, limit: usize, json: bool) -> Result<(
                 .unwrap_or("-"),
             describe_body(&e.body)
         ))?;
+    }
+    Ok(())
+}
+
+/// The consultation log from entry `since` on: one line per read (time, reader, door,
+/// bulletins), or JSON Lines with `json`.
+pub fn export_reads(data_dir: &Path, since: u64, limit: usize, json: bool) -> Result<()> {
+    let entries = Source::open(data_dir)?.entries_of(since, limit, false, true)?;
+    for e in &entries {
+        let ExportedBody::Event(LogEvent::Consulted {
+            reader,
+            door,
+            bulletins,
+        }) = &e.body
+        else {
+            continue;
+        };
+        if json {
+            let line = serde_json::json!({
+                "seq": e.seq,
+                "time": e.time,
+                "reader": reader,
+                "door": door,
+                "bulletins": bulletins,
+                "hash": e.hash,
+            });
+            output::line(format_args!("{line}"))?;
+        } else {
+            let ids: Vec<String> = bulletins.iter().map(ToString::to_string).collect();
+            output::line(format_args!(
+                "{} {} {} [{}] {}",
+                e.seq,
+                e.time,
+                reader,
+                door,
+                ids.join(",")
+            ))?;
+        }
     }
     Ok(())
 }

@@ -5,6 +5,7 @@
 
 pub mod bulletins;
 pub mod clients;
+pub mod compose;
 pub mod keys;
 pub mod log;
 pub mod node;

@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result};
 use liaison_core::{AgencyId, BulletinId};
 use liaison_node::edge::admin::{
-    self, BulletinForward, BulletinList, BulletinRecall, BulletinSend, BulletinShow, PeerAdd,
+    self, BulletinAcknowledge, BulletinForward, BulletinList, BulletinRecall, BulletinSend,
+    BulletinShow, BulletinThread, PeerAdd,
 };
 use liaison_node::node::state::NodeState;
 use liaison_node::ops::bulletins::views::{BulletinDetail, SendRequest};
@@ -60,6 +61,7 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
     demo.refused_by_policy()?;
     demo.wait_for_receipts(&sent)?;
     demo.show_inboxes()?;
+    demo.request_reply_acknowledge()?;
     demo.forward_and_recall(&sent)?;
     demo.stop_and_verify(stop, nodes)?;
     say!("\nDemo complete.");
@@ -213,17 +215,107 @@ impl<'a> Demo<'a> {
         Ok(sent)
     }
 
+    /// RO-DIICOT asks NL-NP and DE-BKA for information on a phone and a vehicle, by a
+    /// due time; DE-BKA answers (to everyone on the request), NL-NP acknowledges it
+    /// as actioned; RO-DIICOT sees the thread and the signed acknowledgement.
+    fn request_reply_acknowledge(&mut self) -> Result<()> {
+        say!("\n== 8. A request for information, a reply and an acknowledgement");
+        let (nl, de, ro) = (&self.dirs[0], &self.dirs[1], &self.dirs[2]);
+        let mut ask = SendRequest::new(
+            Recipients::Named(vec!["NL-NP".parse()?, "DE-BKA".parse()?]),
+            "trafficking.persons.transport".parse()?,
+            "amber".parse()?,
+            "RFI: who else uses this phone and this minibus?",
+            "The Sprinter driver called +40 712 345 678 from the border. Any hits on the number or the plates in your systems?",
+        );
+        ask.entities = vec![
+            liaison_core::Entity::Phone {
+                number: "+40 712 345 678".into(),
+            },
+            liaison_core::Entity::Vehicle {
+                registration: "IS 21 KVM".into(),
+                country: "RO".into(),
+                make_model: "Mercedes Sprinter".into(),
+                vin: String::new(),
+            },
+        ];
+        ask.evaluation = Some("B2".parse()?);
+        ask.request = Some(liaison_core::handling::InformationRequest {
+            priority: liaison_core::handling::Priority::Urgent,
+            due: liaison_core::UnixMillis(liaison_core::UnixMillis::now().0 + 48 * 3_600_000),
+        });
+        let id: BulletinId = call(ro, BulletinSend(ask))?.id.parse()?;
+        say!(
+            "   RO-DIICOT -> NL-NP,DE-BKA {id}  request, urgent, due in 48 h (entities normalised: +40712345678, IS21KVM)"
+        );
+        wait_for(DEADLINE, || {
+            call(de, BulletinShow { id }).is_ok() && call(nl, BulletinShow { id }).is_ok()
+        })
+        .context("the request did not arrive")?;
+        let mut answer = SendRequest::new(
+            Recipients::AllAllowed,
+            "trafficking.persons.transport".parse()?,
+            "amber".parse()?,
+            "ANPR: IS 21 KVM seen at Passau twice in October",
+            "Both Fridays, 04:10 and 04:25, eastbound A3. The number is unknown to us.",
+        );
+        answer.to = None;
+        answer.reply_to = Some(id);
+        let reply = call(de, BulletinSend(answer))?;
+        say!(
+            "   DE-BKA replies {} (to everyone on the request: {})",
+            reply.id,
+            reply.queued_for.join(",")
+        );
+        let ack = BulletinAcknowledge {
+            id,
+            state: liaison_core::acknowledgement::AckState::Actioned,
+            note: "number flagged in our case system".into(),
+        };
+        call(nl, ack)?;
+        say!(
+            "   NL-NP acknowledges the request as actioned; the signed acknowledgement goes back to RO-DIICOT"
+        );
+        wait_for(DEADLINE, || {
+            call(ro, BulletinThread { id }).is_ok_and(|t| t.len() == 2)
+                && self
+                    .show(2, id)
+                    .is_ok_and(|d| !d.acknowledgements.is_empty())
+        })
+        .context("the reply and the acknowledgement did not reach RO-DIICOT")?;
+        say!("   RO-DIICOT's thread (`liaison bulletin thread {id}`):");
+        for b in call(ro, BulletinThread { id })? {
+            say!("     {}  {:<9} {}", b.created, b.origin, b.title);
+        }
+        for a in self.show(2, id)?.acknowledgements {
+            say!(
+                "   acknowledged by {}: {} \"{}\" (signed)",
+                a.by,
+                a.state,
+                a.note
+            );
+        }
+        Ok(())
+    }
+
     /// A bulletin the policy does not allow: refused before sealing, with the rule.
     fn refused_by_policy(&mut self) -> Result<()> {
         let red = SendRequest {
-            to: Recipients::Named(vec!["RO-DIICOT".parse()?]),
+            to: Some(Recipients::Named(vec!["RO-DIICOT".parse()?])),
             category: "trafficking.persons".parse()?,
             tlp: "red".parse()?,
             handling: vec![],
             title: "Source identity of the Rotterdam informant".into(),
             body: "-".into(),
-            expires_in_days: 7,
+            expires_in_days: Some(7),
             request_key: None,
+            restriction: String::new(),
+            evaluation: None,
+            entities: vec![],
+            attachments: vec![],
+            reply_to: None,
+            update_of: None,
+            request: None,
         };
         match call(&self.dirs[0], BulletinSend(red)) {
             Err(e) => say!("   NL-NP -> RO-DIICOT TLP:RED  REFUSED: {e}"),
@@ -290,7 +382,7 @@ impl<'a> Demo<'a> {
     /// NL-NP's policy allows it); the AMBER one it may not. Then NL-NP recalls its first
     /// bulletin: both recipients erase it and sign purge receipts.
     fn forward_and_recall(&mut self, sent: &[(usize, BulletinId)]) -> Result<()> {
-        say!("\n== 8. Onward sharing and recall");
+        say!("\n== 9. Onward sharing and recall");
         let from = |agency: &str| {
             sent.iter()
                 .find(|(from, _)| AGENCIES[*from].0 == agency)
@@ -351,7 +443,7 @@ impl<'a> Demo<'a> {
         stop: tokio::sync::watch::Sender<bool>,
         nodes: Vec<NodeTask>,
     ) -> Result<()> {
-        say!("\n== 9. Stopping the nodes; every log still verifies");
+        say!("\n== 10. Stopping the nodes; every log still verifies");
         let _ = stop.send(true);
         for node in nodes {
             self.runtime
@@ -380,7 +472,7 @@ impl<'a> Demo<'a> {
 /// The send request for one of the script's bulletins.
 fn request(b: &DemoBulletin, to: Vec<AgencyId>) -> Result<SendRequest> {
     Ok(SendRequest {
-        to: Recipients::Named(to),
+        to: Some(Recipients::Named(to)),
         category: b.category.parse()?,
         tlp: b.tlp.parse()?,
         handling: b
@@ -390,8 +482,15 @@ fn request(b: &DemoBulletin, to: Vec<AgencyId>) -> Result<SendRequest> {
             .collect::<Result<_, _>>()?,
         title: b.title.into(),
         body: b.body.into(),
-        expires_in_days: 90,
+        expires_in_days: Some(90),
         request_key: None,
+        restriction: String::new(),
+        evaluation: None,
+        entities: vec![],
+        attachments: vec![],
+        reply_to: None,
+        update_of: None,
+        request: None,
     })
 }
 

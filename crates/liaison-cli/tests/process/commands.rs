@@ -490,3 +490,204 @@ fn log_verify_checks_the_indexes_and_log_reindex_and_compact_rebuild() {
         "{since}"
     );
 }
+
+#[test]
+fn the_desk_flags_entities_attachment_reply_thread_ack_and_the_reads_export() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut nodes = federation(tmp.path(), &["NL-NP", "DE-BKA"]);
+    for n in &mut nodes {
+        start(n);
+    }
+    let (a, b) = (&nodes[0], &nodes[1]);
+    let photo = tmp.path().join("photo.jpg");
+    std::fs::write(&photo, b"\xff\xd8\xff\xe0 not really a jpeg").unwrap();
+    let entities = tmp.path().join("entities.json");
+    std::fs::write(
+        &entities,
+        r#"[{"kind":"account","identifier":"DE44 5001 0517 5407 3249 31","institution":"X"}]"#,
+    )
+    .unwrap();
+    let id = ok(&send_args(
+        a.d(),
+        &[
+            "--to",
+            "DE-BKA",
+            "--category",
+            "trafficking.persons",
+            "--tlp",
+            "amber",
+            "--title",
+            "Who is this?",
+            "--body",
+            "Seen twice at Nadlac",
+            "--phone",
+            "+40 712 345 678",
+            "--person",
+            "Ion  Popescu;dob=1990-03-01;nat=ROU;alias=Nelu",
+            "--vehicle",
+            "is 21 kvm;country=RO;make=Mercedes Sprinter",
+            "--location",
+            "Nadlac;lat=46.17;lon=20.75",
+            "--entities",
+            entities.to_str().unwrap(),
+            "--attach",
+            photo.to_str().unwrap(),
+            "--request",
+            "--priority",
+            "immediate",
+            "--due",
+            "2d",
+            "--evaluation",
+            "c3",
+        ],
+    ))
+    .trim()
+    .to_owned();
+    wait_until("delivery", LONG, || a.outbox(b) == 0);
+    let shown: serde_json::Value = serde_json::from_str(&ok(&[
+        "bulletin",
+        "show",
+        &id,
+        "--data-dir",
+        b.d(),
+        "--json",
+    ]))
+    .unwrap();
+    let kinds: Vec<&str> = shown["entities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["account", "person", "phone", "vehicle", "location"]);
+    assert_eq!(shown["entities"][0]["identifier"], "DE44500105175407324931");
+    assert_eq!(shown["entities"][1]["full_name"], "Ion Popescu");
+    assert_eq!(shown["entities"][1]["nationality"], "RO");
+    assert_eq!(shown["entities"][2]["number"], "+40712345678");
+    assert_eq!(shown["entities"][3]["registration"], "IS21KVM");
+    assert_eq!(shown["attachments"][0]["media_type"], "image/jpeg");
+    assert_eq!(shown["request"]["priority"], "immediate");
+    assert!(shown["evaluation"].as_str().unwrap().starts_with("C3"));
+    let table = ok(&["bulletin", "show", &id, "--data-dir", b.d()]);
+    assert!(
+        table.contains("phone") && table.contains("+40712345678"),
+        "{table}"
+    );
+    assert!(table.contains("photo.jpg"), "{table}");
+    let open = ok(&["bulletin", "list", "--open-requests", "--data-dir", b.d()]);
+    assert!(open.contains(&id) && open.contains("immediate"), "{open}");
+
+    // The attachment, saved to a new file only.
+    let out = tmp.path().join("saved.jpg");
+    ok(&[
+        "bulletin",
+        "attachment",
+        "get",
+        &id,
+        "1",
+        "--out",
+        out.to_str().unwrap(),
+        "--data-dir",
+        b.d(),
+    ]);
+    assert_eq!(std::fs::read(&out).unwrap(), std::fs::read(&photo).unwrap());
+    let refused = fails(
+        &[
+            "bulletin",
+            "attachment",
+            "get",
+            &id,
+            "1",
+            "--out",
+            out.to_str().unwrap(),
+            "--data-dir",
+            b.d(),
+        ],
+        1,
+    );
+    assert!(refused.contains("cannot create"), "{refused}");
+
+    // A reply with no --to goes back to the requester; the thread and the ack.
+    let reply = ok(&send_args(
+        b.d(),
+        &[
+            "--reply-to",
+            &id,
+            "--category",
+            "trafficking.persons",
+            "--tlp",
+            "amber",
+            "--title",
+            "Known to us",
+            "--body",
+            "Convicted 2019",
+        ],
+    ))
+    .trim()
+    .to_owned();
+    ok(&[
+        "bulletin",
+        "ack",
+        &id,
+        "--state",
+        "actioned",
+        "--note",
+        "flagged",
+        "--data-dir",
+        b.d(),
+    ]);
+    wait_until("the reply and the acknowledgement", LONG, || {
+        let thread = ok(&["bulletin", "thread", &id, "--data-dir", a.d()]);
+        let shown = ok(&["bulletin", "show", &id, "--data-dir", a.d()]);
+        thread.contains(&reply) && shown.contains("actioned") && shown.contains("flagged")
+    });
+    let open = ok(&["bulletin", "list", "--open-requests", "--data-dir", a.d()]);
+    assert!(!open.contains(&id), "answered, so no longer open: {open}");
+
+    // Bad input: a phone without its country code is refused, naming it.
+    let bad = fails(
+        &send_args(
+            a.d(),
+            &[
+                "--to",
+                "DE-BKA",
+                "--category",
+                "trafficking.persons",
+                "--tlp",
+                "amber",
+                "--title",
+                "t",
+                "--body",
+                "b",
+                "--phone",
+                "0712345678",
+            ],
+        ),
+        1,
+    );
+    assert!(
+        bad.contains("entities[0]") && bad.contains("country code"),
+        "{bad}"
+    );
+
+    // The consultation log names each read.
+    let reads = ok(&["log", "export", "--reads", "--json", "--data-dir", b.d()]);
+    for door in ["cli show", "cli attachment", "cli list"] {
+        assert!(
+            reads.lines().any(|l| l.contains(door) && l.contains(&id)),
+            "{door}: {reads}"
+        );
+    }
+}
+
+#[test]
+fn the_demo_runs_a_request_a_reply_and_an_acknowledgement() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = ok(&["demo", "--dir", tmp.path().to_str().unwrap()]);
+    assert!(
+        out.contains("A request for information, a reply and an acknowledgement"),
+        "{out}"
+    );
+    assert!(out.contains("acknowledged by NL-NP: actioned"), "{out}");
+    assert!(out.contains("Demo complete."), "{out}");
+}

@@ -31,6 +31,7 @@ use crate::crypto::{
     self, EncryptionKey, EncryptionPublicKey, Entropy, SigningKey, VerifyingKey, domain,
 };
 use crate::error::{Error, Malformed, Result};
+use crate::handling::{InformationRequest, Priority};
 use crate::ids::{AgencyId, BulletinId, KeyId, Marking, UnixMillis};
 use crate::limits;
 
@@ -102,6 +103,17 @@ pub struct EnvelopeHeader {
     pub expires: UnixMillis,
     /// Category, TLP and handling codes.
     pub marking: Marking,
+    /// The conversation it belongs to, when it replies to or updates another bulletin.
+    pub thread: Option<BulletinId>,
+    /// Set when it is a request for information.
+    pub request: Option<InformationRequest>,
+}
+
+impl EnvelopeHeader {
+    /// The conversation it belongs to: its thread, or its own id when it starts one.
+    pub fn thread_id(&self) -> BulletinId {
+        self.thread.unwrap_or(self.bulletin_id)
+    }
 }
 
 impl TryFrom<pb::EnvelopeHeader> for EnvelopeHeader {
@@ -164,8 +176,36 @@ impl TryFrom<pb::EnvelopeHeader> for EnvelopeHeader {
                 .ok_or_else(|| Malformed::new("marking", "missing"))?
                 .try_into()
                 .map_err(|e: Malformed| e.within("marking"))?,
+            thread: if m.thread_id.is_empty() {
+                None
+            } else {
+                Some(BulletinId::from_slice(&m.thread_id).map_err(|e| e.within("thread_id"))?)
+            },
+            request: m
+                .request
+                .map(|r| information_request(r, m.created_unix_ms, m.expires_unix_ms))
+                .transpose()?,
         })
     }
+}
+
+/// A request's priority and due time, checked against the bulletin's times.
+fn information_request(
+    m: pb::InformationRequest,
+    created: i64,
+    expires: i64,
+) -> Result<InformationRequest, Malformed> {
+    let priority = Priority::try_from(m.priority)?;
+    if m.due_unix_ms <= created || m.due_unix_ms > expires {
+        return Err(Malformed::new(
+            "request.due_unix_ms",
+            "must be after the bulletin is created and no later than it expires",
+        ));
+    }
+    Ok(InformationRequest {
+        priority,
+        due: UnixMillis(m.due_unix_ms),
+    })
 }
 
 impl From<&EnvelopeHeader> for pb::EnvelopeHeader {
@@ -186,6 +226,14 @@ impl From<&EnvelopeHeader> for pb::EnvelopeHeader {
             expires_unix_ms: h.expires.0,
             marking: Some((&h.marking).into()),
             content_cipher: pb::ContentCipher::Aes256Gcm as i32,
+            thread_id: h
+                .thread
+                .map(|t| Bytes::copy_from_slice(&t.to_bytes()))
+                .unwrap_or_default(),
+            request: h.request.map(|r| pb::InformationRequest {
+                priority: r.priority.into(),
+                due_unix_ms: r.due.0,
+            }),
         }
     }
 }
@@ -666,8 +714,13 @@ fn encrypt(
         created: bulletin.created,
         expires: bulletin.expires,
         marking: bulletin.marking.clone(),
+        thread: bulletin.thread,
+        request: bulletin.request,
     };
-    let header = Bytes::from(pb::EnvelopeHeader::from(&header).encode_to_vec());
+    let header = pb::EnvelopeHeader::from(&header);
+    // The header too, exactly as a receiver will check it (H3, the due time...).
+    EnvelopeHeader::try_from(header.clone())?;
+    let header = Bytes::from(header.encode_to_vec());
     let content_key = crypto::random_secret(rng);
     let plaintext = Bytes::from(content.encode_to_vec());
     let ciphertext = crypto::content_encrypt(&content_key, plaintext.to_vec(), &header)?;
@@ -942,6 +995,60 @@ pub(crate) fn decrypt_content(
         created: header.created,
         expires: header.expires,
         marking: header.marking.clone(),
+        thread: header.thread,
+        request: header.request,
         content: content.try_into()?,
     })
+}
+
+/// Seals `content` (the encoded content of `envelope`, as sealing returned it) to the
+/// originator's own encryption key, so that its log never holds the plaintext.
+///
+/// Errors: [`Error::Crypto`] if HPKE fails.
+pub fn seal_own_copy(
+    envelope: &SealedEnvelope,
+    content: &[u8],
+    own_key: &crypto::EncryptionPublicKey,
+    rng: &mut impl Entropy,
+) -> Result<pb::OwnCopy> {
+    let info = [
+        domain::OWN_COPY,
+        &envelope.header().bulletin_id.to_bytes()[..],
+    ]
+    .concat();
+    let (encapsulated, ciphertext) = own_key.seal(content, &info, envelope.header_bytes(), rng)?;
+    Ok(pb::OwnCopy {
+        encryption_key_id: own_key.key_id().to_string(),
+        encapsulated_key: encapsulated.into(),
+        ciphertext: ciphertext.into(),
+    })
+}
+
+/// Opens an own copy made by [`seal_own_copy`] with whichever of `keys` it was sealed
+/// to, and returns the encoded content.
+///
+/// Errors: [`Error::DecryptionFailed`] if no key opens it.
+pub fn open_own_copy(
+    envelope: &SealedEnvelope,
+    copy: &pb::OwnCopy,
+    keys: &[crypto::EncryptionKey],
+) -> Result<Bytes> {
+    let info = [
+        domain::OWN_COPY,
+        &envelope.header().bulletin_id.to_bytes()[..],
+    ]
+    .concat();
+    let key = keys
+        .iter()
+        .find(|k| k.public_key().key_id().as_str() == copy.encryption_key_id)
+        .ok_or(Error::DecryptionFailed(
+            "the own copy is sealed to an encryption key this node no longer holds",
+        ))?;
+    key.open(
+        &copy.encapsulated_key,
+        &copy.ciphertext,
+        &info,
+        envelope.header_bytes(),
+    )
+    .map(Bytes::from)
 }

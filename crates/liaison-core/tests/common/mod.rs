@@ -64,6 +64,8 @@ pub fn directory(agencies: &[&TestAgency]) -> HashMap<AgencyId, IdentityDocument
 
 pub fn sample_bulletin(origin: &AgencyId, id: BulletinId) -> Bulletin {
     Bulletin {
+        thread: None,
+        request: None,
         id,
         origin: origin.clone(),
         created: T0,

@@ -237,8 +237,18 @@ impl TryFrom<Option<pb::Filter>> for Filter {
                 "is before filter.since_unix_ms",
             ));
         }
+        let handling = m
+            .handling_codes
+            .iter()
+            .map(|c| {
+                c.parse().map_err(|e: liaison_core::Malformed| {
+                    invalid("filter.handling_codes", e.problem)
+                })
+            })
+            .collect::<Result<_, _>>()?;
         Ok(Filter {
             direction: None,
+            handling,
             origins,
             category_prefix: (!m.category_prefix.is_empty()).then_some(m.category_prefix),
             tlps,
@@ -287,7 +297,35 @@ impl TryFrom<pb::PublishRequest> for PublishCommand {
             parse_tlp("draft.tlp", draft.tlp)?,
             handling,
         )
-        .map_err(|e| invalid("draft.handling_codes", e.problem))?;
+        .map_err(|e| invalid("draft.handling_codes", e.problem))?
+        .with_evaluation(
+            draft
+                .evaluation
+                .map(|e| {
+                    liaison_core::handling::Evaluation::new(
+                        &e.source_reliability,
+                        &e.information_credibility,
+                    )
+                })
+                .transpose()
+                .map_err(|e| invalid(&format!("draft.{}", e.field), e.problem))?,
+        )
+        .with_restriction(draft.restriction)
+        .map_err(|e| invalid(&format!("draft.{}", e.field), e.problem))?;
+        let request = draft
+            .request
+            .map(|r| {
+                Ok::<_, Status>(liaison_core::handling::InformationRequest {
+                    priority: r
+                        .priority
+                        .try_into()
+                        .map_err(|e: liaison_core::Malformed| {
+                            invalid("draft.request.priority", e.problem)
+                        })?,
+                    due: liaison_core::UnixMillis(r.due_unix_ms),
+                })
+            })
+            .transpose()?;
         let content = BulletinContent::try_from(
             draft
                 .content
@@ -315,11 +353,8 @@ impl TryFrom<pb::PublishRequest> for PublishCommand {
             draft: Draft {
                 marking,
                 content,
-                expires_in_days: if draft.expires_in_days == 0 {
-                    90
-                } else {
-                    draft.expires_in_days
-                },
+                expires_in_days: (draft.expires_in_days != 0).then_some(draft.expires_in_days),
+                request,
             },
             recipients,
         })
@@ -345,15 +380,48 @@ fn view(state: &NodeState, stored: &Stored, entries: &[liaison_store::Entry]) ->
         content: stored.content.as_ref().ok().map(fmt::BulletinContent::from),
         recalled: false,
         recall_reason: String::new(),
-        acknowledgements: bulletins::acknowledgements(state, entries)
-            .into_iter()
-            .map(|a| pb::Acknowledgement {
-                client: a.client,
-                note: a.note,
-                time_unix_ms: a.time.map_or(0, |t| t.0),
-            })
-            .collect(),
+        acknowledgements: acknowledgements_pb(state, entries),
+        thread_id: h.thread_id().to_string(),
+        request: h.request.map(|r| fmt::InformationRequest {
+            priority: r.priority.into(),
+            due_unix_ms: r.due.0,
+        }),
+        answered_by: if h.request.is_some() {
+            bulletins::answered_by(state, &h.origin, &h.thread_id(), h.created)
+                .map(|set| set.iter().map(ToString::to_string).collect())
+                .unwrap_or_default()
+        } else {
+            Vec::new()
+        },
     }
+}
+
+fn acknowledgements_pb(
+    state: &NodeState,
+    entries: &[liaison_store::Entry],
+) -> Vec<pb::Acknowledgement> {
+    bulletins::acknowledgements(state, entries)
+        .into_iter()
+        .map(|a| pb::Acknowledgement {
+            client: a.by,
+            note: a.note,
+            time_unix_ms: a.time.0,
+            agency: a.agency.map(|a| a.to_string()).unwrap_or_default(),
+            state: a.state.into(),
+            signed: a.signed,
+        })
+        .collect()
+}
+
+/// Records that `client` read `ids` through `door` (the consultation log); a read
+/// that cannot be recorded is refused.
+fn consulted(
+    state: &NodeState,
+    client: &str,
+    door: &str,
+    ids: Vec<BulletinId>,
+) -> Result<(), Error> {
+    bulletins::record_reads(state, &format!("client {client}"), door, ids)
 }
 
 /// What a subscriber sees of a recall: the bulletin's id, origin and the reason.
@@ -431,7 +499,7 @@ impl pb::client_server::Client for ClientService {
         &self,
         request: Request<pb::SubscribeRequest>,
     ) -> Result<Response<Self::SubscribeStream>, Status> {
-        self.authorize(&request, Role::Read)?;
+        let client = self.authorize(&request, Role::Read)?.name;
         let request = request.into_inner();
         let mut filter = Filter::try_from(request.filter)?;
         filter.direction = Some(Direction::In);
@@ -445,10 +513,20 @@ impl pb::client_server::Client for ClientService {
                 let notified = state.received.notified();
                 tokio::pin!(notified);
                 notified.as_mut().enable();
-                let (state2, filter2) = (state.clone(), filter.clone());
+                let (state2, filter2, client2) = (state.clone(), filter.clone(), client.clone());
                 let page = tokio::task::spawn_blocking(move || {
                     bulletins::feed(&state2, &filter2, cursor, 256, true).and_then(
                         |(items, next, _)| {
+                            let shown: Vec<BulletinId> = items
+                                .iter()
+                                .filter_map(|item| match item {
+                                    bulletins::FeedItem::Bulletin(s) => {
+                                        Some(s.header().bulletin_id)
+                                    }
+                                    bulletins::FeedItem::Recalled { .. } => None,
+                                })
+                                .collect();
+                            consulted(&state2, &client2, "api subscribe", shown)?;
                             let views = items
                                 .iter()
                                 .map(|item| match item {
@@ -496,23 +574,64 @@ impl pb::client_server::Client for ClientService {
         &self,
         request: Request<pb::GetRequest>,
     ) -> Result<Response<pb::BulletinView>, Status> {
-        self.authorize(&request, Role::Read)?;
+        let client = self.authorize(&request, Role::Read)?.name;
         let id = parse_bulletin_id("bulletin_id", &request.into_inner().bulletin_id)?;
         let view = self
             .blocking(move |state| {
                 let (stored, entries) = bulletins::find(state, &id)?;
+                consulted(state, &client, "api get", vec![id])?;
                 Ok(view(state, &stored, &entries))
             })
             .await?;
         Ok(Response::new(view))
     }
 
+    async fn thread(
+        &self,
+        request: Request<pb::ThreadRequest>,
+    ) -> Result<Response<pb::ListResponse>, Status> {
+        let client = self.authorize(&request, Role::Read)?.name;
+        let id = parse_bulletin_id("bulletin_id", &request.into_inner().bulletin_id)?;
+        let response = self
+            .blocking(move |state| {
+                let thread = bulletins::thread(state, &id)?;
+                let ids = thread.iter().map(|s| s.header().bulletin_id).collect();
+                consulted(state, &client, "api thread", ids)?;
+                Ok(pb::ListResponse {
+                    bulletins: thread
+                        .iter()
+                        .map(|s| view_with_entries(state, s))
+                        .collect::<Result<Vec<_>, Error>>()?,
+                    next_cursor: 0,
+                })
+            })
+            .await?;
+        Ok(Response::new(response))
+    }
+
     async fn list(
         &self,
         request: Request<pb::ListRequest>,
     ) -> Result<Response<pb::ListResponse>, Status> {
-        self.authorize(&request, Role::Read)?;
+        let client = self.authorize(&request, Role::Read)?.name;
         let request = request.into_inner();
+        if request.open_requests {
+            let response = self
+                .blocking(move |state| {
+                    let open = bulletins::open_requests(state)?;
+                    let ids = open.iter().map(|o| o.stored.header().bulletin_id).collect();
+                    consulted(state, &client, "api list", ids)?;
+                    Ok(pb::ListResponse {
+                        bulletins: open
+                            .iter()
+                            .map(|o| view_with_entries(state, &o.stored))
+                            .collect::<Result<Vec<_>, Error>>()?,
+                        next_cursor: 0,
+                    })
+                })
+                .await?;
+            return Ok(Response::new(response));
+        }
         let mut filter = Filter::try_from(request.filter)?;
         filter.direction = match pb::Direction::try_from(request.direction) {
             Ok(pb::Direction::In) => Some(Direction::In),
@@ -535,6 +654,8 @@ impl pb::client_server::Client for ClientService {
         let response = self
             .blocking(move |state| {
                 let (items, last, more) = bulletins::page(state, &filter, after, limit)?;
+                let ids = items.iter().map(|s| s.header().bulletin_id).collect();
+                consulted(state, &client, "api list", ids)?;
                 let bulletins = items
                     .iter()
                     .map(|s| view_with_entries(state, s))
@@ -554,7 +675,7 @@ impl pb::client_server::Client for ClientService {
     ) -> Result<Response<pb::DeliveryStatusResponse>, Status> {
         self.authorize(&request, Role::Read)?;
         let id = parse_bulletin_id("bulletin_id", &request.into_inner().bulletin_id)?;
-        let (recipients, onward) = self
+        let (recipients, onward, acknowledgements) = self
             .blocking(move |state| {
                 let (stored, entries) = bulletins::find(state, &id)?;
                 if stored.direction != Direction::Out {
@@ -563,7 +684,8 @@ impl pb::client_server::Client for ClientService {
                     )));
                 }
                 let onward = bulletins::views::onward_events(state, &entries);
-                Ok((bulletins::delivery(state, &stored, &entries)?, onward))
+                let acknowledgements = acknowledgements_pb(state, &entries);
+                Ok((bulletins::delivery(state, &stored, &entries)?, onward, acknowledgements))
             })
             .await?;
         let receipt = |r: &liaison_core::receipt::SignedReceipt| {
@@ -614,6 +736,7 @@ impl pb::client_server::Client for ClientService {
                 .into_iter()
                 .filter_map(|(logged, event)| onward_step(logged, event))
                 .collect(),
+            acknowledgements,
         }))
     }
 
@@ -664,9 +787,20 @@ impl pb::client_server::Client for ClientService {
         let client = self.authorize(&request, Role::Read)?;
         let request = request.into_inner();
         let id = parse_bulletin_id("bulletin_id", &request.bulletin_id)?;
-        let log_seq = self
-            .blocking(move |state| bulletins::acknowledge(state, &id, &client.name, &request.note))
+        let ack = match request.state {
+            0 => liaison_core::acknowledgement::AckState::Actioned,
+            n => n
+                .try_into()
+                .map_err(|e: liaison_core::Malformed| invalid("state", e.problem))?,
+        };
+        let view = self
+            .blocking(move |state| {
+                bulletins::acknowledge(state, &id, &client.name, ack, &request.note)
+            })
             .await?;
-        Ok(Response::new(pb::AcknowledgeResponse { log_seq }))
+        Ok(Response::new(pb::AcknowledgeResponse {
+            log_seq: view.log_seq,
+            sent_to: view.sent_to.unwrap_or_default(),
+        }))
     }
 }

@@ -4,7 +4,7 @@
 //! Two kinds of body go into the log:
 //! - **records** of the exchange itself, kept as the exact bytes that were signed or
 //!   sent (a published envelope, a received one, a signed receipt, a signed recall,
-//!   an acknowledgement): made by the `*_entry` functions below;
+//!   ...): made by the `*_entry` functions below;
 //! - **events** ([`LogEvent`]): what the node decided or changed (a policy decision with
 //!   its rule, a partner added, a key rotated, a node started), stored as one JSON
 //!   object with an `"event"` tag. The enum *is* the schema: `log export` parses each
@@ -339,6 +339,49 @@ pub enum LogEvent {
         /// The `SignedReleaseGrant`, base64.
         grant: String,
     },
+    /// A local officer or system acknowledged a received bulletin; the signed
+    /// acknowledgement is queued for its originator when the originator is a partner.
+    Acknowledged {
+        /// Who: the client's name, or the local operator.
+        by: String,
+        /// How far it got.
+        state: liaison_core::acknowledgement::AckState,
+        /// Its note.
+        note: String,
+        /// The originator it was sent to (none when the originator is not a partner).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sent_to: Option<AgencyId>,
+        /// The `SignedAcknowledgement`, base64.
+        signed: String,
+    },
+    /// A recipient of our bulletin acknowledged it (stored with its signature).
+    AcknowledgementReceived {
+        /// The recipient.
+        recipient: AgencyId,
+        /// How far it got.
+        state: liaison_core::acknowledgement::AckState,
+        /// Its note.
+        note: String,
+        /// When, by the recipient's clock.
+        acknowledged_at: String,
+        /// The `SignedAcknowledgement`, base64.
+        signed: String,
+    },
+    /// Bulletins read through one of the node's doors: the consultation log.
+    Consulted {
+        /// Who read: a client's name, or the local operator and their user id.
+        reader: String,
+        /// Which door: `cli show`, `cli attachment`, `cli thread`, `api get`, `api list`,
+        /// `api subscribe`, `api thread`.
+        door: String,
+        /// The bulletins shown.
+        bulletins: Vec<BulletinId>,
+    },
+    /// The payload of bulletins whose retention period ended was erased.
+    RetentionErased {
+        /// The entries erased.
+        entries: Vec<u64>,
+    },
     /// A partner holds our signed receipt for a log entry this node's log does not hold
     /// (or holds with another hash): this log was restored from a backup or rewritten.
     OwnLogBehind {
@@ -388,6 +431,11 @@ impl LogEvent {
             LogEvent::ClientIssued { .. } | LogEvent::ClientRevoked { .. } => {
                 EntryKind::ClientChange
             }
+            LogEvent::Acknowledged { .. } | LogEvent::AcknowledgementReceived { .. } => {
+                EntryKind::Acknowledged
+            }
+            LogEvent::Consulted { .. } => EntryKind::Consulted,
+            LogEvent::RetentionErased { .. } => EntryKind::NodeEvent,
         }
     }
 
@@ -408,6 +456,7 @@ impl LogEvent {
             LogEvent::OnwardForwarded { forwarder, .. } => Some(forwarder),
             LogEvent::OnwardPurged { relayed_by, .. } => Some(relayed_by),
             LogEvent::ReleaseReceived { origin, .. } => Some(origin),
+            LogEvent::AcknowledgementReceived { recipient, .. } => Some(recipient),
             LogEvent::PartnerLostEntries { partner, .. }
             | LogEvent::OwnLogBehind { partner, .. }
             | LogEvent::ErasedBeforeSending { partner, .. } => Some(partner),
@@ -461,11 +510,6 @@ pub fn receipt_entry(receipt: Bytes, bulletin: Option<BulletinId>, partner: &Age
 /// The entry of a signed recall, sent by this node or received from the origin.
 pub fn recall_entry(recall: Bytes, bulletin: BulletinId) -> NewEntry {
     NewEntry::new(EntryKind::Recall, recall).about_bulletin(bulletin)
-}
-
-/// The entry recording that a local system handled a received bulletin.
-pub fn acknowledged_entry(body: Bytes, bulletin: BulletinId) -> NewEntry {
-    NewEntry::new(EntryKind::Acknowledged, body).about_bulletin(bulletin)
 }
 
 #[cfg(test)]

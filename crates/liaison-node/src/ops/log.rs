@@ -8,7 +8,6 @@ use serde::{Deserialize, Serialize};
 use crate::error::Result;
 use crate::node::journal::LogEvent;
 use crate::node::state::NodeState;
-use crate::ops::bulletins::Acknowledgement;
 
 /// The result of `liaison log verify`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -98,7 +97,7 @@ pub enum ExportedBody {
     /// What the node decided or changed.
     Event(LogEvent),
     /// A local system handled a received bulletin.
-    Acknowledgement(Acknowledgement),
+    Acknowledgement(LegacyAcknowledgement),
     /// A signed record of the exchange, `bytes` long.
     Record {
         /// Its length.
@@ -113,6 +112,15 @@ pub enum ExportedBody {
     Erased,
 }
 
+/// An acknowledgement as versions before 0.4 logged it (a local client's note).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LegacyAcknowledgement {
+    /// The client.
+    pub client: String,
+    /// Its note.
+    pub note: String,
+}
+
 impl ExportedBody {
     fn of(kind: EntryKind, body: Option<&[u8]>, bytes: u64) -> Self {
         let Some(body) = body else {
@@ -122,10 +130,12 @@ impl ExportedBody {
             EntryKind::Published | EntryKind::Received | EntryKind::Receipt | EntryKind::Recall => {
                 ExportedBody::Record { bytes }
             }
-            EntryKind::Acknowledged => serde_json::from_slice(body).map_or(
-                ExportedBody::Unrecognised { bytes },
-                ExportedBody::Acknowledgement,
-            ),
+            EntryKind::Acknowledged if LogEvent::parse(body).is_none() => {
+                serde_json::from_slice(body).map_or(
+                    ExportedBody::Unrecognised { bytes },
+                    ExportedBody::Acknowledgement,
+                )
+            }
             _ => LogEvent::parse(body)
                 .map_or(ExportedBody::Unrecognised { bytes }, ExportedBody::Event),
         }
@@ -139,12 +149,28 @@ pub fn log_export(
     since: u64,
     limit: usize,
     with_bytes: bool,
+    only: Option<EntryKind>,
 ) -> Result<Vec<ExportedEntry>> {
     let hex = |b: &[u8]| data_encoding::HEXLOWER.encode(b);
     let b64 = |b: &[u8]| data_encoding::BASE64.encode(b);
-    state
-        .log
-        .range(since.max(1), limit)?
+    let entries = match only {
+        None => state.log.range(since.max(1), limit)?,
+        // One kind: read on in chunks until `limit` of it are found or the log ends.
+        Some(kind) => {
+            let (mut found, mut from) = (Vec::new(), since.max(1));
+            while found.len() < limit {
+                let chunk = state.log.range(from, 10_000)?;
+                let Some(last) = chunk.last().map(|e| e.seq) else {
+                    break;
+                };
+                found.extend(chunk.into_iter().filter(|e| e.kind == kind));
+                from = last + 1;
+            }
+            found.truncate(limit);
+            found
+        }
+    };
+    entries
         .into_iter()
         .map(|e| {
             let bytes = state.log.body(&e)?;

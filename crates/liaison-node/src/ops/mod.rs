@@ -10,4 +10,5 @@ pub mod keys;
 pub mod log;
 pub mod peers;
 pub mod policy;
+pub mod retention;
 pub mod status;

@@ -127,6 +127,9 @@ pub async fn run_state(
         start_workers,
         stop_rx.clone(),
     )));
+    running
+        .tasks
+        .push(tokio::spawn(erase_expired(state.clone(), stop_rx.clone())));
     let metrics_addr = match state.node().config().metrics_listen {
         Some(addr) => {
             let listener = TcpListener::bind(addr).await.map_err(Error::io(
@@ -380,6 +383,28 @@ const EPOCH_SWEEP: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Drops format-v2 epoch keys past their age even when no bulletin flows (sealing
 /// drops them too, but a quiet node must not keep its last ones).
+/// How often a running node erases payloads whose retention period ended.
+const RETENTION_SWEEP: Duration = Duration::from_secs(60);
+
+/// Erases expired payloads now and then every [`RETENTION_SWEEP`], off the async
+/// threads.
+async fn erase_expired(state: Arc<NodeState>, mut stop: watch::Receiver<bool>) {
+    loop {
+        let sweeping = state.clone();
+        let swept = tokio::task::spawn_blocking(move || {
+            crate::ops::retention::erase_expired(&sweeping, liaison_core::UnixMillis::now())
+        })
+        .await;
+        if let Ok(Err(e)) = swept {
+            tracing::error!(error = %e, "cannot erase expired payloads; retrying in a minute");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(RETENTION_SWEEP) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
+
 async fn expire_epoch_keys(state: Arc<NodeState>, mut stop: watch::Receiver<bool>) {
     loop {
         tokio::select! {

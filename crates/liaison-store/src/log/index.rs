@@ -8,6 +8,9 @@
 //! | `l` seq                           | [`Listing`]        | lists, filters, subscriptions|
 //! | `L` origin `\0` seq               | [`Listing`]        | the same, for one origin     |
 //! | `O` partner                       | entries, bytes     | a partner's outbox size      |
+//! | `t` thread id (16) seq            | [`Listing`]        | a conversation's bulletins   |
+//! | `R` seq                           | [`Listing`]        | requests for information     |
+//! | `x` expires (8) seq               | empty              | payloads due for erasure     |
 //!
 //! Every row is derived from an entry (and `O` from the outbox keys), written in the
 //! entry's own batch, and can be derived again: [`rows_for`] is the one definition,
@@ -15,7 +18,7 @@
 //! A log written before an index existed is reindexed when it is opened
 //! ([`INDEX_VERSION`]).
 
-use liaison_core::{AgencyId, UnixMillis};
+use liaison_core::{AgencyId, BulletinId, UnixMillis};
 
 use super::Log;
 use super::keys::*;
@@ -25,13 +28,13 @@ use crate::error::{Error, Result};
 
 /// The version of the index layout. A log whose stored version is older is reindexed
 /// when opened.
-pub(crate) const INDEX_VERSION: u32 = 3;
+pub(crate) const INDEX_VERSION: u32 = 4;
 
 /// The key that records [`INDEX_VERSION`].
 pub(crate) const INDEX_VERSION_KEY: &[u8] = b"mindex-version";
 
 /// Prefixes of the derived index families (rebuilt together).
-pub(crate) const DERIVED_PREFIXES: [&[u8]; 5] = [b"b", b"a", b"l", b"L", b"O"];
+pub(crate) const DERIVED_PREFIXES: [&[u8]; 8] = [b"b", b"a", b"l", b"L", b"O", b"t", b"R", b"x"];
 
 /// What lists and subscriptions filter on, read from an entry's body once when it is
 /// appended (by the node's [`Indexer`]) and kept beside the entry.
@@ -46,6 +49,12 @@ pub struct Listing {
     pub category: String,
     /// When the originator created it.
     pub created: UnixMillis,
+    /// When its payload expires and is erased (`None` for a recall).
+    pub expires: Option<UnixMillis>,
+    /// The conversation it belongs to, when it is not the first bulletin of one.
+    pub thread: Option<BulletinId>,
+    /// For a request for information: the time an answer is due.
+    pub request_due: Option<UnixMillis>,
 }
 
 /// A listed entry: where it is, what it is, and its listing.
@@ -123,20 +132,52 @@ pub(crate) fn origin_listing_key(origin: &AgencyId, seq: u64) -> Vec<u8> {
     [origin_prefix(origin), seq.to_be_bytes().to_vec()].concat()
 }
 
+pub(crate) fn thread_prefix(thread: &BulletinId) -> Vec<u8> {
+    [&b"t"[..], &thread.to_bytes()].concat()
+}
+
+pub(crate) fn request_key(seq: u64) -> [u8; 9] {
+    let mut key = [b'R'; 9];
+    key[1..].copy_from_slice(&seq.to_be_bytes());
+    key
+}
+
+/// Expiry keys sort by time: the sign bit flipped, so negative times sort first.
+pub(crate) fn expiry_key(expires: UnixMillis, seq: u64) -> [u8; 17] {
+    let mut key = [b'x'; 17];
+    key[1..9].copy_from_slice(&((expires.0 as u64) ^ (1 << 63)).to_be_bytes());
+    key[9..].copy_from_slice(&seq.to_be_bytes());
+    key
+}
+
 pub(crate) fn outbox_count_key(partner: &AgencyId) -> Vec<u8> {
     [&b"O"[..], partner.as_str().as_bytes()].concat()
 }
 
-/// `kind(1) tlp(1) created(8) time(8) origin-length(1) origin category`.
+/// `kind(1) tlp(1) created(8) time(8) origin-length(1) origin flags(1) [expires(8)]
+/// [thread(16)] [due(8)] category`; `flags` says which optional fields follow.
 pub(crate) fn encode_listing(kind: EntryKind, time: UnixMillis, listing: &Listing) -> Vec<u8> {
     let origin = listing.origin.as_str().as_bytes();
-    let mut value = Vec::with_capacity(19 + origin.len() + listing.category.len());
+    let mut value = Vec::with_capacity(52 + origin.len() + listing.category.len());
     value.push(kind_byte(kind));
     value.push(listing.tlp);
     value.extend_from_slice(&listing.created.0.to_be_bytes());
     value.extend_from_slice(&time.0.to_be_bytes());
     value.push(origin.len() as u8);
     value.extend_from_slice(origin);
+    let flags = u8::from(listing.expires.is_some())
+        | u8::from(listing.thread.is_some()) << 1
+        | u8::from(listing.request_due.is_some()) << 2;
+    value.push(flags);
+    if let Some(expires) = listing.expires {
+        value.extend_from_slice(&expires.0.to_be_bytes());
+    }
+    if let Some(thread) = listing.thread {
+        value.extend_from_slice(&thread.to_bytes());
+    }
+    if let Some(due) = listing.request_due {
+        value.extend_from_slice(&due.0.to_be_bytes());
+    }
     value.extend_from_slice(listing.category.as_bytes());
     value
 }
@@ -158,7 +199,25 @@ pub(crate) fn decode_listing(seq: u64, value: &[u8]) -> Result<ListingRow> {
     let time = int(10).ok_or_else(bad)?;
     let origin_len = usize::from(*value.get(18).ok_or_else(bad)?);
     let origin = value.get(19..19 + origin_len).ok_or_else(bad)?;
-    let category = value.get(19 + origin_len..).ok_or_else(bad)?;
+    let mut at = 19 + origin_len;
+    let flags = *value.get(at).ok_or_else(bad)?;
+    at += 1;
+    let mut optional = |bit: u8, len: usize| -> Result<Option<&[u8]>> {
+        if flags & bit == 0 {
+            return Ok(None);
+        }
+        let field = value.get(at..at + len).ok_or_else(bad)?;
+        at += len;
+        Ok(Some(field))
+    };
+    let time_of = |b: &[u8]| UnixMillis(i64::from_be_bytes(b.try_into().unwrap_or_default()));
+    let expires = optional(1, 8)?.map(time_of);
+    let thread = optional(2, 16)?
+        .map(BulletinId::from_slice)
+        .transpose()
+        .map_err(|_| bad())?;
+    let request_due = optional(4, 8)?.map(time_of);
+    let category = value.get(at..).ok_or_else(bad)?;
     Ok(ListingRow {
         seq,
         kind,
@@ -171,6 +230,9 @@ pub(crate) fn decode_listing(seq: u64, value: &[u8]) -> Result<ListingRow> {
             tlp,
             category: String::from_utf8(category.to_vec()).map_err(|_| bad())?,
             created: UnixMillis(created),
+            expires,
+            thread,
+            request_due,
         },
     })
 }
@@ -193,10 +255,30 @@ pub(crate) fn rows_for(
     }
     if let Some(listing) = listing {
         let value = encode_listing(kind, time, listing);
-        rows.push((origin_listing_key(&listing.origin, seq), value.clone()));
-        rows.push((listing_key(seq).to_vec(), value));
+        for key in listing_keys(seq, listing) {
+            rows.push((key, value.clone()));
+        }
+        if let Some(expires) = listing.expires {
+            rows.push((expiry_key(expires, seq).to_vec(), Vec::new()));
+        }
     }
     rows
+}
+
+/// The keys whose value is the listing of entry `seq` (the expiry key aside): what
+/// goes when its body is erased.
+pub(crate) fn listing_keys(seq: u64, listing: &Listing) -> Vec<Vec<u8>> {
+    let mut keys = vec![
+        origin_listing_key(&listing.origin, seq),
+        listing_key(seq).to_vec(),
+    ];
+    if let Some(thread) = &listing.thread {
+        keys.push([thread_prefix(thread), seq.to_be_bytes().to_vec()].concat());
+    }
+    if listing.request_due.is_some() {
+        keys.push(request_key(seq).to_vec());
+    }
+    keys
 }
 
 /// The rows of a stored entry, its listing read by `indexer` from its body (an erased
@@ -269,7 +351,7 @@ impl Log {
             }
         }
         let mut stored = SetDigest::default();
-        for prefix in [&b"b"[..], b"a", b"l", b"L"] {
+        for prefix in DERIVED_PREFIXES.into_iter().filter(|p| *p != b"O") {
             for item in tree.scan_prefix(prefix) {
                 let (k, v) = item?;
                 stored.add(&k, &v);
@@ -457,6 +539,46 @@ impl Log {
             last,
             exhausted,
         })
+    }
+
+    /// The listed bulletins of conversation `thread` other than its first, in log
+    /// order (the first is found by its id).
+    pub fn thread_rows(&self, thread: &BulletinId) -> Result<Vec<ListingRow>> {
+        self.rows_under(&thread_prefix(thread), usize::MAX)
+    }
+
+    /// Every listed request for information, in log order, at most `limit`.
+    pub fn request_rows(&self, limit: usize) -> Result<Vec<ListingRow>> {
+        self.rows_under(b"R", limit)
+    }
+
+    /// Entries whose payload expired before `now` and is still held, oldest expiry
+    /// first, at most `limit`.
+    pub fn expired_before(&self, now: UnixMillis, limit: usize) -> Result<Vec<u64>> {
+        let end = expiry_key(now, 0);
+        let tree = self.tree()?;
+        let mut out = Vec::new();
+        for item in tree.range(&b"x"[..]..&end[..]).take(limit) {
+            let (key, _) = item?;
+            if let Some(seq) = seq_suffix(&key) {
+                out.push(seq);
+            }
+        }
+        Ok(out)
+    }
+
+    fn rows_under(&self, prefix: &[u8], limit: usize) -> Result<Vec<ListingRow>> {
+        let tree = self.tree()?;
+        let mut out = Vec::new();
+        for item in tree.scan_prefix(prefix).take(limit) {
+            let (key, value) = item?;
+            let seq = seq_suffix(&key).ok_or_else(|| Error::Tampered {
+                seq: 0,
+                problem: "an index key is too short".into(),
+            })?;
+            out.push(decode_listing(seq, &value)?);
+        }
+        Ok(out)
     }
 
     /// The first entry logged at or after `time` (one past the head if none), by

@@ -9,6 +9,8 @@
 //! | `a` agency `\0` kind seq         | empty: index by partner, kind  |
 //! | `l` seq, `L` origin `\0` seq      | listing: lists and filters     |
 //! | `O` partner                      | outbox entries and bytes       |
+//! | `t` thread (16) seq, `R` seq     | listing: threads, requests     |
+//! | `x` expires seq                  | empty: payloads due to erase   |
 //! | `m` name                         | log metadata (index version)   |
 //! | `c` seq                          | `pb::SignedCheckpoint`         |
 //! | `o` partner `\0` published seq   | its size: the partner's outbox |

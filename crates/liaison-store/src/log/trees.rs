@@ -16,13 +16,16 @@ use crate::error::{Error, Result};
 
 /// The families with a tree of their own: prefix and tree name. Everything else (the
 /// entries, checkpoints, claims, partners, clients, counts, metadata) is in `log`.
-const FAMILIES: [(u8, &str); 6] = [
+const FAMILIES: [(u8, &str); 9] = [
     (b'o', "outbox"),
     (b'd', "delivered"),
     (b'b', "bulletins"),
     (b'a', "agencies"),
     (b'l', "listings"),
     (b'L', "origins"),
+    (b't', "threads"),
+    (b'R', "requests"),
+    (b'x', "expiries"),
 ];
 
 /// The log's trees: `log` first, then one per family in [`FAMILIES`] order.

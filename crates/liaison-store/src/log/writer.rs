@@ -518,8 +518,10 @@ impl Writer {
             let mut unlisted = Vec::new();
             if let Some(row) = tree.get(index::listing_key(*erased))? {
                 let row = index::decode_listing(*erased, &row)?;
-                unlisted.push(index::listing_key(*erased).to_vec());
-                unlisted.push(index::origin_listing_key(&row.listing.origin, *erased));
+                unlisted.extend(index::listing_keys(*erased, &row.listing));
+                if let Some(expires) = row.listing.expires {
+                    unlisted.push(index::expiry_key(expires, *erased).to_vec());
+                }
             }
             erasures.push((
                 *erased,

@@ -41,6 +41,15 @@ pub trait Command: Serialize + DeserializeOwned + Into<AdminRequest> {
     ///
     /// Errors: those of the operation, each naming what was wrong.
     fn run(self, state: &NodeState) -> Result<Self::Reply>;
+
+    /// Like [`Command::run`], knowing who asked (`caller`, for the consultation log):
+    /// commands that show bulletins record the read.
+    ///
+    /// Errors: those of [`Command::run`], or the read cannot be recorded.
+    fn run_as(self, state: &NodeState, caller: &str) -> Result<Self::Reply> {
+        let _ = caller;
+        self.run(state)
+    }
 }
 
 /// Declares the wire enum over the command structs, and the dispatch that runs one
@@ -61,10 +70,10 @@ macro_rules! admin_commands {
         })*
 
         impl AdminRequest {
-            /// Runs the command and encodes its reply for the socket.
-            pub fn execute(self, state: &NodeState) -> Result<serde_json::Value> {
+            /// Runs the command for `caller` and encodes its reply for the socket.
+            pub fn execute(self, state: &NodeState, caller: &str) -> Result<serde_json::Value> {
                 match self {
-                    $(AdminRequest::$name(command) => encode(command.run(state)?),)*
+                    $(AdminRequest::$name(command) => encode(command.run_as(state, caller)?),)*
                 }
             }
         }
@@ -86,6 +95,14 @@ admin_commands! {
     BulletinList,
     /// One bulletin, decrypted, with its delivery status.
     BulletinShow,
+    /// The conversation a bulletin belongs to.
+    BulletinThread,
+    /// Requests for information awaiting an answer.
+    BulletinOpenRequests,
+    /// One attachment of a bulletin.
+    BulletinAttachment,
+    /// Acknowledge a received bulletin to its originator.
+    BulletinAcknowledge,
     /// Pass a received bulletin on to another partner (onward sharing).
     BulletinForward,
     /// Recall a bulletin this node published.
@@ -214,20 +231,152 @@ pub struct BulletinList {
     /// Oldest first.
     #[serde(default)]
     pub oldest_first: bool,
+    /// Only those carrying every one of these handling codes.
+    #[serde(default)]
+    pub handling: Vec<liaison_core::HandlingCode>,
 }
 
 impl Command for BulletinList {
     type Reply = Vec<BulletinSummary>;
     fn run(self, state: &NodeState) -> Result<Vec<BulletinSummary>> {
+        self.run_as(state, &crate::ops::bulletins::local_operator(None))
+    }
+    fn run_as(self, state: &NodeState, caller: &str) -> Result<Vec<BulletinSummary>> {
         let filter = crate::ops::bulletins::Filter {
             direction: self.direction,
             origins: self.origins,
             tlps: self.tlps,
             category_prefix: self.category,
             newest_first: !self.oldest_first,
+            handling: self.handling,
             ..Default::default()
         };
-        views::bulletin_list(state, &filter, self.limit.unwrap_or(50).min(10_000))
+        let list = views::bulletin_list(state, &filter, self.limit.unwrap_or(50).min(10_000))?;
+        record(
+            state,
+            caller,
+            "cli list",
+            list.iter().map(|b| b.id.as_str()),
+        )?;
+        Ok(list)
+    }
+}
+
+/// Records a read by `caller` (the consultation log) of the bulletins `ids` name.
+fn record<'a>(
+    state: &NodeState,
+    caller: &str,
+    door: &str,
+    ids: impl Iterator<Item = &'a str>,
+) -> Result<()> {
+    let ids = ids.filter_map(|id| id.parse().ok()).collect();
+    crate::ops::bulletins::record_reads(state, caller, door, ids)
+}
+
+/// Requests for information awaiting an answer, ours and partners'.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BulletinOpenRequests {}
+
+impl Command for BulletinOpenRequests {
+    type Reply = Vec<views::OpenRequestView>;
+    fn run(self, state: &NodeState) -> Result<Self::Reply> {
+        self.run_as(state, &crate::ops::bulletins::local_operator(None))
+    }
+    fn run_as(self, state: &NodeState, caller: &str) -> Result<Self::Reply> {
+        let open = views::open_requests(state)?;
+        record(
+            state,
+            caller,
+            "cli list",
+            open.iter().map(|o| o.summary.id.as_str()),
+        )?;
+        Ok(open)
+    }
+}
+
+/// The conversation a bulletin belongs to, oldest first.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BulletinThread {
+    /// Any bulletin of it.
+    pub id: BulletinId,
+}
+
+impl Command for BulletinThread {
+    type Reply = Vec<BulletinSummary>;
+    fn run(self, state: &NodeState) -> Result<Vec<BulletinSummary>> {
+        self.run_as(state, &crate::ops::bulletins::local_operator(None))
+    }
+    fn run_as(self, state: &NodeState, caller: &str) -> Result<Vec<BulletinSummary>> {
+        let thread = views::bulletin_thread(state, &self.id)?;
+        record(
+            state,
+            caller,
+            "cli thread",
+            thread.iter().map(|b| b.id.as_str()),
+        )?;
+        Ok(thread)
+    }
+}
+
+/// One attachment of a bulletin, base64.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BulletinAttachment {
+    /// The bulletin.
+    pub id: BulletinId,
+    /// The attachment's number, from 1.
+    pub number: usize,
+}
+
+/// An attachment as it crosses the admin socket.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AttachmentData {
+    /// File name, as the sender gave it (never a path).
+    pub file_name: String,
+    /// Media type, as the sender declared it.
+    pub media_type: String,
+    /// The bytes, base64.
+    pub data_base64: String,
+}
+
+impl Command for BulletinAttachment {
+    type Reply = AttachmentData;
+    fn run(self, state: &NodeState) -> Result<AttachmentData> {
+        self.run_as(state, &crate::ops::bulletins::local_operator(None))
+    }
+    fn run_as(self, state: &NodeState, caller: &str) -> Result<AttachmentData> {
+        let a = views::attachment(state, &self.id, self.number)?;
+        crate::ops::bulletins::record_reads(state, caller, "cli attachment", vec![self.id])?;
+        Ok(AttachmentData {
+            file_name: a.file_name,
+            media_type: a.media_type,
+            data_base64: data_encoding::BASE64.encode(&a.data),
+        })
+    }
+}
+
+/// Acknowledge a received bulletin: signed and queued for its originator.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BulletinAcknowledge {
+    /// The bulletin.
+    pub id: BulletinId,
+    /// How far the desk got.
+    pub state: liaison_core::acknowledgement::AckState,
+    /// A note for the originator.
+    #[serde(default)]
+    pub note: String,
+}
+
+impl Command for BulletinAcknowledge {
+    type Reply = crate::ops::bulletins::AcknowledgeView;
+    fn run(self, state: &NodeState) -> Result<Self::Reply> {
+        self.run_as(state, &crate::ops::bulletins::local_operator(None))
+    }
+    fn run_as(self, state: &NodeState, caller: &str) -> Result<Self::Reply> {
+        crate::ops::bulletins::acknowledge(state, &self.id, caller, self.state, &self.note)
     }
 }
 
@@ -242,7 +391,12 @@ pub struct BulletinShow {
 impl Command for BulletinShow {
     type Reply = BulletinDetail;
     fn run(self, state: &NodeState) -> Result<BulletinDetail> {
-        views::bulletin_show(state, &self.id)
+        self.run_as(state, &crate::ops::bulletins::local_operator(None))
+    }
+    fn run_as(self, state: &NodeState, caller: &str) -> Result<BulletinDetail> {
+        let detail = views::bulletin_show(state, &self.id)?;
+        crate::ops::bulletins::record_reads(state, caller, "cli show", vec![self.id])?;
+        Ok(detail)
     }
 }
 
@@ -397,12 +551,16 @@ pub struct LogExport {
     /// With each entry's hashed record and body, base64 (evidence).
     #[serde(default)]
     pub with_bytes: bool,
+    /// Only the consultation log: who read which bulletins, through which door.
+    #[serde(default)]
+    pub reads: bool,
 }
 
 impl Command for LogExport {
     type Reply = Vec<ExportedEntry>;
     fn run(self, state: &NodeState) -> Result<Vec<ExportedEntry>> {
-        log_ops::log_export(state, self.since, self.limit, self.with_bytes)
+        let only = self.reads.then_some(liaison_store::EntryKind::Consulted);
+        log_ops::log_export(state, self.since, self.limit, self.with_bytes, only)
     }
 }
 

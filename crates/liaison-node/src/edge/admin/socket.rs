@@ -59,11 +59,14 @@ pub async fn serve(
             _ = shutdown.changed() => return,
         };
         let (state, after) = (state.clone(), after.clone());
+        // Who is on the other end, for the consultation log.
+        let caller =
+            crate::ops::bulletins::local_operator(stream.peer_cred().ok().map(|c| c.uid()));
         tokio::spawn(async move {
             let (read, mut write) = stream.into_split();
             let mut lines = BufReader::new(read).lines();
             while let Ok(Some(line)) = lines.next_line().await {
-                let reply = answer(&state, &after, &line).await;
+                let reply = answer(&state, &after, &line, &caller).await;
                 let mut text = serde_json::to_string(&reply).unwrap_or_default();
                 text.push('\n');
                 if write.write_all(text.as_bytes()).await.is_err() {
@@ -78,6 +81,7 @@ async fn answer(
     state: &Arc<NodeState>,
     after: &Arc<dyn Fn() + Send + Sync>,
     line: &str,
+    caller: &str,
 ) -> Reply<serde_json::Value> {
     let request = match serde_json::from_str::<AdminRequest>(line) {
         Ok(request) => request,
@@ -88,8 +92,8 @@ async fn answer(
             );
         }
     };
-    let state = state.clone();
-    match tokio::task::spawn_blocking(move || request.execute(&state)).await {
+    let (state, caller) = (state.clone(), caller.to_owned());
+    match tokio::task::spawn_blocking(move || request.execute(&state, &caller)).await {
         Ok(Ok(value)) => {
             after();
             Reply::Ok(value)
@@ -117,7 +121,7 @@ pub fn call<C: Command>(data_dir: &Path, command: C) -> Result<C::Reply> {
         // No socket, or nobody listening on it: the node is not running.
         Err(_) => {
             let state = NodeState::open_offline(Node::load(data_dir)?)?;
-            command.run(&state)
+            command.run_as(&state, &crate::ops::bulletins::local_operator(None))
         }
     }
 }

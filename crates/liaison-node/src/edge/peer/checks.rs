@@ -397,13 +397,66 @@ pub(super) fn check_notice(state: &NodeState, partner: &AgencyId, raw: Bytes) ->
             (id, event)
         }
         Some(Notice::ReleaseGrant(bytes)) => return check_release_grant(state, partner, bytes),
+        Some(Notice::Acknowledgement(bytes)) => {
+            let ack = match liaison_core::acknowledgement::SignedAcknowledgement::verify(
+                bytes, &*partners,
+            ) {
+                Ok(a) => a,
+                Err(e) => {
+                    return refuse(
+                        None,
+                        RejectCode::from(&e),
+                        format!("notice: acknowledgement: {e}"),
+                    );
+                }
+            };
+            let id = ack.bulletin_id;
+            if &ack.recipient != partner {
+                return refuse(
+                    Some(id),
+                    RejectCode::WrongSender,
+                    format!("an acknowledgement by {} sent by {partner}", ack.recipient),
+                );
+            }
+            let event = crate::node::journal::LogEvent::AcknowledgementReceived {
+                recipient: partner.clone(),
+                state: ack.state,
+                note: ack.note.clone(),
+                acknowledged_at: ack.time.to_string(),
+                signed: b64(&ack.to_bytes()),
+            };
+            (id, event)
+        }
         None => return refuse(None, RejectCode::Malformed, "notice: empty".into()),
     };
     // Only about bulletins this node originated.
     let me = state.node().config().agency.clone();
     match crate::ops::bulletins::find(state, &bulletin_id) {
-        Ok((stored, _)) if stored.direction == Direction::Out && stored.header().origin == me => {
-            Checked::Notice { bulletin_id, event }
+        Ok((stored, entries))
+            if stored.direction == Direction::Out && stored.header().origin == me =>
+        {
+            // An acknowledgement only from an agency that holds it: a recipient, or a
+            // partner one of them forwarded it to (as its signed notice told us).
+            let holds = |agency: &AgencyId| {
+                stored.header().recipients.iter().any(|r| &r.agency == agency)
+                    || crate::ops::bulletins::views::onward_events(state, &entries)
+                        .iter()
+                        .any(|(_, e)| {
+                            matches!(e, crate::node::journal::LogEvent::OnwardForwarded { to, .. } if to == agency)
+                        })
+            };
+            match &event {
+                crate::node::journal::LogEvent::AcknowledgementReceived { recipient, .. }
+                    if !holds(recipient) =>
+                {
+                    refuse(
+                        Some(bulletin_id),
+                        RejectCode::NotARecipient,
+                        format!("{recipient} did not receive bulletin {bulletin_id}"),
+                    )
+                }
+                _ => Checked::Notice { bulletin_id, event },
+            }
         }
         Ok(_) | Err(crate::error::Error::NotFound(_)) => refuse(
             Some(bulletin_id),

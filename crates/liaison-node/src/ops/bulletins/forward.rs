@@ -126,9 +126,16 @@ pub fn forward(state: &NodeState, id: &BulletinId, to: &AgencyId) -> Result<Forw
         &mut SystemRng,
     )?;
     let content = stored.content.clone().unwrap_or_default();
+    let own_copy = liaison_core::envelope::seal_own_copy(
+        forwarded.original(),
+        &pb::BulletinContent::from(&content).encode_to_vec(),
+        node.keys().encryption.public_key(),
+        &mut SystemRng,
+    )?;
     let record = pb::PublishedRecord {
         envelope: forwarded.as_bytes().clone(),
-        content: pb::BulletinContent::from(&content).encode_to_vec().into(),
+        content: bytes::Bytes::new(),
+        own_copy: Some(own_copy),
         refusals: Vec::new(),
         decisions: vec![decision.to_pb()],
         forwarded: true,

@@ -52,6 +52,9 @@ fn listing_of(input: &IndexInput<'_>) -> Option<Listing> {
                 tlp: 0,
                 category: String::new(),
                 created: UnixMillis(recall.time_unix_ms),
+                expires: None,
+                thread: None,
+                request_due: None,
             });
         }
         _ => return None,
@@ -62,5 +65,8 @@ fn listing_of(input: &IndexInput<'_>) -> Option<Listing> {
         tlp: tlp_number(header.marking.tlp),
         category: header.marking.category.to_string(),
         created: header.created,
+        expires: Some(header.expires),
+        thread: header.thread,
+        request_due: header.request.map(|r| r.due),
     })
 }

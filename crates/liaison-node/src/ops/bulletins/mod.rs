@@ -9,17 +9,24 @@ mod forward;
 pub mod listing;
 mod publish;
 mod read;
+mod reads;
 mod recall;
 mod release;
+mod threads;
 pub mod views;
 
-pub use acknowledge::{Acknowledgement, acknowledge, acknowledgements};
+pub use acknowledge::{
+    AcknowledgeView, Acknowledgement, acknowledge, acknowledgements,
+    signed_bytes as acknowledgement_bytes,
+};
 pub use delivery::{Delivery, delivery};
 pub use forward::{ForwardView, forward, onward_copies};
 pub use publish::{Published, publish};
 pub use read::{FeedItem, Filter, SCAN_BUDGET, Stored, feed, find, load, page};
+pub use reads::{local_operator, record_reads};
 pub use recall::{RecallView, recall};
 pub use release::{ReleaseView, grant_bytes, release};
+pub use threads::{OpenRequest, answered_by, open_requests, thread, thread_parties};
 
 use liaison_core::{AgencyId, BulletinContent, Marking};
 use serde::{Deserialize, Serialize};
@@ -81,8 +88,11 @@ pub struct Draft {
     pub marking: Marking,
     /// Title, body, entities, attachments, references.
     pub content: BulletinContent,
-    /// Days until it expires (at least 1).
-    pub expires_in_days: u32,
+    /// Days until it expires (at least 1); `None` for the retention period the policy
+    /// sets for its category, which is also the most it may ask for.
+    pub expires_in_days: Option<u32>,
+    /// Set to make it a request for information.
+    pub request: Option<liaison_core::handling::InformationRequest>,
 }
 
 /// Who a bulletin is for.

@@ -44,14 +44,95 @@ pub fn publish(
     if let Some(key) = request_key
         && let Some(seq) = state.log.request_key(key)?
     {
-        return replay(state, seq, key, &draft);
+        return replay(state, seq, key, &draft.marking, &draft.content);
     }
-    let judged = judge_recipients(state, &draft, recipients);
+    let draft = complete(state, draft)?;
+    let judged = judge_recipients(state, &draft.marking, recipients);
     if judged.keys.is_empty() {
         return Err(refuse(state, &draft, judged)?);
     }
     super::check_outbox_room(state, judged.keys.iter().map(|k| &k.agency))?;
     seal_and_queue(state, draft, judged, request_key)
+}
+
+/// A draft with what the node settles for it: its thread and how long it lives.
+#[derive(Clone)]
+struct Complete {
+    marking: liaison_core::Marking,
+    content: liaison_core::BulletinContent,
+    request: Option<liaison_core::handling::InformationRequest>,
+    thread: Option<BulletinId>,
+    days: u32,
+}
+
+/// Settles a draft's thread (from the bulletin it replies to or updates, which this
+/// node must hold) and its lifetime (the retention period the policy sets for its
+/// category, or less if asked), and checks a request's due time against both.
+fn complete(state: &NodeState, mut draft: Draft) -> Result<Complete> {
+    // One canonical form for every entity, whichever door it came through.
+    draft.content.entities = std::mem::take(&mut draft.content.entities)
+        .into_iter()
+        .enumerate()
+        .map(|(i, e)| {
+            liaison_core::normalize::entity(e)
+                .map_err(|e| Error::InvalidRequest(format!("entities[{i}]: {e}")))
+        })
+        .collect::<Result<_>>()?;
+    let parent = draft.content.references.iter().find(|r| {
+        matches!(
+            r.kind,
+            liaison_core::ReferenceKind::Reply | liaison_core::ReferenceKind::Update
+        )
+    });
+    let thread = match parent {
+        Some(reference) => match super::find(state, &reference.bulletin_id) {
+            Ok((parent, _)) => Some(parent.header().thread_id()),
+            Err(Error::NotFound(_)) => {
+                return Err(Error::InvalidRequest(format!(
+                    "it answers or updates {}, which this node does not hold",
+                    reference.bulletin_id
+                )));
+            }
+            Err(e) => return Err(e),
+        },
+        None => None,
+    };
+    let (retention, rule) = state
+        .policy
+        .snapshot()
+        .retention()
+        .days_for(&draft.marking.category);
+    let days = match draft.expires_in_days {
+        None => retention,
+        Some(0) => {
+            return Err(Error::InvalidRequest(
+                "expires in 0 days: at least 1".into(),
+            ));
+        }
+        Some(days) if days > retention => {
+            return Err(Error::InvalidRequest(format!(
+                "expires in {days} days: the policy keeps {} bulletins at most {retention} days ({rule})",
+                draft.marking.category
+            )));
+        }
+        Some(days) => days,
+    };
+    if let Some(request) = &draft.request {
+        let now = UnixMillis::now();
+        if request.due <= now || request.due > now.plus_days(i64::from(days)) {
+            return Err(Error::InvalidRequest(format!(
+                "request due {}: must be in the future and before the bulletin expires in {days} days",
+                request.due
+            )));
+        }
+    }
+    Ok(Complete {
+        marking: draft.marking,
+        content: draft.content,
+        request: draft.request,
+        thread,
+        days,
+    })
 }
 
 /// Every candidate recipient, judged under one policy snapshot.
@@ -64,7 +145,11 @@ struct Judged {
     decisions: Vec<PolicyDecisionRecord>,
 }
 
-fn judge_recipients(state: &NodeState, draft: &Draft, recipients: &Recipients) -> Judged {
+fn judge_recipients(
+    state: &NodeState,
+    marking: &liaison_core::Marking,
+    recipients: &Recipients,
+) -> Judged {
     let partners = state.partners.snapshot();
     let policy = state.policy.snapshot();
     let candidates: Vec<AgencyId> = match recipients {
@@ -90,8 +175,7 @@ fn judge_recipients(state: &NodeState, draft: &Draft, recipients: &Recipients) -
             judged.refused.push((agency.clone(), reason));
             continue;
         };
-        let decision =
-            PolicyDecisionRecord::new(agency, &policy.egress(agency, &draft.marking), &policy);
+        let decision = PolicyDecisionRecord::new(agency, &policy.egress(agency, marking), &policy);
         if decision.allowed {
             judged.keys.push(RecipientKey {
                 agency: agency.clone(),
@@ -107,7 +191,7 @@ fn judge_recipients(state: &NodeState, draft: &Draft, recipients: &Recipients) -
 
 /// The error for a publish no recipient may receive; a refusal by the policy is
 /// logged, since it is still a decision the auditor must see.
-fn refuse(state: &NodeState, draft: &Draft, judged: Judged) -> Result<Error> {
+fn refuse(state: &NodeState, draft: &Complete, judged: Judged) -> Result<Error> {
     let Judged {
         refused, decisions, ..
     } = judged;
@@ -137,22 +221,20 @@ fn refuse(state: &NodeState, draft: &Draft, judged: Judged) -> Result<Error> {
 /// each, with every decision, in one entry.
 fn seal_and_queue(
     state: &NodeState,
-    draft: Draft,
+    draft: Complete,
     judged: Judged,
     request_key: Option<&str>,
 ) -> Result<Published> {
     // Kept only to answer a concurrent retry with the same key.
-    let draft_again = request_key.map(|_| Draft {
-        marking: draft.marking.clone(),
-        content: draft.content.clone(),
-        expires_in_days: draft.expires_in_days,
-    });
+    let draft_again = request_key.map(|_| draft.clone());
     let now = UnixMillis::now();
     let bulletin = Bulletin {
+        thread: draft.thread,
+        request: draft.request,
         id: BulletinId::new(now),
         origin: state.node().config().agency.clone(),
         created: now,
-        expires: now.plus_days(i64::from(draft.expires_in_days.max(1))),
+        expires: now.plus_days(i64::from(draft.days)),
         marking: draft.marking,
         content: draft.content,
     };
@@ -166,9 +248,18 @@ fn seal_and_queue(
         &state.envelopes.signer,
         &mut SystemRng,
     )?;
+    // Our own copy of the content, sealed to our own encryption key: the log never
+    // holds a bulletin in plaintext.
+    let own_copy = liaison_core::envelope::seal_own_copy(
+        &envelope,
+        &content,
+        state.node().keys().encryption.public_key(),
+        &mut SystemRng,
+    )?;
     let record = pb::PublishedRecord {
         envelope: envelope.as_bytes().clone(),
-        content,
+        content: bytes::Bytes::new(),
+        own_copy: Some(own_copy),
         refusals: judged
             .refused
             .iter()
@@ -196,7 +287,7 @@ fn seal_and_queue(
         // A concurrent retry with the same key won the race: answer as it did.
         Err(liaison_store::Error::Duplicate { seq }) => {
             return match (request_key, &draft_again) {
-                (Some(key), Some(draft)) => replay(state, seq, key, draft),
+                (Some(key), Some(draft)) => replay(state, seq, key, &draft.marking, &draft.content),
                 // Only a request key can be claimed twice; a duplicate without one
                 // would be a bug in the store.
                 _ => Err(Error::Internal(format!("entry {seq} claimed twice"))),
@@ -219,7 +310,13 @@ fn seal_and_queue(
 /// The answer to a retry: the publish `key` first made, if `draft` is the same bulletin
 /// (marking and content); a different bulletin under a used key is refused, never
 /// silently answered with the first.
-fn replay(state: &NodeState, seq: u64, key: &str, draft: &Draft) -> Result<Published> {
+fn replay(
+    state: &NodeState,
+    seq: u64,
+    key: &str,
+    marking: &liaison_core::Marking,
+    content: &liaison_core::BulletinContent,
+) -> Result<Published> {
     let stored = state
         .log
         .get(seq)?
@@ -227,8 +324,8 @@ fn replay(state: &NodeState, seq: u64, key: &str, draft: &Draft) -> Result<Publi
         .transpose()?
         .flatten()
         .ok_or_else(|| Error::NotFound(format!("log entry {seq} named by the request key")))?;
-    let same = stored.header().marking == draft.marking
-        && stored.content.as_ref().is_ok_and(|c| *c == draft.content);
+    let same =
+        stored.header().marking == *marking && stored.content.as_ref().is_ok_and(|c| c == content);
     if !same {
         return Err(Error::RequestKeyReused {
             key: key.to_owned(),

@@ -76,7 +76,7 @@ pub fn load(state: &NodeState, entry: Entry) -> Result<Option<Stored>> {
         return Ok(None);
     };
     let (envelope, content, provenance) = match direction {
-        Direction::Out => read_published(&entry, body)?,
+        Direction::Out => read_published(state, &entry, body)?,
         Direction::In => read_received(state, &entry, body)?,
     };
     let (refused, forwarded_by) = match provenance {
@@ -101,13 +101,11 @@ type ReadBack = (
     Provenance,
 );
 
-/// One of our own: the envelope as sent and the content we kept.
-fn read_published(entry: &Entry, body: Bytes) -> Result<ReadBack> {
+/// One of our own: the envelope as sent and the content we kept, sealed to our own
+/// encryption key (plaintext only in records written before version 0.4).
+fn read_published(state: &NodeState, entry: &Entry, body: Bytes) -> Result<ReadBack> {
     let record = pb::PublishedRecord::decode(body)
         .map_err(|e| Error::Internal(format!("log entry {} does not decode: {e}", entry.seq)))?;
-    let content = pb::BulletinContent::decode(record.content)
-        .map_err(|e| e.to_string())
-        .and_then(|c| BulletinContent::try_from(c).map_err(|e| e.to_string()));
     // A forward keeps the original envelope inside.
     let envelope = if record.forwarded {
         ForwardedEnvelope::decode(record.envelope)?
@@ -116,6 +114,18 @@ fn read_published(entry: &Entry, body: Bytes) -> Result<ReadBack> {
     } else {
         SealedEnvelope::decode(record.envelope)?
     };
+    let plaintext = match &record.own_copy {
+        Some(copy) => {
+            liaison_core::envelope::open_own_copy(&envelope, copy, state.node().decryption_keys())
+                .map_err(|e| e.to_string())
+        }
+        None => Ok(record.content),
+    };
+    let content = plaintext.and_then(|p| {
+        pb::BulletinContent::decode(p)
+            .map_err(|e| e.to_string())
+            .and_then(|c| BulletinContent::try_from(c).map_err(|e| e.to_string()))
+    });
     let refused: Vec<(AgencyId, String)> = record
         .refusals
         .into_iter()
@@ -181,6 +191,9 @@ pub struct Filter {
     pub until: Option<UnixMillis>,
     /// Newest first (cursors then move back through the log).
     pub newest_first: bool,
+    /// Only those carrying every one of these handling codes (judged on the header,
+    /// after the index: a page may then hold fewer than asked, with more to come).
+    pub handling: Vec<liaison_core::HandlingCode>,
 }
 
 impl Filter {
@@ -306,7 +319,12 @@ pub fn feed(
                     recall: Box::new(recall),
                 });
             }
-        } else if let Some(stored) = load(state, entry)? {
+        } else if let Some(stored) = load(state, entry)?
+            && filter
+                .handling
+                .iter()
+                .all(|c| stored.header().marking.handling_codes.contains(c))
+        {
             out.push(FeedItem::Bulletin(Box::new(stored)));
         }
     }

@@ -1,6 +1,11 @@
-//! Bulletins as the operator sees them: send, list, show with delivery state.
+//! Bulletins as the operator sees them: send, list, show with delivery state,
+//! threads and open requests.
 
-use liaison_core::{AgencyId, BulletinContent, BulletinId, Category, HandlingCode, Marking, Tlp};
+use liaison_core::handling::{Evaluation, InformationRequest};
+use liaison_core::{
+    AgencyId, Attachment, BulletinContent, BulletinId, Category, Entity, HandlingCode, Marking,
+    Reference, ReferenceKind, Tlp,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -12,8 +17,11 @@ use crate::ops::bulletins::{self, Delivery, Direction, Draft, Filter, Recipients
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SendRequest {
-    /// The recipients: named partners, or every partner the policy allows.
-    pub to: Recipients,
+    /// The recipients: named partners, or every partner the policy allows. Absent for
+    /// a reply or update: everyone on the bulletin it answers (its originator and its
+    /// other recipients), each still judged by the policy.
+    #[serde(default)]
+    pub to: Option<Recipients>,
     /// Dotted category.
     pub category: Category,
     /// TLP level.
@@ -21,21 +29,106 @@ pub struct SendRequest {
     /// Handling codes.
     #[serde(default)]
     pub handling: Vec<HandlingCode>,
+    /// The restriction H3 stands for (required with H3, refused without).
+    #[serde(default)]
+    pub restriction: String,
+    /// Admiralty evaluation, e.g. `B2`.
+    #[serde(default)]
+    pub evaluation: Option<Evaluation>,
     /// Title.
     pub title: String,
     /// Body text.
     pub body: String,
-    /// Days until it expires.
-    #[serde(default = "default_expiry_days")]
-    pub expires_in_days: u32,
+    /// Structured entities (normalised by the node).
+    #[serde(default)]
+    pub entities: Vec<Entity>,
+    /// Files.
+    #[serde(default)]
+    pub attachments: Vec<AttachmentUpload>,
+    /// The bulletin this one answers.
+    #[serde(default)]
+    pub reply_to: Option<BulletinId>,
+    /// The bulletin this one updates (supersedes).
+    #[serde(default)]
+    pub update_of: Option<BulletinId>,
+    /// Makes it a request for information.
+    #[serde(default)]
+    pub request: Option<InformationRequest>,
+    /// Days until it expires; absent for the policy's retention period.
+    #[serde(default)]
+    pub expires_in_days: Option<u32>,
     /// Makes the send idempotent: a retry with the same key (after a dropped answer,
     /// say) returns the first send instead of sending again; 1-128 characters.
     #[serde(default)]
     pub request_key: Option<String>,
 }
 
-fn default_expiry_days() -> u32 {
-    90
+impl SendRequest {
+    /// A plain bulletin: no handling codes, entities, attachments or references,
+    /// living as long as the policy's retention period for its category.
+    pub fn new(
+        to: Recipients,
+        category: Category,
+        tlp: Tlp,
+        title: impl Into<String>,
+        body: impl Into<String>,
+    ) -> Self {
+        Self {
+            to: Some(to),
+            category,
+            tlp,
+            handling: Vec::new(),
+            restriction: String::new(),
+            evaluation: None,
+            title: title.into(),
+            body: body.into(),
+            entities: Vec::new(),
+            attachments: Vec::new(),
+            reply_to: None,
+            update_of: None,
+            request: None,
+            expires_in_days: None,
+            request_key: None,
+        }
+    }
+}
+
+/// A file to attach, as it crosses the admin socket.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttachmentUpload {
+    /// File name, without directories.
+    pub file_name: String,
+    /// IANA media type.
+    pub media_type: String,
+    /// The bytes, base64.
+    pub data_base64: String,
+}
+
+/// An attachment as `bulletin show` lists it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AttachmentSummary {
+    /// Its number, from 1 (`bulletin attachment get ID N`).
+    pub number: usize,
+    /// File name.
+    pub file_name: String,
+    /// Media type, as the sender declared it.
+    pub media_type: String,
+    /// Size in bytes.
+    pub bytes: usize,
+}
+
+/// A request for information as shown.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RequestView {
+    /// `routine`, `urgent` or `immediate`.
+    pub priority: String,
+    /// When an answer is due.
+    pub due: String,
+    /// The agencies that have answered (sent a bulletin in its thread).
+    pub answered_by: Vec<String>,
+    /// Recipients that have not answered yet.
+    pub awaiting: Vec<String>,
 }
 
 /// The result of a send.
@@ -68,6 +161,9 @@ pub struct BulletinSummary {
     pub tlp: String,
     /// Title (decrypted), or why it cannot be shown.
     pub title: String,
+    /// When its originator wrote it.
+    #[serde(default)]
+    pub created: String,
     /// When it was logged here.
     pub logged_at: String,
     /// The log entry.
@@ -110,10 +206,32 @@ pub struct BulletinDetail {
     pub body: String,
     /// Structured entities (JSON objects tagged with their `kind`).
     pub entities: Vec<liaison_core::Entity>,
+    /// Each handling code with its meaning (`H2: no dissemination ...`).
+    #[serde(default)]
+    pub handling_meanings: Vec<String>,
+    /// The restriction H3 stands for.
+    #[serde(default)]
+    pub restriction: String,
+    /// Admiralty evaluation in words (`B2: source usually reliable, ...`).
+    #[serde(default)]
+    pub evaluation: Option<String>,
+    /// The conversation it belongs to (its own id when it starts one).
+    #[serde(default)]
+    pub thread: String,
+    /// Bulletins it answers or updates (`reply to ID`, `update of ID`).
+    #[serde(default)]
+    pub references: Vec<String>,
+    /// Set for a request for information.
+    #[serde(default)]
+    pub request: Option<RequestView>,
+    /// Its attachments.
+    #[serde(default)]
+    pub attachments: Vec<AttachmentSummary>,
     /// Per-recipient delivery (published bulletins).
     pub delivery: Vec<RecipientStatus>,
-    /// Acknowledgements by local systems (received bulletins).
-    pub acknowledgements: Vec<String>,
+    /// Acknowledgements: made here (received bulletins), or signed and sent back by
+    /// each recipient (published bulletins).
+    pub acknowledgements: Vec<bulletins::Acknowledgement>,
     /// Its onward chain, oldest first: release grants (made here, or received from the
     /// originator), and for published bulletins each forward a recipient made and each
     /// purge downstream after a recall, from the signed notices.
@@ -126,16 +244,61 @@ pub struct BulletinDetail {
 /// Errors: an invalid field (named), no recipient able to receive it, or a store
 /// failure.
 pub fn bulletin_send(state: &NodeState, request: SendRequest) -> Result<SendView> {
+    let invalid = |e: liaison_core::Malformed| Error::InvalidRequest(e.to_string());
     let marking = Marking::new(request.category, request.tlp, request.handling)
-        .map_err(|e| Error::InvalidRequest(e.to_string()))?;
+        .map_err(invalid)?
+        .with_evaluation(request.evaluation)
+        .with_restriction(request.restriction)
+        .map_err(invalid)?;
+    let attachments = request
+        .attachments
+        .into_iter()
+        .enumerate()
+        .map(|(i, a)| {
+            let data = data_encoding::BASE64
+                .decode(a.data_base64.as_bytes())
+                .map_err(|e| Error::InvalidRequest(format!("attachments[{i}]: not base64: {e}")))?;
+            Attachment::try_from(liaison_proto::format::v1::Attachment {
+                file_name: a.file_name,
+                media_type: a.media_type,
+                data: data.into(),
+            })
+            .map_err(|e| Error::InvalidRequest(format!("attachments[{i}]: {e}")))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let mut references = Vec::new();
+    if let Some(id) = request.reply_to {
+        references.push(Reference {
+            bulletin_id: id,
+            kind: ReferenceKind::Reply,
+        });
+    }
+    if let Some(id) = request.update_of {
+        references.push(Reference {
+            bulletin_id: id,
+            kind: ReferenceKind::Update,
+        });
+    }
+    let to = match (request.to, request.reply_to.or(request.update_of)) {
+        (Some(to), _) => to,
+        (None, Some(parent)) => Recipients::Named(bulletins::thread_parties(state, &parent)?),
+        (None, None) => {
+            return Err(Error::InvalidRequest(
+                "name the recipients (--to), or answer a bulletin (--reply-to)".into(),
+            ));
+        }
+    };
     let draft = Draft {
         marking,
         content: BulletinContent {
             title: request.title,
             body: request.body,
-            ..BulletinContent::default()
+            entities: request.entities,
+            attachments,
+            references,
         },
         expires_in_days: request.expires_in_days,
+        request: request.request,
     };
     if let Some(key) = &request.request_key
         && (key.is_empty() || key.len() > 128)
@@ -144,7 +307,7 @@ pub fn bulletin_send(state: &NodeState, request: SendRequest) -> Result<SendView
             "request key: must be 1-128 characters".into(),
         ));
     }
-    let published = bulletins::publish(state, draft, &request.to, request.request_key.as_deref())?;
+    let published = bulletins::publish(state, draft, &to, request.request_key.as_deref())?;
     Ok(SendView {
         id: published.id.to_string(),
         log_seq: published.log_seq,
@@ -170,6 +333,7 @@ fn summary(stored: &Stored) -> BulletinSummary {
             Ok(c) => c.title.clone(),
             Err(e) => format!("(cannot decrypt: {e})"),
         },
+        created: h.created.to_string(),
         logged_at: stored.entry.time.to_string(),
         log_seq: stored.entry.seq,
     }
@@ -205,7 +369,47 @@ pub fn bulletin_show(state: &NodeState, id: &BulletinId) -> Result<BulletinDetai
             .collect(),
     };
     let content = stored.content.clone().unwrap_or_default();
+    let request = header
+        .request
+        .map(|r| request_view(state, &stored, r))
+        .transpose()?;
     Ok(BulletinDetail {
+        handling_meanings: header
+            .marking
+            .handling_codes
+            .iter()
+            .map(|c| match liaison_core::handling::meaning(c) {
+                Some(meaning) => format!("{c}: {meaning}"),
+                None => format!("{c}: (meaning set by agreement with {})", header.origin),
+            })
+            .collect(),
+        restriction: header.marking.restriction.clone(),
+        evaluation: header.marking.evaluation.map(|e| e.describe()),
+        thread: header.thread_id().to_string(),
+        references: content
+            .references
+            .iter()
+            .map(|r| {
+                let how = match r.kind {
+                    ReferenceKind::Reply => "reply to",
+                    ReferenceKind::Update => "update of",
+                    ReferenceKind::Recall => "recall of",
+                };
+                format!("{how} {}", r.bulletin_id)
+            })
+            .collect(),
+        request,
+        attachments: content
+            .attachments
+            .iter()
+            .enumerate()
+            .map(|(i, a)| AttachmentSummary {
+                number: i + 1,
+                file_name: a.file_name.clone(),
+                media_type: a.media_type.clone(),
+                bytes: a.data.len(),
+            })
+            .collect(),
         summary: summary(&stored),
         handling_codes: header
             .marking
@@ -219,15 +423,95 @@ pub fn bulletin_show(state: &NodeState, id: &BulletinId) -> Result<BulletinDetai
         body: content.body,
         entities: content.entities.clone(),
         delivery,
-        acknowledgements: bulletins::acknowledgements(state, &entries)
-            .into_iter()
-            .map(|a| {
-                let at = a.time.map(|t| t.to_string()).unwrap_or_default();
-                format!("{at} by {}: {}", a.client, a.note)
-            })
-            .collect(),
+        acknowledgements: bulletins::acknowledgements(state, &entries),
         onward: onward_chain(state, &entries),
     })
+}
+
+fn request_view(
+    state: &NodeState,
+    stored: &Stored,
+    request: InformationRequest,
+) -> Result<RequestView> {
+    let header = stored.header();
+    let answered =
+        bulletins::answered_by(state, &header.origin, &header.thread_id(), header.created)?;
+    let me = state.node().config().agency.clone();
+    let awaiting = match stored.direction {
+        Direction::Out => header
+            .recipients
+            .iter()
+            .map(|r| r.agency.clone())
+            .filter(|a| !answered.contains(a))
+            .collect(),
+        Direction::In if answered.contains(&me) => Vec::new(),
+        Direction::In => vec![me],
+    };
+    Ok(RequestView {
+        priority: request.priority.to_string(),
+        due: request.due.to_string(),
+        answered_by: answered.iter().map(ToString::to_string).collect(),
+        awaiting: awaiting.iter().map(ToString::to_string).collect(),
+    })
+}
+
+/// The conversation bulletin `id` belongs to, oldest first.
+///
+/// Errors: [`Error::NotFound`].
+pub fn bulletin_thread(state: &NodeState, id: &BulletinId) -> Result<Vec<BulletinSummary>> {
+    Ok(bulletins::thread(state, id)?.iter().map(summary).collect())
+}
+
+/// One open request for information, as `bulletin list --open-requests` shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OpenRequestView {
+    /// The request.
+    #[serde(flatten)]
+    pub summary: BulletinSummary,
+    /// Priority and due time, who answered and who has not.
+    pub request: RequestView,
+}
+
+/// Requests for information awaiting an answer (ours and partners'), soonest due
+/// first.
+///
+/// Errors: the log cannot be read.
+pub fn open_requests(state: &NodeState) -> Result<Vec<OpenRequestView>> {
+    bulletins::open_requests(state)?
+        .into_iter()
+        .filter_map(|open| {
+            let request = open.stored.header().request?;
+            Some(Ok(OpenRequestView {
+                summary: summary(&open.stored),
+                request: RequestView {
+                    priority: request.priority.to_string(),
+                    due: request.due.to_string(),
+                    answered_by: open.answered_by.iter().map(ToString::to_string).collect(),
+                    awaiting: open.awaiting.iter().map(ToString::to_string).collect(),
+                },
+            }))
+        })
+        .collect()
+}
+
+/// Attachment `number` (from 1) of bulletin `id`.
+///
+/// Errors: [`Error::NotFound`] for an unknown bulletin or number; [`Error::InvalidRequest`]
+/// for a bulletin whose content cannot be read here.
+pub fn attachment(state: &NodeState, id: &BulletinId, number: usize) -> Result<Attachment> {
+    let (stored, _) = bulletins::find(state, id)?;
+    let content = stored
+        .content
+        .map_err(|e| Error::InvalidRequest(format!("{id} cannot be read here: {e}")))?;
+    let count = content.attachments.len();
+    number
+        .checked_sub(1)
+        .and_then(|i| content.attachments.into_iter().nth(i))
+        .ok_or_else(|| {
+            Error::NotFound(format!(
+                "attachment {number} of {id}: it has {count} attachment(s)"
+            ))
+        })
 }
 
 /// The onward chain as this node learnt it, one line per signed grant or notice.

@@ -332,6 +332,17 @@ fn queued_message(
             entry.agency.clone(),
         ),
         EntryKind::Receipt => (notice(pb::chain_notice::Notice::PurgeReceipt(body)), None),
+        EntryKind::Acknowledged => {
+            let signed = crate::ops::bulletins::acknowledgement_bytes(state, &entry)
+                .map_err(|e| DeliveryError::Store(e.to_string()))?
+                .ok_or_else(|| {
+                    DeliveryError::Store(format!("entry {seq} is queued but holds nothing"))
+                })?;
+            (
+                notice(pb::chain_notice::Notice::Acknowledgement(signed)),
+                None,
+            )
+        }
         EntryKind::Onward => {
             let grant = crate::ops::bulletins::grant_bytes(state, &entry)
                 .map_err(|e| DeliveryError::Store(e.to_string()))?

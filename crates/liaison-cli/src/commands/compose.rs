@@ -1,0 +1,279 @@
+//! `bulletin send`'s flags turned into a send request: entity flags (`--person
+//! 'NAME;dob=...;nat=RO'`), an entities file, attachments read from disk, a due time
+//! as a date or a span. Entities are normalised by the node, for both doors alike.
+
+use std::path::Path;
+
+use anyhow::{Context as _, Result, bail};
+use liaison_core::Entity;
+use liaison_core::handling::InformationRequest;
+use liaison_node::ops::bulletins::views::{AttachmentUpload, SendRequest};
+
+use crate::cli::SendArgs;
+
+/// The most a bulletin's attachments may hold together: the envelope limit (16 MiB)
+/// less room for the rest.
+pub const MAX_ATTACHMENT_BYTES: u64 = 12 * 1024 * 1024;
+
+/// The request `liaison bulletin send` makes of the node.
+pub fn request(
+    args: SendArgs,
+    to: Option<liaison_node::ops::bulletins::Recipients>,
+) -> Result<SendRequest> {
+    let body = match (args.body, &args.body_file) {
+        (Some(text), _) => text,
+        (None, Some(file)) => std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read --body-file {}", file.display()))?,
+        (None, None) => bail!("give the body with --body or --body-file"),
+    };
+    let mut entities = match &args.entities {
+        Some(file) => entities_file(file)?,
+        None => Vec::new(),
+    };
+    for spec in &args.persons {
+        entities.push(person(spec).with_context(|| format!("--person {spec:?}"))?);
+    }
+    entities.extend(
+        args.phones
+            .iter()
+            .map(|n| Entity::Phone { number: n.clone() }),
+    );
+    for spec in &args.vehicles {
+        entities.push(vehicle(spec).with_context(|| format!("--vehicle {spec:?}"))?);
+    }
+    for spec in &args.accounts {
+        entities.push(account(spec).with_context(|| format!("--account {spec:?}"))?);
+    }
+    for spec in &args.locations {
+        entities.push(location(spec).with_context(|| format!("--location {spec:?}"))?);
+    }
+    let request = match (args.request, &args.due) {
+        (true, Some(due)) => Some(InformationRequest {
+            priority: args.priority,
+            due: due_time(due).with_context(|| format!("--due {due:?}"))?,
+        }),
+        (true, None) => bail!("a request for information needs --due"),
+        (false, _) => None,
+    };
+    Ok(SendRequest {
+        to,
+        category: args.category,
+        tlp: args.tlp,
+        handling: args.handling,
+        restriction: args.restriction.unwrap_or_default(),
+        evaluation: args.evaluation,
+        title: args.title,
+        body,
+        entities,
+        attachments: attachments(&args.attachments)?,
+        reply_to: args.reply_to,
+        update_of: args.update_of,
+        request,
+        expires_in_days: args.expires_in_days,
+        request_key: args.request_key,
+    })
+}
+
+/// The `--entities` file: a JSON array of entities tagged with their `kind`.
+fn entities_file(path: &Path) -> Result<Vec<Entity>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read --entities {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| {
+        format!(
+            "--entities {}: expected a JSON array of entities, e.g. [{{\"kind\":\"phone\",\"number\":\"+40712345678\"}}]",
+            path.display()
+        )
+    })
+}
+
+/// `MAIN;key=value;...`: the main value and the fields, in order.
+fn spec(text: &str) -> Result<(String, Vec<(String, String)>)> {
+    let mut parts = text.split(';');
+    let main = parts.next().unwrap_or_default().trim().to_owned();
+    if main.is_empty() {
+        bail!("the first part is empty");
+    }
+    let fields = parts
+        .filter(|p| !p.trim().is_empty())
+        .map(|p| match p.split_once('=') {
+            Some((k, v)) => Ok((k.trim().to_ascii_lowercase(), v.trim().to_owned())),
+            None => bail!("{p:?} is not key=value"),
+        })
+        .collect::<Result<_>>()?;
+    Ok((main, fields))
+}
+
+fn unknown(key: &str, allowed: &str) -> anyhow::Error {
+    anyhow::anyhow!("unknown field {key:?}: expected {allowed}")
+}
+
+fn person(text: &str) -> Result<Entity> {
+    let (full_name, fields) = spec(text)?;
+    let (mut dob, mut nat, mut aliases, mut ids) = (String::new(), String::new(), vec![], vec![]);
+    for (k, v) in fields {
+        match k.as_str() {
+            "dob" => dob = v,
+            "nat" | "nationality" => nat = v,
+            "alias" | "aka" => aliases.push(v),
+            "id" => ids.push(v),
+            _ => return Err(unknown(&k, "dob, nat, alias, id")),
+        }
+    }
+    Ok(Entity::Person {
+        full_name,
+        date_of_birth: dob,
+        nationality: nat,
+        aliases,
+        identifiers: ids,
+    })
+}
+
+fn vehicle(text: &str) -> Result<Entity> {
+    let (registration, fields) = spec(text)?;
+    let (mut country, mut make_model, mut vin) = (String::new(), String::new(), String::new());
+    for (k, v) in fields {
+        match k.as_str() {
+            "country" => country = v,
+            "make" => make_model = v,
+            "vin" => vin = v,
+            _ => return Err(unknown(&k, "country, make, vin")),
+        }
+    }
+    Ok(Entity::Vehicle {
+        registration,
+        country,
+        make_model,
+        vin,
+    })
+}
+
+fn account(text: &str) -> Result<Entity> {
+    let (identifier, fields) = spec(text)?;
+    let mut institution = String::new();
+    for (k, v) in fields {
+        match k.as_str() {
+            "institution" | "bank" => institution = v,
+            _ => return Err(unknown(&k, "institution")),
+        }
+    }
+    Ok(Entity::Account {
+        identifier,
+        institution,
+    })
+}
+
+fn location(text: &str) -> Result<Entity> {
+    let (name, fields) = spec(text)?;
+    let (mut latitude, mut longitude) = (0.0, 0.0);
+    for (k, v) in fields {
+        let degrees = || {
+            v.parse::<f64>()
+                .with_context(|| format!("{k}={v}: not a number"))
+        };
+        match k.as_str() {
+            "lat" => latitude = degrees()?,
+            "lon" => longitude = degrees()?,
+            _ => return Err(unknown(&k, "lat, lon")),
+        }
+    }
+    Ok(Entity::Location {
+        name,
+        latitude,
+        longitude,
+    })
+}
+
+/// A due time: RFC 3339 / ISO 8601 (`2026-12-01T12:00Z`, `2026-12-01`) or a span
+/// from now (`48h`, `3d`, `90m`), parsed with jiff.
+pub fn due_time(text: &str) -> Result<liaison_core::UnixMillis> {
+    let text = text.trim();
+    let now = jiff::Timestamp::now();
+    let at = if let Ok(span) = text.parse::<jiff::Span>() {
+        now.checked_add(span.to_duration(jiff::SpanRelativeTo::days_are_24_hours())?)?
+    } else if let Ok(at) = text.parse::<jiff::Timestamp>() {
+        at
+    } else if let Ok(date) = text.parse::<jiff::civil::Date>() {
+        date.to_zoned_datetime(jiff::tz::TimeZone::UTC)?.timestamp()
+    } else {
+        bail!(
+            "expected a time such as 2026-12-01T12:00Z or 2026-12-01, or a span such as 48h or 3d"
+        )
+    };
+    Ok(liaison_core::UnixMillis(at.as_millisecond()))
+}
+
+/// Reads each file to attach; refuses more than [`MAX_ATTACHMENT_BYTES`] in all before
+/// reading any of them.
+fn attachments(paths: &[std::path::PathBuf]) -> Result<Vec<AttachmentUpload>> {
+    let mut total = 0u64;
+    for path in paths {
+        total += std::fs::metadata(path)
+            .with_context(|| format!("cannot read --attach {}", path.display()))?
+            .len();
+    }
+    if total > MAX_ATTACHMENT_BYTES {
+        bail!(
+            "the attachments hold {} MiB; a bulletin carries at most {} MiB",
+            total / (1024 * 1024),
+            MAX_ATTACHMENT_BYTES / (1024 * 1024)
+        );
+    }
+    paths
+        .iter()
+        .map(|path| {
+            let data = std::fs::read(path)
+                .with_context(|| format!("cannot read --attach {}", path.display()))?;
+            let file_name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .with_context(|| format!("--attach {}: not a UTF-8 file name", path.display()))?
+                .to_owned();
+            Ok(AttachmentUpload {
+                media_type: mime_guess::from_path(path)
+                    .first_or_octet_stream()
+                    .essence_str()
+                    .to_owned(),
+                file_name,
+                data_base64: data_encoding::BASE64.encode(&data),
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entity_specs_parse_and_refuse_unknown_fields() {
+        assert_eq!(
+            person("Ion Popescu;dob=1990-03-01;nat=RO;alias=Nelu;alias=Ionut").unwrap(),
+            Entity::Person {
+                full_name: "Ion Popescu".into(),
+                date_of_birth: "1990-03-01".into(),
+                nationality: "RO".into(),
+                aliases: vec!["Nelu".into(), "Ionut".into()],
+                identifiers: vec![],
+            }
+        );
+        assert!(person("Ion;height=180").is_err());
+        assert!(person(";dob=1990-03-01").is_err());
+        assert!(location("Nadlac;lat=46.17;lon=twenty").is_err());
+        assert!(matches!(
+            vehicle("B 123 ABC;country=RO;make=VW Passat").unwrap(),
+            Entity::Vehicle { ref make_model, .. } if make_model == "VW Passat"
+        ));
+    }
+
+    #[test]
+    fn due_times_are_dates_or_spans() {
+        let now = liaison_core::UnixMillis::now().0;
+        let in_two_days = due_time("48h").unwrap().0;
+        assert!((in_two_days - now - 48 * 3_600_000).abs() < 60_000);
+        assert_eq!(
+            due_time("2026-12-01T12:00:00Z").unwrap().0,
+            1_796_126_400_000
+        );
+        assert!(due_time("next tuesday").is_err());
+    }
+}
