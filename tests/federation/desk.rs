@@ -134,6 +134,7 @@ fn a_request_for_information_its_replies_and_acknowledgements_travel_and_expire_
     let tmp = tempfile::tempdir().unwrap();
     let mut nodes = federation(tmp.path(), &["NL-NP", "DE-BKA", "RO-DIICOT"]);
     let analyst = issue_client(&nodes[1], "analyst", "read");
+    let desk = issue_client(&nodes[0], "desk", "read");
     for n in &mut nodes {
         n.start();
     }
@@ -244,6 +245,54 @@ fn a_request_for_information_its_replies_and_acknowledgements_travel_and_expire_
         acks.iter()
             .any(|a| a.agency.as_ref() == Some(&de.agency) && a.state == AckState::Read)
     );
+
+    // The originator's subscribers are told: the bulletin comes again with both.
+    let (cert, key) = client_identity(&desk);
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let mut api = ClientClient::new(api_channel(nl, Some((&cert, &key))).await.unwrap());
+        let mut stream = api
+            .subscribe(pb::SubscribeRequest {
+                after_cursor: 0,
+                filter: None,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let mut told = 0;
+        while told < 2 {
+            let item = tokio::time::timeout(Duration::from_secs(30), stream.message())
+                .await
+                .unwrap()
+                .unwrap()
+                .unwrap();
+            if item.bulletin_id == id.to_string() {
+                assert_eq!(item.direction, pb::Direction::Out as i32);
+                told += 1;
+                if told == 2 {
+                    let states: Vec<i32> = item.acknowledgements.iter().map(|a| a.state).collect();
+                    assert!(
+                        states.contains(&i32::from(AckState::Actioned)),
+                        "{states:?}"
+                    );
+                    assert!(item.acknowledgements.iter().all(|a| a.signed));
+                }
+            }
+        }
+        let status = api
+            .delivery_status(pb::DeliveryStatusRequest {
+                bulletin_id: id.to_string(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(status.acknowledgements.len(), 2);
+        assert!(
+            status
+                .acknowledgements
+                .iter()
+                .any(|a| a.agency == "RO-DIICOT" && a.note == "phone seized at Nadlac")
+        );
+    });
 
     // The client API shows the same: thread, request, acknowledgements at the
     // originator's DeliveryStatus; and each read through it is logged.
@@ -403,4 +452,83 @@ fn desk_input_that_breaks_a_rule_is_refused_naming_the_rule() {
     // Nothing was published or queued.
     assert!(nl.outbound().is_empty());
     assert_eq!(nl.outbox(de), 0);
+}
+
+#[test]
+fn a_partner_cannot_acknowledge_what_it_never_received_nor_speak_for_another() {
+    use liaison_core::acknowledgement::SignedAcknowledgement;
+    use liaison_core::receipt::{Outcome, RejectCode};
+    use liaison_proto::v1 as peer;
+    use liaison_tests::wire::{deliver_message, node_certificate, peer_client};
+    use prost::Message as _;
+
+    let tmp = tempfile::tempdir().unwrap();
+    let mut nodes = federation(tmp.path(), &["NL-NP", "DE-BKA", "RO-DIICOT"]);
+    nodes[0].start();
+    nodes[1].start();
+    let (nl, de, ro) = (&nodes[0], &nodes[1], &nodes[2]);
+    let id = nl.send(&[de], "for DE-BKA only");
+    wait_until("delivery", LONG, || nl.outbox(de) == 0);
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let notice = |ack: &SignedAcknowledgement| peer::SealedBulletin {
+        notice: peer::ChainNotice {
+            notice: Some(peer::chain_notice::Notice::Acknowledgement(ack.to_bytes())),
+        }
+        .encode_to_vec()
+        .into(),
+        ..Default::default()
+    };
+    let code = |receipt: liaison_core::receipt::SignedReceipt| match &receipt.receipt().outcome {
+        Outcome::Rejected { code, reason } => (*code, reason.clone()),
+        other => panic!("accepted: {other:?}"),
+    };
+    let sign = |by: &TestNode| {
+        SignedAcknowledgement::sign(
+            id,
+            nl.agency.clone(),
+            by.agency.clone(),
+            AckState::Actioned,
+            "we acted on it".into(),
+            &by.node().keys().signing,
+        )
+        .unwrap()
+    };
+
+    // RO-DIICOT, a partner but not a recipient, acknowledges anyway.
+    let mut as_ro = peer_client(&runtime, nl, &node_certificate(ro)).unwrap();
+    let (c, reason) = code(deliver_message(&runtime, &mut as_ro, notice(&sign(ro))));
+    assert_eq!(c, RejectCode::NotARecipient, "{reason}");
+    // RO-DIICOT relays DE-BKA's genuine acknowledgement as if it were its own word.
+    let (c, reason) = code(deliver_message(&runtime, &mut as_ro, notice(&sign(de))));
+    assert_eq!(c, RejectCode::WrongSender, "{reason}");
+    // A forged signature.
+    let mut forged = sign(ro).to_bytes().to_vec();
+    let last = forged.len() - 1;
+    forged[last] ^= 1;
+    let forged = peer::SealedBulletin {
+        notice: peer::ChainNotice {
+            notice: Some(peer::chain_notice::Notice::Acknowledgement(forged.into())),
+        }
+        .encode_to_vec()
+        .into(),
+        ..Default::default()
+    };
+    let (c, reason) = code(deliver_message(&runtime, &mut as_ro, forged));
+    assert!(
+        matches!(c, RejectCode::BadSignature | RejectCode::Malformed),
+        "{c:?}: {reason}"
+    );
+
+    // Nothing was recorded; the node still serves, and DE-BKA's real one still counts.
+    assert!(nl.show(id).acknowledgements.is_empty());
+    de.admin(BulletinAcknowledge {
+        id,
+        state: AckState::Received,
+        note: String::new(),
+    });
+    wait_until("DE-BKA's acknowledgement", LONG, || {
+        nl.show(id).acknowledgements.len() == 1
+    });
+    nl.verify_log();
 }

@@ -523,7 +523,8 @@ impl pb::client_server::Client for ClientService {
                                     bulletins::FeedItem::Bulletin(s) => {
                                         Some(s.header().bulletin_id)
                                     }
-                                    bulletins::FeedItem::Recalled { .. } => None,
+                                    bulletins::FeedItem::Recalled { .. }
+                                    | bulletins::FeedItem::Acknowledged { .. } => None,
                                 })
                                 .collect();
                             consulted(&state2, &client2, "api subscribe", shown)?;
@@ -535,6 +536,14 @@ impl pb::client_server::Client for ClientService {
                                     }
                                     bulletins::FeedItem::Recalled { entry, recall } => {
                                         Ok(recalled_view(entry, recall))
+                                    }
+                                    // Our bulletin again, with its acknowledgements,
+                                    // at the acknowledgement's place in the log.
+                                    bulletins::FeedItem::Acknowledged { entry, bulletin } => {
+                                        view_with_entries(&state2, bulletin).map(|mut v| {
+                                            v.cursor = entry.seq;
+                                            v
+                                        })
                                     }
                                 })
                                 .collect::<Result<Vec<_>, Error>>()?;

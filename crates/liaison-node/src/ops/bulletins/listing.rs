@@ -1,4 +1,5 @@
-//! What the log's listing index holds for a bulletin (see `liaison_store::Listing`):
+//! What the log's listing index holds for a bulletin, a partner's recall or a
+//! recipient's acknowledgement (see `liaison_store::Listing`):
 //! read from an entry's body once, when it is appended, so that lists, filters and
 //! subscriptions never decrypt or decode an entry they will not show.
 
@@ -43,6 +44,23 @@ fn listing_of(input: &IndexInput<'_>) -> Option<Listing> {
             ForwardedEnvelope::decode(body).ok()?.original().clone()
         }
         EntryKind::Received => SealedEnvelope::decode(body).ok()?,
+        // A recipient's acknowledgement of one of ours: subscribers hear of it.
+        EntryKind::Acknowledged => {
+            let Some(crate::node::journal::LogEvent::AcknowledgementReceived { recipient, .. }) =
+                crate::node::journal::LogEvent::parse(&body)
+            else {
+                return None;
+            };
+            return Some(Listing {
+                origin: recipient,
+                tlp: 0,
+                category: String::new(),
+                created: UnixMillis(0),
+                expires: None,
+                thread: None,
+                request_due: None,
+            });
+        }
         // A recall tagged with a partner came from it: subscribers hear of it.
         EntryKind::Recall if input.agency.is_some() => {
             let signed = pb::SignedRecall::decode(body).ok()?;

@@ -201,7 +201,7 @@ impl Filter {
     /// or decrypted for one that does not).
     fn wants(&self, row: &ListingRow, recalls: bool) -> bool {
         let kind_ok = match (row.kind, self.direction) {
-            (EntryKind::Recall, _) => recalls,
+            (EntryKind::Recall | EntryKind::Acknowledged, _) => recalls,
             (EntryKind::Received, Some(Direction::Out))
             | (EntryKind::Published, Some(Direction::In)) => false,
             (EntryKind::Received | EntryKind::Published, _) => true,
@@ -209,7 +209,7 @@ impl Filter {
         };
         let l = &row.listing;
         kind_ok
-            && (row.kind == EntryKind::Recall
+            && (matches!(row.kind, EntryKind::Recall | EntryKind::Acknowledged)
                 || (self.tlps.is_empty()
                     || self.tlps.iter().any(|t| listing::tlp_number(*t) == l.tlp))
                     && self.category_prefix.as_deref().is_none_or(|p| {
@@ -240,7 +240,7 @@ pub fn page(
         .into_iter()
         .filter_map(|item| match item {
             FeedItem::Bulletin(stored) => Some(*stored),
-            FeedItem::Recalled { .. } => None,
+            FeedItem::Recalled { .. } | FeedItem::Acknowledged { .. } => None,
         })
         .collect();
     Ok((bulletins, cursor, more))
@@ -257,10 +257,19 @@ pub enum FeedItem {
         /// The verified recall.
         recall: Box<liaison_core::recall::SignedRecall>,
     },
+    /// A recipient acknowledged one of our bulletins: the bulletin again, with every
+    /// acknowledgement so far.
+    Acknowledged {
+        /// The log entry recording the acknowledgement (the cursor).
+        entry: Box<Entry>,
+        /// The bulletin acknowledged.
+        bulletin: Box<Stored>,
+    },
 }
 
 /// Like [`page`], and with `recalls`, also the recalls of received bulletins by their
-/// originators (what a subscriber must hear of), in log order. Read from the listing
+/// originators and recipients' acknowledgements of ours (what a subscriber must hear
+/// of), in log order. Read from the listing
 /// index: only what matches is loaded and decrypted.
 pub fn feed(
     state: &NodeState,
@@ -307,7 +316,20 @@ pub fn feed(
         let Some(entry) = state.log.get(row.seq)? else {
             continue;
         };
-        if entry.kind == EntryKind::Recall {
+        if entry.kind == EntryKind::Acknowledged {
+            let Some(id) = entry.bulletin_id else {
+                continue;
+            };
+            match find(state, &id) {
+                Ok((bulletin, _)) => out.push(FeedItem::Acknowledged {
+                    entry: Box::new(entry),
+                    bulletin: Box::new(bulletin),
+                }),
+                // Erased (recalled or expired) since: nothing to tell.
+                Err(Error::NotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
+        } else if entry.kind == EntryKind::Recall {
             let recall = state
                 .log
                 .body(&entry)?
