@@ -267,6 +267,17 @@ pub enum KeyCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Seal every private key file of the node (agency keys, retired keys, TLS keys)
+    /// under a passphrase read from the file LIAISON_KEY_PASSPHRASE_FILE names
+    /// (Argon2id, AES-256-GCM). From then on every command and `liaison run` need that
+    /// variable set; rotations seal their new keys too.
+    #[command(
+        after_help = "Example:\n  LIAISON_KEY_PASSPHRASE_FILE=/run/credentials/liaison/passphrase \\\n      liaison key protect --data-dir /var/lib/liaison"
+    )]
+    Protect {
+        #[command(flatten)]
+        dir: DataDir,
+    },
     /// Revoke a retired key; partners reject anything signed with it from then on.
     #[command(
         after_help = "Example:\n  liaison key revoke s-3f9a0c1d2e4b5a69 --reason compromised --data-dir /var/lib/liaison"

@@ -85,6 +85,7 @@ fn run(command: Command) -> Result<()> {
         Command::Key(KeyCommand::Rotate { purpose, dir, json }) => {
             keys::rotate(&dir.data_dir, purpose, json)
         }
+        Command::Key(KeyCommand::Protect { dir }) => keys::protect(&dir.data_dir),
         Command::Key(KeyCommand::Revoke {
             key_id,
             reason,

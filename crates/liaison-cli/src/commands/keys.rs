@@ -1,4 +1,4 @@
-//! `liaison key rotate | revoke`.
+//! `liaison key rotate | protect | revoke`.
 
 use std::path::Path;
 
@@ -17,6 +17,27 @@ pub fn rotate(data_dir: &Path, purpose: KeyPurpose, json: bool) -> Result<()> {
 
 pub fn revoke(data_dir: &Path, key_id: KeyId, reason: RevocationReason, json: bool) -> Result<()> {
     print(&call(data_dir, KeyRevoke { key_id, reason })?, json)
+}
+
+pub fn protect(data_dir: &Path) -> Result<()> {
+    use liaison_node::node::secrets;
+    let Some(passphrase) = secrets::passphrase()? else {
+        anyhow::bail!(
+            "set {} to a file holding the passphrase (at least 12 bytes)",
+            secrets::PASSPHRASE_ENV
+        );
+    };
+    let sealed = secrets::protect(data_dir, passphrase)?;
+    if sealed.is_empty() {
+        output::line(format_args!("Every private key file was already sealed."))?;
+    }
+    for path in &sealed {
+        output::line(format_args!("sealed {}", path.display()))?;
+    }
+    output::line(format_args!(
+        "From now on set {} for every command and for `liaison run`.",
+        secrets::PASSPHRASE_ENV
+    ))
 }
 
 fn print(view: &KeyChangeView, json: bool) -> Result<()> {

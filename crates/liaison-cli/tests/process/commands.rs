@@ -691,3 +691,95 @@ fn the_demo_runs_a_request_a_reply_and_an_acknowledgement() {
     assert!(out.contains("acknowledged by NL-NP: actioned"), "{out}");
     assert!(out.contains("Demo complete."), "{out}");
 }
+
+#[test]
+fn keys_sealed_under_a_passphrase_serve_every_command_and_never_sit_in_plain() {
+    use crate::util::{init, liaison};
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("nl");
+    init(&dir, "NL-NP");
+    let d = dir.to_str().unwrap();
+    let seed = std::fs::read(dir.join("keys/signing.key")).unwrap();
+    assert_eq!(seed.len(), 32);
+    let good = tmp.path().join("passphrase");
+    std::fs::write(&good, "correct horse battery staple\n").unwrap();
+    let wrong = tmp.path().join("wrong");
+    std::fs::write(&wrong, "incorrect horse battery staple\n").unwrap();
+    let with = |phrase: Option<&std::path::Path>, args: &[&str]| {
+        let mut command = liaison();
+        command.args(args).env_remove("LIAISON_KEY_PASSPHRASE_FILE");
+        if let Some(p) = phrase {
+            command.env("LIAISON_KEY_PASSPHRASE_FILE", p);
+        }
+        let out = command.output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        assert!(!text.contains("panicked"), "{text}");
+        (out.status.success(), text)
+    };
+
+    let (ok_, text) = with(None, &["key", "protect", "--data-dir", d]);
+    assert!(
+        !ok_ && text.contains("LIAISON_KEY_PASSPHRASE_FILE"),
+        "{text}"
+    );
+    let (ok_, text) = with(Some(&good), &["key", "protect", "--data-dir", d]);
+    assert!(ok_, "{text}");
+    for file in [
+        "keys/root.key",
+        "keys/signing.key",
+        "keys/encryption.key",
+        "tls/ca.key",
+        "tls/node.key",
+    ] {
+        let bytes = std::fs::read(dir.join(file)).unwrap();
+        assert!(
+            bytes.starts_with(b"liaison-sealed-key/1\n"),
+            "{file} is not sealed"
+        );
+        assert!(text.contains(file), "{text}");
+    }
+    let sealed = std::fs::read(dir.join("keys/signing.key")).unwrap();
+    assert!(
+        !sealed.windows(32).any(|w| w == seed.as_slice()),
+        "the seed is in the file"
+    );
+
+    // Without the passphrase, or with the wrong one: a sentence naming the file.
+    let (ok_, text) = with(None, &["identity", "show", "--data-dir", d]);
+    assert!(
+        !ok_ && text.contains("LIAISON_KEY_PASSPHRASE_FILE"),
+        "{text}"
+    );
+    let (ok_, text) = with(Some(&wrong), &["identity", "show", "--data-dir", d]);
+    assert!(!ok_ && text.contains("does not open"), "{text}");
+
+    // With it: every command, a rotation (its new and retired keys sealed too), a run.
+    let (ok_, text) = with(Some(&good), &["identity", "show", "--data-dir", d]);
+    assert!(ok_, "{text}");
+    let (ok_, text) = with(Some(&good), &["key", "rotate", "signing", "--data-dir", d]);
+    assert!(ok_, "{text}");
+    for entry in std::fs::read_dir(dir.join("keys/retired")).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        assert!(bytes.starts_with(b"liaison-sealed-key/1\n"));
+    }
+    assert!(
+        std::fs::read(dir.join("keys/signing.key"))
+            .unwrap()
+            .starts_with(b"liaison-sealed-key/1\n")
+    );
+    let mut node = liaison()
+        .args(["run", "--data-dir", d])
+        .env("LIAISON_KEY_PASSPHRASE_FILE", &good)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until("the node to serve", LONG, || {
+        liaison_node::edge::admin::socket::node_running(&dir)
+    });
+    let (ok_, text) = with(None, &["status", "--data-dir", d]);
+    node.kill().unwrap();
+    node.wait().unwrap();
+    assert!(ok_, "a running node answers without the passphrase: {text}");
+}

@@ -311,11 +311,14 @@ fn retired_keys(dir: &Path, purpose: &str) -> Result<Vec<[u8; 32]>> {
 
 fn read_secret(dir: &Path, name: &str) -> Result<[u8; 32]> {
     let path = dir.join(name);
-    let bytes = std::fs::read(&path).map_err(Error::io("read key", &path))?;
-    bytes.try_into().map_err(|_| Error::BadKeyMaterial {
-        path,
-        problem: "a key file must hold exactly 32 bytes".into(),
-    })
+    let bytes = super::secrets::read(&path)?;
+    bytes
+        .as_slice()
+        .try_into()
+        .map_err(|_| Error::BadKeyMaterial {
+            path,
+            problem: "a key file must hold exactly 32 bytes".into(),
+        })
 }
 
 impl Node {

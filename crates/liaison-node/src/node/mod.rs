@@ -5,4 +5,5 @@ pub mod config;
 pub mod data_dir;
 pub mod journal;
 pub mod metrics;
+pub mod secrets;
 pub mod state;

@@ -42,11 +42,9 @@ pub fn client_issue(state: &NodeState, name: &str, roles: &[Role]) -> Result<Iss
     }
     let node = state.node();
     let dir = node.dir();
-    let read = |file: &str| {
-        let path = dir.join(file);
-        std::fs::read_to_string(&path).map_err(Error::io("read the agency CA", path))
-    };
-    let (ca_pem, ca_key) = (read("tls/ca.pem")?, read("tls/ca.key")?);
+    let ca_pem = std::fs::read_to_string(dir.join("tls/ca.pem"))
+        .map_err(Error::io("read the agency CA", dir.join("tls/ca.pem")))?;
+    let ca_key = crate::node::secrets::read_pem(&dir.join("tls/ca.key"))?;
     let days = 365;
     let issued = tls::issue_certificate(
         &ca_pem,

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::node::data_dir::{IDENTITY_FILE, Node, RETIRED_KEYS_DIR, issue_node_certificate};
 use crate::node::journal::LogEvent;
+use crate::node::secrets;
 use crate::node::state::NodeState;
 
 /// Which key to rotate.
@@ -84,7 +85,17 @@ fn replace_file(dir: &Path, name: &str, contents: &[u8], mode: u32) -> Result<()
 fn retire_secret(dir: &Path, purpose: &str, key_id: &KeyId, secret: &[u8]) -> Result<()> {
     let retired = dir.join(RETIRED_KEYS_DIR);
     std::fs::create_dir_all(&retired).map_err(Error::io("create directory", &retired))?;
-    replace_file(&retired, &format!("{purpose}-{key_id}.key"), secret, 0o600)
+    write_key(
+        dir,
+        &format!("{RETIRED_KEYS_DIR}/{purpose}-{key_id}.key"),
+        secret,
+    )
+}
+
+/// Writes a private key file, sealed under the node's passphrase when its keys are.
+fn write_key(dir: &Path, name: &str, secret: &[u8]) -> Result<()> {
+    let sealer = secrets::Sealer::for_node(dir)?;
+    secrets::write(&dir.join(name), secret, sealer.as_ref())
 }
 
 /// Signs `document` with the root, installs it, logs the change and puts the re-loaded
@@ -132,7 +143,7 @@ fn rotate_signing(state: &NodeState) -> Result<KeyChangeView> {
     let new_id = new.verifying_key().key_id('s');
     retire_secret(dir, "signing", &old, node.keys().signing.seed())?;
     let next = doc.with_new_signing_key(&new, UnixMillis::now());
-    replace_file(dir, "keys/signing.key", new.seed(), 0o600)?;
+    write_key(dir, "keys/signing.key", new.seed())?;
     let rotated = LogEvent::KeyRotated {
         purpose: "signing".into(),
         old: old.clone(),
@@ -159,7 +170,7 @@ fn rotate_encryption(state: &NodeState) -> Result<KeyChangeView> {
     let old_secret = node.keys().encryption.secret_bytes();
     retire_secret(dir, "encryption", &old, &old_secret)?;
     let next = doc.with_new_encryption_key(&new, UnixMillis::now());
-    replace_file(dir, "keys/encryption.key", &new.secret_bytes(), 0o600)?;
+    write_key(dir, "keys/encryption.key", &new.secret_bytes())?;
     let rotated = LogEvent::KeyRotated {
         purpose: "encryption".into(),
         old: old.clone(),
@@ -179,17 +190,14 @@ fn rotate_tls(state: &NodeState) -> Result<KeyChangeView> {
     let node = state.node();
     let dir = node.dir();
     let old = current_tls_id(dir)?;
-    let read = |file: &str| {
-        let path = dir.join(file);
-        std::fs::read_to_string(&path).map_err(Error::io("read the agency CA", path))
-    };
-    let issued = issue_node_certificate(node.config(), &read("tls/ca.pem")?, &read("tls/ca.key")?)?;
-    replace_file(
-        dir,
-        "tls/node.key",
-        issued.private_key_pem.as_bytes(),
-        0o600,
+    let ca_pem = std::fs::read_to_string(dir.join("tls/ca.pem"))
+        .map_err(Error::io("read the agency CA", dir.join("tls/ca.pem")))?;
+    let issued = issue_node_certificate(
+        node.config(),
+        &ca_pem,
+        &secrets::read_pem(&dir.join("tls/ca.key"))?,
     )?;
+    write_key(dir, "tls/node.key", issued.private_key_pem.as_bytes())?;
     replace_file(
         dir,
         "tls/node.pem",

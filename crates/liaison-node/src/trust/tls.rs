@@ -56,7 +56,8 @@ impl NodeCertificate {
                 path: cert.to_owned(),
                 problem: e.to_string(),
             })?;
-        let key = PrivateKeyDer::from_pem_file(key).map_err(|e| Error::BadKeyMaterial {
+        let pem = crate::node::secrets::read(key)?;
+        let key = PrivateKeyDer::from_pem_slice(&pem).map_err(|e| Error::BadKeyMaterial {
             path: key.to_owned(),
             problem: e.to_string(),
         })?;
