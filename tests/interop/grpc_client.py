@@ -89,6 +89,53 @@ def main(target, ca, cert, key, recipient):
     listed = call("List", {"direction": "DIRECTION_OUT", "limit": 10})
     seen["listed"] = [b.get("bulletin_id") for b in json_format.MessageToDict(
         listed, preserving_proto_field_name=True).get("bulletins", [])]
+    # A request for information with an entity, then its thread; the node normalises
+    # the phone number and answers with the request's fields.
+    import time
+    due = int(time.time() * 1000) + 86_400_000
+    asked = call(
+        "Publish",
+        {
+            "request_key": "python-interop-rfi",
+            "recipients": [recipient],
+            "draft": {
+                "category": "trafficking.persons",
+                "tlp": "TLP_AMBER",
+                "handling_codes": ["H2"],
+                "evaluation": {"source_reliability": "B", "information_credibility": "2"},
+                "request": {"priority": "PRIORITY_URGENT", "due_unix_ms": str(due)},
+                "content": {
+                    "title": "RFI from Python",
+                    "body": "Who uses this phone?",
+                    "entities": [{"phone": {"number": "0040 712 345 678"}}],
+                },
+            },
+        },
+    )
+    thread = call("Thread", {"bulletin_id": asked.bulletin_id})
+    seen["thread"] = json_format.MessageToDict(thread, preserving_proto_field_name=True)
+
+    # A phone number without its country code is refused, naming the entity.
+    try:
+        call(
+            "Publish",
+            {
+                "request_key": "python-interop-bad-phone",
+                "recipients": [recipient],
+                "draft": {
+                    "category": "trafficking.persons",
+                    "tlp": "TLP_AMBER",
+                    "content": {
+                        "title": "t",
+                        "body": "b",
+                        "entities": [{"phone": {"number": "0712 345 678"}}],
+                    },
+                },
+            },
+        )
+        seen["bad_phone"] = "accepted"
+    except grpc.RpcError as error:
+        seen["bad_phone"] = {"code": error.code().name, "message": error.details()}
     print(json.dumps(seen))
 
 

@@ -56,6 +56,22 @@ fn python_grpcio_uses_the_client_api_through_reflection_alone() {
     );
     assert_eq!(seen["delivery"]["bulletin_id"], id.as_str());
     assert_eq!(seen["listed"][0], id.as_str());
+    let asked = &seen["thread"]["bulletins"][0];
+    assert_eq!(
+        asked["content"]["entities"][0]["phone"]["number"], "+40712345678",
+        "{seen}"
+    );
+    assert_eq!(asked["request"]["priority"], "PRIORITY_URGENT", "{seen}");
+    assert_eq!(asked["marking"]["evaluation"]["source_reliability"], "B");
+    assert_eq!(asked["thread_id"], asked["bulletin_id"]);
+    assert_eq!(seen["bad_phone"]["code"], "INVALID_ARGUMENT", "{seen}");
+    assert!(
+        seen["bad_phone"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("entities[0]"),
+        "{seen}"
+    );
     wait_until("the bulletin to reach DE-BKA", LONG, || {
         de.inbox().iter().any(|b| b.id == id)
     });
