@@ -669,6 +669,33 @@ fn the_desk_flags_entities_attachment_reply_thread_ack_and_the_reads_export() {
         bad.contains("entities[0]") && bad.contains("country code"),
         "{bad}"
     );
+    // Attachments over the documented 12 MiB are refused before any is read.
+    let big = tmp.path().join("big.bin");
+    std::fs::File::create(&big)
+        .unwrap()
+        .set_len(13 * 1024 * 1024)
+        .unwrap();
+    let too_big = fails(
+        &send_args(
+            a.d(),
+            &[
+                "--to",
+                "DE-BKA",
+                "--category",
+                "trafficking.persons",
+                "--tlp",
+                "amber",
+                "--title",
+                "t",
+                "--body",
+                "b",
+                "--attach",
+                big.to_str().unwrap(),
+            ],
+        ),
+        1,
+    );
+    assert!(too_big.contains("at most 12 MiB"), "{too_big}");
 
     // The consultation log names each read.
     let reads = ok(&["log", "export", "--reads", "--json", "--data-dir", b.d()]);
