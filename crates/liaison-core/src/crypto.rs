@@ -353,6 +353,27 @@ impl EncryptionKey {
 }
 
 impl EncryptionKey {
+    /// A 32-byte key for this node's own use, derived from this secret with
+    /// HKDF-SHA256 (salt = `domain`, info = `context`): what seals a node's copies of
+    /// its own bulletins, so that only the holder of this key reads them.
+    pub fn derive_own_key(&self, domain: &[u8], context: &[u8]) -> [u8; CONTENT_KEY_LEN] {
+        struct Len;
+        impl ring::hkdf::KeyType for Len {
+            fn len(&self) -> usize {
+                CONTENT_KEY_LEN
+            }
+        }
+        let mut secret = self.secret_bytes();
+        let prk = ring::hkdf::Salt::new(ring::hkdf::HKDF_SHA256, domain).extract(&secret);
+        zeroize::Zeroize::zeroize(&mut secret);
+        let mut out = [0u8; CONTENT_KEY_LEN];
+        // Expanding 32 bytes from SHA-256 cannot fail (at most 255 × 32 may be asked).
+        if let Ok(okm) = prk.expand(&[context], Len) {
+            let _ = okm.fill(&mut out);
+        }
+        out
+    }
+
     /// Opens what [`EncryptionPublicKey::seal`] sealed to this key.
     ///
     /// Errors: [`Error::DecryptionFailed`] for a wrong key, info, aad or a tampered

@@ -129,7 +129,7 @@ pub fn forward(state: &NodeState, id: &BulletinId, to: &AgencyId) -> Result<Forw
     let own_copy = liaison_core::envelope::seal_own_copy(
         forwarded.original(),
         &pb::BulletinContent::from(&content).encode_to_vec(),
-        node.keys().encryption.public_key(),
+        &node.keys().encryption,
         &mut SystemRng,
     )?;
     let record = pb::PublishedRecord {

@@ -253,7 +253,7 @@ fn seal_and_queue(
     let own_copy = liaison_core::envelope::seal_own_copy(
         &envelope,
         &content,
-        state.node().keys().encryption.public_key(),
+        &state.node().keys().encryption,
         &mut SystemRng,
     )?;
     let record = pb::PublishedRecord {
