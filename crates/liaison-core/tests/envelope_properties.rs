@@ -409,6 +409,10 @@ proptest! {
             );
         }
         let _ = liaison_core::recall::SignedRecall::verify(Bytes::from(data.clone()), &directory(&[&origin]));
+        let _ = liaison_core::acknowledgement::SignedAcknowledgement::verify(Bytes::from(data.clone()), &directory(&[&origin]));
+        if let Ok(m) = pb::EnvelopeHeader::decode(Bytes::from(data.clone())) {
+            let _ = liaison_core::envelope::EnvelopeHeader::try_from(m);
+        }
         let _ = liaison_core::envelope::peek_bulletin_id(&Bytes::from(data.clone()));
         if let Ok(m) = pb::BulletinContent::decode(Bytes::from(data)) {
             let _ = BulletinContent::try_from(m);
@@ -618,4 +622,76 @@ fn a_recipient_forwards_green_onward_and_nothing_more_restricted() {
         matches!(refused, Err(Error::Forwarding(ref reason)) if reason.contains("cannot be released")),
         "{refused:?}"
     );
+}
+
+/// The desk fields of the header are checked by every receiver: a request due after
+/// the bulletin expires, an unknown priority, H3 without its restriction, a
+/// restriction without H3 and an evaluation off the Admiralty scale are each refused,
+/// naming the field; a well-formed request, thread and evaluation pass.
+#[test]
+fn the_desk_fields_of_a_header_are_checked_on_receipt() {
+    let (_, _, _, envelope) = sealed_for_one();
+    let good = pb::EnvelopeHeader::from(envelope.header());
+    let check = |mutate: &dyn Fn(&mut pb::EnvelopeHeader)| {
+        let mut h = good.clone();
+        mutate(&mut h);
+        liaison_core::envelope::EnvelopeHeader::try_from(h)
+    };
+    let ok = check(&|h| {
+        h.thread_id = h.bulletin_id.clone();
+        h.request = Some(pb::InformationRequest {
+            priority: pb::Priority::Urgent as i32,
+            due_unix_ms: h.created_unix_ms + 1,
+        });
+        let m = h.marking.as_mut().unwrap();
+        m.handling_codes = vec!["H3".into()];
+        m.restriction = "JIT only".into();
+        m.evaluation = Some(pb::Evaluation {
+            source_reliability: "B".into(),
+            information_credibility: "2".into(),
+        });
+    })
+    .unwrap();
+    assert!(ok.request.is_some() && ok.thread.is_some());
+    assert_eq!(ok.marking.evaluation.unwrap().to_string(), "B2");
+    let refused = |mutate: &dyn Fn(&mut pb::EnvelopeHeader), field: &str| {
+        let e = check(mutate).unwrap_err();
+        assert!(e.field.contains(field), "{e} does not name {field}");
+    };
+    refused(
+        &|h| {
+            h.request = Some(pb::InformationRequest {
+                priority: pb::Priority::Routine as i32,
+                due_unix_ms: h.expires_unix_ms + 1,
+            })
+        },
+        "request.due_unix_ms",
+    );
+    refused(
+        &|h| {
+            h.request = Some(pb::InformationRequest {
+                priority: 9,
+                due_unix_ms: h.created_unix_ms + 1,
+            })
+        },
+        "request.priority",
+    );
+    refused(
+        &|h| h.marking.as_mut().unwrap().handling_codes = vec!["H3".into()],
+        "restriction",
+    );
+    refused(
+        &|h| h.marking.as_mut().unwrap().restriction = "secret".into(),
+        "restriction",
+    );
+    refused(
+        &|h| {
+            h.marking.as_mut().unwrap().evaluation = Some(pb::Evaluation {
+                source_reliability: "Z".into(),
+                information_credibility: "2".into(),
+            })
+        },
+        "evaluation",
+    );
+    refused(&|h| h.thread_id = Bytes::from_static(b"short"), "thread_id");
 }
