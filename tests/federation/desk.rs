@@ -532,3 +532,45 @@ fn a_partner_cannot_acknowledge_what_it_never_received_nor_speak_for_another() {
     });
     nl.verify_log();
 }
+
+#[test]
+fn each_holder_keeps_a_bulletin_no_longer_than_its_own_retention_allows() {
+    use liaison_tests::allow_everything;
+    let tmp = tempfile::tempdir().unwrap();
+    let mut nodes = federation(tmp.path(), &["NL-NP", "DE-BKA"]);
+    // NL-NP keeps trafficking bulletins a year; DE-BKA only ten days.
+    nodes[0].write_policy(&format!(
+        "[retention.categories]\ntrafficking = 365\n\n{}",
+        allow_everything("DE-BKA")
+    ));
+    nodes[1].write_policy(&format!(
+        "[retention]\ndefault_days = 10\n\n{}",
+        allow_everything("NL-NP")
+    ));
+    for n in &mut nodes {
+        n.start();
+    }
+    let (nl, de) = (&nodes[0], &nodes[1]);
+    let id = nl.send(&[de], "kept a year by its sender");
+    wait_until("delivery", LONG, || nl.outbox(de) == 0);
+    // The sender's policy set the signed expiry: a year from now.
+    let in_a_year = UnixMillis(UnixMillis::now().0 + 365 * 86_400_000).to_string();
+    assert_eq!(nl.show(id).expires[..10], in_a_year[..10]);
+
+    // Eleven days on: the receiver's own ten days are over, the sender's year is not.
+    let later = UnixMillis(UnixMillis::now().0 + 11 * 86_400_000);
+    let erased_de = liaison_node::ops::retention::erase_expired(&de.state(), later).unwrap();
+    let erased_nl = liaison_node::ops::retention::erase_expired(&nl.state(), later).unwrap();
+    assert_eq!((erased_de, erased_nl), (1, 0));
+    assert!(de.inbox().is_empty());
+    assert_eq!(nl.show(id).body, "x".repeat(1024));
+    // A year and a day on, the sender's copy goes too.
+    let much_later = UnixMillis(UnixMillis::now().0 + 366 * 86_400_000);
+    assert_eq!(
+        liaison_node::ops::retention::erase_expired(&nl.state(), much_later).unwrap(),
+        1
+    );
+    assert!(nl.outbound().is_empty());
+    nl.verify_log();
+    de.verify_log();
+}
