@@ -551,21 +551,21 @@ fn each_holder_keeps_a_bulletin_no_longer_than_its_own_retention_allows() {
         n.start();
     }
     let (nl, de) = (&nodes[0], &nodes[1]);
-    let id = nl.send(&[de], "kept a year by its sender");
+    let id = nl.send(&[de], "kept 30 days by its sender");
     wait_until("delivery", LONG, || nl.outbox(de) == 0);
-    // The sender's policy set the signed expiry: a year from now.
-    let in_a_year = UnixMillis(UnixMillis::now().0 + 365 * 86_400_000).to_string();
-    assert_eq!(nl.show(id).expires[..10], in_a_year[..10]);
+    // The sender asked for 30 days (within its year): the signed expiry.
+    let in_30_days = UnixMillis(UnixMillis::now().0 + 30 * 86_400_000).to_string();
+    assert_eq!(nl.show(id).expires[..10], in_30_days[..10]);
 
-    // Eleven days on: the receiver's own ten days are over, the sender's year is not.
+    // Eleven days on: the receiver's own ten days are over, the signed 30 days are not.
     let later = UnixMillis(UnixMillis::now().0 + 11 * 86_400_000);
     let erased_de = liaison_node::ops::retention::erase_expired(&de.state(), later).unwrap();
     let erased_nl = liaison_node::ops::retention::erase_expired(&nl.state(), later).unwrap();
     assert_eq!((erased_de, erased_nl), (1, 0));
     assert!(de.inbox().is_empty());
     assert_eq!(nl.show(id).body, "x".repeat(1024));
-    // A year and a day on, the sender's copy goes too.
-    let much_later = UnixMillis(UnixMillis::now().0 + 366 * 86_400_000);
+    // Past the signed expiry, the sender's copy goes too.
+    let much_later = UnixMillis(UnixMillis::now().0 + 31 * 86_400_000);
     assert_eq!(
         liaison_node::ops::retention::erase_expired(&nl.state(), much_later).unwrap(),
         1
