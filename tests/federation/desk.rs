@@ -551,6 +551,11 @@ fn each_holder_keeps_a_bulletin_no_longer_than_its_own_retention_allows() {
         n.start();
     }
     let (nl, de) = (&nodes[0], &nodes[1]);
+    let shown = nl.admin(liaison_node::edge::admin::PolicyShow {});
+    assert_eq!(
+        shown.retention,
+        ["default: 90 days", "trafficking: 365 days"]
+    );
     let id = nl.send(&[de], "kept 30 days by its sender");
     wait_until("delivery", LONG, || nl.outbox(de) == 0);
     // The sender asked for 30 days (within its year): the signed expiry.

@@ -22,6 +22,7 @@ fn print_policy(view: &PolicyView) -> Result<()> {
             view.originator_control.join(", ")
         }
     ))?;
+    output::line(format_args!("Retention: {}", view.retention.join("; ")))?;
     if view.partners.is_empty() {
         return output::line(format_args!(
             "No partner is named: nothing is sent or accepted (deny by default)."

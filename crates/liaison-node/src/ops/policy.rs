@@ -20,6 +20,9 @@ pub struct PolicyView {
     /// typo, or a `peer add` still to do). Empty from `policy check`.
     #[serde(default)]
     pub warnings: Vec<String>,
+    /// Retention: `default: N days`, then `CATEGORY: N days` per prefix.
+    #[serde(default)]
+    pub retention: Vec<String>,
     /// One line per partner rule.
     pub partners: Vec<PartnerPolicyView>,
 }
@@ -48,6 +51,15 @@ pub fn policy_view(policy: &Policy) -> PolicyView {
     PolicyView {
         version: policy.version().to_owned(),
         warnings: Vec::new(),
+        retention: std::iter::once(format!("default: {} days", policy.retention().default_days))
+            .chain(
+                policy
+                    .retention()
+                    .categories
+                    .iter()
+                    .map(|(prefix, days)| format!("{prefix}: {days} days")),
+            )
+            .collect(),
         originator_control: policy
             .originator_control()
             .iter()
