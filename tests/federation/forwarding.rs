@@ -26,21 +26,15 @@ use prost::Message as _;
 /// NL-NP sends DE-BKA a TLP:GREEN bulletin with `handling`; returns its id once there.
 fn send_green(nl: &TestNode, de: &TestNode, handling: &[&str], title: &str) -> BulletinId {
     let request = SendRequest {
-        to: Some(Recipients::Named(vec![de.agency.clone()])),
-        category: "trafficking.persons".parse().unwrap(),
-        tlp: liaison_core::Tlp::Green,
         handling: handling.iter().map(|h| h.parse().unwrap()).collect(),
-        title: title.into(),
-        body: "names and phones".into(),
         expires_in_days: Some(30),
-        request_key: None,
-        restriction: String::new(),
-        evaluation: None,
-        entities: vec![],
-        attachments: vec![],
-        reply_to: None,
-        update_of: None,
-        request: None,
+        ..SendRequest::new(
+            Recipients::Named(vec![de.agency.clone()]),
+            "trafficking.persons".parse().unwrap(),
+            liaison_core::Tlp::Green,
+            title,
+            "names and phones",
+        )
     };
     let id: BulletinId = nl.admin(BulletinSend(request)).id.parse().unwrap();
     wait_until("delivery to DE-BKA", LONG, || nl.outbox(de) == 0);
@@ -363,21 +357,15 @@ fn send_marked(
     title: &str,
 ) -> BulletinId {
     let request = SendRequest {
-        to: Some(Recipients::Named(vec![de.agency.clone()])),
-        category: "trafficking.persons".parse().unwrap(),
-        tlp,
         handling: handling.iter().map(|h| h.parse().unwrap()).collect(),
-        title: title.into(),
-        body: "names and phones".into(),
         expires_in_days: Some(30),
-        request_key: None,
-        restriction: String::new(),
-        evaluation: None,
-        entities: vec![],
-        attachments: vec![],
-        reply_to: None,
-        update_of: None,
-        request: None,
+        ..SendRequest::new(
+            Recipients::Named(vec![de.agency.clone()]),
+            "trafficking.persons".parse().unwrap(),
+            tlp,
+            title,
+            "names and phones",
+        )
     };
     let id: BulletinId = nl.admin(BulletinSend(request)).id.parse().unwrap();
     wait_until("delivery to DE-BKA", LONG, || nl.outbox(de) == 0);

@@ -26,21 +26,15 @@ fn request(to: &[&str], category: &str, tlp: &str, handling: &[&str], title: &st
         Recipients::Named(to.iter().map(|a| a.parse().unwrap()).collect())
     };
     SendRequest {
-        to: Some(to),
-        category: category.parse().unwrap(),
-        tlp: tlp.parse().unwrap(),
         handling: handling.iter().map(|h| h.parse().unwrap()).collect(),
-        title: title.into(),
-        body: "body".into(),
         expires_in_days: Some(30),
-        request_key: None,
-        restriction: String::new(),
-        evaluation: None,
-        entities: vec![],
-        attachments: vec![],
-        reply_to: None,
-        update_of: None,
-        request: None,
+        ..SendRequest::new(
+            to,
+            category.parse().unwrap(),
+            tlp.parse().unwrap(),
+            title,
+            "body",
+        )
     }
 }
 

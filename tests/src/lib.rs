@@ -319,23 +319,14 @@ impl TestNode {
     /// [`TestNode::send`], returning the node's refusal instead of panicking.
     pub fn try_send(&self, to: &[&TestNode], title: &str) -> liaison_node::Result<BulletinId> {
         let request = SendRequest {
-            to: Some(Recipients::Named(
-                to.iter().map(|n| n.agency.clone()).collect(),
-            )),
-            category: "trafficking.persons".parse().unwrap(),
-            tlp: liaison_core::Tlp::Amber,
-            handling: vec![],
-            title: title.into(),
-            body: "x".repeat(1024),
             expires_in_days: Some(30),
-            request_key: None,
-            restriction: String::new(),
-            evaluation: None,
-            entities: vec![],
-            attachments: vec![],
-            reply_to: None,
-            update_of: None,
-            request: None,
+            ..SendRequest::new(
+                Recipients::Named(to.iter().map(|n| n.agency.clone()).collect()),
+                "trafficking.persons".parse().unwrap(),
+                liaison_core::Tlp::Amber,
+                title,
+                "x".repeat(1024),
+            )
         };
         self.try_admin(BulletinSend(request))
             .map(|sent| sent.id.parse().unwrap())

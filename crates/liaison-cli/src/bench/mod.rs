@@ -592,21 +592,14 @@ fn introduce(
 
 fn request(to: &[AgencyId], size: usize) -> Result<SendRequest> {
     Ok(SendRequest {
-        to: Some(Recipients::Named(to.to_vec())),
-        category: "trafficking.persons".parse()?,
-        tlp: liaison_core::Tlp::Amber,
-        handling: vec![],
-        title: "bench".into(),
-        body: "x".repeat(size),
         expires_in_days: Some(30),
-        request_key: None,
-        restriction: String::new(),
-        evaluation: None,
-        entities: vec![],
-        attachments: vec![],
-        reply_to: None,
-        update_of: None,
-        request: None,
+        ..SendRequest::new(
+            Recipients::Named(to.to_vec()),
+            "trafficking.persons".parse()?,
+            liaison_core::Tlp::Amber,
+            "bench",
+            "x".repeat(size),
+        )
     })
 }
 
@@ -780,16 +773,13 @@ fn api_request(key: String, to: &AgencyId, size: usize) -> pb::PublishRequest {
         draft: Some(pb::BulletinDraft {
             category: "trafficking.persons".into(),
             tlp: liaison_proto::format::v1::Tlp::Amber as i32,
-            handling_codes: vec![],
             content: Some(liaison_proto::format::v1::BulletinContent {
                 title: "bench".into(),
                 body: "x".repeat(size),
                 ..Default::default()
             }),
             expires_in_days: 30,
-            evaluation: None,
-            restriction: String::new(),
-            request: None,
+            ..Default::default()
         }),
         recipients: vec![to.to_string()],
         to_all_allowed: false,

@@ -301,21 +301,14 @@ impl<'a> Demo<'a> {
     /// A bulletin the policy does not allow: refused before sealing, with the rule.
     fn refused_by_policy(&mut self) -> Result<()> {
         let red = SendRequest {
-            to: Some(Recipients::Named(vec!["RO-DIICOT".parse()?])),
-            category: "trafficking.persons".parse()?,
-            tlp: "red".parse()?,
-            handling: vec![],
-            title: "Source identity of the Rotterdam informant".into(),
-            body: "-".into(),
             expires_in_days: Some(7),
-            request_key: None,
-            restriction: String::new(),
-            evaluation: None,
-            entities: vec![],
-            attachments: vec![],
-            reply_to: None,
-            update_of: None,
-            request: None,
+            ..SendRequest::new(
+                Recipients::Named(vec!["RO-DIICOT".parse()?]),
+                "trafficking.persons".parse()?,
+                "red".parse()?,
+                "Source identity of the Rotterdam informant",
+                "-",
+            )
         };
         match call(&self.dirs[0], BulletinSend(red)) {
             Err(e) => say!("   NL-NP -> RO-DIICOT TLP:RED  REFUSED: {e}"),
@@ -472,25 +465,19 @@ impl<'a> Demo<'a> {
 /// The send request for one of the script's bulletins.
 fn request(b: &DemoBulletin, to: Vec<AgencyId>) -> Result<SendRequest> {
     Ok(SendRequest {
-        to: Some(Recipients::Named(to)),
-        category: b.category.parse()?,
-        tlp: b.tlp.parse()?,
         handling: b
             .handling
             .iter()
             .map(|h| h.parse())
             .collect::<Result<_, _>>()?,
-        title: b.title.into(),
-        body: b.body.into(),
         expires_in_days: Some(90),
-        request_key: None,
-        restriction: String::new(),
-        evaluation: None,
-        entities: vec![],
-        attachments: vec![],
-        reply_to: None,
-        update_of: None,
-        request: None,
+        ..SendRequest::new(
+            Recipients::Named(to),
+            b.category.parse()?,
+            b.tlp.parse()?,
+            b.title,
+            b.body,
+        )
     })
 }
 

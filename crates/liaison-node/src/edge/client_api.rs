@@ -387,8 +387,8 @@ fn view(state: &NodeState, stored: &Stored, entries: &[liaison_store::Entry]) ->
             due_unix_ms: r.due.0,
         }),
         answered_by: if h.request.is_some() {
-            bulletins::answered_by(state, &h.origin, &h.thread_id(), h.created)
-                .map(|set| set.iter().map(ToString::to_string).collect())
+            bulletins::request_state(state, stored)
+                .map(|(answered, _)| answered.iter().map(ToString::to_string).collect())
                 .unwrap_or_default()
         } else {
             Vec::new()

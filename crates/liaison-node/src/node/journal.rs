@@ -364,6 +364,9 @@ pub enum LogEvent {
         note: String,
         /// When, by the recipient's clock.
         acknowledged_at: String,
+        /// The same, in milliseconds since the Unix epoch.
+        #[serde(default)]
+        acknowledged_unix_ms: i64,
         /// The `SignedAcknowledgement`, base64.
         signed: String,
     },

@@ -423,6 +423,7 @@ pub(super) fn check_notice(state: &NodeState, partner: &AgencyId, raw: Bytes) ->
                 state: ack.state,
                 note: ack.note.clone(),
                 acknowledged_at: ack.time.to_string(),
+                acknowledged_unix_ms: ack.time.0,
                 signed: b64(&ack.to_bytes()),
             };
             (id, event)

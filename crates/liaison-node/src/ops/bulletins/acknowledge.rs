@@ -146,33 +146,21 @@ pub fn acknowledgements(state: &NodeState, entries: &[Entry]) -> Vec<Acknowledge
                     time: e.time,
                     signed: sent_to.is_some(),
                 },
+                // Verified on arrival; its signed time was kept with it.
                 Some(LogEvent::AcknowledgementReceived {
                     recipient,
                     state: ack,
                     note,
-                    signed,
+                    acknowledged_unix_ms,
                     ..
-                }) => {
-                    // The recipient's own signed time.
-                    let time = data_encoding::BASE64
-                        .decode(signed.as_bytes())
-                        .ok()
-                        .and_then(|b| {
-                            let directory = liaison_core::directory::AcceptedBefore(
-                                &*state.partners.snapshot(),
-                            );
-                            SignedAcknowledgement::verify(b.into(), &directory).ok()
-                        })
-                        .map_or(e.time, |a| a.time);
-                    Acknowledgement {
-                        by: recipient.to_string(),
-                        agency: Some(recipient),
-                        state: ack,
-                        note,
-                        time,
-                        signed: true,
-                    }
-                }
+                }) => Acknowledgement {
+                    by: recipient.to_string(),
+                    agency: Some(recipient),
+                    state: ack,
+                    note,
+                    time: UnixMillis(acknowledged_unix_ms),
+                    signed: true,
+                },
                 _ => {
                     let legacy: Legacy = serde_json::from_slice(&body).ok()?;
                     Acknowledgement {

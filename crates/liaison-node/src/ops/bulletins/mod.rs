@@ -26,7 +26,7 @@ pub use read::{FeedItem, Filter, SCAN_BUDGET, Stored, feed, find, load, page};
 pub use reads::{local_operator, record_reads};
 pub use recall::{RecallView, recall};
 pub use release::{ReleaseView, grant_bytes, release};
-pub use threads::{OpenRequest, answered_by, open_requests, thread, thread_parties};
+pub use threads::{OpenRequest, open_requests, request_state, thread, thread_parties};
 
 use liaison_core::{AgencyId, BulletinContent, Marking};
 use serde::{Deserialize, Serialize};

@@ -59,7 +59,7 @@ pub fn thread(state: &NodeState, id: &BulletinId) -> Result<Vec<Stored>> {
 
 /// Which agencies answered request `request` (created at `created` in `thread`): the
 /// originators of the bulletins of its thread written after it, other than its own.
-pub fn answered_by(
+fn answered_by(
     state: &NodeState,
     request_origin: &AgencyId,
     thread: &BulletinId,
@@ -89,10 +89,9 @@ pub struct OpenRequest {
 ///
 /// Errors: the log cannot be read.
 pub fn open_requests(state: &NodeState) -> Result<Vec<OpenRequest>> {
-    let me = state.node().config().agency.clone();
     let mut out = Vec::new();
     for row in state.log.request_rows(MAX_REQUESTS)? {
-        if let Some(open) = open_request(state, &me, &row)? {
+        if let Some(open) = open_request(state, &row)? {
             out.push(open);
         }
     }
@@ -100,7 +99,7 @@ pub fn open_requests(state: &NodeState) -> Result<Vec<OpenRequest>> {
     Ok(out)
 }
 
-fn open_request(state: &NodeState, me: &AgencyId, row: &ListingRow) -> Result<Option<OpenRequest>> {
+fn open_request(state: &NodeState, row: &ListingRow) -> Result<Option<OpenRequest>> {
     if !matches!(row.kind, EntryKind::Published | EntryKind::Received) {
         return Ok(None);
     }
@@ -110,8 +109,25 @@ fn open_request(state: &NodeState, me: &AgencyId, row: &ListingRow) -> Result<Op
     let Some(stored) = load(state, entry)? else {
         return Ok(None);
     };
+    let (answered_by, awaiting) = request_state(state, &stored)?;
+    if awaiting.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(OpenRequest {
+        stored,
+        answered_by,
+        awaiting,
+    }))
+}
+
+/// Who answered request `stored` and whose answer is still awaited: for ours, the
+/// recipients that have not answered; for a partner's, this node until it answers.
+///
+/// Errors: the log cannot be read.
+pub fn request_state(state: &NodeState, stored: &Stored) -> Result<(Vec<AgencyId>, Vec<AgencyId>)> {
     let header = stored.header();
     let answered = answered_by(state, &header.origin, &header.thread_id(), header.created)?;
+    let me = state.node().config().agency.clone();
     let awaiting: Vec<AgencyId> = match stored.direction {
         Direction::Out => header
             .recipients
@@ -119,15 +135,8 @@ fn open_request(state: &NodeState, me: &AgencyId, row: &ListingRow) -> Result<Op
             .map(|r| r.agency.clone())
             .filter(|a| !answered.contains(a))
             .collect(),
-        Direction::In if answered.contains(me) => Vec::new(),
-        Direction::In => vec![me.clone()],
+        Direction::In if answered.contains(&me) => Vec::new(),
+        Direction::In => vec![me],
     };
-    if awaiting.is_empty() {
-        return Ok(None);
-    }
-    Ok(Some(OpenRequest {
-        stored,
-        answered_by: answered.into_iter().collect(),
-        awaiting,
-    }))
+    Ok((answered.into_iter().collect(), awaiting))
 }

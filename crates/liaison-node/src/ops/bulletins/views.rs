@@ -433,20 +433,7 @@ fn request_view(
     stored: &Stored,
     request: InformationRequest,
 ) -> Result<RequestView> {
-    let header = stored.header();
-    let answered =
-        bulletins::answered_by(state, &header.origin, &header.thread_id(), header.created)?;
-    let me = state.node().config().agency.clone();
-    let awaiting = match stored.direction {
-        Direction::Out => header
-            .recipients
-            .iter()
-            .map(|r| r.agency.clone())
-            .filter(|a| !answered.contains(a))
-            .collect(),
-        Direction::In if answered.contains(&me) => Vec::new(),
-        Direction::In => vec![me],
-    };
+    let (answered, awaiting) = bulletins::request_state(state, stored)?;
     Ok(RequestView {
         priority: request.priority.to_string(),
         due: request.due.to_string(),
@@ -477,11 +464,11 @@ pub struct OpenRequestView {
 ///
 /// Errors: the log cannot be read.
 pub fn open_requests(state: &NodeState) -> Result<Vec<OpenRequestView>> {
-    bulletins::open_requests(state)?
+    Ok(bulletins::open_requests(state)?
         .into_iter()
         .filter_map(|open| {
             let request = open.stored.header().request?;
-            Some(Ok(OpenRequestView {
+            Some(OpenRequestView {
                 summary: summary(&open.stored),
                 request: RequestView {
                     priority: request.priority.to_string(),
@@ -489,9 +476,9 @@ pub fn open_requests(state: &NodeState) -> Result<Vec<OpenRequestView>> {
                     answered_by: open.answered_by.iter().map(ToString::to_string).collect(),
                     awaiting: open.awaiting.iter().map(ToString::to_string).collect(),
                 },
-            }))
+            })
         })
-        .collect()
+        .collect())
 }
 
 /// Attachment `number` (from 1) of bulletin `id`.
