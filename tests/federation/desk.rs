@@ -241,7 +241,10 @@ fn a_request_for_information_its_replies_and_acknowledgements_travel_and_expire_
     assert_eq!(ro_ack.state, AckState::Actioned);
     assert_eq!(ro_ack.note, "phone seized at Nadlac");
     // The recipient's own signed time, kept from arrival.
-    assert!(ro_ack.time.0 > 0 && ro_ack.time <= UnixMillis::now(), "{ro_ack:?}");
+    assert!(
+        ro_ack.time.0 > 0 && ro_ack.time <= UnixMillis::now(),
+        "{ro_ack:?}"
+    );
     assert!(acks.iter().all(|a| a.signed));
     assert!(
         acks.iter()
