@@ -269,14 +269,23 @@ pub enum KeyCommand {
     },
     /// Seal every private key file of the node (agency keys, retired keys, TLS keys)
     /// under a passphrase read from the file LIAISON_KEY_PASSPHRASE_FILE names
-    /// (Argon2id, AES-256-GCM). From then on every command and `liaison run` need that
-    /// variable set; rotations seal their new keys too.
+    /// (Argon2id, AES-256-GCM), or with --pkcs11 by an AES key inside a PKCS#11 token
+    /// (an HSM; named by LIAISON_PKCS11_MODULE, LIAISON_PKCS11_TOKEN and
+    /// LIAISON_PKCS11_PIN_FILE). From then on every command and `liaison run` need those
+    /// variables set; rotations seal their new keys too.
     #[command(
-        after_help = "Example:\n  LIAISON_KEY_PASSPHRASE_FILE=/run/credentials/liaison/passphrase \\\n      liaison key protect --data-dir /var/lib/liaison"
+        after_help = "Examples:\n  LIAISON_KEY_PASSPHRASE_FILE=/run/credentials/liaison/passphrase \\\n      liaison key protect --data-dir /var/lib/liaison\n  LIAISON_PKCS11_MODULE=/usr/lib/softhsm/libsofthsm2.so LIAISON_PKCS11_TOKEN=liaison \\\n  LIAISON_PKCS11_PIN_FILE=/run/credentials/liaison/pin \\\n      liaison key protect --pkcs11 --data-dir /var/lib/liaison"
     )]
     Protect {
         #[command(flatten)]
         dir: DataDir,
+        /// Seal with an AES key inside the PKCS#11 token (created there if absent, never
+        /// extractable) instead of a passphrase.
+        #[arg(long)]
+        pkcs11: bool,
+        /// The label of that key in the token.
+        #[arg(long, default_value = liaison_node::node::token::DEFAULT_KEY_LABEL, requires = "pkcs11")]
+        key_label: String,
     },
     /// Revoke a retired key; partners reject anything signed with it from then on.
     #[command(

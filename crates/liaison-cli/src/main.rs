@@ -85,7 +85,11 @@ fn run(command: Command) -> Result<()> {
         Command::Key(KeyCommand::Rotate { purpose, dir, json }) => {
             keys::rotate(&dir.data_dir, purpose, json)
         }
-        Command::Key(KeyCommand::Protect { dir }) => keys::protect(&dir.data_dir),
+        Command::Key(KeyCommand::Protect {
+            dir,
+            pkcs11,
+            key_label,
+        }) => keys::protect(&dir.data_dir, pkcs11.then_some(key_label)),
         Command::Key(KeyCommand::Revoke {
             key_id,
             reason,

@@ -19,24 +19,61 @@ pub fn revoke(data_dir: &Path, key_id: KeyId, reason: RevocationReason, json: bo
     print(&call(data_dir, KeyRevoke { key_id, reason })?, json)
 }
 
-pub fn protect(data_dir: &Path) -> Result<()> {
-    use liaison_node::node::secrets;
-    let Some(passphrase) = secrets::passphrase()? else {
-        anyhow::bail!(
-            "set {} to a file holding the passphrase (at least 12 bytes)",
-            secrets::PASSPHRASE_ENV
-        );
+/// Seals the node's key files under the passphrase, or by the token's key
+/// `token_key_label`.
+pub fn protect(data_dir: &Path, token_key_label: Option<String>) -> Result<()> {
+    use liaison_node::node::{secrets, token};
+    let (protection, needed) = match token_key_label {
+        Some(label) => (
+            secrets::Protection::Token { label },
+            format!(
+                "{}, {} and {}",
+                token::MODULE_ENV,
+                token::TOKEN_ENV,
+                token::PIN_FILE_ENV
+            ),
+        ),
+        None => {
+            let Some(passphrase) = secrets::passphrase()? else {
+                anyhow::bail!(
+                    "set {} to a file holding the passphrase (at least 12 bytes), or use \
+                     --pkcs11 to seal with a PKCS#11 token",
+                    secrets::PASSPHRASE_ENV
+                );
+            };
+            (
+                secrets::Protection::Passphrase(passphrase),
+                secrets::PASSPHRASE_ENV.to_string(),
+            )
+        }
     };
-    let sealed = secrets::protect(data_dir, passphrase)?;
+    let token_label = match &protection {
+        secrets::Protection::Token { label } => Some(label.clone()),
+        secrets::Protection::Passphrase(_) => None,
+    };
+    let sealed = secrets::protect(data_dir, protection)?;
+    if let Some(label) = token_label {
+        if token::key_stays_in_token(&label)? {
+            output::line(format_args!(
+                "The token's key {label:?} is sensitive and never extractable."
+            ))?;
+        } else {
+            output::line(format_args!(
+                "warning: the token's key {label:?} can be extracted from the token; \
+                 replace it with one that cannot"
+            ))?;
+        }
+    }
     if sealed.is_empty() {
-        output::line(format_args!("Every private key file was already sealed."))?;
+        output::line(format_args!(
+            "Every private key file was already sealed this way."
+        ))?;
     }
     for path in &sealed {
         output::line(format_args!("sealed {}", path.display()))?;
     }
     output::line(format_args!(
-        "From now on set {} for every command and for `liaison run`.",
-        secrets::PASSPHRASE_ENV
+        "From now on set {needed} for every command and for `liaison run`."
     ))
 }
 

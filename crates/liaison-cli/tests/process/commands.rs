@@ -810,3 +810,182 @@ fn keys_sealed_under_a_passphrase_serve_every_command_and_never_sit_in_plain() {
     node.wait().unwrap();
     assert!(ok_, "a running node answers without the passphrase: {text}");
 }
+
+/// SoftHSM's PKCS#11 module, installed by `.ci/run` (Debian's softhsm2).
+fn softhsm_module() -> std::path::PathBuf {
+    [
+        "/usr/lib/softhsm/libsofthsm2.so",
+        "/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so",
+        "/usr/lib/aarch64-linux-gnu/softhsm/libsofthsm2.so",
+    ]
+    .iter()
+    .map(std::path::PathBuf::from)
+    .find(|p| p.exists())
+    .expect("SoftHSM is not installed: `apt-get install softhsm2` (.ci/run does)")
+}
+
+#[test]
+fn keys_sealed_by_a_pkcs11_token_serve_every_command_and_open_with_nothing_else() {
+    use crate::util::{init, liaison};
+    let tmp = tempfile::tempdir().unwrap();
+    // A SoftHSM token of this test's own, initialised by SoftHSM's own tool.
+    let tokens = tmp.path().join("tokens");
+    std::fs::create_dir(&tokens).unwrap();
+    let conf = tmp.path().join("softhsm2.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
+            tokens.display()
+        ),
+    )
+    .unwrap();
+    let made = std::process::Command::new("softhsm2-util")
+        .args(["--init-token", "--free", "--label", "liaison-test"])
+        .args(["--pin", "314159", "--so-pin", "27182818"])
+        .env("SOFTHSM2_CONF", &conf)
+        .output()
+        .expect("softhsm2-util runs (.ci/run installs softhsm2)");
+    assert!(made.status.success(), "{made:?}");
+    let pin = tmp.path().join("pin");
+    std::fs::write(&pin, "314159\n").unwrap();
+    let wrong_pin = tmp.path().join("wrong-pin");
+    std::fs::write(&wrong_pin, "000000\n").unwrap();
+
+    let dir = tmp.path().join("nl");
+    init(&dir, "NL-NP");
+    let d = dir.to_str().unwrap();
+    let seed = std::fs::read(dir.join("keys/signing.key")).unwrap();
+    let module = softhsm_module();
+    let with = |token: Option<(&str, &std::path::Path)>, args: &[&str]| {
+        let mut command = liaison();
+        command
+            .args(args)
+            .env("SOFTHSM2_CONF", &conf)
+            .env_remove("LIAISON_KEY_PASSPHRASE_FILE")
+            .env_remove("LIAISON_PKCS11_MODULE")
+            .env_remove("LIAISON_PKCS11_TOKEN")
+            .env_remove("LIAISON_PKCS11_PIN_FILE");
+        if let Some((label, pin)) = token {
+            command
+                .env("LIAISON_PKCS11_MODULE", &module)
+                .env("LIAISON_PKCS11_TOKEN", label)
+                .env("LIAISON_PKCS11_PIN_FILE", pin);
+        }
+        let out = command.output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        assert!(!text.contains("panicked"), "{text}");
+        (out.status.success(), text)
+    };
+    let token = Some(("liaison-test", pin.as_path()));
+
+    // The node starts sealed under a passphrase and moves to the token.
+    let passphrase = tmp.path().join("passphrase");
+    std::fs::write(&passphrase, "correct horse battery staple\n").unwrap();
+    let sealed_first = liaison()
+        .args(["key", "protect", "--data-dir", d])
+        .env("LIAISON_KEY_PASSPHRASE_FILE", &passphrase)
+        .output()
+        .unwrap();
+    assert!(sealed_first.status.success(), "{sealed_first:?}");
+    assert!(
+        std::fs::read(dir.join("keys/signing.key"))
+            .unwrap()
+            .starts_with(b"liaison-sealed-key/1\n")
+    );
+
+    // Sealing: a key is made in the token, never extractable; every key file is sealed.
+    let moved = liaison()
+        .args(["key", "protect", "--pkcs11", "--data-dir", d])
+        .env("SOFTHSM2_CONF", &conf)
+        .env("LIAISON_KEY_PASSPHRASE_FILE", &passphrase)
+        .env("LIAISON_PKCS11_MODULE", &module)
+        .env("LIAISON_PKCS11_TOKEN", "liaison-test")
+        .env("LIAISON_PKCS11_PIN_FILE", &pin)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&moved.stdout).into_owned();
+    assert!(moved.status.success(), "{moved:?}");
+    assert!(text.contains("sensitive and never extractable"), "{text}");
+    for file in [
+        "keys/root.key",
+        "keys/signing.key",
+        "keys/encryption.key",
+        "tls/ca.key",
+        "tls/node.key",
+    ] {
+        let bytes = std::fs::read(dir.join(file)).unwrap();
+        assert!(
+            bytes.starts_with(b"liaison-token-key/1\n"),
+            "{file} is not sealed by the token"
+        );
+        assert!(text.contains(file), "{text}");
+    }
+    let sealed = std::fs::read(dir.join("keys/signing.key")).unwrap();
+    assert!(
+        !sealed.windows(32).any(|w| w == seed.as_slice()),
+        "the seed is in the file"
+    );
+    // Again: nothing left to seal.
+    let (ok_, text) = with(token, &["key", "protect", "--pkcs11", "--data-dir", d]);
+    assert!(ok_ && text.contains("already sealed"), "{text}");
+
+    // Without the token, with a wrong PIN, a wrong token, or a tampered file: a sentence
+    // naming the file and what is missing.
+    let (ok_, text) = with(None, &["identity", "show", "--data-dir", d]);
+    assert!(!ok_ && text.contains("LIAISON_PKCS11_MODULE"), "{text}");
+    let (ok_, text) = with(
+        Some(("liaison-test", &wrong_pin)),
+        &["identity", "show", "--data-dir", d],
+    );
+    assert!(!ok_ && text.contains("refused the PIN"), "{text}");
+    let (ok_, text) = with(
+        Some(("other", &pin)),
+        &["identity", "show", "--data-dir", d],
+    );
+    assert!(!ok_ && text.contains("no PKCS#11 token labelled"), "{text}");
+    let mut tampered = sealed.clone();
+    let last = tampered.len() - 1;
+    tampered[last] ^= 1;
+    std::fs::write(dir.join("keys/signing.key"), &tampered).unwrap();
+    let (ok_, text) = with(token, &["identity", "show", "--data-dir", d]);
+    assert!(
+        !ok_ && text.contains("signing.key") && text.contains("does not open"),
+        "{text}"
+    );
+    std::fs::write(dir.join("keys/signing.key"), &sealed).unwrap();
+
+    // With it: every command, a rotation (new and retired keys sealed by the token), a run.
+    let (ok_, text) = with(token, &["identity", "show", "--data-dir", d]);
+    assert!(ok_, "{text}");
+    let (ok_, text) = with(token, &["key", "rotate", "signing", "--data-dir", d]);
+    assert!(ok_, "{text}");
+    for entry in std::fs::read_dir(dir.join("keys/retired")).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        assert!(bytes.starts_with(b"liaison-token-key/1\n"));
+    }
+    assert!(
+        std::fs::read(dir.join("keys/signing.key"))
+            .unwrap()
+            .starts_with(b"liaison-token-key/1\n")
+    );
+    let mut node = liaison()
+        .args(["run", "--data-dir", d])
+        .env("SOFTHSM2_CONF", &conf)
+        .env("LIAISON_PKCS11_MODULE", &module)
+        .env("LIAISON_PKCS11_TOKEN", "liaison-test")
+        .env("LIAISON_PKCS11_PIN_FILE", &pin)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until("the node to serve", LONG, || {
+        liaison_node::edge::admin::socket::node_running(&dir)
+    });
+    let (ok_, text) = with(None, &["status", "--data-dir", d]);
+    node.kill().unwrap();
+    node.wait().unwrap();
+    assert!(ok_, "a running node answers without the token: {text}");
+    assert!(text.contains("NL-NP"), "{text}");
+}

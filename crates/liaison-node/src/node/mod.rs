@@ -7,3 +7,4 @@ pub mod journal;
 pub mod metrics;
 pub mod secrets;
 pub mod state;
+pub mod token;

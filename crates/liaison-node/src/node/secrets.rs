@@ -1,5 +1,5 @@
-//! Private keys at rest: plain files (the demo's and a test's default), or sealed under
-//! a passphrase. A sealed file is
+//! Private keys at rest: plain files (the demo's and a test's default), sealed under a
+//! passphrase, or sealed by a PKCS#11 token. A file sealed under a passphrase is
 //!
 //! ```text
 //! "liaison-sealed-key/1\n" || u32be(m_kib) || u32be(t) || u32be(p) || salt (16)
@@ -11,6 +11,16 @@
 //! credential, say), never from the command line. One salt serves every file of a node,
 //! so a process derives the key once. `liaison key protect` seals a node's keys; a
 //! rotation seals its new key when the node's keys are sealed.
+//!
+//! A file sealed by a token ([`super::token`]) is
+//!
+//! ```text
+//! "liaison-token-key/1\n" || u8(label length) || label || nonce (12)
+//!   || AES-256-GCM(the token's key `label`, nonce, secret, aad = everything before the nonce)
+//! ```
+//!
+//! The token does the AES-GCM; its key never leaves it. `liaison key protect --pkcs11`
+//! creates that key in the token and seals the node's keys with it.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -29,6 +39,7 @@ const M_KIB: u32 = 64 * 1024;
 const T: u32 = 3;
 const P: u32 = 1;
 const HEADER: usize = 21 + 12 + 16 + 12;
+const TOKEN_MAGIC: &[u8] = b"liaison-token-key/1\n";
 
 /// The files holding a node's private keys, relative to its data directory: the agency
 /// keys, the retired ones, and the TLS keys (agency CA and node).
@@ -50,9 +61,9 @@ pub fn key_files(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
-/// Whether `path` holds a sealed key.
+/// Whether `path` holds a sealed key (under a passphrase or by a token).
 pub fn is_sealed(path: &Path) -> bool {
-    std::fs::read(path).is_ok_and(|b| b.starts_with(MAGIC))
+    std::fs::read(path).is_ok_and(|b| b.starts_with(MAGIC) || b.starts_with(TOKEN_MAGIC))
 }
 
 /// Whether this node's keys are sealed (its signing key is).
@@ -63,13 +74,61 @@ pub fn node_is_sealed(dir: &Path) -> bool {
 /// A private key file's contents, opened if sealed.
 ///
 /// Errors: [`Error::BadKeyMaterial`] naming the file: unreadable, sealed without
-/// `LIAISON_KEY_PASSPHRASE_FILE` set, or the passphrase does not open it.
+/// `LIAISON_KEY_PASSPHRASE_FILE` set, or the passphrase does not open it; sealed by a
+/// token that is not configured, refuses the PIN, or whose key does not open it.
 pub fn read(path: &Path) -> Result<Zeroizing<Vec<u8>>> {
     let bytes = Zeroizing::new(std::fs::read(path).map_err(Error::io("read key", path))?);
+    if bytes.starts_with(TOKEN_MAGIC) {
+        return open_by_token(&bytes).map_err(|problem| Error::BadKeyMaterial {
+            path: path.to_owned(),
+            problem,
+        });
+    }
     if !bytes.starts_with(MAGIC) {
         return Ok(bytes);
     }
     open(path, &bytes, passphrase()?)
+}
+
+/// The parts of a token-sealed file.
+struct TokenSealed<'a> {
+    /// The token key's label.
+    label: &'a str,
+    /// Everything before the nonce: the associated data.
+    header: &'a [u8],
+    nonce: [u8; 12],
+    /// Ciphertext and tag.
+    sealed: &'a [u8],
+}
+
+fn token_parts(bytes: &[u8]) -> std::result::Result<TokenSealed<'_>, String> {
+    let truncated = || "the sealed key is truncated".to_string();
+    let label_len = usize::from(*bytes.get(TOKEN_MAGIC.len()).ok_or_else(truncated)?);
+    let label_end = TOKEN_MAGIC.len() + 1 + label_len;
+    let label = bytes
+        .get(TOKEN_MAGIC.len() + 1..label_end)
+        .ok_or_else(truncated)?;
+    let label = std::str::from_utf8(label).map_err(|_| "the key label is not UTF-8".to_string())?;
+    let nonce: [u8; 12] = bytes
+        .get(label_end..label_end + 12)
+        .and_then(|n| n.try_into().ok())
+        .ok_or_else(truncated)?;
+    let sealed = &bytes[label_end + 12..];
+    if sealed.len() < 16 {
+        return Err(truncated());
+    }
+    Ok(TokenSealed {
+        label,
+        header: &bytes[..label_end],
+        nonce,
+        sealed,
+    })
+}
+
+fn open_by_token(bytes: &[u8]) -> std::result::Result<Zeroizing<Vec<u8>>, String> {
+    let parts = token_parts(bytes)?;
+    super::token::decrypt(parts.label, &parts.nonce, parts.header, parts.sealed)
+        .map_err(|e| e.to_string())
 }
 
 /// Opens the sealed key `bytes` (read from `path`) with `passphrase`.
@@ -155,20 +214,39 @@ pub fn write(path: &Path, contents: &[u8], seal: Option<&Sealer>) -> Result<()> 
     Ok(())
 }
 
-/// What seals new key files of a node: its passphrase and salt.
-pub struct Sealer {
-    passphrase: Zeroizing<Vec<u8>>,
-    salt: [u8; 16],
+/// What seals new key files of a node: its passphrase and salt, or its token's key.
+pub enum Sealer {
+    /// Argon2id of a passphrase.
+    Passphrase {
+        /// The passphrase.
+        passphrase: Zeroizing<Vec<u8>>,
+        /// The salt every file of the node shares.
+        salt: [u8; 16],
+    },
+    /// An AES key inside a PKCS#11 token.
+    Token {
+        /// The key's label in the token.
+        label: String,
+    },
 }
 
 impl Sealer {
-    /// The sealer for a node whose keys are sealed (the salt of its signing key file),
-    /// or `None` for a node with plain keys.
+    /// The sealer for a node whose keys are sealed (as its signing key file is), or
+    /// `None` for a node with plain keys.
     ///
     /// Errors: the keys are sealed but the passphrase is not available.
     pub fn for_node(dir: &Path) -> Result<Option<Self>> {
         let path = dir.join("keys/signing.key");
         let bytes = std::fs::read(&path).map_err(Error::io("read key", &path))?;
+        if bytes.starts_with(TOKEN_MAGIC) {
+            let parts = token_parts(&bytes).map_err(|problem| Error::BadKeyMaterial {
+                path: path.clone(),
+                problem,
+            })?;
+            return Ok(Some(Self::Token {
+                label: parts.label.to_owned(),
+            }));
+        }
         if !bytes.starts_with(MAGIC) || bytes.len() < HEADER {
             return Ok(None);
         }
@@ -177,25 +255,39 @@ impl Sealer {
             path,
             problem: format!("the keys are sealed: set {PASSPHRASE_ENV}"),
         })?;
-        Ok(Some(Self { passphrase, salt }))
+        Ok(Some(Self::Passphrase { passphrase, salt }))
     }
 
-    /// A sealer with a fresh salt.
+    /// A passphrase sealer with a fresh salt.
     ///
     /// Errors: the system's random source fails.
     pub fn new(passphrase: Zeroizing<Vec<u8>>) -> Result<Self> {
         let mut salt = [0u8; 16];
         ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut salt)
             .map_err(|_| Error::Internal("the system's random source failed".into()))?;
-        Ok(Self { passphrase, salt })
+        Ok(Self::Passphrase { passphrase, salt })
     }
 
     fn seal(&self, secret: &[u8]) -> Result<Vec<u8>> {
         let failed = |what: &str| Error::Internal(format!("cannot seal a key: {what}"));
-        let kek = derive(&self.passphrase, &self.salt, M_KIB, T, P).map_err(|e| failed(&e))?;
         let mut nonce = [0u8; 12];
         ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut nonce)
             .map_err(|_| failed("random source"))?;
+        let (passphrase, salt) = match self {
+            Self::Passphrase { passphrase, salt } => (passphrase, salt),
+            Self::Token { label } => {
+                let label_len = u8::try_from(label.len())
+                    .map_err(|_| failed("the token key's label is over 255 bytes"))?;
+                let mut out = TOKEN_MAGIC.to_vec();
+                out.push(label_len);
+                out.extend_from_slice(label.as_bytes());
+                let body = super::token::encrypt(label, &nonce, &out, secret)?;
+                out.extend_from_slice(&nonce);
+                out.extend_from_slice(&body);
+                return Ok(out);
+            }
+        };
+        let kek = derive(passphrase, salt, M_KIB, T, P).map_err(|e| failed(&e))?;
         let key = aead::LessSafeKey::new(
             aead::UnboundKey::new(&aead::AES_256_GCM, &kek[..]).map_err(|_| failed("key"))?,
         );
@@ -204,7 +296,7 @@ impl Sealer {
         for word in [M_KIB, T, P] {
             out.extend_from_slice(&word.to_be_bytes());
         }
-        out.extend_from_slice(&self.salt);
+        out.extend_from_slice(salt);
         out.extend_from_slice(&nonce);
         let mut body = secret.to_vec();
         key.seal_in_place_append_tag(
@@ -219,24 +311,50 @@ impl Sealer {
     }
 }
 
-/// Seals every plain private key file of the node in `dir` under `passphrase`; returns
-/// the files sealed. Files already sealed are left as they are.
+/// How `liaison key protect` is to seal a node's keys.
+pub enum Protection {
+    /// Under a passphrase (at least 12 bytes).
+    Passphrase(Zeroizing<Vec<u8>>),
+    /// By the configured PKCS#11 token's AES key with this label, created if absent.
+    Token {
+        /// The key's label in the token.
+        label: String,
+    },
+}
+
+/// Seals every private key file of the node in `dir` as `protection` says; returns the
+/// files sealed. A file already sealed the same way is left as it is; one sealed the
+/// other way (a passphrase node moving to a token, say) is opened and sealed again, so a
+/// node's files are always sealed one way.
 ///
-/// Errors: a file cannot be read or written (those sealed before stay sealed and open
-/// with the same passphrase).
-pub fn protect(dir: &Path, passphrase: Zeroizing<Vec<u8>>) -> Result<Vec<PathBuf>> {
-    if passphrase.len() < 12 {
-        return Err(Error::InvalidRequest(
-            "the passphrase must be at least 12 bytes".into(),
-        ));
-    }
-    let sealer = match Sealer::for_node(dir) {
-        Ok(Some(existing)) => existing,
-        _ => Sealer::new(passphrase)?,
+/// Errors: a file cannot be read or written (each file is replaced whole, so every file
+/// opens one way or the other and running the command again finishes the job).
+pub fn protect(dir: &Path, protection: Protection) -> Result<Vec<PathBuf>> {
+    let sealer = match protection {
+        Protection::Passphrase(passphrase) => {
+            if passphrase.len() < 12 {
+                return Err(Error::InvalidRequest(
+                    "the passphrase must be at least 12 bytes".into(),
+                ));
+            }
+            match Sealer::for_node(dir) {
+                Ok(Some(existing @ Sealer::Passphrase { .. })) => existing,
+                _ => Sealer::new(passphrase)?,
+            }
+        }
+        Protection::Token { label } => {
+            if label.is_empty() || label.len() > 255 {
+                return Err(Error::InvalidRequest(
+                    "the token key's label must be 1 to 255 bytes".into(),
+                ));
+            }
+            super::token::ensure_key(&label)?;
+            Sealer::Token { label }
+        }
     };
     let mut sealed = Vec::new();
     for path in key_files(dir) {
-        if !path.exists() || is_sealed(&path) {
+        if !path.exists() || sealed_as(&path, &sealer) {
             continue;
         }
         let plain = read(&path)?;
@@ -244,6 +362,21 @@ pub fn protect(dir: &Path, passphrase: Zeroizing<Vec<u8>>) -> Result<Vec<PathBuf
         sealed.push(path);
     }
     Ok(sealed)
+}
+
+/// Whether the file at `path` is already sealed the way `sealer` seals.
+fn sealed_as(path: &Path, sealer: &Sealer) -> bool {
+    let Ok(bytes) = std::fs::read(path) else {
+        return false;
+    };
+    match sealer {
+        Sealer::Passphrase { salt, .. } => {
+            bytes.starts_with(MAGIC) && bytes.get(33..49) == Some(&salt[..])
+        }
+        Sealer::Token { label } => {
+            bytes.starts_with(TOKEN_MAGIC) && token_parts(&bytes).is_ok_and(|p| p.label == label)
+        }
+    }
 }
 
 /// The passphrase from the file `LIAISON_KEY_PASSPHRASE_FILE` names (one trailing
@@ -344,5 +477,26 @@ mod tests {
         flipped[last] ^= 1;
         assert!(open(&path, &flipped, Some(phrase("correct horse battery"))).is_err());
         assert!(open(&path, &bytes[..40], Some(phrase("correct horse battery"))).is_err());
+    }
+
+    #[test]
+    fn a_token_sealed_file_is_parsed_without_trusting_its_lengths() {
+        let mut file = TOKEN_MAGIC.to_vec();
+        file.push(4);
+        file.extend_from_slice(b"wrap");
+        file.extend_from_slice(&[9u8; 12]);
+        file.extend_from_slice(&[1u8; 48]);
+        let parts = token_parts(&file).unwrap();
+        assert_eq!(parts.label, "wrap");
+        assert_eq!(parts.header, &file[..TOKEN_MAGIC.len() + 5]);
+        assert_eq!(parts.nonce, [9u8; 12]);
+        assert_eq!(parts.sealed.len(), 48);
+        // Every truncation, and a label length pointing past the end, is an error.
+        for cut in 0..TOKEN_MAGIC.len() + 5 + 12 + 16 {
+            assert!(token_parts(&file[..cut]).is_err(), "cut at {cut}");
+        }
+        let mut long = file.clone();
+        long[TOKEN_MAGIC.len()] = 255;
+        assert!(token_parts(&long).is_err());
     }
 }
