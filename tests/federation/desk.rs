@@ -54,6 +54,7 @@ fn request_for_information(to: Recipients) -> SendRequest {
         file_name: "ledger.csv".into(),
         media_type: "text/csv".into(),
         data_base64: data_encoding::BASE64.encode(&attachment_bytes()),
+        staged: None,
     }];
     request.handling = vec!["H3".parse().unwrap()];
     request.restriction = "Only for operation ALPHA".into();

@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod attachments;
 mod client_api;
 mod continuity;
 mod desk;

@@ -119,6 +119,14 @@ impl TestNode {
         }
     }
 
+    /// The process id of a node started as a `liaison run` process.
+    pub fn pid(&self) -> Option<u32> {
+        match &self.running {
+            Running::Process(child) => Some(child.id()),
+            _ => None,
+        }
+    }
+
     /// The data directory as text, for command lines.
     pub fn d(&self) -> &str {
         self.dir.to_str().unwrap()

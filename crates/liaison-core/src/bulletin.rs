@@ -170,8 +170,19 @@ pub struct Attachment {
     pub file_name: String,
     /// IANA media type.
     pub media_type: String,
-    /// The bytes.
+    /// The bytes, for one inside the envelope (empty for a streamed one).
     pub data: Bytes,
+    /// For one sent beside the envelope: its size, key and ciphertext digest.
+    pub streamed: Option<crate::attachment::Streamed>,
+}
+
+impl Attachment {
+    /// Its size in bytes, wherever its bytes are.
+    pub fn size(&self) -> u64 {
+        self.streamed
+            .as_ref()
+            .map_or(self.data.len() as u64, |s| s.size)
+    }
 }
 
 /// How a bulletin relates to an earlier one.
@@ -333,10 +344,27 @@ impl TryFrom<pb::Attachment> for Attachment {
         {
             return Err(Malformed::new("file_name", "must be a plain file name"));
         }
+        let streamed = if m.content_key.is_empty() && m.ciphertext_sha256.is_empty() && m.size == 0
+        {
+            None
+        } else {
+            if !m.data.is_empty() {
+                return Err(Malformed::new(
+                    "data",
+                    "must be empty for an attachment sent beside the envelope",
+                ));
+            }
+            Some(crate::attachment::Streamed::from_parts(
+                m.size,
+                &m.content_key,
+                &m.ciphertext_sha256,
+            )?)
+        };
         Ok(Self {
             file_name: bounded("file_name", m.file_name, limits::MAX_FIELD_BYTES)?,
             media_type: bounded("media_type", m.media_type, limits::MAX_FIELD_BYTES)?,
             data: m.data,
+            streamed,
         })
     }
 }
@@ -376,6 +404,17 @@ impl From<&BulletinContent> for pb::BulletinContent {
                     file_name: a.file_name.clone(),
                     media_type: a.media_type.clone(),
                     data: a.data.clone(),
+                    size: a.streamed.as_ref().map_or(0, |s| s.size),
+                    content_key: a
+                        .streamed
+                        .as_ref()
+                        .map(|s| Bytes::copy_from_slice(&s.key))
+                        .unwrap_or_default(),
+                    ciphertext_sha256: a
+                        .streamed
+                        .as_ref()
+                        .map(|s| Bytes::copy_from_slice(&s.ciphertext_sha256))
+                        .unwrap_or_default(),
                 })
                 .collect(),
             references: c

@@ -30,6 +30,7 @@
 #![forbid(unsafe_code)]
 
 pub mod acknowledgement;
+pub mod attachment;
 pub mod bulletin;
 pub mod checkpoint;
 pub mod crypto;

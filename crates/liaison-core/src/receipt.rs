@@ -82,11 +82,14 @@ pub enum RejectCode {
     NothingToRecall,
     /// The receiver cannot read or write its log right now.
     StorageUnavailable,
+    /// An attachment sent beside the envelope has not reached the receiver (whole and
+    /// with the digest the content names) before the envelope did.
+    AttachmentMissing,
 }
 
 impl RejectCode {
     /// Every code.
-    pub const ALL: [RejectCode; 20] = [
+    pub const ALL: [RejectCode; 21] = [
         RejectCode::Unspecified,
         RejectCode::Malformed,
         RejectCode::TooLarge,
@@ -107,6 +110,7 @@ impl RejectCode {
         RejectCode::WrongSender,
         RejectCode::NothingToRecall,
         RejectCode::StorageUnavailable,
+        RejectCode::AttachmentMissing,
     ];
 
     /// Whether the refusal says nothing about the bulletin itself, so the sender keeps
@@ -118,6 +122,7 @@ impl RejectCode {
             RejectCode::UnknownSigningKey
                 | RejectCode::IdentityNotYetValid
                 | RejectCode::StorageUnavailable
+                | RejectCode::AttachmentMissing
         )
     }
 
@@ -149,6 +154,7 @@ impl RejectCode {
             RejectCode::WrongSender => pb::RejectCode::WrongSender,
             RejectCode::NothingToRecall => pb::RejectCode::NothingToRecall,
             RejectCode::StorageUnavailable => pb::RejectCode::StorageUnavailable,
+            RejectCode::AttachmentMissing => pb::RejectCode::AttachmentMissing,
         }
     }
 

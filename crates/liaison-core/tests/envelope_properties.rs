@@ -147,6 +147,7 @@ fn bulletin() -> impl Strategy<Value = Bulletin> {
                             file_name: format!("evidence-{i}.bin"),
                             media_type: "application/octet-stream".into(),
                             data: data.into(),
+                            streamed: None,
                         })
                         .collect(),
                     references: vec![],

@@ -48,6 +48,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod attachments;
 pub mod compact;
 pub mod durability;
 pub mod entry;
@@ -56,6 +57,7 @@ pub mod evidence;
 pub mod log;
 pub mod verify;
 
+pub use attachments::{Attachments, StoredAttachment};
 pub use compact::CompactReport;
 pub use entry::{BodyPlacement, Effect, Entry, EntryKind, INLINE_BODY_LIMIT, NewEntry};
 pub use error::{Error, Result};

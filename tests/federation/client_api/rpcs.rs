@@ -290,6 +290,7 @@ async fn precise_errors(pub_api: &mut Api, read_api: &mut Api, a: &TestNode, b: 
         file_name: "dump.bin".into(),
         media_type: "application/octet-stream".into(),
         data: Bytes::from(vec![0u8; liaison_core::limits::MAX_ENVELOPE_BYTES]),
+        ..Default::default()
     });
     let mut unlimited = pub_api.clone().max_encoding_message_size(64 << 20);
     let err = unlimited.publish(huge).await.unwrap_err();
@@ -306,6 +307,7 @@ async fn precise_errors(pub_api: &mut Api, read_api: &mut Api, a: &TestNode, b: 
             0u8;
             liaison_node::edge::client_api::MAX_REQUEST_BYTES + 1
         ]),
+        ..Default::default()
     });
     let err = unlimited.publish(oversized).await.unwrap_err();
     assert_eq!(err.code(), Code::ResourceExhausted, "{err:?}");

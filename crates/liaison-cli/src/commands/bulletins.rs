@@ -108,9 +108,6 @@ pub fn open_requests(data_dir: &Path, json: bool) -> Result<()> {
 pub fn attachment(data_dir: &Path, id: BulletinId, number: usize, out: &Path) -> Result<()> {
     use std::io::Write as _;
     let got = call(data_dir, BulletinAttachment { id, number })?;
-    let data = data_encoding::BASE64
-        .decode(got.data_base64.as_bytes())
-        .map_err(|e| anyhow::anyhow!("the node sent an attachment that is not base64: {e}"))?;
     // A new file only: never overwrite what is there, never follow a name the sender
     // chose (the operator names the file).
     let mut file = std::fs::OpenOptions::new()
@@ -118,15 +115,56 @@ pub fn attachment(data_dir: &Path, id: BulletinId, number: usize, out: &Path) ->
         .create_new(true)
         .open(out)
         .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", out.display()))?;
-    file.write_all(&data)?;
+    let written = match &got.file {
+        None => {
+            let data = data_encoding::BASE64
+                .decode(got.data_base64.as_bytes())
+                .map_err(|e| {
+                    anyhow::anyhow!("the node sent an attachment that is not base64: {e}")
+                })?;
+            file.write_all(&data)?;
+            data.len() as u64
+        }
+        Some(sealed) => {
+            // Decrypted a chunk at a time; a file that does not open whole is removed.
+            let opened = open_sealed(sealed, &mut std::io::BufWriter::new(&mut file));
+            if let Err(e) = opened {
+                drop(file);
+                let _ = std::fs::remove_file(out);
+                return Err(e);
+            }
+            sealed.size
+        }
+    };
     file.sync_all()?;
     eprintln!(
-        "wrote {} bytes to {} (sent as {:?}, {})",
-        data.len(),
+        "wrote {written} bytes to {} (sent as {:?}, {})",
         out.display(),
         got.file_name,
         got.media_type
     );
+    Ok(())
+}
+
+fn open_sealed(
+    sealed: &liaison_node::edge::admin::AttachmentFile,
+    out: &mut impl std::io::Write,
+) -> Result<()> {
+    let hex = |text: &str| {
+        data_encoding::HEXLOWER
+            .decode(text.as_bytes())
+            .map_err(|e| anyhow::anyhow!("the node sent a bad attachment description: {e}"))
+    };
+    let streamed = liaison_core::attachment::Streamed::from_parts(
+        sealed.size,
+        &hex(&sealed.content_key_hex)?,
+        &hex(&sealed.ciphertext_sha256_hex)?,
+    )?;
+    let mut input = std::io::BufReader::new(
+        std::fs::File::open(&sealed.path)
+            .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", sealed.path.display()))?,
+    );
+    liaison_core::attachment::open(&streamed, &mut input, out)?;
     Ok(())
 }
 

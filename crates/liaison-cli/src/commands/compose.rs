@@ -7,13 +7,16 @@ use std::path::Path;
 use anyhow::{Context as _, Result, bail};
 use liaison_core::Entity;
 use liaison_core::handling::InformationRequest;
-use liaison_node::ops::bulletins::views::{AttachmentUpload, SendRequest};
+use liaison_node::ops::bulletins::views::{AttachmentUpload, SendRequest, StagedFile};
 
 use crate::cli::SendArgs;
 
-/// The most a bulletin's attachments may hold together: the envelope limit (16 MiB)
-/// less room for the rest.
+/// The most a bulletin's attachments inside the envelope may hold together: the
+/// envelope limit (16 MiB) less room for the rest.
 pub const MAX_ATTACHMENT_BYTES: u64 = 12 * 1024 * 1024;
+/// Files larger than this travel beside the envelope: sealed in 64 KiB chunks into the
+/// node's store by the CLI, and streamed to each partner (each at most 1 GiB).
+pub const INLINE_ATTACHMENT_BYTES: u64 = 256 * 1024;
 
 /// The request `liaison bulletin send` makes of the node.
 pub fn request(
@@ -65,7 +68,7 @@ pub fn request(
         title: args.title,
         body,
         entities,
-        attachments: attachments(&args.attachments)?,
+        attachments: attachments(&args.dir.data_dir, &args.attachments)?,
         reply_to: args.reply_to,
         update_of: args.update_of,
         request,
@@ -202,42 +205,85 @@ pub fn due_time(text: &str) -> Result<liaison_core::UnixMillis> {
     Ok(liaison_core::UnixMillis(at.as_millisecond()))
 }
 
-/// Reads each file to attach; refuses more than [`MAX_ATTACHMENT_BYTES`] in all before
-/// reading any of them.
-fn attachments(paths: &[std::path::PathBuf]) -> Result<Vec<AttachmentUpload>> {
-    let mut total = 0u64;
+/// Each file to attach: one of at most [`INLINE_ATTACHMENT_BYTES`] is read and carried
+/// inside the envelope (at most [`MAX_ATTACHMENT_BYTES`] of them together, refused
+/// before reading any); a larger one is sealed a chunk at a time into the node's
+/// staging directory and travels beside the envelope.
+fn attachments(data_dir: &Path, paths: &[std::path::PathBuf]) -> Result<Vec<AttachmentUpload>> {
+    let mut sizes = Vec::new();
     for path in paths {
-        total += std::fs::metadata(path)
-            .with_context(|| format!("cannot read --attach {}", path.display()))?
-            .len();
+        sizes.push(
+            std::fs::metadata(path)
+                .with_context(|| format!("cannot read --attach {}", path.display()))?
+                .len(),
+        );
     }
-    if total > MAX_ATTACHMENT_BYTES {
+    let inline: u64 = sizes
+        .iter()
+        .filter(|s| **s <= INLINE_ATTACHMENT_BYTES)
+        .sum();
+    if inline > MAX_ATTACHMENT_BYTES {
         bail!(
-            "the attachments hold {} MiB; a bulletin carries at most {} MiB",
-            total / (1024 * 1024),
-            MAX_ATTACHMENT_BYTES / (1024 * 1024)
+            "the small attachments hold {} MiB; a bulletin carries at most {} MiB of files \
+             up to {} KiB inside its envelope",
+            inline / (1024 * 1024),
+            MAX_ATTACHMENT_BYTES / (1024 * 1024),
+            INLINE_ATTACHMENT_BYTES / 1024
+        );
+    }
+    if let Some((path, size)) = paths
+        .iter()
+        .zip(&sizes)
+        .find(|(_, s)| **s > liaison_core::attachment::MAX_STREAMED_BYTES)
+    {
+        bail!(
+            "--attach {} holds {} MiB; an attachment holds at most {} MiB",
+            path.display(),
+            size / (1024 * 1024),
+            liaison_core::attachment::MAX_STREAMED_BYTES / (1024 * 1024)
         );
     }
     paths
         .iter()
-        .map(|path| {
-            let data = std::fs::read(path)
-                .with_context(|| format!("cannot read --attach {}", path.display()))?;
+        .zip(sizes)
+        .map(|(path, size)| {
             let file_name = path
                 .file_name()
                 .and_then(|n| n.to_str())
                 .with_context(|| format!("--attach {}: not a UTF-8 file name", path.display()))?
                 .to_owned();
+            let media_type = mime_guess::from_path(path)
+                .first_or_octet_stream()
+                .essence_str()
+                .to_owned();
+            if size > INLINE_ATTACHMENT_BYTES {
+                return Ok(AttachmentUpload {
+                    file_name,
+                    media_type,
+                    data_base64: String::new(),
+                    staged: Some(stage(data_dir, path)?),
+                });
+            }
+            let data = std::fs::read(path)
+                .with_context(|| format!("cannot read --attach {}", path.display()))?;
             Ok(AttachmentUpload {
-                media_type: mime_guess::from_path(path)
-                    .first_or_octet_stream()
-                    .essence_str()
-                    .to_owned(),
+                media_type,
                 file_name,
                 data_base64: data_encoding::BASE64.encode(&data),
+                staged: None,
             })
         })
         .collect()
+}
+
+/// Seals the file at `path` into the node's staging directory.
+fn stage(data_dir: &Path, path: &Path) -> Result<StagedFile> {
+    let mut input = std::io::BufReader::new(
+        std::fs::File::open(path)
+            .with_context(|| format!("cannot read --attach {}", path.display()))?,
+    );
+    liaison_node::ops::attachments::stage(data_dir, &mut input)
+        .with_context(|| format!("--attach {}", path.display()))
 }
 
 #[cfg(test)]

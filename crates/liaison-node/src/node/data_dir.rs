@@ -23,6 +23,11 @@ pub const IDENTITY_FILE: &str = "identity.bundle";
 const KEYS_DIR: &str = "keys";
 const TLS_DIR: &str = "tls";
 const LOG_DIR: &str = "log";
+
+/// The log directory of the node in `data_dir`.
+pub fn log_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join(LOG_DIR)
+}
 const ROOT_KEY: &str = "keys/root.key";
 const SIGNING_KEY: &str = "keys/signing.key";
 const ENCRYPTION_KEY: &str = "keys/encryption.key";

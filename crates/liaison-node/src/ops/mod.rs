@@ -3,6 +3,7 @@
 //! from an edge) or not (called by the CLI directly on the data directory), and records
 //! every change in the log.
 
+pub mod attachments;
 pub mod bulletins;
 pub mod clients;
 pub mod continuity;

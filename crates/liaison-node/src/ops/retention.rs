@@ -39,6 +39,11 @@ pub fn erase_expired(state: &NodeState, now: UnixMillis) -> Result<usize> {
             |entry, seq| entry.with_effect(Effect::EraseBody { seq: *seq }),
         );
         state.log.append(entry)?;
+        for seq in &due {
+            if let Some(id) = state.log.get(*seq)?.and_then(|e| e.bulletin_id) {
+                crate::ops::attachments::erase(state, &id)?;
+            }
+        }
         erased += due.len();
         tracing::info!(
             erased = due.len(),

@@ -398,6 +398,15 @@ async fn erase_expired(state: Arc<NodeState>, mut stop: watch::Receiver<bool>) {
         if let Ok(Err(e)) = swept {
             tracing::error!(error = %e, "cannot erase expired payloads; retrying in a minute");
         }
+        // Attachment files of erased bulletins, and pushes whose envelopes never came.
+        let sweeping = state.clone();
+        let swept =
+            tokio::task::spawn_blocking(move || crate::ops::attachments::sweep(&sweeping)).await;
+        match swept {
+            Ok(Ok(n)) if n > 0 => tracing::info!(files = n, "swept attachment files"),
+            Ok(Err(e)) => tracing::error!(error = %e, "cannot sweep attachment files"),
+            _ => {}
+        }
         tokio::select! {
             _ = tokio::time::sleep(RETENTION_SWEEP) => {}
             _ = stop.changed() => return,

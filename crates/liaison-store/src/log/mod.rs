@@ -340,6 +340,13 @@ impl Log {
         self.snapshot.is_some()
     }
 
+    /// The files of attachments sent beside their envelopes, in this log's directory.
+    ///
+    /// Errors: the directory cannot be created.
+    pub fn attachments(&self) -> Result<crate::Attachments> {
+        crate::Attachments::open(self.dir())
+    }
+
     /// The directory the log lives in.
     pub fn dir(&self) -> &Path {
         &self.shared.dir

@@ -337,8 +337,25 @@ pub struct AttachmentData {
     pub file_name: String,
     /// Media type, as the sender declared it.
     pub media_type: String,
-    /// The bytes, base64.
+    /// The bytes, base64, for one inside the envelope.
     pub data_base64: String,
+    /// For one that travels beside the envelope: its sealed file, which the CLI
+    /// decrypts a chunk at a time (it never crosses the socket whole).
+    #[serde(default)]
+    pub file: Option<AttachmentFile>,
+}
+
+/// A sealed attachment file in the node's store, and what opens it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AttachmentFile {
+    /// Its path.
+    pub path: std::path::PathBuf,
+    /// Plaintext bytes.
+    pub size: u64,
+    /// The chunks' key, hex.
+    pub content_key_hex: String,
+    /// SHA-256 of the ciphertext, hex.
+    pub ciphertext_sha256_hex: String,
 }
 
 impl Command for BulletinAttachment {
@@ -348,11 +365,35 @@ impl Command for BulletinAttachment {
     }
     fn run_as(self, state: &NodeState, caller: &str) -> Result<AttachmentData> {
         let a = views::attachment(state, &self.id, self.number)?;
+        let file = match &a.streamed {
+            None => None,
+            Some(streamed) => {
+                let path = crate::ops::attachments::file_of(
+                    state,
+                    &self.id,
+                    self.number.saturating_sub(1),
+                    streamed,
+                )?
+                .ok_or_else(|| {
+                    crate::Error::NotFound(format!(
+                        "attachment {} of {}: its file is not in this node's store",
+                        self.number, self.id
+                    ))
+                })?;
+                Some(AttachmentFile {
+                    path,
+                    size: streamed.size,
+                    content_key_hex: data_encoding::HEXLOWER.encode(&streamed.key),
+                    ciphertext_sha256_hex: streamed.digest_hex(),
+                })
+            }
+        };
         crate::ops::bulletins::record_reads(state, caller, "cli attachment", vec![self.id])?;
         Ok(AttachmentData {
             file_name: a.file_name,
             media_type: a.media_type,
             data_base64: data_encoding::BASE64.encode(&a.data),
+            file,
         })
     }
 }

@@ -108,6 +108,25 @@ fn ingress(
     }))
 }
 
+/// A transient refusal if an attachment the bulletin sends beside its envelope is not
+/// in place with the digest its signed content names: the sender pushes it first, so
+/// this is a push that failed or raced; the sender retries.
+fn attachments_missing(state: &NodeState, bulletin: &liaison_core::Bulletin) -> Option<Rejection> {
+    match crate::ops::attachments::missing(state, &bulletin.id, &bulletin.content) {
+        Ok(None) => None,
+        Ok(Some(what)) => Some(Rejection::new(
+            Some(bulletin.id),
+            RejectCode::AttachmentMissing,
+            what,
+        )),
+        Err(e) => Some(Rejection::new(
+            Some(bulletin.id),
+            RejectCode::StorageUnavailable,
+            format!("cannot look for its attachments: {e}"),
+        )),
+    }
+}
+
 /// Checks an envelope delivered by its origin: every `open` check, then the ingress
 /// policy on the verified header before paying for decryption.
 pub(super) fn check_envelope(state: &NodeState, partner: &AgencyId, raw: Bytes) -> Checked {
@@ -149,11 +168,14 @@ pub(super) fn check_envelope(state: &NodeState, partner: &AgencyId, raw: Bytes) 
         epochs: Some(&state.envelopes.receiving),
     };
     match verified.open(receiver, now) {
-        Ok(_) => Checked::Accepted {
-            bulletin_id: id,
-            body: envelope.as_bytes().clone(),
-            decision,
-            forwarded_by: None,
+        Ok(bulletin) => match attachments_missing(state, &bulletin) {
+            Some(rejection) => rejection.into(),
+            None => Checked::Accepted {
+                bulletin_id: id,
+                body: envelope.as_bytes().clone(),
+                decision,
+                forwarded_by: None,
+            },
         },
         Err(e) => Rejection::of(Some(id), &e).into(),
     }
@@ -211,11 +233,14 @@ pub(super) fn check_forwarded(state: &NodeState, partner: &AgencyId, raw: Bytes)
         partner,
         state.clock.now(),
     ) {
-        Ok(_) => Checked::Accepted {
-            bulletin_id: id,
-            body: forwarded.as_bytes().clone(),
-            decision,
-            forwarded_by: Some(partner.clone()),
+        Ok(bulletin) => match attachments_missing(state, &bulletin) {
+            Some(rejection) => rejection.into(),
+            None => Checked::Accepted {
+                bulletin_id: id,
+                body: forwarded.as_bytes().clone(),
+                decision,
+                forwarded_by: Some(partner.clone()),
+            },
         },
         Err(e) => {
             let mut rejection = Rejection::of(Some(id), &e);
@@ -285,6 +310,11 @@ pub(super) fn check_recall(state: &NodeState, partner: &AgencyId, raw: Bytes) ->
             ),
         )
         .into();
+    }
+    // Its attachment files go now, before the purge receipt says it is erased (a
+    // recall that then fails to store is retried and finds them gone: no harm).
+    if let Err(e) = crate::ops::attachments::erase(state, &id) {
+        return unavailable(&e);
     }
     match crate::ops::bulletins::onward_copies(state, &entries) {
         Ok(onward) => Checked::Recall {

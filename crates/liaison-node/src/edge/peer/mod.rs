@@ -1,8 +1,10 @@
 //! The peer API a partner's node calls: `Deliver` (`deliver`: check, store in order,
-//! receipt once durable), `PushIdentity` (a newer identity document signed by the
+//! receipt once durable), `PushAttachment` (an attachment that travels beside its
+//! envelope), `PushIdentity` (a newer identity document signed by the
 //! same root), `ExchangeCheckpoints` (`ops::continuity`) and `Ping`. The partner is the one the TLS handshake authenticated
 //! ([`AuthenticatedPartner`]), never a name inside a message.
 
+mod attachments;
 mod checks;
 mod deliver;
 
@@ -84,6 +86,16 @@ impl pb::peer_server::Peer for PeerService {
             receipts_tx,
         );
         Ok(Response::new(ReceiverStream::new(receipts_rx)))
+    }
+
+    async fn push_attachment(
+        &self,
+        request: Request<Streaming<pb::AttachmentPart>>,
+    ) -> Result<Response<pb::AttachmentHeld>, Status> {
+        let partner = partner_of(&request)?;
+        attachments::receive(self.state.clone(), partner, request.into_inner())
+            .await
+            .map(Response::new)
     }
 
     async fn push_identity(

@@ -47,6 +47,7 @@ pub fn publish(
         return replay(state, seq, key, &draft.marking, &draft.content);
     }
     let draft = complete(state, draft)?;
+    crate::ops::attachments::check_staged(state, &draft.content)?;
     let judged = judge_recipients(state, &draft.marking, recipients);
     if judged.keys.is_empty() {
         return Err(refuse(state, &draft, judged)?);
@@ -275,6 +276,9 @@ fn seal_and_queue(
             .collect(),
         forwarded: false,
     };
+    // Files that travel beside the envelope are in place, durably, before the
+    // publish that names them is.
+    crate::ops::attachments::install_staged(state, &bulletin.id, &bulletin.content)?;
     let mut entry = journal::published_entry(&record, bulletin.id);
     for key in &judged.keys {
         entry = entry.with_effect(Effect::Enqueue(key.agency.clone()));

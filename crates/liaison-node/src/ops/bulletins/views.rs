@@ -101,8 +101,28 @@ pub struct AttachmentUpload {
     pub file_name: String,
     /// IANA media type.
     pub media_type: String,
-    /// The bytes, base64.
+    /// The bytes, base64, for one that travels inside the envelope.
+    #[serde(default)]
     pub data_base64: String,
+    /// Or a file the CLI sealed into the store's staging directory, for one that
+    /// travels beside the envelope.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub staged: Option<StagedFile>,
+}
+
+/// An attachment the CLI sealed in chunks into the staging directory
+/// (`liaison_core::attachment::seal`), described.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StagedFile {
+    /// Its bare name in the staging directory (`<32 hex>.part`).
+    pub file: String,
+    /// Plaintext bytes.
+    pub size: u64,
+    /// The chunks' AES-256-GCM key, hex.
+    pub content_key_hex: String,
+    /// SHA-256 of the ciphertext, hex.
+    pub ciphertext_sha256_hex: String,
 }
 
 /// An attachment as `bulletin show` lists it.
@@ -115,7 +135,10 @@ pub struct AttachmentSummary {
     /// Media type, as the sender declared it.
     pub media_type: String,
     /// Size in bytes.
-    pub bytes: usize,
+    pub bytes: u64,
+    /// Whether it travels beside the envelope (sealed in chunks, streamed) rather than
+    /// inside it.
+    pub streamed: bool,
 }
 
 /// A request for information as shown.
@@ -255,15 +278,36 @@ pub fn bulletin_send(state: &NodeState, request: SendRequest) -> Result<SendView
         .into_iter()
         .enumerate()
         .map(|(i, a)| {
-            let data = data_encoding::BASE64
-                .decode(a.data_base64.as_bytes())
-                .map_err(|e| Error::InvalidRequest(format!("attachments[{i}]: not base64: {e}")))?;
-            Attachment::try_from(liaison_proto::format::v1::Attachment {
+            let invalid = |e: String| Error::InvalidRequest(format!("attachments[{i}]: {e}"));
+            let mut wire = liaison_proto::format::v1::Attachment {
                 file_name: a.file_name,
                 media_type: a.media_type,
-                data: data.into(),
-            })
-            .map_err(|e| Error::InvalidRequest(format!("attachments[{i}]: {e}")))
+                ..Default::default()
+            };
+            match &a.staged {
+                None => {
+                    wire.data = data_encoding::BASE64
+                        .decode(a.data_base64.as_bytes())
+                        .map_err(|e| invalid(format!("not base64: {e}")))?
+                        .into();
+                }
+                Some(staged) => {
+                    let hex = |field: &str, text: &str| {
+                        data_encoding::HEXLOWER
+                            .decode(text.as_bytes())
+                            .map_err(|e| invalid(format!("{field}: not hex: {e}")))
+                    };
+                    wire.size = staged.size;
+                    wire.content_key = hex("content_key_hex", &staged.content_key_hex)?.into();
+                    wire.ciphertext_sha256 =
+                        hex("ciphertext_sha256_hex", &staged.ciphertext_sha256_hex)?.into();
+                }
+            }
+            let attachment = Attachment::try_from(wire).map_err(|e| invalid(e.to_string()))?;
+            if let (Some(staged), Some(streamed)) = (&a.staged, &attachment.streamed) {
+                crate::ops::attachments::accept_staged(state, &staged.file, streamed)?;
+            }
+            Ok(attachment)
         })
         .collect::<Result<Vec<_>>>()?;
     let mut references = Vec::new();
@@ -407,7 +451,8 @@ pub fn bulletin_show(state: &NodeState, id: &BulletinId) -> Result<BulletinDetai
                 number: i + 1,
                 file_name: a.file_name.clone(),
                 media_type: a.media_type.clone(),
-                bytes: a.data.len(),
+                bytes: a.size(),
+                streamed: a.streamed.is_some(),
             })
             .collect(),
         summary: summary(&stored),

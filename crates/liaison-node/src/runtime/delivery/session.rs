@@ -39,6 +39,8 @@ struct Session<'a> {
     partner: &'a AgencyId,
     partner_key: VerifyingKey,
     outgoing: mpsc::Sender<pb::SealedBulletin>,
+    /// For pushing attachments that travel beside their envelopes.
+    client: PeerClient,
     in_flight: VecDeque<InFlight>,
     /// The last outbox entry sent on this stream.
     cursor: u64,
@@ -68,7 +70,7 @@ pub(super) async fn deliver(
     state.set_connected(partner, true);
     // Connected again: the last failure is history.
     state.set_delivery_error(partner, None);
-    let mut session = Session::new(state, partner, outgoing)?;
+    let mut session = Session::new(state, partner, outgoing, client.clone())?;
     let waker = state.waker(partner);
     loop {
         // A key rotation since this stream opened: the partner must hold the new
@@ -120,6 +122,7 @@ impl<'a> Session<'a> {
         state: &'a Arc<NodeState>,
         partner: &'a AgencyId,
         outgoing: mpsc::Sender<pb::SealedBulletin>,
+        client: PeerClient,
     ) -> Result<Self, DeliveryError> {
         let partner_key = state
             .partners
@@ -132,6 +135,7 @@ impl<'a> Session<'a> {
             partner,
             partner_key,
             outgoing,
+            client,
             in_flight: VecDeque::new(),
             cursor: 0,
             storing: Vec::new(),
@@ -165,6 +169,13 @@ impl<'a> Session<'a> {
                 continue;
             };
             let (bulletin_id, message) = (queued.bulletin_id, queued.message);
+            // A bulletin's attachments that travel beside it go first: the partner
+            // accepts the envelope only once they are in place.
+            if let Some(id) = &bulletin_id
+                && (!message.envelope.is_empty() || !message.forwarded.is_empty())
+            {
+                push_attachments(self.state, &mut self.client, self.partner, id).await?;
+            }
             let sent = [
                 &message.envelope,
                 &message.recall,
@@ -289,6 +300,65 @@ impl<'a> Session<'a> {
         }
         Ok(())
     }
+}
+
+type PeerClient = pb::peer_client::PeerClient<tonic::transport::Channel>;
+
+/// Bytes per pushed part.
+const PART_BYTES: usize = 1024 * 1024;
+
+/// Pushes every attachment file this node holds for `bulletin` to `partner`, each read
+/// from disk a part at a time (never whole in memory).
+async fn push_attachments(
+    state: &NodeState,
+    client: &mut PeerClient,
+    partner: &AgencyId,
+    bulletin: &BulletinId,
+) -> Result<(), DeliveryError> {
+    let files = state.log.attachments()?.of_bulletin(bulletin)?;
+    for file in files {
+        let sha256 = data_encoding::HEXLOWER
+            .decode(file.digest_hex.as_bytes())
+            .map_err(|e| DeliveryError::Store(format!("{}: {e}", file.path.display())))?;
+        let first = pb::AttachmentPart {
+            bulletin_id: Bytes::copy_from_slice(&bulletin.to_bytes()),
+            index: u32::try_from(file.index).unwrap_or(u32::MAX),
+            ciphertext_len: file.len,
+            ciphertext_sha256: sha256.into(),
+            data: Bytes::new(),
+        };
+        let (tx, rx) = mpsc::channel(4);
+        let path = file.path.clone();
+        // The reader stops when the stream is dropped (the send fails).
+        let reader = tokio::spawn(async move {
+            use tokio::io::AsyncReadExt as _;
+            let mut input = tokio::fs::File::open(&path).await?;
+            let mut part = first;
+            loop {
+                let mut buf = vec![0u8; PART_BYTES];
+                let n = input.read(&mut buf).await?;
+                buf.truncate(n);
+                part.data = buf.into();
+                if tx.send(part).await.is_err() || n == 0 {
+                    return Ok::<(), std::io::Error>(());
+                }
+                part = pb::AttachmentPart::default();
+            }
+        });
+        let held = client.push_attachment(ReceiverStream::new(rx)).await;
+        reader.abort();
+        let held = held.map_err(|status| DeliveryError::Refused {
+            partner: partner.clone(),
+            call: format!(
+                "PushAttachment ({} attachment {})",
+                bulletin,
+                file.index + 1
+            ),
+            message: status.message().to_owned(),
+        })?;
+        tracing::debug!(%partner, %bulletin, index = file.index, already_held = held.get_ref().already_held, "attachment pushed");
+    }
+    Ok(())
 }
 
 /// What an outbox entry sends to one partner.
