@@ -48,6 +48,7 @@ pub mod policy;
 pub mod recall;
 pub mod receipt;
 pub mod release;
+pub mod selector;
 pub mod tls;
 
 pub use bulletin::{Attachment, Bulletin, BulletinContent, Entity, Reference, ReferenceKind};

@@ -188,6 +188,10 @@ pub enum Effect {
         /// The version it holds.
         version: u64,
     },
+    /// Index this entry's bulletin under these selector tags (keyed hashes of the
+    /// phone numbers, accounts, plates and names in its content; the node computes
+    /// them, the log never sees a selector). Removed with the body when it is erased.
+    IndexSelectors(Vec<[u8; 16]>),
 }
 
 /// An entry to append. The log assigns its sequence number, time and chain hash.

@@ -12,6 +12,15 @@
 //! | `R` seq                           | [`Listing`]        | requests for information     |
 //! | `x` expires (8) seq               | empty              | payloads due for erasure     |
 //!
+//! Not derived (the node computes them from decrypted content, which the log cannot
+//! read), written by [`Effect::IndexSelectors`](crate::Effect::IndexSelectors) and
+//! removed with an erased body; `log reindex` leaves them:
+//!
+//! | key                               | value              | answers                      |
+//! |-----------------------------------|--------------------|------------------------------|
+//! | `S` selector tag (16) seq         | empty              | bulletins sharing a selector |
+//! | `s` seq                           | tags (16 each)     | an entry's selectors         |
+//!
 //! Every row is derived from an entry (and `O` from the outbox keys), written in the
 //! entry's own batch, and can be derived again: [`rows_for`] is the one definition,
 //! used by the writer, by [`Log::check_indexes`] and by [`Log::rebuild_indexes`].
@@ -545,6 +554,34 @@ impl Log {
     /// order (the first is found by its id).
     pub fn thread_rows(&self, thread: &BulletinId) -> Result<Vec<ListingRow>> {
         self.rows_under(&thread_prefix(thread), usize::MAX)
+    }
+
+    /// The entries indexed under selector tag `tag` (see
+    /// [`Effect::IndexSelectors`](crate::Effect::IndexSelectors)), in log order, at
+    /// most `limit`. An erased entry is no longer indexed.
+    pub fn selector_entries(&self, tag: &[u8; 16], limit: usize) -> Result<Vec<u64>> {
+        let prefix = [&b"S"[..], tag].concat();
+        let mut out = Vec::new();
+        for item in self.tree()?.scan_prefix(&prefix).take(limit) {
+            let (key, _) = item?;
+            if let Some(seq) = seq_suffix(&key) {
+                out.push(seq);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The selector tags entry `seq` is indexed under (none once erased).
+    pub fn selector_tags(&self, seq: u64) -> Result<Vec<[u8; 16]>> {
+        Ok(self
+            .tree()?
+            .get(entry_selectors_key(seq))?
+            .map(|tags| {
+                tags.chunks_exact(16)
+                    .filter_map(|t| <[u8; 16]>::try_from(t).ok())
+                    .collect()
+            })
+            .unwrap_or_default())
     }
 
     /// Every listed request for information, in log order, at most `limit`.

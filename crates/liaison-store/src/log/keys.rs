@@ -66,6 +66,18 @@ pub(super) fn claim_key(effect: &Effect) -> Option<Vec<u8>> {
     }
 }
 
+/// `S` tag (16) seq: the entries whose bulletin carries a selector.
+pub(super) fn selector_key(tag: &[u8; 16], seq: u64) -> Vec<u8> {
+    [&b"S"[..], tag, &seq.to_be_bytes()].concat()
+}
+
+/// `s` seq: the selector tags of an entry (16 bytes each), to unindex it on erasure.
+pub(super) fn entry_selectors_key(seq: u64) -> [u8; 9] {
+    let mut key = [b's'; 9];
+    key[1..].copy_from_slice(&seq.to_be_bytes());
+    key
+}
+
 pub(super) fn peer_key(agency: &AgencyId) -> Vec<u8> {
     [&b"p"[..], agency.as_str().as_bytes()].concat()
 }

@@ -149,6 +149,12 @@ fn apply_effect(batch: &mut Batches, effect: &Effect, seq: u64) {
             partner,
             receiver_seq,
         } => batch.remove(delivered_key(partner, *receiver_seq)),
+        Effect::IndexSelectors(tags) => {
+            for tag in tags {
+                batch.insert(selector_key(tag, seq), &[][..]);
+            }
+            batch.insert(&entry_selectors_key(seq)[..], tags.concat());
+        }
     }
 }
 
@@ -522,6 +528,15 @@ impl Writer {
                 if let Some(expires) = row.listing.expires {
                     unlisted.push(index::expiry_key(expires, *erased).to_vec());
                 }
+            }
+            // ...and the selector index.
+            if let Some(tags) = tree.get(entry_selectors_key(*erased))? {
+                for tag in tags.chunks_exact(16) {
+                    if let Ok(tag) = <[u8; 16]>::try_from(tag) {
+                        unlisted.push(selector_key(&tag, *erased));
+                    }
+                }
+                unlisted.push(entry_selectors_key(*erased).to_vec());
             }
             erasures.push((
                 *erased,
