@@ -6,6 +6,7 @@
 
 mod attachments;
 mod client_api;
+mod connections;
 mod continuity;
 mod desk;
 mod envelope_formats;

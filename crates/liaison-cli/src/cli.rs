@@ -117,6 +117,34 @@ pub enum Command {
     /// Rotate or revoke keys; partners receive the new identity version automatically.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Find the bulletins held here (sent or received) that carry every given
+    /// selector: a phone number, account, plate, VIN or name, matched in canonical
+    /// form (E.164, IBAN, plate with country, names without case or diacritics).
+    #[command(
+        after_help = "Examples:\n  liaison search --phone '+40 712 345 678' --data-dir /var/lib/liaison\n  liaison search --vehicle RO:B123XYZ --person 'Ion Popescu' --json"
+    )]
+    Search {
+        #[command(flatten)]
+        dir: DataDir,
+        /// A phone number with its country code (repeatable).
+        #[arg(long)]
+        phone: Vec<String>,
+        /// An account: IBAN or other identifier (repeatable).
+        #[arg(long)]
+        account: Vec<String>,
+        /// A plate with its country, CC:PLATE (repeatable).
+        #[arg(long)]
+        vehicle: Vec<String>,
+        /// A vehicle identification number (repeatable).
+        #[arg(long)]
+        vin: Vec<String>,
+        /// A person's name or alias (repeatable).
+        #[arg(long)]
+        person: Vec<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Health at a glance: node up, partners, outboxes, log, keys.
     #[command(
         after_help = "Example:\n  liaison status --data-dir /var/lib/liaison\n  liaison status --json | jq '.partners[] | select(.outbox > 0)'"

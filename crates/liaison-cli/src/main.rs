@@ -142,6 +142,27 @@ fn run(command: Command) -> Result<()> {
             ..
         }) => log::export(&dir.data_dir, since, limit, json),
         Command::Status { dir, json } => status::show(&dir.data_dir, json),
+        Command::Search {
+            dir,
+            phone,
+            account,
+            vehicle,
+            vin,
+            person,
+            json,
+        } => {
+            let selectors = [
+                ("phone", phone),
+                ("account", account),
+                ("vehicle", vehicle),
+                ("vin", vin),
+                ("person", person),
+            ]
+            .into_iter()
+            .flat_map(|(kind, values)| values.into_iter().map(move |v| (kind.to_owned(), v)))
+            .collect();
+            bulletins::search(&dir.data_dir, selectors, json)
+        }
         Command::Completions { shell } => completions(shell),
         Command::Man { out } => man_pages(&out),
         Command::Bench {

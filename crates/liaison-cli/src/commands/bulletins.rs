@@ -81,6 +81,33 @@ pub fn thread(data_dir: &Path, id: BulletinId, json: bool) -> Result<()> {
     output::table(&["CREATED", "FROM", "ID", "TO", "TLP", "TITLE"], &rows)
 }
 
+pub fn search(data_dir: &Path, selectors: Vec<(String, String)>, json: bool) -> Result<()> {
+    let found = call(data_dir, liaison_node::edge::admin::Search { selectors })?;
+    if json {
+        return output::json(&found);
+    }
+    if found.is_empty() {
+        return output::line(format_args!("No bulletin held here carries them."));
+    }
+    let rows: Vec<Vec<String>> = found
+        .iter()
+        .map(|b| {
+            vec![
+                b.created.clone(),
+                match b.direction {
+                    Direction::In => "in".into(),
+                    Direction::Out => "out".into(),
+                },
+                b.origin.clone(),
+                b.id.clone(),
+                b.tlp.clone(),
+                b.title.clone(),
+            ]
+        })
+        .collect();
+    output::table(&["CREATED", "", "FROM", "ID", "TLP", "TITLE"], &rows)
+}
+
 pub fn open_requests(data_dir: &Path, json: bool) -> Result<()> {
     let open = call(data_dir, BulletinOpenRequests {})?;
     if json {
@@ -292,6 +319,34 @@ pub fn print_bulletin(b: &BulletinDetail) -> Result<()> {
             })
             .collect();
         output::table(&["ACKNOWLEDGED BY", "STATE", "AT", "", "NOTE"], &rows)?;
+    }
+    if !b.links.is_empty() {
+        output::line(format_args!(""))?;
+        let rows: Vec<Vec<String>> = b
+            .links
+            .iter()
+            .map(|l| {
+                vec![
+                    l.selector.clone(),
+                    l.bulletin.clone(),
+                    l.origin.clone(),
+                    l.created.clone(),
+                    l.tlp.clone(),
+                    l.title.clone(),
+                ]
+            })
+            .collect();
+        output::table(
+            &[
+                "SHARED SELECTOR",
+                "ALSO IN",
+                "FROM",
+                "CREATED",
+                "TLP",
+                "TITLE",
+            ],
+            &rows,
+        )?;
     }
     if b.delivery.is_empty() {
         return print_onward(b);

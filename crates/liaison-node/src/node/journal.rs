@@ -380,6 +380,18 @@ pub enum LogEvent {
         /// The bulletins shown.
         bulletins: Vec<BulletinId>,
     },
+    /// A bulletin stored here shares a selector (a phone number, account, plate, VIN
+    /// or name) with bulletins already held: a link. The selectors are not named
+    /// (the log holds no selector in the clear); `bulletin show` and `liaison links`
+    /// name them from the bulletins themselves.
+    Correlated {
+        /// The bulletin just stored.
+        bulletin: String,
+        /// The bulletins it shares a selector with.
+        linked: Vec<String>,
+        /// How many of its selectors are shared.
+        shared_selectors: usize,
+    },
     /// The payload of bulletins whose retention period ended was erased.
     RetentionErased {
         /// The entries erased.
@@ -438,7 +450,7 @@ impl LogEvent {
                 EntryKind::Acknowledged
             }
             LogEvent::Consulted { .. } => EntryKind::Consulted,
-            LogEvent::RetentionErased { .. } => EntryKind::NodeEvent,
+            LogEvent::RetentionErased { .. } | LogEvent::Correlated { .. } => EntryKind::NodeEvent,
         }
     }
 

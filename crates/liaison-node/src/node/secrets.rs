@@ -44,11 +44,16 @@ const TOKEN_MAGIC: &[u8] = b"liaison-token-key/1\n";
 /// The files holding a node's private keys, relative to its data directory: the agency
 /// keys, the retired ones, and the TLS keys (agency CA and node).
 pub fn key_files(dir: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = ["keys/root.key", "keys/signing.key", "keys/encryption.key"]
-        .iter()
-        .chain(["tls/ca.key", "tls/node.key"].iter())
-        .map(|f| dir.join(f))
-        .collect();
+    let mut files: Vec<PathBuf> = [
+        "keys/root.key",
+        "keys/signing.key",
+        "keys/encryption.key",
+        super::state::SELECTOR_KEY_FILE,
+    ]
+    .iter()
+    .chain(["tls/ca.key", "tls/node.key"].iter())
+    .map(|f| dir.join(f))
+    .collect();
     if let Ok(entries) = std::fs::read_dir(dir.join(super::data_dir::RETIRED_KEYS_DIR)) {
         let mut retired: Vec<PathBuf> = entries
             .flatten()

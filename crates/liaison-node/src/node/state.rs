@@ -95,6 +95,8 @@ pub struct NodeState {
     pub metrics: Arc<crate::node::metrics::Metrics>,
     /// Format-v2 sealing and opening state shared by every thread.
     pub envelopes: EnvelopeCaches,
+    /// The key of the selector index, loaded (or made) on first use.
+    selector_key: std::sync::OnceLock<Arc<liaison_core::selector::SelectorKey>>,
 }
 
 /// What sealing and opening format-v2 envelopes keep between bulletins: this node's
@@ -130,6 +132,9 @@ impl EnvelopeCaches {
         self.receiving.expire();
     }
 }
+
+/// The selector index's key file, in the data directory.
+pub const SELECTOR_KEY_FILE: &str = "keys/selector.key";
 
 impl NodeState {
     /// Opens the node's log and loads its partners.
@@ -184,6 +189,7 @@ impl NodeState {
             own_log_behind: Mutex::new(HashMap::new()),
             serving: std::sync::atomic::AtomicBool::new(false),
             metrics,
+            selector_key: std::sync::OnceLock::new(),
         }))
     }
 
@@ -192,6 +198,41 @@ impl NodeState {
         self.partners
             .replace(Partners::from_bundles(self.log.peers()?)?);
         Ok(())
+    }
+
+    /// The key this node's selector index is keyed with: `keys/selector.key`, 32
+    /// random bytes made on first use and sealed like the other keys. Never rotated
+    /// (the index would have to be rebuilt), never sent anywhere.
+    ///
+    /// Errors: the file cannot be read, opened or made.
+    pub fn selector_key(&self) -> Result<Arc<liaison_core::selector::SelectorKey>> {
+        if let Some(key) = self.selector_key.get() {
+            return Ok(key.clone());
+        }
+        // One thread makes the file; the others wait and read it.
+        static MAKING: Mutex<()> = Mutex::new(());
+        let _making = MAKING.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(key) = self.selector_key.get() {
+            return Ok(key.clone());
+        }
+        let dir = self.node().dir().to_owned();
+        let path = dir.join(SELECTOR_KEY_FILE);
+        let bytes: [u8; 32] = if path.exists() {
+            let secret = crate::node::secrets::read(&path)?;
+            secret[..].try_into().map_err(|_| Error::BadKeyMaterial {
+                path: path.clone(),
+                problem: "not 32 bytes".into(),
+            })?
+        } else {
+            let mut fresh = [0u8; 32];
+            ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut fresh)
+                .map_err(|_| Error::Internal("the system's random source failed".into()))?;
+            let sealer = crate::node::secrets::Sealer::for_node(&dir)?;
+            crate::node::secrets::write(&path, &fresh, sealer.as_ref())?;
+            fresh
+        };
+        let key = Arc::new(liaison_core::selector::SelectorKey::from_bytes(&bytes));
+        Ok(self.selector_key.get_or_init(|| key).clone())
     }
 
     /// The node's keys, identity and configuration as they are now.

@@ -6,6 +6,7 @@
 pub mod attachments;
 pub mod bulletins;
 pub mod clients;
+pub mod connections;
 pub mod continuity;
 pub mod keys;
 pub mod log;

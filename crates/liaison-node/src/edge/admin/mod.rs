@@ -99,6 +99,8 @@ admin_commands! {
     BulletinThread,
     /// Requests for information awaiting an answer.
     BulletinOpenRequests,
+    /// Bulletins held here carrying every one of some selectors.
+    Search,
     /// One attachment of a bulletin.
     BulletinAttachment,
     /// Acknowledge a received bulletin to its originator.
@@ -317,6 +319,45 @@ impl Command for BulletinThread {
             thread.iter().map(|b| b.id.as_str()),
         )?;
         Ok(thread)
+    }
+}
+
+/// Bulletins held here that carry every one of `selectors` (each `kind:value`, e.g.
+/// `phone:+40712345678`; normalised by the node), newest first.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Search {
+    /// `kind`, `value` pairs: kinds are `phone`, `account`, `vehicle` (`CC:PLATE`),
+    /// `vin`, `person`.
+    pub selectors: Vec<(String, String)>,
+}
+
+impl Command for Search {
+    type Reply = Vec<BulletinSummary>;
+    fn run(self, state: &NodeState) -> Result<Vec<BulletinSummary>> {
+        self.run_as(state, &crate::ops::bulletins::local_operator(None))
+    }
+    fn run_as(self, state: &NodeState, caller: &str) -> Result<Vec<BulletinSummary>> {
+        if self.selectors.is_empty() {
+            return Err(crate::Error::InvalidRequest(
+                "give at least one selector (--phone, --account, --vehicle, --vin, --person)"
+                    .into(),
+            ));
+        }
+        let selectors = self
+            .selectors
+            .iter()
+            .map(|(kind, value)| liaison_core::selector::Selector::parse(kind, value))
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| crate::Error::InvalidRequest(e.to_string()))?;
+        let found = crate::ops::connections::search(state, &selectors)?;
+        record(
+            state,
+            caller,
+            "cli search",
+            found.iter().map(|b| b.id.as_str()),
+        )?;
+        Ok(found)
     }
 }
 

@@ -40,6 +40,8 @@ pub(super) enum Checked {
         decision: PolicyDecisionRecord,
         /// Set when the partner forwarded another agency's bulletin.
         forwarded_by: Option<AgencyId>,
+        /// The keyed tags of its selectors, for the selector index.
+        selectors: Vec<[u8; 16]>,
     },
     /// A notice about our own bulletin's onward chain, checked: stored as this event.
     Notice {
@@ -106,6 +108,15 @@ fn ingress(
         decision: Some(record),
         forwarded_from: None,
     }))
+}
+
+/// The keyed tags of `bulletin`'s selectors; none (logged) if the node's selector key
+/// cannot be loaded: the bulletin is still stored, only not linked.
+fn selector_tags(state: &NodeState, bulletin: &liaison_core::Bulletin) -> Vec<[u8; 16]> {
+    crate::ops::connections::tags(state, &bulletin.content).unwrap_or_else(|e| {
+        tracing::error!(error = %e, "cannot index a bulletin's selectors");
+        Vec::new()
+    })
 }
 
 /// A transient refusal if an attachment the bulletin sends beside its envelope is not
@@ -175,6 +186,7 @@ pub(super) fn check_envelope(state: &NodeState, partner: &AgencyId, raw: Bytes) 
                 body: envelope.as_bytes().clone(),
                 decision,
                 forwarded_by: None,
+                selectors: selector_tags(state, &bulletin),
             },
         },
         Err(e) => Rejection::of(Some(id), &e).into(),
@@ -240,6 +252,7 @@ pub(super) fn check_forwarded(state: &NodeState, partner: &AgencyId, raw: Bytes)
                 body: forwarded.as_bytes().clone(),
                 decision,
                 forwarded_by: Some(partner.clone()),
+                selectors: selector_tags(state, &bulletin),
             },
         },
         Err(e) => {

@@ -263,8 +263,9 @@ fn submit(
             body,
             decision,
             forwarded_by,
+            selectors,
         } => {
-            let entry = journal::received_entry(body, bulletin_id, partner)
+            let mut entry = journal::received_entry(body, bulletin_id, partner)
                 .with_effect(Effect::ClaimReceived(bulletin_id));
             // The decision is its own entry, in the same atomic batch.
             let decision = LogEvent::IngressAllowed {
@@ -273,8 +274,29 @@ fn submit(
             }
             .entry()
             .about_bulletin(bulletin_id);
+            let mut batch = vec![];
+            // Its selectors are indexed with it, and a link to bulletins held is
+            // recorded in the same batch (a failed index read only loses the event).
+            match crate::ops::connections::index(state, &bulletin_id, selectors.clone()) {
+                Ok(indexed) => {
+                    if let Some(effect) = indexed.effect {
+                        entry = entry.with_effect(effect);
+                    }
+                    batch.push(entry);
+                    batch.push(decision);
+                    batch.extend(indexed.correlated);
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot read the selector index");
+                    if !selectors.is_empty() {
+                        entry = entry.with_effect(Effect::IndexSelectors(selectors));
+                    }
+                    batch.push(entry);
+                    batch.push(decision);
+                }
+            }
             Pending {
-                append: state.log.submit(vec![entry, decision]),
+                append: state.log.submit(batch),
                 bulletin_id: Some(bulletin_id),
                 envelope_sha256,
                 verdict: Verdict::Accepted,

@@ -279,7 +279,12 @@ fn seal_and_queue(
     // Files that travel beside the envelope are in place, durably, before the
     // publish that names them is.
     crate::ops::attachments::install_staged(state, &bulletin.id, &bulletin.content)?;
+    let tags = crate::ops::connections::tags(state, &bulletin.content)?;
+    let indexed = crate::ops::connections::index(state, &bulletin.id, tags)?;
     let mut entry = journal::published_entry(&record, bulletin.id);
+    if let Some(effect) = indexed.effect {
+        entry = entry.with_effect(effect);
+    }
     for key in &judged.keys {
         entry = entry.with_effect(Effect::Enqueue(key.agency.clone()));
     }
@@ -301,6 +306,13 @@ fn seal_and_queue(
     };
     for key in &judged.keys {
         state.wake(&key.agency);
+    }
+    // The link is a record for the desk, not part of what was acknowledged: a failure
+    // to write it is logged, and `bulletin show` finds links from the index anyway.
+    if let Some(correlated) = indexed.correlated
+        && let Err(e) = state.log.append(correlated)
+    {
+        tracing::warn!(error = %e, bulletin = %bulletin.id, "cannot record a correlation");
     }
     Ok(Published {
         id: bulletin.id,

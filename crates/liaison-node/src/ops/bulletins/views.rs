@@ -255,6 +255,10 @@ pub struct BulletinDetail {
     /// Acknowledgements: made here (received bulletins), or signed and sent back by
     /// each recipient (published bulletins).
     pub acknowledgements: Vec<bulletins::Acknowledgement>,
+    /// Other bulletins held here that share a selector with it (a phone number,
+    /// account, plate, VIN or name).
+    #[serde(default)]
+    pub links: Vec<crate::ops::connections::LinkView>,
     /// Its onward chain, oldest first: release grants (made here, or received from the
     /// originator), and for published bulletins each forward a recipient made and each
     /// purge downstream after a recall, from the signed notices.
@@ -364,7 +368,7 @@ pub fn bulletin_send(state: &NodeState, request: SendRequest) -> Result<SendView
     })
 }
 
-fn summary(stored: &Stored) -> BulletinSummary {
+pub(crate) fn summary(stored: &Stored) -> BulletinSummary {
     let h = stored.header();
     BulletinSummary {
         id: h.bulletin_id.to_string(),
@@ -469,6 +473,7 @@ pub fn bulletin_show(state: &NodeState, id: &BulletinId) -> Result<BulletinDetai
         entities: content.entities.clone(),
         delivery,
         acknowledgements: bulletins::acknowledgements(state, &entries),
+        links: crate::ops::connections::links_of(state, &header.bulletin_id)?,
         onward: onward_chain(state, &entries),
     })
 }

@@ -1,0 +1,156 @@
+//! Connections between bulletins (#15, first part): the same phone number written two
+//! ways in two agencies' bulletins is found by search and linked automatically at the
+//! agency that holds both; the index holds no selector in the clear; a recall takes
+//! the bulletin out of search and links.
+
+use liaison_core::{BulletinId, Entity, Tlp};
+use liaison_node::edge::admin::{BulletinRecall, BulletinSend, Search};
+use liaison_node::ops::bulletins::Recipients;
+use liaison_node::ops::bulletins::views::SendRequest;
+use liaison_tests::{LONG, TestNode, federation, wait_until};
+
+fn send_with(from: &TestNode, to: &TestNode, title: &str, entities: Vec<Entity>) -> BulletinId {
+    let request = SendRequest {
+        entities,
+        ..SendRequest::new(
+            Recipients::Named(vec![to.agency.clone()]),
+            "trafficking.persons".parse().unwrap(),
+            Tlp::Amber,
+            title,
+            "see the entities",
+        )
+    };
+    let id = from.admin(BulletinSend(request)).id.parse().unwrap();
+    wait_until("delivery", LONG, || from.outbox(to) == 0);
+    id
+}
+
+fn phone(number: &str) -> Entity {
+    Entity::Phone {
+        number: number.into(),
+    }
+}
+
+fn search(node: &TestNode, kind: &str, value: &str) -> Vec<String> {
+    node.admin(Search {
+        selectors: vec![(kind.into(), value.into())],
+    })
+    .into_iter()
+    .map(|b| b.id)
+    .collect()
+}
+
+#[test]
+fn a_phone_in_two_agencies_bulletins_is_found_and_linked_where_both_are_held() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut nodes = federation(tmp.path(), &["NL-NP", "DE-BKA", "RO-DIICOT"]);
+    for n in &mut nodes {
+        n.start();
+    }
+    let (nl, de, ro) = (&nodes[0], &nodes[1], &nodes[2]);
+    let recruiter = send_with(
+        ro,
+        nl,
+        "Recruiter in Constanta",
+        vec![phone("+40 712 345 678"), phone("+40 799 000 111")],
+    );
+    let driver = send_with(
+        de,
+        nl,
+        "Driver's contact",
+        vec![
+            phone("0040712345678"),
+            Entity::Person {
+                full_name: "Ștefan POPESCU".into(),
+                date_of_birth: String::new(),
+                nationality: String::new(),
+                aliases: vec![],
+                identifiers: vec![],
+            },
+        ],
+    );
+    let unrelated = send_with(de, nl, "Unrelated", vec![phone("+49 30 901820")]);
+
+    // Search at NL-NP, which holds both: the number in any spelling finds both.
+    for spelling in ["+40712345678", "0040 712 345 678", "+40 (712) 345-678"] {
+        let found = search(nl, "phone", spelling);
+        assert_eq!(
+            found,
+            [driver.to_string(), recruiter.to_string()],
+            "{spelling}"
+        );
+    }
+    // Names fold for case and diacritics; all selectors must match.
+    assert_eq!(search(nl, "person", "stefan popescu"), [driver.to_string()]);
+    let both = nl.admin(Search {
+        selectors: vec![
+            ("phone".into(), "+40712345678".into()),
+            ("person".into(), "Stefan Popescu".into()),
+        ],
+    });
+    assert_eq!(both.len(), 1);
+    assert!(search(nl, "phone", "+40 700 000 000").is_empty());
+    // A bad selector is refused, naming it.
+    let refused = nl
+        .try_admin(Search {
+            selectors: vec![("phone".into(), "0712 345 678".into())],
+        })
+        .unwrap_err();
+    assert!(refused.to_string().contains("country code"), "{refused}");
+
+    // The link appeared by itself, both ways, naming the shared number.
+    let shown = nl.show(driver);
+    assert_eq!(shown.links.len(), 1, "{:?}", shown.links);
+    assert_eq!(shown.links[0].selector, "phone:+40712345678");
+    assert_eq!(shown.links[0].bulletin, recruiter.to_string());
+    assert_eq!(shown.links[0].origin, "RO-DIICOT");
+    assert_eq!(nl.show(recruiter).links[0].bulletin, driver.to_string());
+    assert!(nl.show(unrelated).links.is_empty());
+    // ...and was recorded in the log when the second bulletin arrived.
+    let events = nl.admin(liaison_node::edge::admin::LogExport {
+        since: 1,
+        limit: 10_000,
+        with_bytes: false,
+        reads: false,
+    });
+    let text = serde_json::to_string(&events).unwrap();
+    assert!(
+        text.contains("correlated") && text.contains(&recruiter.to_string()),
+        "{text}"
+    );
+    // Neither sender holds both: no link there.
+    assert!(ro.show(recruiter).links.is_empty());
+
+    // No selector in the clear in NL-NP's files: the index holds keyed tags.
+    for needle in ["40712345678", "stefan popescu"] {
+        let found = files_containing(&nl.dir, needle.as_bytes());
+        assert!(found.is_empty(), "{needle} in {found:?}");
+    }
+
+    // Recalled: gone from search and from the links.
+    ro.admin(BulletinRecall {
+        id: recruiter,
+        reason: "wrong number".into(),
+    });
+    wait_until("the purge receipt", LONG, || ro.outbox(nl) == 0);
+    assert_eq!(search(nl, "phone", "+40712345678"), [driver.to_string()]);
+    assert!(nl.show(driver).links.is_empty());
+}
+
+fn files_containing(dir: &std::path::Path, needle: &[u8]) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if std::fs::read(&path)
+                .is_ok_and(|b| b.windows(needle.len()).any(|w| w == needle))
+            {
+                found.push(path);
+            }
+        }
+    }
+    found
+}
