@@ -4,9 +4,10 @@
 //! the bulletin out of search and links.
 
 use liaison_core::{BulletinId, Entity, Tlp};
-use liaison_node::edge::admin::{BulletinRecall, BulletinSend, Search};
+use liaison_node::edge::admin::{BulletinRecall, BulletinSend, Links, Search};
 use liaison_node::ops::bulletins::Recipients;
 use liaison_node::ops::bulletins::views::SendRequest;
+use liaison_node::ops::connections::SearchFilter;
 use liaison_tests::{LONG, TestNode, federation, wait_until};
 
 fn send_with(from: &TestNode, to: &TestNode, title: &str, entities: Vec<Entity>) -> BulletinId {
@@ -34,6 +35,7 @@ fn phone(number: &str) -> Entity {
 fn search(node: &TestNode, kind: &str, value: &str) -> Vec<String> {
     node.admin(Search {
         selectors: vec![(kind.into(), value.into())],
+        filter: Default::default(),
     })
     .into_iter()
     .map(|b| b.id)
@@ -87,13 +89,73 @@ fn a_phone_in_two_agencies_bulletins_is_found_and_linked_where_both_are_held() {
             ("phone".into(), "+40712345678".into()),
             ("person".into(), "Stefan Popescu".into()),
         ],
+        filter: Default::default(),
     });
     assert_eq!(both.len(), 1);
     assert!(search(nl, "phone", "+40 700 000 000").is_empty());
+    // Filters: origin, category prefix, TLP, time.
+    let filtered = |filter: SearchFilter| -> Vec<String> {
+        nl.admin(Search {
+            selectors: vec![("phone".into(), "+40712345678".into())],
+            filter,
+        })
+        .into_iter()
+        .map(|b| b.id)
+        .collect()
+    };
+    assert_eq!(
+        filtered(SearchFilter {
+            origin: Some("DE-BKA".parse().unwrap()),
+            ..SearchFilter::default()
+        }),
+        [driver.to_string()]
+    );
+    assert_eq!(
+        filtered(SearchFilter {
+            category: Some("trafficking".into()),
+            tlp: Some(Tlp::Amber),
+            ..SearchFilter::default()
+        })
+        .len(),
+        2
+    );
+    assert!(
+        filtered(SearchFilter {
+            category: Some("traffic".into()),
+            ..SearchFilter::default()
+        })
+        .is_empty(),
+        "a prefix is whole segments"
+    );
+    assert!(
+        filtered(SearchFilter {
+            tlp: Some(Tlp::Red),
+            ..SearchFilter::default()
+        })
+        .is_empty()
+    );
+    let now = liaison_core::UnixMillis::now();
+    assert!(
+        filtered(SearchFilter {
+            since: Some(liaison_core::UnixMillis(now.0 + 60_000)),
+            ..SearchFilter::default()
+        })
+        .is_empty()
+    );
+    assert_eq!(
+        filtered(SearchFilter {
+            since: Some(liaison_core::UnixMillis(now.0 - 3_600_000)),
+            until: Some(liaison_core::UnixMillis(now.0 + 60_000)),
+            ..SearchFilter::default()
+        })
+        .len(),
+        2
+    );
     // A bad selector is refused, naming it.
     let refused = nl
         .try_admin(Search {
             selectors: vec![("phone".into(), "0712 345 678".into())],
+            filter: Default::default(),
         })
         .unwrap_err();
     assert!(refused.to_string().contains("country code"), "{refused}");
@@ -117,6 +179,30 @@ fn a_phone_in_two_agencies_bulletins_is_found_and_linked_where_both_are_held() {
     assert!(
         text.contains("correlated") && text.contains(&recruiter.to_string()),
         "{text}"
+    );
+    // `liaison links`: the pair once, on the shared number; none on the name.
+    let pairs = nl.admin(Links {
+        since: None,
+        entity: None,
+    });
+    assert_eq!(pairs.len(), 1, "{pairs:?}");
+    assert_eq!(pairs[0].selector, "phone:+40712345678");
+    let mut ends = [pairs[0].bulletin.clone(), pairs[0].linked.bulletin.clone()];
+    ends.sort();
+    let mut expected = [driver.to_string(), recruiter.to_string()];
+    expected.sort();
+    assert_eq!(ends, expected);
+    let on_number = nl.admin(Links {
+        since: None,
+        entity: Some(("phone".into(), "0040 712 345 678".into())),
+    });
+    assert_eq!(on_number.len(), 1);
+    assert!(
+        nl.admin(Links {
+            since: None,
+            entity: Some(("person".into(), "Stefan Popescu".into())),
+        })
+        .is_empty()
     );
     // Neither sender holds both: no link there.
     assert!(ro.show(recruiter).links.is_empty());

@@ -141,6 +141,40 @@ pub enum Command {
         /// A person's name or alias (repeatable).
         #[arg(long)]
         person: Vec<String>,
+        /// Created at or after: RFC 3339, a date, or a span ago (7d, 48h).
+        #[arg(long, value_parser = crate::commands::compose::past_time)]
+        since: Option<liaison_core::UnixMillis>,
+        /// Created before: as --since.
+        #[arg(long, value_parser = crate::commands::compose::past_time)]
+        until: Option<liaison_core::UnixMillis>,
+        /// From this originator.
+        #[arg(long = "from", value_name = "AGENCY")]
+        origin: Option<liaison_core::AgencyId>,
+        /// In this category or under it (trafficking covers trafficking.persons).
+        #[arg(long)]
+        category: Option<String>,
+        /// With this TLP (clear, green, amber, amber+strict, red).
+        #[arg(long)]
+        tlp: Option<liaison_core::Tlp>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The links among the bulletins held here: pairs that share a phone number,
+    /// account, plate, VIN or name, newest first (among the 1,000 newest bulletins).
+    #[command(
+        after_help = "Examples:\n  liaison links --since 7d --data-dir /var/lib/liaison\n  liaison links --entity 'phone:+40 712 345 678' --json"
+    )]
+    Links {
+        #[command(flatten)]
+        dir: DataDir,
+        /// Only bulletins logged at or after: RFC 3339, a date, or a span ago (7d).
+        #[arg(long, value_parser = crate::commands::compose::past_time)]
+        since: Option<liaison_core::UnixMillis>,
+        /// Only links on this selector, KIND:VALUE (phone, account, vehicle, vin,
+        /// person; a vehicle is vehicle:CC:PLATE).
+        #[arg(long)]
+        entity: Option<String>,
         /// Print JSON.
         #[arg(long)]
         json: bool,

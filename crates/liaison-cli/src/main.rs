@@ -142,6 +142,12 @@ fn run(command: Command) -> Result<()> {
             ..
         }) => log::export(&dir.data_dir, since, limit, json),
         Command::Status { dir, json } => status::show(&dir.data_dir, json),
+        Command::Links {
+            dir,
+            since,
+            entity,
+            json,
+        } => bulletins::links(&dir.data_dir, since, entity, json),
         Command::Search {
             dir,
             phone,
@@ -149,6 +155,11 @@ fn run(command: Command) -> Result<()> {
             vehicle,
             vin,
             person,
+            since,
+            until,
+            origin,
+            category,
+            tlp,
             json,
         } => {
             let selectors = [
@@ -161,7 +172,14 @@ fn run(command: Command) -> Result<()> {
             .into_iter()
             .flat_map(|(kind, values)| values.into_iter().map(move |v| (kind.to_owned(), v)))
             .collect();
-            bulletins::search(&dir.data_dir, selectors, json)
+            let filter = liaison_node::ops::connections::SearchFilter {
+                since,
+                until,
+                origin,
+                category,
+                tlp,
+            };
+            bulletins::search(&dir.data_dir, selectors, filter, json)
         }
         Command::Completions { shell } => completions(shell),
         Command::Man { out } => man_pages(&out),

@@ -81,8 +81,16 @@ pub fn thread(data_dir: &Path, id: BulletinId, json: bool) -> Result<()> {
     output::table(&["CREATED", "FROM", "ID", "TO", "TLP", "TITLE"], &rows)
 }
 
-pub fn search(data_dir: &Path, selectors: Vec<(String, String)>, json: bool) -> Result<()> {
-    let found = call(data_dir, liaison_node::edge::admin::Search { selectors })?;
+pub fn search(
+    data_dir: &Path,
+    selectors: Vec<(String, String)>,
+    filter: liaison_node::ops::connections::SearchFilter,
+    json: bool,
+) -> Result<()> {
+    let found = call(
+        data_dir,
+        liaison_node::edge::admin::Search { selectors, filter },
+    )?;
     if json {
         return output::json(&found);
     }
@@ -106,6 +114,56 @@ pub fn search(data_dir: &Path, selectors: Vec<(String, String)>, json: bool) -> 
         })
         .collect();
     output::table(&["CREATED", "", "FROM", "ID", "TLP", "TITLE"], &rows)
+}
+
+pub fn links(
+    data_dir: &Path,
+    since: Option<liaison_core::UnixMillis>,
+    entity: Option<String>,
+    json: bool,
+) -> Result<()> {
+    let entity = entity
+        .map(|e| {
+            e.split_once(':')
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .ok_or_else(|| {
+                    anyhow::anyhow!("--entity: give KIND:VALUE, e.g. phone:+40712345678")
+                })
+        })
+        .transpose()?;
+    let pairs = call(data_dir, liaison_node::edge::admin::Links { since, entity })?;
+    if json {
+        return output::json(&pairs);
+    }
+    if pairs.is_empty() {
+        return output::line(format_args!("No links among the bulletins held here."));
+    }
+    let rows: Vec<Vec<String>> = pairs
+        .iter()
+        .map(|p| {
+            vec![
+                p.selector.clone(),
+                p.bulletin.clone(),
+                p.origin.clone(),
+                p.linked.bulletin.clone(),
+                p.linked.origin.clone(),
+                p.linked.tlp.clone(),
+                p.linked.title.clone(),
+            ]
+        })
+        .collect();
+    output::table(
+        &[
+            "SHARED SELECTOR",
+            "BULLETIN",
+            "FROM",
+            "ALSO IN",
+            "FROM",
+            "TLP",
+            "TITLE",
+        ],
+        &rows,
+    )
 }
 
 pub fn open_requests(data_dir: &Path, json: bool) -> Result<()> {

@@ -189,9 +189,20 @@ fn location(text: &str) -> Result<Entity> {
 /// A due time: RFC 3339 / ISO 8601 (`2026-12-01T12:00Z`, `2026-12-01`) or a span
 /// from now (`48h`, `3d`, `90m`), parsed with jiff.
 pub fn due_time(text: &str) -> Result<liaison_core::UnixMillis> {
+    time_arg(text, false)
+}
+
+/// A time in the past for a search bound: RFC 3339 / ISO 8601 or a span ago (`7d`).
+pub fn past_time(text: &str) -> Result<liaison_core::UnixMillis> {
+    time_arg(text, true)
+}
+
+/// An absolute time, or a span from now: ahead, or back when `ago`.
+fn time_arg(text: &str, ago: bool) -> Result<liaison_core::UnixMillis> {
     let text = text.trim();
     let now = jiff::Timestamp::now();
     let at = if let Ok(span) = text.parse::<jiff::Span>() {
+        let span = if ago { span.negate() } else { span };
         now.checked_add(span.to_duration(jiff::SpanRelativeTo::days_are_24_hours())?)?
     } else if let Ok(at) = text.parse::<jiff::Timestamp>() {
         at

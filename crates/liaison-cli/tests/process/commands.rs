@@ -553,6 +553,44 @@ fn the_desk_flags_entities_attachment_reply_thread_ack_and_the_reads_export() {
         "--json",
     ]))
     .unwrap();
+    // Search by selector, as the operator types it, with filters.
+    let found = ok(&[
+        "search",
+        "--phone",
+        "0040 712 345 678",
+        "--since",
+        "1d",
+        "--from",
+        "NL-NP",
+        "--category",
+        "trafficking",
+        "--json",
+        "--data-dir",
+        b.d(),
+    ]);
+    assert!(found.contains(&id), "{found}");
+    let none = ok(&[
+        "search",
+        "--phone",
+        "+40712345678",
+        "--tlp",
+        "red",
+        "--data-dir",
+        b.d(),
+    ]);
+    assert!(none.contains("No bulletin"), "{none}");
+    let bad = fails(
+        &["search", "--phone", "0712 345 678", "--data-dir", b.d()],
+        1,
+    );
+    assert!(bad.contains("country code"), "{bad}");
+    let links = ok(&["links", "--since", "1d", "--data-dir", b.d()]);
+    assert!(links.contains("No links"), "{links}");
+    let bad = fails(
+        &["links", "--entity", "+40712345678", "--data-dir", b.d()],
+        1,
+    );
+    assert!(bad.contains("KIND:VALUE"), "{bad}");
     let kinds: Vec<&str> = shown["entities"]
         .as_array()
         .unwrap()

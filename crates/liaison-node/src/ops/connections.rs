@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 
 use liaison_core::selector::{self, Selector, SelectorTag};
-use liaison_core::{BulletinContent, BulletinId};
+use liaison_core::{AgencyId, BulletinContent, BulletinId, Tlp, UnixMillis};
 use liaison_store::{Effect, NewEntry};
 use serde::{Deserialize, Serialize};
 
@@ -142,11 +142,51 @@ fn holders(
     Ok(found.into_values().collect())
 }
 
-/// The bulletins held here carrying every one of `selectors` (at least one), newest
-/// first: what `liaison search --phone ...` shows.
+/// What else a search asks of a bulletin besides its selectors.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchFilter {
+    /// Created at or after.
+    #[serde(default)]
+    pub since: Option<UnixMillis>,
+    /// Created before.
+    #[serde(default)]
+    pub until: Option<UnixMillis>,
+    /// From this originator.
+    #[serde(default)]
+    pub origin: Option<AgencyId>,
+    /// In this category or under it (`trafficking` covers `trafficking.persons`).
+    #[serde(default)]
+    pub category: Option<String>,
+    /// With this TLP.
+    #[serde(default)]
+    pub tlp: Option<Tlp>,
+}
+
+impl SearchFilter {
+    fn admits(&self, stored: &bulletins::Stored) -> bool {
+        let header = stored.header();
+        let category = header.marking.category.to_string();
+        self.since.is_none_or(|t| header.created >= t)
+            && self.until.is_none_or(|t| header.created < t)
+            && self.origin.as_ref().is_none_or(|o| &header.origin == o)
+            && self
+                .category
+                .as_ref()
+                .is_none_or(|c| category == *c || category.starts_with(&format!("{c}.")))
+            && self.tlp.is_none_or(|t| header.marking.tlp == t)
+    }
+}
+
+/// The bulletins held here carrying every one of `selectors` (at least one) and
+/// passing `filter`, newest first: what `liaison search --phone ...` shows.
 ///
 /// Errors: the log cannot be read.
-pub fn search(state: &NodeState, selectors: &[Selector]) -> Result<Vec<views::BulletinSummary>> {
+pub fn search(
+    state: &NodeState,
+    selectors: &[Selector],
+    filter: &SearchFilter,
+) -> Result<Vec<views::BulletinSummary>> {
     let key = state.selector_key()?;
     let mut result: Option<BTreeMap<u64, bulletins::Stored>> = None;
     for selector in selectors {
@@ -166,6 +206,65 @@ pub fn search(state: &NodeState, selectors: &[Selector]) -> Result<Vec<views::Bu
         .unwrap_or_default()
         .values()
         .rev()
+        .filter(|stored| filter.admits(stored))
         .map(views::summary)
         .collect())
+}
+
+/// Most bulletins `liaison links` looks through, newest first.
+pub const LINKS_SCAN: usize = 1000;
+
+/// A link between two bulletins held here, as `liaison links` lists it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LinkPair {
+    /// The newer bulletin.
+    pub bulletin: String,
+    /// Its originator.
+    pub origin: String,
+    /// Its title.
+    pub title: String,
+    /// The selector both carry.
+    pub selector: String,
+    /// The older bulletin it links to, with its originator, TLP and title.
+    pub linked: LinkView,
+}
+
+/// The links among the (at most [`LINKS_SCAN`]) newest bulletins that entered this log
+/// since `since`, each pair once, newest first; only those on `entity` if given.
+///
+/// Errors: the log cannot be read.
+pub fn links(
+    state: &NodeState,
+    since: Option<UnixMillis>,
+    entity: Option<&Selector>,
+) -> Result<Vec<LinkPair>> {
+    let filter = bulletins::Filter {
+        since,
+        newest_first: true,
+        ..bulletins::Filter::default()
+    };
+    let (recent, _, _) = bulletins::page(state, &filter, 0, LINKS_SCAN)?;
+    let mut seen = std::collections::HashSet::new();
+    let mut pairs = Vec::new();
+    for stored in recent {
+        let summary = views::summary(&stored);
+        for link in links_of(state, &stored.header().bulletin_id)? {
+            if entity.is_some_and(|e| e.as_str() != link.selector) {
+                continue;
+            }
+            let mut pair = [summary.id.clone(), link.bulletin.clone()];
+            pair.sort();
+            if !seen.insert((pair, link.selector.clone())) {
+                continue;
+            }
+            pairs.push(LinkPair {
+                bulletin: summary.id.clone(),
+                origin: summary.origin.clone(),
+                title: summary.title.clone(),
+                selector: link.selector.clone(),
+                linked: link,
+            });
+        }
+    }
+    Ok(pairs)
 }

@@ -101,6 +101,8 @@ admin_commands! {
     BulletinOpenRequests,
     /// Bulletins held here carrying every one of some selectors.
     Search,
+    /// Links between bulletins held here.
+    Links,
     /// One attachment of a bulletin.
     BulletinAttachment,
     /// Acknowledge a received bulletin to its originator.
@@ -330,6 +332,9 @@ pub struct Search {
     /// `kind`, `value` pairs: kinds are `phone`, `account`, `vehicle` (`CC:PLATE`),
     /// `vin`, `person`.
     pub selectors: Vec<(String, String)>,
+    /// Time, origin, category and TLP bounds.
+    #[serde(default)]
+    pub filter: crate::ops::connections::SearchFilter,
 }
 
 impl Command for Search {
@@ -350,7 +355,7 @@ impl Command for Search {
             .map(|(kind, value)| liaison_core::selector::Selector::parse(kind, value))
             .collect::<std::result::Result<Vec<_>, _>>()
             .map_err(|e| crate::Error::InvalidRequest(e.to_string()))?;
-        let found = crate::ops::connections::search(state, &selectors)?;
+        let found = crate::ops::connections::search(state, &selectors, &self.filter)?;
         record(
             state,
             caller,
@@ -358,6 +363,42 @@ impl Command for Search {
             found.iter().map(|b| b.id.as_str()),
         )?;
         Ok(found)
+    }
+}
+
+/// The links among the bulletins held here: pairs sharing a selector.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Links {
+    /// Only bulletins that entered the log at or after this time.
+    #[serde(default)]
+    pub since: Option<liaison_core::UnixMillis>,
+    /// Only links on this selector: `kind`, `value`.
+    #[serde(default)]
+    pub entity: Option<(String, String)>,
+}
+
+impl Command for Links {
+    type Reply = Vec<crate::ops::connections::LinkPair>;
+    fn run(self, state: &NodeState) -> Result<Self::Reply> {
+        self.run_as(state, &crate::ops::bulletins::local_operator(None))
+    }
+    fn run_as(self, state: &NodeState, caller: &str) -> Result<Self::Reply> {
+        let entity = self
+            .entity
+            .map(|(kind, value)| liaison_core::selector::Selector::parse(&kind, &value))
+            .transpose()
+            .map_err(|e| crate::Error::InvalidRequest(e.to_string()))?;
+        let pairs = crate::ops::connections::links(state, self.since, entity.as_ref())?;
+        record(
+            state,
+            caller,
+            "cli links",
+            pairs
+                .iter()
+                .flat_map(|p| [p.bulletin.as_str(), p.linked.bulletin.as_str()]),
+        )?;
+        Ok(pairs)
     }
 }
 
