@@ -115,6 +115,19 @@ def main(target, ca, cert, key, recipient):
     thread = call("Thread", {"bulletin_id": asked.bulletin_id})
     seen["thread"] = json_format.MessageToDict(thread, preserving_proto_field_name=True)
 
+    # Search by the phone number, written another way; a bad selector is refused.
+    found = call(
+        "Search",
+        {"selectors": [{"kind": "phone", "value": "+40 712 345 678"}], "tlp": "TLP_AMBER"},
+    )
+    seen["search"] = [b.get("bulletin_id") for b in json_format.MessageToDict(
+        found, preserving_proto_field_name=True).get("bulletins", [])]
+    try:
+        call("Search", {"selectors": [{"kind": "phone", "value": "0712 345 678"}]})
+        seen["bad_search"] = "accepted"
+    except grpc.RpcError as error:
+        seen["bad_search"] = {"code": error.code().name, "message": error.details()}
+
     # A phone number without its country code is refused, naming the entity.
     try:
         call(

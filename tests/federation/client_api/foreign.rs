@@ -64,6 +64,20 @@ fn python_grpcio_uses_the_client_api_through_reflection_alone() {
     assert_eq!(asked["request"]["priority"], "PRIORITY_URGENT", "{seen}");
     assert_eq!(asked["marking"]["evaluation"]["source_reliability"], "B");
     assert_eq!(asked["thread_id"], asked["bulletin_id"]);
+    // Search finds the request for information by its phone number, and only it.
+    assert_eq!(
+        seen["search"],
+        serde_json::json!([asked["bulletin_id"].clone()]),
+        "{seen}"
+    );
+    assert_eq!(seen["bad_search"]["code"], "INVALID_ARGUMENT", "{seen}");
+    assert!(
+        seen["bad_search"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("selectors[0]"),
+        "{seen}"
+    );
     assert_eq!(seen["bad_phone"]["code"], "INVALID_ARGUMENT", "{seen}");
     assert!(
         seen["bad_phone"]["message"]

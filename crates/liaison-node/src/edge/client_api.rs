@@ -618,6 +618,69 @@ impl pb::client_server::Client for ClientService {
         Ok(Response::new(response))
     }
 
+    async fn search(
+        &self,
+        request: Request<pb::SearchRequest>,
+    ) -> Result<Response<pb::ListResponse>, Status> {
+        let client = self.authorize(&request, Role::Read)?.name;
+        let m = request.into_inner();
+        if m.selectors.is_empty() {
+            return Err(invalid("selectors", "give at least one"));
+        }
+        let selectors = m
+            .selectors
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                liaison_core::selector::Selector::parse(&s.kind, &s.value)
+                    .map_err(|e| invalid(&format!("selectors[{i}]"), e.to_string()))
+            })
+            .collect::<Result<Vec<_>, Status>>()?;
+        let time = |field: &str, ms: i64| match ms {
+            0 => Ok(None),
+            ms if ms > 0 => Ok(Some(liaison_core::UnixMillis(ms))),
+            ms => Err(invalid(field, format!("{ms} is before 1970"))),
+        };
+        let filter = crate::ops::connections::SearchFilter {
+            since: time("created_since_unix_ms", m.created_since_unix_ms)?,
+            until: time("created_until_unix_ms", m.created_until_unix_ms)?,
+            origin: match m.origin.as_str() {
+                "" => None,
+                o => Some(
+                    o.parse::<AgencyId>()
+                        .map_err(|e| invalid("origin", e.problem))?,
+                ),
+            },
+            category: match m.category_prefix.as_str() {
+                "" => None,
+                c => {
+                    c.parse::<liaison_core::Category>()
+                        .map_err(|e| invalid("category_prefix", e.problem))?;
+                    Some(c.to_owned())
+                }
+            },
+            tlp: match m.tlp {
+                0 => None,
+                t => Some(parse_tlp("tlp", t)?),
+            },
+        };
+        let response = self
+            .blocking(move |state| {
+                let found = crate::ops::connections::search_stored(state, &selectors, &filter)?;
+                let ids = found.iter().map(|s| s.header().bulletin_id).collect();
+                consulted(state, &client, "api search", ids)?;
+                Ok(pb::ListResponse {
+                    bulletins: found
+                        .iter()
+                        .map(|s| view_with_entries(state, s))
+                        .collect::<Result<Vec<_>, Error>>()?,
+                    next_cursor: 0,
+                })
+            })
+            .await?;
+        Ok(Response::new(response))
+    }
+
     async fn list(
         &self,
         request: Request<pb::ListRequest>,

@@ -187,6 +187,20 @@ pub fn search(
     selectors: &[Selector],
     filter: &SearchFilter,
 ) -> Result<Vec<views::BulletinSummary>> {
+    Ok(search_stored(state, selectors, filter)?
+        .iter()
+        .map(views::summary)
+        .collect())
+}
+
+/// [`search`], the bulletins themselves.
+///
+/// Errors: the log cannot be read.
+pub fn search_stored(
+    state: &NodeState,
+    selectors: &[Selector],
+    filter: &SearchFilter,
+) -> Result<Vec<bulletins::Stored>> {
     let key = state.selector_key()?;
     let mut result: Option<BTreeMap<u64, bulletins::Stored>> = None;
     for selector in selectors {
@@ -204,10 +218,9 @@ pub fn search(
     }
     Ok(result
         .unwrap_or_default()
-        .values()
+        .into_values()
         .rev()
         .filter(|stored| filter.admits(stored))
-        .map(views::summary)
         .collect())
 }
 
