@@ -46,6 +46,7 @@ fn search(node: &TestNode, kind: &str, value: &str) -> Vec<String> {
 fn a_phone_in_two_agencies_bulletins_is_found_and_linked_where_both_are_held() {
     let tmp = tempfile::tempdir().unwrap();
     let mut nodes = federation(tmp.path(), &["NL-NP", "DE-BKA", "RO-DIICOT"]);
+    let desk = liaison_tests::api::issue_client(&nodes[0], "nl-desk", "read");
     for n in &mut nodes {
         n.start();
     }
@@ -204,6 +205,45 @@ fn a_phone_in_two_agencies_bulletins_is_found_and_linked_where_both_are_held() {
         })
         .is_empty()
     );
+    // The client API: Get names the link; Search finds both.
+    let (cert, key) = liaison_tests::api::client_identity(&desk);
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        use liaison_proto::v1 as pb;
+        let channel = liaison_tests::api::api_channel(nl, Some((&cert, &key)))
+            .await
+            .unwrap();
+        let mut api = pb::client_client::ClientClient::new(channel);
+        let got = api
+            .get(pb::GetRequest {
+                bulletin_id: driver.to_string(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(got.links.len(), 1, "{got:?}");
+        assert_eq!(got.links[0].selector, "phone:+40712345678");
+        assert_eq!(got.links[0].bulletin_id, recruiter.to_string());
+        assert_eq!(
+            got.links[0].tlp,
+            liaison_proto::format::v1::Tlp::Amber as i32
+        );
+        assert!(got.links[0].created_unix_ms > 0);
+        let found = api
+            .search(pb::SearchRequest {
+                selectors: vec![pb::Selector {
+                    kind: "phone".into(),
+                    value: "0040712345678".into(),
+                }],
+                origin: "RO-DIICOT".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(found.bulletins.len(), 1);
+        assert_eq!(found.bulletins[0].bulletin_id, recruiter.to_string());
+    });
+
     // Neither sender holds both: no link there.
     assert!(ro.show(recruiter).links.is_empty());
 

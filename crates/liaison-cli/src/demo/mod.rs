@@ -61,7 +61,8 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
     demo.refused_by_policy()?;
     demo.wait_for_receipts(&sent)?;
     demo.show_inboxes()?;
-    demo.request_reply_acknowledge()?;
+    let request = demo.request_reply_acknowledge()?;
+    demo.link_found_by_itself(request)?;
     demo.forward_and_recall(&sent)?;
     demo.stop_and_verify(stop, nodes)?;
     say!("\nDemo complete.");
@@ -218,7 +219,7 @@ impl<'a> Demo<'a> {
     /// RO-DIICOT asks NL-NP and DE-BKA for information on a phone and a vehicle, by a
     /// due time; DE-BKA answers (to everyone on the request), NL-NP acknowledges it
     /// as actioned; RO-DIICOT sees the thread and the signed acknowledgement.
-    fn request_reply_acknowledge(&mut self) -> Result<()> {
+    fn request_reply_acknowledge(&mut self) -> Result<BulletinId> {
         say!("\n== 8. A request for information, a reply and an acknowledgement");
         let (nl, de, ro) = (&self.dirs[0], &self.dirs[1], &self.dirs[2]);
         let mut ask = SendRequest::new(
@@ -295,6 +296,61 @@ impl<'a> Demo<'a> {
                 a.note
             );
         }
+        Ok(id)
+    }
+
+    /// DE-BKA sends NL-NP an older case that mentions RO-DIICOT's phone number, written
+    /// another way: NL-NP, which holds both, sees the link without asking, and finds
+    /// both by searching for the number.
+    fn link_found_by_itself(&mut self, request: BulletinId) -> Result<()> {
+        say!("\n== 9. A link found by itself, and a search");
+        let (nl, de) = (&self.dirs[0], &self.dirs[1]);
+        let mut case = SendRequest::new(
+            Recipients::Named(vec!["NL-NP".parse()?]),
+            "trafficking.persons".parse()?,
+            "amber".parse()?,
+            "Closed case 2025/118: recruiter's second phone",
+            "A recruiter in the 2025 Munich case used this number for a month.",
+        );
+        case.entities = vec![liaison_core::Entity::Phone {
+            number: "0040 712 345 678".into(),
+        }];
+        let id: BulletinId = call(de, BulletinSend(case))?.id.parse()?;
+        say!("   DE-BKA -> NL-NP {id}  mentions 0040 712 345 678");
+        wait_for(DEADLINE, || {
+            self.show(0, id).is_ok_and(|d| !d.links.is_empty())
+        })
+        .context("the link did not appear at NL-NP")?;
+        for link in self.show(0, id)?.links {
+            say!(
+                "   NL-NP `bulletin show {id}`: {} also in {} from {} ({}, {})",
+                link.selector,
+                link.bulletin,
+                link.origin,
+                link.created,
+                link.tlp
+            );
+        }
+        let found = call(
+            nl,
+            liaison_node::edge::admin::Search {
+                selectors: vec![("phone".into(), "+40 712 345 678".into())],
+                filter: Default::default(),
+            },
+        )?;
+        say!(
+            "   NL-NP `liaison search --phone '+40 712 345 678'`: {} bulletins ({})",
+            found.len(),
+            found
+                .iter()
+                .map(|b| format!("{} from {}", b.id, b.origin))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        if !found.iter().any(|b| b.id == request.to_string()) {
+            anyhow::bail!("the search did not find RO-DIICOT's request");
+        }
+        say!("   (the index holds keyed hashes of selectors, never the number itself)");
         Ok(())
     }
 
@@ -375,7 +431,7 @@ impl<'a> Demo<'a> {
     /// NL-NP's policy allows it); the AMBER one it may not. Then NL-NP recalls its first
     /// bulletin: both recipients erase it and sign purge receipts.
     fn forward_and_recall(&mut self, sent: &[(usize, BulletinId)]) -> Result<()> {
-        say!("\n== 9. Onward sharing and recall");
+        say!("\n== 10. Onward sharing and recall");
         let from = |agency: &str| {
             sent.iter()
                 .find(|(from, _)| AGENCIES[*from].0 == agency)
@@ -436,7 +492,7 @@ impl<'a> Demo<'a> {
         stop: tokio::sync::watch::Sender<bool>,
         nodes: Vec<NodeTask>,
     ) -> Result<()> {
-        say!("\n== 10. Stopping the nodes; every log still verifies");
+        say!("\n== 11. Stopping the nodes; every log still verifies");
         let _ = stop.send(true);
         for node in nodes {
             self.runtime

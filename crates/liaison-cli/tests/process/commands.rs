@@ -761,6 +761,8 @@ fn the_demo_runs_a_request_a_reply_and_an_acknowledgement() {
         "{out}"
     );
     assert!(out.contains("acknowledged by NL-NP: actioned"), "{out}");
+    assert!(out.contains("phone:+40712345678 also in"), "{out}");
+    assert!(out.contains("2 bulletins"), "{out}");
     assert!(out.contains("Demo complete."), "{out}");
 }
 

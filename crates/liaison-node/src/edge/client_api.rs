@@ -393,7 +393,26 @@ fn view(state: &NodeState, stored: &Stored, entries: &[liaison_store::Entry]) ->
         } else {
             Vec::new()
         },
+        links: Vec::new(),
     }
+}
+
+/// The links of a bulletin, for `Get`.
+fn links_pb(state: &NodeState, id: &BulletinId) -> Result<Vec<pb::Link>, Error> {
+    Ok(crate::ops::connections::links_of(state, id)?
+        .into_iter()
+        .map(|l| pb::Link {
+            tlp: l
+                .tlp
+                .parse::<liaison_core::Tlp>()
+                .map_or(0, |t| fmt::Tlp::from(t) as i32),
+            selector: l.selector,
+            bulletin_id: l.bulletin,
+            origin: l.origin,
+            created_unix_ms: l.created_unix_ms,
+            title: l.title,
+        })
+        .collect())
 }
 
 fn acknowledgements_pb(
@@ -589,7 +608,9 @@ impl pb::client_server::Client for ClientService {
             .blocking(move |state| {
                 let (stored, entries) = bulletins::find(state, &id)?;
                 consulted(state, &client, "api get", vec![id])?;
-                Ok(view(state, &stored, &entries))
+                let mut view = view(state, &stored, &entries);
+                view.links = links_pb(state, &id)?;
+                Ok(view)
             })
             .await?;
         Ok(Response::new(view))

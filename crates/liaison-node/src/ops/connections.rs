@@ -87,6 +87,8 @@ pub struct LinkView {
     pub origin: String,
     /// When its originator created it.
     pub created: String,
+    /// The same, Unix milliseconds.
+    pub created_unix_ms: i64,
     /// Its TLP.
     pub tlp: String,
     /// Its title.
@@ -112,6 +114,7 @@ pub fn links_of(state: &NodeState, id: &BulletinId) -> Result<Vec<LinkView>> {
                 bulletin: summary.id,
                 origin: summary.origin,
                 created: summary.created,
+                created_unix_ms: other.header().created.0,
                 tlp: summary.tlp,
                 title: summary.title,
             });
