@@ -164,13 +164,9 @@ fn a_partner_cannot_plant_cut_or_swap_an_attachment_and_the_envelope_waits_for_i
     assert_eq!(std::fs::read_dir(staging).unwrap().count(), 0);
 }
 
-/// The attachment files a node holds (in place, not staging).
+/// How many attachment files a node holds (in place, not staging).
 fn attachment_files(node: &liaison_tests::TestNode) -> usize {
-    std::fs::read_dir(node.dir.join("log/attachments"))
-        .unwrap()
-        .flatten()
-        .filter(|e| e.path().is_file())
-        .count()
+    liaison_tests::attachment_files(&node.dir).len()
 }
 
 #[test]

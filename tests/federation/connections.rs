@@ -249,7 +249,7 @@ fn a_phone_in_two_agencies_bulletins_is_found_and_linked_where_both_are_held() {
 
     // No selector in the clear in NL-NP's files: the index holds keyed tags.
     for needle in ["40712345678", "stefan popescu"] {
-        let found = files_containing(&nl.dir, needle.as_bytes());
+        let found = liaison_tests::files_containing(&nl.dir, needle.as_bytes());
         assert!(found.is_empty(), "{needle} in {found:?}");
     }
 
@@ -261,22 +261,4 @@ fn a_phone_in_two_agencies_bulletins_is_found_and_linked_where_both_are_held() {
     wait_until("the purge receipt", LONG, || ro.outbox(nl) == 0);
     assert_eq!(search(nl, "phone", "+40712345678"), [driver.to_string()]);
     assert!(nl.show(driver).links.is_empty());
-}
-
-fn files_containing(dir: &std::path::Path, needle: &[u8]) -> Vec<std::path::PathBuf> {
-    let mut found = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).unwrap().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if std::fs::read(&path)
-                .is_ok_and(|b| b.windows(needle.len()).any(|w| w == needle))
-            {
-                found.push(path);
-            }
-        }
-    }
-    found
 }

@@ -4,7 +4,6 @@
 //! every door, retention erasure at every holder, and no plaintext bulletin in any
 //! node's files.
 
-use std::path::Path;
 use std::time::Duration;
 
 use liaison_core::acknowledgement::AckState;
@@ -90,25 +89,6 @@ fn thread_ids(node: &TestNode, id: BulletinId) -> Vec<String> {
         .into_iter()
         .map(|b| b.id)
         .collect()
-}
-
-/// Every file under `dir` that contains `needle`.
-fn files_containing(dir: &Path, needle: &[u8]) -> Vec<std::path::PathBuf> {
-    let mut found = Vec::new();
-    let mut stack = vec![dir.to_owned()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).unwrap().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if let Ok(bytes) = std::fs::read(&path)
-                && bytes.windows(needle.len()).any(|w| w == needle)
-            {
-                found.push(path);
-            }
-        }
-    }
-    found
 }
 
 fn reads(node: &TestNode) -> Vec<(String, String, Vec<BulletinId>)> {
@@ -385,7 +365,7 @@ fn a_request_for_information_its_replies_and_acknowledgements_travel_and_expire_
 
     // No plaintext in any node's files: the body is only reached through the doors.
     for n in [nl, de, ro] {
-        let found = files_containing(&n.dir, SECRET.as_bytes());
+        let found = liaison_tests::files_containing(&n.dir, SECRET.as_bytes());
         assert!(found.is_empty(), "{}: plaintext in {found:?}", n.agency);
     }
 

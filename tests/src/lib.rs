@@ -463,3 +463,41 @@ impl Drop for TestNode {
         }
     }
 }
+
+/// Every file under `dir` that contains `needle`: how tests prove a plaintext, a
+/// selector or a body is in no node's files.
+pub fn files_containing(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if let Ok(bytes) = std::fs::read(&path)
+                && bytes.windows(needle.len()).any(|w| w == needle)
+            {
+                found.push(path);
+            }
+        }
+    }
+    found
+}
+
+/// The attachment files a node holds in place (under `log/attachments`, not staging).
+pub fn attachment_files(data_dir: &Path) -> Vec<PathBuf> {
+    let staging = data_dir.join("log/attachments/staging");
+    let mut found = Vec::new();
+    let mut stack = vec![data_dir.join("log/attachments")];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() && path != staging {
+                stack.push(path);
+            } else if path.is_file() {
+                found.push(path);
+            }
+        }
+    }
+    found
+}

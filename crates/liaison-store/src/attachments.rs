@@ -1,6 +1,7 @@
 //! Attachments sent beside their envelopes ([`liaison_core::attachment`]): one file of
-//! ciphertext each, named by bulletin, attachment number and ciphertext digest, in the
-//! log directory's `attachments/`. A file is written under `attachments/staging/`,
+//! ciphertext each, `attachments/<bulletin>/<index>.<ciphertext digest>` in the log
+//! directory. One directory per bulletin, so finding a bulletin's files (every delivery
+//! does) is one lookup that fails at once for the many bulletins without any. A file is written under `attachments/staging/`,
 //! fsynced, and renamed into place (the directory fsynced), so a file in place is
 //! always whole. The digest in the name is the one the signed content names, so a file
 //! pushed by one holder can never stand in for another's.
@@ -9,7 +10,6 @@
 //! holds each file's digest.
 
 use std::fs::File;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -52,13 +52,14 @@ impl Attachments {
         Ok(Self { dir })
     }
 
-    fn name(bulletin: &BulletinId, index: usize, digest_hex: &str) -> String {
-        format!("{bulletin}.{index}.{digest_hex}")
+    fn bulletin_dir(&self, bulletin: &BulletinId) -> PathBuf {
+        self.dir.join(bulletin.to_string())
     }
 
     /// Where attachment `index` of `bulletin` with this digest is (or would be).
     pub fn path(&self, bulletin: &BulletinId, index: usize, digest_hex: &str) -> PathBuf {
-        self.dir.join(Self::name(bulletin, index, digest_hex))
+        self.bulletin_dir(bulletin)
+            .join(format!("{index}.{digest_hex}"))
     }
 
     /// The staging directory: files being written, and files sealed for sending that
@@ -76,9 +77,8 @@ impl Attachments {
     ///
     /// Errors: the file cannot be created.
     pub fn stage(&self) -> Result<(PathBuf, File)> {
-        let mut random = [0u8; 16];
-        getrandom(&mut random)?;
-        let name: String = random.iter().map(|b| format!("{b:02x}")).collect();
+        let random = liaison_core::crypto::random_secret(&mut liaison_core::crypto::SystemRng);
+        let name: String = random[..16].iter().map(|b| format!("{b:02x}")).collect();
         let path = self.dir.join(STAGING_DIR).join(format!("{name}.part"));
         let file = std::fs::OpenOptions::new()
             .write(true)
@@ -107,9 +107,14 @@ impl Attachments {
         File::open(staged)
             .and_then(|f| f.sync_all())
             .map_err(Error::io(format!("fsync {}", staged.display())))?;
+        let dir = self.bulletin_dir(bulletin);
+        if !dir.is_dir() {
+            std::fs::create_dir(&dir).map_err(Error::io(format!("create {}", dir.display())))?;
+            fsync_dir(&self.dir)?;
+        }
         std::fs::rename(staged, &target)
             .map_err(Error::io(format!("install {}", target.display())))?;
-        fsync_dir(&self.dir)?;
+        fsync_dir(&dir)?;
         Ok(target)
     }
 
@@ -117,14 +122,13 @@ impl Attachments {
     ///
     /// Errors: the directory cannot be read.
     pub fn of_bulletin(&self, bulletin: &BulletinId) -> Result<Vec<StoredAttachment>> {
-        let prefix = format!("{bulletin}.");
+        let dir = self.bulletin_dir(bulletin);
+        if !dir.is_dir() {
+            return Ok(Vec::new());
+        }
         let mut found = Vec::new();
-        for entry in self.entries()? {
-            let (name, path, len) = entry;
-            let Some(rest) = name.strip_prefix(&prefix) else {
-                continue;
-            };
-            let Some((index, digest_hex)) = rest.split_once('.') else {
+        for (name, path, len) in list(&dir)? {
+            let Some((index, digest_hex)) = name.split_once('.') else {
                 continue;
             };
             if let Ok(index) = index.parse() {
@@ -149,7 +153,9 @@ impl Attachments {
             std::fs::remove_file(&file.path)
                 .map_err(Error::io(format!("erase {}", file.path.display())))?;
         }
-        if !files.is_empty() {
+        let dir = self.bulletin_dir(bulletin);
+        if dir.is_dir() {
+            std::fs::remove_dir(&dir).map_err(Error::io(format!("erase {}", dir.display())))?;
             fsync_dir(&self.dir)?;
         }
         Ok(files.len())
@@ -161,9 +167,9 @@ impl Attachments {
     /// Errors: the directory cannot be read.
     pub fn unclaimed_bytes(&self, known: impl Fn(&BulletinId) -> bool) -> Result<u64> {
         let mut total = 0;
-        for (name, _, len) in self.entries()? {
-            if !bulletin_of(&name).is_some_and(|b| known(&b)) {
-                total += len;
+        for (bulletin, dir) in self.bulletins()? {
+            if !known(&bulletin) {
+                total += list(&dir)?.iter().map(|(_, _, len)| len).sum::<u64>();
             }
         }
         for (_, _, len) in list(&self.dir.join(STAGING_DIR))? {
@@ -189,10 +195,17 @@ impl Attachments {
                 .is_some_and(|elapsed| elapsed > age)
         };
         let mut removed = 0;
-        for (name, path, _) in self.entries()? {
-            if !bulletin_of(&name).is_some_and(|b| known(&b)) && old(&path) {
-                removed += usize::from(std::fs::remove_file(&path).is_ok());
+        for (bulletin, dir) in self.bulletins()? {
+            if known(&bulletin) {
+                continue;
             }
+            for (_, path, _) in list(&dir)? {
+                if old(&path) {
+                    removed += usize::from(std::fs::remove_file(&path).is_ok());
+                }
+            }
+            // Gone once empty (fails, harmlessly, while a file is left).
+            let _ = std::fs::remove_dir(&dir);
         }
         for (_, path, _) in list(&self.dir.join(STAGING_DIR))? {
             if old(&path) {
@@ -202,8 +215,17 @@ impl Attachments {
         Ok(removed)
     }
 
-    fn entries(&self) -> Result<Vec<(String, PathBuf, u64)>> {
-        list(&self.dir)
+    /// The bulletins with a directory here, and the directories.
+    fn bulletins(&self) -> Result<Vec<(BulletinId, PathBuf)>> {
+        let read = std::fs::read_dir(&self.dir)
+            .map_err(Error::io(format!("read {}", self.dir.display())))?;
+        Ok(read
+            .flatten()
+            .filter_map(|e| {
+                let bulletin = e.file_name().to_str()?.parse().ok()?;
+                e.path().is_dir().then(|| (bulletin, e.path()))
+            })
+            .collect())
     }
 }
 
@@ -224,23 +246,10 @@ fn list(dir: &Path) -> Result<Vec<(String, PathBuf, u64)>> {
     Ok(files)
 }
 
-fn bulletin_of(name: &str) -> Option<BulletinId> {
-    name.split('.').next().and_then(|b| b.parse().ok())
-}
-
-fn getrandom(buf: &mut [u8]) -> Result<()> {
-    let mut file = File::open("/dev/urandom").map_err(Error::io("open /dev/urandom"))?;
-    std::io::Read::read_exact(&mut file, buf).map_err(Error::io("read /dev/urandom"))
-}
-
-/// Writes `bytes` to `file` and reports the error with `path`.
-pub fn write_to(file: &mut File, path: &Path, bytes: &[u8]) -> Result<()> {
-    file.write_all(bytes)
-        .map_err(Error::io(format!("write {}", path.display())))
-}
-
 #[cfg(test)]
 mod tests {
+    use std::io::Write as _;
+
     use super::*;
 
     #[test]
@@ -253,7 +262,7 @@ mod tests {
         );
         for (bulletin, index) in [(a, 0), (a, 1), (b, 0)] {
             let (path, mut file) = store.stage().unwrap();
-            write_to(&mut file, &path, b"ciphertext").unwrap();
+            file.write_all(b"ciphertext").unwrap();
             store.install(&path, &bulletin, index, "ab12").unwrap();
             assert!(!path.exists());
         }

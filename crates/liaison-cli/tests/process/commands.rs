@@ -1047,25 +1047,6 @@ fn peak_rss_kib(pid: u32) -> u64 {
         .unwrap()
 }
 
-/// Every file under `dir` that contains `needle`.
-fn files_containing(dir: &std::path::Path, needle: &[u8]) -> Vec<std::path::PathBuf> {
-    let mut found = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).unwrap().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if std::fs::read(&path)
-                .is_ok_and(|bytes| bytes.windows(needle.len()).any(|w| w == needle))
-            {
-                found.push(path);
-            }
-        }
-    }
-    found
-}
-
 #[test]
 fn a_large_attachment_is_streamed_sealed_at_rest_and_erased_on_recall() {
     const SIZE: usize = 96 * 1024 * 1024;
@@ -1165,10 +1146,13 @@ fn a_large_attachment_is_streamed_sealed_at_rest_and_erased_on_recall() {
     }
     // No plaintext in any node's files, sender included.
     for node in [nl, de, ro] {
-        let found = files_containing(&node.dir, marker);
+        let found = liaison_tests::files_containing(&node.dir, marker);
         assert!(found.is_empty(), "plaintext in {found:?}");
     }
     // The recall takes the receivers' files with the payload.
+    for receiver in [de, ro] {
+        assert_eq!(liaison_tests::attachment_files(&receiver.dir).len(), 1);
+    }
     ok(&[
         "bulletin",
         "recall",
@@ -1182,12 +1166,7 @@ fn a_large_attachment_is_streamed_sealed_at_rest_and_erased_on_recall() {
         nl.outbox(de) == 0 && nl.outbox(ro) == 0
     });
     for receiver in [de, ro] {
-        let left: Vec<_> = std::fs::read_dir(receiver.dir.join("log/attachments"))
-            .unwrap()
-            .flatten()
-            .filter(|e| e.path().is_file())
-            .map(|e| e.path())
-            .collect();
+        let left = liaison_tests::attachment_files(&receiver.dir);
         assert!(left.is_empty(), "{} kept {left:?}", receiver.agency);
     }
 }

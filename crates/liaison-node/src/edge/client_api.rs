@@ -222,13 +222,8 @@ impl TryFrom<Option<pb::Filter>> for Filter {
             .iter()
             .map(|t| parse_tlp("filter.tlps", *t))
             .collect::<Result<_, _>>()?;
-        let time = |field: &str, ms: i64| match ms {
-            0 => Ok(None),
-            ms if ms > 0 => Ok(Some(liaison_core::UnixMillis(ms))),
-            ms => Err(invalid(field, format!("{ms} is before 1970"))),
-        };
-        let since = time("filter.since_unix_ms", m.since_unix_ms)?;
-        let until = time("filter.until_unix_ms", m.until_unix_ms)?;
+        let since = unix_ms("filter.since_unix_ms", m.since_unix_ms)?;
+        let until = unix_ms("filter.until_unix_ms", m.until_unix_ms)?;
         if let (Some(since), Some(until)) = (since, until)
             && since > until
         {
@@ -413,6 +408,83 @@ fn links_pb(state: &NodeState, id: &BulletinId) -> Result<Vec<pb::Link>, Error> 
             title: l.title,
         })
         .collect())
+}
+
+/// Bulletins as a `ListResponse` (one page, no cursor), each read logged as a
+/// consultation through `door`.
+fn read_list(
+    state: &NodeState,
+    client: &str,
+    door: &str,
+    stored: &[Stored],
+) -> Result<pb::ListResponse, Error> {
+    let ids = stored.iter().map(|s| s.header().bulletin_id).collect();
+    consulted(state, client, door, ids)?;
+    Ok(pb::ListResponse {
+        bulletins: stored
+            .iter()
+            .map(|s| view_with_entries(state, s))
+            .collect::<Result<Vec<_>, Error>>()?,
+        next_cursor: 0,
+    })
+}
+
+/// A checked `SearchRequest`: its selectors, normalised, and its bounds.
+struct Search(
+    Vec<liaison_core::selector::Selector>,
+    crate::ops::connections::SearchFilter,
+);
+
+impl TryFrom<pb::SearchRequest> for Search {
+    type Error = Status;
+
+    fn try_from(m: pb::SearchRequest) -> Result<Self, Status> {
+        if m.selectors.is_empty() {
+            return Err(invalid("selectors", "give at least one"));
+        }
+        let selectors = m
+            .selectors
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                liaison_core::selector::Selector::parse(&s.kind, &s.value)
+                    .map_err(|e| invalid(&format!("selectors[{i}]"), e.to_string()))
+            })
+            .collect::<Result<Vec<_>, Status>>()?;
+        let filter = crate::ops::connections::SearchFilter {
+            since: unix_ms("created_since_unix_ms", m.created_since_unix_ms)?,
+            until: unix_ms("created_until_unix_ms", m.created_until_unix_ms)?,
+            origin: match m.origin.as_str() {
+                "" => None,
+                o => Some(
+                    o.parse::<AgencyId>()
+                        .map_err(|e| invalid("origin", e.problem))?,
+                ),
+            },
+            category: match m.category_prefix.as_str() {
+                "" => None,
+                c => {
+                    c.parse::<liaison_core::Category>()
+                        .map_err(|e| invalid("category_prefix", e.problem))?;
+                    Some(c.to_owned())
+                }
+            },
+            tlp: match m.tlp {
+                0 => None,
+                t => Some(parse_tlp("tlp", t)?),
+            },
+        };
+        Ok(Self(selectors, filter))
+    }
+}
+
+/// A time bound in Unix ms: 0 is no bound, a negative one is refused naming `field`.
+fn unix_ms(field: &str, ms: i64) -> Result<Option<liaison_core::UnixMillis>, Status> {
+    match ms {
+        0 => Ok(None),
+        ms if ms > 0 => Ok(Some(liaison_core::UnixMillis(ms))),
+        ms => Err(invalid(field, format!("{ms} is before 1970"))),
+    }
 }
 
 fn acknowledgements_pb(
@@ -625,15 +697,7 @@ impl pb::client_server::Client for ClientService {
         let response = self
             .blocking(move |state| {
                 let thread = bulletins::thread(state, &id)?;
-                let ids = thread.iter().map(|s| s.header().bulletin_id).collect();
-                consulted(state, &client, "api thread", ids)?;
-                Ok(pb::ListResponse {
-                    bulletins: thread
-                        .iter()
-                        .map(|s| view_with_entries(state, s))
-                        .collect::<Result<Vec<_>, Error>>()?,
-                    next_cursor: 0,
-                })
+                read_list(state, &client, "api thread", &thread)
             })
             .await?;
         Ok(Response::new(response))
@@ -644,59 +708,11 @@ impl pb::client_server::Client for ClientService {
         request: Request<pb::SearchRequest>,
     ) -> Result<Response<pb::ListResponse>, Status> {
         let client = self.authorize(&request, Role::Read)?.name;
-        let m = request.into_inner();
-        if m.selectors.is_empty() {
-            return Err(invalid("selectors", "give at least one"));
-        }
-        let selectors = m
-            .selectors
-            .iter()
-            .enumerate()
-            .map(|(i, s)| {
-                liaison_core::selector::Selector::parse(&s.kind, &s.value)
-                    .map_err(|e| invalid(&format!("selectors[{i}]"), e.to_string()))
-            })
-            .collect::<Result<Vec<_>, Status>>()?;
-        let time = |field: &str, ms: i64| match ms {
-            0 => Ok(None),
-            ms if ms > 0 => Ok(Some(liaison_core::UnixMillis(ms))),
-            ms => Err(invalid(field, format!("{ms} is before 1970"))),
-        };
-        let filter = crate::ops::connections::SearchFilter {
-            since: time("created_since_unix_ms", m.created_since_unix_ms)?,
-            until: time("created_until_unix_ms", m.created_until_unix_ms)?,
-            origin: match m.origin.as_str() {
-                "" => None,
-                o => Some(
-                    o.parse::<AgencyId>()
-                        .map_err(|e| invalid("origin", e.problem))?,
-                ),
-            },
-            category: match m.category_prefix.as_str() {
-                "" => None,
-                c => {
-                    c.parse::<liaison_core::Category>()
-                        .map_err(|e| invalid("category_prefix", e.problem))?;
-                    Some(c.to_owned())
-                }
-            },
-            tlp: match m.tlp {
-                0 => None,
-                t => Some(parse_tlp("tlp", t)?),
-            },
-        };
+        let search = Search::try_from(request.into_inner())?;
         let response = self
             .blocking(move |state| {
-                let found = crate::ops::connections::search_stored(state, &selectors, &filter)?;
-                let ids = found.iter().map(|s| s.header().bulletin_id).collect();
-                consulted(state, &client, "api search", ids)?;
-                Ok(pb::ListResponse {
-                    bulletins: found
-                        .iter()
-                        .map(|s| view_with_entries(state, s))
-                        .collect::<Result<Vec<_>, Error>>()?,
-                    next_cursor: 0,
-                })
+                let found = crate::ops::connections::search_stored(state, &search.0, &search.1)?;
+                read_list(state, &client, "api search", &found)
             })
             .await?;
         Ok(Response::new(response))

@@ -40,8 +40,9 @@ pub(super) enum Checked {
         decision: PolicyDecisionRecord,
         /// Set when the partner forwarded another agency's bulletin.
         forwarded_by: Option<AgencyId>,
-        /// The keyed tags of its selectors, for the selector index.
-        selectors: Vec<[u8; 16]>,
+        /// Its selector index rows and any link to bulletins held, read here off the
+        /// async threads.
+        index: crate::ops::connections::IndexWrites,
     },
     /// A notice about our own bulletin's onward chain, checked: stored as this event.
     Notice {
@@ -110,13 +111,22 @@ fn ingress(
     }))
 }
 
-/// The keyed tags of `bulletin`'s selectors; none (logged) if the node's selector key
-/// cannot be loaded: the bulletin is still stored, only not linked.
-fn selector_tags(state: &NodeState, bulletin: &liaison_core::Bulletin) -> Vec<[u8; 16]> {
-    crate::ops::connections::tags(state, &bulletin.content).unwrap_or_else(|e| {
-        tracing::error!(error = %e, "cannot index a bulletin's selectors");
-        Vec::new()
-    })
+/// What indexing `bulletin`'s selectors adds to its batch; nothing (logged) if the
+/// selector key or the index cannot be read: the bulletin is still stored, only not
+/// linked.
+fn selector_index(
+    state: &NodeState,
+    bulletin: &liaison_core::Bulletin,
+) -> crate::ops::connections::IndexWrites {
+    crate::ops::connections::tags(state, &bulletin.content)
+        .and_then(|tags| crate::ops::connections::index(state, &bulletin.id, tags))
+        .unwrap_or_else(|e| {
+            tracing::error!(error = %e, "cannot index a bulletin's selectors");
+            crate::ops::connections::IndexWrites {
+                effect: None,
+                correlated: None,
+            }
+        })
 }
 
 /// A transient refusal if an attachment the bulletin sends beside its envelope is not
@@ -186,7 +196,7 @@ pub(super) fn check_envelope(state: &NodeState, partner: &AgencyId, raw: Bytes) 
                 body: envelope.as_bytes().clone(),
                 decision,
                 forwarded_by: None,
-                selectors: selector_tags(state, &bulletin),
+                index: selector_index(state, &bulletin),
             },
         },
         Err(e) => Rejection::of(Some(id), &e).into(),
@@ -252,7 +262,7 @@ pub(super) fn check_forwarded(state: &NodeState, partner: &AgencyId, raw: Bytes)
                 body: forwarded.as_bytes().clone(),
                 decision,
                 forwarded_by: Some(partner.clone()),
-                selectors: selector_tags(state, &bulletin),
+                index: selector_index(state, &bulletin),
             },
         },
         Err(e) => {

@@ -263,38 +263,23 @@ fn submit(
             body,
             decision,
             forwarded_by,
-            selectors,
+            index,
         } => {
             let mut entry = journal::received_entry(body, bulletin_id, partner)
                 .with_effect(Effect::ClaimReceived(bulletin_id));
-            // The decision is its own entry, in the same atomic batch.
+            if let Some(effect) = index.effect {
+                entry = entry.with_effect(effect);
+            }
+            // The decision is its own entry, in the same atomic batch, and so is the
+            // link the check found to bulletins already held.
             let decision = LogEvent::IngressAllowed {
                 decision,
                 forwarded_by,
             }
             .entry()
             .about_bulletin(bulletin_id);
-            let mut batch = vec![];
-            // Its selectors are indexed with it, and a link to bulletins held is
-            // recorded in the same batch (a failed index read only loses the event).
-            match crate::ops::connections::index(state, &bulletin_id, selectors.clone()) {
-                Ok(indexed) => {
-                    if let Some(effect) = indexed.effect {
-                        entry = entry.with_effect(effect);
-                    }
-                    batch.push(entry);
-                    batch.push(decision);
-                    batch.extend(indexed.correlated);
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot read the selector index");
-                    if !selectors.is_empty() {
-                        entry = entry.with_effect(Effect::IndexSelectors(selectors));
-                    }
-                    batch.push(entry);
-                    batch.push(decision);
-                }
-            }
+            let mut batch = vec![entry, decision];
+            batch.extend(index.correlated);
             Pending {
                 append: state.log.submit(batch),
                 bulletin_id: Some(bulletin_id),
