@@ -16,6 +16,7 @@ mod metrics;
 mod peer_certificates;
 mod peering;
 mod policy;
+mod private_query;
 mod revocation;
 mod scale;
 mod transient;

@@ -126,21 +126,8 @@ pub enum Command {
     Search {
         #[command(flatten)]
         dir: DataDir,
-        /// A phone number with its country code (repeatable).
-        #[arg(long)]
-        phone: Vec<String>,
-        /// An account: IBAN or other identifier (repeatable).
-        #[arg(long)]
-        account: Vec<String>,
-        /// A plate with its country, CC:PLATE (repeatable).
-        #[arg(long)]
-        vehicle: Vec<String>,
-        /// A vehicle identification number (repeatable).
-        #[arg(long)]
-        vin: Vec<String>,
-        /// A person's name or alias (repeatable).
-        #[arg(long)]
-        person: Vec<String>,
+        #[command(flatten)]
+        selectors: SelectorArgs,
         /// Created at or after: RFC 3339, a date, or a span ago (7d, 48h).
         #[arg(long, value_parser = crate::commands::compose::past_time)]
         since: Option<liaison_core::UnixMillis>,
@@ -156,6 +143,25 @@ pub enum Command {
         /// With this TLP (clear, green, amber, amber+strict, red).
         #[arg(long)]
         tlp: Option<liaison_core::Tlp>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Ask partners privately whether they hold bulletins carrying a selector. They
+    /// never see it: an oblivious PRF (RFC 9497) answers hit or no-hit per partner;
+    /// each counts the query against this agency's daily budget and logs that a
+    /// query was made, not what it was about. The node must be running.
+    #[command(
+        after_help = "Examples:\n  liaison query --phone '+40 712 345 678' --partners all --data-dir /var/lib/liaison\n  liaison query --account RO49AAAA1B31007593840000 --partners DE-BKA,RO-DIICOT --json\n\nOn a hit, send the partner a request for information naming the selector:\n  liaison bulletin send --to DE-BKA --request --phone '+40 712 345 678' ..."
+    )]
+    Query {
+        #[command(flatten)]
+        dir: DataDir,
+        #[command(flatten)]
+        selectors: SelectorArgs,
+        /// The partners to ask: `all`, or agency ids separated by commas.
+        #[arg(long, default_value = "all")]
+        partners: String,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -856,4 +862,40 @@ pub enum LogCommand {
         #[command(flatten)]
         dir: DataDir,
     },
+}
+
+/// Selectors given on the command line, each flag repeatable.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SelectorArgs {
+    /// A phone number with its country code (repeatable).
+    #[arg(long)]
+    pub phone: Vec<String>,
+    /// An account: IBAN or other identifier (repeatable).
+    #[arg(long)]
+    pub account: Vec<String>,
+    /// A plate with its country, CC:PLATE (repeatable).
+    #[arg(long)]
+    pub vehicle: Vec<String>,
+    /// A vehicle identification number (repeatable).
+    #[arg(long)]
+    pub vin: Vec<String>,
+    /// A person's name or alias (repeatable).
+    #[arg(long)]
+    pub person: Vec<String>,
+}
+
+impl SelectorArgs {
+    /// `kind`, `value` pairs, as the node's commands take them.
+    pub fn pairs(self) -> Vec<(String, String)> {
+        [
+            ("phone", self.phone),
+            ("account", self.account),
+            ("vehicle", self.vehicle),
+            ("vin", self.vin),
+            ("person", self.person),
+        ]
+        .into_iter()
+        .flat_map(|(kind, values)| values.into_iter().map(move |v| (kind.to_owned(), v)))
+        .collect()
+    }
 }

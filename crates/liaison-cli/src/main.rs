@@ -150,11 +150,7 @@ fn run(command: Command) -> Result<()> {
         } => bulletins::links(&dir.data_dir, since, entity, json),
         Command::Search {
             dir,
-            phone,
-            account,
-            vehicle,
-            vin,
-            person,
+            selectors,
             since,
             until,
             origin,
@@ -162,16 +158,6 @@ fn run(command: Command) -> Result<()> {
             tlp,
             json,
         } => {
-            let selectors = [
-                ("phone", phone),
-                ("account", account),
-                ("vehicle", vehicle),
-                ("vin", vin),
-                ("person", person),
-            ]
-            .into_iter()
-            .flat_map(|(kind, values)| values.into_iter().map(move |v| (kind.to_owned(), v)))
-            .collect();
             let filter = liaison_node::ops::connections::SearchFilter {
                 since,
                 until,
@@ -179,8 +165,15 @@ fn run(command: Command) -> Result<()> {
                 category,
                 tlp,
             };
+            let selectors = selectors.pairs();
             bulletins::search(&dir.data_dir, selectors, filter, json)
         }
+        Command::Query {
+            dir,
+            selectors,
+            partners,
+            json,
+        } => bulletins::query(&dir.data_dir, selectors.pairs(), &partners, json),
         Command::Completions { shell } => completions(shell),
         Command::Man { out } => man_pages(&out),
         Command::Bench {

@@ -17,6 +17,9 @@
 //!   evaluation, requests for information.
 //! - [`normalize`]: entities in one canonical form (E.164 phones, IBANs, ISO
 //!   country codes), so the same subject matches across agencies.
+//! - [`selector`]: the values that identify someone across bulletins, in canonical form.
+//! - [`private_query`]: hit/no-hit queries to partners that never show them the
+//!   selector (an oblivious PRF, RFC 9497).
 //! - [`tls`]: the agency's own certificate authority.
 //! - [`policy`]: the sharing policy and its decisions (deny by default).
 //! - [`checkpoint`]: signed statements of a log's head, exchanged between partners.
@@ -45,6 +48,7 @@ pub mod ids;
 pub mod limits;
 pub mod normalize;
 pub mod policy;
+pub mod private_query;
 pub mod recall;
 pub mod receipt;
 pub mod release;

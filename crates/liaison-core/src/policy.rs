@@ -11,6 +11,10 @@
 //! accept_handling = ["H1", "H2", "H3"]         # handling codes allowed either way
 //! forward_to = ["FR-OCRTEH"]                   # where their bulletins may go onward
 //! max_receive_per_minute = 600                 # ingress rate limit
+//! query_kinds = ["phone", "account"]           # selectors they may ask about privately
+//! query_categories = ["trafficking"]           # in bulletins of these categories (default: send)
+//! query_received = false                       # on others' bulletins we hold too
+//! queries_per_day = 100                        # private queries answered per UTC day
 //! ```
 
 use std::collections::BTreeMap;
@@ -37,6 +41,31 @@ pub struct PartnerRules {
     pub forward_to: Vec<String>,
     /// Bulletins per minute accepted from this partner.
     pub max_receive_per_minute: u32,
+    /// Selector kinds (`phone`, `account`, ...; `*` for all) this partner may ask
+    /// about in private hit/no-hit queries; none by default.
+    pub query_kinds: Vec<String>,
+    /// Category prefixes of the bulletins whose selectors it may ask about (the
+    /// `send` list unless given).
+    pub query_categories: Vec<String>,
+    /// Whether its queries are answered on bulletins received from other agencies
+    /// too, not only on this agency's own (off by default: whether a partner's
+    /// bulletin exists is the partner's to tell).
+    pub query_received: bool,
+    /// Private queries answered for it per UTC day.
+    pub queries_per_day: u32,
+}
+
+impl PartnerRules {
+    /// Whether this partner may ask about a selector of `kind` in a bulletin of
+    /// `category`; `own` says whether this agency originated the bulletin.
+    pub fn may_query(&self, kind: &str, category: &str, own: bool) -> bool {
+        (own || self.query_received)
+            && self.query_kinds.iter().any(|k| k == "*" || k == kind)
+            && self
+                .query_categories
+                .iter()
+                .any(|c| c == "*" || c == category || category.starts_with(&format!("{c}.")))
+    }
 }
 
 /// A validated policy.
@@ -170,6 +199,17 @@ struct RawPartner {
     forward_to: Vec<toml::Spanned<String>>,
     #[serde(default = "default_rate")]
     max_receive_per_minute: u32,
+    #[serde(default)]
+    query_kinds: Vec<toml::Spanned<String>>,
+    query_categories: Option<Vec<toml::Spanned<String>>>,
+    #[serde(default)]
+    query_received: bool,
+    #[serde(default = "default_queries_per_day")]
+    queries_per_day: u32,
+}
+
+fn default_queries_per_day() -> u32 {
+    100
 }
 
 fn default_rate() -> u32 {
@@ -246,6 +286,21 @@ impl Located<'_> {
     ) -> Result<PartnerRules, Malformed> {
         let field = |f: &str| format!("partners.{agency}.{f}");
         let prefix = "a category prefix (dotted lowercase, or \"*\")";
+        let query_categories = match r.query_categories {
+            Some(list) => {
+                self.check_each(list, &field("query_categories"), category_prefix_ok, prefix)?
+            }
+            None => r.send.iter().map(|s| s.get_ref().clone()).collect(),
+        };
+        let query_kinds = self.check_each(
+            r.query_kinds,
+            &field("query_kinds"),
+            |k| k == "*" || crate::selector::KINDS.contains(&k),
+            &format!(
+                "a selector kind ({}) or \"*\"",
+                crate::selector::KINDS.join(", ")
+            ),
+        )?;
         let send = self.check_each(r.send, &field("send"), category_prefix_ok, prefix)?;
         let receive = self.check_each(r.receive, &field("receive"), category_prefix_ok, prefix)?;
         let max_send_tlp = r.max_send_tlp.get_ref().parse().map_err(|e: Malformed| {
@@ -274,6 +329,10 @@ impl Located<'_> {
             accept_handling,
             forward_to,
             max_receive_per_minute: r.max_receive_per_minute,
+            query_kinds,
+            query_categories,
+            query_received: r.query_received,
+            queries_per_day: r.queries_per_day,
         })
     }
 }

@@ -192,6 +192,28 @@ pub enum Effect {
     /// phone numbers, accounts, plates and names in its content; the node computes
     /// them, the log never sees a selector). Removed with the body when it is erased.
     IndexSelectors(Vec<[u8; 16]>),
+    /// Offer this entry's selectors to partners' private hit/no-hit queries: for each
+    /// partner allowed to query them, the fingerprint of each selector under that
+    /// partner's OPRF key (the node computes them; the log never sees a selector). Each
+    /// goes into the partner's filter feed as an addition now, and as a removal when
+    /// the body is erased.
+    IndexQueryable(Vec<(AgencyId, [u8; 8])>),
+    /// Withdraw what entry `seq` offered to private queries (its bulletin was
+    /// recalled; its body stays): removals in each partner's filter feed.
+    WithdrawQueryable {
+        /// The entry.
+        seq: u64,
+    },
+    /// `partner`'s private queries answered on UTC day `day` (days since 1970) are now
+    /// `count`: the budget that stops a partner enumerating selectors.
+    CountQueries {
+        /// The querying partner.
+        partner: AgencyId,
+        /// Days since 1970-01-01, UTC.
+        day: u32,
+        /// Queries answered that day, this one included.
+        count: u32,
+    },
 }
 
 /// An entry to append. The log assigns its sequence number, time and chain hash.

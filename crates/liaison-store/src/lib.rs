@@ -62,7 +62,8 @@ pub use compact::CompactReport;
 pub use entry::{BodyPlacement, Effect, Entry, EntryKind, INLINE_BODY_LIMIT, NewEntry};
 pub use error::{Error, Result};
 pub use log::{
-    Appended, Checkpoint, Commit, CommitObserver, Delivered, Head, IndexInput, IndexReport,
-    Indexer, Listing, ListingPage, ListingRow, ListingScope, Log, LogOptions, PendingAppend,
+    Appended, Checkpoint, Commit, CommitObserver, Delivered, FeedChange, FeedPosition, Head,
+    IndexInput, IndexReport, Indexer, Listing, ListingPage, ListingRow, ListingScope, Log,
+    LogOptions, PendingAppend,
 };
 pub use verify::{VerifyOptions, VerifyReport};

@@ -116,6 +116,68 @@ pub fn search(
     output::table(&["CREATED", "", "FROM", "ID", "TLP", "TITLE"], &rows)
 }
 
+pub fn query(
+    data_dir: &Path,
+    selectors: Vec<(String, String)>,
+    partners: &str,
+    json: bool,
+) -> Result<()> {
+    let partners = match partners.trim() {
+        "all" | "" => Vec::new(),
+        list => list
+            .split(',')
+            .map(|p| p.trim().to_owned())
+            .filter(|p| !p.is_empty())
+            .collect(),
+    };
+    let report = call(
+        data_dir,
+        liaison_node::edge::admin::Query {
+            selectors,
+            partners,
+        },
+    )?;
+    if json {
+        return output::json(&report);
+    }
+    let mut rows = Vec::new();
+    for answer in &report.answers {
+        match &answer.error {
+            Some(error) => rows.push(vec![
+                answer.partner.clone(),
+                "-".into(),
+                format!("no answer: {error}"),
+                String::new(),
+            ]),
+            None => {
+                for (selector, hit) in report.selectors.iter().zip(&answer.hits) {
+                    rows.push(vec![
+                        answer.partner.clone(),
+                        selector.clone(),
+                        if *hit { "HIT" } else { "no hit" }.into(),
+                        answer.remaining_today.to_string(),
+                    ]);
+                }
+            }
+        }
+    }
+    output::table(&["PARTNER", "SELECTOR", "ANSWER", "LEFT TODAY"], &rows)?;
+    let hits: Vec<&str> = report
+        .answers
+        .iter()
+        .filter(|a| a.hits.iter().any(|h| *h))
+        .map(|a| a.partner.as_str())
+        .collect();
+    if !hits.is_empty() {
+        output::line(format_args!(
+            "\nHits at {}. They saw no selector. To follow up, send a request for information naming it: liaison bulletin send --to {} --request ...",
+            hits.join(", "),
+            hits.join(",")
+        ))?;
+    }
+    Ok(())
+}
+
 pub fn links(
     data_dir: &Path,
     since: Option<liaison_core::UnixMillis>,

@@ -64,6 +64,7 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
     let request = demo.request_reply_acknowledge()?;
     demo.link_found_by_itself(request)?;
     demo.forward_and_recall(&sent)?;
+    demo.private_query()?;
     demo.stop_and_verify(stop, nodes)?;
     say!("\nDemo complete.");
     Ok(())
@@ -487,12 +488,58 @@ impl<'a> Demo<'a> {
         Ok(())
     }
 
+    /// NL-NP asks its partners privately whether they hold the number linked in step
+    /// 9, and one nobody holds: DE-BKA and RO-DIICOT, which each wrote a bulletin
+    /// carrying it, answer "hit" without ever seeing it.
+    fn private_query(&mut self) -> Result<()> {
+        say!("\n== 11. A private hit/no-hit query: the partners never see the number");
+        let report = call(
+            &self.dirs[0],
+            liaison_node::edge::admin::Query {
+                selectors: vec![
+                    ("phone".into(), "+40 712 345 678".into()),
+                    ("phone".into(), "+40 799 000 111".into()),
+                ],
+                partners: Vec::new(),
+            },
+        )?;
+        for answer in &report.answers {
+            match &answer.error {
+                Some(e) => anyhow::bail!("{} gave no answer: {e}", answer.partner),
+                None => {
+                    for (selector, hit) in report.selectors.iter().zip(&answer.hits) {
+                        say!(
+                            "   NL-NP `liaison query`: {:<10} {selector}: {}",
+                            answer.partner,
+                            if *hit { "HIT" } else { "no hit" }
+                        );
+                    }
+                }
+            }
+        }
+        let hits = |partner: &str| {
+            report
+                .answers
+                .iter()
+                .find(|a| a.partner == partner)
+                .map(|a| a.hits.clone())
+        };
+        if hits("DE-BKA") != Some(vec![true, false]) || hits("RO-DIICOT") != Some(vec![true, false])
+        {
+            anyhow::bail!("the private query did not find the two holders");
+        }
+        say!(
+            "   DE-BKA and RO-DIICOT each logged that NL-NP queried, not what: they received only blinded values (RFC 9497 OPRF)"
+        );
+        Ok(())
+    }
+
     fn stop_and_verify(
         &mut self,
         stop: tokio::sync::watch::Sender<bool>,
         nodes: Vec<NodeTask>,
     ) -> Result<()> {
-        say!("\n== 11. Stopping the nodes; every log still verifies");
+        say!("\n== 12. Stopping the nodes; every log still verifies");
         let _ = stop.send(true);
         for node in nodes {
             self.runtime

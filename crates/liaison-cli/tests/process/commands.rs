@@ -763,6 +763,12 @@ fn the_demo_runs_a_request_a_reply_and_an_acknowledgement() {
     assert!(out.contains("acknowledged by NL-NP: actioned"), "{out}");
     assert!(out.contains("phone:+40712345678 also in"), "{out}");
     assert!(out.contains("2 bulletins"), "{out}");
+    assert!(
+        out.contains("DE-BKA     phone:+40712345678: HIT")
+            && out.contains("RO-DIICOT  phone:+40712345678: HIT")
+            && out.contains("DE-BKA     phone:+40799000111: no hit"),
+        "{out}"
+    );
     assert!(out.contains("Demo complete."), "{out}");
 }
 

@@ -429,6 +429,48 @@ fn read_list(
     })
 }
 
+/// The selectors of a request, normalised; at least one.
+fn selectors_of(list: &[pb::Selector]) -> Result<Vec<liaison_core::selector::Selector>, Status> {
+    if list.is_empty() {
+        return Err(invalid("selectors", "give at least one"));
+    }
+    list.iter()
+        .enumerate()
+        .map(|(i, s)| {
+            liaison_core::selector::Selector::parse(&s.kind, &s.value)
+                .map_err(|e| invalid(&format!("selectors[{i}]"), e.to_string()))
+        })
+        .collect()
+}
+
+/// A checked `QueryRequest`: 1 to 16 selectors and the partners to ask (none: all).
+struct Query(Vec<liaison_core::selector::Selector>, Vec<AgencyId>);
+
+impl TryFrom<pb::QueryRequest> for Query {
+    type Error = Status;
+
+    fn try_from(m: pb::QueryRequest) -> Result<Self, Status> {
+        let selectors = selectors_of(&m.selectors)?;
+        let most = crate::ops::private_query::MAX_SELECTORS;
+        if selectors.len() > most {
+            return Err(invalid(
+                "selectors",
+                format!("{} given; at most {most}", selectors.len()),
+            ));
+        }
+        let partners = m
+            .partners
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                p.parse::<AgencyId>()
+                    .map_err(|e| invalid(&format!("partners[{i}]"), e.problem))
+            })
+            .collect::<Result<Vec<_>, Status>>()?;
+        Ok(Self(selectors, partners))
+    }
+}
+
 /// A checked `SearchRequest`: its selectors, normalised, and its bounds.
 struct Search(
     Vec<liaison_core::selector::Selector>,
@@ -439,18 +481,7 @@ impl TryFrom<pb::SearchRequest> for Search {
     type Error = Status;
 
     fn try_from(m: pb::SearchRequest) -> Result<Self, Status> {
-        if m.selectors.is_empty() {
-            return Err(invalid("selectors", "give at least one"));
-        }
-        let selectors = m
-            .selectors
-            .iter()
-            .enumerate()
-            .map(|(i, s)| {
-                liaison_core::selector::Selector::parse(&s.kind, &s.value)
-                    .map_err(|e| invalid(&format!("selectors[{i}]"), e.to_string()))
-            })
-            .collect::<Result<Vec<_>, Status>>()?;
+        let selectors = selectors_of(&m.selectors)?;
         let filter = crate::ops::connections::SearchFilter {
             since: unix_ms("created_since_unix_ms", m.created_since_unix_ms)?,
             until: unix_ms("created_until_unix_ms", m.created_until_unix_ms)?,
@@ -716,6 +747,34 @@ impl pb::client_server::Client for ClientService {
             })
             .await?;
         Ok(Response::new(response))
+    }
+
+    async fn query(
+        &self,
+        request: Request<pb::QueryRequest>,
+    ) -> Result<Response<pb::QueryResponse>, Status> {
+        let client = self.authorize(&request, Role::Read)?.name;
+        let Query(selectors, partners) = Query::try_from(request.into_inner())?;
+        let report = crate::ops::private_query::query(
+            &self.state,
+            selectors,
+            partners,
+            format!("client {client}"),
+        )
+        .await
+        .map_err(status_of)?;
+        Ok(Response::new(pb::QueryResponse {
+            answers: report
+                .answers
+                .into_iter()
+                .map(|a| pb::PartnerAnswer {
+                    partner: a.partner,
+                    hits: a.hits,
+                    error: a.error.unwrap_or_default(),
+                    remaining_today: a.remaining_today,
+                })
+                .collect(),
+        }))
     }
 
     async fn list(

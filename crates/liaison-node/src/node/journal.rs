@@ -397,6 +397,36 @@ pub enum LogEvent {
         /// The entries erased.
         entries: Vec<u64>,
     },
+    /// A partner's private hit/no-hit query was answered: this node evaluated
+    /// `selectors` blinded selectors under the partner's key. It never saw them, so
+    /// they are not (and cannot be) recorded.
+    QueryAnswered {
+        /// The querying partner.
+        from: AgencyId,
+        /// Blinded selectors evaluated.
+        selectors: u32,
+        /// Queries answered for it today (UTC), these included.
+        used_today: u32,
+        /// Its daily budget (`partners.X.queries_per_day`).
+        budget: u32,
+    },
+    /// A partner's private query was refused (over budget, not allowed, malformed).
+    QueryRefused {
+        /// The querying partner.
+        from: AgencyId,
+        /// Why, as the partner was told.
+        reason: String,
+    },
+    /// This node asked partners privately whether they hold selectors. The selectors
+    /// are recorded by kind and keyed tag (as the index holds them), not in the clear.
+    QueryMade {
+        /// Who asked (`cli:USER`, `client:NAME`).
+        by: String,
+        /// `kind:tag` of each selector asked about.
+        selectors: Vec<String>,
+        /// Each partner asked, with its answer: `hit`, `no-hit` or why there is none.
+        answers: Vec<String>,
+    },
     /// A partner holds our signed receipt for a log entry this node's log does not hold
     /// (or holds with another hash): this log was restored from a backup or rewritten.
     OwnLogBehind {
@@ -450,7 +480,12 @@ impl LogEvent {
                 EntryKind::Acknowledged
             }
             LogEvent::Consulted { .. } => EntryKind::Consulted,
-            LogEvent::RetentionErased { .. } | LogEvent::Correlated { .. } => EntryKind::NodeEvent,
+            LogEvent::RetentionErased { .. }
+            | LogEvent::Correlated { .. }
+            | LogEvent::QueryMade { .. } => EntryKind::NodeEvent,
+            LogEvent::QueryAnswered { .. } | LogEvent::QueryRefused { .. } => {
+                EntryKind::PolicyDecision
+            }
         }
     }
 
@@ -462,7 +497,9 @@ impl LogEvent {
             }
             LogEvent::EnvelopeRejected { from, .. }
             | LogEvent::IdentityRefused { from, .. }
-            | LogEvent::RejectionsNotLogged { from, .. } => Some(from),
+            | LogEvent::RejectionsNotLogged { from, .. }
+            | LogEvent::QueryAnswered { from, .. }
+            | LogEvent::QueryRefused { from, .. } => Some(from),
             LogEvent::ForwardingViolation { forwarder, .. } => Some(forwarder),
             LogEvent::IdentityUpdated { agency, .. }
             | LogEvent::IdentityPushed { agency, .. }

@@ -49,6 +49,7 @@ pub fn key_files(dir: &Path) -> Vec<PathBuf> {
         "keys/signing.key",
         "keys/encryption.key",
         super::state::SELECTOR_KEY_FILE,
+        super::state::QUERY_KEY_FILE,
     ]
     .iter()
     .chain(["tls/ca.key", "tls/node.key"].iter())

@@ -97,6 +97,15 @@ pub struct NodeState {
     pub envelopes: EnvelopeCaches,
     /// The key of the selector index, loaded (or made) on first use.
     selector_key: std::sync::OnceLock<Arc<liaison_core::selector::SelectorKey>>,
+    /// The seed of the OPRF keys that answer partners' private queries, loaded (or
+    /// made) on first use, and the keys derived from it so far.
+    query_keys: std::sync::OnceLock<QueryKeys>,
+}
+
+/// The seed of the private-query keys and each partner's key derived from it.
+struct QueryKeys {
+    seed: liaison_core::private_query::QueryKey,
+    partners: Mutex<HashMap<AgencyId, Arc<liaison_core::private_query::PartnerQueryKey>>>,
 }
 
 /// What sealing and opening format-v2 envelopes keep between bulletins: this node's
@@ -135,6 +144,9 @@ impl EnvelopeCaches {
 
 /// The selector index's key file, in the data directory.
 pub const SELECTOR_KEY_FILE: &str = "keys/selector.key";
+
+/// The private-query key seed file, in the data directory.
+pub const QUERY_KEY_FILE: &str = "keys/query.key";
 
 impl NodeState {
     /// Opens the node's log and loads its partners.
@@ -190,6 +202,7 @@ impl NodeState {
             serving: std::sync::atomic::AtomicBool::new(false),
             metrics,
             selector_key: std::sync::OnceLock::new(),
+            query_keys: std::sync::OnceLock::new(),
         }))
     }
 
@@ -209,30 +222,71 @@ impl NodeState {
         if let Some(key) = self.selector_key.get() {
             return Ok(key.clone());
         }
-        // One thread makes the file; the others wait and read it.
-        static MAKING: Mutex<()> = Mutex::new(());
-        let _making = MAKING.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(key) = self.selector_key.get() {
-            return Ok(key.clone());
-        }
-        let dir = self.node().dir().to_owned();
-        let path = dir.join(SELECTOR_KEY_FILE);
-        let bytes: [u8; 32] = if path.exists() {
-            let secret = crate::node::secrets::read(&path)?;
-            secret[..].try_into().map_err(|_| Error::BadKeyMaterial {
-                path: path.clone(),
-                problem: "not 32 bytes".into(),
-            })?
-        } else {
-            let mut fresh = [0u8; 32];
-            ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut fresh)
-                .map_err(|_| Error::Internal("the system's random source failed".into()))?;
-            let sealer = crate::node::secrets::Sealer::for_node(&dir)?;
-            crate::node::secrets::write(&path, &fresh, sealer.as_ref())?;
-            fresh
-        };
+        let bytes = self.node_secret(SELECTOR_KEY_FILE)?;
         let key = Arc::new(liaison_core::selector::SelectorKey::from_bytes(&bytes));
         Ok(self.selector_key.get_or_init(|| key).clone())
+    }
+
+    /// The OPRF key that answers `partner`'s private queries
+    /// (`liaison_core::private_query`), derived from the seed in `keys/query.key`
+    /// (32 random bytes made on first use and sealed like the other keys; never sent
+    /// anywhere).
+    ///
+    /// Errors: the file cannot be read, opened or made.
+    pub fn query_key(
+        &self,
+        partner: &AgencyId,
+    ) -> Result<Arc<liaison_core::private_query::PartnerQueryKey>> {
+        let keys = match self.query_keys.get() {
+            Some(keys) => keys,
+            None => {
+                let bytes = self.node_secret(QUERY_KEY_FILE)?;
+                let seed = liaison_core::private_query::QueryKey::from_bytes(&bytes[..])
+                    .map_err(|e| Error::Internal(e.to_string()))?;
+                self.query_keys.get_or_init(|| QueryKeys {
+                    seed,
+                    partners: Mutex::default(),
+                })
+            }
+        };
+        let mut partners = keys.partners.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(key) = partners.get(partner) {
+            return Ok(key.clone());
+        }
+        let key = Arc::new(
+            keys.seed
+                .for_partner(partner)
+                .map_err(|e| Error::Internal(e.to_string()))?,
+        );
+        partners.insert(partner.clone(), key.clone());
+        Ok(key)
+    }
+
+    /// A 32-byte secret of this node's in `file` (under the data directory), made and
+    /// sealed like the other keys on first use. One thread makes it; the others wait
+    /// and read it.
+    fn node_secret(&self, file: &str) -> Result<zeroize::Zeroizing<[u8; 32]>> {
+        static MAKING: Mutex<()> = Mutex::new(());
+        let _making = MAKING.lock().unwrap_or_else(|p| p.into_inner());
+        let dir = self.node().dir().to_owned();
+        let path = dir.join(file);
+        let mut bytes = zeroize::Zeroizing::new([0u8; 32]);
+        if path.exists() {
+            let secret = crate::node::secrets::read(&path)?;
+            if secret.len() != 32 {
+                return Err(Error::BadKeyMaterial {
+                    path: path.clone(),
+                    problem: "not 32 bytes".into(),
+                });
+            }
+            bytes.copy_from_slice(&secret[..]);
+        } else {
+            ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes[..])
+                .map_err(|_| Error::Internal("the system's random source failed".into()))?;
+            let sealer = crate::node::secrets::Sealer::for_node(&dir)?;
+            crate::node::secrets::write(&path, &bytes[..], sealer.as_ref())?;
+        }
+        Ok(bytes)
     }
 
     /// The node's keys, identity and configuration as they are now.

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 
 use liaison_core::selector::{self, Selector, SelectorTag};
-use liaison_core::{AgencyId, BulletinContent, BulletinId, Tlp, UnixMillis};
+use liaison_core::{AgencyId, Bulletin, BulletinContent, BulletinId, Tlp, UnixMillis};
 use liaison_store::{Effect, NewEntry};
 use serde::{Deserialize, Serialize};
 
@@ -32,11 +32,14 @@ pub fn tags(state: &NodeState, content: &BulletinContent) -> Result<Vec<[u8; 16]
         .collect())
 }
 
-/// What storing bulletin `id` with selector tags `tags` adds to its batch: the index
-/// effect, and a `correlated` event if it shares a selector with bulletins held.
+/// What storing `bulletin` adds to its batch: its selectors in the index, its
+/// selectors offered to partners' private queries (`ops::private_query`), and a
+/// `correlated` event if it shares a selector with bulletins held.
 ///
-/// Errors: the index cannot be read.
-pub fn index(state: &NodeState, id: &BulletinId, tags: Vec<[u8; 16]>) -> Result<IndexWrites> {
+/// Errors: a key cannot be loaded or the index cannot be read.
+pub fn index(state: &NodeState, bulletin: &Bulletin) -> Result<IndexWrites> {
+    let id = &bulletin.id;
+    let tags = tags(state, &bulletin.content)?;
     let mut linked = Vec::new();
     let mut shared = 0;
     for tag in &tags {
@@ -62,16 +65,22 @@ pub fn index(state: &NodeState, id: &BulletinId, tags: Vec<[u8; 16]>) -> Result<
         .entry()
         .about_bulletin(*id)
     });
+    let mut effects = Vec::new();
+    if !tags.is_empty() {
+        effects.push(Effect::IndexSelectors(tags));
+    }
+    effects.extend(crate::ops::private_query::offered(state, bulletin)?);
     Ok(IndexWrites {
-        effect: (!tags.is_empty()).then_some(Effect::IndexSelectors(tags)),
+        effects,
         correlated,
     })
 }
 
 /// What [`index`] adds to a bulletin's batch.
+#[derive(Default)]
 pub struct IndexWrites {
-    /// The index effect for the bulletin's entry (none without selectors).
-    pub effect: Option<Effect>,
+    /// Effects for the bulletin's entry (none without selectors).
+    pub effects: Vec<Effect>,
     /// The `correlated` event, if it links to bulletins held.
     pub correlated: Option<NewEntry>,
 }

@@ -57,7 +57,7 @@ pub struct KeyChangeView {
 }
 
 /// Writes `contents` to `dir/name` durably via a temporary file and a rename.
-fn replace_file(dir: &Path, name: &str, contents: &[u8], mode: u32) -> Result<()> {
+pub(crate) fn replace_file(dir: &Path, name: &str, contents: &[u8], mode: u32) -> Result<()> {
     use std::io::Write as _;
     use std::os::unix::fs::OpenOptionsExt as _;
     let path = dir.join(name);
@@ -68,11 +68,11 @@ fn replace_file(dir: &Path, name: &str, contents: &[u8], mode: u32) -> Result<()
         .create_new(true)
         .mode(mode)
         .open(&tmp)
-        .map_err(Error::io("create key file", &tmp))?;
+        .map_err(Error::io("create file", &tmp))?;
     file.write_all(contents)
         .and_then(|()| file.sync_all())
-        .map_err(Error::io("write key file", &tmp))?;
-    std::fs::rename(&tmp, &path).map_err(Error::io("install key file", &path))?;
+        .map_err(Error::io("write file", &tmp))?;
+    std::fs::rename(&tmp, &path).map_err(Error::io("install file", &path))?;
     if let Some(parent) = path.parent() {
         std::fs::File::open(parent)
             .and_then(|d| d.sync_all())

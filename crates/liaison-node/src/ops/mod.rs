@@ -12,5 +12,6 @@ pub mod keys;
 pub mod log;
 pub mod peers;
 pub mod policy;
+pub mod private_query;
 pub mod retention;
 pub mod status;

@@ -20,6 +20,9 @@
 //! |-----------------------------------|--------------------|------------------------------|
 //! | `S` selector tag (16) seq         | empty              | bulletins sharing a selector |
 //! | `s` seq                           | tags (16 each)     | an entry's selectors         |
+//! | `Q` seq                           | partner, fp pairs  | what an entry offers queries |
+//! | `F` partner `\0` seq index        | op, fingerprint    | a partner's query filter feed|
+//! | `Y` partner `\0` day              | count              | a partner's query budget     |
 //!
 //! Every row is derived from an entry (and `O` from the outbox keys), written in the
 //! entry's own batch, and can be derived again: [`rows_for`] is the one definition,
@@ -34,6 +37,27 @@ use super::keys::*;
 use super::trees::{Batches, Trees};
 use crate::entry::{self, Entry, EntryKind};
 use crate::error::{Error, Result};
+
+/// A place in a partner's query filter feed: the entry that made the change and its
+/// place among that entry's changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct FeedPosition {
+    /// The entry.
+    pub seq: u64,
+    /// The change's place in it.
+    pub index: u32,
+}
+
+/// One change to a partner's query filter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FeedChange {
+    /// Where it is in the feed (ask for changes after it next time).
+    pub position: FeedPosition,
+    /// The fingerprint joins (`true`) or leaves the filter.
+    pub added: bool,
+    /// The selector's fingerprint under the partner's OPRF key.
+    pub fingerprint: [u8; 8],
+}
 
 /// The version of the index layout. A log whose stored version is older is reindexed
 /// when opened.
@@ -582,6 +606,66 @@ impl Log {
                     .collect()
             })
             .unwrap_or_default())
+    }
+
+    /// The changes to `partner`'s private query filter after position `after` (none:
+    /// from the start), in order, at most `limit` (see
+    /// [`Effect::IndexQueryable`](crate::Effect::IndexQueryable)).
+    pub fn query_feed(
+        &self,
+        partner: &AgencyId,
+        after: Option<FeedPosition>,
+        limit: usize,
+    ) -> Result<Vec<FeedChange>> {
+        let prefix = query_feed_prefix(partner);
+        let start = match after {
+            Some(p) => {
+                let mut key = query_feed_key(partner, p.seq, p.index);
+                key.push(0);
+                key
+            }
+            None => prefix.clone(),
+        };
+        let mut end = prefix.clone();
+        if let Some(last) = end.last_mut() {
+            *last = 1;
+        }
+        let mut out = Vec::new();
+        for item in self.tree()?.range(start..end).take(limit) {
+            let (key, value) = item?;
+            let tail = &key[prefix.len().min(key.len())..];
+            let (Some(seq), Some(index)) = (
+                tail.get(..8)
+                    .and_then(|b| b.try_into().ok())
+                    .map(u64::from_be_bytes),
+                tail.get(8..12)
+                    .and_then(|b| b.try_into().ok())
+                    .map(u32::from_be_bytes),
+            ) else {
+                continue;
+            };
+            let (Some(&op), Some(fingerprint)) = (
+                value.first(),
+                value.get(1..9).and_then(|f| f.try_into().ok()),
+            ) else {
+                continue;
+            };
+            out.push(FeedChange {
+                position: FeedPosition { seq, index },
+                added: op == super::writer::FEED_ADD,
+                fingerprint,
+            });
+        }
+        Ok(out)
+    }
+
+    /// `partner`'s private queries answered on UTC day `day` (days since 1970).
+    pub fn query_count(&self, partner: &AgencyId, day: u32) -> Result<u32> {
+        Ok(self
+            .tree()?
+            .get(query_count_key(partner, day))?
+            .and_then(|v| v.as_ref().try_into().ok().map(u32::from_be_bytes))
+            .unwrap_or(0))
     }
 
     /// Every listed request for information, in log order, at most `limit`.

@@ -82,6 +82,41 @@ pub(super) fn peer_key(agency: &AgencyId) -> Vec<u8> {
     [&b"p"[..], agency.as_str().as_bytes()].concat()
 }
 
+/// `Q` seq: the (partner, fingerprint) pairs an entry offers to private queries, to
+/// withdraw them on erasure.
+pub(super) fn entry_queryable_key(seq: u64) -> [u8; 9] {
+    let mut key = [b'Q'; 9];
+    key[1..].copy_from_slice(&seq.to_be_bytes());
+    key
+}
+
+/// `F` partner `\0`: a partner's query filter feed.
+pub(super) fn query_feed_prefix(partner: &AgencyId) -> Vec<u8> {
+    [&b"F"[..], partner.as_str().as_bytes(), b"\0"].concat()
+}
+
+/// `F` partner `\0` seq index: one change to a partner's query filter, made by entry
+/// `seq` (its `index`-th).
+pub(super) fn query_feed_key(partner: &AgencyId, seq: u64, index: u32) -> Vec<u8> {
+    [
+        query_feed_prefix(partner),
+        seq.to_be_bytes().to_vec(),
+        index.to_be_bytes().to_vec(),
+    ]
+    .concat()
+}
+
+/// `Y` partner `\0` day: private queries answered for a partner on a UTC day.
+pub(super) fn query_count_key(partner: &AgencyId, day: u32) -> Vec<u8> {
+    [
+        &b"Y"[..],
+        partner.as_str().as_bytes(),
+        b"\0",
+        &day.to_be_bytes(),
+    ]
+    .concat()
+}
+
 pub(super) fn seq_suffix(key: &[u8]) -> Option<u64> {
     let tail: [u8; 8] = key.get(key.len().checked_sub(8)?..)?.try_into().ok()?;
     Some(u64::from_be_bytes(tail))

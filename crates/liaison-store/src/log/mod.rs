@@ -44,7 +44,10 @@ mod writer;
 
 use trees::Trees;
 
-pub use index::{IndexInput, IndexReport, Indexer, Listing, ListingPage, ListingRow, ListingScope};
+pub use index::{
+    FeedChange, FeedPosition, IndexInput, IndexReport, Indexer, Listing, ListingPage, ListingRow,
+    ListingScope,
+};
 
 pub(crate) use keys::entry_key;
 use keys::*;

@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 
 /// The families with a tree of their own: prefix and tree name. Everything else (the
 /// entries, checkpoints, claims, partners, clients, counts, metadata) is in `log`.
-const FAMILIES: [(u8, &str); 11] = [
+const FAMILIES: [(u8, &str); 13] = [
     (b'o', "outbox"),
     (b'd', "delivered"),
     (b'b', "bulletins"),
@@ -28,6 +28,8 @@ const FAMILIES: [(u8, &str); 11] = [
     (b'x', "expiries"),
     (b'S', "selectors"),
     (b's', "entry-selectors"),
+    (b'Q', "entry-queryable"),
+    (b'F', "query-feeds"),
 ];
 
 /// The log's trees: `log` first, then one per family in [`FAMILIES`] order.

@@ -130,6 +130,7 @@ fn apply_effect(batch: &mut Batches, effect: &Effect, seq: u64) {
         Effect::RemoveClient(name) => batch.remove(client_key(name)),
         // Applied before the entries, in `prepare`, with the outbox counts.
         Effect::EraseBody { .. }
+        | Effect::WithdrawQueryable { .. }
         | Effect::Enqueue(_)
         | Effect::Dequeue { .. }
         | Effect::Requeue { .. } => {}
@@ -155,12 +156,106 @@ fn apply_effect(batch: &mut Batches, effect: &Effect, seq: u64) {
             }
             batch.insert(&entry_selectors_key(seq)[..], tags.concat());
         }
+        Effect::IndexQueryable(pairs) => {
+            for (index, (partner, fingerprint)) in (0..).zip(pairs) {
+                batch.insert(
+                    query_feed_key(partner, seq, index),
+                    [&[FEED_ADD][..], fingerprint].concat(),
+                );
+            }
+            batch.insert(&entry_queryable_key(seq)[..], encode_queryable(pairs));
+        }
+        Effect::CountQueries {
+            partner,
+            day,
+            count,
+        } => batch.insert(query_count_key(partner, *day), &count.to_be_bytes()[..]),
     }
 }
 
 /// An entry whose body goes: its sequence number, its blanked stored value, and the
 /// listing rows that go with it.
-type Erasure = (u64, Vec<u8>, Vec<Vec<u8>>);
+type Erasure = (u64, Vec<u8>, Vec<Vec<u8>>, Vec<Row>);
+
+/// A key to set to a value, or (`None`) to remove.
+type Row = (Vec<u8>, Option<Vec<u8>>);
+
+/// A query feed row's first byte: the fingerprint joins the filter, or leaves it.
+pub(crate) const FEED_ADD: u8 = 1;
+/// See [`FEED_ADD`].
+pub(crate) const FEED_REMOVE: u8 = 0;
+
+/// Feed rows written for erasures start at this index within the erasing entry, so
+/// they never meet the rows of an addition by the same entry.
+const ERASURE_FEED_INDEX: u32 = 1 << 31;
+
+/// The batch rows that withdraw what entry `withdrawn` offered to private queries,
+/// written by entry `seq` from feed index `first` on: a removal per fingerprint in
+/// each partner's feed (the querier keeps counts, so a selector another bulletin still
+/// offers stays), and the `Q` row removed (a value of `None`).
+fn withdraw_queryable(
+    tree: &super::trees::Trees,
+    withdrawn: u64,
+    seq: u64,
+    first: u32,
+) -> Result<Vec<Row>> {
+    let Some(row) = tree.get(entry_queryable_key(withdrawn))? else {
+        return Ok(Vec::new());
+    };
+    let mut rows: Vec<Row> = (first..)
+        .zip(decode_queryable(&row))
+        .map(|(index, (partner, fingerprint))| {
+            (
+                query_feed_key(&partner, seq, index),
+                Some([&[FEED_REMOVE][..], &fingerprint].concat()),
+            )
+        })
+        .collect();
+    rows.push((entry_queryable_key(withdrawn).to_vec(), None));
+    Ok(rows)
+}
+
+/// Sets each key with a value, removes each without.
+fn put_rows(batch: &mut Batches, rows: Vec<Row>) {
+    for (key, value) in rows {
+        match value {
+            Some(value) => batch.insert(key, value),
+            None => batch.remove(key),
+        }
+    }
+}
+
+/// `Q` rows: each pair as the partner's length (1 byte), the partner, the fingerprint.
+fn encode_queryable(pairs: &[(AgencyId, [u8; 8])]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (partner, fingerprint) in pairs {
+        let name = partner.as_str().as_bytes();
+        out.push(name.len().min(255) as u8);
+        out.extend_from_slice(&name[..name.len().min(255)]);
+        out.extend_from_slice(fingerprint);
+    }
+    out
+}
+
+/// The pairs of a `Q` row (a damaged tail is dropped: the row is ours, not a partner's).
+fn decode_queryable(mut row: &[u8]) -> Vec<(AgencyId, [u8; 8])> {
+    let mut out = Vec::new();
+    while let Some((&len, rest)) = row.split_first() {
+        let len = usize::from(len);
+        let (Some(name), Some(fingerprint)) = (rest.get(..len), rest.get(len..len + 8)) else {
+            break;
+        };
+        let (Ok(name), Ok(fingerprint)) = (std::str::from_utf8(name), fingerprint.try_into())
+        else {
+            break;
+        };
+        if let Ok(partner) = name.parse() {
+            out.push((partner, fingerprint));
+        }
+        row = &rest[len + 8..];
+    }
+    out
+}
 
 /// A change to an outbox: the key goes in (with the entry's size) or out.
 struct OutboxChange {
@@ -386,7 +481,7 @@ impl Writer {
             });
         }
         let (inserts, appended) = self.encode_entries(entries, head, time, pending)?;
-        let erasures = self.prepare_erasures(entries, pending)?;
+        let (erasures, withdrawals) = self.prepare_erasures(entries, head, pending)?;
         let outbox = self.prepare_outbox(entries, head, pending)?;
         // Claimed only once the request is sure to go in: a refused request must not
         // make a later one in the same batch look like a duplicate.
@@ -411,12 +506,14 @@ impl Writer {
             pending.outbox.insert(change.key, change.queued);
         }
         let batch = &mut pending.batch;
-        for (erased, blank, unlisted) in erasures {
+        for (erased, blank, unlisted, feed) in erasures {
             batch.insert(&entry_key(erased)[..], blank);
             for key in unlisted {
                 batch.remove(key);
             }
+            put_rows(batch, feed);
         }
+        put_rows(batch, withdrawals);
         // Only now, with every body file in place, does the request touch the batch.
         for encoded in inserts {
             add_entry(batch, encoded, time);
@@ -495,12 +592,32 @@ impl Writer {
     fn prepare_erasures(
         &self,
         entries: &[NewEntry],
+        head: Head,
         pending: &mut PendingBatch,
-    ) -> Result<Vec<Erasure>> {
+    ) -> Result<(Vec<Erasure>, Vec<Row>)> {
         let mut erasures = Vec::new();
-        for effect in entries.iter().flat_map(|e| &e.effects) {
-            let Effect::EraseBody { seq: erased } = effect else {
-                continue;
+        let mut withdrawals = Vec::new();
+        let erasing = (1..).zip(entries).flat_map(|(offset, entry)| {
+            (ERASURE_FEED_INDEX..)
+                .zip(entry.effects.iter().filter(|e| {
+                    matches!(
+                        e,
+                        Effect::EraseBody { .. } | Effect::WithdrawQueryable { .. }
+                    )
+                }))
+                .map(move |(index, effect)| (head.seq + offset, index, effect))
+        });
+        for (seq, first_index, effect) in erasing {
+            let first = ERASURE_FEED_INDEX
+                .wrapping_add((first_index - ERASURE_FEED_INDEX).wrapping_mul(0x1_0000));
+            let erased = match effect {
+                Effect::WithdrawQueryable { seq: withdrawn } => {
+                    let tree = self.shared.tree()?;
+                    withdrawals.extend(withdraw_queryable(&tree, *withdrawn, seq, first)?);
+                    continue;
+                }
+                Effect::EraseBody { seq: erased } => erased,
+                _ => continue,
             };
             let missing = || Error::Tampered {
                 seq: *erased,
@@ -538,13 +655,18 @@ impl Writer {
                 }
                 unlisted.push(entry_selectors_key(*erased).to_vec());
             }
+            // ...and partners' query filters: each fingerprint it offered leaves, by a
+            // removal in the partner's feed (the querier keeps counts, so a selector
+            // another bulletin still offers stays).
+            let feed = withdraw_queryable(&tree, *erased, seq, first)?;
             erasures.push((
                 *erased,
                 entry::erase_stored(&stored).ok_or_else(missing)?,
                 unlisted,
+                feed,
             ));
         }
-        Ok(erasures)
+        Ok((erasures, withdrawals))
     }
 
     /// The outbox changes of these entries, each with what was queued before (from

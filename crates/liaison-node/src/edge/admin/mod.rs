@@ -103,6 +103,8 @@ admin_commands! {
     Search,
     /// Links between bulletins held here.
     Links,
+    /// A private hit/no-hit query to partners.
+    Query,
     /// One attachment of a bulletin.
     BulletinAttachment,
     /// Acknowledge a received bulletin to its originator.
@@ -363,6 +365,49 @@ impl Command for Search {
             found.iter().map(|b| b.id.as_str()),
         )?;
         Ok(found)
+    }
+}
+
+/// Asks partners privately whether they hold selectors (`ops::private_query`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Query {
+    /// `kind`, `value` pairs, as for [`Search`].
+    pub selectors: Vec<(String, String)>,
+    /// The partners to ask (agency ids); empty: every partner.
+    #[serde(default)]
+    pub partners: Vec<String>,
+}
+
+impl Command for Query {
+    type Reply = crate::ops::private_query::QueryReport;
+    fn run(self, state: &NodeState) -> Result<Self::Reply> {
+        self.run_as(state, &crate::ops::bulletins::local_operator(None))
+    }
+    fn run_as(self, state: &NodeState, caller: &str) -> Result<Self::Reply> {
+        let selectors = self
+            .selectors
+            .iter()
+            .map(|(kind, value)| liaison_core::selector::Selector::parse(kind, value))
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| crate::Error::InvalidRequest(e.to_string()))?;
+        let partners = self
+            .partners
+            .iter()
+            .map(|p| p.parse::<AgencyId>())
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| crate::Error::InvalidRequest(format!("--partners: {e}")))?;
+        let asked = crate::ops::private_query::query(state, selectors, partners, caller.to_owned());
+        // Commands run on a blocking thread of the node's runtime (or, the node
+        // stopped, on the CLI's own thread, which has none).
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => runtime.block_on(asked),
+            Err(_) => tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| crate::Error::Internal(format!("cannot start a runtime: {e}")))?
+                .block_on(asked),
+        }
     }
 }
 

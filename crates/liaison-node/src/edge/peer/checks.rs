@@ -118,15 +118,10 @@ fn selector_index(
     state: &NodeState,
     bulletin: &liaison_core::Bulletin,
 ) -> crate::ops::connections::IndexWrites {
-    crate::ops::connections::tags(state, &bulletin.content)
-        .and_then(|tags| crate::ops::connections::index(state, &bulletin.id, tags))
-        .unwrap_or_else(|e| {
-            tracing::error!(error = %e, "cannot index a bulletin's selectors");
-            crate::ops::connections::IndexWrites {
-                effect: None,
-                correlated: None,
-            }
-        })
+    crate::ops::connections::index(state, bulletin).unwrap_or_else(|e| {
+        tracing::error!(error = %e, "cannot index a bulletin's selectors");
+        crate::ops::connections::IndexWrites::default()
+    })
 }
 
 /// A transient refusal if an attachment the bulletin sends beside its envelope is not

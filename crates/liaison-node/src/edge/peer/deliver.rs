@@ -267,7 +267,7 @@ fn submit(
         } => {
             let mut entry = journal::received_entry(body, bulletin_id, partner)
                 .with_effect(Effect::ClaimReceived(bulletin_id));
-            if let Some(effect) = index.effect {
+            for effect in index.effects {
                 entry = entry.with_effect(effect);
             }
             // The decision is its own entry, in the same atomic batch, and so is the

@@ -130,6 +130,47 @@ impl pb::peer_server::Peer for PeerService {
             .map_err(crate::edge::client_api::status_of)
     }
 
+    async fn query_filter(
+        &self,
+        request: Request<pb::QueryFilterRequest>,
+    ) -> Result<Response<pb::QueryFilterChanges>, Status> {
+        let partner = partner_of(&request)?;
+        let state = self.state.clone();
+        let page = tokio::task::spawn_blocking(move || {
+            crate::ops::private_query::filter_changes(&state, &partner, &request.get_ref().after)
+        })
+        .await
+        .map_err(|_| Status::internal("the filter request failed"))?
+        .map_err(|refusal| refusal_status(&refusal))?;
+        Ok(Response::new(pb::QueryFilterChanges {
+            changes: page.changes.into(),
+            next: page.next.into(),
+            more: page.more,
+        }))
+    }
+
+    async fn evaluate_query(
+        &self,
+        request: Request<pb::EvaluateQueryRequest>,
+    ) -> Result<Response<pb::EvaluateQueryResponse>, Status> {
+        let partner = partner_of(&request)?;
+        let state = self.state.clone();
+        // Scalar multiplications and a durable log append: off the async threads.
+        let (evaluated, remaining_today) = tokio::task::spawn_blocking(move || {
+            crate::ops::private_query::answer(&state, &partner, &request.get_ref().blinded)
+        })
+        .await
+        .map_err(|_| Status::internal("the query failed"))?
+        .map_err(|refusal| refusal_status(&refusal))?;
+        Ok(Response::new(pb::EvaluateQueryResponse {
+            evaluated: evaluated
+                .iter()
+                .map(|e| Bytes::copy_from_slice(e))
+                .collect(),
+            remaining_today,
+        }))
+    }
+
     async fn ping(
         &self,
         request: Request<pb::PingRequest>,
@@ -139,6 +180,17 @@ impl pb::peer_server::Peer for PeerService {
             agency: self.state.node().config().agency.to_string(),
             time_unix_ms: UnixMillis::now().0,
         }))
+    }
+}
+
+/// The status a refused private query (or filter request) is answered with.
+fn refusal_status(refusal: &crate::ops::private_query::Refusal) -> Status {
+    let message = refusal.to_string();
+    match refusal.code() {
+        "permission" => Status::permission_denied(message),
+        "exhausted" => Status::resource_exhausted(message),
+        "invalid" => Status::invalid_argument(message),
+        _ => Status::unavailable(message),
     }
 }
 

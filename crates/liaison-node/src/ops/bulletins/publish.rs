@@ -279,10 +279,9 @@ fn seal_and_queue(
     // Files that travel beside the envelope are in place, durably, before the
     // publish that names them is.
     crate::ops::attachments::install_staged(state, &bulletin.id, &bulletin.content)?;
-    let tags = crate::ops::connections::tags(state, &bulletin.content)?;
-    let indexed = crate::ops::connections::index(state, &bulletin.id, tags)?;
+    let indexed = crate::ops::connections::index(state, &bulletin)?;
     let mut entry = journal::published_entry(&record, bulletin.id);
-    if let Some(effect) = indexed.effect {
+    for effect in indexed.effects {
         entry = entry.with_effect(effect);
     }
     for key in &judged.keys {

@@ -50,7 +50,12 @@ pub fn recall(state: &NodeState, id: &BulletinId, reason: &str) -> Result<Recall
         reason.to_owned(),
         &node.keys().signing,
     );
-    let mut entry = journal::recall_entry(recall.to_bytes(), *id);
+    // The bulletin stays here (the originator's record), but no longer answers
+    // partners' private queries.
+    let mut entry =
+        journal::recall_entry(recall.to_bytes(), *id).with_effect(Effect::WithdrawQueryable {
+            seq: stored.entry.seq,
+        });
     let mut sent_to = Vec::new();
     let mut withdrawn = Vec::new();
     for (agency, d) in delivery(state, &stored, &entries)? {
