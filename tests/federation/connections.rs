@@ -36,6 +36,7 @@ fn search(node: &TestNode, kind: &str, value: &str) -> Vec<String> {
     node.admin(Search {
         selectors: vec![(kind.into(), value.into())],
         filter: Default::default(),
+        page: Default::default(),
     })
     .into_iter()
     .map(|b| b.id)
@@ -91,6 +92,7 @@ fn a_phone_in_two_agencies_bulletins_is_found_and_linked_where_both_are_held() {
             ("person".into(), "Stefan Popescu".into()),
         ],
         filter: Default::default(),
+        page: Default::default(),
     });
     assert_eq!(both.len(), 1);
     assert!(search(nl, "phone", "+40 700 000 000").is_empty());
@@ -99,6 +101,7 @@ fn a_phone_in_two_agencies_bulletins_is_found_and_linked_where_both_are_held() {
         nl.admin(Search {
             selectors: vec![("phone".into(), "+40712345678".into())],
             filter,
+            page: Default::default(),
         })
         .into_iter()
         .map(|b| b.id)
@@ -152,11 +155,54 @@ fn a_phone_in_two_agencies_bulletins_is_found_and_linked_where_both_are_held() {
         .len(),
         2
     );
+    // Handling and thread bounds; order and paging.
+    assert!(
+        filtered(SearchFilter {
+            handling: Some("H2".parse().unwrap()),
+            ..SearchFilter::default()
+        })
+        .is_empty()
+    );
+    assert_eq!(
+        filtered(SearchFilter {
+            thread: Some(driver),
+            ..SearchFilter::default()
+        }),
+        [driver.to_string()]
+    );
+    let paged = |page: liaison_node::ops::connections::SearchPage| -> Vec<String> {
+        nl.admin(Search {
+            selectors: vec![("phone".into(), "+40712345678".into())],
+            filter: Default::default(),
+            page,
+        })
+        .into_iter()
+        .map(|b| b.id)
+        .collect()
+    };
+    use liaison_node::ops::connections::SearchPage;
+    let first = SearchPage {
+        limit: Some(1),
+        ..SearchPage::default()
+    };
+    assert_eq!(paged(first.clone()), [driver.to_string()]);
+    assert_eq!(
+        paged(SearchPage { offset: 1, ..first }),
+        [recruiter.to_string()]
+    );
+    assert_eq!(
+        paged(SearchPage {
+            oldest_first: true,
+            ..SearchPage::default()
+        }),
+        [recruiter.to_string(), driver.to_string()]
+    );
     // A bad selector is refused, naming it.
     let refused = nl
         .try_admin(Search {
             selectors: vec![("phone".into(), "0712 345 678".into())],
             filter: Default::default(),
+            page: Default::default(),
         })
         .unwrap_err();
     assert!(refused.to_string().contains("country code"), "{refused}");

@@ -128,6 +128,33 @@ def main(target, ca, cert, key, recipient):
     except grpc.RpcError as error:
         seen["bad_search"] = {"code": error.code().name, "message": error.details()}
 
+    # A private hit/no-hit query to the recipient, which holds the request (once it
+    # has arrived): a hit for its number, no hit for another; never the number sent.
+    hits = []
+    for _ in range(50):
+        answered = call(
+            "Query",
+            {
+                "selectors": [
+                    {"kind": "phone", "value": "+40 712 345 678"},
+                    {"kind": "phone", "value": "+40 799 000 111"},
+                ],
+                "partners": [recipient],
+            },
+        )
+        answer = json_format.MessageToDict(answered, preserving_proto_field_name=True)
+        hits = answer["answers"][0].get("hits", [])
+        if hits and hits[0]:
+            break
+        time.sleep(0.2)
+    seen["query"] = answer
+    try:
+        call("Query", {"selectors": [{"kind": "phone", "value": "+40712345678"}],
+                       "partners": ["not an agency"]})
+        seen["bad_query"] = "accepted"
+    except grpc.RpcError as error:
+        seen["bad_query"] = {"code": error.code().name, "message": error.details()}
+
     # A phone number without its country code is refused, naming the entity.
     try:
         call(

@@ -143,6 +143,21 @@ pub enum Command {
         /// With this TLP (clear, green, amber, amber+strict, red).
         #[arg(long)]
         tlp: Option<liaison_core::Tlp>,
+        /// Carrying this handling code (H0-H3).
+        #[arg(long)]
+        handling: Option<liaison_core::HandlingCode>,
+        /// In this conversation (the id of the bulletin that started it).
+        #[arg(long)]
+        thread: Option<liaison_core::BulletinId>,
+        /// Oldest first (default: newest first).
+        #[arg(long)]
+        oldest_first: bool,
+        /// Skip this many results (paging).
+        #[arg(long, default_value_t = 0)]
+        offset: usize,
+        /// Show at most this many.
+        #[arg(long)]
+        limit: Option<usize>,
         /// Print JSON.
         #[arg(long)]
         json: bool,

@@ -156,6 +156,11 @@ fn run(command: Command) -> Result<()> {
             origin,
             category,
             tlp,
+            handling,
+            thread,
+            oldest_first,
+            offset,
+            limit,
             json,
         } => {
             let filter = liaison_node::ops::connections::SearchFilter {
@@ -164,9 +169,15 @@ fn run(command: Command) -> Result<()> {
                 origin,
                 category,
                 tlp,
+                handling,
+                thread,
             };
-            let selectors = selectors.pairs();
-            bulletins::search(&dir.data_dir, selectors, filter, json)
+            let page = liaison_node::ops::connections::SearchPage {
+                offset,
+                limit,
+                oldest_first,
+            };
+            bulletins::search(&dir.data_dir, selectors.pairs(), filter, page, json)
         }
         Command::Query {
             dir,

@@ -10,6 +10,11 @@ fn python_grpcio_uses_the_client_api_through_reflection_alone() {
     let tmp = tempfile::tempdir().unwrap();
     let mut nodes = federation(tmp.path(), &["NL-NP", "DE-BKA"]);
     let system = issue_client(&nodes[0], "python-system", "publish,read");
+    // DE-BKA answers NL-NP's private queries on what it holds, received bulletins too.
+    nodes[1].write_policy(&format!(
+        "{}query_kinds = [\"phone\"]\nquery_received = true\n",
+        liaison_tests::federation::allow_everything("NL-NP")
+    ));
     for n in &mut nodes {
         n.start();
     }
@@ -71,6 +76,21 @@ fn python_grpcio_uses_the_client_api_through_reflection_alone() {
         "{seen}"
     );
     assert_eq!(seen["bad_search"]["code"], "INVALID_ARGUMENT", "{seen}");
+    // The private query: a hit at DE-BKA for the number, no hit for the other.
+    assert_eq!(seen["query"]["answers"][0]["partner"], "DE-BKA", "{seen}");
+    assert_eq!(
+        seen["query"]["answers"][0]["hits"],
+        serde_json::json!([true, false]),
+        "{seen}"
+    );
+    assert_eq!(seen["bad_query"]["code"], "INVALID_ARGUMENT", "{seen}");
+    assert!(
+        seen["bad_query"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("partners[0]"),
+        "{seen}"
+    );
     assert!(
         seen["bad_search"]["message"]
             .as_str()

@@ -570,8 +570,13 @@ fn introduce(
             .map(|a| allow(a.as_str()))
             .collect::<String>(),
     )?;
+    // Receivers answer the sender's private queries (the round trip is measured).
     for dir in &dirs[1..] {
-        std::fs::write(dir.join("policy.toml"), allow("NL-NP"))?;
+        std::fs::write(
+            dir.join("policy.toml"),
+            allow("NL-NP").trim_end().to_owned()
+                + "\nquery_kinds = [\"*\"]\nqueries_per_day = 100000000\n",
+        )?;
     }
     for state in states {
         state.reload_policy()?;
@@ -659,6 +664,7 @@ fn end_to_end(base: &std::path::Path, options: &BenchOptions) -> Result<()> {
     }
     latency(&sender, &federation.receivers[..1], options)?;
     client_api(&federation, options)?;
+    private_queries(&federation)?;
     federation.stop()
 }
 
@@ -795,6 +801,60 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
 /// Through the client API: publish throughput (16 concurrent callers on one
 /// connection), the rate at which a subscriber on the receiving node gets them, and
 /// publish latency at a fixed 500/s.
+/// The sender asks every running receiver privately about one phone number (which
+/// the first receiver holds): the first query also fetches each partner's filter
+/// whole; the rest fetch only what changed (nothing).
+fn private_queries(federation: &Federation) -> Result<()> {
+    const QUERIES: usize = 50;
+    let number = "+40 712 345 678";
+    let mut held = request(&["NL-NP".parse()?], 64)?;
+    held.entities = vec![liaison_core::Entity::Phone {
+        number: number.into(),
+    }];
+    bulletin_send(&federation.first_receiver, held)?;
+    let partners: Vec<AgencyId> = federation
+        .receivers
+        .iter()
+        .filter(|a| {
+            federation
+                .stopped
+                .iter()
+                .all(|s| &s.state.node().config().agency != *a)
+        })
+        .cloned()
+        .collect();
+    let selector = liaison_core::selector::Selector::parse("phone", number)?;
+    let mut times = Vec::with_capacity(QUERIES);
+    let mut hits = 0;
+    for _ in 0..QUERIES {
+        let start = Instant::now();
+        let report = federation
+            .runtime
+            .block_on(liaison_node::ops::private_query::query(
+                &federation.sender,
+                vec![selector.clone()],
+                partners.clone(),
+                "bench".into(),
+            ))?;
+        times.push(start.elapsed().as_secs_f64() * 1e3);
+        if let Some(failed) = report.answers.iter().find(|a| a.error.is_some()) {
+            anyhow::bail!("{} gave no answer: {:?}", failed.partner, failed.error);
+        }
+        hits = report.answers.iter().filter(|a| a.hits == [true]).count();
+    }
+    let first = times[0];
+    let mut rest = times[1..].to_vec();
+    rest.sort_by(f64::total_cmp);
+    let at = |q: f64| rest[((rest.len() - 1) as f64 * q).round() as usize];
+    output::line(format_args!(
+        "  private hit/no-hit query to {} partners (connect, filter changes, blinded evaluation, logged both sides): first {first:.1} ms; then p50 {:.1} ms, p99 {:.1} ms over {} queries; hits {hits} (expected 1)",
+        partners.len(),
+        at(0.5),
+        at(0.99),
+        rest.len()
+    ))
+}
+
 fn client_api(federation: &Federation, options: &BenchOptions) -> Result<()> {
     let (n, size) = (options.bulletins, options.size);
     let to = federation.receivers[0].clone();

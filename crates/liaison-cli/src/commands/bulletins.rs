@@ -85,11 +85,16 @@ pub fn search(
     data_dir: &Path,
     selectors: Vec<(String, String)>,
     filter: liaison_node::ops::connections::SearchFilter,
+    page: liaison_node::ops::connections::SearchPage,
     json: bool,
 ) -> Result<()> {
     let found = call(
         data_dir,
-        liaison_node::edge::admin::Search { selectors, filter },
+        liaison_node::edge::admin::Search {
+            selectors,
+            filter,
+            page,
+        },
     )?;
     if json {
         return output::json(&found);

@@ -337,6 +337,7 @@ impl<'a> Demo<'a> {
             liaison_node::edge::admin::Search {
                 selectors: vec![("phone".into(), "+40 712 345 678".into())],
                 filter: Default::default(),
+                page: Default::default(),
             },
         )?;
         say!(

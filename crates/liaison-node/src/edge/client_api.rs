@@ -475,6 +475,7 @@ impl TryFrom<pb::QueryRequest> for Query {
 struct Search(
     Vec<liaison_core::selector::Selector>,
     crate::ops::connections::SearchFilter,
+    crate::ops::connections::SearchPage,
 );
 
 impl TryFrom<pb::SearchRequest> for Search {
@@ -504,8 +505,28 @@ impl TryFrom<pb::SearchRequest> for Search {
                 0 => None,
                 t => Some(parse_tlp("tlp", t)?),
             },
+            handling: match m.handling_code.as_str() {
+                "" => None,
+                h => {
+                    Some(h.parse().map_err(|e: liaison_core::Malformed| {
+                        invalid("handling_code", e.problem)
+                    })?)
+                }
+            },
+            thread: match m.thread_id.as_str() {
+                "" => None,
+                t => Some(
+                    t.parse()
+                        .map_err(|e: liaison_core::Malformed| invalid("thread_id", e.problem))?,
+                ),
+            },
         };
-        Ok(Self(selectors, filter))
+        let page = crate::ops::connections::SearchPage {
+            offset: m.offset as usize,
+            limit: (m.limit > 0).then_some(m.limit as usize),
+            oldest_first: m.oldest_first,
+        };
+        Ok(Self(selectors, filter, page))
     }
 }
 
@@ -742,8 +763,14 @@ impl pb::client_server::Client for ClientService {
         let search = Search::try_from(request.into_inner())?;
         let response = self
             .blocking(move |state| {
-                let found = crate::ops::connections::search_stored(state, &search.0, &search.1)?;
-                read_list(state, &client, "api search", &found)
+                let (found, more) = search.2.of(crate::ops::connections::search_stored(
+                    state, &search.0, &search.1,
+                )?);
+                let mut list = read_list(state, &client, "api search", &found)?;
+                if more {
+                    list.next_cursor = (search.2.offset + found.len()) as u64;
+                }
+                Ok(list)
             })
             .await?;
         Ok(Response::new(response))

@@ -173,6 +173,12 @@ pub struct SearchFilter {
     /// With this TLP.
     #[serde(default)]
     pub tlp: Option<Tlp>,
+    /// Carrying this handling code.
+    #[serde(default)]
+    pub handling: Option<liaison_core::HandlingCode>,
+    /// In this conversation (the id of the bulletin that started it).
+    #[serde(default)]
+    pub thread: Option<BulletinId>,
 }
 
 impl SearchFilter {
@@ -187,6 +193,44 @@ impl SearchFilter {
                 .as_ref()
                 .is_none_or(|c| category == *c || category.starts_with(&format!("{c}.")))
             && self.tlp.is_none_or(|t| header.marking.tlp == t)
+            && self
+                .handling
+                .as_ref()
+                .is_none_or(|h| header.marking.handling_codes.contains(h))
+            && self.thread.is_none_or(|t| header.thread_id() == t)
+    }
+}
+
+/// Which part of a search's results to show, in which order.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchPage {
+    /// Results to skip.
+    #[serde(default)]
+    pub offset: usize,
+    /// Most results to show (none: all).
+    #[serde(default)]
+    pub limit: Option<usize>,
+    /// Oldest first instead of newest first.
+    #[serde(default)]
+    pub oldest_first: bool,
+}
+
+impl SearchPage {
+    /// The page of `results` (newest first, as [`search_stored`] returns them), and
+    /// whether more follow it.
+    pub fn of<T>(&self, mut results: Vec<T>) -> (Vec<T>, bool) {
+        if self.oldest_first {
+            results.reverse();
+        }
+        let total = results.len();
+        let page: Vec<T> = results
+            .into_iter()
+            .skip(self.offset)
+            .take(self.limit.unwrap_or(usize::MAX))
+            .collect();
+        let more = self.offset.saturating_add(page.len()) < total;
+        (page, more)
     }
 }
 

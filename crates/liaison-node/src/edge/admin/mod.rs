@@ -334,9 +334,12 @@ pub struct Search {
     /// `kind`, `value` pairs: kinds are `phone`, `account`, `vehicle` (`CC:PLATE`),
     /// `vin`, `person`.
     pub selectors: Vec<(String, String)>,
-    /// Time, origin, category and TLP bounds.
+    /// Time, origin, category, TLP, handling and thread bounds.
     #[serde(default)]
     pub filter: crate::ops::connections::SearchFilter,
+    /// Order and paging.
+    #[serde(default)]
+    pub page: crate::ops::connections::SearchPage,
 }
 
 impl Command for Search {
@@ -357,7 +360,11 @@ impl Command for Search {
             .map(|(kind, value)| liaison_core::selector::Selector::parse(kind, value))
             .collect::<std::result::Result<Vec<_>, _>>()
             .map_err(|e| crate::Error::InvalidRequest(e.to_string()))?;
-        let found = crate::ops::connections::search(state, &selectors, &self.filter)?;
+        let (found, _) = self.page.of(crate::ops::connections::search(
+            state,
+            &selectors,
+            &self.filter,
+        )?);
         record(
             state,
             caller,
