@@ -37,6 +37,7 @@ fn search(node: &TestNode, kind: &str, value: &str) -> Vec<String> {
         selectors: vec![(kind.into(), value.into())],
         filter: Default::default(),
         page: Default::default(),
+        ..Default::default()
     })
     .into_iter()
     .map(|b| b.id)
@@ -93,6 +94,7 @@ fn a_phone_in_two_agencies_bulletins_is_found_and_linked_where_both_are_held() {
         ],
         filter: Default::default(),
         page: Default::default(),
+        ..Default::default()
     });
     assert_eq!(both.len(), 1);
     assert!(search(nl, "phone", "+40 700 000 000").is_empty());
@@ -102,6 +104,7 @@ fn a_phone_in_two_agencies_bulletins_is_found_and_linked_where_both_are_held() {
             selectors: vec![("phone".into(), "+40712345678".into())],
             filter,
             page: Default::default(),
+            ..Default::default()
         })
         .into_iter()
         .map(|b| b.id)
@@ -175,6 +178,7 @@ fn a_phone_in_two_agencies_bulletins_is_found_and_linked_where_both_are_held() {
             selectors: vec![("phone".into(), "+40712345678".into())],
             filter: Default::default(),
             page,
+            ..Default::default()
         })
         .into_iter()
         .map(|b| b.id)
@@ -203,6 +207,7 @@ fn a_phone_in_two_agencies_bulletins_is_found_and_linked_where_both_are_held() {
             selectors: vec![("phone".into(), "0712 345 678".into())],
             filter: Default::default(),
             page: Default::default(),
+            ..Default::default()
         })
         .unwrap_err();
     assert!(refused.to_string().contains("country code"), "{refused}");
@@ -307,4 +312,198 @@ fn a_phone_in_two_agencies_bulletins_is_found_and_linked_where_both_are_held() {
     wait_until("the purge receipt", LONG, || ro.outbox(nl) == 0);
     assert_eq!(search(nl, "phone", "+40712345678"), [driver.to_string()]);
     assert!(nl.show(driver).links.is_empty());
+}
+
+fn text_search(node: &TestNode, text: Option<&str>, fuzzy: Option<&str>) -> Vec<String> {
+    node.admin(Search {
+        text: text.map(str::to_owned),
+        fuzzy_person: fuzzy.map(str::to_owned),
+        ..Default::default()
+    })
+    .into_iter()
+    .map(|b| b.id)
+    .collect()
+}
+
+#[test]
+fn words_in_titles_and_bodies_are_found_by_relevance_and_names_within_one_edit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut nodes = federation(tmp.path(), &["NL-NP", "DE-BKA", "RO-DIICOT"]);
+    let desk = liaison_tests::api::issue_client(&nodes[0], "nl-desk", "read");
+    for n in &mut nodes {
+        n.start();
+    }
+    let (nl, de, ro) = (&nodes[0], &nodes[1], &nodes[2]);
+    let person = |name: &str| Entity::Person {
+        full_name: name.into(),
+        date_of_birth: String::new(),
+        nationality: String::new(),
+        aliases: vec![],
+        identifiers: vec![],
+    };
+    let send = |from: &TestNode, title: &str, body: &str, entities: Vec<Entity>| {
+        let request = SendRequest {
+            entities,
+            ..SendRequest::new(
+                Recipients::Named(vec![nl.agency.clone()]),
+                "trafficking.persons".parse().unwrap(),
+                Tlp::Amber,
+                title,
+                body,
+            )
+        };
+        let id: BulletinId = from.admin(BulletinSend(request)).id.parse().unwrap();
+        wait_until("delivery", LONG, || from.outbox(nl) == 0);
+        id
+    };
+    let recruiter = send(
+        ro,
+        "Recruiter in Constanța",
+        "Meets the victims at Gara de Nord before the bus leaves.",
+        vec![person("Ștefan Popescu")],
+    );
+    let driver = send(
+        de,
+        "Driver's contact",
+        "Drives the Constanta route weekly; pickups at the station.",
+        vec![person("Jan Kowalski")],
+    );
+    let _unrelated = send(de, "Unrelated", "A stolen car in Bremen.", vec![]);
+
+    // Words fold like names (Constanța is constanta); the title weighs more.
+    assert_eq!(
+        text_search(nl, Some("CONSTANTA"), None),
+        [recruiter.to_string(), driver.to_string()]
+    );
+    assert_eq!(
+        text_search(nl, Some("gara nord"), None),
+        [recruiter.to_string()],
+        "every word must appear"
+    );
+    assert!(text_search(nl, Some("gara bremen"), None).is_empty());
+    // Newest first on request.
+    let by_time = nl.admin(Search {
+        text: Some("constanta".into()),
+        page: liaison_node::ops::connections::SearchPage {
+            by_time: true,
+            ..Default::default()
+        },
+        ..Default::default()
+    });
+    assert_eq!(by_time[0].id, driver.to_string());
+    // A name one edit off per word finds the person; the exact selector does not.
+    assert_eq!(
+        text_search(nl, None, Some("Stefan Popesku")),
+        [recruiter.to_string()]
+    );
+    assert_eq!(
+        text_search(nl, None, Some("stephan popescu")),
+        Vec::<String>::new(),
+        "two edits away in one word is not a match"
+    );
+    assert!(search(nl, "person", "Stefan Popesku").is_empty());
+    // Words and a selector together: both must hold.
+    let both = nl.admin(Search {
+        selectors: vec![("person".into(), "stefan popescu".into())],
+        text: Some("constanta".into()),
+        ..Default::default()
+    });
+    assert_eq!(both.len(), 1);
+    // Nothing to look for is refused by name.
+    let refused = nl.try_admin(Search::default()).unwrap_err();
+    assert!(refused.to_string().contains("--text"), "{refused}");
+
+    // The index holds no word of a bulletin.
+    let index_dir = std::path::Path::new(nl.d()).join("search");
+    assert!(index_dir.is_dir());
+    for word in [
+        &b"constanta"[..],
+        b"Constan",
+        b"gara",
+        b"popescu",
+        b"kowalski",
+    ] {
+        assert_eq!(
+            liaison_tests::files_containing(&index_dir, word),
+            Vec::<std::path::PathBuf>::new()
+        );
+    }
+
+    // The client API: SearchRequest.text.
+    let (cert, key) = liaison_tests::api::client_identity(&desk);
+    let found = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        use liaison_proto::v1 as pb;
+        let channel = liaison_tests::api::api_channel(nl, Some((&cert, &key)))
+            .await
+            .unwrap();
+        let mut api = pb::client_client::ClientClient::new(channel);
+        api.search(pb::SearchRequest {
+            text: "victims bus".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+    });
+    assert_eq!(found.bulletins.len(), 1);
+    assert_eq!(found.bulletins[0].bulletin_id, recruiter.to_string());
+
+    // RO-DIICOT recalls its bulletin: it leaves NL-NP's search, and its own.
+    ro.admin(BulletinRecall {
+        id: recruiter,
+        reason: "withdrawn".into(),
+    });
+    wait_until("the recall", LONG, || {
+        text_search(nl, Some("constanta"), None) == [driver.to_string()]
+    });
+    assert!(text_search(ro, Some("constanta"), None).is_empty());
+}
+
+#[test]
+fn a_full_text_index_newer_than_its_restored_log_is_rebuilt_not_trusted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut nodes = federation(tmp.path(), &["NL-NP", "DE-BKA"]);
+    for n in &mut nodes {
+        n.start();
+    }
+    let kept = send_with(&nodes[1], &nodes[0], "Harbour watch in Rotterdam", vec![]);
+    nodes[0].stop();
+    let backup = tmp.path().join("nl-backup");
+    nodes[0].back_up(&backup);
+    nodes[0].start();
+    let lost = send_with(&nodes[1], &nodes[0], "Harbour pickup in Antwerp", vec![]);
+    // More entries after the backup, so that the old index runs well past the
+    // restored log's head.
+    for n in 0..15 {
+        send_with(&nodes[1], &nodes[0], &format!("Filler {n}"), vec![]);
+    }
+    let mut both = text_search(&nodes[0], Some("harbour"), None);
+    both.sort();
+    assert_eq!(both, [kept.to_string(), lost.to_string()]);
+    // Only the log comes back from the backup; the index stays as it was, ahead of it.
+    // (DE-BKA is stopped, or it would find NL-NP restored and deliver the lost bulletin
+    // again.)
+    nodes[1].stop();
+    nodes[0].stop();
+    let log_dir = std::path::Path::new(nodes[0].d()).join("log");
+    std::fs::remove_dir_all(&log_dir).unwrap();
+    liaison_tests::copy_dir(&backup.join("log"), &log_dir);
+    nodes[0].start();
+    assert_eq!(
+        text_search(&nodes[0], Some("harbour"), None),
+        [kept.to_string()],
+        "the index followed a log that is gone: it is rebuilt from this one"
+    );
+    // DE-BKA returns, delivers the lost bulletin again and a new one; both land at
+    // places the old index had already passed, and both are found.
+    nodes[1].start();
+    let third = send_with(&nodes[1], &nodes[0], "Harbour watch, third night", vec![]);
+    wait_until("the lost bulletin delivered again", LONG, || {
+        nodes[0].inbox().iter().any(|b| b.id == lost.to_string())
+    });
+    let mut all = text_search(&nodes[0], Some("harbour"), None);
+    all.sort();
+    let mut expected = [kept.to_string(), lost.to_string(), third.to_string()];
+    expected.sort();
+    assert_eq!(all, expected);
 }

@@ -98,6 +98,7 @@ fn a_private_query_finds_exactly_the_holders_and_leaves_them_no_trace_of_the_sel
         selectors: vec![("phone".into(), NUMBER.into())],
         filter: Default::default(),
         page: Default::default(),
+        ..Default::default()
     });
     assert_eq!(found.len(), 2);
     assert_eq!(nl.show(recruiter).links.len(), 1);

@@ -121,13 +121,22 @@ pub enum Command {
     /// selector: a phone number, account, plate, VIN or name, matched in canonical
     /// form (E.164, IBAN, plate with country, names without case or diacritics).
     #[command(
-        after_help = "Examples:\n  liaison search --phone '+40 712 345 678' --data-dir /var/lib/liaison\n  liaison search --vehicle RO:B123XYZ --person 'Ion Popescu' --json"
+        after_help = "Examples:\n  liaison search --phone '+40 712 345 678' --data-dir /var/lib/liaison\n  liaison search --vehicle RO:B123XYZ --person 'Ion Popescu' --json\n  liaison search --text 'constanta recruiter' --limit 20\n  liaison search --fuzzy-person 'Stefan Popesku' --since 90d"
     )]
     Search {
         #[command(flatten)]
         dir: DataDir,
         #[command(flatten)]
         selectors: SelectorArgs,
+        /// Words that must all be in the title or body (most relevant first).
+        #[arg(long)]
+        text: Option<String>,
+        /// A name matched within one edit per word (Popesku finds Popescu).
+        #[arg(long)]
+        fuzzy_person: Option<String>,
+        /// Newest first even when searching words.
+        #[arg(long)]
+        by_time: bool,
         /// Created at or after: RFC 3339, a date, or a span ago (7d, 48h).
         #[arg(long, value_parser = crate::commands::compose::past_time)]
         since: Option<liaison_core::UnixMillis>,

@@ -151,6 +151,9 @@ fn run(command: Command) -> Result<()> {
         Command::Search {
             dir,
             selectors,
+            text,
+            fuzzy_person,
+            by_time,
             since,
             until,
             origin,
@@ -176,8 +179,16 @@ fn run(command: Command) -> Result<()> {
                 offset,
                 limit,
                 oldest_first,
+                by_time,
             };
-            bulletins::search(&dir.data_dir, selectors.pairs(), filter, page, json)
+            let search = liaison_node::edge::admin::Search {
+                selectors: selectors.pairs(),
+                text,
+                fuzzy_person,
+                filter,
+                page,
+            };
+            bulletins::search(&dir.data_dir, search, json)
         }
         Command::Query {
             dir,

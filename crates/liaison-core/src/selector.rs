@@ -170,6 +170,50 @@ impl SelectorKey {
     pub fn from_bytes(bytes: &[u8; 32]) -> Self {
         Self(ring::hmac::Key::new(ring::hmac::HMAC_SHA256, bytes))
     }
+
+    /// A word as a full-text index holds it: `HMAC(key, "word:" space ":" word)`, first
+    /// 8 bytes in hex. The index ranks and matches on these, so its files hold no word
+    /// of a bulletin; `space` keeps the words of different fields apart.
+    pub fn word_token(&self, space: &str, word: &str) -> String {
+        let signed = ring::hmac::sign(&self.0, format!("word:{space}:{word}").as_bytes());
+        data_encoding::HEXLOWER.encode(&signed.as_ref()[..8])
+    }
+}
+
+/// The words of a text for full-text search: split at anything that is not a letter or
+/// a digit, folded as names are (lower case, no diacritics).
+pub fn words(text: &str) -> Vec<String> {
+    fold_name(text)
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Words shorter than this match only exactly in a fuzzy search (one edit away from a
+/// three-letter word is too many words).
+pub const FUZZY_MIN_LEN: usize = 4;
+
+/// `word` and every word one deletion from it (the symmetric-delete scheme): two words
+/// within one edit of each other (a letter changed, added or dropped) always share one
+/// of these. Only `word` itself below [`FUZZY_MIN_LEN`] letters.
+pub fn fuzzy_forms(word: &str) -> Vec<String> {
+    let letters: Vec<char> = word.chars().collect();
+    let mut forms = vec![word.to_owned()];
+    if letters.len() >= FUZZY_MIN_LEN {
+        for skip in 0..letters.len() {
+            let form: String = letters
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| *i != skip)
+                .map(|(_, c)| c)
+                .collect();
+            if !forms.contains(&form) {
+                forms.push(form);
+            }
+        }
+    }
+    forms
 }
 
 /// HMAC-SHA256(key, canonical selector), first 16 bytes: how an index names a selector
@@ -180,6 +224,29 @@ pub struct SelectorTag(pub [u8; 16]);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn words_fold_and_fuzzy_forms_meet_within_one_edit() {
+        assert_eq!(
+            words("Ștefan POPESCU, tel. +40-712"),
+            ["stefan", "popescu", "tel", "40", "712"]
+        );
+        let meet = |a: &str, b: &str| {
+            let theirs = fuzzy_forms(b);
+            fuzzy_forms(a).iter().any(|f| theirs.contains(f))
+        };
+        assert!(meet("popescu", "popesku"), "a letter changed");
+        assert!(meet("popescu", "popescuu"), "a letter added");
+        assert!(meet("popescu", "popscu"), "a letter dropped");
+        assert!(!meet("popescu", "popovici"));
+        assert!(!meet("ion", "ian"), "short words match only exactly");
+        let key = SelectorKey::from_bytes(&[1; 32]);
+        assert_eq!(key.word_token("t", "popescu").len(), 16);
+        assert_ne!(
+            key.word_token("t", "popescu"),
+            key.word_token("n", "popescu")
+        );
+    }
 
     #[test]
     fn one_value_written_two_ways_is_one_selector() {

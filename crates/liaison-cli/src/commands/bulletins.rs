@@ -83,19 +83,10 @@ pub fn thread(data_dir: &Path, id: BulletinId, json: bool) -> Result<()> {
 
 pub fn search(
     data_dir: &Path,
-    selectors: Vec<(String, String)>,
-    filter: liaison_node::ops::connections::SearchFilter,
-    page: liaison_node::ops::connections::SearchPage,
+    search: liaison_node::edge::admin::Search,
     json: bool,
 ) -> Result<()> {
-    let found = call(
-        data_dir,
-        liaison_node::edge::admin::Search {
-            selectors,
-            filter,
-            page,
-        },
-    )?;
+    let found = call(data_dir, search)?;
     if json {
         return output::json(&found);
     }

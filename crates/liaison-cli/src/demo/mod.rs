@@ -338,6 +338,7 @@ impl<'a> Demo<'a> {
                 selectors: vec![("phone".into(), "+40 712 345 678".into())],
                 filter: Default::default(),
                 page: Default::default(),
+                ..Default::default()
             },
         )?;
         say!(

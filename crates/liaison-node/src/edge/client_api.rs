@@ -473,7 +473,7 @@ impl TryFrom<pb::QueryRequest> for Query {
 
 /// A checked `SearchRequest`: its selectors, normalised, and its bounds.
 struct Search(
-    Vec<liaison_core::selector::Selector>,
+    crate::ops::connections::Criteria,
     crate::ops::connections::SearchFilter,
     crate::ops::connections::SearchPage,
 );
@@ -482,7 +482,17 @@ impl TryFrom<pb::SearchRequest> for Search {
     type Error = Status;
 
     fn try_from(m: pb::SearchRequest) -> Result<Self, Status> {
-        let selectors = selectors_of(&m.selectors)?;
+        let text = crate::ops::fulltext::TextQuery {
+            words: m.text.clone(),
+            fuzzy_name: (!m.fuzzy_person.trim().is_empty()).then(|| m.fuzzy_person.clone()),
+        };
+        let selectors = if m.selectors.is_empty()
+            && (!text.words.trim().is_empty() || text.fuzzy_name.is_some())
+        {
+            Vec::new()
+        } else {
+            selectors_of(&m.selectors)?
+        };
         let filter = crate::ops::connections::SearchFilter {
             since: unix_ms("created_since_unix_ms", m.created_since_unix_ms)?,
             until: unix_ms("created_until_unix_ms", m.created_until_unix_ms)?,
@@ -525,8 +535,10 @@ impl TryFrom<pb::SearchRequest> for Search {
             offset: m.offset as usize,
             limit: (m.limit > 0).then_some(m.limit as usize),
             oldest_first: m.oldest_first,
+            by_time: m.by_time,
         };
-        Ok(Self(selectors, filter, page))
+        let criteria = crate::ops::connections::Criteria { selectors, text };
+        Ok(Self(criteria, filter, page))
     }
 }
 

@@ -100,6 +100,8 @@ pub struct NodeState {
     /// The seed of the OPRF keys that answer partners' private queries, loaded (or
     /// made) on first use, and the keys derived from it so far.
     query_keys: std::sync::OnceLock<QueryKeys>,
+    /// The full-text index, opened on the first search.
+    pub(crate) fulltext: crate::ops::fulltext::Slot,
 }
 
 /// The seed of the private-query keys and each partner's key derived from it.
@@ -203,6 +205,7 @@ impl NodeState {
             metrics,
             selector_key: std::sync::OnceLock::new(),
             query_keys: std::sync::OnceLock::new(),
+            fulltext: std::sync::OnceLock::new(),
         }))
     }
 

@@ -211,20 +211,24 @@ pub struct SearchPage {
     /// Most results to show (none: all).
     #[serde(default)]
     pub limit: Option<usize>,
-    /// Oldest first instead of newest first.
+    /// Oldest first (by the time they entered this log).
     #[serde(default)]
     pub oldest_first: bool,
+    /// Newest first even when words are searched (default then: most relevant first).
+    #[serde(default)]
+    pub by_time: bool,
 }
 
 impl SearchPage {
-    /// The page of `results` (newest first, as [`search_stored`] returns them), and
-    /// whether more follow it.
-    pub fn of<T>(&self, mut results: Vec<T>) -> (Vec<T>, bool) {
+    /// The page of `results` (in [`search_stored`]'s order), and whether more follow.
+    pub fn of(&self, mut results: Vec<bulletins::Stored>) -> (Vec<bulletins::Stored>, bool) {
         if self.oldest_first {
-            results.reverse();
+            results.sort_by_key(|s| s.entry.seq);
+        } else if self.by_time {
+            results.sort_by_key(|s| std::cmp::Reverse(s.entry.seq));
         }
         let total = results.len();
-        let page: Vec<T> = results
+        let page: Vec<_> = results
             .into_iter()
             .skip(self.offset)
             .take(self.limit.unwrap_or(usize::MAX))
@@ -234,25 +238,82 @@ impl SearchPage {
     }
 }
 
-/// The bulletins held here carrying every one of `selectors` (at least one) and
-/// passing `filter`, newest first: what `liaison search --phone ...` shows.
-///
-/// Errors: the log cannot be read.
-pub fn search(
-    state: &NodeState,
-    selectors: &[Selector],
-    filter: &SearchFilter,
-) -> Result<Vec<views::BulletinSummary>> {
-    Ok(search_stored(state, selectors, filter)?
-        .iter()
-        .map(views::summary)
-        .collect())
+/// What a search looks for: selectors (exact, canonical), words in the title or body,
+/// a name matched within one edit. At least one.
+#[derive(Debug, Clone, Default)]
+pub struct Criteria {
+    /// Selectors a bulletin must all carry.
+    pub selectors: Vec<Selector>,
+    /// Words and fuzzy name.
+    pub text: crate::ops::fulltext::TextQuery,
 }
 
-/// [`search`], the bulletins themselves.
+impl Criteria {
+    fn has_text(&self) -> bool {
+        !self.text.words.trim().is_empty() || self.text.fuzzy_name.is_some()
+    }
+}
+
+/// The bulletins held here matching `criteria` and passing `filter`: most relevant
+/// first when words or a name are searched, else newest first.
+///
+/// Errors: nothing to look for, or the log or the full-text index fails.
+pub fn search_stored(
+    state: &NodeState,
+    criteria: &Criteria,
+    filter: &SearchFilter,
+) -> Result<Vec<bulletins::Stored>> {
+    if criteria.selectors.is_empty() && !criteria.has_text() {
+        return Err(crate::Error::InvalidRequest(
+            "give a selector (--phone, --account, --vehicle, --vin, --person), words (--text) or a name (--fuzzy-person)"
+                .into(),
+        ));
+    }
+    let by_selector = if criteria.selectors.is_empty() {
+        None
+    } else {
+        Some(search_by_selectors(state, &criteria.selectors, filter)?)
+    };
+    if !criteria.has_text() {
+        return Ok(by_selector.unwrap_or_default());
+    }
+    let keep: Option<std::collections::HashSet<u64>> = by_selector
+        .as_ref()
+        .map(|found| found.iter().map(|s| s.entry.seq).collect());
+    let mut ranked = Vec::new();
+    for (seq, _score) in crate::ops::fulltext::search(state, &criteria.text)? {
+        if keep.as_ref().is_some_and(|k| !k.contains(&seq)) {
+            continue;
+        }
+        let Some(entry) = state.log.get(seq)? else {
+            continue;
+        };
+        // Erased or recalled since it was indexed: not a result.
+        if let Some(stored) = bulletins::load(state, entry)?
+            && stored.content.is_ok()
+            && filter.admits(&stored)
+            && !recalled(state, &stored)?
+        {
+            ranked.push(stored);
+        }
+    }
+    Ok(ranked)
+}
+
+/// Whether a recall of this bulletin is in the log (the originator keeps its copy).
+fn recalled(state: &NodeState, stored: &bulletins::Stored) -> Result<bool> {
+    Ok(state
+        .log
+        .entries_for_bulletin(&stored.header().bulletin_id)?
+        .iter()
+        .any(|e| e.kind == liaison_store::EntryKind::Recall))
+}
+
+/// The bulletins held here carrying every one of `selectors` (at least one) and
+/// passing `filter`, newest first.
 ///
 /// Errors: the log cannot be read.
-pub fn search_stored(
+fn search_by_selectors(
     state: &NodeState,
     selectors: &[Selector],
     filter: &SearchFilter,

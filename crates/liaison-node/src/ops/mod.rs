@@ -8,6 +8,7 @@ pub mod bulletins;
 pub mod clients;
 pub mod connections;
 pub mod continuity;
+pub mod fulltext;
 pub mod keys;
 pub mod log;
 pub mod peers;

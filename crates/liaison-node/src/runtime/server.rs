@@ -130,6 +130,10 @@ pub async fn run_state(
     running
         .tasks
         .push(tokio::spawn(erase_expired(state.clone(), stop_rx.clone())));
+    running.tasks.push(tokio::spawn(keep_search_current(
+        state.clone(),
+        stop_rx.clone(),
+    )));
     let metrics_addr = match state.node().config().metrics_listen {
         Some(addr) => {
             let listener = TcpListener::bind(addr).await.map_err(Error::io(
@@ -381,8 +385,10 @@ async fn report_storage_health(
 /// How often epoch keys past their age are dropped from memory.
 const EPOCH_SWEEP: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// Drops format-v2 epoch keys past their age even when no bulletin flows (sealing
-/// drops them too, but a quiet node must not keep its last ones).
+/// How often a running node brings its full-text index up to the log, once a search
+/// has opened it (a search catches up first anyway; this keeps that short).
+const SEARCH_CATCH_UP: Duration = Duration::from_secs(2);
+
 /// How often a running node erases payloads whose retention period ended.
 const RETENTION_SWEEP: Duration = Duration::from_secs(60);
 
@@ -414,6 +420,28 @@ async fn erase_expired(state: Arc<NodeState>, mut stop: watch::Receiver<bool>) {
     }
 }
 
+/// Indexes new bulletins for full-text search every [`SEARCH_CATCH_UP`], off the async
+/// threads, once the index is open.
+async fn keep_search_current(state: Arc<NodeState>, mut stop: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(SEARCH_CATCH_UP) => {}
+            _ = stop.changed() => return,
+        }
+        if !crate::ops::fulltext::is_open(&state) {
+            continue;
+        }
+        let indexing = state.clone();
+        let caught_up =
+            tokio::task::spawn_blocking(move || crate::ops::fulltext::catch_up(&indexing)).await;
+        if let Ok(Err(e)) = caught_up {
+            tracing::warn!(error = %e, "cannot bring the full-text index up to date");
+        }
+    }
+}
+
+/// Drops format-v2 epoch keys past their age even when no bulletin flows (sealing
+/// drops them too, but a quiet node must not keep its last ones).
 async fn expire_epoch_keys(state: Arc<NodeState>, mut stop: watch::Receiver<bool>) {
     loop {
         tokio::select! {

@@ -328,12 +328,19 @@ impl Command for BulletinThread {
 
 /// Bulletins held here that carry every one of `selectors` (each `kind:value`, e.g.
 /// `phone:+40712345678`; normalised by the node), newest first.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Search {
     /// `kind`, `value` pairs: kinds are `phone`, `account`, `vehicle` (`CC:PLATE`),
     /// `vin`, `person`.
+    #[serde(default)]
     pub selectors: Vec<(String, String)>,
+    /// Words that must all be in the title or body (ranked by relevance).
+    #[serde(default)]
+    pub text: Option<String>,
+    /// A name whose words must each be within one edit of a person's name or alias.
+    #[serde(default)]
+    pub fuzzy_person: Option<String>,
     /// Time, origin, category, TLP, handling and thread bounds.
     #[serde(default)]
     pub filter: crate::ops::connections::SearchFilter,
@@ -348,23 +355,25 @@ impl Command for Search {
         self.run_as(state, &crate::ops::bulletins::local_operator(None))
     }
     fn run_as(self, state: &NodeState, caller: &str) -> Result<Vec<BulletinSummary>> {
-        if self.selectors.is_empty() {
-            return Err(crate::Error::InvalidRequest(
-                "give at least one selector (--phone, --account, --vehicle, --vin, --person)"
-                    .into(),
-            ));
-        }
         let selectors = self
             .selectors
             .iter()
             .map(|(kind, value)| liaison_core::selector::Selector::parse(kind, value))
             .collect::<std::result::Result<Vec<_>, _>>()
             .map_err(|e| crate::Error::InvalidRequest(e.to_string()))?;
-        let (found, _) = self.page.of(crate::ops::connections::search(
+        let criteria = crate::ops::connections::Criteria {
+            selectors,
+            text: crate::ops::fulltext::TextQuery {
+                words: self.text.unwrap_or_default(),
+                fuzzy_name: self.fuzzy_person,
+            },
+        };
+        let (found, _) = self.page.of(crate::ops::connections::search_stored(
             state,
-            &selectors,
+            &criteria,
             &self.filter,
         )?);
+        let found: Vec<BulletinSummary> = found.iter().map(views::summary).collect();
         record(
             state,
             caller,
