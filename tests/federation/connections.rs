@@ -293,6 +293,35 @@ fn a_phone_in_two_agencies_bulletins_is_found_and_linked_where_both_are_held() {
             .into_inner();
         assert_eq!(found.bulletins.len(), 1);
         assert_eq!(found.bulletins[0].bulletin_id, recruiter.to_string());
+        // A subscriber hears of the link: after the driver's bulletin itself, the same
+        // bulletin again, at the `correlated` event's cursor, with its links.
+        let mut feed = api
+            .subscribe(pb::SubscribeRequest {
+                after_cursor: 0,
+                filter: None,
+                links: true,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let mut seen = Vec::new();
+        while seen.len() < 4 {
+            let view = tokio::time::timeout(LONG, feed.message())
+                .await
+                .expect("the feed goes on")
+                .unwrap()
+                .expect("the feed is open");
+            seen.push((view.bulletin_id.clone(), view.cursor, view.links.len()));
+        }
+        let plain: Vec<_> = seen.iter().filter(|(_, _, links)| *links == 0).collect();
+        let linked: Vec<_> = seen.iter().filter(|(_, _, links)| *links > 0).collect();
+        assert_eq!(linked.len(), 1, "{seen:?}");
+        assert_eq!(linked[0].0, driver.to_string(), "{seen:?}");
+        let driver_first = plain.iter().find(|(id, _, _)| *id == driver.to_string());
+        assert!(
+            driver_first.is_some_and(|(_, cursor, _)| *cursor < linked[0].1),
+            "the link comes after the bulletin that brought it: {seen:?}"
+        );
     });
 
     // Neither sender holds both: no link there.
@@ -391,6 +420,24 @@ fn words_in_titles_and_bodies_are_found_by_relevance_and_names_within_one_edit()
         ..Default::default()
     });
     assert_eq!(by_time[0].id, driver.to_string());
+    // Pages of a ranked search.
+    let page = |offset: usize| -> Vec<String> {
+        nl.admin(Search {
+            text: Some("constanta".into()),
+            page: liaison_node::ops::connections::SearchPage {
+                offset,
+                limit: Some(1),
+                ..Default::default()
+            },
+            ..Default::default()
+        })
+        .into_iter()
+        .map(|b| b.id)
+        .collect()
+    };
+    assert_eq!(page(0), [recruiter.to_string()]);
+    assert_eq!(page(1), [driver.to_string()]);
+    assert!(page(2).is_empty());
     // A name one edit off per word finds the person; the exact selector does not.
     assert_eq!(
         text_search(nl, None, Some("Stefan Popesku")),

@@ -240,6 +240,7 @@ fn a_request_for_information_its_replies_and_acknowledgements_travel_and_expire_
             .subscribe(pb::SubscribeRequest {
                 after_cursor: 0,
                 filter: None,
+                links: false,
             })
             .await
             .unwrap()
@@ -323,6 +324,7 @@ fn a_request_for_information_its_replies_and_acknowledgements_travel_and_expire_
             .subscribe(pb::SubscribeRequest {
                 after_cursor: 0,
                 filter: None,
+                links: false,
             })
             .await
             .unwrap()

@@ -219,3 +219,52 @@ fn a_private_query_finds_exactly_the_holders_and_leaves_them_no_trace_of_the_sel
         .unwrap_err();
     assert!(refused.to_string().contains("phone"), "{refused}");
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(12))]
+
+    /// Whatever the budget and however a querier splits its selectors into requests,
+    /// the holder answers requests in order while they fit in the day's budget and
+    /// refuses every one that would pass it, whole: never more evaluations than the
+    /// budget, never a request half answered, and the refusal names the budget.
+    #[test]
+    fn a_querier_over_its_budget_is_refused_and_never_evaluated(
+        budget in 1u32..12,
+        requests in proptest::collection::vec(1usize..5, 1..12),
+    ) {
+        use liaison_core::private_query;
+        let tmp = tempfile::tempdir().unwrap();
+        let mut node = TestNode::init(tmp.path(), "NL-NP");
+        node.write_policy(&format!(
+            "{}query_kinds = [\"phone\"]\nqueries_per_day = {budget}\n",
+            allow_everything("FR-OCRTEH")
+        ));
+        node.start();
+        let state = node.state();
+        let partner: liaison_core::AgencyId = "FR-OCRTEH".parse().unwrap();
+        let selector = liaison_core::selector::Selector::parse("phone", NUMBER).unwrap();
+        let mut used = 0u32;
+        for size in requests {
+            let blinded: Vec<Vec<u8>> = (0..size)
+                .map(|_| private_query::blind(&selector).unwrap().message.to_vec())
+                .collect();
+            let answer = liaison_node::ops::private_query::answer(&state, &partner, &blinded);
+            if used + size as u32 <= budget {
+                let (evaluated, left) = answer.unwrap();
+                proptest::prop_assert_eq!(evaluated.len(), size);
+                used += size as u32;
+                proptest::prop_assert_eq!(left, budget - used);
+            } else {
+                let refused = answer.unwrap_err();
+                proptest::prop_assert_eq!(refused.code(), "exhausted");
+                let expected = format!("{used} of its {budget}");
+                proptest::prop_assert!(refused.to_string().contains(&expected), "{}", refused);
+            }
+        }
+        proptest::prop_assert_eq!(
+            state.log.query_count(&partner, (liaison_core::UnixMillis::now().0 / 86_400_000) as u32).unwrap(),
+            used
+        );
+        node.stop();
+    }
+}

@@ -92,6 +92,7 @@ fn client_api_serves_all(de: &liaison_tests::TestNode, reader: &std::path::Path,
             .subscribe(pb::SubscribeRequest {
                 after_cursor: 0,
                 filter: None,
+                links: false,
             })
             .await
             .unwrap()

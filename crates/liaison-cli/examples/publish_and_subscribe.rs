@@ -67,6 +67,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .subscribe(SubscribeRequest {
             after_cursor: cursor,
             filter: None,
+            links: false,
         })
         .await?
         .into_inner();

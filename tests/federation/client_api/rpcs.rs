@@ -84,6 +84,7 @@ async fn publish_and_subscribe(pub_api: &mut Api, read_api: &mut Api, b: &TestNo
         .subscribe(pb::SubscribeRequest {
             after_cursor: 0,
             filter: None,
+            links: false,
         })
         .await
         .unwrap()

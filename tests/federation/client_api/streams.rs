@@ -39,6 +39,7 @@ async fn subscribe(
         .subscribe(pb::SubscribeRequest {
             after_cursor: cursor,
             filter: None,
+            links: false,
         })
         .await
         .unwrap()

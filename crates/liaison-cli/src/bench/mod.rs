@@ -865,7 +865,7 @@ fn client_api(federation: &Federation, options: &BenchOptions) -> Result<()> {
         let api = api_client(*publisher_addr, publisher).await?;
         let mut subscriber = api_client(*reader_addr, reader).await?;
         let mut stream = subscriber
-            .subscribe(pb::SubscribeRequest { after_cursor: start_cursor, filter: None })
+            .subscribe(pb::SubscribeRequest { after_cursor: start_cursor, filter: None, links: false })
             .await?
             .into_inner();
         let start = Instant::now();

@@ -250,6 +250,7 @@ impl TryFrom<Option<pb::Filter>> for Filter {
             since,
             until,
             newest_first: false,
+            links: false,
         })
     }
 }
@@ -658,6 +659,7 @@ impl pb::client_server::Client for ClientService {
         let request = request.into_inner();
         let mut filter = Filter::try_from(request.filter)?;
         filter.direction = Some(Direction::In);
+        filter.links = request.links;
         let (tx, rx) = mpsc::channel(64);
         let state = self.state.clone();
         let mut cursor = request.after_cursor;
@@ -672,17 +674,6 @@ impl pb::client_server::Client for ClientService {
                 let page = tokio::task::spawn_blocking(move || {
                     bulletins::feed(&state2, &filter2, cursor, 256, true).and_then(
                         |(items, next, _)| {
-                            let shown: Vec<BulletinId> = items
-                                .iter()
-                                .filter_map(|item| match item {
-                                    bulletins::FeedItem::Bulletin(s) => {
-                                        Some(s.header().bulletin_id)
-                                    }
-                                    bulletins::FeedItem::Recalled { .. }
-                                    | bulletins::FeedItem::Acknowledged { .. } => None,
-                                })
-                                .collect();
-                            consulted(&state2, &client2, "api subscribe", shown)?;
                             let views = items
                                 .iter()
                                 .map(|item| match item {
@@ -700,8 +691,40 @@ impl pb::client_server::Client for ClientService {
                                             v
                                         })
                                     }
+                                    // The bulletin that brought a link, with its links,
+                                    // at the link's place in the log.
+                                    bulletins::FeedItem::Linked { entry, bulletin } => {
+                                        let mut v = view_with_entries(&state2, bulletin)?;
+                                        v.links =
+                                            links_pb(&state2, &bulletin.header().bulletin_id)?;
+                                        v.cursor = entry.seq;
+                                        Ok(v)
+                                    }
                                 })
                                 .collect::<Result<Vec<_>, Error>>()?;
+                            // What the subscriber is shown: each bulletin, and each
+                            // bulletin a link names (its title and origin).
+                            let shown: Vec<BulletinId> = items
+                                .iter()
+                                .zip(&views)
+                                .flat_map(|(item, view)| match item {
+                                    bulletins::FeedItem::Bulletin(s) => {
+                                        vec![s.header().bulletin_id]
+                                    }
+                                    bulletins::FeedItem::Linked { bulletin, .. } => {
+                                        std::iter::once(bulletin.header().bulletin_id)
+                                            .chain(
+                                                view.links
+                                                    .iter()
+                                                    .filter_map(|l| l.bulletin_id.parse().ok()),
+                                            )
+                                            .collect()
+                                    }
+                                    bulletins::FeedItem::Recalled { .. }
+                                    | bulletins::FeedItem::Acknowledged { .. } => Vec::new(),
+                                })
+                                .collect();
+                            consulted(&state2, &client2, "api subscribe", shown)?;
                             Ok((views, next))
                         },
                     )
@@ -776,7 +799,10 @@ impl pb::client_server::Client for ClientService {
         let response = self
             .blocking(move |state| {
                 let (found, more) = search.2.of(crate::ops::connections::search_stored(
-                    state, &search.0, &search.1,
+                    state,
+                    &search.0,
+                    &search.1,
+                    search.2.enough(),
                 )?);
                 let mut list = read_list(state, &client, "api search", &found)?;
                 if more {

@@ -391,6 +391,9 @@ pub enum LogEvent {
         linked: Vec<String>,
         /// How many of its selectors are shared.
         shared_selectors: usize,
+        /// Its originator (absent in logs written before links reached subscribers).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        origin: Option<AgencyId>,
     },
     /// The payload of bulletins whose retention period ended was erased.
     RetentionErased {

@@ -61,6 +61,7 @@ pub fn index(state: &NodeState, bulletin: &Bulletin) -> Result<IndexWrites> {
             bulletin: id.to_string(),
             linked: linked.iter().map(ToString::to_string).collect(),
             shared_selectors: shared,
+            origin: Some(bulletin.origin.clone()),
         }
         .entry()
         .about_bulletin(*id)
@@ -220,6 +221,17 @@ pub struct SearchPage {
 }
 
 impl SearchPage {
+    /// How many results [`search_stored`] must find for this page, and one more to tell
+    /// whether more follow; `None` when every result is needed (a time order, or no
+    /// limit).
+    pub fn enough(&self) -> Option<usize> {
+        if self.oldest_first || self.by_time {
+            return None;
+        }
+        self.limit
+            .map(|l| self.offset.saturating_add(l).saturating_add(1))
+    }
+
     /// The page of `results` (in [`search_stored`]'s order), and whether more follow.
     pub fn of(&self, mut results: Vec<bulletins::Stored>) -> (Vec<bulletins::Stored>, bool) {
         if self.oldest_first {
@@ -255,13 +267,15 @@ impl Criteria {
 }
 
 /// The bulletins held here matching `criteria` and passing `filter`: most relevant
-/// first when words or a name are searched, else newest first.
+/// first when words or a name are searched, else newest first; with `enough`, ranked
+/// results stop once there are that many.
 ///
 /// Errors: nothing to look for, or the log or the full-text index fails.
 pub fn search_stored(
     state: &NodeState,
     criteria: &Criteria,
     filter: &SearchFilter,
+    enough: Option<usize>,
 ) -> Result<Vec<bulletins::Stored>> {
     if criteria.selectors.is_empty() && !criteria.has_text() {
         return Err(crate::Error::InvalidRequest(
@@ -282,6 +296,10 @@ pub fn search_stored(
         .map(|found| found.iter().map(|s| s.entry.seq).collect());
     let mut ranked = Vec::new();
     for (seq, _score) in crate::ops::fulltext::search(state, &criteria.text)? {
+        // Each hit is loaded and decrypted: stop once the caller has all it shows.
+        if enough.is_some_and(|n| ranked.len() >= n) {
+            break;
+        }
         if keep.as_ref().is_some_and(|k| !k.contains(&seq)) {
             continue;
         }

@@ -372,6 +372,7 @@ impl Command for Search {
             state,
             &criteria,
             &self.filter,
+            self.page.enough(),
         )?);
         let found: Vec<BulletinSummary> = found.iter().map(views::summary).collect();
         record(

@@ -23,8 +23,8 @@ pub fn tlp_number(tlp: Tlp) -> u8 {
         .map_or(0, |i| i as u8 + 1)
 }
 
-/// A bulletin published or received, or a recall received from a partner; `None` for
-/// every other entry (and for a body that does not decode, which the log verify
+/// A bulletin published or received, a recall received from a partner, an
+/// acknowledgement of ours or a link found; `None` for every other entry (and for a body that does not decode, which the log verify
 /// reports on its own).
 fn listing_of(input: &IndexInput<'_>) -> Option<Listing> {
     let body = Bytes::copy_from_slice(input.body);
@@ -53,6 +53,26 @@ fn listing_of(input: &IndexInput<'_>) -> Option<Listing> {
             };
             return Some(Listing {
                 origin: recipient,
+                tlp: 0,
+                category: String::new(),
+                created: UnixMillis(0),
+                expires: None,
+                thread: None,
+                request_due: None,
+            });
+        }
+        // A link found between a bulletin stored here and others: subscribers hear
+        // of it, under the new bulletin's origin.
+        EntryKind::NodeEvent => {
+            let Some(crate::node::journal::LogEvent::Correlated {
+                origin: Some(origin),
+                ..
+            }) = crate::node::journal::LogEvent::parse(&body)
+            else {
+                return None;
+            };
+            return Some(Listing {
+                origin,
                 tlp: 0,
                 category: String::new(),
                 created: UnixMillis(0),

@@ -194,6 +194,9 @@ pub struct Filter {
     /// Only those carrying every one of these handling codes (judged on the header,
     /// after the index: a page may then hold fewer than asked, with more to come).
     pub handling: Vec<liaison_core::HandlingCode>,
+    /// Feeds only: also the bulletins that turn out to share a selector with others
+    /// held, again, when the link is found (subscribers ask for them).
+    pub links: bool,
 }
 
 impl Filter {
@@ -202,6 +205,7 @@ impl Filter {
     fn wants(&self, row: &ListingRow, recalls: bool) -> bool {
         let kind_ok = match (row.kind, self.direction) {
             (EntryKind::Recall | EntryKind::Acknowledged, _) => recalls,
+            (EntryKind::NodeEvent, _) => recalls && self.links,
             (EntryKind::Received, Some(Direction::Out))
             | (EntryKind::Published, Some(Direction::In)) => false,
             (EntryKind::Received | EntryKind::Published, _) => true,
@@ -209,15 +213,17 @@ impl Filter {
         };
         let l = &row.listing;
         kind_ok
-            && (matches!(row.kind, EntryKind::Recall | EntryKind::Acknowledged)
-                || (self.tlps.is_empty()
-                    || self.tlps.iter().any(|t| listing::tlp_number(*t) == l.tlp))
-                    && self.category_prefix.as_deref().is_none_or(|p| {
-                        p.is_empty()
-                            || l.category
-                                .parse::<liaison_core::Category>()
-                                .is_ok_and(|c| c.is_under(p))
-                    }))
+            && (matches!(
+                row.kind,
+                EntryKind::Recall | EntryKind::Acknowledged | EntryKind::NodeEvent
+            ) || (self.tlps.is_empty()
+                || self.tlps.iter().any(|t| listing::tlp_number(*t) == l.tlp))
+                && self.category_prefix.as_deref().is_none_or(|p| {
+                    p.is_empty()
+                        || l.category
+                            .parse::<liaison_core::Category>()
+                            .is_ok_and(|c| c.is_under(p))
+                }))
             && self.since.is_none_or(|t| row.time >= t)
             && self.until.is_none_or(|t| row.time <= t)
     }
@@ -240,7 +246,9 @@ pub fn page(
         .into_iter()
         .filter_map(|item| match item {
             FeedItem::Bulletin(stored) => Some(*stored),
-            FeedItem::Recalled { .. } | FeedItem::Acknowledged { .. } => None,
+            FeedItem::Recalled { .. } | FeedItem::Acknowledged { .. } | FeedItem::Linked { .. } => {
+                None
+            }
         })
         .collect();
     Ok((bulletins, cursor, more))
@@ -265,11 +273,19 @@ pub enum FeedItem {
         /// The bulletin acknowledged.
         bulletin: Box<Stored>,
     },
+    /// A bulletin just stored shares a selector with bulletins held here: the bulletin
+    /// again, with its links.
+    Linked {
+        /// The `correlated` event (the cursor).
+        entry: Box<Entry>,
+        /// The bulletin that brought the link.
+        bulletin: Box<Stored>,
+    },
 }
 
 /// Like [`page`], and with `recalls`, also the recalls of received bulletins by their
-/// originators and recipients' acknowledgements of ours (what a subscriber must hear
-/// of), in log order. Read from the listing
+/// originators, recipients' acknowledgements of ours and links found between bulletins
+/// (what a subscriber must hear of), in log order. Read from the listing
 /// index: only what matches is loaded and decrypted.
 pub fn feed(
     state: &NodeState,
@@ -316,12 +332,18 @@ pub fn feed(
         let Some(entry) = state.log.get(row.seq)? else {
             continue;
         };
-        if entry.kind == EntryKind::Acknowledged {
+        if matches!(entry.kind, EntryKind::Acknowledged | EntryKind::NodeEvent) {
             let Some(id) = entry.bulletin_id else {
                 continue;
             };
             match find(state, &id) {
-                Ok((bulletin, _)) => out.push(FeedItem::Acknowledged {
+                Ok((bulletin, _)) if entry.kind == EntryKind::Acknowledged => {
+                    out.push(FeedItem::Acknowledged {
+                        entry: Box::new(entry),
+                        bulletin: Box::new(bulletin),
+                    })
+                }
+                Ok((bulletin, _)) => out.push(FeedItem::Linked {
                     entry: Box::new(entry),
                     bulletin: Box::new(bulletin),
                 }),
