@@ -504,6 +504,7 @@ fn words_in_titles_and_bodies_are_found_by_relevance_and_names_within_one_edit()
         text_search(nl, Some("constanta"), None) == [driver.to_string()]
     });
     assert!(text_search(ro, Some("constanta"), None).is_empty());
+    assert!(search(ro, "person", "Stefan Popescu").is_empty());
 }
 
 #[test]

@@ -351,12 +351,14 @@ fn search_by_selectors(
             }
         });
     }
-    Ok(result
-        .unwrap_or_default()
-        .into_values()
-        .rev()
-        .filter(|stored| filter.admits(stored))
-        .collect())
+    let mut found = Vec::new();
+    for stored in result.unwrap_or_default().into_values().rev() {
+        // Recalled by this node (which keeps its own copy): no longer a result.
+        if filter.admits(&stored) && !recalled(state, &stored)? {
+            found.push(stored);
+        }
+    }
+    Ok(found)
 }
 
 /// Most bulletins `liaison links` looks through, newest first.

@@ -269,6 +269,17 @@ impl Command for BulletinList {
 }
 
 /// Records a read by `caller` (the consultation log) of the bulletins `ids` name.
+/// Selectors from `kind`, `value` pairs, normalised.
+///
+/// Errors: an unknown kind or a value that does not normalise, named.
+fn selectors_of(pairs: &[(String, String)]) -> Result<Vec<liaison_core::selector::Selector>> {
+    pairs
+        .iter()
+        .map(|(kind, value)| liaison_core::selector::Selector::parse(kind, value))
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| crate::Error::InvalidRequest(e.to_string()))
+}
+
 fn record<'a>(
     state: &NodeState,
     caller: &str,
@@ -355,12 +366,7 @@ impl Command for Search {
         self.run_as(state, &crate::ops::bulletins::local_operator(None))
     }
     fn run_as(self, state: &NodeState, caller: &str) -> Result<Vec<BulletinSummary>> {
-        let selectors = self
-            .selectors
-            .iter()
-            .map(|(kind, value)| liaison_core::selector::Selector::parse(kind, value))
-            .collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(|e| crate::Error::InvalidRequest(e.to_string()))?;
+        let selectors = selectors_of(&self.selectors)?;
         let criteria = crate::ops::connections::Criteria {
             selectors,
             text: crate::ops::fulltext::TextQuery {
@@ -402,12 +408,7 @@ impl Command for Query {
         self.run_as(state, &crate::ops::bulletins::local_operator(None))
     }
     fn run_as(self, state: &NodeState, caller: &str) -> Result<Self::Reply> {
-        let selectors = self
-            .selectors
-            .iter()
-            .map(|(kind, value)| liaison_core::selector::Selector::parse(kind, value))
-            .collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(|e| crate::Error::InvalidRequest(e.to_string()))?;
+        let selectors = selectors_of(&self.selectors)?;
         let partners = self
             .partners
             .iter()
@@ -446,11 +447,7 @@ impl Command for Links {
         self.run_as(state, &crate::ops::bulletins::local_operator(None))
     }
     fn run_as(self, state: &NodeState, caller: &str) -> Result<Self::Reply> {
-        let entity = self
-            .entity
-            .map(|(kind, value)| liaison_core::selector::Selector::parse(&kind, &value))
-            .transpose()
-            .map_err(|e| crate::Error::InvalidRequest(e.to_string()))?;
+        let entity = selectors_of(self.entity.as_slice())?.pop();
         let pairs = crate::ops::connections::links(state, self.since, entity.as_ref())?;
         record(
             state,
