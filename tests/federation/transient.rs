@@ -60,3 +60,42 @@ fn a_receiver_whose_clock_is_behind_gets_the_bulletin_once_its_clock_is_right() 
     assert_eq!(inbox.len(), 1);
     assert_eq!(inbox[0].id, id.to_string());
 }
+
+#[test]
+fn status_puts_the_failing_partner_first_and_sums_up_the_rest() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut nodes = federation(tmp.path(), &["NL-NP", "AT-BK", "DE-BKA", "RO-DIICOT"]);
+    for n in &mut nodes {
+        n.start();
+    }
+    // RO-DIICOT goes down; NL-NP sends to everyone.
+    nodes[3].stop();
+    let (nl, at, de, ro) = (&nodes[0], &nodes[1], &nodes[2], &nodes[3]);
+    nl.send(&[at, de, ro], "to all three");
+    wait_until("delivery to the two up", LONG, || {
+        nl.outbox(at) == 0 && nl.outbox(de) == 0
+    });
+    wait_until("RO-DIICOT failing", LONG, || {
+        nl.admin(liaison_node::edge::admin::Status {})
+            .summary
+            .failing
+            == 1
+    });
+    let status = nl.admin(liaison_node::edge::admin::Status {});
+    assert_eq!(status.partners[0].agency, "RO-DIICOT", "failing first");
+    assert_eq!(status.partners[0].connection, "failing");
+    assert!(status.partners[0].failing_seconds.is_some());
+    assert!(status.partners[0].last_error.is_some());
+    let summary = &status.summary;
+    assert_eq!((summary.partners, summary.failing), (3, 1), "{summary:?}");
+    assert_eq!((summary.queued, summary.partners_with_queue), (1, 1));
+    assert_eq!(summary.connected + summary.idle, 2);
+    // Back up: nothing fails, nothing is queued.
+    let mut nodes = nodes;
+    nodes[3].start();
+    let nl = &nodes[0];
+    wait_until("RO-DIICOT caught up", LONG, || {
+        let s = nl.admin(liaison_node::edge::admin::Status {}).summary;
+        s.failing == 0 && s.queued == 0
+    });
+}

@@ -211,11 +211,15 @@ pub enum Command {
     },
     /// Health at a glance: node up, partners, outboxes, log, keys.
     #[command(
-        after_help = "Example:\n  liaison status --data-dir /var/lib/liaison\n  liaison status --json | jq '.partners[] | select(.outbox > 0)'"
+        after_help = "Example:\n  liaison status --data-dir /var/lib/liaison\n  liaison status --wide\n  liaison status --json | jq '.partners[] | select(.outbox > 0)'"
     )]
     Status {
         #[command(flatten)]
         dir: DataDir,
+        /// Every column for every partner (identity version, oldest queued, refusals,
+        /// last error).
+        #[arg(long)]
+        wide: bool,
         /// Print JSON.
         #[arg(long)]
         json: bool,

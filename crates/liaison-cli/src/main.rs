@@ -141,7 +141,7 @@ fn run(command: Command) -> Result<()> {
             out: None,
             ..
         }) => log::export(&dir.data_dir, since, limit, json),
-        Command::Status { dir, json } => status::show(&dir.data_dir, json),
+        Command::Status { dir, wide, json } => status::show(&dir.data_dir, wide, json),
         Command::Links {
             dir,
             since,

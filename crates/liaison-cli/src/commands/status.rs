@@ -8,7 +8,7 @@ use liaison_node::edge::admin::Status;
 use super::call;
 use crate::output;
 
-pub fn show(data_dir: &Path, json: bool) -> Result<()> {
+pub fn show(data_dir: &Path, wide: bool, json: bool) -> Result<()> {
     let view = call(data_dir, Status {})?;
     if json {
         return output::json(&view);
@@ -43,6 +43,56 @@ pub fn show(data_dir: &Path, json: bool) -> Result<()> {
         ),
     ])?;
     output::line(format_args!(""))?;
+    let s = &view.summary;
+    let mut summary = if view.running {
+        format!(
+            "Partners: {} ({} connected, {} idle, {} failing)",
+            s.partners, s.connected, s.idle, s.failing
+        )
+    } else {
+        format!("Partners: {} (the node is not running)", s.partners)
+    };
+    if s.queued > 0 {
+        summary.push_str(&format!(
+            "; {} bulletins queued for {} partner{}",
+            s.queued,
+            s.partners_with_queue,
+            if s.partners_with_queue == 1 { "" } else { "s" }
+        ));
+    }
+    output::line(format_args!("{summary}"))?;
+    // Failing partners first, one line each with the cause.
+    for p in view.partners.iter().filter(|p| p.connection == "failing") {
+        output::line(format_args!(
+            "  FAILING {} for {}: {} ({} queued)",
+            p.agency,
+            p.failing_seconds
+                .map(|s| format!("{}m{:02}s", s / 60, s % 60))
+                .unwrap_or_default(),
+            p.last_error.clone().unwrap_or_default(),
+            p.outbox
+        ))?;
+    }
+    output::line(format_args!(""))?;
+    if !wide {
+        let rows: Vec<Vec<String>> = view
+            .partners
+            .iter()
+            .map(|p| {
+                vec![
+                    p.agency.clone(),
+                    p.connection.clone(),
+                    p.outbox.to_string(),
+                    p.last_delivery.clone().unwrap_or_else(|| "-".into()),
+                ]
+            })
+            .collect();
+        output::table(&["PARTNER", "CONNECTION", "OUTBOX", "LAST DELIVERY"], &rows)?;
+        for warning in &view.warnings {
+            output::line(format_args!("WARNING: {warning}"))?;
+        }
+        return Ok(());
+    }
     let rows: Vec<Vec<String>> = view
         .partners
         .iter()

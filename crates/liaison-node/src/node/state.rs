@@ -24,6 +24,8 @@ pub struct DeliveryFailure {
     pub error: crate::runtime::delivery::DeliveryError,
     /// When the next attempt is due.
     pub next_attempt: liaison_core::UnixMillis,
+    /// When delivery to the partner began failing (kept across retries).
+    pub since: liaison_core::UnixMillis,
 }
 
 /// The node's clock: the system's, shifted by an offset that only tests set (to be a
@@ -405,7 +407,13 @@ impl NodeState {
             .lock()
             .unwrap_or_else(|p| p.into_inner());
         match error {
-            Some(e) => errors.insert(partner.clone(), e),
+            Some(mut e) => {
+                // Failing since the first failure of this run of failures.
+                if let Some(earlier) = errors.get(partner) {
+                    e.since = earlier.since;
+                }
+                errors.insert(partner.clone(), e)
+            }
             None => errors.remove(partner),
         };
     }

@@ -12,6 +12,9 @@ use crate::trust::partners::Partner;
 /// `liaison status`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StatusView {
+    /// The partners at a glance.
+    #[serde(default)]
+    pub summary: PartnersSummary,
     /// This agency.
     pub agency: String,
     /// Whether a node process is serving (false when read from a stopped node's files).
@@ -68,6 +71,9 @@ pub struct PartnerStatus {
     pub last_delivery: Option<String>,
     /// The last transport error while failing.
     pub last_error: Option<String>,
+    /// How long delivery to it has been failing, seconds.
+    #[serde(default)]
+    pub failing_seconds: Option<i64>,
     /// The partner's clock minus ours, in seconds, estimated from its last receipt.
     #[serde(default)]
     pub clock_skew_seconds: Option<i64>,
@@ -88,6 +94,38 @@ pub struct KeyStatus {
     pub age_days: i64,
 }
 
+/// The partners at a glance: how many are connected, idle or failing, and how much is
+/// queued.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartnersSummary {
+    /// Partners known.
+    pub partners: usize,
+    /// With an open delivery stream.
+    pub connected: usize,
+    /// Reachable when there is something to send, nothing failing.
+    pub idle: usize,
+    /// Delivery failing now.
+    pub failing: usize,
+    /// Bulletins queued, all partners together.
+    pub queued: usize,
+    /// Partners with something queued.
+    pub partners_with_queue: usize,
+}
+
+impl PartnersSummary {
+    fn of(partners: &[PartnerStatus]) -> Self {
+        let count = |state: &str| partners.iter().filter(|p| p.connection == state).count();
+        Self {
+            partners: partners.len(),
+            connected: count("connected"),
+            idle: count("idle"),
+            failing: count("failing"),
+            queued: partners.iter().map(|p| p.outbox).sum(),
+            partners_with_queue: partners.iter().filter(|p| p.outbox > 0).count(),
+        }
+    }
+}
+
 /// Health at a glance: `running` when asked of a serving node (over its admin socket),
 /// otherwise read from the stopped node's files.
 pub fn status(state: &NodeState) -> Result<StatusView> {
@@ -105,12 +143,23 @@ pub fn status(state: &NodeState) -> Result<StatusView> {
             failing.since, failing.reason, failing.attempts
         ));
     }
-    let partners = state
+    let mut partners = state
         .partners
         .snapshot()
         .iter()
         .map(|p| partner_status(state, p, serving, now, &mut warnings))
         .collect::<Result<Vec<_>>>()?;
+    // What needs a look first: failing partners (longest first), then the fullest
+    // outboxes, then by name.
+    partners.sort_by(|a, b| {
+        b.failing_seconds
+            .is_some()
+            .cmp(&a.failing_seconds.is_some())
+            .then(b.failing_seconds.cmp(&a.failing_seconds))
+            .then(b.outbox.cmp(&a.outbox))
+            .then(a.agency.cmp(&b.agency))
+    });
+    let summary = PartnersSummary::of(&partners);
     let node = state.node();
     let doc = node.identity().document();
     let days = |t: UnixMillis| (now.0 - t.0) / 86_400_000;
@@ -141,6 +190,7 @@ pub fn status(state: &NodeState) -> Result<StatusView> {
     }
     let head = state.log.head();
     Ok(StatusView {
+        summary,
         agency: node.config().agency.to_string(),
         running: serving,
         peer_listen: node.config().peer_listen.to_string(),
@@ -165,6 +215,9 @@ const CLOCK_SKEW_WARNING_MS: i64 = 60_000;
 
 /// An identity expiring sooner than this (30 days) is a warning.
 const EXPIRY_WARNING_MS: i64 = 30 * 86_400_000;
+
+/// A partner failing for longer than this (5 minutes) is a warning.
+const FAILING_WARNING_MS: i64 = 5 * 60_000;
 
 /// When each recorded forwarding violation by a partner happened, oldest first.
 fn forwarding_violations(state: &NodeState, entries: &[liaison_store::Entry]) -> Vec<UnixMillis> {
@@ -320,6 +373,15 @@ fn partner_status(
             queued_bytes / (1024 * 1024)
         ));
     }
+    if let Some(failure) = &failure
+        && now.0 - failure.since.0 > FAILING_WARNING_MS
+    {
+        warnings.push(format!(
+            "delivery to {agency} has been failing for {} min: {}",
+            (now.0 - failure.since.0) / 60_000,
+            failure.error
+        ));
+    }
     if oldest.is_some_and(|s| s > 3600) {
         warnings.push(format!(
             "bulletins for {agency} have waited more than an hour"
@@ -338,6 +400,7 @@ fn partner_status(
         outbox: state.log.outbox_len(agency),
         oldest_queued_seconds: oldest,
         last_delivery,
+        failing_seconds: failure.as_ref().map(|f| (now.0 - f.since.0).max(0) / 1000),
         last_error: failure.map(|f| f.to_string()),
         clock_skew_seconds: state.clock_skew(agency).map(|ms| ms / 1000),
         refused: state.metrics.refused_from(agency),

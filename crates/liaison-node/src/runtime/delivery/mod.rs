@@ -178,6 +178,7 @@ pub async fn run_worker(
                     Some(DeliveryFailure {
                         error,
                         next_attempt,
+                        since: liaison_core::UnixMillis::now(),
                     }),
                 );
                 // Woken early by new work or by the partner calling in: try again now.
