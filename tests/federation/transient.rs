@@ -90,6 +90,29 @@ fn status_puts_the_failing_partner_first_and_sums_up_the_rest() {
     assert_eq!((summary.partners, summary.failing), (3, 1), "{summary:?}");
     assert_eq!((summary.queued, summary.partners_with_queue), (1, 1));
     assert_eq!(summary.connected + summary.idle, 2);
+    // The retry timer grows while RO-DIICOT stays down; `peer retry` brings the next
+    // attempt forward at once, the backoff back at its first step (without it, the
+    // next attempt could only come later).
+    let next_attempt = || {
+        nl.admin(liaison_node::edge::admin::Status {}).partners[0]
+            .next_attempt_unix_ms
+            .unwrap_or(0)
+    };
+    wait_until("the backoff to grow past 8 s", LONG, || {
+        next_attempt() - liaison_core::UnixMillis::now().0 > 8000
+    });
+    let due = next_attempt();
+    let retried = nl.admin(liaison_node::edge::admin::PeerRetry {
+        agency: "RO-DIICOT".parse().unwrap(),
+    });
+    assert_eq!(retried.queued, 1);
+    wait_until("the retry", LONG, || next_attempt() < due - 2000);
+    assert!(
+        nl.try_admin(liaison_node::edge::admin::PeerRetry {
+            agency: "XX-NOBODY".parse().unwrap(),
+        })
+        .is_err()
+    );
     // Back up: nothing fails, nothing is queued.
     let mut nodes = nodes;
     nodes[3].start();

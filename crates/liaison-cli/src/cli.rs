@@ -345,6 +345,18 @@ pub enum PeerCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Retry delivery to a partner now, its backoff back at the first step: for when
+    /// you know it is back (a partner that connects to this node is retried by itself).
+    #[command(after_help = "Example:\n  liaison peer retry RO-DIICOT --data-dir /var/lib/liaison")]
+    Retry {
+        /// The partner's agency id.
+        agency: AgencyId,
+        #[command(flatten)]
+        dir: DataDir,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -238,6 +238,7 @@ fn peer(command: PeerCommand) -> Result<()> {
         PeerCommand::List { dir, json } => peers::list(&dir.data_dir, json),
         PeerCommand::Show { agency, dir, json } => peers::show(&dir.data_dir, agency, json),
         PeerCommand::Remove { agency, dir, json } => peers::remove(&dir.data_dir, agency, json),
+        PeerCommand::Retry { agency, dir, json } => peers::retry(&dir.data_dir, agency, json),
     }
 }
 

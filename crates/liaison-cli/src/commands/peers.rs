@@ -99,3 +99,14 @@ pub fn remove(data_dir: &Path, agency: AgencyId, json: bool) -> Result<()> {
         p.agency, p.display_name
     ))
 }
+
+pub fn retry(data_dir: &Path, agency: AgencyId, json: bool) -> Result<()> {
+    let r = call(data_dir, liaison_node::edge::admin::PeerRetry { agency })?;
+    if json {
+        return output::json(&r);
+    }
+    output::line(format_args!(
+        "Retrying {} now ({} bulletins queued); `liaison status` shows how it goes",
+        r.agency, r.queued
+    ))
+}

@@ -74,6 +74,9 @@ pub struct PartnerStatus {
     /// How long delivery to it has been failing, seconds.
     #[serde(default)]
     pub failing_seconds: Option<i64>,
+    /// While failing: when the next attempt is due (Unix ms).
+    #[serde(default)]
+    pub next_attempt_unix_ms: Option<i64>,
     /// The partner's clock minus ours, in seconds, estimated from its last receipt.
     #[serde(default)]
     pub clock_skew_seconds: Option<i64>,
@@ -401,6 +404,7 @@ fn partner_status(
         oldest_queued_seconds: oldest,
         last_delivery,
         failing_seconds: failure.as_ref().map(|f| (now.0 - f.since.0).max(0) / 1000),
+        next_attempt_unix_ms: failure.as_ref().map(|f| f.next_attempt.0),
         last_error: failure.map(|f| f.to_string()),
         clock_skew_seconds: state.clock_skew(agency).map(|ms| ms / 1000),
         refused: state.metrics.refused_from(agency),

@@ -89,6 +89,8 @@ admin_commands! {
     PeerShow,
     /// Forget a partner.
     PeerRemove,
+    /// Retry delivery to a partner now, backoff reset.
+    PeerRetry,
     /// Seal and queue a bulletin.
     BulletinSend,
     /// Bulletins sent and received.
@@ -202,6 +204,44 @@ impl Command for PeerRemove {
     type Reply = PeerView;
     fn run(self, state: &NodeState) -> Result<PeerView> {
         peers::peer_remove(state, &self.agency)
+    }
+}
+
+/// Retry delivery to a partner now, with its backoff back at the first step (the
+/// operator knows it is back before the timer does).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeerRetry {
+    /// The partner.
+    pub agency: AgencyId,
+}
+
+/// What `peer retry` did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerRetryView {
+    /// The partner.
+    pub agency: String,
+    /// Bulletins queued for it.
+    pub queued: usize,
+}
+
+impl Command for PeerRetry {
+    type Reply = PeerRetryView;
+    fn run(self, state: &NodeState) -> Result<PeerRetryView> {
+        if state.partners.snapshot().get(&self.agency).is_none() {
+            return Err(crate::Error::UnknownPartner(self.agency));
+        }
+        if !state.is_serving() {
+            return Err(crate::Error::InvalidRequest(
+                "the node is not running: start it (`liaison run`), which tries every partner at once"
+                    .into(),
+            ));
+        }
+        state.partner_called_in(&self.agency);
+        Ok(PeerRetryView {
+            queued: state.log.outbox_len(&self.agency),
+            agency: self.agency.to_string(),
+        })
     }
 }
 
