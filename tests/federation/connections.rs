@@ -4,26 +4,12 @@
 //! the bulletin out of search and links.
 
 use liaison_core::{BulletinId, Entity, Tlp};
-use liaison_node::edge::admin::{BulletinRecall, BulletinSend, Links, Search};
-use liaison_node::ops::bulletins::Recipients;
-use liaison_node::ops::bulletins::views::SendRequest;
+use liaison_node::edge::admin::{BulletinRecall, Links, Search};
 use liaison_node::ops::connections::SearchFilter;
 use liaison_tests::{LONG, TestNode, federation, wait_until};
 
 fn send_with(from: &TestNode, to: &TestNode, title: &str, entities: Vec<Entity>) -> BulletinId {
-    let request = SendRequest {
-        entities,
-        ..SendRequest::new(
-            Recipients::Named(vec![to.agency.clone()]),
-            "trafficking.persons".parse().unwrap(),
-            Tlp::Amber,
-            title,
-            "see the entities",
-        )
-    };
-    let id = from.admin(BulletinSend(request)).id.parse().unwrap();
-    wait_until("delivery", LONG, || from.outbox(to) == 0);
-    id
+    from.send_entities(to, title, "see the entities", entities)
 }
 
 fn phone(number: &str) -> Entity {
@@ -32,16 +18,19 @@ fn phone(number: &str) -> Entity {
     }
 }
 
+/// The ids a search finds.
+fn ids(node: &TestNode, search: Search) -> Vec<String> {
+    node.admin(search).into_iter().map(|b| b.id).collect()
+}
+
 fn search(node: &TestNode, kind: &str, value: &str) -> Vec<String> {
-    node.admin(Search {
-        selectors: vec![(kind.into(), value.into())],
-        filter: Default::default(),
-        page: Default::default(),
-        ..Default::default()
-    })
-    .into_iter()
-    .map(|b| b.id)
-    .collect()
+    ids(
+        node,
+        Search {
+            selectors: vec![(kind.into(), value.into())],
+            ..Default::default()
+        },
+    )
 }
 
 #[test]
@@ -344,14 +333,14 @@ fn a_phone_in_two_agencies_bulletins_is_found_and_linked_where_both_are_held() {
 }
 
 fn text_search(node: &TestNode, text: Option<&str>, fuzzy: Option<&str>) -> Vec<String> {
-    node.admin(Search {
-        text: text.map(str::to_owned),
-        fuzzy_person: fuzzy.map(str::to_owned),
-        ..Default::default()
-    })
-    .into_iter()
-    .map(|b| b.id)
-    .collect()
+    ids(
+        node,
+        Search {
+            text: text.map(str::to_owned),
+            fuzzy_person: fuzzy.map(str::to_owned),
+            ..Default::default()
+        },
+    )
 }
 
 #[test]
@@ -371,19 +360,7 @@ fn words_in_titles_and_bodies_are_found_by_relevance_and_names_within_one_edit()
         identifiers: vec![],
     };
     let send = |from: &TestNode, title: &str, body: &str, entities: Vec<Entity>| {
-        let request = SendRequest {
-            entities,
-            ..SendRequest::new(
-                Recipients::Named(vec![nl.agency.clone()]),
-                "trafficking.persons".parse().unwrap(),
-                Tlp::Amber,
-                title,
-                body,
-            )
-        };
-        let id: BulletinId = from.admin(BulletinSend(request)).id.parse().unwrap();
-        wait_until("delivery", LONG, || from.outbox(nl) == 0);
-        id
+        from.send_entities(nl, title, body, entities)
     };
     let recruiter = send(
         ro,

@@ -5,33 +5,20 @@
 //! of the number. A recall withdraws the selector from the filter; a querier over its
 //! daily budget is refused, and the refusal is logged on the holder's side.
 
-use liaison_core::{BulletinId, Entity, Tlp};
-use liaison_node::edge::admin::{BulletinRecall, BulletinSend, Query, Search};
+use liaison_core::{BulletinId, Entity};
+use liaison_node::edge::admin::{BulletinRecall, Query, Search};
 use liaison_node::node::journal::LogEvent;
-use liaison_node::ops::bulletins::Recipients;
-use liaison_node::ops::bulletins::views::SendRequest;
 use liaison_node::ops::private_query::QueryReport;
 use liaison_tests::federation::allow_everything;
-use liaison_tests::{LONG, TestNode, federation, files_containing, wait_until};
+use liaison_tests::{TestNode, federation, files_containing};
 
 const NUMBER: &str = "+40712345678";
 
 fn send_phone(from: &TestNode, to: &TestNode, title: &str, number: &str) -> BulletinId {
-    let request = SendRequest {
-        entities: vec![Entity::Phone {
-            number: number.into(),
-        }],
-        ..SendRequest::new(
-            Recipients::Named(vec![to.agency.clone()]),
-            "trafficking.persons".parse().unwrap(),
-            Tlp::Amber,
-            title,
-            "see the entities",
-        )
+    let phone = Entity::Phone {
+        number: number.into(),
     };
-    let id = from.admin(BulletinSend(request)).id.parse().unwrap();
-    wait_until("delivery", LONG, || from.outbox(to) == 0);
-    id
+    from.send_entities(to, title, "see the entities", vec![phone])
 }
 
 fn query(node: &TestNode, number: &str) -> QueryReport {

@@ -340,6 +340,30 @@ impl TestNode {
             .map(|sent| sent.id.parse().unwrap())
     }
 
+    /// Sends a TLP:AMBER `trafficking.persons` bulletin carrying `entities` to `to` and
+    /// waits until it is delivered; returns its id.
+    pub fn send_entities(
+        &self,
+        to: &TestNode,
+        title: &str,
+        body: &str,
+        entities: Vec<liaison_core::Entity>,
+    ) -> BulletinId {
+        let request = SendRequest {
+            entities,
+            ..SendRequest::new(
+                Recipients::Named(vec![to.agency.clone()]),
+                "trafficking.persons".parse().unwrap(),
+                liaison_core::Tlp::Amber,
+                title,
+                body,
+            )
+        };
+        let id = self.admin(BulletinSend(request)).id.parse().unwrap();
+        wait_until("delivery", LONG, || self.outbox(to) == 0);
+        id
+    }
+
     /// Bulletins received, in log order.
     pub fn inbox(&self) -> Vec<BulletinSummary> {
         self.admin(BulletinList {

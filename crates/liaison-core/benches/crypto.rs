@@ -5,7 +5,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+
+mod support;
+use std::time::Duration;
+use support::measure;
 
 use bytes::Bytes;
 use liaison_core::crypto::{self, EncryptionKey, SigningKey, SystemRng, domain};
@@ -14,25 +17,6 @@ use liaison_core::{
     AgencyId, Bulletin, BulletinContent, BulletinId, Marking, Receiver, RecipientKey, UnixMillis,
     open, seal_for_recipients,
 };
-
-/// Runs `f` repeatedly for about `budget` and prints operations per second.
-fn measure(name: &str, budget: Duration, mut f: impl FnMut()) -> f64 {
-    for _ in 0..10 {
-        f();
-    }
-    let start = Instant::now();
-    let mut n = 0u64;
-    while start.elapsed() < budget {
-        for _ in 0..16 {
-            f();
-        }
-        n += 16;
-    }
-    let secs = start.elapsed().as_secs_f64();
-    let per_sec = n as f64 / secs;
-    println!("{name:<44} {per_sec:>12.0} /s {:>10.2} µs", 1e6 / per_sec);
-    per_sec
-}
 
 fn document(agency: &AgencyId, signing: &SigningKey, enc: &EncryptionKey) -> IdentityDocument {
     let now = UnixMillis::now();

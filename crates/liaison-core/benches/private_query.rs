@@ -6,27 +6,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::hint::black_box;
+
+mod support;
 use std::time::{Duration, Instant};
+use support::measure;
 
 use liaison_core::private_query::{self, CHANGE_LEN, QueryFilter, QueryKey};
 use liaison_core::selector::Selector;
-
-fn measure(name: &str, budget: Duration, mut f: impl FnMut()) -> f64 {
-    for _ in 0..10 {
-        f();
-    }
-    let start = Instant::now();
-    let mut n = 0u64;
-    while start.elapsed() < budget {
-        for _ in 0..16 {
-            f();
-        }
-        n += 16;
-    }
-    let per_sec = n as f64 / start.elapsed().as_secs_f64();
-    println!("{name:<52} {per_sec:>10.0} /s {:>10.2} µs", 1e6 / per_sec);
-    per_sec
-}
 
 fn phone(n: u64) -> Selector {
     Selector::parse("phone", &format!("+4072{:07}", n % 10_000_000)).unwrap()

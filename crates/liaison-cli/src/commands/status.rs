@@ -74,25 +74,6 @@ pub fn show(data_dir: &Path, wide: bool, json: bool) -> Result<()> {
         ))?;
     }
     output::line(format_args!(""))?;
-    if !wide {
-        let rows: Vec<Vec<String>> = view
-            .partners
-            .iter()
-            .map(|p| {
-                vec![
-                    p.agency.clone(),
-                    p.connection.clone(),
-                    p.outbox.to_string(),
-                    p.last_delivery.clone().unwrap_or_else(|| "-".into()),
-                ]
-            })
-            .collect();
-        output::table(&["PARTNER", "CONNECTION", "OUTBOX", "LAST DELIVERY"], &rows)?;
-        for warning in &view.warnings {
-            output::line(format_args!("WARNING: {warning}"))?;
-        }
-        return Ok(());
-    }
     let rows: Vec<Vec<String>> = view
         .partners
         .iter()
@@ -114,19 +95,27 @@ pub fn show(data_dir: &Path, wide: bool, json: bool) -> Result<()> {
             ]
         })
         .collect();
-    output::table(
-        &[
-            "PARTNER",
-            "CONNECTION",
-            "IDENTITY",
-            "OUTBOX",
-            "OLDEST",
-            "LAST DELIVERY",
-            "REFUSED",
-            "LAST ERROR",
-        ],
-        &rows,
-    )?;
+    let headers = [
+        "PARTNER",
+        "CONNECTION",
+        "IDENTITY",
+        "OUTBOX",
+        "OLDEST",
+        "LAST DELIVERY",
+        "REFUSED",
+        "LAST ERROR",
+    ];
+    if wide {
+        output::table(&headers, &rows)?;
+    } else {
+        // Narrow: partner, connection, outbox, last delivery (failures are above).
+        const NARROW: [usize; 4] = [0, 1, 3, 5];
+        let rows: Vec<Vec<String>> = rows
+            .iter()
+            .map(|r| NARROW.iter().map(|&i| r[i].clone()).collect())
+            .collect();
+        output::table(&NARROW.map(|i| headers[i]), &rows)?;
+    }
     for warning in &view.warnings {
         output::line(format_args!("WARNING: {warning}"))?;
     }
