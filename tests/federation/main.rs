@@ -18,5 +18,6 @@ mod peering;
 mod policy;
 mod private_query;
 mod revocation;
+mod roster;
 mod scale;
 mod transient;

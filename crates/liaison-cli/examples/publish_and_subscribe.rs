@@ -49,6 +49,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             draft: Some(draft),
             recipients: vec![env("LIAISON_TO", "DE-BKA")],
             to_all_allowed: false,
+            to_group: String::new(),
         })
         .await?
         .into_inner();

@@ -24,13 +24,16 @@ where
     PossibleValuesParser::new(names).try_map(|name| name.parse::<T>())
 }
 
-/// A recipient on `--to`: a partner, or `auto` for every partner the policy allows.
+/// A recipient on `--to`: a partner, a policy group (lowercase, e.g. `jit-alpha`), or
+/// `auto` for every partner the policy allows.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Recipient {
     /// Every partner whose sharing policy allows the bulletin.
     Auto,
     /// This partner.
     Agency(AgencyId),
+    /// The members of this policy group that the policy allows.
+    Group(String),
 }
 
 impl FromStr for Recipient {
@@ -38,6 +41,8 @@ impl FromStr for Recipient {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         if s == "auto" {
             Ok(Recipient::Auto)
+        } else if liaison_core::policy::is_group_name(s) {
+            Ok(Recipient::Group(s.to_owned()))
         } else {
             s.parse().map(Recipient::Agency)
         }
@@ -91,6 +96,10 @@ pub enum Command {
     /// Show or export this agency's identity.
     #[command(subcommand)]
     Identity(IdentityCommand),
+    /// Federation rosters: a coordinator signs the members of a joint operation; each
+    /// member imports the roster after checking one fingerprint.
+    #[command(subcommand)]
+    Roster(RosterCommand),
     /// Inspect the tamper-evident log.
     #[command(subcommand)]
     Log(LogCommand),
@@ -284,6 +293,12 @@ pub enum Command {
         /// during, then the drain when it returns.
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
         partner_down: Option<u64>,
+        /// Instead of the throughput runs: a joint operation of N agencies (31: one
+        /// coordinator and 30 partners), each a `liaison run` process, onboarded by one
+        /// signed roster; set-up time, one to all, all to all, a member killed and
+        /// restarted, memory per node.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(3..=256))]
+        federation: Option<u64>,
     },
     /// Three agencies on this machine exchanging bulletins, with no set-up.
     #[command(
@@ -415,20 +430,32 @@ pub enum KeyCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum PolicyCommand {
-    /// The policy in force, partner by partner.
-    #[command(after_help = "Example:\n  liaison policy show --data-dir /var/lib/liaison")]
+    /// The policy in force, partner by partner; with PARTNER, each of its effective
+    /// rules and the table that sets it.
+    #[command(
+        after_help = "Examples:\n  liaison policy show --data-dir /var/lib/liaison\n  liaison policy show DE-BKA --data-dir /var/lib/liaison"
+    )]
     Show {
+        /// One partner's effective rules.
+        partner: Option<AgencyId>,
         #[command(flatten)]
         dir: DataDir,
         /// Print JSON.
         #[arg(long)]
         json: bool,
     },
-    /// Validate a policy file before installing it (no node needed).
-    #[command(after_help = "Example:\n  liaison policy check ./policy.toml")]
+    /// Validate a policy file before installing it (no node needed); with
+    /// --data-dir, also against that node: partners it names that are not imported,
+    /// groups drawn from its rosters.
+    #[command(
+        after_help = "Examples:\n  liaison policy check ./policy.toml\n  liaison policy check ./policy.toml --data-dir /var/lib/liaison"
+    )]
     Check {
         /// The file.
         file: PathBuf,
+        /// The node to check it against.
+        #[arg(long, env = "LIAISON_DATA_DIR", value_name = "DIR")]
+        data_dir: Option<PathBuf>,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -790,6 +817,93 @@ pub enum BulletinCommand {
     Show {
         /// The bulletin id.
         id: BulletinId,
+        #[command(flatten)]
+        dir: DataDir,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RosterCommand {
+    /// Write a draft roster listing the agencies whose identity bundles are given (no
+    /// node needed). Compare each fingerprint `roster show` lists with its agency
+    /// before signing.
+    #[command(
+        after_help = "Example:\n  liaison roster create --operation jit-alpha --coordinator NL-NP --roster-version 1 --valid-days 90 --out jit-alpha.draft bundles/*.bundle"
+    )]
+    Create {
+        /// The operation's name (lowercase, digits, '-'), e.g. jit-alpha.
+        #[arg(long)]
+        operation: String,
+        /// The agency that will sign it.
+        #[arg(long, value_name = "AGENCY_ID")]
+        coordinator: AgencyId,
+        /// The roster's version: higher than any version the members hold.
+        #[arg(long, value_name = "N", default_value_t = 1)]
+        roster_version: u64,
+        /// How many days members may import it.
+        #[arg(long, default_value_t = 90, value_parser = clap::value_parser!(u32).range(1..=3650))]
+        valid_days: u32,
+        /// Where to write the draft.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// The members' identity bundles (`liaison identity export`), the
+        /// coordinator's own included if it takes part.
+        #[arg(required = true, value_name = "BUNDLE")]
+        bundles: Vec<PathBuf>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Sign a draft roster with this node's root key: this node is the coordinator.
+    #[command(
+        after_help = "Example:\n  liaison roster sign jit-alpha.draft --out jit-alpha.roster --data-dir /var/lib/liaison\nThen send the roster to every member and read them your fingerprint (`liaison identity show`) over a trusted channel."
+    )]
+    Sign {
+        /// The draft (`roster create`).
+        draft: PathBuf,
+        /// Where to write the signed roster.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        #[command(flatten)]
+        dir: DataDir,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a roster file, signed or draft: operation, version, validity, members with
+    /// their fingerprints (no node needed).
+    #[command(after_help = "Example:\n  liaison roster show jit-alpha.roster")]
+    Show {
+        /// The roster file.
+        file: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Import a roster signed by the coordinator whose root-key fingerprint you were
+    /// given over a trusted channel: adds its members as partners, updates them, and
+    /// retires those an earlier version listed and this one does not.
+    #[command(
+        after_help = "Example:\n  liaison roster import jit-alpha.roster --fingerprint 'ABCD-EFGH-...' --data-dir /var/lib/liaison\nPartners added per pair (`peer add`) are kept as they are."
+    )]
+    Import {
+        /// The signed roster.
+        file: PathBuf,
+        /// The coordinator's root-key fingerprint, as it read it to you.
+        #[arg(long, value_name = "FP")]
+        fingerprint: String,
+        #[command(flatten)]
+        dir: DataDir,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The rosters imported on this node.
+    #[command(after_help = "Example:\n  liaison roster list --data-dir /var/lib/liaison")]
+    List {
         #[command(flatten)]
         dir: DataDir,
         /// Print JSON.

@@ -24,9 +24,10 @@ mod output;
 
 use cli::{
     AttachmentCommand, BulletinCommand, Cli, ClientCommand, Command, IdentityCommand, KeyCommand,
-    LogCommand, PeerCommand, PolicyCommand, Recipient,
+    LogCommand, PeerCommand, PolicyCommand, Recipient, RosterCommand,
 };
-use commands::{bulletins, clients, keys, log, node, peers, policy, status};
+use commands::{bulletins, clients, keys, log, node, peers, policy, roster, status};
+use liaison_node::ops::roster::RosterSpec;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -79,6 +80,7 @@ fn run(command: Command) -> Result<()> {
         }
         Command::Run { dir } => node::run(&dir.data_dir),
         Command::Peer(command) => peer(command),
+        Command::Roster(command) => roster_command(command),
         Command::Bulletin(command) => bulletin(command),
         Command::Client(command) => client(command),
         Command::Policy(command) => policy_command(command),
@@ -210,7 +212,9 @@ fn run(command: Command) -> Result<()> {
             catch_up,
             log_size,
             partner_down,
+            federation,
         } => bench::run(bench::BenchOptions {
+            federation: federation.map(|n| n as usize),
             catch_up: catch_up.map(|n| n as usize),
             log_size,
             partner_down: partner_down.map(|n| n as usize),
@@ -333,14 +337,19 @@ fn bulletin(command: BulletinCommand) -> Result<()> {
 
 /// `--to auto` alone, or partners.
 fn recipients(to: Vec<Recipient>) -> Result<Recipients> {
-    if to == [Recipient::Auto] {
-        return Ok(Recipients::AllAllowed);
+    match to.as_slice() {
+        [Recipient::Auto] => return Ok(Recipients::AllAllowed),
+        [Recipient::Group(name)] => return Ok(Recipients::Group(name.clone())),
+        _ => {}
     }
     to.into_iter()
         .map(|r| match r {
             Recipient::Agency(agency) => Ok(agency),
             Recipient::Auto => Err(anyhow::anyhow!(
                 "--to auto sends to every partner the policy allows; do not combine it with named partners"
+            )),
+            Recipient::Group(name) => Err(anyhow::anyhow!(
+                "--to {name} sends to a policy group; name one group alone, or partners"
             )),
         })
         .collect::<Result<Vec<_>>>()
@@ -361,10 +370,52 @@ fn client(command: ClientCommand) -> Result<()> {
     }
 }
 
+fn roster_command(command: RosterCommand) -> Result<()> {
+    match command {
+        RosterCommand::Create {
+            operation,
+            coordinator,
+            roster_version,
+            valid_days,
+            out,
+            bundles,
+            json,
+        } => {
+            let spec = RosterSpec {
+                operation,
+                coordinator,
+                version: roster_version,
+                valid_days,
+            };
+            roster::create(spec, &bundles, &out, json)
+        }
+        RosterCommand::Sign {
+            draft,
+            out,
+            dir,
+            json,
+        } => roster::sign(&dir.data_dir, &draft, &out, json),
+        RosterCommand::Show { file, json } => roster::show(&file, json),
+        RosterCommand::Import {
+            file,
+            fingerprint,
+            dir,
+            json,
+        } => roster::import(&dir.data_dir, &file, fingerprint, json),
+        RosterCommand::List { dir, json } => roster::list(&dir.data_dir, json),
+    }
+}
+
 fn policy_command(command: PolicyCommand) -> Result<()> {
     match command {
-        PolicyCommand::Show { dir, json } => policy::show(&dir.data_dir, json),
-        PolicyCommand::Check { file, json } => policy::check(&file, json),
+        PolicyCommand::Show { partner, dir, json } => {
+            policy::show(&dir.data_dir, partner.as_ref(), json)
+        }
+        PolicyCommand::Check {
+            file,
+            data_dir,
+            json,
+        } => policy::check(&file, data_dir.as_deref(), json),
         PolicyCommand::Explain {
             dir,
             to,

@@ -34,6 +34,8 @@ pub mod domain {
     pub const EPOCH_WRAP: &[u8] = b"liaison/v2/content-key\0";
     /// Identity documents, signed by the agency root.
     pub const IDENTITY: &[u8] = b"liaison/v1/identity\0";
+    /// Federation rosters, signed by a joint operation's coordinator.
+    pub const ROSTER: &[u8] = b"liaison/v1/roster\0";
     /// Receipts.
     pub const RECEIPT: &[u8] = b"liaison/v1/receipt\0";
     /// A receipt signed in a batch, as a Merkle leaf.

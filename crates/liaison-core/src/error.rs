@@ -88,6 +88,13 @@ pub enum Error {
     /// The identity document's signature does not verify under the root key it carries.
     #[error("identity document signature does not verify")]
     BadIdentitySignature,
+    /// A federation roster's signature does not verify under its coordinator's root
+    /// key: altered after signing, or signed by someone else.
+    #[error("the roster's signature does not verify under the root key of {coordinator}")]
+    BadRosterSignature {
+        /// The coordinator the roster names.
+        coordinator: AgencyId,
+    },
     /// The origin's identity document is not valid yet: its validity starts after this
     /// node's clock. Usually clock skew between the two nodes; retried, not final.
     #[error("identity of {origin} is not valid yet (valid from {not_before}, now is {now})")]

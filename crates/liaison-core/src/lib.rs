@@ -52,6 +52,7 @@ pub mod private_query;
 pub mod recall;
 pub mod receipt;
 pub mod release;
+pub mod roster;
 pub mod selector;
 pub mod tls;
 

@@ -34,3 +34,9 @@ pub const MAX_NODE_CERTIFICATES: usize = 4;
 /// a clock slightly ahead is not an attack. A larger skew is a transient rejection
 /// (retried), never a final one.
 pub const CLOCK_LEEWAY_MS: i64 = 5 * 60 * 1000;
+
+/// Largest federation roster file accepted (its members' bundles included).
+pub const MAX_ROSTER_BYTES: usize = 8 * 1024 * 1024;
+
+/// Most members a federation roster may list.
+pub const MAX_ROSTER_MEMBERS: usize = 256;

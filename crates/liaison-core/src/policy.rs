@@ -53,9 +53,24 @@ pub struct PartnerRules {
     pub query_received: bool,
     /// Private queries answered for it per UTC day.
     pub queries_per_day: u32,
+    /// The groups it belongs to.
+    pub groups: Vec<String>,
+    /// For each rule set by a table, that table (`partners.X`, `groups.NAME`,
+    /// `defaults`); a rule not listed takes its built-in default.
+    pub sources: BTreeMap<&'static str, String>,
+    /// Its own table's name (`partners.X`), where an unset rule would be set.
+    own: String,
 }
 
 impl PartnerRules {
+    /// The rule's full name for a decision: the table that set `field`, or the
+    /// partner's own table when none did (`groups.jit-alpha.max_send_tlp`,
+    /// `partners.DE-BKA.send`).
+    pub fn rule(&self, field: &str) -> String {
+        let table = self.sources.get(field).unwrap_or(&self.own);
+        format!("{table}.{field}")
+    }
+
     /// Whether this partner may ask about a selector of `kind` in a bulletin of
     /// `category`; `own` says whether this agency originated the bulletin.
     pub fn may_query(&self, kind: &str, category: &str, own: bool) -> bool {
@@ -72,12 +87,16 @@ impl PartnerRules {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Policy {
     partners: BTreeMap<AgencyId, PartnerRules>,
+    groups: BTreeMap<String, Group>,
     /// Handling codes by which an originator keeps control: a bulletin carrying one is
     /// never forwarded without the originator's release.
     originator_control: Vec<HandlingCode>,
     /// How long bulletins are kept, by category.
     retention: Retention,
     version: String,
+    /// The text it was parsed from (empty for [`Policy::deny_all`]), to resolve again
+    /// when a roster's members change.
+    text: String,
 }
 
 /// How long this node keeps bulletins (sent and received) before their payload is
@@ -166,8 +185,11 @@ struct RawPolicy {
     handling: RawHandling,
     #[serde(default)]
     retention: RawRetention,
+    defaults: Option<toml::Spanned<RawSection>>,
     #[serde(default)]
-    partners: BTreeMap<toml::Spanned<String>, toml::Spanned<RawPartner>>,
+    groups: BTreeMap<toml::Spanned<String>, toml::Spanned<RawSection>>,
+    #[serde(default)]
+    partners: BTreeMap<toml::Spanned<String>, toml::Spanned<RawSection>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -185,36 +207,45 @@ struct RawRetention {
     categories: BTreeMap<String, u32>,
 }
 
-#[derive(Debug, Deserialize)]
+/// One `[defaults]`, `[groups.NAME]` or `[partners.AGENCY]` table: every rule
+/// optional (the most specific table that sets a rule wins), plus a group's members.
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawPartner {
-    #[serde(default)]
-    send: Vec<toml::Spanned<String>>,
-    #[serde(default)]
-    receive: Vec<toml::Spanned<String>>,
-    max_send_tlp: toml::Spanned<String>,
-    #[serde(default)]
-    accept_handling: Vec<toml::Spanned<String>>,
-    #[serde(default)]
-    forward_to: Vec<toml::Spanned<String>>,
-    #[serde(default = "default_rate")]
-    max_receive_per_minute: u32,
-    #[serde(default)]
-    query_kinds: Vec<toml::Spanned<String>>,
+struct RawSection {
+    members: Option<Vec<toml::Spanned<String>>>,
+    roster: Option<toml::Spanned<String>>,
+    send: Option<Vec<toml::Spanned<String>>>,
+    receive: Option<Vec<toml::Spanned<String>>>,
+    max_send_tlp: Option<toml::Spanned<String>>,
+    accept_handling: Option<Vec<toml::Spanned<String>>>,
+    forward_to: Option<Vec<toml::Spanned<String>>>,
+    max_receive_per_minute: Option<u32>,
+    query_kinds: Option<Vec<toml::Spanned<String>>>,
     query_categories: Option<Vec<toml::Spanned<String>>>,
-    #[serde(default)]
-    query_received: bool,
-    #[serde(default = "default_queries_per_day")]
-    queries_per_day: u32,
+    query_received: Option<bool>,
+    queries_per_day: Option<u32>,
 }
 
-fn default_queries_per_day() -> u32 {
-    100
+/// The rules one table sets, validated; `None` where it says nothing.
+#[derive(Debug, Default, Clone)]
+struct SectionRules {
+    send: Option<Vec<String>>,
+    receive: Option<Vec<String>>,
+    max_send_tlp: Option<Tlp>,
+    accept_handling: Option<Vec<HandlingCode>>,
+    forward_to: Option<Vec<String>>,
+    max_receive_per_minute: Option<u32>,
+    query_kinds: Option<Vec<String>>,
+    query_categories: Option<Vec<String>>,
+    query_received: Option<bool>,
+    queries_per_day: Option<u32>,
 }
 
-fn default_rate() -> u32 {
-    600
-}
+/// Private queries answered per partner per day unless a table says otherwise.
+pub const DEFAULT_QUERIES_PER_DAY: u32 = 100;
+
+/// Bulletins per minute accepted from a partner unless a table says otherwise.
+pub const DEFAULT_RECEIVE_PER_MINUTE: u32 = 600;
 
 fn line_of(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())]
@@ -226,6 +257,17 @@ fn line_of(text: &str, offset: usize) -> usize {
 
 fn category_prefix_ok(prefix: &str) -> bool {
     prefix == "*" || prefix.parse::<crate::ids::Category>().is_ok()
+}
+
+/// Whether `name` can name a group: lowercase letters, digits and `-`, 1 to 64, not
+/// `auto` (which `--to` reserves). Agency ids are uppercase, so the two never meet.
+pub fn is_group_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name != "auto"
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !name.starts_with('-')
 }
 
 /// Where in the policy text a value sits, for errors that name line and field.
@@ -277,80 +319,290 @@ impl Located<'_> {
             .collect()
     }
 
-    /// One `[partners.X]` section, validated.
-    fn partner(
+    /// The rules one table (`name`: `defaults`, `groups.X` or `partners.X`) sets,
+    /// each validated; an error names its line and field.
+    fn section(
         &self,
-        agency: &AgencyId,
-        section: std::ops::Range<usize>,
-        r: RawPartner,
-    ) -> Result<PartnerRules, Malformed> {
-        let field = |f: &str| format!("partners.{agency}.{f}");
+        name: &str,
+        span: std::ops::Range<usize>,
+        r: RawSection,
+    ) -> Result<SectionRules, Malformed> {
+        let field = |f: &str| format!("{name}.{f}");
         let prefix = "a category prefix (dotted lowercase, or \"*\")";
-        let query_categories = match r.query_categories {
-            Some(list) => {
-                self.check_each(list, &field("query_categories"), category_prefix_ok, prefix)?
-            }
-            None => r.send.iter().map(|s| s.get_ref().clone()).collect(),
+        let prefixes = |list: Option<Vec<toml::Spanned<String>>>, f: &str| {
+            list.map(|l| self.check_each(l, &field(f), category_prefix_ok, prefix))
+                .transpose()
         };
-        let query_kinds = self.check_each(
-            r.query_kinds,
-            &field("query_kinds"),
-            |k| k == "*" || crate::selector::KINDS.contains(&k),
-            &format!(
-                "a selector kind ({}) or \"*\"",
-                crate::selector::KINDS.join(", ")
-            ),
-        )?;
-        let send = self.check_each(r.send, &field("send"), category_prefix_ok, prefix)?;
-        let receive = self.check_each(r.receive, &field("receive"), category_prefix_ok, prefix)?;
-        let max_send_tlp = r.max_send_tlp.get_ref().parse().map_err(|e: Malformed| {
-            Malformed::new(
-                self.at(r.max_send_tlp.span(), &field("max_send_tlp")),
-                e.problem,
-            )
-        })?;
-        let accept_handling = self.parse_each(r.accept_handling, &field("accept_handling"))?;
-        let forward_to = self.check_each(
-            r.forward_to,
-            &field("forward_to"),
-            |t| t == "*" || t.parse::<AgencyId>().is_ok(),
-            "an agency id or \"*\"",
-        )?;
-        if r.max_receive_per_minute == 0 {
+        let kinds = format!(
+            "a selector kind ({}) or \"*\"",
+            crate::selector::KINDS.join(", ")
+        );
+        if r.max_receive_per_minute == Some(0) {
             return Err(Malformed::new(
-                self.at(section, &field("max_receive_per_minute")),
+                self.at(span, &field("max_receive_per_minute")),
                 "must be at least 1 (remove the partner to accept nothing)",
             ));
         }
-        Ok(PartnerRules {
-            send,
-            receive,
-            max_send_tlp,
-            accept_handling,
-            forward_to,
+        Ok(SectionRules {
+            send: prefixes(r.send, "send")?,
+            receive: prefixes(r.receive, "receive")?,
+            query_categories: prefixes(r.query_categories, "query_categories")?,
+            query_kinds: r
+                .query_kinds
+                .map(|l| {
+                    self.check_each(
+                        l,
+                        &field("query_kinds"),
+                        |k| k == "*" || crate::selector::KINDS.contains(&k),
+                        &kinds,
+                    )
+                })
+                .transpose()?,
+            max_send_tlp: r
+                .max_send_tlp
+                .map(|tlp| {
+                    tlp.get_ref().parse().map_err(|e: Malformed| {
+                        Malformed::new(self.at(tlp.span(), &field("max_send_tlp")), e.problem)
+                    })
+                })
+                .transpose()?,
+            accept_handling: r
+                .accept_handling
+                .map(|l| self.parse_each(l, &field("accept_handling")))
+                .transpose()?,
+            forward_to: r
+                .forward_to
+                .map(|l| {
+                    self.check_each(
+                        l,
+                        &field("forward_to"),
+                        |t| t == "*" || t.parse::<AgencyId>().is_ok(),
+                        "an agency id or \"*\"",
+                    )
+                })
+                .transpose()?,
             max_receive_per_minute: r.max_receive_per_minute,
-            query_kinds,
-            query_categories,
             query_received: r.query_received,
             queries_per_day: r.queries_per_day,
+        })
+    }
+
+    /// Refuses `members`/`roster` in a table that is not a group.
+    fn no_members(
+        &self,
+        name: &str,
+        span: std::ops::Range<usize>,
+        r: &RawSection,
+    ) -> Result<(), Malformed> {
+        if r.members.is_some() || r.roster.is_some() {
+            return Err(Malformed::new(
+                self.at(span, name),
+                "members and roster belong in a [groups.NAME] table",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A named set of partners sharing rules (`[groups.NAME]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Group {
+    /// Its members: those listed, and those of its roster as imported here.
+    pub members: Vec<AgencyId>,
+    /// The roster (operation name) whose members belong to the group, if any.
+    pub roster: Option<String>,
+}
+
+/// The members of each roster imported on a node, by operation name, with the
+/// roster's version: what `[groups.X] roster = "OPERATION"` draws on.
+pub type RosterMembers = BTreeMap<String, (u64, Vec<AgencyId>)>;
+
+/// One partner's rules picked from its tables, most specific first.
+struct Layers<'a> {
+    agency: &'a AgencyId,
+    /// `(table name, its rules)`: the partner's own, then each of its groups, then
+    /// `[defaults]`.
+    tables: Vec<(String, &'a SectionRules)>,
+}
+
+impl Layers<'_> {
+    /// The value the most specific table sets for one rule, and that table's name;
+    /// refuses two groups setting it when the partner's own table does not decide.
+    fn pick<T: Clone + PartialEq>(
+        &self,
+        sources: &mut BTreeMap<&'static str, String>,
+        field: &'static str,
+        get: impl Fn(&SectionRules) -> Option<&T>,
+    ) -> Result<Option<T>, Malformed> {
+        let mut set = self
+            .tables
+            .iter()
+            .filter_map(|(name, rules)| get(rules).map(|v| (v, name)));
+        let Some((value, name)) = set.next() else {
+            return Ok(None);
+        };
+        if name.starts_with("groups.")
+            && let Some((_, other)) = set.find(|(v, n)| n.starts_with("groups.") && *v != value)
+        {
+            return Err(Malformed::new(
+                format!("partners.{}.{field}", self.agency),
+                format!(
+                    "{} is in {name} and {other}, which set {field} differently: set it in [partners.{}]",
+                    self.agency, self.agency
+                ),
+            ));
+        }
+        sources.insert(field, name.clone());
+        Ok(Some(value.clone()))
+    }
+
+    /// The partner's effective rules, each with the table it came from.
+    fn resolve(&self, groups: Vec<String>) -> Result<PartnerRules, Malformed> {
+        let own = format!("partners.{}", self.agency);
+        let mut sources = BTreeMap::new();
+        let s = &mut sources;
+        let send = self.pick(s, "send", |r| r.send.as_ref())?;
+        let receive = self.pick(s, "receive", |r| r.receive.as_ref())?;
+        let max_send_tlp = self.pick(s, "max_send_tlp", |r| r.max_send_tlp.as_ref())?;
+        let accept_handling = self.pick(s, "accept_handling", |r| r.accept_handling.as_ref())?;
+        let forward_to = self.pick(s, "forward_to", |r| r.forward_to.as_ref())?;
+        let max_receive_per_minute = self.pick(s, "max_receive_per_minute", |r| {
+            r.max_receive_per_minute.as_ref()
+        })?;
+        let query_kinds = self.pick(s, "query_kinds", |r| r.query_kinds.as_ref())?;
+        let query_categories = self.pick(s, "query_categories", |r| r.query_categories.as_ref())?;
+        let query_received = self.pick(s, "query_received", |r| r.query_received.as_ref())?;
+        let queries_per_day = self.pick(s, "queries_per_day", |r| r.queries_per_day.as_ref())?;
+        let Some(max_send_tlp) = max_send_tlp else {
+            return Err(Malformed::new(
+                format!("{own}.max_send_tlp"),
+                format!(
+                    "not set for {} in [{own}], its groups or [defaults]",
+                    self.agency
+                ),
+            ));
+        };
+        let send = send.unwrap_or_default();
+        if query_categories.is_none()
+            && let Some(source) = sources.get("send").cloned()
+        {
+            sources.insert("query_categories", source);
+        }
+        Ok(PartnerRules {
+            query_categories: query_categories.unwrap_or_else(|| send.clone()),
+            send,
+            receive: receive.unwrap_or_default(),
+            max_send_tlp,
+            accept_handling: accept_handling.unwrap_or_default(),
+            forward_to: forward_to.unwrap_or_default(),
+            max_receive_per_minute: max_receive_per_minute.unwrap_or(DEFAULT_RECEIVE_PER_MINUTE),
+            query_kinds: query_kinds.unwrap_or_default(),
+            query_received: query_received.unwrap_or(false),
+            queries_per_day: queries_per_day.unwrap_or(DEFAULT_QUERIES_PER_DAY),
+            groups,
+            sources,
+            own,
         })
     }
 }
 
 impl Policy {
-    /// Parses and validates policy text. Errors name the line and the field.
+    /// Parses and validates policy text, with no roster imported (groups drawn from a
+    /// roster are empty). Errors name the line and the field.
     pub fn parse(text: &str) -> Result<Self, Malformed> {
+        Self::parse_with_rosters(text, &RosterMembers::new())
+    }
+
+    /// Parses and validates policy text; a group naming a roster takes the members
+    /// `rosters` lists for it. Errors name the line and the field.
+    pub fn parse_with_rosters(text: &str, rosters: &RosterMembers) -> Result<Self, Malformed> {
         let raw: RawPolicy = toml::from_str(text).map_err(|e| {
             let line = e.span().map_or(0, |s| line_of(text, s.start));
             Malformed::new(format!("policy line {line}"), e.message().to_owned())
         })?;
         let located = Located { text };
-        let mut partners = BTreeMap::new();
-        for (name, rules) in raw.partners {
+        let defaults = match raw.defaults {
+            Some(section) => {
+                let span = section.span();
+                let section = section.into_inner();
+                located.no_members("defaults", span.clone(), &section)?;
+                located.section("defaults", span, section)?
+            }
+            None => SectionRules::default(),
+        };
+        let mut groups = BTreeMap::new();
+        let mut group_rules = BTreeMap::new();
+        let mut version_input = text.as_bytes().to_vec();
+        for (name, section) in raw.groups {
+            if !is_group_name(name.get_ref()) {
+                return Err(Malformed::new(
+                    located.at(name.span(), "groups"),
+                    format!(
+                        "{:?} is not a group name (lowercase letters, digits and '-'; not \"auto\")",
+                        name.get_ref()
+                    ),
+                ));
+            }
+            let span = section.span();
+            let mut section = section.into_inner();
+            let table = format!("groups.{}", name.get_ref());
+            let mut members = located.parse_each::<AgencyId>(
+                section.members.take().unwrap_or_default(),
+                &format!("{table}.members"),
+            )?;
+            let roster = section.roster.take().map(toml::Spanned::into_inner);
+            if let Some(operation) = &roster
+                && let Some((version, listed)) = rosters.get(operation)
+            {
+                members.extend(listed.iter().cloned());
+                version_input.extend(format!("\0roster {operation} {version}").bytes());
+            }
+            members.sort();
+            members.dedup();
+            group_rules.insert(
+                name.get_ref().clone(),
+                located.section(&table, span, section)?,
+            );
+            groups.insert(name.into_inner(), Group { members, roster });
+        }
+        let mut own_rules = BTreeMap::new();
+        for (name, section) in raw.partners {
             let agency: AgencyId = name.get_ref().parse().map_err(|e: Malformed| {
                 Malformed::new(located.at(name.span(), "partners"), e.problem)
             })?;
-            let rules = located.partner(&agency, name.span(), rules.into_inner())?;
+            let span = section.span();
+            let section = section.into_inner();
+            let table = format!("partners.{agency}");
+            located.no_members(&table, span.clone(), &section)?;
+            own_rules.insert(agency, located.section(&table, span, section)?);
+        }
+        let mut named: BTreeMap<AgencyId, Vec<String>> = own_rules
+            .keys()
+            .map(|agency| (agency.clone(), Vec::new()))
+            .collect();
+        for (name, group) in &groups {
+            for member in &group.members {
+                named.entry(member.clone()).or_default().push(name.clone());
+            }
+        }
+        let none = SectionRules::default();
+        let mut partners = BTreeMap::new();
+        for (agency, in_groups) in named {
+            let mut tables = vec![(
+                format!("partners.{agency}"),
+                own_rules.get(&agency).unwrap_or(&none),
+            )];
+            for group in &in_groups {
+                if let Some(rules) = group_rules.get(group) {
+                    tables.push((format!("groups.{group}"), rules));
+                }
+            }
+            tables.push(("defaults".to_owned(), &defaults));
+            let rules = Layers {
+                agency: &agency,
+                tables,
+            }
+            .resolve(in_groups)?;
             partners.insert(agency, rules);
         }
         let originator_control = located.parse_each(
@@ -379,12 +631,14 @@ impl Policy {
                 })?;
             }
         }
-        let digest = crypto::sha256(text.as_bytes());
+        let digest = crypto::sha256(&version_input);
         Ok(Self {
             partners,
+            groups,
             originator_control,
             retention,
             version: data_encoding::HEXLOWER.encode(&digest[..8]),
+            text: text.to_owned(),
         })
     }
 
@@ -392,10 +646,23 @@ impl Policy {
     pub fn deny_all() -> Self {
         Self {
             partners: BTreeMap::new(),
+            groups: BTreeMap::new(),
             originator_control: Vec::new(),
             retention: Retention::default(),
             version: "deny-all".into(),
+            text: String::new(),
         }
+    }
+
+    /// The same policy text resolved against other roster memberships (after a roster
+    /// import): groups drawing on a roster take its members now.
+    ///
+    /// Errors: [`Malformed`] if a new member's rules conflict (two groups disagree).
+    pub fn with_rosters(&self, rosters: &RosterMembers) -> Result<Self, Malformed> {
+        if self.version == "deny-all" {
+            return Ok(self.clone());
+        }
+        Self::parse_with_rosters(&self.text, rosters)
     }
 
     /// The version: the first 16 hex digits of the file's SHA-256.
@@ -434,14 +701,16 @@ impl Policy {
         if !travels.is_allowed() {
             return travels;
         }
+        let origin_rules = self.partners.get(origin);
         let allowed_by_origin = released
-            || self
-                .partners
-                .get(origin)
+            || origin_rules
                 .is_some_and(|r| r.forward_to.iter().any(|t| t == "*" || t == to.as_str()));
         if !allowed_by_origin {
             return Decision::Denied {
-                rule: format!("partners.{origin}.forward_to"),
+                rule: origin_rules.map_or_else(
+                    || format!("partners.{origin}.forward_to"),
+                    |r| r.rule("forward_to"),
+                ),
                 reason: format!(
                     "bulletins from {origin} may not be forwarded to {to} (a release grant from {origin} would allow it)"
                 ),
@@ -526,7 +795,12 @@ impl Policy {
         self.ingress(forwarder, marking)
     }
 
-    /// Every partner the policy names.
+    /// Every group, by name.
+    pub fn groups(&self) -> &BTreeMap<String, Group> {
+        &self.groups
+    }
+
+    /// Every partner the policy names (in a `[partners.X]` table or a group).
     pub fn partners(&self) -> impl Iterator<Item = (&AgencyId, &PartnerRules)> {
         self.partners.iter()
     }
@@ -536,25 +810,24 @@ impl Policy {
         let Some(rules) = self.partners.get(partner) else {
             return not_in_policy(partner);
         };
-        let base = format!("partners.{partner}");
         if marking.tlp > rules.max_send_tlp {
             return Decision::Denied {
-                rule: format!("{base}.max_send_tlp"),
+                rule: rules.rule("max_send_tlp"),
                 reason: format!(
                     "{} is above the {} allowed for {partner}",
                     marking.tlp, rules.max_send_tlp
                 ),
             };
         }
-        if let Some(denied) = handling_denied(&base, partner, rules, marking) {
+        if let Some(denied) = handling_denied(partner, rules, marking) {
             return denied;
         }
         match rules.send.iter().find(|p| marking.category.is_under(p)) {
             Some(prefix) => Decision::Allowed {
-                rule: format!("{base}.send[{prefix:?}]"),
+                rule: format!("{}[{prefix:?}]", rules.rule("send")),
             },
             None => Decision::Denied {
-                rule: format!("{base}.send"),
+                rule: rules.rule("send"),
                 reason: format!(
                     "category {} is not among those sent to {partner}",
                     marking.category
@@ -568,16 +841,15 @@ impl Policy {
         let Some(rules) = self.partners.get(partner) else {
             return not_in_policy(partner);
         };
-        let base = format!("partners.{partner}");
-        if let Some(denied) = handling_denied(&base, partner, rules, marking) {
+        if let Some(denied) = handling_denied(partner, rules, marking) {
             return denied;
         }
         match rules.receive.iter().find(|p| marking.category.is_under(p)) {
             Some(prefix) => Decision::Allowed {
-                rule: format!("{base}.receive[{prefix:?}]"),
+                rule: format!("{}[{prefix:?}]", rules.rule("receive")),
             },
             None => Decision::Denied {
-                rule: format!("{base}.receive"),
+                rule: rules.rule("receive"),
                 reason: format!(
                     "category {} is not accepted from {partner}",
                     marking.category
@@ -595,7 +867,6 @@ fn not_in_policy(partner: &AgencyId) -> Decision {
 }
 
 fn handling_denied(
-    base: &str,
     partner: &AgencyId,
     rules: &PartnerRules,
     marking: &Marking,
@@ -605,7 +876,7 @@ fn handling_denied(
         .iter()
         .find(|code| !rules.accept_handling.contains(code))
         .map(|code| Decision::Denied {
-            rule: format!("{base}.accept_handling"),
+            rule: rules.rule("accept_handling"),
             reason: format!("handling code {code} is not agreed with {partner}"),
         })
 }
@@ -733,6 +1004,128 @@ max_send_tlp = "green"
                 .unwrap_err()
                 .field
                 .starts_with("policy line 8")
+        );
+    }
+
+    const GROUPED: &str = r#"
+[defaults]
+receive = ["trafficking"]
+max_send_tlp = "green"
+accept_handling = ["H2"]
+
+[groups.jit-alpha]
+members = ["DE-BKA", "FR-OCRTEH"]
+roster = "alpha"
+send = ["trafficking"]
+max_send_tlp = "amber"
+
+[groups.eu]
+members = ["DE-BKA", "IT-DCSA"]
+forward_to = ["*"]
+
+[partners.DE-BKA]
+max_send_tlp = "red"
+"#;
+
+    #[test]
+    fn groups_and_defaults_resolve_per_field_and_decisions_name_the_table() {
+        let rosters: RosterMembers = [(
+            "alpha".to_owned(),
+            (
+                3,
+                vec!["ES-CNP".parse().unwrap(), "DE-BKA".parse().unwrap()],
+            ),
+        )]
+        .into();
+        let p = Policy::parse_with_rosters(GROUPED, &rosters).unwrap();
+        let agency = |a: &str| a.parse::<AgencyId>().unwrap();
+        let names: Vec<&str> = p.partners().map(|(a, _)| a.as_str()).collect();
+        assert_eq!(names, ["DE-BKA", "ES-CNP", "FR-OCRTEH", "IT-DCSA"]);
+        assert_eq!(
+            p.groups()["jit-alpha"].members,
+            [agency("DE-BKA"), agency("ES-CNP"), agency("FR-OCRTEH")]
+        );
+        let m = marking("trafficking.persons", "amber", &[]);
+        // ES-CNP is in the group only through the roster: the group's send and TLP.
+        assert_eq!(
+            p.egress(&agency("ES-CNP"), &m).rule(),
+            r#"groups.jit-alpha.send["trafficking"]"#
+        );
+        // IT-DCSA: no send anywhere for it; the TLP from [defaults] refuses first.
+        assert_eq!(
+            p.egress(&agency("IT-DCSA"), &m).rule(),
+            "defaults.max_send_tlp"
+        );
+        assert_eq!(
+            p.egress(&agency("IT-DCSA"), &marking("trafficking", "green", &[]))
+                .rule(),
+            "partners.IT-DCSA.send"
+        );
+        // The partner's own table wins over its group's.
+        let de = p.partner(&agency("DE-BKA")).unwrap();
+        assert_eq!(de.max_send_tlp, Tlp::Red);
+        assert_eq!(de.rule("max_send_tlp"), "partners.DE-BKA.max_send_tlp");
+        assert_eq!(de.rule("forward_to"), "groups.eu.forward_to");
+        assert_eq!(de.rule("receive"), "defaults.receive");
+        assert_eq!(de.groups, ["eu", "jit-alpha"]);
+        assert_eq!(
+            p.ingress(
+                &agency("FR-OCRTEH"),
+                &marking("trafficking", "red", &["H3"])
+            )
+            .rule(),
+            "defaults.accept_handling"
+        );
+        // The roster's version is part of the policy's.
+        let mut newer = rosters.clone();
+        newer.get_mut("alpha").unwrap().0 = 4;
+        assert_ne!(
+            p.version(),
+            Policy::parse_with_rosters(GROUPED, &newer)
+                .unwrap()
+                .version()
+        );
+        // Without the roster imported, its members are not partners.
+        assert!(
+            Policy::parse(GROUPED)
+                .unwrap()
+                .partner(&agency("ES-CNP"))
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn conflicting_groups_a_missing_tlp_and_bad_names_are_refused_by_name() {
+        let conflict = GROUPED.replace("forward_to = [\"*\"]", "send = [\"fraud\"]");
+        let e = Policy::parse(&conflict).unwrap_err();
+        assert_eq!(e.field, "partners.DE-BKA.send", "{e}");
+        assert!(e.problem.contains("groups.eu and groups.jit-alpha"), "{e}");
+        let e = Policy::parse("[groups.g]\nmembers = [\"DE-BKA\"]\n").unwrap_err();
+        assert_eq!(e.field, "partners.DE-BKA.max_send_tlp", "{e}");
+        let e = Policy::parse("[groups.Big]\nmax_send_tlp = \"red\"\n").unwrap_err();
+        assert!(e.field.starts_with("policy line 1: groups"), "{e}");
+        let e = Policy::parse("[groups.g]\nmembers = [\"nope\"]\n").unwrap_err();
+        assert_eq!(e.field, "policy line 2: groups.g.members", "{e}");
+        let e =
+            Policy::parse("[partners.DE-BKA]\nmax_send_tlp = \"red\"\nmembers = []\n").unwrap_err();
+        assert!(e.problem.contains("[groups.NAME]"), "{e}");
+        let e = Policy::parse("[defaults]\nmax_send_tlp = \"mauve\"\n").unwrap_err();
+        assert_eq!(e.field, "policy line 2: defaults.max_send_tlp", "{e}");
+    }
+
+    #[test]
+    fn the_shipped_joint_operation_policy_is_short_and_covers_thirty_partners() {
+        let text = include_str!("../../../config/jit.policy.toml");
+        let lines = text
+            .lines()
+            .filter(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+            .count();
+        assert!(lines < 30, "{lines} non-comment lines");
+        let p = Policy::parse(text).unwrap();
+        assert_eq!(p.partners().count(), 30);
+        assert!(
+            p.partners()
+                .all(|(_, r)| r.groups.iter().any(|g| g == "jit-alpha"))
         );
     }
 

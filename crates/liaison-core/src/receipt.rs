@@ -185,9 +185,10 @@ impl From<&Error> for RejectCode {
             Error::UnknownSigningKey { .. } => RejectCode::UnknownSigningKey,
             Error::RevokedSigningKey { .. } => RejectCode::RevokedKey,
             Error::RetiredSigningKey { .. } => RejectCode::RetiredKey,
-            Error::BadSignature | Error::BadInclusionProof | Error::BadIdentitySignature => {
-                RejectCode::BadSignature
-            }
+            Error::BadSignature
+            | Error::BadInclusionProof
+            | Error::BadIdentitySignature
+            | Error::BadRosterSignature { .. } => RejectCode::BadSignature,
             Error::NotARecipient(_) => RejectCode::NotARecipient,
             Error::UnknownEncryptionKey(_) => RejectCode::UnknownEncryptionKey,
             Error::Expired { .. } => RejectCode::Expired,

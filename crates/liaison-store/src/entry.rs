@@ -153,6 +153,14 @@ pub enum Effect {
     },
     /// Forget a local client's registration.
     RemoveClient(String),
+    /// Store (or replace) the federation roster of an operation as this node
+    /// imported it.
+    PutRoster {
+        /// The operation's name.
+        operation: String,
+        /// The node's record of the import (the signed roster and what it manages).
+        record: Bytes,
+    },
     /// `partner` signed a receipt saying it stored what we queued at `queued_seq` as
     /// its entry `receiver_seq` with chain hash `receiver_hash`: its signed statement
     /// of its own log, checked at every checkpoint exchange.

@@ -43,6 +43,7 @@ pub(super) fn publish_request(key: &str, title: &str, to: &[&TestNode]) -> pb::P
         draft: Some(draft(title, "trafficking.persons", fmt::Tlp::Amber)),
         recipients: to.iter().map(|n| n.agency.to_string()).collect(),
         to_all_allowed: false,
+        to_group: String::new(),
     }
 }
 

@@ -33,6 +33,7 @@ use liaison_node::{InitOptions, Listeners, Node, init_node};
 use liaison_proto::v1 as pb;
 use liaison_proto::v1::client_client::ClientClient;
 
+mod federation;
 mod processes;
 mod scale;
 
@@ -66,6 +67,9 @@ pub struct BenchOptions {
     /// Instead of the throughput runs: 30 partners, one down with this many queued
     /// for it; latency to the others, then its drain.
     pub partner_down: Option<usize>,
+    /// Instead of the throughput runs: a joint operation of this many agencies as
+    /// processes, onboarded by roster.
+    pub federation: Option<usize>,
 }
 
 /// Publishes that failed during a run: a run with any is refused, never reported as a
@@ -185,6 +189,10 @@ pub fn run(mut options: BenchOptions) -> Result<()> {
         std::thread::available_parallelism().map_or(1, |n| n.get()),
         options.size
     ))?;
+    if let Some(agencies) = options.federation {
+        let base = std::env::temp_dir().join(format!("liaison-bench-f-{}", std::process::id()));
+        return federation::run(&base, agencies, 50);
+    }
     if options.catch_up.is_some() || options.log_size.is_some() || options.partner_down.is_some() {
         let base = std::env::temp_dir().join(format!("liaison-bench-{}", std::process::id()));
         let mut result = Ok(());
@@ -789,6 +797,7 @@ fn api_request(key: String, to: &AgencyId, size: usize) -> pb::PublishRequest {
         }),
         recipients: vec![to.to_string()],
         to_all_allowed: false,
+        to_group: String::new(),
     }
 }
 

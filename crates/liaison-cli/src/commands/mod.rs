@@ -11,6 +11,7 @@ pub mod log;
 pub mod node;
 pub mod peers;
 pub mod policy;
+pub mod roster;
 pub mod status;
 
 use std::path::Path;

@@ -11,4 +11,5 @@ mod crash;
 mod deploy;
 mod evidence;
 mod full_disk;
+mod joint_operation;
 mod util;

@@ -328,21 +328,27 @@ impl TryFrom<pb::PublishRequest> for PublishCommand {
                 .ok_or_else(|| invalid("draft.content", "missing"))?,
         )
         .map_err(|e| invalid(&format!("draft.{}", e.field), e.problem))?;
-        let recipients = match (m.recipients.is_empty(), m.to_all_allowed) {
-            (true, false) => {
+        let chosen = [
+            !m.recipients.is_empty(),
+            m.to_all_allowed,
+            !m.to_group.is_empty(),
+        ];
+        let recipients = match chosen {
+            [true, false, false] => Recipients::Named(parse_agencies("recipients", &m.recipients)?),
+            [false, true, false] => Recipients::AllAllowed,
+            [false, false, true] => Recipients::Group(m.to_group),
+            [false, false, false] => {
                 return Err(invalid(
                     "recipients",
-                    "name at least one recipient agency, or set to_all_allowed",
+                    "name at least one recipient agency, or set to_all_allowed or to_group",
                 ));
             }
-            (false, true) => {
+            _ => {
                 return Err(invalid(
-                    "to_all_allowed",
-                    "give either recipients or to_all_allowed, not both",
+                    "recipients",
+                    "give one of recipients, to_all_allowed and to_group, not several",
                 ));
             }
-            (true, true) => Recipients::AllAllowed,
-            (false, false) => Recipients::Named(parse_agencies("recipients", &m.recipients)?),
         };
         Ok(Self {
             request_key: m.request_key,
@@ -616,7 +622,7 @@ impl pb::client_server::Client for ClientService {
         let command = PublishCommand::try_from(request.into_inner())?;
         let named = match &command.recipients {
             Recipients::Named(list) => Some(list.clone()),
-            Recipients::AllAllowed => None,
+            Recipients::AllAllowed | Recipients::Group(_) => None,
         };
         let published = self
             .blocking(move |state| {
@@ -628,8 +634,12 @@ impl pb::client_server::Client for ClientService {
                 )
             })
             .await?;
-        // Named recipients each get an outcome; "all allowed" reports those it chose.
-        let requested = named.unwrap_or_else(|| published.queued.clone());
+        // Named recipients each get an outcome; "all allowed" reports those it chose,
+        // a group each member it chose or refused.
+        let requested = named.unwrap_or_else(|| {
+            let refused = published.refused.iter().map(|(a, _)| a.clone());
+            published.queued.iter().cloned().chain(refused).collect()
+        });
         let outcomes = requested
             .iter()
             .map(|agency| {

@@ -456,8 +456,12 @@ listen = "127.0.0.1:7444"
                 let text = std::fs::read_to_string(&path).unwrap();
                 let policy = liaison_core::policy::Policy::parse(&text)
                     .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-                assert_eq!(policy.partners().count(), 2, "{}", path.display());
-                policies += 1;
+                // The joint-operation example (jit.policy.toml) has thirty partners
+                // and is checked in liaison-core; each demo agency's has two.
+                if policy.groups().is_empty() {
+                    assert_eq!(policy.partners().count(), 2, "{}", path.display());
+                    policies += 1;
+                }
             }
         }
         assert_eq!(

@@ -248,6 +248,28 @@ pub enum LogEvent {
         /// The partner.
         agency: AgencyId,
     },
+    /// A federation roster signed by a joint operation's coordinator was imported: the
+    /// partners it added, updated and retired change in this same entry.
+    RosterImported {
+        /// The operation.
+        operation: String,
+        /// The roster's version.
+        version: u64,
+        /// The coordinator that signed it.
+        coordinator: AgencyId,
+        /// The coordinator's root-key fingerprint, as the operator confirmed it.
+        coordinator_fingerprint: String,
+        /// Members added as partners.
+        added: Vec<AgencyId>,
+        /// Members whose newer identity bundle replaced the one held.
+        updated: Vec<AgencyId>,
+        /// Partners a previous version of the roster added that this one no longer
+        /// lists: removed.
+        retired: Vec<AgencyId>,
+        /// Members already added per pair: left as they are (per-pair checks take
+        /// precedence), with a note where the roster disagrees.
+        kept: Vec<String>,
+    },
     /// A client certificate was issued to one of the agency's systems.
     ClientIssued {
         /// The client's name.
@@ -468,6 +490,7 @@ impl LogEvent {
             | LogEvent::IdentityPushed { .. }
             | LogEvent::PeerAdded { .. }
             | LogEvent::PeerRemoved { .. }
+            | LogEvent::RosterImported { .. }
             | LogEvent::PartnerLostEntries { .. } => EntryKind::PeerChange,
             LogEvent::OwnLogBehind { .. } | LogEvent::ErasedBeforeSending { .. } => {
                 EntryKind::NodeEvent

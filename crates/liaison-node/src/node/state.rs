@@ -182,7 +182,11 @@ impl NodeState {
         let policy_dir = node.dir().to_owned();
         let partners = PartnerSet::new(Partners::from_bundles(log.peers()?)?);
         let clients = ClientSet::new(Clients::from_records(log.clients()?)?);
-        let policy = Snapshot::new(load_policy(&policy_dir)?);
+        let rosters = crate::trust::rosters::members_for_policy(
+            &crate::trust::rosters::imported(&log)?,
+            &node.config().agency,
+        );
+        let policy = Snapshot::new(load_policy(&policy_dir, &rosters)?);
         let envelopes = EnvelopeCaches::new(&node.config().envelope);
         let node = Snapshot::new(node);
         Ok(Arc::new(Self {
@@ -309,7 +313,36 @@ impl NodeState {
     ///
     /// Errors: [`Error::Policy`] naming the line and field.
     pub fn reload_policy(&self) -> Result<Arc<Policy>> {
-        let policy = load_policy(self.node().dir())?;
+        let policy = load_policy(self.node().dir(), &self.roster_members()?)?;
+        self.put_policy(policy)
+    }
+
+    /// Resolves the policy in force again against the imported rosters (after an
+    /// import changed a roster's members), without reading `policy.toml` again: an
+    /// edit not yet reloaded stays out of force. Recorded in the log if the version
+    /// changed.
+    ///
+    /// Errors: [`Error::Policy`] if a new member's rules conflict.
+    pub fn apply_rosters(&self) -> Result<Arc<Policy>> {
+        let policy = self
+            .policy
+            .snapshot()
+            .with_rosters(&self.roster_members()?)
+            .map_err(|e| Error::Policy(e.to_string()))?;
+        if policy.version() == self.policy.snapshot().version() {
+            return Ok(self.policy.snapshot());
+        }
+        self.put_policy(policy)
+    }
+
+    fn roster_members(&self) -> Result<liaison_core::policy::RosterMembers> {
+        Ok(crate::trust::rosters::members_for_policy(
+            &crate::trust::rosters::imported(&self.log)?,
+            &self.node().config().agency,
+        ))
+    }
+
+    fn put_policy(&self, policy: Policy) -> Result<Arc<Policy>> {
         let loaded = LogEvent::PolicyLoaded {
             policy_version: policy.version().to_owned(),
         };
@@ -486,15 +519,18 @@ impl NodeState {
 /// File name of the sharing policy in the data directory.
 pub const POLICY_FILE: &str = "policy.toml";
 
-/// Reads and validates `policy.toml`; a node without one denies everything.
+/// Reads and validates `policy.toml`, groups drawing on a roster taking `rosters`'
+/// members; a node without one denies everything.
 ///
 /// Errors: [`Error::Policy`] naming the file, line and field.
-pub fn load_policy(dir: &std::path::Path) -> Result<Policy> {
+pub fn load_policy(
+    dir: &std::path::Path,
+    rosters: &liaison_core::policy::RosterMembers,
+) -> Result<Policy> {
     let path = dir.join(POLICY_FILE);
     match std::fs::read_to_string(&path) {
-        Ok(text) => {
-            Policy::parse(&text).map_err(|e| Error::Policy(format!("{}: {e}", path.display())))
-        }
+        Ok(text) => Policy::parse_with_rosters(&text, rosters)
+            .map_err(|e| Error::Policy(format!("{}: {e}", path.display()))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             tracing::warn!(path = %path.display(), "no sharing policy: nothing will be sent or accepted");
             Ok(Policy::deny_all())

@@ -15,4 +15,5 @@ pub mod peers;
 pub mod policy;
 pub mod private_query;
 pub mod retention;
+pub mod roster;
 pub mod status;

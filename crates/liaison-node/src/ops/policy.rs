@@ -25,6 +25,20 @@ pub struct PolicyView {
     pub retention: Vec<String>,
     /// One line per partner rule.
     pub partners: Vec<PartnerPolicyView>,
+    /// The groups (`[groups.NAME]`), with their members as resolved here.
+    #[serde(default)]
+    pub groups: Vec<GroupView>,
+}
+
+/// One policy group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupView {
+    /// Its name (`--to NAME`).
+    pub name: String,
+    /// Its members: listed, and those of its roster as imported on this node.
+    pub members: Vec<String>,
+    /// The roster it draws members from, if any.
+    pub roster: Option<String>,
 }
 
 /// One partner's rules.
@@ -44,6 +58,19 @@ pub struct PartnerPolicyView {
     pub forward_to: Vec<String>,
     /// Ingress rate limit.
     pub max_receive_per_minute: u32,
+    /// Selector kinds it may ask about in private queries.
+    #[serde(default)]
+    pub query_kinds: Vec<String>,
+    /// Private queries answered for it per day.
+    #[serde(default)]
+    pub queries_per_day: u32,
+    /// The groups it belongs to.
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// For each rule, the table that set it (`partners.X`, `groups.NAME`,
+    /// `defaults`); a rule not listed has its built-in default.
+    #[serde(default)]
+    pub sources: std::collections::BTreeMap<String, String>,
 }
 
 /// Renders a policy for the operator.
@@ -75,9 +102,41 @@ pub fn policy_view(policy: &Policy) -> PolicyView {
                 accept_handling: r.accept_handling.iter().map(ToString::to_string).collect(),
                 forward_to: r.forward_to.clone(),
                 max_receive_per_minute: r.max_receive_per_minute,
+                query_kinds: r.query_kinds.clone(),
+                queries_per_day: r.queries_per_day,
+                groups: r.groups.clone(),
+                sources: r
+                    .sources
+                    .iter()
+                    .map(|(field, table)| ((*field).to_owned(), table.clone()))
+                    .collect(),
+            })
+            .collect(),
+        groups: policy
+            .groups()
+            .iter()
+            .map(|(name, g)| GroupView {
+                name: name.clone(),
+                members: g.members.iter().map(ToString::to_string).collect(),
+                roster: g.roster.clone(),
             })
             .collect(),
     }
+}
+
+/// Validates policy text against this node without putting it in force: groups drawn
+/// from rosters take the members imported here, and partners it names that are not
+/// imported are warned about.
+///
+/// Errors: [`Error::Policy`] naming the line and field.
+pub fn policy_check(state: &NodeState, text: &str) -> Result<PolicyView> {
+    let rosters = crate::trust::rosters::members_for_policy(
+        &crate::trust::rosters::imported(&state.log)?,
+        &state.node().config().agency,
+    );
+    let policy =
+        Policy::parse_with_rosters(text, &rosters).map_err(|e| Error::Policy(e.to_string()))?;
+    Ok(policy_in_force(state, &policy))
 }
 
 /// The policy in force on `state`'s node, with warnings about partners it names that
@@ -94,11 +153,24 @@ pub fn unknown_partners(state: &NodeState, policy: &Policy) -> Vec<String> {
     policy
         .partners()
         .filter(|(agency, _)| partners.get(agency).is_none())
-        .map(|(agency, _)| {
+        .map(|(agency, rules)| {
+            let named_in = if rules.groups.is_empty() {
+                String::new()
+            } else {
+                format!(" (in groups.{})", rules.groups.join(", groups."))
+            };
             format!(
-                "the sharing policy names {agency}, which is not a partner: a typo, or import it with `liaison peer add`"
+                "the sharing policy names {agency}{named_in}, which is not a partner: a typo, or import it with `liaison peer add` or a roster"
             )
         })
+        .chain(policy.groups().iter().filter_map(|(name, group)| {
+            let roster = group.roster.as_ref()?;
+            group.members.is_empty().then(|| {
+                format!(
+                    "groups.{name} draws on roster {roster:?}, which is not imported here: it has no members yet"
+                )
+            })
+        }))
         .collect()
 }
 

@@ -188,6 +188,17 @@ pub fn status(state: &NodeState) -> Result<StatusView> {
         state,
         &state.policy.snapshot(),
     ));
+    for roster in crate::trust::rosters::imported(&state.log)? {
+        if roster.expires_unix_ms <= state.clock.now().0 {
+            warnings.push(format!(
+                "roster {} version {} expired at {}: its partners stay; ask {} for a current version",
+                roster.operation,
+                roster.version,
+                liaison_core::UnixMillis(roster.expires_unix_ms),
+                roster.coordinator
+            ));
+        }
+    }
     if state.policy.snapshot().partners().next().is_none() {
         warnings.push("the sharing policy names no partner: nothing is sent or accepted".into());
     }

@@ -2,4 +2,5 @@
 
 pub mod clients;
 pub mod partners;
+pub mod rosters;
 pub mod tls;

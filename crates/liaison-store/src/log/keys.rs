@@ -57,6 +57,11 @@ pub(super) fn client_key(name: &str) -> Vec<u8> {
     [&b"k"[..], name.as_bytes()].concat()
 }
 
+/// `G` operation: an imported federation roster (`m` is taken by meta keys).
+pub(super) fn roster_key(operation: &str) -> Vec<u8> {
+    [&b"G"[..], operation.as_bytes()].concat()
+}
+
 /// The key an effect claims once and for all, if it claims one.
 pub(super) fn claim_key(effect: &Effect) -> Option<Vec<u8>> {
     match effect {

@@ -584,9 +584,19 @@ impl Log {
 
     /// Every registered local client: name and registration record.
     pub fn clients(&self) -> Result<Vec<(String, Bytes)>> {
+        self.named_records(b"k")
+    }
+
+    /// Every imported federation roster: operation name and the node's record.
+    pub fn rosters(&self) -> Result<Vec<(String, Bytes)>> {
+        self.named_records(b"G")
+    }
+
+    /// Every record under a one-byte `prefix` whose key's rest is a name.
+    fn named_records(&self, prefix: &[u8]) -> Result<Vec<(String, Bytes)>> {
         self.shared
             .tree()?
-            .scan_prefix(b"k")
+            .scan_prefix(prefix)
             .map(|item| {
                 let (key, value) = item?;
                 Ok((

@@ -128,6 +128,9 @@ fn apply_effect(batch: &mut Batches, effect: &Effect, seq: u64) {
         Effect::RemovePeer(agency) => batch.remove(peer_key(agency)),
         Effect::PutClient { name, record } => batch.insert(client_key(name), record.to_vec()),
         Effect::RemoveClient(name) => batch.remove(client_key(name)),
+        Effect::PutRoster { operation, record } => {
+            batch.insert(roster_key(operation), record.to_vec());
+        }
         // Applied before the entries, in `prepare`, with the outbox counts.
         Effect::EraseBody { .. }
         | Effect::WithdrawQueryable { .. }

@@ -27,6 +27,7 @@ use crate::ops::keys::{self, KeyChangeView, KeyPurpose};
 use crate::ops::log::{self as log_ops, ExportedEntry, VerifyView};
 use crate::ops::peers::{self, PeerView};
 use crate::ops::policy::{self, ExplainView, PolicyView, Question};
+use crate::ops::roster::{self, RosterImportView, RosterImportedView};
 use crate::ops::status::{self, StatusView};
 use crate::trust::clients::{ClientRecord, Role};
 
@@ -91,6 +92,12 @@ admin_commands! {
     PeerRemove,
     /// Retry delivery to a partner now, backoff reset.
     PeerRetry,
+    /// Sign a draft roster as this operation's coordinator.
+    RosterSign,
+    /// Import a roster signed by a coordinator whose fingerprint was checked.
+    RosterImport,
+    /// The rosters imported here.
+    RosterList,
     /// Seal and queue a bulletin.
     BulletinSend,
     /// Bulletins sent and received.
@@ -139,6 +146,8 @@ admin_commands! {
     PolicyShow,
     /// Read policy.toml again and put it in force atomically.
     PolicyReload,
+    /// Validate policy text against this node without putting it in force.
+    PolicyCheck,
     /// Would a bulletin with this marking go to this partner, and why not?
     PolicyExplain,
 }
@@ -243,6 +252,75 @@ impl Command for PeerRetry {
             agency: self.agency.to_string(),
         })
     }
+}
+
+/// Sign a draft roster with this node's root key (this node coordinates).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RosterSign {
+    /// The draft file (`roster create`), base64.
+    pub draft_base64: String,
+}
+
+impl Command for RosterSign {
+    /// The signed roster file, base64.
+    type Reply = String;
+    fn run(self, state: &NodeState) -> Result<String> {
+        let draft = decode_file(&self.draft_base64)?;
+        Ok(data_encoding::BASE64.encode(&roster::roster_sign(state, &draft)?))
+    }
+}
+
+/// Import a signed roster if its coordinator's root key has `fingerprint`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RosterImport {
+    /// The roster file, base64.
+    pub roster_base64: String,
+    /// The coordinator's fingerprint, read out over a trusted channel.
+    pub fingerprint: String,
+}
+
+impl Command for RosterImport {
+    type Reply = RosterImportView;
+    fn run(self, state: &NodeState) -> Result<RosterImportView> {
+        let file = decode_file(&self.roster_base64)?;
+        roster::roster_import(state, &file, &self.fingerprint)
+    }
+}
+
+/// The rosters imported here.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RosterList {}
+
+impl Command for RosterList {
+    type Reply = Vec<RosterImportedView>;
+    fn run(self, state: &NodeState) -> Result<Vec<RosterImportedView>> {
+        roster::roster_list(state)
+    }
+}
+
+/// Validate policy text against this node (its partners and rosters) without putting
+/// it in force.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyCheck {
+    /// The policy text.
+    pub text: String,
+}
+
+impl Command for PolicyCheck {
+    type Reply = PolicyView;
+    fn run(self, state: &NodeState) -> Result<PolicyView> {
+        policy::policy_check(state, &self.text)
+    }
+}
+
+fn decode_file(base64: &str) -> Result<Vec<u8>> {
+    data_encoding::BASE64
+        .decode(base64.as_bytes())
+        .map_err(|_| crate::Error::InvalidRequest("the file is not valid base64".into()))
 }
 
 /// Seal and queue a bulletin.

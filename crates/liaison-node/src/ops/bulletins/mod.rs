@@ -103,4 +103,7 @@ pub enum Recipients {
     Named(Vec<AgencyId>),
     /// Every partner whose sharing policy allows the bulletin.
     AllAllowed,
+    /// The members of this policy group (`[groups.NAME]`) whose rules allow the
+    /// bulletin; the others are reported as refused.
+    Group(String),
 }

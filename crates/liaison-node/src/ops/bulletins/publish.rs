@@ -46,6 +46,9 @@ pub fn publish(
     {
         return replay(state, seq, key, &draft.marking, &draft.content);
     }
+    if let Recipients::Group(name) = recipients {
+        known_group(&state.policy.snapshot(), name)?;
+    }
     let draft = complete(state, draft)?;
     crate::ops::attachments::check_staged(state, &draft.content)?;
     let judged = judge_recipients(state, &draft.marking, recipients);
@@ -54,6 +57,24 @@ pub fn publish(
     }
     super::check_outbox_room(state, judged.keys.iter().map(|k| &k.agency))?;
     seal_and_queue(state, draft, judged, request_key)
+}
+
+/// Refuses a group the policy does not define, naming those it does.
+///
+/// Errors: [`Error::InvalidRequest`].
+pub fn known_group(policy: &liaison_core::policy::Policy, name: &str) -> Result<()> {
+    if policy.groups().contains_key(name) {
+        return Ok(());
+    }
+    let groups: Vec<&str> = policy.groups().keys().map(String::as_str).collect();
+    Err(Error::InvalidRequest(format!(
+        "the sharing policy has no group {name:?} (groups: {})",
+        if groups.is_empty() {
+            "none".to_owned()
+        } else {
+            groups.join(", ")
+        }
+    )))
 }
 
 /// A draft with what the node settles for it: its thread and how long it lives.
@@ -164,6 +185,11 @@ fn judge_recipients(
             unique
         }
         Recipients::AllAllowed => partners.iter().map(|p| p.agency().clone()).collect(),
+        Recipients::Group(name) => policy
+            .groups()
+            .get(name)
+            .map(|g| g.members.clone())
+            .unwrap_or_default(),
     };
     let mut judged = Judged {
         keys: Vec::new(),
