@@ -20,4 +20,5 @@ mod private_query;
 mod revocation;
 mod roster;
 mod scale;
+mod stix;
 mod transient;

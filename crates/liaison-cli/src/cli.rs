@@ -96,6 +96,9 @@ pub enum Command {
     /// Show or export this agency's identity.
     #[command(subcommand)]
     Identity(IdentityCommand),
+    /// STIX 2.1 for the tools analysts already run (MISP, OpenCTI).
+    #[command(subcommand)]
+    Stix(StixCommand),
     /// Federation rosters: a coordinator signs the members of a joint operation; each
     /// member imports the roster after checking one fingerprint.
     #[command(subcommand)]
@@ -822,6 +825,30 @@ pub enum BulletinCommand {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StixCommand {
+    /// Bulletins held here (sent and received) as a STIX 2.1 bundle: a report per
+    /// bulletin, agencies as identities, TLP 2.0 markings, entities as identities,
+    /// locations and Liaison observables (docs/STIX.md). Re-exporting gives the same
+    /// objects.
+    #[command(
+        after_help = "Examples:\n  liaison stix export --since 7d --out week.json --data-dir /var/lib/liaison\n  liaison stix export --id 0193... --data-dir /var/lib/liaison"
+    )]
+    Export {
+        #[command(flatten)]
+        dir: DataDir,
+        /// Created at or after: RFC 3339, a date, or a span ago (7d, 48h).
+        #[arg(long, value_parser = crate::commands::compose::past_time)]
+        since: Option<liaison_core::UnixMillis>,
+        /// Only this bulletin.
+        #[arg(long)]
+        id: Option<BulletinId>,
+        /// Write the bundle here instead of to standard output.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
     },
 }
 

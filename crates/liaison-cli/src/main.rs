@@ -12,7 +12,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, Result};
 use clap::Parser as _;
-use liaison_node::edge::admin::{BulletinList, BulletinRelease, PolicyExplain};
+use liaison_node::edge::admin::{BulletinList, BulletinRelease, PolicyExplain, StixExport};
 use liaison_node::ops::bulletins::Recipients;
 use liaison_node::ops::policy::Question;
 
@@ -24,7 +24,7 @@ mod output;
 
 use cli::{
     AttachmentCommand, BulletinCommand, Cli, ClientCommand, Command, IdentityCommand, KeyCommand,
-    LogCommand, PeerCommand, PolicyCommand, Recipient, RosterCommand,
+    LogCommand, PeerCommand, PolicyCommand, Recipient, RosterCommand, StixCommand,
 };
 use commands::{bulletins, clients, keys, log, node, peers, policy, roster, status};
 use liaison_node::ops::roster::RosterSpec;
@@ -81,6 +81,12 @@ fn run(command: Command) -> Result<()> {
         Command::Run { dir } => node::run(&dir.data_dir),
         Command::Peer(command) => peer(command),
         Command::Roster(command) => roster_command(command),
+        Command::Stix(StixCommand::Export {
+            dir,
+            since,
+            id,
+            out,
+        }) => bulletins::stix_export(&dir.data_dir, StixExport { since, id }, out.as_deref()),
         Command::Bulletin(command) => bulletin(command),
         Command::Client(command) => client(command),
         Command::Policy(command) => policy_command(command),

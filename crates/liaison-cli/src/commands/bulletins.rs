@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 use liaison_core::{AgencyId, BulletinId};
 use liaison_node::edge::admin::{
     BulletinAcknowledge, BulletinAttachment, BulletinForward, BulletinList, BulletinOpenRequests,
@@ -556,4 +556,21 @@ pub fn forward(data_dir: &Path, id: BulletinId, to: AgencyId, json: bool) -> Res
         "{} (from {}) queued for {}: {}",
         view.id, view.origin, view.to, view.decision
     ))
+}
+
+/// `liaison stix export`: the bundle to a file or standard output.
+pub fn stix_export(
+    data_dir: &Path,
+    export: liaison_node::edge::admin::StixExport,
+    out: Option<&Path>,
+) -> Result<()> {
+    let bundle = call(data_dir, export)?;
+    let mut text = serde_json::to_string_pretty(&bundle)?;
+    text.push('\n');
+    match out {
+        Some(path) => {
+            std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
+        }
+        None => output::line(format_args!("{}", text.trim_end())),
+    }
 }

@@ -17,3 +17,4 @@ pub mod private_query;
 pub mod retention;
 pub mod roster;
 pub mod status;
+pub mod stix;

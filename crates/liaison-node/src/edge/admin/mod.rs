@@ -98,6 +98,8 @@ admin_commands! {
     RosterImport,
     /// The rosters imported here.
     RosterList,
+    /// Bulletins held here as a STIX 2.1 bundle.
+    StixExport,
     /// Seal and queue a bulletin.
     BulletinSend,
     /// Bulletins sent and received.
@@ -314,6 +316,33 @@ impl Command for PolicyCheck {
     type Reply = PolicyView;
     fn run(self, state: &NodeState) -> Result<PolicyView> {
         policy::policy_check(state, &self.text)
+    }
+}
+
+/// Bulletins held here (sent and received) as a STIX 2.1 bundle, oldest first.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StixExport {
+    /// Only bulletins created at or after this time.
+    #[serde(default)]
+    pub since: Option<liaison_core::UnixMillis>,
+    /// Only this bulletin.
+    #[serde(default)]
+    pub id: Option<BulletinId>,
+}
+
+impl Command for StixExport {
+    /// The bundle, as JSON.
+    type Reply = serde_json::Value;
+    fn run(self, state: &NodeState) -> Result<serde_json::Value> {
+        self.run_as(state, &crate::ops::bulletins::local_operator(None))
+    }
+    fn run_as(self, state: &NodeState, caller: &str) -> Result<serde_json::Value> {
+        let filter = crate::ops::stix::StixFilter {
+            since: self.since,
+            id: self.id,
+        };
+        crate::ops::stix::stix_export(state, &filter, caller)
     }
 }
 

@@ -1,0 +1,160 @@
+//! STIX 2.1 export, checked by OASIS's own validator: every entity kind, handling
+//! codes, an evaluation and a reply; the same export twice is the same bundle.
+
+use liaison_core::Entity;
+use liaison_node::edge::admin::{BulletinSend, StixExport};
+use liaison_node::ops::bulletins::Recipients;
+use liaison_node::ops::bulletins::views::SendRequest;
+use liaison_tests::{LONG, federation, wait_until};
+use serde_json::Value;
+
+/// Runs tests/interop/stix_validate.py on `bundle` with the virtualenv `.ci/run` makes
+/// (target/interop-venv), and panics with the validator's report on any error.
+fn validate(bundle: &Value, dir: &std::path::Path) {
+    let path = dir.join("bundle.json");
+    std::fs::write(&path, serde_json::to_vec_pretty(bundle).unwrap()).unwrap();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let python = root.join("target/interop-venv/bin/python");
+    let out = std::process::Command::new(&python)
+        .arg(root.join("tests/interop/stix_validate.py"))
+        .arg(&path)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!(
+                "{} runs (.ci/run makes the virtualenv with stix2-validator): {e}",
+                python.display()
+            )
+        });
+    assert!(
+        out.status.success(),
+        "stix2-validator found errors:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn objects<'a>(bundle: &'a Value, kind: &str) -> Vec<&'a Value> {
+    bundle["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["type"] == kind)
+        .collect()
+}
+
+#[test]
+fn an_export_with_every_entity_kind_validates_and_is_the_same_twice() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut nodes = federation(tmp.path(), &["NL-NP", "DE-BKA"]);
+    for n in &mut nodes {
+        n.start();
+    }
+    let (nl, de) = (&nodes[0], &nodes[1]);
+    let mut request = SendRequest::new(
+        Recipients::Named(vec![de.agency.clone()]),
+        "trafficking.persons".parse().unwrap(),
+        liaison_core::Tlp::AmberStrict,
+        "Recruiter moving victims through Constanta",
+        "Two phones, one account, a van.",
+    );
+    request.entities = vec![
+        Entity::Person {
+            full_name: "Ion Popescu".into(),
+            date_of_birth: "1990-03-01".into(),
+            nationality: "RO".into(),
+            aliases: vec!["Johnny".into()],
+            identifiers: vec!["passport RO1234567".into()],
+        },
+        Entity::Phone {
+            number: "+40712345678".into(),
+        },
+        Entity::Vehicle {
+            registration: "B123XYZ".into(),
+            country: "RO".into(),
+            make_model: "Ford Transit".into(),
+            vin: String::new(),
+        },
+        Entity::Account {
+            identifier: "DE44500105175407324931".into(),
+            institution: "Commerzbank".into(),
+        },
+        Entity::Location {
+            name: "Port of Constanta".into(),
+            latitude: 44.17,
+            longitude: 28.65,
+        },
+    ];
+    request.handling = vec!["H2".parse().unwrap(), "H3".parse().unwrap()];
+    request.restriction = "Only for operation ALPHA".into();
+    request.evaluation = Some("B2".parse().unwrap());
+    let first = nl.admin(BulletinSend(request)).id;
+    wait_until("delivery", LONG, || nl.outbox(de) == 0);
+    let mut reply = SendRequest::new(
+        Recipients::Named(vec![nl.agency.clone()]),
+        "trafficking.persons".parse().unwrap(),
+        liaison_core::Tlp::Green,
+        "Known to us",
+        "The van was stopped in 2025.",
+    );
+    reply.to = None;
+    reply.reply_to = Some(first.parse().unwrap());
+    let answer = de.admin(BulletinSend(reply)).id;
+
+    let bundle = de.admin(StixExport::default());
+    validate(&bundle, tmp.path());
+    assert_eq!(de.admin(StixExport::default()), bundle, "re-export differs");
+
+    let reports = objects(&bundle, "report");
+    assert_eq!(reports.len(), 2);
+    let report = reports
+        .iter()
+        .find(|r| r["name"] == "Recruiter moving victims through Constanta")
+        .unwrap();
+    assert_eq!(
+        report["object_marking_refs"][0],
+        "marking-definition--939a9414-2ddd-4d32-a0cd-375ea402b003",
+        "TLP:AMBER+STRICT's official marking"
+    );
+    assert_eq!(report["object_refs"].as_array().unwrap().len(), 5);
+    let extension = report["extensions"]
+        .as_object()
+        .unwrap()
+        .values()
+        .next()
+        .unwrap();
+    assert_eq!(extension["bulletin_id"], first.as_str());
+    assert_eq!(extension["handling_codes"], serde_json::json!(["H2", "H3"]));
+    assert!(extension["evaluation"].as_str().unwrap().starts_with("B2"));
+    let person = objects(&bundle, "identity")
+        .into_iter()
+        .find(|i| i["identity_class"] == "individual")
+        .unwrap();
+    assert_eq!(person["name"], "Ion Popescu");
+    assert_eq!(objects(&bundle, "location")[0]["latitude"], 44.17);
+    assert_eq!(objects(&bundle, "liaison-phone-number").len(), 1);
+    assert_eq!(
+        objects(&bundle, "liaison-vehicle")[0]["registration"],
+        "B123XYZ"
+    );
+    assert_eq!(objects(&bundle, "liaison-financial-account").len(), 1);
+    assert_eq!(objects(&bundle, "extension-definition").len(), 4);
+    let relationship = objects(&bundle, "relationship");
+    assert_eq!(relationship.len(), 1);
+    assert_eq!(relationship[0]["target_ref"], report["id"]);
+    // The originator's own export has the same report id for the same bulletin.
+    let at_origin = nl.admin(StixExport {
+        id: Some(first.parse().unwrap()),
+        ..Default::default()
+    });
+    validate(&at_origin, tmp.path());
+    assert_eq!(objects(&at_origin, "report")[0]["id"], report["id"]);
+    // One bulletin asked for, one report.
+    let one = de.admin(StixExport {
+        id: Some(answer.parse().unwrap()),
+        ..Default::default()
+    });
+    assert_eq!(objects(&one, "report").len(), 1);
+    for n in &mut nodes {
+        n.stop();
+    }
+}
