@@ -5,6 +5,9 @@ use liaison_core::Entity;
 use liaison_node::edge::admin::{BulletinSend, StixExport};
 use liaison_node::ops::bulletins::Recipients;
 use liaison_node::ops::bulletins::views::SendRequest;
+use liaison_proto::v1 as pb;
+use liaison_proto::v1::client_client::ClientClient;
+use liaison_tests::api::{api_channel, client_identity, issue_client};
 use liaison_tests::{LONG, federation, wait_until};
 use serde_json::Value;
 
@@ -154,6 +157,28 @@ fn an_export_with_every_entity_kind_validates_and_is_the_same_twice() {
         ..Default::default()
     });
     assert_eq!(objects(&one, "report").len(), 1);
+    // An agency system gets the same bundle through the client API (read role).
+    let analyst = issue_client(de, "analyst", "read");
+    let (cert, key) = client_identity(&analyst);
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let mut api = ClientClient::new(api_channel(de, Some((&cert, &key))).await.unwrap());
+        let exported = api
+            .export_stix(pb::ExportStixRequest::default())
+            .await
+            .unwrap()
+            .into_inner();
+        let through_api: Value = serde_json::from_str(&exported.bundle_json).unwrap();
+        assert_eq!(through_api, bundle);
+        let unknown = api
+            .export_stix(pb::ExportStixRequest {
+                bulletin_id: "not-a-uuid".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(unknown.code(), tonic::Code::InvalidArgument, "{unknown:?}");
+        assert!(unknown.message().contains("bulletin_id"), "{unknown:?}");
+    });
     for n in &mut nodes {
         n.stop();
     }

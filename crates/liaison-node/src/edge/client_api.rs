@@ -824,6 +824,29 @@ impl pb::client_server::Client for ClientService {
         Ok(Response::new(response))
     }
 
+    async fn export_stix(
+        &self,
+        request: Request<pb::ExportStixRequest>,
+    ) -> Result<Response<pb::ExportStixResponse>, Status> {
+        let client = self.authorize(&request, Role::Read)?.name;
+        let m = request.into_inner();
+        let filter = crate::ops::stix::StixFilter {
+            since: (m.since_unix_ms > 0).then_some(liaison_core::UnixMillis(m.since_unix_ms)),
+            id: match m.bulletin_id.as_str() {
+                "" => None,
+                text => Some(parse_bulletin_id("bulletin_id", text)?),
+            },
+        };
+        let bundle = self
+            .blocking(move |state| {
+                crate::ops::stix::stix_export(state, &filter, &format!("client {client}"))
+            })
+            .await?;
+        Ok(Response::new(pb::ExportStixResponse {
+            bundle_json: bundle.to_string(),
+        }))
+    }
+
     async fn query(
         &self,
         request: Request<pb::QueryRequest>,
