@@ -215,3 +215,24 @@ fn an_expired_roster_is_refused_and_one_that_expires_is_warned_about() {
     assert_eq!(partners(&nl), ["DE-BKA"]);
     nl.stop();
 }
+
+#[test]
+fn a_roster_that_would_make_the_policy_contradict_itself_is_refused_whole() {
+    let tmp = tempfile::tempdir().unwrap();
+    let [nl, de] = ["NL-NP", "DE-BKA"].map(|a| TestNode::init(tmp.path(), a));
+    // DE-BKA is listed in a group that sends trafficking; the roster's group sends
+    // fraud: with DE-BKA in both, `send` would be decided twice.
+    nl.write_policy(&format!(
+        "{POLICY}\n[groups.eu]\nmembers = [\"DE-BKA\"]\nsend = [\"fraud\"]\nmax_send_tlp = \"amber\"\n"
+    ));
+    let file = roster(&nl, 1, &[&nl, &de]);
+    let e = import(&nl, &file, &nl.fingerprint()).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("would leave the sharing policy invalid")
+            && e.to_string().contains("partners.DE-BKA.send"),
+        "{e}"
+    );
+    assert!(partners(&nl).is_empty());
+    assert!(nl.admin(RosterList {}).is_empty());
+}

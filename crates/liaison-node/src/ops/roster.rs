@@ -239,6 +239,24 @@ pub fn roster_import(state: &NodeState, file: &[u8], expected: &str) -> Result<R
         managed: changes.managed.clone(),
         file_base64: data_encoding::BASE64.encode(file),
     };
+    // The policy must still resolve with the new members (two groups could disagree
+    // on a rule for one of them): check before anything is stored.
+    let mut after: Vec<RosterRecord> = records
+        .iter()
+        .filter(|r| r.operation != record.operation)
+        .cloned()
+        .collect();
+    after.push(record.clone());
+    state
+        .policy
+        .snapshot()
+        .with_rosters(&rosters::members_for_policy(&after, &this))
+        .map_err(|e| {
+            Error::InvalidRequest(format!(
+                "importing roster {} would leave the sharing policy invalid: {e}",
+                doc.operation
+            ))
+        })?;
     let event = LogEvent::RosterImported {
         operation: doc.operation.clone(),
         version: doc.version,
