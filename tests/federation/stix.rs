@@ -2,7 +2,7 @@
 //! codes, an evaluation and a reply; the same export twice is the same bundle.
 
 use liaison_core::Entity;
-use liaison_node::edge::admin::{BulletinSend, StixExport};
+use liaison_node::edge::admin::{BulletinSend, StixExport, StixImport};
 use liaison_node::ops::bulletins::Recipients;
 use liaison_node::ops::bulletins::views::SendRequest;
 use liaison_proto::v1 as pb;
@@ -179,6 +179,150 @@ fn an_export_with_every_entity_kind_validates_and_is_the_same_twice() {
         assert_eq!(unknown.code(), tonic::Code::InvalidArgument, "{unknown:?}");
         assert!(unknown.message().contains("bulletin_id"), "{unknown:?}");
     });
+    for n in &mut nodes {
+        n.stop();
+    }
+}
+
+fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures/stix")
+            .join(name),
+    )
+    .unwrap()
+}
+
+fn import(
+    node: &liaison_tests::TestNode,
+    bundle: &[u8],
+    to: &liaison_tests::TestNode,
+    tlp: &str,
+    dry_run: bool,
+) -> liaison_node::Result<Vec<liaison_node::ops::stix::StixDraft>> {
+    node.try_admin(StixImport {
+        bundle_base64: data_encoding::BASE64.encode(bundle),
+        to: Recipients::Named(vec![to.agency.clone()]),
+        tlp: tlp.parse().unwrap(),
+        category: "trafficking.persons".parse().unwrap(),
+        dry_run,
+    })
+}
+
+#[test]
+fn misp_and_opencti_bundles_import_as_bulletins_and_a_liaison_export_round_trips() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut nodes = federation(tmp.path(), &["NL-NP", "DE-BKA"]);
+    for n in &mut nodes {
+        n.start();
+    }
+    let (nl, de) = (&nodes[0], &nodes[1]);
+
+    // MISP: TLP 1.0 AMBER; an indicator, observed data and an address Liaison has no
+    // entity for travel as the attachment.
+    let misp = fixture("misp-event.json");
+    let e = import(nl, &misp, de, "green", false)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("objects[2].object_marking_refs") && e.contains("TLP:AMBER"),
+        "{e}"
+    );
+    let drafts = import(nl, &misp, de, "amber", true).unwrap();
+    assert_eq!(drafts.len(), 1);
+    assert_eq!(
+        drafts[0].title,
+        "Fake job site recruiting for a trafficking ring"
+    );
+    assert!(drafts[0].entities.is_empty());
+    assert_eq!(drafts[0].unmapped.len(), 3);
+    assert!(drafts[0].bulletin.is_none(), "a dry run sends nothing");
+    assert!(nl.outbound().is_empty());
+    let sent = import(nl, &misp, de, "amber", false).unwrap();
+    let id: liaison_core::BulletinId = sent[0].bulletin.as_ref().unwrap().parse().unwrap();
+    wait_until("delivery", LONG, || nl.outbox(de) == 0);
+    let received = de.show(id);
+    assert_eq!(received.summary.tlp, "TLP:AMBER");
+    assert!(
+        received.body.contains("created by EXAMPLE-CERT"),
+        "{}",
+        received.body
+    );
+    assert_eq!(received.attachments[0].file_name, "stix-unmapped.json");
+
+    // OpenCTI: TLP 2.0 GREEN, a person and a place mapped; an e-mail address and a
+    // user account kept.
+    let drafts = import(nl, &fixture("opencti-report.json"), de, "amber", true).unwrap();
+    assert_eq!(drafts[0].marked.as_deref(), Some("TLP:GREEN"));
+    assert_eq!(drafts[0].unmapped.len(), 2);
+    assert!(drafts[0].entities.iter().any(
+        |e| matches!(e, liaison_core::Entity::Person { full_name, .. } if full_name == "Stefan Popescu")
+    ));
+    assert!(drafts[0].entities.iter().any(
+        |e| matches!(e, liaison_core::Entity::Location { latitude, .. } if (*latitude - 44.17).abs() < 1e-9)
+    ));
+
+    // Malformed bundles are refused by field, and send nothing.
+    for (bundle, field) in [
+        (&b"{\"type\": \"bundle\", \"objects\": [{\"type\": \"report\", \"id\": \"report--x\"}]}"[..], "objects[0].id"),
+        (&b"{\"type\": \"bundle\", \"objects\": []}"[..], "holds no report"),
+        (&b"{\"type\": \"bundle\", \"objects\": [\n{]}"[..], "line 2"),
+        (&b"[1, 2]"[..], "type"),
+    ] {
+        let e = import(nl, bundle, de, "amber", false).unwrap_err().to_string();
+        assert!(e.contains(field), "{field}: {e}");
+    }
+    assert_eq!(nl.outbound().len(), 1);
+
+    // Round trip: a Liaison export imported at another agency and exported again
+    // carries the same title and the same entities.
+    let mut request = SendRequest::new(
+        Recipients::Named(vec![de.agency.clone()]),
+        "trafficking.persons".parse().unwrap(),
+        liaison_core::Tlp::Amber,
+        "Van seen at the border",
+        "Plate and phone of the driver.",
+    );
+    request.entities = vec![
+        Entity::Phone {
+            number: "+40712345678".into(),
+        },
+        Entity::Vehicle {
+            registration: "B123XYZ".into(),
+            country: "RO".into(),
+            make_model: "Ford Transit".into(),
+            vin: String::new(),
+        },
+    ];
+    let original: liaison_core::BulletinId = nl.admin(BulletinSend(request)).id.parse().unwrap();
+    wait_until("delivery", LONG, || nl.outbox(de) == 0);
+    let exported = de.admin(StixExport {
+        id: Some(original),
+        ..Default::default()
+    });
+    let again = import(
+        de,
+        &serde_json::to_vec(&exported).unwrap(),
+        nl,
+        "amber",
+        false,
+    )
+    .unwrap();
+    let copy: liaison_core::BulletinId = again[0].bulletin.as_ref().unwrap().parse().unwrap();
+    let re_exported = de.admin(StixExport {
+        id: Some(copy),
+        ..Default::default()
+    });
+    validate(&re_exported, tmp.path());
+    let report = |b: &Value| objects(b, "report")[0].clone();
+    assert_eq!(report(&re_exported)["name"], report(&exported)["name"]);
+    for kind in ["liaison-phone-number", "liaison-vehicle"] {
+        assert_eq!(
+            objects(&re_exported, kind),
+            objects(&exported, kind),
+            "{kind} differs after the round trip"
+        );
+    }
     for n in &mut nodes {
         n.stop();
     }

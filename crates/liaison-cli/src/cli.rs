@@ -850,6 +850,35 @@ pub enum StixCommand {
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
     },
+    /// Turn a STIX 2.1 bundle (from MISP, OpenCTI, another Liaison) into bulletins, one
+    /// per report: name and description become title and body; persons, locations
+    /// and Liaison observables become entities; every other object the report refers
+    /// to travels as the attachment stix-unmapped.json. A report marked stricter than
+    /// --tlp is refused. With --dry-run, shows the drafts and sends nothing.
+    #[command(
+        after_help = "Examples:\n  liaison stix import misp-event.json --to DE-BKA --tlp amber --category trafficking.persons --dry-run\n  liaison stix import report.json --to jit-alpha --tlp amber --category trafficking --data-dir /var/lib/liaison"
+    )]
+    Import {
+        /// The bundle.
+        file: PathBuf,
+        #[command(flatten)]
+        dir: DataDir,
+        /// Recipients: partners, a policy group, or auto.
+        #[arg(long, required = true, value_delimiter = ',')]
+        to: Vec<Recipient>,
+        /// The bulletins' TLP: no looser than any report's marking.
+        #[arg(long)]
+        tlp: Tlp,
+        /// The bulletins' category (dotted).
+        #[arg(long)]
+        category: Category,
+        /// Show the drafts; send nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

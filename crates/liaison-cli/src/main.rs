@@ -87,6 +87,26 @@ fn run(command: Command) -> Result<()> {
             id,
             out,
         }) => bulletins::stix_export(&dir.data_dir, StixExport { since, id }, out.as_deref()),
+        Command::Stix(StixCommand::Import {
+            file,
+            dir,
+            to,
+            tlp,
+            category,
+            dry_run,
+            json,
+        }) => {
+            let bundle =
+                std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let import = liaison_node::edge::admin::StixImport {
+                bundle_base64: data_encoding::BASE64.encode(&bundle),
+                to: recipients(to)?,
+                tlp,
+                category,
+                dry_run,
+            };
+            bulletins::stix_import(&dir.data_dir, import, json)
+        }
         Command::Bulletin(command) => bulletin(command),
         Command::Client(command) => client(command),
         Command::Policy(command) => policy_command(command),

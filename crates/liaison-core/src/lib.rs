@@ -54,6 +54,7 @@ pub mod receipt;
 pub mod release;
 pub mod roster;
 pub mod selector;
+pub mod stix;
 pub mod tls;
 
 pub use bulletin::{Attachment, Bulletin, BulletinContent, Entity, Reference, ReferenceKind};

@@ -402,6 +402,7 @@ proptest! {
         let _ = liaison_core::receipt::SignedReceipt::from_stored(Bytes::from(data.clone()));
         let _ = liaison_core::policy::Policy::parse(&String::from_utf8_lossy(&data));
         let _ = liaison_core::roster::Roster::from_file(&data);
+        let _ = liaison_core::stix::drafts_from_bundle(&data, Tlp::Amber);
         if let Ok(forwarded) = liaison_core::forward::ForwardedEnvelope::decode(Bytes::from(data.clone())) {
             let _ = forwarded.open(
                 Receiver { agency: &me.id, encryption_keys: std::slice::from_ref(&me.encryption), epochs: None },

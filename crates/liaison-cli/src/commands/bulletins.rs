@@ -574,3 +574,37 @@ pub fn stix_export(
         None => output::line(format_args!("{}", text.trim_end())),
     }
 }
+
+/// `liaison stix import`: one line per report, drafted or sent.
+pub fn stix_import(
+    data_dir: &Path,
+    import: liaison_node::edge::admin::StixImport,
+    json: bool,
+) -> Result<()> {
+    let dry_run = import.dry_run;
+    let drafts = call(data_dir, import)?;
+    if json {
+        return output::json(&drafts);
+    }
+    for draft in &drafts {
+        output::line(format_args!(
+            "{} {:?}: {} entities, {} objects kept in stix-unmapped.json{}",
+            match &draft.bulletin {
+                Some(id) => format!("Sent {id} from"),
+                None => "Drafted from".to_owned(),
+            },
+            draft.title,
+            draft.entities.len(),
+            draft.unmapped.len(),
+            draft
+                .marked
+                .as_ref()
+                .map(|m| format!(" (marked {m})"))
+                .unwrap_or_default()
+        ))?;
+    }
+    if dry_run {
+        output::line(format_args!("Dry run: nothing sent."))?;
+    }
+    Ok(())
+}

@@ -7,7 +7,9 @@
 
 use std::collections::BTreeMap;
 
-use liaison_core::{BulletinId, Entity, UnixMillis};
+pub use liaison_core::stix::StixDraft;
+use liaison_core::stix::{TLP_EXTENSION, TLP_MARKINGS, drafts_from_bundle};
+use liaison_core::{BulletinId, Entity, Tlp, UnixMillis};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -26,38 +28,6 @@ const SCO_NAMESPACE: Uuid = Uuid::from_u128(0x00ab_edb4_aa42_466c_9c01_fed2_3315
 /// When Liaison's own objects (its identity, its extension definitions) were defined:
 /// fixed, so they are the same in every export.
 const DEFINED: &str = "2026-11-29T00:00:00.000Z";
-
-/// The TLP 2.0 extension (OASIS cti-stix-common-objects).
-const TLP_EXTENSION: &str = "extension-definition--60a3c5c5-0d10-413e-aab3-9e08dde9e88d";
-
-/// The official TLP 2.0 marking-definition ids, by level.
-const TLP_MARKINGS: [(&str, &str, &str); 5] = [
-    (
-        "TLP:CLEAR",
-        "clear",
-        "marking-definition--94868c89-83c2-464b-929b-a1a8aa3c8487",
-    ),
-    (
-        "TLP:GREEN",
-        "green",
-        "marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb",
-    ),
-    (
-        "TLP:AMBER",
-        "amber",
-        "marking-definition--55d920b0-5e8b-4f79-9ee9-91f868d9b421",
-    ),
-    (
-        "TLP:AMBER+STRICT",
-        "amber+strict",
-        "marking-definition--939a9414-2ddd-4d32-a0cd-375ea402b003",
-    ),
-    (
-        "TLP:RED",
-        "red",
-        "marking-definition--e828b379-4e03-4974-9ac4-e53a884c97c1",
-    ),
-];
 
 /// Liaison's extensions: `(name, STIX type it defines or "", extension type)`.
 const EXTENSIONS: [(&str, &str, &str); 4] = [
@@ -434,4 +404,76 @@ fn entity_object(entity: &Entity, created: &str, origin: &str, markings: &[Strin
             )
         }
     }
+}
+
+/// What `stix import` sends: each draft of a bundle as a bulletin to `to`, marked
+/// `tlp`, in `category`; with `dry_run` only the drafts.
+#[derive(Debug, Clone)]
+pub struct StixImport {
+    /// The recipients.
+    pub to: crate::ops::bulletins::Recipients,
+    /// The bulletins' TLP (no looser than any report's marking).
+    pub tlp: Tlp,
+    /// The bulletins' category.
+    pub category: liaison_core::Category,
+    /// Show the drafts, send nothing.
+    pub dry_run: bool,
+}
+
+/// Imports a STIX bundle: one bulletin per report, published unless `dry_run`. The
+/// whole bundle is read and every report checked before the first is sent.
+///
+/// Errors: [`crate::Error::InvalidRequest`] for a bundle [`drafts_from_bundle`]
+/// refuses, naming the object and field (nothing sent); a publish refused (an
+/// entity that does not normalise, a recipient the policy refuses) stops the import
+/// at that report, and the error names it and the bulletins already sent.
+pub fn stix_import(state: &NodeState, bytes: &[u8], import: &StixImport) -> Result<Vec<StixDraft>> {
+    let drafts = drafts_from_bundle(bytes, import.tlp)
+        .map_err(|e| crate::Error::InvalidRequest(e.to_string()))?;
+    let requests = drafts
+        .iter()
+        .map(|(draft, kept)| {
+            let mut request = views::SendRequest::new(
+                import.to.clone(),
+                import.category.clone(),
+                import.tlp,
+                &draft.title,
+                &draft.body,
+            );
+            request.entities = draft.entities.clone();
+            if kept.len() > 1 {
+                let json = serde_json::to_vec_pretty(kept).unwrap_or_default();
+                request.attachments = vec![views::AttachmentUpload {
+                    file_name: "stix-unmapped.json".into(),
+                    media_type: "application/json".into(),
+                    data_base64: data_encoding::BASE64.encode(&json),
+                    staged: None,
+                }];
+            }
+            request
+        })
+        .collect::<Vec<_>>();
+    let mut out: Vec<StixDraft> = drafts.into_iter().map(|(d, _)| d).collect();
+    if import.dry_run {
+        return Ok(out);
+    }
+    let mut sent: Vec<String> = Vec::new();
+    for (draft, request) in out.iter_mut().zip(requests) {
+        let id = views::bulletin_send(state, request).map_err(|e| {
+            crate::Error::InvalidRequest(format!(
+                "report {} ({:?}) not sent: {}; sent before it: {}",
+                draft.report,
+                draft.title,
+                crate::error::describe(&e),
+                if sent.is_empty() {
+                    "none".to_owned()
+                } else {
+                    sent.join(", ")
+                }
+            ))
+        })?;
+        sent.push(id.id.clone());
+        draft.bulletin = Some(id.id);
+    }
+    Ok(out)
 }

@@ -100,6 +100,8 @@ admin_commands! {
     RosterList,
     /// Bulletins held here as a STIX 2.1 bundle.
     StixExport,
+    /// A STIX 2.1 bundle turned into bulletins, one per report.
+    StixImport,
     /// Seal and queue a bulletin.
     BulletinSend,
     /// Bulletins sent and received.
@@ -343,6 +345,37 @@ impl Command for StixExport {
             id: self.id,
         };
         crate::ops::stix::stix_export(state, &filter, caller)
+    }
+}
+
+/// A STIX 2.1 bundle turned into bulletins, one per report (or only drafted).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StixImport {
+    /// The bundle's bytes, base64.
+    pub bundle_base64: String,
+    /// The recipients.
+    pub to: crate::ops::bulletins::Recipients,
+    /// The bulletins' TLP: no looser than any report's marking.
+    pub tlp: Tlp,
+    /// The bulletins' category.
+    pub category: Category,
+    /// Show the drafts, send nothing.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+impl Command for StixImport {
+    type Reply = Vec<crate::ops::stix::StixDraft>;
+    fn run(self, state: &NodeState) -> Result<Vec<crate::ops::stix::StixDraft>> {
+        let bundle = decode_file(&self.bundle_base64)?;
+        let import = crate::ops::stix::StixImport {
+            to: self.to,
+            tlp: self.tlp,
+            category: self.category,
+            dry_run: self.dry_run,
+        };
+        crate::ops::stix::stix_import(state, &bundle, &import)
     }
 }
 
