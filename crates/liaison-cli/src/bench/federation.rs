@@ -21,7 +21,8 @@ use liaison_node::ops::bulletins::{Direction, Recipients};
 use liaison_node::ops::roster::{RosterSpec, roster_create};
 use liaison_node::{InitOptions, Node, init_node};
 
-use super::{percentile, receiver_ids};
+use super::processes::{free_port, stop_processes};
+use super::{percentile, receiver_ids, rss_mib_of};
 use crate::output;
 
 const GROUP: &str = "jit-bench";
@@ -45,19 +46,7 @@ struct Federation {
 
 impl Drop for Federation {
     fn drop(&mut self) {
-        for child in self.children.iter_mut().flatten() {
-            let _ = Command::new("kill")
-                .args(["-TERM", &child.id().to_string()])
-                .status();
-        }
-        let deadline = Instant::now() + Duration::from_secs(20);
-        for child in self.children.iter_mut().flatten() {
-            while matches!(child.try_wait(), Ok(None)) && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        stop_processes(self.children.iter_mut().flatten(), Duration::from_secs(20));
         let _ = std::fs::remove_dir_all(&self.base);
     }
 }
@@ -151,17 +140,7 @@ impl Federation {
         self.children
             .iter()
             .flatten()
-            .filter_map(|c| {
-                let status = std::fs::read_to_string(format!("/proc/{}/status", c.id())).ok()?;
-                let kib = status
-                    .lines()
-                    .find(|l| l.starts_with("VmRSS:"))?
-                    .split_whitespace()
-                    .nth(1)?
-                    .parse::<f64>()
-                    .ok()?;
-                Some(kib / 1024.0)
-            })
+            .filter_map(|c| rss_mib_of(&c.id().to_string()))
             .collect()
     }
 }
@@ -173,12 +152,6 @@ fn wait(what: &str, limit: Duration, mut done: impl FnMut() -> Result<bool>) -> 
         std::thread::sleep(Duration::from_millis(5));
     }
     Ok(start.elapsed())
-}
-
-fn free_port() -> Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
 }
 
 fn memory_line(label: &str, rss: &[f64]) -> Result<()> {

@@ -145,6 +145,19 @@ fn cpu_seconds() -> Option<f64> {
     cpu_seconds_of("self")
 }
 
+/// Resident memory of process `pid` ("self" for this one), MiB, from /proc.
+fn rss_mib_of(pid: &str) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kib = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse::<f64>()
+        .ok()?;
+    Some(kib / 1024.0)
+}
+
 /// CPU time process `pid` ("self" for this one) has used, from /proc.
 fn cpu_seconds_of(pid: &str) -> Option<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;

@@ -31,21 +31,27 @@ struct Nodes {
 
 impl Drop for Nodes {
     fn drop(&mut self) {
-        for child in &mut self.children {
-            // SIGTERM first: the node stops cleanly and keeps what is queued.
-            let _ = Command::new("kill")
-                .args(["-TERM", &child.id().to_string()])
-                .status();
-        }
-        let deadline = Instant::now() + Duration::from_secs(10);
-        for child in &mut self.children {
-            while matches!(child.try_wait(), Ok(None)) && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        stop_processes(self.children.iter_mut(), Duration::from_secs(10));
         let _ = std::fs::remove_dir_all(&self.base);
+    }
+}
+
+/// Stops node processes: SIGTERM to each first (a node stops cleanly and keeps what
+/// is queued), then SIGKILL to any still running after `grace`.
+pub(super) fn stop_processes<'a>(children: impl Iterator<Item = &'a mut Child>, grace: Duration) {
+    let children: Vec<&mut Child> = children.collect();
+    for child in &children {
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+    }
+    let deadline = Instant::now() + grace;
+    for child in children {
+        while matches!(child.try_wait(), Ok(None)) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
     }
 }
 
@@ -58,7 +64,7 @@ impl Nodes {
     }
 }
 
-fn free_port() -> Result<u16> {
+pub(super) fn free_port() -> Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port())

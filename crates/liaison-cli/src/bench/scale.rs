@@ -24,14 +24,7 @@ use crate::output;
 
 /// Resident memory of this process, MiB.
 fn rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        })
-        .map_or(0.0, |kib| kib / 1024.0)
+    super::rss_mib_of("self").unwrap_or(0.0)
 }
 
 /// Publishes `n` bulletins to `to` from `in_flight` threads; returns the time taken.

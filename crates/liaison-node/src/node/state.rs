@@ -335,7 +335,11 @@ impl NodeState {
         self.put_policy(policy)
     }
 
-    fn roster_members(&self) -> Result<liaison_core::policy::RosterMembers> {
+    /// The members of each imported roster other than this agency, as policy groups
+    /// drawing on a roster take them.
+    ///
+    /// Errors: the log cannot be read.
+    pub fn roster_members(&self) -> Result<liaison_core::policy::RosterMembers> {
         Ok(crate::trust::rosters::members_for_policy(
             &crate::trust::rosters::imported(&self.log)?,
             &self.node().config().agency,

@@ -130,12 +130,8 @@ pub fn policy_view(policy: &Policy) -> PolicyView {
 ///
 /// Errors: [`Error::Policy`] naming the line and field.
 pub fn policy_check(state: &NodeState, text: &str) -> Result<PolicyView> {
-    let rosters = crate::trust::rosters::members_for_policy(
-        &crate::trust::rosters::imported(&state.log)?,
-        &state.node().config().agency,
-    );
-    let policy =
-        Policy::parse_with_rosters(text, &rosters).map_err(|e| Error::Policy(e.to_string()))?;
+    let policy = Policy::parse_with_rosters(text, &state.roster_members()?)
+        .map_err(|e| Error::Policy(e.to_string()))?;
     Ok(policy_in_force(state, &policy))
 }
 

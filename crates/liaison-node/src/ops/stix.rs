@@ -315,37 +315,21 @@ fn entity_object(entity: &Entity, created: &str, origin: &str, markings: &[Strin
             full_name,
             date_of_birth,
             nationality,
-            aliases,
-            identifiers,
-        } => {
-            let mut details = Vec::new();
-            for (label, value) in [("born", date_of_birth), ("nationality", nationality)] {
-                if !value.is_empty() {
-                    details.push(format!("{label} {value}"));
-                }
-            }
-            if !aliases.is_empty() {
-                details.push(format!("aliases {}", aliases.join(", ")));
-            }
-            if !identifiers.is_empty() {
-                details.push(format!("identifiers {}", identifiers.join(", ")));
-            }
-            let mut object = json!({
-                "type": "identity",
-                "spec_version": "2.1",
-                "id": id("identity", &format!("person:{full_name}:{date_of_birth}:{nationality}")),
-                "created": created,
-                "modified": created,
-                "created_by_ref": origin,
-                "name": full_name,
-                "identity_class": "individual",
-                "object_marking_refs": markings,
-            });
-            if !details.is_empty() {
-                object["description"] = json!(details.join("; "));
-            }
-            object
-        }
+            ..
+        } => json!({
+            "type": "identity",
+            "spec_version": "2.1",
+            "id": id("identity", &format!("person:{full_name}:{date_of_birth}:{nationality}")),
+            "created": created,
+            "modified": created,
+            "created_by_ref": origin,
+            "name": full_name,
+            // Date of birth, nationality, aliases and identifiers, as `bulletin show`
+            // writes them.
+            "description": entity.describe().1,
+            "identity_class": "individual",
+            "object_marking_refs": markings,
+        }),
         Entity::Location {
             name,
             latitude,
