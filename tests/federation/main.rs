@@ -21,4 +21,5 @@ mod revocation;
 mod roster;
 mod scale;
 mod stix;
+mod taxii;
 mod transient;

@@ -55,6 +55,7 @@ pub mod release;
 pub mod roster;
 pub mod selector;
 pub mod stix;
+pub mod taxii;
 pub mod tls;
 
 pub use bulletin::{Attachment, Bulletin, BulletinContent, Entity, Reference, ReferenceKind};

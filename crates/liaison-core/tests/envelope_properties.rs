@@ -403,6 +403,10 @@ proptest! {
         let _ = liaison_core::policy::Policy::parse(&String::from_utf8_lossy(&data));
         let _ = liaison_core::roster::Roster::from_file(&data);
         let _ = liaison_core::stix::drafts_from_bundle(&data, Tlp::Amber);
+        let _ = liaison_core::taxii::parse_query(
+            &String::from_utf8_lossy(&data),
+            &liaison_core::taxii::OBJECTS_PARAMETERS,
+        );
         if let Ok(forwarded) = liaison_core::forward::ForwardedEnvelope::decode(Bytes::from(data.clone())) {
             let _ = forwarded.open(
                 Receiver { agency: &me.id, encryption_keys: std::slice::from_ref(&me.encryption), epochs: None },

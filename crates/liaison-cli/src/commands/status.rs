@@ -13,7 +13,7 @@ pub fn show(data_dir: &Path, wide: bool, json: bool) -> Result<()> {
     if json {
         return output::json(&view);
     }
-    output::fields(&[
+    let mut fields = vec![
         ("Agency", view.agency.clone()),
         (
             "Node",
@@ -41,7 +41,11 @@ pub fn show(data_dir: &Path, wide: bool, json: bool) -> Result<()> {
                 .collect::<Vec<_>>()
                 .join(", "),
         ),
-    ])?;
+    ];
+    if let Some(taxii) = &view.taxii_listen {
+        fields.insert(4, ("TAXII server", format!("https://{taxii}/taxii2/")));
+    }
+    output::fields(&fields)?;
     output::line(format_args!(""))?;
     let s = &view.summary;
     let mut summary = if view.running {

@@ -31,6 +31,9 @@ pub struct RawConfig {
     /// The Prometheus metrics endpoint; absent: off.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metrics: Option<RawMetrics>,
+    /// The read-only TAXII 2.1 server; absent: off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub taxii: Option<RawTaxii>,
     /// Envelope sealing (format v2 epochs and batches); absent: the defaults.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub envelope: Option<RawEnvelope>,
@@ -182,6 +185,14 @@ pub struct RawMetrics {
     pub listen: String,
 }
 
+/// `[taxii]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTaxii {
+    /// Address to bind the HTTPS TAXII server, e.g. `127.0.0.1:7446`.
+    pub listen: String,
+}
+
 /// `[peer]`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -248,6 +259,8 @@ pub struct NodeConfig {
     pub log_cache_mib: u64,
     /// Where the Prometheus endpoint listens, if it is on.
     pub metrics_listen: Option<SocketAddr>,
+    /// Where the TAXII server listens, if it is on.
+    pub taxii_listen: Option<SocketAddr>,
     /// Format-v2 sealing settings.
     pub envelope: EnvelopeSettings,
     /// Per-partner queue limits.
@@ -293,6 +306,10 @@ impl TryFrom<RawConfig> for NodeConfig {
                 .metrics
                 .map(|m| addr("metrics.listen", &m.listen))
                 .transpose()?,
+            taxii_listen: raw
+                .taxii
+                .map(|t| addr("taxii.listen", &t.listen))
+                .transpose()?,
             envelope: raw
                 .envelope
                 .map(EnvelopeSettings::try_from)
@@ -324,6 +341,9 @@ impl From<&NodeConfig> for RawConfig {
                 cache_mib: c.log_cache_mib,
             },
             metrics: c.metrics_listen.map(|a| RawMetrics {
+                listen: a.to_string(),
+            }),
+            taxii: c.taxii_listen.map(|a| RawTaxii {
                 listen: a.to_string(),
             }),
             envelope: (c.envelope != EnvelopeSettings::default())

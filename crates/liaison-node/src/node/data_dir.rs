@@ -188,6 +188,7 @@ fn initial_config(options: &InitOptions) -> Result<NodeConfig> {
         },
         log: crate::node::config::RawLog::default(),
         metrics: None,
+        taxii: None,
         envelope: None,
         outbox: None,
     })

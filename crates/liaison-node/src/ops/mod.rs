@@ -18,3 +18,4 @@ pub mod retention;
 pub mod roster;
 pub mod status;
 pub mod stix;
+pub mod taxii;

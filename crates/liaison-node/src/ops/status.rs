@@ -23,6 +23,9 @@ pub struct StatusView {
     pub peer_listen: String,
     /// Client API listener address (configured).
     pub api_listen: String,
+    /// The TAXII server's address, when it is on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub taxii_listen: Option<String>,
     /// Per partner.
     pub partners: Vec<PartnerStatus>,
     /// Log entries.
@@ -209,6 +212,7 @@ pub fn status(state: &NodeState) -> Result<StatusView> {
         running: serving,
         peer_listen: node.config().peer_listen.to_string(),
         api_listen: node.config().api_listen.to_string(),
+        taxii_listen: node.config().taxii_listen.map(|a| a.to_string()),
         partners,
         storage_failing,
         log_entries: head.seq,

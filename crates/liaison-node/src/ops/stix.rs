@@ -108,6 +108,17 @@ pub fn stix_export(state: &NodeState, filter: &StixFilter, caller: &str) -> Resu
 
 /// The bundle for `bulletins`.
 pub fn bundle(bulletins: &[BulletinDetail]) -> Value {
+    // The bundle id follows the bulletins it holds: the same export, the same bundle.
+    let names: Vec<&str> = bulletins.iter().map(|b| b.summary.id.as_str()).collect();
+    json!({
+        "type": "bundle",
+        "id": id("bundle", &names.join(",")),
+        "objects": bundle_objects(bulletins),
+    })
+}
+
+/// The objects of the bundle for `bulletins`, each once, in id order.
+pub fn bundle_objects(bulletins: &[BulletinDetail]) -> Vec<Value> {
     let mut objects: BTreeMap<String, Value> = BTreeMap::new();
     let mut put = |mut object: Value| {
         drop_empty_lists(&mut object);
@@ -152,13 +163,7 @@ pub fn bundle(bulletins: &[BulletinDetail]) -> Value {
             put(object);
         }
     }
-    // The bundle id follows the bulletins it holds: the same export, the same bundle.
-    let names: Vec<&str> = bulletins.iter().map(|b| b.summary.id.as_str()).collect();
-    json!({
-        "type": "bundle",
-        "id": id("bundle", &names.join(",")),
-        "objects": objects.into_values().collect::<Vec<_>>(),
-    })
+    objects.into_values().collect()
 }
 
 /// STIX forbids empty lists: a property with nothing to list is left out.

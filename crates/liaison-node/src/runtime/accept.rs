@@ -22,6 +22,13 @@ pub(crate) struct Authenticated<C> {
     identity: C,
 }
 
+impl<C> Authenticated<C> {
+    /// Who is on this connection.
+    pub(crate) fn identity(&self) -> &C {
+        &self.identity
+    }
+}
+
 impl<C: Clone + Send + Sync + 'static> Connected for Authenticated<C> {
     type ConnectInfo = C;
     fn connect_info(&self) -> C {

@@ -24,6 +24,7 @@ use super::accept::{Identify, accept_loop};
 use crate::edge::admin;
 use crate::edge::client_api::{AuthenticatedClient, ClientService};
 use crate::edge::peer::{AuthenticatedPartner, PeerService};
+use crate::edge::taxii::{self, TaxiiListener};
 use crate::error::{Error, Result};
 use crate::node::data_dir::Node;
 use crate::node::journal::LogEvent;
@@ -149,6 +150,17 @@ pub async fn run_state(
         }
         None => None,
     };
+    let taxii_addr = match state.node().config().taxii_listen {
+        Some(addr) => {
+            let listener = TcpListener::bind(addr).await.map_err(Error::io(
+                "bind the TAXII server ([taxii] listen)",
+                &data_dir,
+            ))?;
+            serve_taxii(&mut running, &state, &certificate, listener, &stop_rx)?;
+            Some(addr)
+        }
+        None => None,
+    };
     let api_addr = match listeners.api {
         Some(api) => {
             Some(serve_client_api(&mut running, &state, &certificate, api, &stop_rx).await?)
@@ -166,7 +178,7 @@ pub async fn run_state(
     for warning in crate::ops::policy::unknown_partners(&state, &state.policy.snapshot()) {
         tracing::warn!(%warning, "sharing policy");
     }
-    tracing::info!(%agency, %peer_addr, api_addr = ?api_addr, metrics_addr = ?metrics_addr, admin_socket = %socket.display(), "node running");
+    tracing::info!(%agency, %peer_addr, api_addr = ?api_addr, metrics_addr = ?metrics_addr, taxii_addr = ?taxii_addr, admin_socket = %socket.display(), "node running");
 
     shutdown.await;
     tracing::info!(%agency, "shutting down");
@@ -293,9 +305,7 @@ async fn serve_client_api(
         &state.node().identity().document().tls_ca_certificate,
         state.clients.clone(),
     )?);
-    let identify: Identify<AuthenticatedClient> =
-        Arc::new(|end_entity, _| Ok(AuthenticatedClient(tls::certificate_sha256(end_entity))));
-    let incoming = running.accept(listener, acceptor, identify, stop);
+    let incoming = running.accept(listener, acceptor, identify_client(), stop);
     let (health_reporter, health) = tonic_health::server::health_reporter();
     health_reporter
         .set_serving::<pb::client_server::ClientServer<ClientService>>()
@@ -344,6 +354,38 @@ async fn serve_client_api(
             }),
     ));
     Ok(addr)
+}
+
+/// The read-only TAXII 2.1 server: the client API's certificates and roles, over
+/// HTTP/1.1.
+fn serve_taxii(
+    running: &mut Running,
+    state: &Arc<NodeState>,
+    certificate: &NodeCertificate,
+    listener: TcpListener,
+    stop: &watch::Receiver<bool>,
+) -> Result<()> {
+    let addr = listener
+        .local_addr()
+        .map_err(Error::io("TAXII listener", state.node().dir()))?;
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls::taxii_server_config(
+        certificate,
+        &state.node().identity().document().tls_ca_certificate,
+        state.clients.clone(),
+    )?);
+    let incoming = running.accept(listener, acceptor, identify_client(), stop);
+    running.tasks.push(tokio::spawn(taxii::serve(
+        TaxiiListener::new(incoming.into_inner(), addr),
+        state.clone(),
+        stop.clone(),
+    )));
+    Ok(())
+}
+
+/// Names a client of the client API or the TAXII server by its certificate's hash
+/// (its registration is checked per request, so a revocation takes effect at once).
+fn identify_client() -> Identify<AuthenticatedClient> {
+    Arc::new(|end_entity, _| Ok(AuthenticatedClient(tls::certificate_sha256(end_entity))))
 }
 
 /// How often the health service looks at the log's storage state.

@@ -263,7 +263,7 @@ pub fn peer_server_config(
     partners: PartnerSet,
 ) -> Result<Arc<rustls::ServerConfig>> {
     let verifier = partner_client_verifier(partners);
-    server_config(cert, Arc::new(verifier))
+    server_config(cert, Arc::new(verifier), ALPN_H2)
 }
 
 /// The client API listener's config: TLS 1.3 only, a registered client certificate
@@ -273,17 +273,37 @@ pub fn api_server_config(
     own_ca_der: &[u8],
     clients: ClientSet,
 ) -> Result<Arc<rustls::ServerConfig>> {
+    local_client_server_config(cert, own_ca_der, clients, ALPN_H2)
+}
+
+/// The TAXII listener's config: the client API's, for HTTP/1.1 (what TAXII clients
+/// speak).
+pub fn taxii_server_config(
+    cert: &NodeCertificate,
+    own_ca_der: &[u8],
+    clients: ClientSet,
+) -> Result<Arc<rustls::ServerConfig>> {
+    local_client_server_config(cert, own_ca_der, clients, b"http/1.1")
+}
+
+fn local_client_server_config(
+    cert: &NodeCertificate,
+    own_ca_der: &[u8],
+    clients: ClientSet,
+    alpn: &[u8],
+) -> Result<Arc<rustls::ServerConfig>> {
     let ca = CertificateDer::from(own_ca_der.to_vec());
     let anchor = webpki::anchor_from_trusted_cert(&ca)
         .map_err(|e| Error::Tls(format!("the agency CA certificate is unusable: {e}")))?
         .to_owned();
     let verifier = local_client_verifier(anchor, clients);
-    server_config(cert, Arc::new(verifier))
+    server_config(cert, Arc::new(verifier), alpn)
 }
 
 fn server_config(
     cert: &NodeCertificate,
     verifier: Arc<dyn ClientCertVerifier>,
+    alpn: &[u8],
 ) -> Result<Arc<rustls::ServerConfig>> {
     let mut config = rustls::ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])
@@ -291,7 +311,7 @@ fn server_config(
         .with_client_cert_verifier(verifier)
         .with_single_cert(cert.chain.clone(), cert.key.clone_key())
         .map_err(tls_error)?;
-    config.alpn_protocols = vec![ALPN_H2.to_vec()];
+    config.alpn_protocols = vec![alpn.to_vec()];
     config.max_early_data_size = 0;
     Ok(Arc::new(config))
 }
