@@ -109,7 +109,13 @@ fn a_full_disk_stops_acknowledgements_and_running_nodes_recover_by_themselves() 
     });
     let refused = refused.expect("a send on a full disk was refused");
     assert!(refused.contains("cannot write"), "{refused}");
-    let status = nl.admin(Status {});
+    // The log may be reopening (it retries by itself) at the moment status asks.
+    let mut status = None;
+    wait_until("status to answer on a full disk", LONG, || {
+        status = nl.try_admin(Status {}).ok();
+        status.is_some()
+    });
+    let status = status.unwrap();
     let failing = status
         .storage_failing
         .expect("status says the log cannot write");
@@ -129,7 +135,8 @@ fn a_full_disk_stops_acknowledgements_and_running_nodes_recover_by_themselves() 
     // Room again: the node resumes by itself, without a restart.
     std::fs::remove_file(&filler).unwrap();
     wait_until("NL-NP's log to write again", LONG, || {
-        nl.admin(Status {}).storage_failing.is_none()
+        nl.try_admin(Status {})
+            .is_ok_and(|status| status.storage_failing.is_none())
     });
     acknowledged.push(nl.try_send(&[de], "after").unwrap());
     wait_until("every acknowledged bulletin to reach DE-BKA", LONG, || {
