@@ -9,6 +9,7 @@ mod client_api;
 mod connections;
 mod continuity;
 mod desk;
+mod desk_web;
 mod envelope_formats;
 mod forwarding;
 mod keys;

@@ -8,6 +8,7 @@ use liaison_node::ops::bulletins::views::SendRequest;
 use liaison_proto::v1 as pb;
 use liaison_proto::v1::client_client::ClientClient;
 use liaison_tests::api::{api_channel, client_identity, issue_client};
+use liaison_tests::interop::run_python;
 use liaison_tests::{LONG, federation, wait_until};
 use serde_json::Value;
 
@@ -16,24 +17,7 @@ use serde_json::Value;
 fn validate(bundle: &Value, dir: &std::path::Path) {
     let path = dir.join("bundle.json");
     std::fs::write(&path, serde_json::to_vec_pretty(bundle).unwrap()).unwrap();
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let python = root.join("target/interop-venv/bin/python");
-    let out = std::process::Command::new(&python)
-        .arg(root.join("tests/interop/stix_validate.py"))
-        .arg(&path)
-        .output()
-        .unwrap_or_else(|e| {
-            panic!(
-                "{} runs (.ci/run makes the virtualenv with stix2-validator): {e}",
-                python.display()
-            )
-        });
-    assert!(
-        out.status.success(),
-        "stix2-validator found errors:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_python("stix_validate.py", [&path]);
 }
 
 fn objects<'a>(bundle: &'a Value, kind: &str) -> Vec<&'a Value> {

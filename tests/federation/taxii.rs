@@ -7,23 +7,9 @@ use liaison_node::edge::admin::{BulletinRecall, StixExport};
 use liaison_node::node::journal::LogEvent;
 use liaison_node::ops::taxii::{self, ObjectQuery};
 use liaison_tests::api::issue_client;
+use liaison_tests::interop::run_python;
 use liaison_tests::{LONG, TestNode, federation, wait_until};
 use serde_json::json;
-
-/// Turns the TAXII server on in `node`'s configuration (at its next start), on a free
-/// port it returns.
-fn enable_taxii(node: &TestNode) -> u16 {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let path = node.dir.join("liaison.toml");
-    let mut config = std::fs::read_to_string(&path).unwrap();
-    config.push_str(&format!("\n[taxii]\nlisten = \"127.0.0.1:{port}\"\n"));
-    std::fs::write(path, config).unwrap();
-    port
-}
 
 /// The STIX report id of bulletin `id` as `node` exports it.
 fn report_id(node: &TestNode, id: liaison_core::BulletinId) -> String {
@@ -46,7 +32,7 @@ fn report_id(node: &TestNode, id: liaison_core::BulletinId) -> String {
 fn taxii2_client_reads_collections_in_pages_and_errors_are_named() {
     let tmp = tempfile::tempdir().unwrap();
     let mut nodes = federation(tmp.path(), &["NL-NP", "DE-BKA", "RO-DIICOT"]);
-    let port = enable_taxii(&nodes[1]);
+    let port = nodes[1].enable_listener("taxii");
     for n in &mut nodes {
         n.start();
     }
@@ -73,40 +59,25 @@ fn taxii2_client_reads_collections_in_pages_and_errors_are_named() {
     let analyst = issue_client(de, "analyst", "read");
     let publisher = issue_client(de, "publisher", "publish");
 
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let python = root.join("target/interop-venv/bin/python");
     let expect = json!({
         "reports": 7,
         "first_report": report_id(de, first),
         "from_ro": 2,
         "per_page": 7,
     });
-    let out = std::process::Command::new(&python)
-        // requests lets these override a session's own CA file.
-        .env_remove("REQUESTS_CA_BUNDLE")
-        .env_remove("CURL_CA_BUNDLE")
-        .arg(root.join("tests/interop/taxii_read.py"))
-        .arg(format!("https://localhost:{port}"))
-        .arg(analyst.join("ca.pem"))
-        .arg(analyst.join("client.pem"))
-        .arg(analyst.join("client.key"))
-        .arg(publisher.join("client.pem"))
-        .arg(publisher.join("client.key"))
-        .arg(expect.to_string())
-        .output()
-        .unwrap_or_else(|e| {
-            panic!(
-                "{} runs (.ci/run makes the virtualenv with taxii2-client): {e}",
-                python.display()
-            )
-        });
-    assert!(
-        out.status.success(),
-        "taxii_read.py failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    let out = run_python(
+        "taxii_read.py",
+        [
+            format!("https://localhost:{port}").into(),
+            analyst.join("ca.pem").into_os_string(),
+            analyst.join("client.pem").into_os_string(),
+            analyst.join("client.key").into_os_string(),
+            publisher.join("client.pem").into_os_string(),
+            publisher.join("client.key").into_os_string(),
+            std::ffi::OsString::from(expect.to_string()),
+        ],
     );
-    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let summary: serde_json::Value = serde_json::from_str(&out).unwrap();
     eprintln!("taxii_read.py: {summary}");
     assert!(summary["pages"].as_u64().unwrap() >= 3, "{summary}");
 

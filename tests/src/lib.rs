@@ -20,6 +20,7 @@
 pub mod api;
 pub mod disk;
 pub mod federation;
+pub mod interop;
 pub mod metrics;
 pub mod wire;
 
@@ -149,6 +150,21 @@ impl TestNode {
             bundle_base64: data_encoding::BASE64.encode(&theirs.identity().to_bytes()),
             fingerprint: theirs.identity().fingerprint().to_string(),
         });
+    }
+
+    /// Turns on the listener `[section] listen` (`metrics`, `taxii`, `desk`) in
+    /// liaison.toml, at the next start, on a free loopback port; returns the port.
+    pub fn enable_listener(&self, section: &str) -> u16 {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let config = self.dir.join("liaison.toml");
+        let mut text = std::fs::read_to_string(&config).unwrap();
+        text.push_str(&format!("\n[{section}]\nlisten = \"127.0.0.1:{port}\"\n"));
+        std::fs::write(config, text).unwrap();
+        port
     }
 
     /// Replaces `policy.toml` (in force at the next start or `policy reload`).

@@ -8,16 +8,7 @@ use crate::TestNode;
 
 /// Turns on `[metrics]` in `node`'s liaison.toml on a free loopback port; returns it.
 pub fn enable_metrics(node: &TestNode) -> u16 {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let config = node.dir.join("liaison.toml");
-    let mut text = std::fs::read_to_string(&config).unwrap();
-    text.push_str(&format!("\n[metrics]\nlisten = \"127.0.0.1:{port}\"\n"));
-    std::fs::write(config, text).unwrap();
-    port
+    node.enable_listener("metrics")
 }
 
 /// `GET /metrics`: the content type and the body.

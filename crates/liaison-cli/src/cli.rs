@@ -123,6 +123,10 @@ pub enum Command {
     /// Certificates for the agency's own systems calling the client API.
     #[command(subcommand)]
     Client(ClientCommand),
+    /// Officers of the web desk (`[desk] listen`): add (prints a one-time enrolment
+    /// link), list, remove.
+    #[command(subcommand)]
+    Officer(OfficerCommand),
     /// The sharing policy: show, check, explain, reload.
     #[command(subcommand)]
     Policy(PolicyCommand),
@@ -311,6 +315,10 @@ pub enum Command {
         /// Keep the nodes' data here instead of a temporary directory.
         #[arg(long, value_name = "DIR")]
         dir: Option<PathBuf>,
+        /// After the demo, leave the three nodes running with their web desks open
+        /// (an officer enrolment link each) until Ctrl-C.
+        #[arg(long)]
+        desk: bool,
     },
 }
 
@@ -498,6 +506,53 @@ pub enum PolicyCommand {
     /// Read policy.toml again and put it in force atomically (logged with its version).
     #[command(after_help = "Example:\n  liaison policy reload --data-dir /var/lib/liaison")]
     Reload {
+        #[command(flatten)]
+        dir: DataDir,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OfficerCommand {
+    /// Add an officer with roles; prints the one-time enrolment link (valid 72 hours)
+    /// where they set their password.
+    #[command(
+        after_help = "Example:\n  liaison officer add anna --role read,publish --data-dir /var/lib/liaison"
+    )]
+    Add {
+        /// The officer's name, what they sign in with (1-64 of a-z 0-9 - _ .).
+        name: String,
+        #[command(flatten)]
+        dir: DataDir,
+        /// Roles, comma-separated: read (inbox, search, acknowledge), publish
+        /// (compose), admin (partners, log view; implies the others).
+        #[arg(
+            long,
+            value_delimiter = ',',
+            required = true,
+            value_parser = one_of::<Role>(&["publish", "read", "admin"])
+        )]
+        role: Vec<Role>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Every officer and whether they have enrolled.
+    #[command(after_help = "Example:\n  liaison officer list --data-dir /var/lib/liaison")]
+    List {
+        #[command(flatten)]
+        dir: DataDir,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove an officer: their desk sessions end at their next request.
+    #[command(after_help = "Example:\n  liaison officer remove anna --data-dir /var/lib/liaison")]
+    Remove {
+        /// The officer's name.
+        name: String,
         #[command(flatten)]
         dir: DataDir,
         /// Print JSON.

@@ -24,7 +24,7 @@ mod output;
 
 use cli::{
     AttachmentCommand, BulletinCommand, Cli, ClientCommand, Command, IdentityCommand, KeyCommand,
-    LogCommand, PeerCommand, PolicyCommand, Recipient, RosterCommand, StixCommand,
+    LogCommand, OfficerCommand, PeerCommand, PolicyCommand, Recipient, RosterCommand, StixCommand,
 };
 use commands::{bulletins, clients, keys, log, node, peers, policy, roster, status};
 use liaison_node::ops::roster::RosterSpec;
@@ -109,6 +109,7 @@ fn run(command: Command) -> Result<()> {
         }
         Command::Bulletin(command) => bulletin(command),
         Command::Client(command) => client(command),
+        Command::Officer(command) => officer(command),
         Command::Policy(command) => policy_command(command),
         Command::Key(KeyCommand::Rotate { purpose, dir, json }) => {
             keys::rotate(&dir.data_dir, purpose, json)
@@ -253,7 +254,7 @@ fn run(command: Command) -> Result<()> {
             in_flight,
             processes,
         }),
-        Command::Demo { dir } => demo::run(dir),
+        Command::Demo { dir, desk } => demo::run(dir, desk),
     }
 }
 
@@ -393,6 +394,21 @@ fn client(command: ClientCommand) -> Result<()> {
         } => clients::issue(&dir.data_dir, name, role, &out, json),
         ClientCommand::List { dir, json } => clients::list(&dir.data_dir, json),
         ClientCommand::Revoke { name, dir, json } => clients::revoke(&dir.data_dir, name, json),
+    }
+}
+
+fn officer(command: OfficerCommand) -> Result<()> {
+    match command {
+        OfficerCommand::Add {
+            name,
+            dir,
+            role,
+            json,
+        } => clients::officer_add(&dir.data_dir, name, role, json),
+        OfficerCommand::List { dir, json } => clients::officer_list(&dir.data_dir, json),
+        OfficerCommand::Remove { name, dir, json } => {
+            clients::officer_remove(&dir.data_dir, name, json)
+        }
     }
 }
 

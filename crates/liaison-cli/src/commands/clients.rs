@@ -1,9 +1,12 @@
-//! `liaison client issue | list | revoke`.
+//! `liaison client issue | list | revoke` and `liaison officer add | list | remove`:
+//! who may call the node besides its operator.
 
 use std::path::Path;
 
 use anyhow::{Context as _, Result};
-use liaison_node::edge::admin::{ClientIssue, ClientList, ClientRevoke};
+use liaison_node::edge::admin::{
+    ClientIssue, ClientList, ClientRevoke, OfficerAdd, OfficerList, OfficerRemove,
+};
 use liaison_node::trust::clients::{ClientRecord, Role};
 
 use super::call;
@@ -98,4 +101,53 @@ pub fn revoke(data_dir: &Path, name: String, json: bool) -> Result<()> {
         "Revoked client {} (certificate {})",
         record.name, record.certificate_sha256
     ))
+}
+
+fn role_list(roles: &[Role]) -> String {
+    roles
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+pub fn officer_add(data_dir: &Path, name: String, roles: Vec<Role>, json: bool) -> Result<()> {
+    let added = call(data_dir, OfficerAdd { name, roles })?;
+    if json {
+        return output::json(&added);
+    }
+    output::line(format_args!(
+        "Added officer {} with roles {}. Give them this one-time enrolment link (valid until {}), over a trusted channel:",
+        added.name,
+        role_list(&added.roles),
+        added.expires
+    ))?;
+    output::line(format_args!("{}", added.enrolment_link))
+}
+
+pub fn officer_list(data_dir: &Path, json: bool) -> Result<()> {
+    let officers = call(data_dir, OfficerList {})?;
+    if json {
+        return output::json(&officers);
+    }
+    let rows: Vec<Vec<String>> = officers
+        .iter()
+        .map(|o| {
+            vec![
+                o.name.clone(),
+                role_list(&o.roles),
+                if o.enrolled { "yes" } else { "not yet" }.to_owned(),
+                o.added_at.clone(),
+            ]
+        })
+        .collect();
+    output::table(&["NAME", "ROLES", "ENROLLED", "ADDED"], &rows)
+}
+
+pub fn officer_remove(data_dir: &Path, name: String, json: bool) -> Result<()> {
+    let removed = call(data_dir, OfficerRemove { name })?;
+    if json {
+        return output::json(&removed);
+    }
+    output::line(format_args!("Removed officer {}", removed.name))
 }

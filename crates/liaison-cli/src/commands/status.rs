@@ -45,6 +45,9 @@ pub fn show(data_dir: &Path, wide: bool, json: bool) -> Result<()> {
     if let Some(taxii) = &view.taxii_listen {
         fields.insert(4, ("TAXII server", format!("https://{taxii}/taxii2/")));
     }
+    if let Some(desk) = &view.desk_listen {
+        fields.insert(4, ("Desk", format!("https://{desk}/")));
+    }
     output::fields(&fields)?;
     output::line(format_args!(""))?;
     let s = &view.summary;

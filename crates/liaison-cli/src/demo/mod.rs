@@ -36,7 +36,7 @@ macro_rules! say {
 /// How long to wait for receipts, forwards and recalls.
 const DEADLINE: Duration = Duration::from_secs(30);
 
-pub fn run(dir: Option<PathBuf>) -> Result<()> {
+pub fn run(dir: Option<PathBuf>, desk: bool) -> Result<()> {
     let temp;
     let base = match dir {
         Some(d) => {
@@ -56,6 +56,11 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
     let (mut demo, listeners) = Demo::create_nodes(&runtime, base)?;
     demo.exchange_bundles()?;
     demo.install_policies()?;
+    let desks = if desk {
+        demo.enable_desks()?
+    } else {
+        Vec::new()
+    };
     let (stop, nodes) = demo.start_nodes(listeners)?;
     let sent = demo.send_bulletins()?;
     demo.refused_by_policy()?;
@@ -65,6 +70,9 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
     demo.link_found_by_itself(request)?;
     demo.forward_and_recall(&sent)?;
     demo.private_query()?;
+    if desk {
+        demo.open_desks(&desks)?;
+    }
     demo.stop_and_verify(stop, nodes)?;
     say!("\nDemo complete.");
     Ok(())
@@ -155,6 +163,47 @@ impl<'a> Demo<'a> {
                 partners.join(", ")
             );
         }
+        Ok(())
+    }
+
+    /// Turns on each node's desk on a free loopback port (`demo --desk`).
+    fn enable_desks(&mut self) -> Result<Vec<u16>> {
+        let mut ports = Vec::new();
+        for dir in &self.dirs {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")?
+                .local_addr()?
+                .port();
+            let path = dir.join("liaison.toml");
+            let mut config = std::fs::read_to_string(&path)?;
+            config.push_str(&format!("\n[desk]\nlisten = \"127.0.0.1:{port}\"\n"));
+            std::fs::write(&path, config)?;
+            ports.push(port);
+        }
+        Ok(ports)
+    }
+
+    /// Adds an officer at each desk, prints the enrolment links and waits for Ctrl-C.
+    fn open_desks(&mut self, ports: &[u16]) -> Result<()> {
+        say!("\n== The desks are open (Ctrl-C stops the nodes)");
+        for ((agency, _), (dir, port)) in AGENCIES.iter().zip(self.dirs.iter().zip(ports)) {
+            let added = call(
+                dir,
+                liaison_node::edge::admin::OfficerAdd {
+                    name: "officer".into(),
+                    roles: vec![liaison_node::trust::clients::Role::Admin],
+                },
+            )?;
+            say!(
+                "   {agency:<10} https://127.0.0.1:{port}/  enrol: {}",
+                added.enrolment_link
+            );
+        }
+        say!(
+            "   The certificates come from each agency's own CA (<dir>/<agency>/tls/ca.pem): the browser warns until that CA is trusted."
+        );
+        self.runtime
+            .block_on(tokio::signal::ctrl_c())
+            .context("cannot wait for Ctrl-C")?;
         Ok(())
     }
 

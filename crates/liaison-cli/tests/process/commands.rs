@@ -8,7 +8,7 @@ use liaison_node::trust::tls::NodeCertificate;
 use liaison_tests::wire::{node_certificate, peer_client};
 use liaison_tests::{LONG, TestNode, federation, wait_until};
 
-use crate::util::{fails, ok, start};
+use crate::util::{fails, init, ok, start};
 
 #[test]
 fn a_certificate_from_an_unknown_ca_is_refused_and_logged() {
@@ -1175,4 +1175,54 @@ fn a_large_attachment_is_streamed_sealed_at_rest_and_erased_on_recall() {
         let left = liaison_tests::attachment_files(&receiver.dir);
         assert!(left.is_empty(), "{} kept {left:?}", receiver.agency);
     }
+}
+
+#[test]
+fn officers_are_added_with_a_one_time_link_listed_and_removed_from_the_cli() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("nl");
+    init(&dir, "NL-NP");
+    let d = dir.to_str().unwrap();
+    let added = ok(&[
+        "officer",
+        "add",
+        "anna",
+        "--role",
+        "read,publish",
+        "--data-dir",
+        d,
+    ]);
+    assert!(
+        added.contains("Added officer anna with roles publish,read"),
+        "{added}"
+    );
+    // The desk is off: the link is a path on whatever address it will have.
+    let link = added.lines().last().unwrap();
+    assert!(link.starts_with("/enrol/") && link.len() > 40, "{added}");
+    let listed = ok(&["officer", "list", "--data-dir", d]);
+    assert!(
+        listed.contains("anna") && listed.contains("not yet"),
+        "{listed}"
+    );
+    let stored = std::fs::read_to_string(dir.join("desk/officers.json")).unwrap();
+    assert!(
+        !stored.contains(link.trim_start_matches("/enrol/")),
+        "only the token's hash is kept"
+    );
+    let refused = fails(
+        &[
+            "officer",
+            "add",
+            "Anna Smith",
+            "--role",
+            "read",
+            "--data-dir",
+            d,
+        ],
+        1,
+    );
+    assert!(refused.contains("Anna Smith"), "{refused}");
+    ok(&["officer", "remove", "anna", "--data-dir", d]);
+    let gone = fails(&["officer", "remove", "anna", "--data-dir", d], 1);
+    assert!(gone.contains("no officer named anna"), "{gone}");
 }

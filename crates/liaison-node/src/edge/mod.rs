@@ -4,5 +4,6 @@
 
 pub mod admin;
 pub mod client_api;
+pub mod desk;
 pub mod peer;
 pub mod taxii;

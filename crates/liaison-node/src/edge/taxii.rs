@@ -11,7 +11,6 @@
 //! 405, since nothing can be written here. What a page gives is `ops::taxii`'s work.
 
 use std::collections::HashSet;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::connect_info::Connected;
@@ -20,13 +19,13 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Value, json};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
 use crate::edge::client_api::AuthenticatedClient;
 use crate::error::Error;
 use crate::node::state::NodeState;
 use crate::ops::taxii::{self, Collection, ObjectPage, ObjectQuery, STIX_MEDIA_TYPE};
-use crate::runtime::accept::Authenticated;
+use crate::runtime::accept::TlsListener;
 use crate::trust::clients::{ClientRecord, Role};
 use liaison_core::taxii::{
     OBJECT_PARAMETERS, OBJECTS_PARAMETERS, VERSIONS_PARAMETERS, parse_query,
@@ -101,48 +100,8 @@ fn taxii_json(status: StatusCode, mut headers: HeaderMap, body: &Value) -> Respo
     (status, headers, body.to_string()).into_response()
 }
 
-/// Connections the accept loop verified (a registered client certificate), as axum
-/// takes them.
-pub(crate) struct TaxiiListener {
-    incoming: mpsc::Receiver<std::io::Result<Authenticated<AuthenticatedClient>>>,
-    local: SocketAddr,
-}
-
-impl TaxiiListener {
-    /// A listener over the accept loop's output for the socket bound at `local`.
-    pub(crate) fn new(
-        incoming: mpsc::Receiver<std::io::Result<Authenticated<AuthenticatedClient>>>,
-        local: SocketAddr,
-    ) -> Self {
-        Self { incoming, local }
-    }
-}
-
-impl axum::serve::Listener for TaxiiListener {
-    type Io = Authenticated<AuthenticatedClient>;
-    type Addr = AuthenticatedClient;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        loop {
-            match self.incoming.recv().await {
-                Some(Ok(connection)) => {
-                    let client = connection.identity().clone();
-                    return (connection, client);
-                }
-                Some(Err(_)) => continue,
-                // The accept loop stopped: shutdown is under way.
-                None => std::future::pending().await,
-            }
-        }
-    }
-
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        Err(std::io::Error::other(format!(
-            "the TAXII listener on {} names clients, not addresses",
-            self.local
-        )))
-    }
-}
+/// Connections the accept loop verified (a registered client certificate).
+pub(crate) type TaxiiListener = TlsListener<AuthenticatedClient>;
 
 impl Connected<axum::serve::IncomingStream<'_, TaxiiListener>> for AuthenticatedClient {
     fn connect_info(stream: axum::serve::IncomingStream<'_, TaxiiListener>) -> Self {

@@ -34,6 +34,9 @@ pub struct RawConfig {
     /// The read-only TAXII 2.1 server; absent: off.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub taxii: Option<RawTaxii>,
+    /// The officers' web desk; absent: off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub desk: Option<RawDesk>,
     /// Envelope sealing (format v2 epochs and batches); absent: the defaults.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub envelope: Option<RawEnvelope>,
@@ -193,6 +196,14 @@ pub struct RawTaxii {
     pub listen: String,
 }
 
+/// `[desk]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDesk {
+    /// Address to bind the HTTPS desk, e.g. `127.0.0.1:7445`.
+    pub listen: String,
+}
+
 /// `[peer]`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -261,6 +272,8 @@ pub struct NodeConfig {
     pub metrics_listen: Option<SocketAddr>,
     /// Where the TAXII server listens, if it is on.
     pub taxii_listen: Option<SocketAddr>,
+    /// Where the officers' desk listens, if it is on.
+    pub desk_listen: Option<SocketAddr>,
     /// Format-v2 sealing settings.
     pub envelope: EnvelopeSettings,
     /// Per-partner queue limits.
@@ -310,6 +323,10 @@ impl TryFrom<RawConfig> for NodeConfig {
                 .taxii
                 .map(|t| addr("taxii.listen", &t.listen))
                 .transpose()?,
+            desk_listen: raw
+                .desk
+                .map(|d| addr("desk.listen", &d.listen))
+                .transpose()?,
             envelope: raw
                 .envelope
                 .map(EnvelopeSettings::try_from)
@@ -344,6 +361,9 @@ impl From<&NodeConfig> for RawConfig {
                 listen: a.to_string(),
             }),
             taxii: c.taxii_listen.map(|a| RawTaxii {
+                listen: a.to_string(),
+            }),
+            desk: c.desk_listen.map(|a| RawDesk {
                 listen: a.to_string(),
             }),
             envelope: (c.envelope != EnvelopeSettings::default())

@@ -189,6 +189,7 @@ fn initial_config(options: &InitOptions) -> Result<NodeConfig> {
         log: crate::node::config::RawLog::default(),
         metrics: None,
         taxii: None,
+        desk: None,
         envelope: None,
         outbox: None,
     })

@@ -279,6 +279,38 @@ pub enum LogEvent {
         /// SHA-256 of its certificate, hex.
         certificate_sha256: String,
     },
+    /// An officer was added to the desk (or given a new enrolment link).
+    OfficerAdded {
+        /// Their name.
+        officer: String,
+        /// Their roles.
+        roles: Vec<String>,
+    },
+    /// An officer set their password through their enrolment link.
+    OfficerEnrolled {
+        /// Their name.
+        officer: String,
+    },
+    /// An officer was removed from the desk.
+    OfficerRemoved {
+        /// Their name.
+        officer: String,
+    },
+    /// An officer signed in to the desk.
+    OfficerSignedIn {
+        /// Their name.
+        officer: String,
+    },
+    /// Something an officer did at the desk besides reading (reads are `consulted`):
+    /// `sent`, `recalled`, `searched`.
+    OfficerAction {
+        /// Their name.
+        officer: String,
+        /// What they did.
+        action: String,
+        /// The bulletins it concerned.
+        bulletins: Vec<BulletinId>,
+    },
     /// A client was revoked.
     ClientRevoked {
         /// The client's name.
@@ -499,9 +531,13 @@ impl LogEvent {
             | LogEvent::OnwardPurged { .. }
             | LogEvent::ReleaseGranted { .. }
             | LogEvent::ReleaseReceived { .. } => EntryKind::Onward,
-            LogEvent::ClientIssued { .. } | LogEvent::ClientRevoked { .. } => {
-                EntryKind::ClientChange
-            }
+            LogEvent::ClientIssued { .. }
+            | LogEvent::ClientRevoked { .. }
+            | LogEvent::OfficerAdded { .. }
+            | LogEvent::OfficerEnrolled { .. }
+            | LogEvent::OfficerRemoved { .. }
+            | LogEvent::OfficerSignedIn { .. } => EntryKind::ClientChange,
+            LogEvent::OfficerAction { .. } => EntryKind::Consulted,
             LogEvent::Acknowledged { .. } | LogEvent::AcknowledgementReceived { .. } => {
                 EntryKind::Acknowledged
             }

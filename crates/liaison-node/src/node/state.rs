@@ -66,6 +66,8 @@ pub struct NodeState {
     pub partners: PartnerSet,
     /// Registered local clients.
     pub clients: ClientSet,
+    /// The desk's officers.
+    pub officers: crate::trust::officers::OfficerBook,
     /// The sharing policy in force. Each decision takes one snapshot, so a bulletin is
     /// judged under exactly one version even while the policy is reloaded.
     pub policy: Snapshot<Policy>,
@@ -182,6 +184,7 @@ impl NodeState {
         let policy_dir = node.dir().to_owned();
         let partners = PartnerSet::new(Partners::from_bundles(log.peers()?)?);
         let clients = ClientSet::new(Clients::from_records(log.clients()?)?);
+        let officers = crate::trust::officers::OfficerBook::load(node.dir())?;
         let rosters = crate::trust::rosters::members_for_policy(
             &crate::trust::rosters::imported(&log)?,
             &node.config().agency,
@@ -195,6 +198,7 @@ impl NodeState {
             log,
             partners,
             clients,
+            officers,
             policy,
             rates: RateLimiter::default(),
             clock: Clock::default(),

@@ -11,6 +11,7 @@ pub mod continuity;
 pub mod fulltext;
 pub mod keys;
 pub mod log;
+pub mod officers;
 pub mod peers;
 pub mod policy;
 pub mod private_query;

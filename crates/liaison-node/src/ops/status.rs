@@ -26,6 +26,9 @@ pub struct StatusView {
     /// The TAXII server's address, when it is on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub taxii_listen: Option<String>,
+    /// The officers' desk's address, when it is on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub desk_listen: Option<String>,
     /// Per partner.
     pub partners: Vec<PartnerStatus>,
     /// Log entries.
@@ -213,6 +216,7 @@ pub fn status(state: &NodeState) -> Result<StatusView> {
         peer_listen: node.config().peer_listen.to_string(),
         api_listen: node.config().api_listen.to_string(),
         taxii_listen: node.config().taxii_listen.map(|a| a.to_string()),
+        desk_listen: node.config().desk_listen.map(|a| a.to_string()),
         partners,
         storage_failing,
         log_entries: head.seq,

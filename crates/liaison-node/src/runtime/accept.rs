@@ -22,13 +22,6 @@ pub(crate) struct Authenticated<C> {
     identity: C,
 }
 
-impl<C> Authenticated<C> {
-    /// Who is on this connection.
-    pub(crate) fn identity(&self) -> &C {
-        &self.identity
-    }
-}
-
 impl<C: Clone + Send + Sync + 'static> Connected for Authenticated<C> {
     type ConnectInfo = C;
     fn connect_info(&self) -> C {
@@ -72,12 +65,66 @@ impl<C: Unpin> AsyncWrite for Authenticated<C> {
     }
 }
 
-/// Names who is on a verified connection, from its certificate chain.
+/// Names who is on a verified connection, from its certificate chain (end entity
+/// first; empty where the listener does not ask for client certificates) and its
+/// remote address.
 pub(crate) type Identify<C> = Arc<
-    dyn Fn(&CertificateDer<'_>, &[CertificateDer<'_>]) -> std::result::Result<C, String>
+    dyn Fn(&[CertificateDer<'_>], std::net::SocketAddr) -> std::result::Result<C, String>
         + Send
         + Sync,
 >;
+
+/// The end entity and intermediates of a client's chain, or why there are none.
+pub(crate) fn split_chain<'a>(
+    certs: &'a [CertificateDer<'a>],
+) -> std::result::Result<(&'a CertificateDer<'a>, &'a [CertificateDer<'a>]), String> {
+    certs
+        .split_first()
+        .ok_or_else(|| "no client certificate".to_owned())
+}
+
+/// Verified connections from [`accept_loop`] as axum takes them, each named by its
+/// identity `C` (what `ConnectInfo<C>` gives a handler).
+pub(crate) struct TlsListener<C> {
+    incoming: mpsc::Receiver<std::io::Result<Authenticated<C>>>,
+    local: std::net::SocketAddr,
+}
+
+impl<C> TlsListener<C> {
+    /// A listener over the accept loop's output for the socket bound at `local`.
+    pub(crate) fn new(
+        incoming: mpsc::Receiver<std::io::Result<Authenticated<C>>>,
+        local: std::net::SocketAddr,
+    ) -> Self {
+        Self { incoming, local }
+    }
+}
+
+impl<C: Clone + Send + Sync + Unpin + 'static> axum::serve::Listener for TlsListener<C> {
+    type Io = Authenticated<C>;
+    type Addr = C;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            match self.incoming.recv().await {
+                Some(Ok(connection)) => {
+                    let identity = connection.identity.clone();
+                    return (connection, identity);
+                }
+                Some(Err(_)) => continue,
+                // The accept loop stopped: shutdown is under way.
+                None => std::future::pending().await,
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        Err(std::io::Error::other(format!(
+            "the listener on {} names its connections by identity, not address",
+            self.local
+        )))
+    }
+}
 
 /// Accepts TCP connections, completes the TLS handshake (the verifier logs refusals
 /// with the reason), names who connected and hands the connection to a gRPC server.
@@ -118,10 +165,7 @@ pub(crate) async fn accept_loop<C: Send + 'static>(
             };
             let (_, session) = tls.get_ref();
             let certs = session.peer_certificates().unwrap_or_default();
-            let Some((end_entity, intermediates)) = certs.split_first() else {
-                return;
-            };
-            let identity = match identify(end_entity, intermediates) {
+            let identity = match identify(certs, remote) {
                 Ok(identity) => identity,
                 Err(reason) => {
                     tracing::warn!(%remote, %reason, "connection refused after handshake");

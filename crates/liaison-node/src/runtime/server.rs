@@ -20,11 +20,11 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio_stream::wrappers::ReceiverStream;
 
-use super::accept::{Identify, accept_loop};
+use super::accept::{Identify, TlsListener, accept_loop, split_chain};
 use crate::edge::admin;
 use crate::edge::client_api::{AuthenticatedClient, ClientService};
 use crate::edge::peer::{AuthenticatedPartner, PeerService};
-use crate::edge::taxii::{self, TaxiiListener};
+use crate::edge::{desk, taxii};
 use crate::error::{Error, Result};
 use crate::node::data_dir::Node;
 use crate::node::journal::LogEvent;
@@ -135,32 +135,45 @@ pub async fn run_state(
         state.clone(),
         stop_rx.clone(),
     )));
-    let metrics_addr = match state.node().config().metrics_listen {
-        Some(addr) => {
-            let listener = TcpListener::bind(addr).await.map_err(Error::io(
-                "bind the metrics endpoint ([metrics] listen)",
-                &data_dir,
-            ))?;
-            running.tasks.push(tokio::spawn(super::metrics::serve(
-                listener,
-                state.clone(),
-                stop_rx.clone(),
-            )));
-            Some(addr)
-        }
-        None => None,
-    };
-    let taxii_addr = match state.node().config().taxii_listen {
-        Some(addr) => {
-            let listener = TcpListener::bind(addr).await.map_err(Error::io(
-                "bind the TAXII server ([taxii] listen)",
-                &data_dir,
-            ))?;
-            serve_taxii(&mut running, &state, &certificate, listener, &stop_rx)?;
-            Some(addr)
-        }
-        None => None,
-    };
+    let config = state.node().config().clone();
+    let metrics_listener = bind_configured(
+        config.metrics_listen,
+        "bind the metrics endpoint ([metrics] listen)",
+        &data_dir,
+    )
+    .await?;
+    if let Some(listener) = metrics_listener {
+        running.tasks.push(tokio::spawn(super::metrics::serve(
+            listener,
+            state.clone(),
+            stop_rx.clone(),
+        )));
+    }
+    let taxii_listener = bind_configured(
+        config.taxii_listen,
+        "bind the TAXII server ([taxii] listen)",
+        &data_dir,
+    )
+    .await?;
+    let desk_listener = bind_configured(
+        config.desk_listen,
+        "bind the desk ([desk] listen)",
+        &data_dir,
+    )
+    .await?;
+    serve_http(
+        &mut running,
+        &state,
+        &certificate,
+        taxii_listener,
+        desk_listener,
+        &stop_rx,
+    )?;
+    let (metrics_addr, taxii_addr, desk_addr) = (
+        config.metrics_listen,
+        config.taxii_listen,
+        config.desk_listen,
+    );
     let api_addr = match listeners.api {
         Some(api) => {
             Some(serve_client_api(&mut running, &state, &certificate, api, &stop_rx).await?)
@@ -178,7 +191,7 @@ pub async fn run_state(
     for warning in crate::ops::policy::unknown_partners(&state, &state.policy.snapshot()) {
         tracing::warn!(%warning, "sharing policy");
     }
-    tracing::info!(%agency, %peer_addr, api_addr = ?api_addr, metrics_addr = ?metrics_addr, taxii_addr = ?taxii_addr, admin_socket = %socket.display(), "node running");
+    tracing::info!(%agency, %peer_addr, api_addr = ?api_addr, metrics_addr = ?metrics_addr, taxii_addr = ?taxii_addr, desk_addr = ?desk_addr, admin_socket = %socket.display(), "node running");
 
     shutdown.await;
     tracing::info!(%agency, "shutting down");
@@ -260,7 +273,8 @@ fn serve_peers(
         state.partners.clone(),
     )?);
     let called_in = state.clone();
-    let identify: Identify<AuthenticatedPartner> = Arc::new(move |end_entity, intermediates| {
+    let identify: Identify<AuthenticatedPartner> = Arc::new(move |certs, _| {
+        let (end_entity, intermediates) = split_chain(certs)?;
         let (agency, pinning) = called_in.partners.snapshot().identify(
             end_entity,
             intermediates,
@@ -356,36 +370,73 @@ async fn serve_client_api(
     Ok(addr)
 }
 
-/// The read-only TAXII 2.1 server: the client API's certificates and roles, over
-/// HTTP/1.1.
-fn serve_taxii(
+/// The read-only TAXII 2.1 server (the client API's certificates and roles, over
+/// HTTP/1.1) and the officers' desk (the node certificate, no client certificate:
+/// officers sign in with a password), each on its listener when configured.
+fn serve_http(
     running: &mut Running,
     state: &Arc<NodeState>,
     certificate: &NodeCertificate,
-    listener: TcpListener,
+    taxii_listener: Option<TcpListener>,
+    desk_listener: Option<TcpListener>,
     stop: &watch::Receiver<bool>,
 ) -> Result<()> {
-    let addr = listener
-        .local_addr()
-        .map_err(Error::io("TAXII listener", state.node().dir()))?;
-    let acceptor = tokio_rustls::TlsAcceptor::from(tls::taxii_server_config(
-        certificate,
-        &state.node().identity().document().tls_ca_certificate,
-        state.clients.clone(),
-    )?);
-    let incoming = running.accept(listener, acceptor, identify_client(), stop);
-    running.tasks.push(tokio::spawn(taxii::serve(
-        TaxiiListener::new(incoming.into_inner(), addr),
-        state.clone(),
-        stop.clone(),
-    )));
+    let local = |listener: &TcpListener| {
+        listener
+            .local_addr()
+            .map_err(Error::io("HTTPS listener", state.node().dir()))
+    };
+    if let Some(listener) = taxii_listener {
+        let addr = local(&listener)?;
+        let acceptor = tokio_rustls::TlsAcceptor::from(tls::taxii_server_config(
+            certificate,
+            &state.node().identity().document().tls_ca_certificate,
+            state.clients.clone(),
+        )?);
+        let incoming = running.accept(listener, acceptor, identify_client(), stop);
+        running.tasks.push(tokio::spawn(taxii::serve(
+            TlsListener::new(incoming.into_inner(), addr),
+            state.clone(),
+            stop.clone(),
+        )));
+    }
+    if let Some(listener) = desk_listener {
+        let addr = local(&listener)?;
+        let acceptor = tokio_rustls::TlsAcceptor::from(tls::desk_server_config(certificate)?);
+        let identify: Identify<desk::Browser> = Arc::new(|_, remote| Ok(desk::Browser(remote)));
+        let incoming = running.accept(listener, acceptor, identify, stop);
+        running.tasks.push(tokio::spawn(desk::serve(
+            TlsListener::new(incoming.into_inner(), addr),
+            state.clone(),
+            stop.clone(),
+        )));
+    }
     Ok(())
+}
+
+/// Binds the listener a configuration field names (`[metrics]`, `[taxii]`, `[desk]`
+/// `listen`), if it is set.
+async fn bind_configured(
+    addr: Option<std::net::SocketAddr>,
+    context: &'static str,
+    data_dir: &Path,
+) -> Result<Option<TcpListener>> {
+    match addr {
+        Some(addr) => TcpListener::bind(addr)
+            .await
+            .map(Some)
+            .map_err(Error::io(context, data_dir)),
+        None => Ok(None),
+    }
 }
 
 /// Names a client of the client API or the TAXII server by its certificate's hash
 /// (its registration is checked per request, so a revocation takes effect at once).
 fn identify_client() -> Identify<AuthenticatedClient> {
-    Arc::new(|end_entity, _| Ok(AuthenticatedClient(tls::certificate_sha256(end_entity))))
+    Arc::new(|certs, _| {
+        let (end_entity, _) = split_chain(certs)?;
+        Ok(AuthenticatedClient(tls::certificate_sha256(end_entity)))
+    })
 }
 
 /// How often the health service looks at the log's storage state.

@@ -286,6 +286,20 @@ pub fn taxii_server_config(
     local_client_server_config(cert, own_ca_der, clients, b"http/1.1")
 }
 
+/// The desk's config: TLS 1.3 with the node certificate, no client certificate
+/// (officers sign in with a password), HTTP/1.1.
+pub fn desk_server_config(cert: &NodeCertificate) -> Result<Arc<rustls::ServerConfig>> {
+    let mut config = rustls::ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(tls_error)?
+        .with_no_client_auth()
+        .with_single_cert(cert.chain.clone(), cert.key.clone_key())
+        .map_err(tls_error)?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config.max_early_data_size = 0;
+    Ok(Arc::new(config))
+}
+
 fn local_client_server_config(
     cert: &NodeCertificate,
     own_ca_der: &[u8],

@@ -134,6 +134,12 @@ admin_commands! {
     ClientList,
     /// Revoke a client: its certificate is refused from now on.
     ClientRevoke,
+    /// Add a desk officer; prints their one-time enrolment link.
+    OfficerAdd,
+    /// Every desk officer.
+    OfficerList,
+    /// Remove a desk officer.
+    OfficerRemove,
     /// Health at a glance: listeners, partners, log, keys.
     Status,
     /// Re-hash and check the whole log.
@@ -540,12 +546,11 @@ pub struct Search {
     pub page: crate::ops::connections::SearchPage,
 }
 
-impl Command for Search {
-    type Reply = Vec<BulletinSummary>;
-    fn run(self, state: &NodeState) -> Result<Vec<BulletinSummary>> {
-        self.run_as(state, &crate::ops::bulletins::local_operator(None))
-    }
-    fn run_as(self, state: &NodeState, caller: &str) -> Result<Vec<BulletinSummary>> {
+impl Search {
+    /// The bulletins found, without recording the read (the caller's door does).
+    ///
+    /// Errors: a selector that does not normalise, a store failure.
+    pub fn find(self, state: &NodeState) -> Result<Vec<BulletinSummary>> {
         let selectors = selectors_of(&self.selectors)?;
         let criteria = crate::ops::connections::Criteria {
             selectors,
@@ -560,7 +565,17 @@ impl Command for Search {
             &self.filter,
             self.page.enough(),
         )?);
-        let found: Vec<BulletinSummary> = found.iter().map(views::summary).collect();
+        Ok(found.iter().map(views::summary).collect())
+    }
+}
+
+impl Command for Search {
+    type Reply = Vec<BulletinSummary>;
+    fn run(self, state: &NodeState) -> Result<Vec<BulletinSummary>> {
+        self.run_as(state, &crate::ops::bulletins::local_operator(None))
+    }
+    fn run_as(self, state: &NodeState, caller: &str) -> Result<Vec<BulletinSummary>> {
+        let found = self.find(state)?;
         record(
             state,
             caller,
@@ -864,6 +879,50 @@ impl Command for ClientRevoke {
     type Reply = ClientRecord;
     fn run(self, state: &NodeState) -> Result<ClientRecord> {
         clients::client_revoke(state, &self.name)
+    }
+}
+
+/// Add an officer to the desk with roles.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OfficerAdd {
+    /// Their name.
+    pub name: String,
+    /// What they may do.
+    pub roles: Vec<Role>,
+}
+
+impl Command for OfficerAdd {
+    type Reply = crate::ops::officers::OfficerAdded;
+    fn run(self, state: &NodeState) -> Result<Self::Reply> {
+        crate::ops::officers::officer_add(state, &self.name, &self.roles)
+    }
+}
+
+/// Every desk officer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OfficerList {}
+
+impl Command for OfficerList {
+    type Reply = Vec<crate::ops::officers::OfficerView>;
+    fn run(self, state: &NodeState) -> Result<Self::Reply> {
+        Ok(crate::ops::officers::officer_list(state))
+    }
+}
+
+/// Remove a desk officer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OfficerRemove {
+    /// Their name.
+    pub name: String,
+}
+
+impl Command for OfficerRemove {
+    type Reply = crate::ops::officers::OfficerView;
+    fn run(self, state: &NodeState) -> Result<Self::Reply> {
+        crate::ops::officers::officer_remove(state, &self.name)
     }
 }
 

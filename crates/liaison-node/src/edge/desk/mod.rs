@@ -1,0 +1,1301 @@
+//! The desk: a web interface for liaison officers, served by the node (off unless
+//! `[desk] listen` is set) over HTTPS with the node's TLS certificate.
+//!
+//! Every field of a received bulletin is another agency's input, so: pages are
+//! rendered on the server by maud, which escapes every value; no inline script or
+//! style exists, and a strict Content-Security-Policy (`script-src 'self'`, no
+//! `unsafe-inline`, no `unsafe-eval`) forbids them should one ever slip through; htmx is
+//! vendored and configured without eval or script tags; forms carry a per-session CSRF
+//! token and cookies are `__Host-`, `Secure`, `HttpOnly`, `SameSite=Strict`;
+//! attachments are served as downloads (`application/octet-stream`, `Content-
+//! Disposition: attachment`, `nosniff`, a sandboxing CSP); the desk makes no request
+//! elsewhere. Officers and what they may do: `trust::officers`; every read and action
+//! is in the log under their name.
+
+mod pages;
+pub mod session;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Multipart, Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use liaison_core::{BulletinId, Entity, Tlp};
+use maud::Markup;
+use serde::Deserialize;
+use tokio::sync::watch;
+
+use self::pages::{Draft, Viewer};
+use self::session::{Session, Sessions};
+use crate::error::Error;
+use crate::node::state::NodeState;
+use crate::ops::bulletins::{self, Direction, Recipients, views};
+use crate::ops::officers::{reader, record_action};
+use crate::runtime::accept::TlsListener;
+use crate::trust::clients::Role;
+use crate::trust::officers::OfficerRecord;
+
+/// The desk's security headers, on every response.
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
+                   connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+/// Largest request body: a bulletin with an 8 MiB attachment.
+const MAX_BODY: usize = 9 * 1024 * 1024;
+/// Largest attachment composed at the desk.
+const MAX_ATTACHMENT: usize = 8 * 1024 * 1024;
+/// Bulletins an inbox page shows.
+const INBOX_PAGE: usize = 200;
+
+const HTMX: &[u8] = include_bytes!("assets/htmx.min.js");
+const CSS: &str = include_str!("assets/desk.css");
+
+/// A browser's address (for the log of sign-ins).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Browser(pub SocketAddr);
+
+impl std::fmt::Display for Browser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// Connections to the desk, named by the browser's address.
+pub(crate) type DeskListener = TlsListener<Browser>;
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, DeskListener>>
+    for Browser
+{
+    fn connect_info(stream: axum::serve::IncomingStream<'_, DeskListener>) -> Self {
+        *stream.remote_addr()
+    }
+}
+
+/// The response a handler gives instead of its page (sign-in, 403), boxed: it is
+/// large and rare.
+type Refusal = Box<Response>;
+
+#[derive(Clone)]
+struct Desk {
+    state: Arc<NodeState>,
+    sessions: Arc<Sessions>,
+    marks: Arc<ReadMarks>,
+}
+
+/// Serves the desk on `listener` until `stop` changes.
+pub(crate) async fn serve(
+    listener: DeskListener,
+    state: Arc<NodeState>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let desk = Desk {
+        state,
+        sessions: Arc::default(),
+        marks: Arc::default(),
+    };
+    let app = axum::Router::new()
+        .route("/", get(|| async { Redirect::to("/inbox") }))
+        .route("/assets/htmx.min.js", get(htmx))
+        .route("/assets/desk.css", get(css))
+        .route("/login", get(login_form).post(login))
+        .route("/logout", post(logout))
+        .route("/enrol/{token}", get(enrol_form).post(enrol))
+        .route("/inbox", get(inbox))
+        .route("/bulletin/{id}", get(bulletin))
+        .route("/bulletin/{id}/attachment/{number}", get(attachment))
+        .route("/bulletin/{id}/ack", post(acknowledge))
+        .route("/compose", get(compose_form).post(compose))
+        .route("/compose/preview", get(preview))
+        .route("/search", get(search))
+        .route("/query", get(query_form).post(query))
+        .route("/partners", get(partners))
+        .route("/log", get(log))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(axum::middleware::map_response(security_headers))
+        .with_state(desk);
+    let shutdown = async move {
+        let _ = stop.changed().await;
+    };
+    if let Err(e) = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<Browser>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+    {
+        tracing::error!(error = %e, "the desk stopped");
+    }
+}
+
+async fn security_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    // An attachment download sets its own, stricter policy.
+    if !headers.contains_key("content-security-policy") {
+        headers.insert("content-security-policy", HeaderValue::from_static(CSP));
+    }
+    for (name, value) in [
+        ("x-content-type-options", "nosniff"),
+        // `same-origin`, not `no-referrer`: with the latter browsers send `Origin: null` on
+        // form posts, and the origin check below could not tell the desk from elsewhere.
+        ("referrer-policy", "same-origin"),
+        ("x-frame-options", "DENY"),
+        ("cross-origin-opener-policy", "same-origin"),
+        ("cross-origin-resource-policy", "same-origin"),
+        (
+            "permissions-policy",
+            "camera=(), microphone=(), geolocation=()",
+        ),
+        ("strict-transport-security", "max-age=31536000"),
+    ] {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    if !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
+}
+
+async fn htmx() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "max-age=3600"),
+        ],
+        HTMX,
+    )
+        .into_response()
+}
+
+async fn css() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "max-age=3600"),
+        ],
+        CSS,
+    )
+        .into_response()
+}
+
+fn html(markup: Markup) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        markup.into_string(),
+    )
+        .into_response()
+}
+
+/// What a handler knows about the caller once signed in.
+struct Officer {
+    record: OfficerRecord,
+    session: Session,
+}
+
+impl Officer {
+    fn viewer<'a>(&'a self, agency: &'a str) -> Viewer<'a> {
+        Viewer {
+            officer: Some(&self.record.name),
+            csrf: &self.session.csrf,
+            agency,
+            may_publish: self.record.has(Role::Publish),
+            may_audit: self.record.has(Role::Admin),
+        }
+    }
+
+    fn reader(&self) -> String {
+        reader(&self.record.name)
+    }
+}
+
+impl Desk {
+    fn agency(&self) -> String {
+        self.state.node().config().agency.to_string()
+    }
+
+    /// The signed-in officer behind `headers` holding `role`, or the response to give
+    /// instead: the sign-in page, or 403 naming the role.
+    fn officer(&self, headers: &HeaderMap, role: Role) -> Result<Officer, Refusal> {
+        let session = session::cookie_of(headers).and_then(|id| self.sessions.get(&id));
+        let Some(session) = session else {
+            return Err(Box::new(Redirect::to("/login").into_response()));
+        };
+        // Removed since they signed in: the session ends now.
+        let Some(record) = session
+            .officer
+            .as_deref()
+            .and_then(|name| self.state.officers.get(name))
+            .filter(|record| record.added_at == session.officer_added)
+        else {
+            return Err(Box::new(Redirect::to("/login").into_response()));
+        };
+        if !record.has(role) {
+            let officer = Officer { record, session };
+            let agency = self.agency();
+            let page = pages::problem(
+                &officer.viewer(&agency),
+                "Not permitted",
+                &format!("officer {} lacks the `{role}` role", officer.record.name),
+            );
+            return Err(Box::new(
+                (StatusCode::FORBIDDEN, html(page)).into_response(),
+            ));
+        }
+        Ok(Officer { record, session })
+    }
+
+    /// The session for a form that is sent before signing in (sign-in, enrolment),
+    /// started if there is none, with the cookie to set.
+    fn anonymous(&self, headers: &HeaderMap) -> (Session, Option<String>) {
+        match session::cookie_of(headers).and_then(|id| self.sessions.get(&id)) {
+            Some(session) => (session, None),
+            None => {
+                let (id, session) = self.sessions.start();
+                (session, Some(session::set_cookie(&id)))
+            }
+        }
+    }
+
+    /// A POST's session, if its CSRF token is the session's and it comes from this
+    /// origin.
+    fn checked_post(&self, headers: &HeaderMap, csrf: &str) -> Result<Session, Refusal> {
+        let same_origin = match (headers.get(header::ORIGIN), headers.get(header::HOST)) {
+            (Some(origin), Some(host)) => {
+                origin
+                    .to_str()
+                    .ok()
+                    .map(|o| o.trim_start_matches("https://"))
+                    == host.to_str().ok()
+            }
+            // Browsers send Origin on every POST; a request without one is not a
+            // browser's form post from elsewhere.
+            (None, _) => true,
+            (Some(_), None) => false,
+        };
+        let session = session::cookie_of(headers).and_then(|id| self.sessions.get(&id));
+        match session {
+            Some(s) if same_origin && session::csrf_matches(&s, csrf) => Ok(s),
+            _ => {
+                tracing::warn!("desk form refused: missing or wrong CSRF token or origin");
+                Err(Box::new(
+                    (
+                        StatusCode::FORBIDDEN,
+                        "This form has expired or did not come from the desk. Go back, reload the page and try again.",
+                    )
+                        .into_response(),
+                ))
+            }
+        }
+    }
+
+    /// Runs blocking work on the node's state off the async threads.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&NodeState) -> Result<T, Error> + Send + 'static,
+    ) -> Result<T, Error> {
+        let state = self.state.clone();
+        tokio::task::spawn_blocking(move || work(&state))
+            .await
+            .map_err(|_| Error::Internal("a desk worker failed".into()))?
+    }
+
+    /// The page for an error: what was wrong, in words, with its status.
+    fn error_page(&self, officer: &Officer, error: &Error) -> Response {
+        let (status, title) = match error {
+            Error::NotFound(_) => (StatusCode::NOT_FOUND, "Not found"),
+            Error::InvalidRequest(_) | Error::Core(_) => (StatusCode::BAD_REQUEST, "Not accepted"),
+            Error::PolicyDenied(_) => (StatusCode::FORBIDDEN, "Refused by the sharing policy"),
+            _ => (StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong"),
+        };
+        let text = if status == StatusCode::INTERNAL_SERVER_ERROR {
+            tracing::error!(error = %error, "desk request failed");
+            "The node could not complete this; see its log.".to_owned()
+        } else {
+            crate::error::describe(error)
+        };
+        let agency = self.agency();
+        (
+            status,
+            html(pages::problem(&officer.viewer(&agency), title, &text)),
+        )
+            .into_response()
+    }
+}
+
+/// A form's page with what it found, or again with what was wrong (400).
+fn answered<T>(
+    result: Result<T, Error>,
+    page: impl FnOnce(Option<&T>, Option<&str>) -> Markup,
+) -> Response {
+    match result {
+        Ok(found) => html(page(Some(&found), None)),
+        Err(e) => (
+            StatusCode::BAD_REQUEST,
+            html(page(None, Some(&crate::error::describe(&e)))),
+        )
+            .into_response(),
+    }
+}
+
+fn with_cookie(response: Response, cookie: Option<String>) -> Response {
+    let mut response = response;
+    if let Some(value) = cookie.and_then(|c| HeaderValue::from_str(&c).ok()) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+    response
+}
+
+fn anonymous_viewer<'a>(session: &'a Session, agency: &'a str) -> Viewer<'a> {
+    Viewer {
+        officer: None,
+        csrf: &session.csrf,
+        agency,
+        may_publish: false,
+        may_audit: false,
+    }
+}
+
+#[derive(Deserialize)]
+struct Message {
+    #[serde(default)]
+    enrolled: Option<String>,
+}
+
+async fn login_form(
+    State(desk): State<Desk>,
+    Query(message): Query<Message>,
+    headers: HeaderMap,
+) -> Response {
+    let (session, cookie) = desk.anonymous(&headers);
+    let agency = desk.agency();
+    let note = message
+        .enrolled
+        .is_some()
+        .then_some(("Your password is set. Sign in.", false));
+    with_cookie(
+        html(pages::login(&anonymous_viewer(&session, &agency), note)),
+        cookie,
+    )
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    csrf: String,
+    name: String,
+    password: String,
+}
+
+async fn login(
+    State(desk): State<Desk>,
+    ConnectInfo(remote): ConnectInfo<Browser>,
+    headers: HeaderMap,
+    axum::Form(form): axum::Form<LoginForm>,
+) -> Response {
+    let session = match desk.checked_post(&headers, &form.csrf) {
+        Ok(s) => s,
+        Err(refused) => return *refused,
+    };
+    let agency = desk.agency();
+    let again = |text: &str| {
+        (
+            StatusCode::UNAUTHORIZED,
+            html(pages::login(
+                &anonymous_viewer(&session, &agency),
+                Some((text, true)),
+            )),
+        )
+            .into_response()
+    };
+    if !desk.sessions.may_try(&form.name) {
+        tracing::warn!(officer = %form.name, %remote, "desk sign-in held back after failures");
+        return again("Too many failed attempts for this name; wait a minute.");
+    }
+    let officers = desk.state.clone();
+    let (name, password) = (form.name.clone(), form.password);
+    let verified = tokio::task::spawn_blocking(move || officers.officers.verify(&name, &password))
+        .await
+        .ok()
+        .flatten();
+    let Some(officer) = verified else {
+        desk.sessions.failed(&form.name);
+        tracing::warn!(officer = %form.name, %remote, "desk sign-in failed");
+        return again("Wrong name or password.");
+    };
+    let old = session::cookie_of(&headers);
+    let (id, _) = desk
+        .sessions
+        .sign_in(old.as_deref(), &officer.name, &officer.added_at);
+    let event = crate::node::journal::LogEvent::OfficerSignedIn {
+        officer: officer.name.clone(),
+    };
+    if let Err(e) = desk
+        .blocking(move |state| Ok(state.log.append(event.entry())?))
+        .await
+    {
+        // A sign-in that cannot be recorded does not happen.
+        desk.sessions.end(&id);
+        tracing::error!(error = %e, "desk sign-in not recorded");
+        return again("The node cannot record the sign-in now; try again shortly.");
+    }
+    tracing::info!(officer = %officer.name, %remote, "desk sign-in");
+    with_cookie(
+        Redirect::to("/inbox").into_response(),
+        Some(session::set_cookie(&id)),
+    )
+}
+
+#[derive(Deserialize)]
+struct CsrfForm {
+    csrf: String,
+}
+
+async fn logout(
+    State(desk): State<Desk>,
+    headers: HeaderMap,
+    axum::Form(form): axum::Form<CsrfForm>,
+) -> Response {
+    if let Err(refused) = desk.checked_post(&headers, &form.csrf) {
+        return *refused;
+    }
+    if let Some(id) = session::cookie_of(&headers) {
+        desk.sessions.end(&id);
+    }
+    with_cookie(
+        Redirect::to("/login").into_response(),
+        Some(session::clear_cookie()),
+    )
+}
+
+async fn enrol_form(
+    State(desk): State<Desk>,
+    Path(token): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let (session, cookie) = desk.anonymous(&headers);
+    let agency = desk.agency();
+    let viewer = anonymous_viewer(&session, &agency);
+    let page = match desk
+        .state
+        .officers
+        .enrolling(&token, liaison_core::UnixMillis::now())
+    {
+        Some(officer) => html(pages::enrol(&viewer, &officer.name, &token, None)),
+        None => (
+            StatusCode::NOT_FOUND,
+            html(pages::problem(
+                &viewer,
+                "Enrolment link not valid",
+                "This enrolment link is unknown, used or expired; ask your desk administrator for a new one.",
+            )),
+        )
+            .into_response(),
+    };
+    with_cookie(page, cookie)
+}
+
+#[derive(Deserialize)]
+struct EnrolForm {
+    csrf: String,
+    password: String,
+    confirm: String,
+}
+
+async fn enrol(
+    State(desk): State<Desk>,
+    Path(token): Path<String>,
+    headers: HeaderMap,
+    axum::Form(form): axum::Form<EnrolForm>,
+) -> Response {
+    let session = match desk.checked_post(&headers, &form.csrf) {
+        Ok(s) => s,
+        Err(refused) => return *refused,
+    };
+    let agency = desk.agency();
+    let now = liaison_core::UnixMillis::now();
+    let Some(officer) = desk.state.officers.enrolling(&token, now) else {
+        return enrol_form(State(desk), Path(token), headers).await;
+    };
+    if form.password != form.confirm {
+        let page = pages::enrol(
+            &anonymous_viewer(&session, &agency),
+            &officer.name,
+            &token,
+            Some("The two passwords differ."),
+        );
+        return (StatusCode::BAD_REQUEST, html(page)).into_response();
+    }
+    let result = desk
+        .blocking(move |state| {
+            let enrolled = state.officers.enrol(&token, &form.password, now)?;
+            state.log.append(
+                crate::node::journal::LogEvent::OfficerEnrolled {
+                    officer: enrolled.name.clone(),
+                }
+                .entry(),
+            )?;
+            Ok(enrolled)
+        })
+        .await;
+    match result {
+        Ok(_) => Redirect::to("/login?enrolled=1").into_response(),
+        Err(e) => {
+            let page = pages::enrol(
+                &anonymous_viewer(&session, &agency),
+                &officer.name,
+                "",
+                Some(&crate::error::describe(&e)),
+            );
+            (StatusCode::BAD_REQUEST, html(page)).into_response()
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct InboxQuery {
+    #[serde(rename = "box", default)]
+    which: Option<String>,
+    #[serde(default)]
+    tlp: Option<String>,
+}
+
+async fn inbox(
+    State(desk): State<Desk>,
+    Query(q): Query<InboxQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let officer = match desk.officer(&headers, Role::Read) {
+        Ok(o) => o,
+        Err(r) => return *r,
+    };
+    let sent = q.which.as_deref() == Some("sent");
+    let tlp_text = q.tlp.clone().unwrap_or_default();
+    let tlps: Vec<Tlp> = tlp_text.parse().into_iter().collect();
+    let result = desk
+        .blocking(move |state| {
+            let filter = bulletins::Filter {
+                direction: Some(if sent { Direction::Out } else { Direction::In }),
+                tlps,
+                newest_first: true,
+                ..Default::default()
+            };
+            let list = views::bulletin_list(state, &filter, INBOX_PAGE)?;
+            let open = views::open_requests(state)?;
+            Ok((list, open))
+        })
+        .await;
+    match result {
+        Ok((list, open)) => {
+            // Unread: not yet opened by this officer at the desk.
+            let read = desk.marks.read(&desk.state, &officer.record.name);
+            let agency = desk.agency();
+            html(pages::inbox(
+                &officer.viewer(&agency),
+                sent,
+                &list,
+                &open,
+                &|id| !sent && !read.contains(id),
+                &tlp_text,
+            ))
+        }
+        Err(e) => desk.error_page(&officer, &e),
+    }
+}
+
+/// Which bulletins each officer has opened at the desk, for the inbox's unread marks:
+/// one file per officer under `desk/read/`, a bulletin id per line. A convenience, not
+/// a record (the consultation log is that), so appended without fsync.
+#[derive(Default)]
+struct ReadMarks {
+    loaded: std::sync::Mutex<std::collections::HashMap<String, std::collections::HashSet<String>>>,
+}
+
+impl ReadMarks {
+    fn path(state: &NodeState, officer: &str) -> std::path::PathBuf {
+        // Officer names are 1-64 of a-z 0-9 . - _ (validated when added).
+        state.node().dir().join("desk/read").join(officer)
+    }
+
+    fn with<T>(
+        &self,
+        state: &NodeState,
+        officer: &str,
+        f: impl FnOnce(&mut std::collections::HashSet<String>) -> T,
+    ) -> T {
+        let mut loaded = self.loaded.lock().unwrap_or_else(|p| p.into_inner());
+        let marks = loaded.entry(officer.to_owned()).or_insert_with(|| {
+            std::fs::read_to_string(Self::path(state, officer))
+                .unwrap_or_default()
+                .lines()
+                .map(str::to_owned)
+                .collect()
+        });
+        f(marks)
+    }
+
+    fn read(&self, state: &NodeState, officer: &str) -> std::collections::HashSet<String> {
+        self.with(state, officer, |marks| marks.clone())
+    }
+
+    fn mark(&self, state: &NodeState, officer: &str, id: &BulletinId) {
+        let id = id.to_string();
+        let new = self.with(state, officer, |marks| marks.insert(id.clone()));
+        if new {
+            use std::io::Write as _;
+            let path = Self::path(state, officer);
+            let written = path
+                .parent()
+                .map_or(Ok(()), std::fs::create_dir_all)
+                .and_then(|()| {
+                    std::fs::OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .open(&path)
+                })
+                .and_then(|mut f| writeln!(f, "{id}"));
+            if let Err(e) = written {
+                tracing::warn!(error = %e, path = %path.display(), "desk read mark not kept");
+            }
+        }
+    }
+}
+
+fn parse_id(text: &str) -> Result<BulletinId, Error> {
+    text.parse()
+        .map_err(|e| Error::InvalidRequest(format!("{text:?} is not a bulletin id: {e}")))
+}
+
+#[derive(Deserialize)]
+struct Shown {
+    #[serde(default)]
+    done: Option<String>,
+}
+
+async fn bulletin(
+    State(desk): State<Desk>,
+    Path(id): Path<String>,
+    Query(shown): Query<Shown>,
+    headers: HeaderMap,
+) -> Response {
+    let officer = match desk.officer(&headers, Role::Read) {
+        Ok(o) => o,
+        Err(r) => return *r,
+    };
+    let name = officer.reader();
+    let result = desk
+        .blocking(move |state| {
+            let id = parse_id(&id)?;
+            let detail = views::bulletin_show(state, &id)?;
+            let thread = views::bulletin_thread(state, &id)?;
+            bulletins::record_reads(state, &name, "desk bulletin", vec![id])?;
+            Ok((id, detail, thread))
+        })
+        .await;
+    let message = match shown.done.as_deref() {
+        Some("sent") => Some("Sent. Delivery is shown below as partners receipt it."),
+        Some("ack") => Some("Acknowledged; the acknowledgement goes to the originator."),
+        _ => None,
+    };
+    match result {
+        Ok((id, detail, thread)) => {
+            desk.marks.mark(&desk.state, &officer.record.name, &id);
+            let agency = desk.agency();
+            html(pages::bulletin(
+                &officer.viewer(&agency),
+                &detail,
+                &thread,
+                message,
+            ))
+        }
+        Err(e) => desk.error_page(&officer, &e),
+    }
+}
+
+/// A file name safe in a `Content-Disposition` header: ASCII letters, digits, `.`,
+/// `-`, `_`; the rest becomes `_`.
+fn safe_file_name(name: &str) -> String {
+    let cleaned: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || ".-_".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let trimmed = cleaned.trim_start_matches('.');
+    if trimmed.is_empty() {
+        "attachment".to_owned()
+    } else {
+        trimmed.chars().take(128).collect()
+    }
+}
+
+async fn attachment(
+    State(desk): State<Desk>,
+    Path((id, number)): Path<(String, usize)>,
+    headers: HeaderMap,
+) -> Response {
+    let officer = match desk.officer(&headers, Role::Read) {
+        Ok(o) => o,
+        Err(r) => return *r,
+    };
+    let name = officer.reader();
+    let result = desk
+        .blocking(move |state| {
+            let id = parse_id(&id)?;
+            let a = views::attachment(state, &id, number)?;
+            if a.streamed.is_some() {
+                return Err(Error::InvalidRequest(format!(
+                    "attachment {number} of {id} is a large streamed file; fetch it with `liaison bulletin attachment get`"
+                )));
+            }
+            bulletins::record_reads(state, &name, "desk attachment", vec![id])?;
+            Ok(a)
+        })
+        .await;
+    match result {
+        Ok(a) => {
+            let disposition = format!("attachment; filename=\"{}\"", safe_file_name(&a.file_name));
+            let mut response = (
+                [
+                    (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
+                    (header::CONTENT_DISPOSITION, disposition),
+                ],
+                a.data,
+            )
+                .into_response();
+            response.headers_mut().insert(
+                "content-security-policy",
+                HeaderValue::from_static("default-src 'none'; sandbox"),
+            );
+            response
+        }
+        Err(e) => desk.error_page(&officer, &e),
+    }
+}
+
+#[derive(Deserialize)]
+struct AckForm {
+    csrf: String,
+    state: String,
+    #[serde(default)]
+    note: String,
+}
+
+async fn acknowledge(
+    State(desk): State<Desk>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    axum::Form(form): axum::Form<AckForm>,
+) -> Response {
+    let officer = match desk.officer(&headers, Role::Read) {
+        Ok(o) => o,
+        Err(r) => return *r,
+    };
+    if let Err(refused) = desk.checked_post(&headers, &form.csrf) {
+        return *refused;
+    }
+    let name = officer.reader();
+    let result = desk
+        .blocking(move |state| {
+            let id = parse_id(&id)?;
+            let ack = form
+                .state
+                .parse()
+                .map_err(|e: liaison_core::Malformed| Error::InvalidRequest(e.to_string()))?;
+            bulletins::acknowledge(state, &id, &name, ack, &form.note)?;
+            Ok(id)
+        })
+        .await;
+    match result {
+        Ok(id) => Redirect::to(&format!("/bulletin/{id}?done=ack")).into_response(),
+        Err(e) => desk.error_page(&officer, &e),
+    }
+}
+
+#[derive(Deserialize)]
+struct ComposeQuery {
+    #[serde(default)]
+    reply_to: Option<String>,
+}
+
+fn partner_names(state: &NodeState) -> Vec<String> {
+    state
+        .partners
+        .snapshot()
+        .iter()
+        .map(|p| p.agency().to_string())
+        .collect()
+}
+
+async fn compose_form(
+    State(desk): State<Desk>,
+    Query(q): Query<ComposeQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let officer = match desk.officer(&headers, Role::Publish) {
+        Ok(o) => o,
+        Err(r) => return *r,
+    };
+    let draft = Draft {
+        tlp: "amber".into(),
+        reply_to: q
+            .reply_to
+            .filter(|r| r.parse::<BulletinId>().is_ok())
+            .unwrap_or_default(),
+        ..Default::default()
+    };
+    let agency = desk.agency();
+    html(pages::compose(
+        &officer.viewer(&agency),
+        &partner_names(&desk.state),
+        &draft,
+        None,
+    ))
+}
+
+/// The policy preview for the recipients, category and TLP a compose form holds.
+async fn preview(
+    State(desk): State<Desk>,
+    Query(form): Query<Vec<(String, String)>>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(r) = desk.officer(&headers, Role::Publish) {
+        return *r;
+    }
+    let (mut to, mut category, mut tlp) = (Vec::new(), String::new(), String::new());
+    for (key, value) in form {
+        match key.as_str() {
+            "to" => to.push(value),
+            "category" => category = value,
+            "tlp" => tlp = value,
+            _ => {}
+        }
+    }
+    let state = desk.state.clone();
+    let lines = tokio::task::spawn_blocking(move || policy_lines(&state, &to, &category, &tlp))
+        .await
+        .unwrap_or_default();
+    html(pages::preview(&lines))
+}
+
+/// For each ticked partner: whether the policy lets the bulletin go, and the rule.
+fn policy_lines(
+    state: &NodeState,
+    to: &[String],
+    category: &str,
+    tlp: &str,
+) -> Vec<(String, bool, String)> {
+    let marking = match (category.parse(), tlp.parse::<Tlp>()) {
+        (Ok(category), Ok(tlp)) => crate::ops::policy::marking(category, tlp, Vec::new()),
+        _ => {
+            return to
+                .iter()
+                .map(|p| {
+                    (
+                        p.clone(),
+                        false,
+                        "give a category (e.g. trafficking.persons) and a TLP".into(),
+                    )
+                })
+                .collect();
+        }
+    };
+    to.iter()
+        .map(|partner| {
+            let judged = partner
+                .parse()
+                .map_err(|e: liaison_core::Malformed| Error::InvalidRequest(e.to_string()))
+                .and_then(|partner| {
+                    let marking = marking
+                        .as_ref()
+                        .map_err(|e| Error::InvalidRequest(crate::error::describe(e)))?
+                        .clone();
+                    crate::ops::policy::policy_explain(
+                        state,
+                        &crate::ops::policy::Question::To {
+                            partner,
+                            origin: None,
+                        },
+                        marking,
+                    )
+                });
+            match judged {
+                Ok(view) => (partner.clone(), view.allowed, view.rule.to_string()),
+                Err(e) => (partner.clone(), false, crate::error::describe(&e)),
+            }
+        })
+        .collect()
+}
+
+/// Reads the compose form (multipart, for the attachment).
+async fn read_compose(
+    mut form: Multipart,
+) -> Result<(String, Draft, Option<(String, Vec<u8>)>), String> {
+    let (mut csrf, mut draft, mut file) = (String::new(), Draft::default(), None);
+    while let Some(field) = form.next_field().await.map_err(|e| e.body_text())? {
+        let name = field.name().unwrap_or_default().to_owned();
+        if name == "attachment" {
+            let file_name = field.file_name().unwrap_or_default().to_owned();
+            let bytes = field.bytes().await.map_err(|e| e.body_text())?;
+            if bytes.len() > MAX_ATTACHMENT {
+                return Err(format!(
+                    "the attachment has {} bytes; the desk takes up to {MAX_ATTACHMENT}",
+                    bytes.len()
+                ));
+            }
+            if !file_name.is_empty() {
+                file = Some((file_name, bytes.to_vec()));
+            }
+            continue;
+        }
+        let value = field.text().await.map_err(|e| e.body_text())?;
+        match name.as_str() {
+            "csrf" => csrf = value,
+            "to" => draft.to.push(value),
+            "category" => draft.category = value,
+            "tlp" => draft.tlp = value,
+            "title" => draft.title = value,
+            "body" => draft.body = value,
+            "entity_kind" => draft.entity.0 = value,
+            "entity_value" => draft.entity.1 = value,
+            "reply_to" => draft.reply_to = value,
+            _ => {}
+        }
+    }
+    Ok((csrf, draft, file))
+}
+
+/// The entity a compose form names, as a draft entity (normalised by the send).
+fn entity_of(kind: &str, value: &str) -> Result<Option<Entity>, Error> {
+    let value = value.trim();
+    if kind.is_empty() || value.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(match kind {
+        "phone" => Entity::Phone {
+            number: value.into(),
+        },
+        "person" => Entity::Person {
+            full_name: value.into(),
+            date_of_birth: String::new(),
+            nationality: String::new(),
+            aliases: Vec::new(),
+            identifiers: Vec::new(),
+        },
+        "vehicle" => {
+            let (country, registration) = value.split_once(':').ok_or_else(|| {
+                Error::InvalidRequest("a vehicle is COUNTRY:PLATE, e.g. RO:B123XYZ".into())
+            })?;
+            Entity::Vehicle {
+                registration: registration.into(),
+                country: country.into(),
+                make_model: String::new(),
+                vin: String::new(),
+            }
+        }
+        "account" => Entity::Account {
+            identifier: value.into(),
+            institution: String::new(),
+        },
+        "location" => Entity::Location {
+            name: value.into(),
+            latitude: 0.0,
+            longitude: 0.0,
+        },
+        other => {
+            return Err(Error::InvalidRequest(format!(
+                "unknown entity kind {other:?}"
+            )));
+        }
+    }))
+}
+
+fn send_request(
+    draft: &Draft,
+    file: Option<(String, Vec<u8>)>,
+) -> Result<views::SendRequest, Error> {
+    let invalid =
+        |field: &str, e: liaison_core::Malformed| Error::InvalidRequest(format!("{field}: {e}"));
+    let category = draft
+        .category
+        .trim()
+        .parse()
+        .map_err(|e| invalid("category", e))?;
+    let tlp: Tlp = draft.tlp.parse().map_err(|e| invalid("TLP", e))?;
+    let reply_to = if draft.reply_to.is_empty() {
+        None
+    } else {
+        Some(parse_id(&draft.reply_to)?)
+    };
+    let to = if draft.to.is_empty() {
+        if reply_to.is_none() {
+            return Err(Error::InvalidRequest("tick at least one recipient".into()));
+        }
+        None
+    } else {
+        let agencies = draft
+            .to
+            .iter()
+            .map(|a| a.parse().map_err(|e| invalid("recipient", e)))
+            .collect::<Result<Vec<_>, _>>()?;
+        Some(Recipients::Named(agencies))
+    };
+    let mut request = views::SendRequest::new(
+        Recipients::Named(Vec::new()),
+        category,
+        tlp,
+        draft.title.trim(),
+        draft.body.as_str(),
+    );
+    request.to = to;
+    request.reply_to = reply_to;
+    request.entities = entity_of(&draft.entity.0, &draft.entity.1)?
+        .into_iter()
+        .collect();
+    if let Some((file_name, bytes)) = file {
+        let media_type = mime_guess_free(&file_name);
+        request.attachments = vec![views::AttachmentUpload {
+            file_name,
+            media_type,
+            data_base64: data_encoding::BASE64.encode(&bytes),
+            staged: None,
+        }];
+    }
+    Ok(request)
+}
+
+/// The media type recorded for an attachment: never trusted for display (downloads
+/// are served as octet-stream), so a generic one unless the name says PDF or text.
+fn mime_guess_free(name: &str) -> String {
+    let lower = name.to_ascii_lowercase();
+    if lower.ends_with(".pdf") {
+        "application/pdf"
+    } else if lower.ends_with(".txt") {
+        "text/plain"
+    } else {
+        "application/octet-stream"
+    }
+    .to_owned()
+}
+
+async fn compose(State(desk): State<Desk>, headers: HeaderMap, form: Multipart) -> Response {
+    let officer = match desk.officer(&headers, Role::Publish) {
+        Ok(o) => o,
+        Err(r) => return *r,
+    };
+    let agency = desk.agency();
+    let again = |draft: &Draft, error: &str| {
+        (
+            StatusCode::BAD_REQUEST,
+            html(pages::compose(
+                &officer.viewer(&agency),
+                &partner_names(&desk.state),
+                draft,
+                Some(error),
+            )),
+        )
+            .into_response()
+    };
+    let (csrf, draft, file) = match read_compose(form).await {
+        Ok(read) => read,
+        Err(e) => return again(&Draft::default(), &e),
+    };
+    if let Err(refused) = desk.checked_post(&headers, &csrf) {
+        return *refused;
+    }
+    let request = match send_request(&draft, file) {
+        Ok(r) => r,
+        Err(e) => return again(&draft, &crate::error::describe(&e)),
+    };
+    let name = officer.record.name.clone();
+    let sent = desk
+        .blocking(move |state| {
+            let sent = views::bulletin_send(state, request)?;
+            let id = parse_id(&sent.id)?;
+            record_action(state, &name, "sent", vec![id])?;
+            Ok(sent)
+        })
+        .await;
+    match sent {
+        Ok(sent) => Redirect::to(&format!("/bulletin/{}?done=sent", sent.id)).into_response(),
+        Err(e) => again(&draft, &crate::error::describe(&e)),
+    }
+}
+
+#[derive(Deserialize, Default)]
+struct SearchQuery {
+    #[serde(default)]
+    text: String,
+    #[serde(default)]
+    person: String,
+    #[serde(default)]
+    phone: String,
+}
+
+async fn search(
+    State(desk): State<Desk>,
+    Query(q): Query<SearchQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let officer = match desk.officer(&headers, Role::Read) {
+        Ok(o) => o,
+        Err(r) => return *r,
+    };
+    let agency = desk.agency();
+    let asked = (
+        q.text.trim().to_owned(),
+        q.person.trim().to_owned(),
+        q.phone.trim().to_owned(),
+    );
+    if asked.0.is_empty() && asked.1.is_empty() && asked.2.is_empty() {
+        return html(pages::search(&officer.viewer(&agency), &asked, None, None));
+    }
+    let (name, reader) = (officer.record.name.clone(), officer.reader());
+    let query = asked.clone();
+    let result = desk
+        .blocking(move |state| {
+            let search = crate::edge::admin::Search {
+                selectors: if query.2.is_empty() {
+                    Vec::new()
+                } else {
+                    vec![("phone".into(), query.2.clone())]
+                },
+                text: (!query.0.is_empty()).then(|| query.0.clone()),
+                fuzzy_person: (!query.1.is_empty()).then(|| query.1.clone()),
+                ..Default::default()
+            };
+            let found = search.find(state)?;
+            let ids: Vec<BulletinId> = found.iter().filter_map(|b| b.id.parse().ok()).collect();
+            record_action(state, &name, "searched", Vec::new())?;
+            bulletins::record_reads(state, &reader, "desk search", ids)?;
+            Ok(found)
+        })
+        .await;
+    let viewer = officer.viewer(&agency);
+    answered(result, |found, error| {
+        pages::search(&viewer, &asked, found.map(Vec::as_slice), error)
+    })
+}
+
+async fn query_form(State(desk): State<Desk>, headers: HeaderMap) -> Response {
+    let officer = match desk.officer(&headers, Role::Read) {
+        Ok(o) => o,
+        Err(r) => return *r,
+    };
+    let agency = desk.agency();
+    html(pages::query(&officer.viewer(&agency), "", None, None))
+}
+
+#[derive(Deserialize)]
+struct QueryForm {
+    csrf: String,
+    phone: String,
+}
+
+async fn query(
+    State(desk): State<Desk>,
+    headers: HeaderMap,
+    axum::Form(form): axum::Form<QueryForm>,
+) -> Response {
+    let officer = match desk.officer(&headers, Role::Read) {
+        Ok(o) => o,
+        Err(r) => return *r,
+    };
+    if let Err(refused) = desk.checked_post(&headers, &form.csrf) {
+        return *refused;
+    }
+    let agency = desk.agency();
+    let (phone, caller) = (form.phone.trim().to_owned(), officer.reader());
+    let asked = phone.clone();
+    let result = desk
+        .blocking(move |state| {
+            use crate::edge::admin::Command as _;
+            crate::edge::admin::Query {
+                selectors: vec![("phone".into(), asked)],
+                partners: Vec::new(),
+            }
+            .run_as(state, &caller)
+        })
+        .await;
+    let viewer = officer.viewer(&agency);
+    answered(result, |report, error| {
+        pages::query(&viewer, &phone, report, error)
+    })
+}
+
+async fn partners(State(desk): State<Desk>, headers: HeaderMap) -> Response {
+    let officer = match desk.officer(&headers, Role::Read) {
+        Ok(o) => o,
+        Err(r) => return *r,
+    };
+    match desk.blocking(crate::ops::status::status).await {
+        Ok(status) => {
+            let agency = desk.agency();
+            html(pages::partners(&officer.viewer(&agency), &status.partners))
+        }
+        Err(e) => desk.error_page(&officer, &e),
+    }
+}
+
+/// Entries the log view shows.
+const LOG_VIEW: u64 = 200;
+
+async fn log(State(desk): State<Desk>, headers: HeaderMap) -> Response {
+    let officer = match desk.officer(&headers, Role::Admin) {
+        Ok(o) => o,
+        Err(r) => return *r,
+    };
+    let result = desk
+        .blocking(|state| {
+            let head = state.log.head().seq;
+            let mut rows: Vec<(u64, String, String, String)> = Vec::new();
+            for seq in (head.saturating_sub(LOG_VIEW - 1).max(1)..=head).rev() {
+                let Some(entry) = state.log.get(seq)? else {
+                    continue;
+                };
+                let what = match state.log.body(&entry)? {
+                    Some(body) => match crate::node::journal::LogEvent::parse(&body) {
+                        Some(event) => serde_json::to_string(&event).unwrap_or_default(),
+                        None => entry
+                            .bulletin_id
+                            .map(|id| format!("bulletin {id}"))
+                            .unwrap_or_default(),
+                    },
+                    None => "(body erased)".into(),
+                };
+                rows.push((
+                    seq,
+                    entry.time.to_string(),
+                    entry.kind.as_str().to_owned(),
+                    what,
+                ));
+            }
+            Ok(rows)
+        })
+        .await;
+    match result {
+        Ok(rows) => {
+            let agency = desk.agency();
+            html(pages::log(&officer.viewer(&agency), &rows))
+        }
+        Err(e) => desk.error_page(&officer, &e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attachment_names_are_made_safe_for_headers() {
+        assert_eq!(safe_file_name("report.pdf"), "report.pdf");
+        assert_eq!(
+            safe_file_name("\"><script>alert(1)</script>.html"),
+            "___script_alert_1___script_.html"
+        );
+        assert_eq!(safe_file_name("../../etc/passwd"), "_.._etc_passwd");
+        assert_eq!(safe_file_name("..."), "attachment");
+        assert_eq!(safe_file_name("Ion\r\nSet-Cookie: x"), "Ion__Set-Cookie__x");
+    }
+}

@@ -1,0 +1,250 @@
+"""Works a Liaison desk in a real browser (Debian's Chromium, headless, driven by
+Selenium), the way an officer would, and proves hostile bulletins render inert.
+
+Usage: desk_browser.py EXPECT_JSON
+EXPECT_JSON: {"base", "ca", "enrol", "reader_enrol", "first", "reply", "linked", "hostile", "screenshots"}
+(screenshots: a directory to save PNGs of the main pages in, or "").
+Prints a JSON summary; any failed check raises (exit status 1).
+"""
+
+import json
+import os
+import sys
+import time
+
+import requests
+from selenium import webdriver
+from selenium.common.exceptions import NoAlertPresentException
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as EC
+from selenium.webdriver.support.ui import Select, WebDriverWait
+
+PASSWORD = "correct horse battery staple"
+
+
+def check(condition, message):
+    if not condition:
+        raise AssertionError(message)
+
+
+def browser():
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for flag in ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--ignore-certificate-errors", "--no-first-run", "--disable-quic",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--window-size=1366,900"]:
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+
+
+def inert(driver, where):
+    """No payload ran and none became markup: no flag set, no alert, no image, SVG or
+    inline script in the DOM, the page still visible."""
+    check(driver.execute_script("return typeof window.__xss") == "undefined",
+          f"{where}: a payload ran (window.__xss = {driver.execute_script('return window.__xss')})")
+    try:
+        driver.switch_to.alert
+        raise AssertionError(f"{where}: an alert is open")
+    except NoAlertPresentException:
+        pass
+    counts = driver.execute_script(
+        "return [document.querySelectorAll('img').length, document.querySelectorAll('svg').length,"
+        " Array.from(document.scripts).filter(s => !s.src).length,"
+        " document.querySelectorAll('style').length, document.querySelectorAll('a[href^=\"javascript:\"]').length,"
+        " getComputedStyle(document.body).display]")
+    check(counts[:5] == [0, 0, 0, 0, 0], f"{where}: payload markup in the DOM: {counts}")
+    check(counts[5] != "none", f"{where}: injected CSS hid the page")
+
+
+def shot(driver, expect, name):
+    if expect["screenshots"]:
+        os.makedirs(expect["screenshots"], exist_ok=True)
+        driver.save_screenshot(os.path.join(expect["screenshots"], f"desk-{name}.png"))
+
+
+def main():
+    expect = json.loads(sys.argv[1])
+    base = expect["base"]
+    driver = browser()
+    wait = WebDriverWait(driver, 20)
+    summary = {}
+    try:
+        # Enrol through the link, then sign in.
+        driver.get(expect["enrol"])
+        check("anna" in driver.find_element(By.TAG_NAME, "main").text, "the enrolment page names her")
+        driver.find_element(By.ID, "password").send_keys(PASSWORD)
+        driver.find_element(By.ID, "confirm").send_keys(PASSWORD)
+        driver.find_element(By.CSS_SELECTOR, "main button[type=submit]").click()
+        wait.until(EC.url_contains("/login"))
+        check("password is set" in driver.page_source, "told to sign in")
+        driver.get(expect["enrol"])
+        check("not valid" in driver.title or "unknown, used or expired" in driver.page_source,
+              "the link works once")
+        driver.get(base + "/login")
+        driver.find_element(By.ID, "name").send_keys("anna")
+        driver.find_element(By.ID, "password").send_keys("wrong password entirely")
+        driver.find_element(By.CSS_SELECTOR, "main button[type=submit]").click()
+        wait.until(lambda d: "Wrong name or password" in d.page_source)
+        driver.find_element(By.ID, "name").send_keys("anna")
+        driver.find_element(By.ID, "password").send_keys(PASSWORD)
+        driver.find_element(By.CSS_SELECTOR, "main button[type=submit]").click()
+        wait.until(EC.url_contains("/inbox"))
+
+        # The inbox: four received bulletins, unread, the hostile title shown as text.
+        rows = driver.find_elements(By.CSS_SELECTOR, "table.list tbody tr")
+        check(len(rows) == 4, f"{len(rows)} rows in the inbox")
+        check(len(driver.find_elements(By.CSS_SELECTOR, "tr.unread")) == 4, "all unread")
+        check("<script>window.__xss=1</script>" in driver.find_element(By.TAG_NAME, "main").text,
+              "the hostile title is shown as text")
+        inert(driver, "inbox")
+        shot(driver, expect, "inbox")
+
+        # The hostile bulletin: every field as text, the attachment a download.
+        driver.get(f"{base}/bulletin/{expect['hostile']}")
+        main = driver.find_element(By.TAG_NAME, "main").text
+        check("<img src=x onerror=\"window.__xss=2\">" in main, "the body is shown as text")
+        check("Ion <img src=x onerror=window.__xss=5>" in main, "the entity is shown as text")
+        check("onerror=window.__xss=6>.html" in main, "the attachment name is shown as text")
+        banner = driver.find_element(By.CSS_SELECTOR, ".banner")
+        check(banner.text == "TLP:GREEN" and "tlp-green" in banner.get_attribute("class"),
+              "the marking banner")
+        inert(driver, "hostile bulletin")
+        link = driver.find_element(By.CSS_SELECTOR, "#attachments ~ ul a, section a[download]")
+        check(link.get_attribute("download") is not None, "the attachment is a download link")
+        cookies = {c["name"]: c["value"] for c in driver.get_cookies()}
+        session = requests.Session()
+        session.verify = expect["ca"]
+        session.cookies.update(cookies)
+        r = session.get(link.get_attribute("href"))
+        check(r.status_code == 200, f"attachment: {r.status_code}")
+        check(r.headers["Content-Type"] == "application/octet-stream", r.headers)
+        check(r.headers["Content-Disposition"].startswith("attachment; filename=\"")
+              and "<" not in r.headers["Content-Disposition"], r.headers["Content-Disposition"])
+        check("sandbox" in r.headers["Content-Security-Policy"], r.headers)
+        page = session.get(f"{base}/bulletin/{expect['hostile']}")
+        csp = page.headers["Content-Security-Policy"]
+        check("script-src 'self'" in csp and "unsafe" not in csp, csp)
+        check(page.headers["X-Content-Type-Options"] == "nosniff", page.headers)
+        summary["csp"] = csp
+
+        # A bulletin, its thread and its correlation link.
+        driver.get(f"{base}/bulletin/{expect['first']}")
+        thread = driver.find_element(By.ID, "thread").find_element(By.XPATH, "..").text
+        check("Same recruiter seen in Arad" in thread, "the reply is in the thread")
+        links = driver.find_element(By.ID, "links").find_element(By.XPATH, "..")
+        check("Phone known to us" in links.text and "+40712345678" in links.text, links.text)
+        shot(driver, expect, "bulletin")
+        links.find_element(By.LINK_TEXT, "Phone known to us").click()
+        wait.until(EC.url_contains(expect["linked"]))
+        check(driver.find_element(By.CSS_SELECTOR, ".banner").text == "TLP:GREEN", "linked one")
+        driver.get(f"{base}/bulletin/{expect['first']}")
+        Select(driver.find_element(By.ID, "state")).select_by_value("actioned")
+        driver.find_element(By.ID, "note").send_keys("Passed to the Constanta team")
+        driver.find_element(By.CSS_SELECTOR, "form.inline button").click()
+        wait.until(EC.url_contains("done=ack"))
+        acks = driver.find_element(By.ID, "acks").find_element(By.XPATH, "..").text
+        check("officer anna: actioned" in acks, acks)
+        driver.get(base + "/inbox")
+        check(len(driver.find_elements(By.CSS_SELECTOR, "tr.unread")) == 1,
+              "opened bulletins are no longer unread")
+
+        # Compose: the preview refuses RO-DIICOT at AMBER and names the rule.
+        driver.get(base + "/compose")
+        for partner in ["DE-BKA", "RO-DIICOT"]:
+            driver.find_element(By.CSS_SELECTOR, f"input[name=to][value={partner}]").click()
+        driver.find_element(By.ID, "category").send_keys("trafficking.persons")
+        Select(driver.find_element(By.ID, "tlp")).select_by_value("amber")
+        wait.until(lambda d: "goes to DE-BKA" in d.find_element(By.ID, "preview").text
+                   and "not to RO-DIICOT" in d.find_element(By.ID, "preview").text)
+        preview = driver.find_element(By.ID, "preview").text
+        check("goes to DE-BKA" in preview, preview)
+        check("not to RO-DIICOT: partners.RO-DIICOT.max_send_tlp" in preview,
+              f"the refusing rule is named: {preview}")
+        summary["preview"] = preview
+        shot(driver, expect, "compose")
+        driver.find_element(By.CSS_SELECTOR, "input[name=to][value=RO-DIICOT]").click()
+        wait.until(lambda d: "RO-DIICOT" not in d.find_element(By.ID, "preview").text)
+        driver.find_element(By.ID, "title").send_keys("Sent from the desk")
+        driver.find_element(By.ID, "body").send_keys("The van crossed at Nadlac.")
+        Select(driver.find_element(By.ID, "entity_kind")).select_by_value("vehicle")
+        driver.find_element(By.ID, "entity_value").send_keys("RO:B123XYZ")
+        attachment = os.path.join(os.path.dirname(os.path.abspath(sys.argv[0])), "desk_attachment.txt")
+        with open(attachment, "w") as f:
+            f.write("Crossing log, 28 November.\n")
+        try:
+            driver.find_element(By.ID, "attachment").send_keys(attachment)
+            driver.find_element(By.CSS_SELECTOR, "form.compose > button[type=submit]").click()
+            wait.until(EC.url_contains("done=sent"))
+        finally:
+            os.remove(attachment)
+        main = driver.find_element(By.TAG_NAME, "main").text
+        check("Sent." in main and "B123XYZ" in main and "desk_attachment.txt" in main, main)
+        check("DE-BKA" in main, "sent to DE-BKA")
+
+        # Search by words.
+        driver.get(base + "/search?text=Constanta")
+        results = driver.find_element(By.TAG_NAME, "main").text
+        check("Recruiter active in Constanta" in results, results)
+        shot(driver, expect, "search")
+
+        # A forged form (wrong CSRF token) changes nothing.
+        r = session.post(f"{base}/bulletin/{expect['first']}/ack",
+                         data={"csrf": "forged", "state": "read"})
+        check(r.status_code == 403, f"forged form: {r.status_code}")
+        # An officer without the publish role would get 403; without a session, the
+        # sign-in page.
+        r = requests.get(base + "/compose", verify=expect["ca"], allow_redirects=False)
+        check(r.status_code in (302, 303, 307) and r.headers["Location"] == "/login", r.headers)
+
+        # An officer with the read role only: enrols and signs in without a browser
+        # (a plain HTTPS client with cookies), and may not compose.
+        reader = requests.Session()
+        reader.verify = expect["ca"]
+        page = reader.get(expect["reader_enrol"]).text
+        token = page.split('name="csrf" value="')[1].split('"')[0]
+        origin = {"Origin": base}
+        r = reader.post(expect["reader_enrol"], headers=origin, allow_redirects=False,
+                        data={"csrf": token, "password": PASSWORD, "confirm": PASSWORD})
+        check(r.status_code == 303, f"reader enrols: {r.status_code} {r.text}")
+        page = reader.get(base + "/login").text
+        token = page.split('name="csrf" value="')[1].split('"')[0]
+        r = reader.post(base + "/login", headers=origin, allow_redirects=False,
+                        data={"csrf": token, "name": "rita", "password": PASSWORD})
+        check(r.status_code == 303 and r.headers["Location"] == "/inbox", r.status_code)
+        check(reader.get(base + "/inbox").status_code == 200, "the reader reads")
+        r = reader.get(base + "/compose")
+        check(r.status_code == 403 and "lacks the `publish` role" in r.text, r.status_code)
+        # A form posted from another origin is refused even with the right token.
+        page = reader.get(f"{base}/bulletin/{expect['first']}").text
+        token = page.split('name="csrf" value="')[1].split('"')[0]
+        r = reader.post(f"{base}/bulletin/{expect['first']}/ack",
+                        headers={"Origin": "https://evil.example"},
+                        data={"csrf": token, "state": "read"})
+        check(r.status_code == 403, f"cross-origin form: {r.status_code}")
+
+        # Signing out ends the session.
+        driver.find_element(By.CSS_SELECTOR, "form.signout button").click()
+        wait.until(EC.url_contains("/login"))
+        driver.get(base + "/inbox")
+        check(driver.current_url.endswith("/login"), "signed out")
+        # Script errors and Content-Security-Policy violations; not the statuses the
+        # steps above provoked on purpose (404 for a spent link, 401 for a bad password).
+        severe = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"
+                  and e.get("source") != "network"]
+        summary["browser_errors"] = [e["message"] for e in severe]
+        check(not severe, f"browser errors: {severe}")
+    except Exception:
+        # Where the browser was when a check failed, for whoever reads the failure.
+        print(f"at {driver.current_url}:\n{driver.find_element(By.TAG_NAME, 'body').text}",
+              file=sys.stderr)
+        raise
+    finally:
+        driver.quit()
+    print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()
