@@ -118,12 +118,13 @@ fn an_officer_works_the_desk_in_a_browser_and_hostile_bulletins_stay_inert() {
     let out = run_python("desk_browser.py", [expect.to_string()]);
     eprintln!("desk_browser.py: {out}");
 
-    // What the officer sent reached DE-BKA, and the log names her for each step.
-    wait_until("the desk's bulletin at DE-BKA", LONG, || {
-        de.inbox()
-            .iter()
-            .any(|b| b.title == "Sent from the desk" && b.origin == "NL-NP")
-    });
+    // What the officer sent reached DE-BKA (its receipt was on the page) and her recall
+    // erased it there.
+    wait_until(
+        "the desk's recall to erase the bulletin at DE-BKA",
+        LONG,
+        || !de.inbox().iter().any(|b| b.title == "Sent from the desk"),
+    );
     let events = nl.events();
     let by_anna = |door: &str| {
         events.iter().any(|e| {
@@ -133,8 +134,18 @@ fn an_officer_works_the_desk_in_a_browser_and_hostile_bulletins_stay_inert() {
     };
     assert!(by_anna("desk bulletin"), "reads are logged");
     assert!(by_anna("desk search"), "search results are logged as reads");
-    assert!(events.iter().any(|e| matches!(e,
-        LogEvent::OfficerAction { officer, action, .. } if officer == "anna" && action == "sent")));
+    for done in ["sent", "recalled"] {
+        assert!(
+            events.iter().any(|e| matches!(e,
+                LogEvent::OfficerAction { officer, action, .. } if officer == "anna" && action == done)),
+            "{done}"
+        );
+    }
+    assert!(
+        !events.iter().any(|e| matches!(e,
+            LogEvent::OfficerAction { action, .. } if action == "forwarded")),
+        "the refused forward is not recorded as done"
+    );
     assert!(events.iter().any(|e| matches!(e,
         LogEvent::OfficerEnrolled { officer } if officer == "anna")));
     assert!(events.iter().any(|e| matches!(e,

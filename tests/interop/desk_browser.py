@@ -183,6 +183,29 @@ def main():
         main = driver.find_element(By.TAG_NAME, "main").text
         check("Sent." in main and "B123XYZ" in main and "desk_attachment.txt" in main, main)
         check("DE-BKA" in main, "sent to DE-BKA")
+        sent_url = driver.current_url.split("?")[0]
+        for _ in range(100):
+            driver.get(sent_url)
+            delivery = driver.find_element(By.ID, "delivery").find_element(By.XPATH, "..").text
+            if "accepted" in delivery:
+                break
+            time.sleep(0.2)
+        check("accepted" in delivery and "their log entry" in delivery,
+              f"DE-BKA's signed receipt is shown: {delivery}")
+        # Recalled from the desk: every holder is asked to erase it.
+        driver.find_element(By.ID, "recall-field").send_keys("Sent to the wrong desk")
+        driver.find_element(By.CSS_SELECTOR, "form[action$='/onward/recall'] button").click()
+        wait.until(EC.url_contains("done=recalled"))
+
+        # Forwarding DE-BKA's AMBER bulletin to RO-DIICOT is refused, with the reason.
+        driver.get(f"{base}/bulletin/{expect['first']}")
+        Select(driver.find_element(By.ID, "forward-field")).select_by_value("RO-DIICOT")
+        driver.find_element(By.CSS_SELECTOR, "form[action$='/onward/forward'] button").click()
+        wait.until(lambda d: "/onward/forward" in d.current_url)
+        refusal = driver.find_element(By.TAG_NAME, "main").text
+        check("RO-DIICOT" in refusal or "release" in refusal, f"the refusal says why: {refusal}")
+        summary["forward_refused"] = refusal
+        inert(driver, "refusal page")
 
         # Search by words.
         driver.get(base + "/search?text=Constanta")

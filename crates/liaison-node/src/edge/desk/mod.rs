@@ -104,6 +104,7 @@ pub(crate) async fn serve(
         .route("/bulletin/{id}", get(bulletin))
         .route("/bulletin/{id}/attachment/{number}", get(attachment))
         .route("/bulletin/{id}/ack", post(acknowledge))
+        .route("/bulletin/{id}/onward/{action}", post(onward))
         .route("/compose", get(compose_form).post(compose))
         .route("/compose/preview", get(preview))
         .route("/search", get(search))
@@ -692,16 +693,23 @@ async fn bulletin(
     let message = match shown.done.as_deref() {
         Some("sent") => Some("Sent. Delivery is shown below as partners receipt it."),
         Some("ack") => Some("Acknowledged; the acknowledgement goes to the originator."),
+        Some("forwarded") => Some("Forwarded; the originator is told."),
+        Some("recalled") => Some(
+            "Recalled: every holder is asked to erase it, and their signed purge receipts show below as they come.",
+        ),
+        Some("released") => Some("Released: the signed grant goes to the holders."),
         _ => None,
     };
     match result {
         Ok((id, detail, thread)) => {
             desk.marks.mark(&desk.state, &officer.record.name, &id);
             let agency = desk.agency();
+            let partners = partner_names(&desk.state);
             html(pages::bulletin(
                 &officer.viewer(&agency),
                 &detail,
                 &thread,
+                &partners,
                 message,
             ))
         }
@@ -809,6 +817,66 @@ async fn acknowledge(
         .await;
     match result {
         Ok(id) => Redirect::to(&format!("/bulletin/{id}?done=ack")).into_response(),
+        Err(e) => desk.error_page(&officer, &e),
+    }
+}
+
+#[derive(Deserialize)]
+struct OnwardForm {
+    csrf: String,
+    #[serde(default)]
+    to: String,
+    #[serde(default)]
+    reason: String,
+}
+
+/// Forward a received bulletin, or recall or release one of ours: what the CLI's
+/// `bulletin forward | recall | release` do, judged by the same rules.
+async fn onward(
+    State(desk): State<Desk>,
+    Path((id, action)): Path<(String, String)>,
+    headers: HeaderMap,
+    axum::Form(form): axum::Form<OnwardForm>,
+) -> Response {
+    let officer = match desk.officer(&headers, Role::Publish) {
+        Ok(o) => o,
+        Err(r) => return *r,
+    };
+    if let Err(refused) = desk.checked_post(&headers, &form.csrf) {
+        return *refused;
+    }
+    let name = officer.record.name.clone();
+    let result = desk
+        .blocking(move |state| {
+            let id = parse_id(&id)?;
+            let partner = || {
+                form.to
+                    .parse::<liaison_core::AgencyId>()
+                    .map_err(|e| Error::InvalidRequest(format!("partner: {e}")))
+            };
+            let done = match action.as_str() {
+                "forward" => {
+                    bulletins::forward(state, &id, &partner()?)?;
+                    "forwarded"
+                }
+                "recall" => {
+                    bulletins::recall(state, &id, &form.reason)?;
+                    "recalled"
+                }
+                "release" => {
+                    bulletins::release(state, &id, &[partner()?], None, None)?;
+                    "released"
+                }
+                other => {
+                    return Err(Error::NotFound(format!("no desk action {other:?}")));
+                }
+            };
+            record_action(state, &name, done, vec![id])?;
+            Ok((id, done))
+        })
+        .await;
+    match result {
+        Ok((id, done)) => Redirect::to(&format!("/bulletin/{id}?done={done}")).into_response(),
         Err(e) => desk.error_page(&officer, &e),
     }
 }

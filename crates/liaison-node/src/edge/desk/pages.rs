@@ -203,6 +203,7 @@ pub fn bulletin(
     viewer: &Viewer<'_>,
     b: &BulletinDetail,
     thread: &[BulletinSummary],
+    partners: &[String],
     message: Option<&str>,
 ) -> Markup {
     let received = b.summary.direction == crate::ops::bulletins::Direction::In;
@@ -295,9 +296,44 @@ pub fn bulletin(
             }
             @if viewer.may_publish {
                 p { a class="button" href=(format!("/compose?reply_to={}", b.summary.id)) { "Reply" } }
+                section aria-labelledby="onward" {
+                    h2 id="onward" { "Onward sharing" }
+                    @let others: Vec<&String> = partners.iter().filter(|p| **p != b.summary.origin).collect();
+                    @if received {
+                        (onward_form(viewer, &b.summary.id, "forward", "Forward to", &others, false))
+                    } @else {
+                        (onward_form(viewer, &b.summary.id, "release", "Release for onward sharing to", &others, false))
+                        (onward_form(viewer, &b.summary.id, "recall", "Recall from every holder", &[], true))
+                    }
+                    @if !b.onward.is_empty() { ul { @for line in &b.onward { li { (line) } } } }
+                }
             }
         },
     )
+}
+
+/// A form for one onward action: a partner to choose, or a reason to give.
+fn onward_form(
+    viewer: &Viewer<'_>,
+    id: &str,
+    action: &str,
+    label: &str,
+    partners: &[&String],
+    reason: bool,
+) -> Markup {
+    let field = format!("{action}-field");
+    html! {
+        form method="post" action=(format!("/bulletin/{id}/onward/{action}")) class="inline" {
+            (csrf_field(viewer))
+            label for=(field) { (label) }
+            @if reason {
+                input id=(field) name="reason" placeholder="why (the holders read it)" required maxlength="1024";
+            } @else {
+                select id=(field) name="to" { @for p in partners { option value=(p) { (p) } } }
+            }
+            button type="submit" { (label.split(' ').next().unwrap_or(action)) }
+        }
+    }
 }
 
 fn link_item(l: &LinkView) -> Markup {
