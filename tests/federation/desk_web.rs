@@ -40,6 +40,13 @@ fn an_officer_works_the_desk_in_a_browser_and_hostile_bulletins_stay_inert() {
         allow_everything("DE-BKA"),
         allow_everything("RO-DIICOT").replace("max_send_tlp = \"red\"", "max_send_tlp = \"green\"")
     ));
+    // DE-BKA and RO-DIICOT answer NL-NP's private queries on phones.
+    let answers_nl = format!(
+        "{}\nquery_kinds = [\"phone\"]\n\n",
+        allow_everything("NL-NP").trim_end()
+    );
+    nodes[1].write_policy(&format!("{answers_nl}{}", allow_everything("RO-DIICOT")));
+    nodes[2].write_policy(&format!("{answers_nl}{}", allow_everything("DE-BKA")));
     let port = nodes[0].enable_listener("desk");
     for n in &mut nodes {
         n.start();

@@ -213,6 +213,15 @@ def main():
         check("Recruiter active in Constanta" in results, results)
         shot(driver, expect, "search")
 
+        # The private hit/no-hit query: one answer (or refusal) per partner.
+        driver.get(base + "/query")
+        driver.find_element(By.ID, "phone").send_keys("+40712345678")
+        driver.find_element(By.CSS_SELECTOR, "main form button").click()
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "table.list tbody tr"))
+        answers = driver.find_element(By.CSS_SELECTOR, "table.list").text
+        check("DE-BKA HIT" in answers and "RO-DIICOT HIT" in answers, answers)
+        summary["query"] = answers
+
         # A forged form (wrong CSRF token) changes nothing.
         r = session.post(f"{base}/bulletin/{expect['first']}/ack",
                          data={"csrf": "forged", "state": "read"})
