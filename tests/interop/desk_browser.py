@@ -169,6 +169,8 @@ def main():
         wait.until(lambda d: "RO-DIICOT" not in d.find_element(By.ID, "preview").text)
         driver.find_element(By.ID, "title").send_keys("Sent from the desk")
         driver.find_element(By.ID, "body").send_keys("The van crossed at Nadlac.")
+        Select(driver.find_element(By.ID, "request")).select_by_value("urgent")
+        driver.find_element(By.ID, "due_hours").send_keys("48")
         Select(driver.find_element(By.ID, "entity_kind")).select_by_value("vehicle")
         driver.find_element(By.ID, "entity_value").send_keys("RO:B123XYZ")
         attachment = os.path.join(os.path.dirname(os.path.abspath(sys.argv[0])), "desk_attachment.txt")
@@ -183,6 +185,7 @@ def main():
         main = driver.find_element(By.TAG_NAME, "main").text
         check("Sent." in main and "B123XYZ" in main and "desk_attachment.txt" in main, main)
         check("DE-BKA" in main, "sent to DE-BKA")
+        check("urgent, due" in main and "awaiting DE-BKA" in main, f"a request: {main}")
         sent_url = driver.current_url.split("?")[0]
         for _ in range(100):
             driver.get(sent_url)

@@ -1028,6 +1028,8 @@ async fn read_compose(
             "entity_kind" => draft.entity.0 = value,
             "entity_value" => draft.entity.1 = value,
             "reply_to" => draft.reply_to = value,
+            "request" => draft.request = value,
+            "due_hours" => draft.due_hours = value,
             _ => {}
         }
     }
@@ -1118,6 +1120,20 @@ fn send_request(
     );
     request.to = to;
     request.reply_to = reply_to;
+    if !draft.request.is_empty() {
+        let priority = draft.request.parse().map_err(|e| invalid("priority", e))?;
+        let hours: i64 = draft
+            .due_hours
+            .trim()
+            .parse()
+            .ok()
+            .filter(|h| (1..=8760).contains(h))
+            .ok_or_else(|| Error::InvalidRequest("answer due in: give 1 to 8760 hours".into()))?;
+        request.request = Some(liaison_core::handling::InformationRequest {
+            priority,
+            due: liaison_core::UnixMillis(liaison_core::UnixMillis::now().0 + hours * 3_600_000),
+        });
+    }
     request.entities = entity_of(&draft.entity.0, &draft.entity.1)?
         .into_iter()
         .collect();

@@ -359,6 +359,11 @@ pub struct Draft {
     pub entity: (String, String),
     /// The bulletin answered.
     pub reply_to: String,
+    /// A request for information: its priority (`routine`, `urgent`, `immediate`),
+    /// empty for none.
+    pub request: String,
+    /// Hours until the answer is due.
+    pub due_hours: String,
 }
 
 /// The compose form with the live policy preview.
@@ -409,6 +414,17 @@ pub fn compose(
                     }
                     label for="entity_value" { "Value (vehicle: CC:PLATE)" }
                     input id="entity_value" name="entity_value" value=(draft.entity.1);
+                }
+                fieldset {
+                    legend { "Request for information" }
+                    label for="request" { "Priority" }
+                    select id="request" name="request" {
+                        @for (value, label) in [("", "not a request"), ("routine", "routine"), ("urgent", "urgent"), ("immediate", "immediate")] {
+                            option value=(value) selected[draft.request == value] { (label) }
+                        }
+                    }
+                    label for="due_hours" { "Answer due in (hours)" }
+                    input id="due_hours" name="due_hours" type="number" min="1" max="8760" value=(draft.due_hours);
                 }
                 label for="attachment" { "Attachment (up to 8 MiB)" }
                 input id="attachment" name="attachment" type="file";
