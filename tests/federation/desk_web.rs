@@ -110,12 +110,17 @@ fn an_officer_works_the_desk_in_a_browser_and_hostile_bulletins_stay_inert() {
         roles: vec![Role::Read],
     });
 
+    let admin = nl.admin(OfficerAdd {
+        name: "alex".into(),
+        roles: vec![Role::Admin],
+    });
     let screenshots = std::env::var("LIAISON_DESK_SCREENSHOTS").unwrap_or_default();
     let expect = json!({
         "base": format!("https://127.0.0.1:{port}"),
         "ca": nl.dir.join("tls/ca.pem"),
         "enrol": added.enrolment_link,
         "reader_enrol": reader.enrolment_link,
+        "admin_enrol": admin.enrolment_link,
         "first": first,
         "reply": reply,
         "linked": linked,

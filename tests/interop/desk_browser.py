@@ -2,7 +2,7 @@
 Selenium), the way an officer would, and proves hostile bulletins render inert.
 
 Usage: desk_browser.py EXPECT_JSON
-EXPECT_JSON: {"base", "ca", "enrol", "reader_enrol", "first", "reply", "linked", "hostile", "screenshots"}
+EXPECT_JSON: {"base", "ca", "enrol", "reader_enrol", "admin_enrol", "first", "reply", "linked", "hostile", "screenshots"}
 (screenshots: a directory to save PNGs of the main pages in, or "").
 Prints a JSON summary; any failed check raises (exit status 1).
 """
@@ -63,6 +63,26 @@ def shot(driver, expect, name):
     if expect["screenshots"]:
         os.makedirs(expect["screenshots"], exist_ok=True)
         driver.save_screenshot(os.path.join(expect["screenshots"], f"desk-{name}.png"))
+
+
+def form_token(page):
+    return page.split('name="csrf" value="')[1].split('"')[0]
+
+
+def sign_in_plainly(base, ca, enrol_link, name):
+    """Enrols and signs in with a plain HTTPS client keeping cookies: a session."""
+    client = requests.Session()
+    client.verify = ca
+    origin = {"Origin": base}
+    token = form_token(client.get(enrol_link).text)
+    r = client.post(enrol_link, headers=origin, allow_redirects=False,
+                    data={"csrf": token, "password": PASSWORD, "confirm": PASSWORD})
+    check(r.status_code == 303, f"{name} enrols: {r.status_code} {r.text}")
+    token = form_token(client.get(base + "/login").text)
+    r = client.post(base + "/login", headers=origin, allow_redirects=False,
+                    data={"csrf": token, "name": name, "password": PASSWORD})
+    check(r.status_code == 303 and r.headers["Location"] == "/inbox", f"{name}: {r.status_code}")
+    return client
 
 
 def main():
@@ -225,6 +245,20 @@ def main():
         check("DE-BKA HIT" in answers and "RO-DIICOT HIT" in answers, answers)
         summary["query"] = answers
 
+        # Partners at a glance; the log view is for admins.
+        driver.get(base + "/partners")
+        partners = driver.find_element(By.CSS_SELECTOR, "table.list").text
+        check("DE-BKA" in partners and "RO-DIICOT" in partners, partners)
+        r = session.get(base + "/log")
+        check(r.status_code == 403 and "lacks the `admin` role" in r.text, r.status_code)
+
+        # An admin officer sees the log, with the desk's own entries in it.
+        auditor = sign_in_plainly(base, expect["ca"], expect["admin_enrol"], "alex")
+        log = auditor.get(base + "/log")
+        check(log.status_code == 200, log.status_code)
+        for event in ["officer-signed-in", "officer-action", "consulted"]:
+            check(event in log.text, f"the log view shows {event}")
+
         # A forged form (wrong CSRF token) changes nothing.
         r = session.post(f"{base}/bulletin/{expect['first']}/ack",
                          data={"csrf": "forged", "state": "read"})
@@ -236,25 +270,12 @@ def main():
 
         # An officer with the read role only: enrols and signs in without a browser
         # (a plain HTTPS client with cookies), and may not compose.
-        reader = requests.Session()
-        reader.verify = expect["ca"]
-        page = reader.get(expect["reader_enrol"]).text
-        token = page.split('name="csrf" value="')[1].split('"')[0]
-        origin = {"Origin": base}
-        r = reader.post(expect["reader_enrol"], headers=origin, allow_redirects=False,
-                        data={"csrf": token, "password": PASSWORD, "confirm": PASSWORD})
-        check(r.status_code == 303, f"reader enrols: {r.status_code} {r.text}")
-        page = reader.get(base + "/login").text
-        token = page.split('name="csrf" value="')[1].split('"')[0]
-        r = reader.post(base + "/login", headers=origin, allow_redirects=False,
-                        data={"csrf": token, "name": "rita", "password": PASSWORD})
-        check(r.status_code == 303 and r.headers["Location"] == "/inbox", r.status_code)
+        reader = sign_in_plainly(base, expect["ca"], expect["reader_enrol"], "rita")
         check(reader.get(base + "/inbox").status_code == 200, "the reader reads")
         r = reader.get(base + "/compose")
         check(r.status_code == 403 and "lacks the `publish` role" in r.text, r.status_code)
         # A form posted from another origin is refused even with the right token.
-        page = reader.get(f"{base}/bulletin/{expect['first']}").text
-        token = page.split('name="csrf" value="')[1].split('"')[0]
+        token = form_token(reader.get(f"{base}/bulletin/{expect['first']}").text)
         r = reader.post(f"{base}/bulletin/{expect['first']}/ack",
                         headers={"Origin": "https://evil.example"},
                         data={"csrf": token, "state": "read"})
