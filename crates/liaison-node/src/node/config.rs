@@ -469,6 +469,21 @@ listen = "127.0.0.1:7444"
     }
 
     #[test]
+    fn taxii_and_desk_are_off_unless_set_and_round_trip() {
+        let off = NodeConfig::parse(GOOD).unwrap();
+        assert_eq!((off.taxii_listen, off.desk_listen), (None, None));
+        let on = NodeConfig::parse(&format!(
+            "{GOOD}[taxii]\nlisten = \"127.0.0.1:7446\"\n[desk]\nlisten = \"127.0.0.1:7445\"\n"
+        ))
+        .unwrap();
+        assert_eq!(on.taxii_listen, Some("127.0.0.1:7446".parse().unwrap()));
+        assert_eq!(on.desk_listen, Some("127.0.0.1:7445".parse().unwrap()));
+        assert_eq!(NodeConfig::parse(&on.to_toml()).unwrap(), on);
+        let bad = NodeConfig::parse(&format!("{GOOD}[desk]\nlisten = \"everywhere\"\n"));
+        assert!(bad.unwrap_err().starts_with("desk.listen:"));
+    }
+
+    #[test]
     fn example_configs_load() {
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../config");
         let mut seen = 0;
