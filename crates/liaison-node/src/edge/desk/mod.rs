@@ -356,14 +356,14 @@ fn anonymous_viewer<'a>(session: &'a Session, agency: &'a str) -> Viewer<'a> {
 }
 
 #[derive(Deserialize)]
-struct Message {
+struct LoginNotice {
     #[serde(default)]
     enrolled: Option<String>,
 }
 
 async fn login_form(
     State(desk): State<Desk>,
-    Query(message): Query<Message>,
+    Query(message): Query<LoginNotice>,
     headers: HeaderMap,
 ) -> Response {
     let (session, cookie) = desk.anonymous(&headers);
@@ -1138,7 +1138,7 @@ fn send_request(
         .into_iter()
         .collect();
     if let Some((file_name, bytes)) = file {
-        let media_type = mime_guess_free(&file_name);
+        let media_type = recorded_media_type(&file_name);
         request.attachments = vec![views::AttachmentUpload {
             file_name,
             media_type,
@@ -1149,18 +1149,13 @@ fn send_request(
     Ok(request)
 }
 
-/// The media type recorded for an attachment: never trusted for display (downloads
-/// are served as octet-stream), so a generic one unless the name says PDF or text.
-fn mime_guess_free(name: &str) -> String {
-    let lower = name.to_ascii_lowercase();
-    if lower.ends_with(".pdf") {
-        "application/pdf"
-    } else if lower.ends_with(".txt") {
-        "text/plain"
-    } else {
-        "application/octet-stream"
-    }
-    .to_owned()
+/// The media type recorded for an attachment, from its name as `--attach` does. Only a
+/// label for the recipient: the desk serves every attachment as octet-stream.
+fn recorded_media_type(name: &str) -> String {
+    mime_guess::from_path(name)
+        .first_or_octet_stream()
+        .essence_str()
+        .to_owned()
 }
 
 async fn compose(State(desk): State<Desk>, headers: HeaderMap, form: Multipart) -> Response {
