@@ -359,7 +359,7 @@ async fn objects(
     answer(state, client, &headers, move |state, reader| {
         let query = query_of(query.as_deref(), &OBJECTS_PARAMETERS)?;
         let page = read_page(state, &name, &query, reader)?;
-        Ok(envelope(&page, |o| o.object.clone(), "objects"))
+        Ok(envelope(&page, |o| o.object.clone()))
     })
     .await
 }
@@ -374,18 +374,14 @@ async fn manifest(
     answer(state, client, &headers, move |state, reader| {
         let query = query_of(query.as_deref(), &OBJECTS_PARAMETERS)?;
         let page = read_page(state, &name, &query, reader)?;
-        Ok(envelope(
-            &page,
-            |o| {
-                json!({
-                    "id": o.id(),
-                    "date_added": o.date_added.to_string(),
-                    "version": o.version,
-                    "media_type": STIX_MEDIA_TYPE,
-                })
-            },
-            "objects",
-        ))
+        Ok(envelope(&page, |o| {
+            json!({
+                "id": o.id(),
+                "date_added": o.date_added.to_string(),
+                "version": o.version,
+                "media_type": STIX_MEDIA_TYPE,
+            })
+        }))
     })
     .await
 }
@@ -400,7 +396,7 @@ async fn object(
     answer(state, client, &headers, move |state, reader| {
         let query = one_object_query(query.as_deref(), &OBJECT_PARAMETERS, id.clone())?;
         let page = found(read_page(state, &name, &query, reader)?, &id, &name)?;
-        Ok(envelope(&page, |o| o.object.clone(), "objects"))
+        Ok(envelope(&page, |o| o.object.clone()))
     })
     .await
 }
@@ -468,13 +464,13 @@ fn found(page: ObjectPage, id: &str, collection: &str) -> Result<ObjectPage, Pro
 }
 
 /// A TAXII envelope of `page` (TAXII 2.1, 3.7) with its date headers.
-fn envelope(page: &ObjectPage, item: impl Fn(&taxii::StixObject) -> Value, key: &str) -> Response {
+fn envelope(page: &ObjectPage, item: impl Fn(&taxii::StixObject) -> Value) -> Response {
     let mut body = json!({ "more": page.next.is_some() });
     if let Some(next) = page.next {
         body["next"] = json!(next.to_string());
     }
     if !page.objects.is_empty() {
-        body[key] = Value::Array(page.objects.iter().map(item).collect());
+        body["objects"] = Value::Array(page.objects.iter().map(item).collect());
     }
     with_dates(taxii_json(StatusCode::OK, HeaderMap::new(), &body), page)
 }

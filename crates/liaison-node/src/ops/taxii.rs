@@ -219,12 +219,10 @@ pub fn objects(
                 _ => 0,
             };
             let id = stored.header().bulletin_id;
-            let detail = match views::bulletin_show(state, &id) {
-                Ok(detail) => detail,
-                // Recalled or expired between listing and reading.
-                Err(Error::NotFound(_)) => continue,
-                Err(e) => return Err(e),
-            };
+            // The page already loaded and decrypted it: only its other entries (the
+            // delivery state, acknowledgements) are looked up.
+            let entries = state.log.entries_for_bulletin(&id)?;
+            let detail = views::bulletin_detail(state, &stored, &entries)?;
             let wanted = crate::ops::stix::bundle_objects(&[detail])
                 .into_iter()
                 .map(|o| StixObject::new(o, stored.entry.time))

@@ -408,10 +408,20 @@ pub fn bulletin_list(
 /// One bulletin with its content, signature status and delivery status.
 pub fn bulletin_show(state: &NodeState, id: &BulletinId) -> Result<BulletinDetail> {
     let (stored, entries) = bulletins::find(state, id)?;
+    bulletin_detail(state, &stored, &entries)
+}
+
+/// [`bulletin_show`] for a bulletin already loaded (`stored`) with every log entry
+/// about it (`entries`): nothing is read or decrypted again.
+pub fn bulletin_detail(
+    state: &NodeState,
+    stored: &Stored,
+    entries: &[liaison_store::Entry],
+) -> Result<BulletinDetail> {
     let header = stored.header().clone();
     let delivery = match stored.direction {
         Direction::In => Vec::new(),
-        Direction::Out => bulletins::delivery(state, &stored, &entries)?
+        Direction::Out => bulletins::delivery(state, stored, entries)?
             .into_iter()
             .map(|(agency, d)| recipient_status(agency, d))
             .collect(),
@@ -419,7 +429,7 @@ pub fn bulletin_show(state: &NodeState, id: &BulletinId) -> Result<BulletinDetai
     let content = stored.content.clone().unwrap_or_default();
     let request = header
         .request
-        .map(|r| request_view(state, &stored, r))
+        .map(|r| request_view(state, stored, r))
         .transpose()?;
     Ok(BulletinDetail {
         handling_meanings: header
@@ -459,7 +469,7 @@ pub fn bulletin_show(state: &NodeState, id: &BulletinId) -> Result<BulletinDetai
                 streamed: a.streamed.is_some(),
             })
             .collect(),
-        summary: summary(&stored),
+        summary: summary(stored),
         handling_codes: header
             .marking
             .handling_codes
@@ -468,13 +478,13 @@ pub fn bulletin_show(state: &NodeState, id: &BulletinId) -> Result<BulletinDetai
             .collect(),
         created: header.created.to_string(),
         expires: header.expires.to_string(),
-        signature: signature_text(state, &stored),
+        signature: signature_text(state, stored),
         body: content.body,
         entities: content.entities.clone(),
         delivery,
-        acknowledgements: bulletins::acknowledgements(state, &entries),
+        acknowledgements: bulletins::acknowledgements(state, entries),
         links: crate::ops::connections::links_of(state, &header.bulletin_id)?,
-        onward: onward_chain(state, &entries),
+        onward: onward_chain(state, entries),
     })
 }
 
