@@ -2,8 +2,9 @@
 //! (tests/interop/desk_browser.py), against a node whose partners sent it ordinary and
 //! hostile bulletins. The officer enrols through the link `officer add` gives, reads a
 //! bulletin and its thread, follows a correlation link, acknowledges, sees the policy
-//! preview refuse a partner, sends a bulletin with an entity and an attachment and
-//! searches; a bulletin full of script payloads renders inert.
+//! preview refuse a partner, sends a bulletin with three entities and two attachments
+//! and searches; compose forms the page would not send are refused by name and send
+//! nothing; a bulletin full of script payloads renders inert.
 
 use liaison_core::{Entity, Tlp};
 use liaison_node::edge::admin::{BulletinSend, OfficerAdd};
@@ -137,7 +138,17 @@ fn an_officer_works_the_desk_in_a_browser_and_hostile_bulletins_stay_inert() {
         LONG,
         || !de.inbox().iter().any(|b| b.title == "Sent from the desk"),
     );
+    // The compose forms the desk refused sent nothing, and only the one send is recorded.
+    assert!(
+        !de.inbox().iter().any(|b| b.title == "Refused at the desk"),
+        "a refused compose form sent a bulletin"
+    );
     let events = nl.events();
+    let sends = events
+        .iter()
+        .filter(|e| matches!(e, LogEvent::OfficerAction { action, .. } if action == "sent"))
+        .count();
+    assert_eq!(sends, 1, "one bulletin sent from the desk");
     let by_anna = |door: &str| {
         events.iter().any(|e| {
             matches!(e, LogEvent::Consulted { reader, door: d, .. }

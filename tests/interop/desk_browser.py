@@ -7,6 +7,7 @@ EXPECT_JSON: {"base", "ca", "enrol", "reader_enrol", "admin_enrol", "first", "re
 Prints a JSON summary; any failed check raises (exit status 1).
 """
 
+import html
 import json
 import os
 import sys
@@ -17,6 +18,7 @@ from selenium import webdriver
 from selenium.common.exceptions import NoAlertPresentException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
@@ -188,22 +190,54 @@ def main():
         driver.find_element(By.CSS_SELECTOR, "input[name=to][value=RO-DIICOT]").click()
         wait.until(lambda d: "RO-DIICOT" not in d.find_element(By.ID, "preview").text)
         driver.find_element(By.ID, "title").send_keys("Sent from the desk")
+        # Enter in a field submits nothing: only the Send button sends.
+        driver.find_element(By.ID, "title").send_keys(Keys.ENTER)
+        time.sleep(1)
+        check(driver.current_url.endswith("/compose")
+              and driver.find_element(By.ID, "title").get_attribute("value") == "Sent from the desk"
+              and len(driver.find_elements(By.CSS_SELECTOR, ".entity-row")) == 3,
+              f"Enter submitted the form: {driver.current_url}")
         driver.find_element(By.ID, "body").send_keys("The van crossed at Nadlac.")
         Select(driver.find_element(By.ID, "request")).select_by_value("urgent")
         driver.find_element(By.ID, "due_hours").send_keys("48")
-        Select(driver.find_element(By.ID, "entity_kind")).select_by_value("vehicle")
-        driver.find_element(By.ID, "entity_value").send_keys("RO:B123XYZ")
-        attachment = os.path.join(os.path.dirname(os.path.abspath(sys.argv[0])), "desk_attachment.txt")
-        with open(attachment, "w") as f:
-            f.write("Crossing log, 28 November.\n")
+        check(len(driver.find_elements(By.CSS_SELECTOR, ".entity-row")) == 3,
+              "the form starts with three entity rows")
+        Select(driver.find_element(By.ID, "entity_kind_0")).select_by_value("vehicle")
+        driver.find_element(By.ID, "entity_value_0").send_keys("RO:B123XYZ")
+        Select(driver.find_element(By.ID, "entity_kind_1")).select_by_value("person")
+        driver.find_element(By.ID, "entity_value_1").send_keys("Vasile Dumitrescu")
+        # More rows: the form comes back with what was typed and five more rows.
+        driver.find_element(By.CSS_SELECTOR, "button[value=more-rows]").click()
+        wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, ".entity-row")) == 8)
+        check(driver.find_element(By.ID, "entity_value_0").get_attribute("value") == "RO:B123XYZ",
+              "entity rows survive asking for more")
+        check(driver.find_element(By.ID, "title").get_attribute("value") == "Sent from the desk",
+              "the title survives asking for more rows")
+        check(not driver.find_element(By.CSS_SELECTOR, "input[name=to][value=RO-DIICOT]").is_selected()
+              and driver.find_element(By.CSS_SELECTOR, "input[name=to][value=DE-BKA]").is_selected(),
+              "the recipients survive asking for more rows")
+        Select(driver.find_element(By.ID, "entity_kind_2")).select_by_value("phone")
+        driver.find_element(By.ID, "entity_value_2").send_keys("+40 721 234 567")
+        driver.execute_script("arguments[0].scrollIntoView()",
+                              driver.find_element(By.CSS_SELECTOR, "fieldset.entities"))
+        shot(driver, expect, "compose-entities")
+        here = os.path.dirname(os.path.abspath(sys.argv[0]))
+        attachments = [os.path.join(here, "desk_attachment.txt"), os.path.join(here, "desk_route.csv")]
+        for path, text in zip(attachments, ["Crossing log, 28 November.\n", "from,to\nNadlac,Arad\n"]):
+            with open(path, "w") as f:
+                f.write(text)
         try:
-            driver.find_element(By.ID, "attachment").send_keys(attachment)
-            driver.find_element(By.CSS_SELECTOR, "form.compose > button[type=submit]").click()
+            driver.find_element(By.ID, "attachment").send_keys("\n".join(attachments))
+            driver.find_element(By.ID, "send").click()
             wait.until(EC.url_contains("done=sent"))
         finally:
-            os.remove(attachment)
+            for path in attachments:
+                os.remove(path)
         main = driver.find_element(By.TAG_NAME, "main").text
-        check("Sent." in main and "B123XYZ" in main and "desk_attachment.txt" in main, main)
+        check("Sent." in main and "B123XYZ" in main and "Vasile Dumitrescu" in main
+              and "+40721234567" in main, f"the three entities are sent: {main}")
+        check("desk_attachment.txt" in main and "desk_route.csv" in main,
+              f"both attachments are sent: {main}")
         check("DE-BKA" in main, "sent to DE-BKA")
         check("urgent, due" in main and "awaiting DE-BKA" in main, f"a request: {main}")
         sent_url = driver.current_url.split("?")[0]
@@ -263,6 +297,30 @@ def main():
         r = session.post(f"{base}/bulletin/{expect['first']}/ack",
                          data={"csrf": "forged", "state": "read"})
         check(r.status_code == 403, f"forged form: {r.status_code}")
+        # Compose forms the desk's page would not send: each refused by what is wrong,
+        # and nothing sent (the Rust side checks DE-BKA never got one).
+        token = form_token(session.get(base + "/compose").text)
+        form = {"csrf": token, "to": "DE-BKA", "category": "trafficking.persons",
+                "tlp": "green", "title": "Refused at the desk", "body": "x"}
+        blank_file = [("attachment", ("", b""))]
+        refusals = [
+            ({"entity_kind": ["vehicle", "phone"], "entity_value": ["RO:B1"]}, blank_file,
+             "the entity rows do not pair up: 2 kinds and 1 values"),
+            ({"entity_kind": ["phone", "vehicle"], "entity_value": ["+40721234567", "B1"]},
+             blank_file, "entity 2: a vehicle is COUNTRY:PLATE"),
+            ({"entity_kind": ["weapon"], "entity_value": ["AK"]}, blank_file,
+             "entity 1: unknown entity kind"),
+            ({"entity_kind": [""] * 41, "entity_value": [""] * 41}, blank_file,
+             "more than 40 entity rows"),
+            ({}, [("attachment", (f"f{i}.txt", b"x")) for i in range(17)],
+             "more than 16 files attached"),
+            ({}, [("attachment", ("big.bin", b"\0" * (8 * 1024 * 1024 + 1)))],
+             "the attachments come to more than 8388608 bytes"),
+        ]
+        for extra, files, expected in refusals:
+            r = session.post(base + "/compose", data={**form, **extra}, files=files)
+            check(r.status_code == 400 and expected in html.unescape(r.text),
+                  f"refused compose ({expected}): {r.status_code}")
         # An officer without the publish role would get 403; without a session, the
         # sign-in page.
         r = requests.get(base + "/compose", verify=expect["ca"], allow_redirects=False)

@@ -40,10 +40,12 @@ use crate::trust::officers::OfficerRecord;
 /// The desk's security headers, on every response.
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
                    connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
-/// Largest request body: a bulletin with an 8 MiB attachment.
+/// Largest request body: a bulletin with 8 MiB of attachments.
 const MAX_BODY: usize = 9 * 1024 * 1024;
-/// Largest attachment composed at the desk.
+/// Largest attachments (all files together) composed at the desk.
 const MAX_ATTACHMENT: usize = 8 * 1024 * 1024;
+/// Most files attached to a bulletin composed at the desk.
+const MAX_ATTACHMENT_FILES: usize = 16;
 /// Bulletins an inbox page shows.
 const INBOX_PAGE: usize = 200;
 
@@ -996,48 +998,88 @@ fn policy_lines(
         .collect()
 }
 
-/// Reads the compose form (multipart, for the attachment).
-async fn read_compose(
-    mut form: Multipart,
-) -> Result<(String, Draft, Option<(String, Vec<u8>)>), String> {
-    let (mut csrf, mut draft, mut file) = (String::new(), Draft::default(), None);
+/// What a compose form holds: its CSRF token, the draft, the files attached and the
+/// button pressed (`more-rows` asks for blank entity rows rather than a send).
+struct ComposeForm {
+    csrf: String,
+    draft: Draft,
+    files: Vec<(String, Vec<u8>)>,
+    action: String,
+}
+
+/// Reads the compose form (multipart, for the attachments). The files together are
+/// held to [`MAX_ATTACHMENT`] bytes and [`MAX_ATTACHMENT_FILES`] files.
+async fn read_compose(mut form: Multipart) -> Result<ComposeForm, String> {
+    let mut read = ComposeForm {
+        csrf: String::new(),
+        draft: Draft::default(),
+        files: Vec::new(),
+        action: String::new(),
+    };
+    let (mut kinds, mut values) = (Vec::new(), Vec::new());
+    let mut attached = 0usize;
     while let Some(field) = form.next_field().await.map_err(|e| e.body_text())? {
         let name = field.name().unwrap_or_default().to_owned();
         if name == "attachment" {
             let file_name = field.file_name().unwrap_or_default().to_owned();
             let bytes = field.bytes().await.map_err(|e| e.body_text())?;
-            if bytes.len() > MAX_ATTACHMENT {
+            attached += bytes.len();
+            if attached > MAX_ATTACHMENT {
                 return Err(format!(
-                    "the attachment has {} bytes; the desk takes up to {MAX_ATTACHMENT}",
-                    bytes.len()
+                    "the attachments come to more than {MAX_ATTACHMENT} bytes, the most the desk takes"
                 ));
             }
+            // A file input left empty still sends a part, with no name.
             if !file_name.is_empty() {
-                file = Some((file_name, bytes.to_vec()));
+                if read.files.len() == MAX_ATTACHMENT_FILES {
+                    return Err(format!(
+                        "more than {MAX_ATTACHMENT_FILES} files attached; the desk takes up to {MAX_ATTACHMENT_FILES}"
+                    ));
+                }
+                read.files.push((file_name, bytes.to_vec()));
             }
             continue;
         }
         let value = field.text().await.map_err(|e| e.body_text())?;
+        let draft = &mut read.draft;
         match name.as_str() {
-            "csrf" => csrf = value,
+            "csrf" => read.csrf = value,
+            "action" => read.action = value,
             "to" => draft.to.push(value),
             "category" => draft.category = value,
             "tlp" => draft.tlp = value,
             "title" => draft.title = value,
             "body" => draft.body = value,
-            "entity_kind" => draft.entity.0 = value,
-            "entity_value" => draft.entity.1 = value,
+            "entity_kind" => kinds.push(value),
+            "entity_value" => values.push(value),
             "reply_to" => draft.reply_to = value,
             "request" => draft.request = value,
             "due_hours" => draft.due_hours = value,
             _ => {}
         }
+        if kinds.len() > pages::MAX_ENTITY_ROWS || values.len() > pages::MAX_ENTITY_ROWS {
+            return Err(format!(
+                "more than {} entity rows; the desk takes up to {}",
+                pages::MAX_ENTITY_ROWS,
+                pages::MAX_ENTITY_ROWS
+            ));
+        }
     }
-    Ok((csrf, draft, file))
+    // Each row sends its kind and then its value; rows that do not pair up were not
+    // sent by the desk's form.
+    if kinds.len() != values.len() {
+        return Err(format!(
+            "the entity rows do not pair up: {} kinds and {} values",
+            kinds.len(),
+            values.len()
+        ));
+    }
+    read.draft.entities = kinds.into_iter().zip(values).collect();
+    Ok(read)
 }
 
 /// The entity a compose form names, as a draft entity (normalised by the send).
-fn entity_of(kind: &str, value: &str) -> Result<Option<Entity>, Error> {
+fn entity_of(kind: &str, value: &str) -> Result<Option<Entity>, String> {
     let value = value.trim();
     if kind.is_empty() || value.is_empty() {
         return Ok(None);
@@ -1054,9 +1096,9 @@ fn entity_of(kind: &str, value: &str) -> Result<Option<Entity>, Error> {
             identifiers: Vec::new(),
         },
         "vehicle" => {
-            let (country, registration) = value.split_once(':').ok_or_else(|| {
-                Error::InvalidRequest("a vehicle is COUNTRY:PLATE, e.g. RO:B123XYZ".into())
-            })?;
+            let (country, registration) = value
+                .split_once(':')
+                .ok_or("a vehicle is COUNTRY:PLATE, e.g. RO:B123XYZ")?;
             Entity::Vehicle {
                 registration: registration.into(),
                 country: country.into(),
@@ -1073,18 +1115,11 @@ fn entity_of(kind: &str, value: &str) -> Result<Option<Entity>, Error> {
             latitude: 0.0,
             longitude: 0.0,
         },
-        other => {
-            return Err(Error::InvalidRequest(format!(
-                "unknown entity kind {other:?}"
-            )));
-        }
+        other => return Err(format!("unknown entity kind {other:?}")),
     }))
 }
 
-fn send_request(
-    draft: &Draft,
-    file: Option<(String, Vec<u8>)>,
-) -> Result<views::SendRequest, Error> {
+fn send_request(draft: &Draft, files: Vec<(String, Vec<u8>)>) -> Result<views::SendRequest, Error> {
     let invalid =
         |field: &str, e: liaison_core::Malformed| Error::InvalidRequest(format!("{field}: {e}"));
     let category = draft
@@ -1134,18 +1169,20 @@ fn send_request(
             due: liaison_core::UnixMillis(liaison_core::UnixMillis::now().0 + hours * 3_600_000),
         });
     }
-    request.entities = entity_of(&draft.entity.0, &draft.entity.1)?
+    for (row, (kind, value)) in draft.entities.iter().enumerate() {
+        let entity = entity_of(kind, value)
+            .map_err(|e| Error::InvalidRequest(format!("entity {}: {e}", row + 1)))?;
+        request.entities.extend(entity);
+    }
+    request.attachments = files
         .into_iter()
-        .collect();
-    if let Some((file_name, bytes)) = file {
-        let media_type = recorded_media_type(&file_name);
-        request.attachments = vec![views::AttachmentUpload {
+        .map(|(file_name, bytes)| views::AttachmentUpload {
+            media_type: recorded_media_type(&file_name),
             file_name,
-            media_type,
             data_base64: data_encoding::BASE64.encode(&bytes),
             staged: None,
-        }];
-    }
+        })
+        .collect();
     Ok(request)
 }
 
@@ -1176,14 +1213,34 @@ async fn compose(State(desk): State<Desk>, headers: HeaderMap, form: Multipart) 
         )
             .into_response()
     };
-    let (csrf, draft, file) = match read_compose(form).await {
+    let ComposeForm {
+        csrf,
+        mut draft,
+        files,
+        action,
+    } = match read_compose(form).await {
         Ok(read) => read,
         Err(e) => return again(&Draft::default(), &e),
     };
     if let Err(refused) = desk.checked_post(&headers, &csrf) {
         return *refused;
     }
-    let request = match send_request(&draft, file) {
+    if action == "more-rows" {
+        // The blank rows sent, and five more (the form starts with three).
+        let blank = draft
+            .entities
+            .iter()
+            .filter(|(kind, value)| kind.is_empty() && value.trim().is_empty())
+            .count();
+        draft.extra_rows = blank + 2;
+        return html(pages::compose(
+            &officer.viewer(&agency),
+            &partner_names(&desk.state),
+            &draft,
+            None,
+        ));
+    }
+    let request = match send_request(&draft, files) {
         Ok(r) => r,
         Err(e) => return again(&draft, &crate::error::describe(&e)),
     };
@@ -1376,5 +1433,54 @@ mod tests {
         assert_eq!(safe_file_name("../../etc/passwd"), "_.._etc_passwd");
         assert_eq!(safe_file_name("..."), "attachment");
         assert_eq!(safe_file_name("Ion\r\nSet-Cookie: x"), "Ion__Set-Cookie__x");
+    }
+
+    fn draft_with(rows: &[(&str, &str)]) -> Draft {
+        Draft {
+            entities: rows
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            ..Draft::default()
+        }
+    }
+
+    #[test]
+    fn a_draft_becomes_a_send_with_every_filled_entity_row_and_names_a_bad_one() {
+        let mut draft = draft_with(&[
+            ("vehicle", "RO:B123XYZ"),
+            ("", ""),
+            ("person", "  Vasile Dumitrescu "),
+            ("phone", ""),
+        ]);
+        draft.to = vec!["DE-BKA".into()];
+        draft.category = "trafficking.persons".into();
+        draft.tlp = "amber".into();
+        draft.title = "t".into();
+        let files = vec![
+            ("a.txt".into(), b"a".to_vec()),
+            ("b.csv".into(), b"b".to_vec()),
+        ];
+        let request = send_request(&draft, files).unwrap();
+        assert_eq!(request.entities.len(), 2, "{:?}", request.entities);
+        assert!(matches!(&request.entities[0],
+            Entity::Vehicle { registration, country, .. } if registration == "B123XYZ" && country == "RO"));
+        assert!(matches!(&request.entities[1],
+            Entity::Person { full_name, .. } if full_name == "Vasile Dumitrescu"));
+        let names: Vec<_> = request
+            .attachments
+            .iter()
+            .map(|a| (a.file_name.as_str(), a.media_type.as_str()))
+            .collect();
+        assert_eq!(names, [("a.txt", "text/plain"), ("b.csv", "text/csv")]);
+
+        draft.entities.push(("vehicle".into(), "B123XYZ".into()));
+        let refused = send_request(&draft, Vec::new()).unwrap_err();
+        assert!(
+            refused
+                .to_string()
+                .contains("entity 5: a vehicle is COUNTRY:PLATE"),
+            "{refused}"
+        );
     }
 }

@@ -355,8 +355,10 @@ pub struct Draft {
     pub title: String,
     /// Body.
     pub body: String,
-    /// Entity kind and value.
-    pub entity: (String, String),
+    /// Entity rows: kind and value, in the order the form gave them (blank rows too).
+    pub entities: Vec<(String, String)>,
+    /// Blank entity rows the officer asked for on top of the filled ones.
+    pub extra_rows: usize,
     /// The bulletin answered.
     pub reply_to: String,
     /// A request for information: its priority (`routine`, `urgent`, `immediate`),
@@ -380,6 +382,9 @@ pub fn compose(
         html! {
             @if let Some(e) = error { (notice(e, true)) }
             form method="post" action="/compose" enctype="multipart/form-data" class="compose" {
+                // The form's default button, disabled: Enter in a field submits nothing
+                // (neither an unintended send nor a reload that drops the chosen files).
+                button type="submit" disabled hidden aria-hidden="true" tabindex="-1" { "Nothing" }
                 (csrf_field(viewer))
                 @if !draft.reply_to.is_empty() {
                     input type="hidden" name="reply_to" value=(draft.reply_to);
@@ -404,16 +409,26 @@ pub fn compose(
                 input id="title" name="title" value=(draft.title) required maxlength="512";
                 label for="body" { "Text" }
                 textarea id="body" name="body" rows="8" { (draft.body) }
-                fieldset {
-                    legend { "Entity" }
-                    label for="entity_kind" { "Kind" }
-                    select id="entity_kind" name="entity_kind" {
-                        @for kind in ["", "phone", "person", "vehicle", "account", "location"] {
-                            option value=(kind) selected[draft.entity.0 == kind] { (if kind.is_empty() { "none" } else { kind }) }
+                fieldset class="entities" {
+                    legend { "Entities (vehicle: CC:PLATE; blank rows are ignored)" }
+                    @let rows = entity_rows(draft);
+                    @for (row, (kind, value)) in rows.iter().enumerate() {
+                        div class="entity-row" {
+                            label for=(format!("entity_kind_{row}")) { "Entity " (row + 1) " kind" }
+                            select id=(format!("entity_kind_{row}")) name="entity_kind" {
+                                @for k in ["", "phone", "person", "vehicle", "account", "location"] {
+                                    option value=(k) selected[kind == k] { (if k.is_empty() { "none" } else { k }) }
+                                }
+                            }
+                            label for=(format!("entity_value_{row}")) { "value" }
+                            input id=(format!("entity_value_{row}")) name="entity_value" value=(value);
                         }
                     }
-                    label for="entity_value" { "Value (vehicle: CC:PLATE)" }
-                    input id="entity_value" name="entity_value" value=(draft.entity.1);
+                    @if rows.len() < MAX_ENTITY_ROWS {
+                        button type="submit" name="action" value="more-rows" formnovalidate class="secondary" {
+                            "More entity rows (files must be chosen again)"
+                        }
+                    }
                 }
                 fieldset {
                     legend { "Request for information" }
@@ -426,12 +441,35 @@ pub fn compose(
                     label for="due_hours" { "Answer due in (hours)" }
                     input id="due_hours" name="due_hours" type="number" min="1" max="8760" value=(draft.due_hours);
                 }
-                label for="attachment" { "Attachment (up to 8 MiB)" }
-                input id="attachment" name="attachment" type="file";
-                button type="submit" { "Send" }
+                label for="attachment" { "Attachments (one or more files, up to 8 MiB in all)" }
+                input id="attachment" name="attachment" type="file" multiple;
+                button id="send" type="submit" { "Send" }
             }
         },
     )
+}
+
+/// Most entity rows the compose form shows; a bulletin with more is sent from the CLI
+/// or the API.
+pub const MAX_ENTITY_ROWS: usize = 40;
+/// Blank rows the compose form starts with, and adds when asked.
+const BLANK_ROWS: usize = 3;
+
+/// The rows the compose form shows: the draft's filled ones, then blanks (at least
+/// [`BLANK_ROWS`], more when asked), at most [`MAX_ENTITY_ROWS`].
+fn entity_rows(draft: &Draft) -> Vec<(String, String)> {
+    let mut rows: Vec<(String, String)> = draft
+        .entities
+        .iter()
+        .filter(|(kind, value)| !kind.is_empty() || !value.trim().is_empty())
+        .cloned()
+        .collect();
+    let blanks = BLANK_ROWS + draft.extra_rows;
+    rows.resize(
+        (rows.len() + blanks).min(MAX_ENTITY_ROWS),
+        Default::default(),
+    );
+    rows
 }
 
 /// The policy preview: who it goes to, who not and by which rule.
@@ -544,4 +582,39 @@ pub fn log(viewer: &Viewer<'_>, entries: &[(u64, String, String, String)]) -> Ma
 /// A page for an error, naming it.
 pub fn problem(viewer: &Viewer<'_>, title: &str, text: &str) -> Markup {
     page(title, viewer, None, notice(text, true))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows(filled: usize, blank: usize, extra_rows: usize) -> Vec<(String, String)> {
+        let mut entities = vec![("phone".to_owned(), "+40721234567".to_owned()); filled];
+        entities.extend(vec![(String::new(), String::new()); blank]);
+        entity_rows(&Draft {
+            entities,
+            extra_rows,
+            ..Draft::default()
+        })
+    }
+
+    #[test]
+    fn the_form_keeps_filled_entity_rows_and_adds_blanks_up_to_the_cap() {
+        assert_eq!(rows(0, 0, 0).len(), BLANK_ROWS, "a new form");
+        let kept = rows(2, 1, 0);
+        assert_eq!(
+            kept.len(),
+            2 + BLANK_ROWS,
+            "blank rows sent are not kept twice"
+        );
+        assert_eq!(kept[1].1, "+40721234567");
+        assert!(kept[2].0.is_empty() && kept[2].1.is_empty());
+        assert_eq!(
+            rows(2, 1, 3).len(),
+            2 + BLANK_ROWS + 3,
+            "more rows asked for"
+        );
+        assert_eq!(rows(39, 0, 5).len(), MAX_ENTITY_ROWS, "capped");
+        assert_eq!(rows(MAX_ENTITY_ROWS, 0, 0).len(), MAX_ENTITY_ROWS);
+    }
 }
