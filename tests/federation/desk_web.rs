@@ -184,3 +184,49 @@ fn an_officer_works_the_desk_in_a_browser_and_hostile_bulletins_stay_inert() {
         "the acknowledgement is hers"
     );
 }
+
+/// An inbox of more bulletins than a page shows: the officer pages back through all of
+/// them, newest first, each once, with the TLP filter kept on older pages.
+#[test]
+fn the_desk_inbox_pages_back_through_every_bulletin() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut nodes = federation(tmp.path(), &["NL-NP", "DE-BKA"]);
+    let port = nodes[0].enable_listener("desk");
+    for n in &mut nodes {
+        n.start();
+    }
+    let (nl, de) = (&nodes[0], &nodes[1]);
+    // 205 AMBER+STRICT and 25 GREEN: two pages (the desk shows 200) either way.
+    let (mut titles, mut strict) = (Vec::new(), Vec::new());
+    for i in 0..230 {
+        let title = format!("Bulletin {i}");
+        let tlp = if i % 9 == 4 && i < 225 {
+            Tlp::Green
+        } else {
+            Tlp::AmberStrict
+        };
+        de.admin(BulletinSend(request(nl, tlp, &title, "paging")));
+        if tlp == Tlp::AmberStrict {
+            strict.push(title.clone());
+        }
+        titles.push(title);
+    }
+    assert_eq!((strict.len(), titles.len()), (205, 230));
+    wait_until("230 bulletins at NL-NP", LONG, || nl.inbox().len() == 230);
+    let officer = nl.admin(OfficerAdd {
+        name: "pia".into(),
+        roles: vec![Role::Read],
+    });
+    let expect = json!({
+        "base": format!("https://127.0.0.1:{port}"),
+        "ca": nl.dir.join("tls/ca.pem"),
+        "enrol": officer.enrolment_link,
+        "titles": titles,
+        "strict": strict,
+        "page": 200,
+    });
+    let out = run_python("desk_pages.py", [expect.to_string()]);
+    let summary: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(summary["shown"], 230, "{out}");
+    assert_eq!(summary["strict"], 205, "{out}");
+}

@@ -558,6 +558,9 @@ struct InboxQuery {
     which: Option<String>,
     #[serde(default)]
     tlp: Option<String>,
+    /// Older bulletins: the log entry the previous page ended at.
+    #[serde(default)]
+    after: Option<u64>,
 }
 
 async fn inbox(
@@ -571,22 +574,35 @@ async fn inbox(
     };
     let sent = q.which.as_deref() == Some("sent");
     let tlp_text = q.tlp.clone().unwrap_or_default();
-    let tlps: Vec<Tlp> = tlp_text.parse().into_iter().collect();
+    let tlp: Option<Tlp> = tlp_text.parse().ok();
+    let after = q.after.unwrap_or(0);
     let result = desk
         .blocking(move |state| {
             let filter = bulletins::Filter {
                 direction: Some(if sent { Direction::Out } else { Direction::In }),
-                tlps,
+                tlps: tlp.into_iter().collect(),
                 newest_first: true,
                 ..Default::default()
             };
-            let list = views::bulletin_list(state, &filter, INBOX_PAGE)?;
+            let (list, next) = views::bulletin_page(state, &filter, after, INBOX_PAGE)?;
             let open = views::open_requests(state)?;
-            Ok((list, open))
+            Ok((list, next, open))
         })
         .await;
     match result {
-        Ok((list, open)) => {
+        Ok((list, next, open)) => {
+            // The same box and filter, older bulletins. The TLP comes from a closed set;
+            // only AMBER+STRICT's `+` needs escaping in a query.
+            let older = next.map(|cursor| {
+                let mut href = format!("/inbox?after={cursor}");
+                if sent {
+                    href.push_str("&box=sent");
+                }
+                if let Some(tlp) = tlp {
+                    href.push_str(&format!("&tlp={}", tlp.as_str().replace('+', "%2B")));
+                }
+                href
+            });
             // Unread: not yet opened by this officer at the desk.
             let read = desk.marks.read(&desk.state, &officer.record.name);
             let agency = desk.agency();
@@ -597,6 +613,10 @@ async fn inbox(
                 &open,
                 &|id| !sent && !read.contains(id),
                 &tlp_text,
+                pages::Paging {
+                    older: older.as_deref(),
+                    newest: (after != 0).then_some(if sent { "/inbox?box=sent" } else { "/inbox" }),
+                },
             ))
         }
         Err(e) => desk.error_page(&officer, &e),

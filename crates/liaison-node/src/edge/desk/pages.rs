@@ -163,6 +163,7 @@ pub fn inbox(
     open: &[OpenRequestView],
     unread: &dyn Fn(&str) -> bool,
     filter_tlp: &str,
+    paging: Paging<'_>,
 ) -> Markup {
     page(
         "Inbox",
@@ -194,8 +195,23 @@ pub fn inbox(
                 }
             }
             (bulletin_rows(list, unread))
+            @if paging.older.is_some() || paging.newest.is_some() {
+                nav class="paging" aria-label="Pages" {
+                    @if let Some(href) = paging.newest { a href=(href) { "Newest" } }
+                    @if let Some(href) = paging.older { a href=(href) rel="next" { "Older bulletins" } }
+                }
+            }
         },
     )
+}
+
+/// Links to the inbox's other pages (each `None` where there is none).
+#[derive(Debug, Clone, Copy)]
+pub struct Paging<'a> {
+    /// The next page: older bulletins.
+    pub older: Option<&'a str>,
+    /// The first page: the newest bulletins (shown on later pages).
+    pub newest: Option<&'a str>,
 }
 
 /// One bulletin, its thread, links, delivery and acknowledgements.

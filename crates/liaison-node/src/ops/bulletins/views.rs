@@ -394,12 +394,24 @@ pub fn bulletin_list(
     filter: &Filter,
     limit: usize,
 ) -> Result<Vec<BulletinSummary>> {
-    let (mut out, mut cursor) = (Vec::new(), 0);
+    Ok(bulletin_page(state, filter, 0, limit)?.0)
+}
+
+/// Up to `limit` bulletins after log entry `after` (before it, newest first; 0 starts
+/// at the beginning, or the end), and the cursor to go on from if there may be more.
+pub fn bulletin_page(
+    state: &NodeState,
+    filter: &Filter,
+    after: u64,
+    limit: usize,
+) -> Result<(Vec<BulletinSummary>, Option<u64>)> {
+    let (mut out, mut cursor) = (Vec::new(), after);
     loop {
         let (stored, next, more) = bulletins::page(state, filter, cursor, limit - out.len())?;
         out.extend(stored.iter().map(summary));
-        if !more || out.len() >= limit || next == cursor {
-            return Ok(out);
+        let more = more && next != cursor;
+        if !more || out.len() >= limit {
+            return Ok((out, more.then_some(next)));
         }
         cursor = next;
     }
