@@ -7,7 +7,7 @@
 //! nothing; a bulletin full of script payloads renders inert.
 
 use liaison_core::{Entity, Tlp};
-use liaison_node::edge::admin::{BulletinSend, OfficerAdd};
+use liaison_node::edge::admin::{BulletinSend, OfficerAdd, OfficerCertificate, OfficerList};
 use liaison_node::node::journal::LogEvent;
 use liaison_node::ops::bulletins::Recipients;
 use liaison_node::ops::bulletins::views::{AttachmentUpload, SendRequest};
@@ -172,7 +172,7 @@ fn an_officer_works_the_desk_in_a_browser_and_hostile_bulletins_stay_inert() {
     assert!(events.iter().any(|e| matches!(e,
         LogEvent::OfficerEnrolled { officer } if officer == "anna")));
     assert!(events.iter().any(|e| matches!(e,
-        LogEvent::OfficerSignedIn { officer } if officer == "anna")));
+        LogEvent::OfficerSignedIn { officer, certificate_sha256: None } if officer == "anna")));
     // The cross-origin acknowledgement changed nothing: only anna's is there.
     let acks = nl.show(first.parse().unwrap()).acknowledgements;
     assert!(acks.iter().all(|a| a.by != "officer rita"), "{acks:?}");
@@ -229,4 +229,123 @@ fn the_desk_inbox_pages_back_through_every_bulletin() {
     let summary: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
     assert_eq!(summary["shown"], 230, "{out}");
     assert_eq!(summary["strict"], 205, "{out}");
+}
+
+/// Writes an issued certificate and key to `dir`; their paths.
+fn write_identity(dir: &std::path::Path, cert: &str, key: &str) -> [std::path::PathBuf; 2] {
+    std::fs::create_dir_all(dir).unwrap();
+    let paths = [dir.join("cert.pem"), dir.join("key.pem")];
+    std::fs::write(&paths[0], cert).unwrap();
+    std::fs::write(&paths[1], key).unwrap();
+    paths
+}
+
+/// An officer signs in with the client certificate `officer certificate` issued; no
+/// certificate, another agency's, or one of the agency's systems' does not sign in,
+/// and says why; a session signed in by certificate ends when its cookie turns up on
+/// a connection without the certificate, or when the certificate is replaced.
+#[test]
+fn an_officer_signs_in_with_a_client_certificate_and_only_that_certificate_keeps_the_session() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut nodes = federation(tmp.path(), &["NL-NP", "DE-BKA"]);
+    let port = nodes[0].enable_listener("desk");
+    for n in &mut nodes {
+        n.start();
+    }
+    let (nl, de) = (&nodes[0], &nodes[1]);
+    for (node, name) in [(nl, "bea"), (de, "dirk")] {
+        node.admin(OfficerAdd {
+            name: name.into(),
+            roles: vec![Role::Read],
+        });
+    }
+    let first = nl.admin(OfficerCertificate { name: "bea".into() });
+    let officer = write_identity(
+        &tmp.path().join("bea-1"),
+        &first.certificate_pem,
+        &first.private_key_pem,
+    );
+    let foreign = de.admin(OfficerCertificate {
+        name: "dirk".into(),
+    });
+    let foreign = write_identity(
+        &tmp.path().join("dirk"),
+        &foreign.certificate_pem,
+        &foreign.private_key_pem,
+    );
+    let system = liaison_tests::api::issue_client(nl, "case-system", "read");
+    let mut expect = json!({
+        "phase": 1,
+        "base": format!("https://127.0.0.1:{port}"),
+        "ca": nl.dir.join("tls/ca.pem"),
+        "officer": officer,
+        "client": [system.join("client.pem"), system.join("client.key")],
+        "foreign": foreign,
+    });
+    let out = run_python("desk_certificate.py", [expect.to_string()]);
+    let phase_one: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+
+    let second = nl.admin(OfficerCertificate { name: "bea".into() });
+    assert_ne!(second.certificate_sha256, first.certificate_sha256);
+    expect["phase"] = json!(2);
+    expect["replaced"] = json!(officer);
+    expect["officer"] = json!(write_identity(
+        &tmp.path().join("bea-2"),
+        &second.certificate_pem,
+        &second.private_key_pem,
+    ));
+    expect["cookie"] = phase_one["cookie"].clone();
+    run_python("desk_certificate.py", [expect.to_string()]);
+
+    // The log says which certificate each sign-in used, and when each was issued.
+    let events = nl.events();
+    let signed_in_with = |sha: &str| {
+        events
+            .iter()
+            .filter(|e| {
+                matches!(e, LogEvent::OfficerSignedIn { officer, certificate_sha256: Some(c) }
+                if officer == "bea" && c == sha)
+            })
+            .count()
+    };
+    assert_eq!(signed_in_with(&first.certificate_sha256), 2);
+    assert_eq!(signed_in_with(&second.certificate_sha256), 1);
+    let issued: Vec<&str> = events
+        .iter()
+        .filter_map(|e| match e {
+            LogEvent::OfficerCertificateIssued {
+                officer,
+                certificate_sha256,
+                ..
+            } if officer == "bea" => Some(certificate_sha256.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        issued,
+        [
+            first.certificate_sha256.as_str(),
+            second.certificate_sha256.as_str()
+        ]
+    );
+    // An officer's certificate is no key to the client API: it is not registered there.
+    let api_refused = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let identity = (
+            second.certificate_pem.as_str(),
+            second.private_key_pem.as_str(),
+        );
+        match liaison_tests::api::api_channel(nl, Some(identity)).await {
+            Err(_) => true,
+            Ok(channel) => liaison_proto::v1::client_client::ClientClient::new(channel)
+                .search(liaison_proto::v1::SearchRequest::default())
+                .await
+                .is_err(),
+        }
+    });
+    assert!(api_refused, "the client API took an officer's certificate");
+    let listed = nl.admin(OfficerList {});
+    assert_eq!(
+        listed[0].certificate_sha256.as_deref(),
+        Some(second.certificate_sha256.as_str())
+    );
 }

@@ -548,6 +548,25 @@ pub enum OfficerCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Issue an officer a client certificate from the agency's CA to sign in to the
+    /// desk with (instead of or besides a password). Writes officer.key (0600),
+    /// officer.pem and ca.pem into --out; an earlier certificate stops working.
+    #[command(
+        after_help = "Example:\n  liaison officer certificate anna --out ./anna --data-dir /var/lib/liaison\n\nFor a browser, bundle it as PKCS#12 and import that:\n  openssl pkcs12 -export -inkey anna/officer.key -in anna/officer.pem -out anna/officer.p12"
+    )]
+    Certificate {
+        /// The officer's name.
+        name: String,
+        /// Directory to write the certificate and key into (created; must not hold
+        /// them already).
+        #[arg(long)]
+        out: PathBuf,
+        #[command(flatten)]
+        dir: DataDir,
+        /// Print JSON (the record, without the key).
+        #[arg(long)]
+        json: bool,
+    },
     /// Remove an officer: their desk sessions end at their next request.
     #[command(after_help = "Example:\n  liaison officer remove anna --data-dir /var/lib/liaison")]
     Remove {

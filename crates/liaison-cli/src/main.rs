@@ -409,6 +409,12 @@ fn officer(command: OfficerCommand) -> Result<()> {
         OfficerCommand::Remove { name, dir, json } => {
             clients::officer_remove(&dir.data_dir, name, json)
         }
+        OfficerCommand::Certificate {
+            name,
+            out,
+            dir,
+            json,
+        } => clients::officer_certificate(&dir.data_dir, name, &out, json),
     }
 }
 

@@ -5,7 +5,8 @@ use std::path::Path;
 
 use anyhow::{Context as _, Result};
 use liaison_node::edge::admin::{
-    ClientIssue, ClientList, ClientRevoke, OfficerAdd, OfficerList, OfficerRemove,
+    ClientIssue, ClientList, ClientRevoke, OfficerAdd, OfficerCertificate, OfficerList,
+    OfficerRemove,
 };
 use liaison_node::trust::clients::{ClientRecord, Role};
 
@@ -19,19 +20,18 @@ pub fn issue(
     out: &Path,
     json: bool,
 ) -> Result<()> {
-    for file in ["client.key", "client.pem", "ca.pem"] {
-        if out.join(file).exists() {
-            anyhow::bail!(
-                "{} already exists; choose an empty --out directory",
-                out.join(file).display()
-            );
-        }
-    }
+    let files = ["client.key", "client.pem", "ca.pem"];
+    refuse_existing(out, &files)?;
     let issued = call(data_dir, ClientIssue { name, roles })?;
-    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-    write_new_file(&out.join("client.key"), &issued.private_key_pem, 0o600)?;
-    write_new_file(&out.join("client.pem"), &issued.certificate_pem, 0o644)?;
-    write_new_file(&out.join("ca.pem"), &issued.ca_pem, 0o644)?;
+    write_identity(
+        out,
+        &files,
+        [
+            &issued.private_key_pem,
+            &issued.certificate_pem,
+            &issued.ca_pem,
+        ],
+    )?;
     if json {
         return output::json(&issued.record);
     }
@@ -45,6 +45,29 @@ pub fn issue(
         "Wrote {}/client.key (keep it secret), client.pem and ca.pem",
         out.display()
     ))
+}
+
+/// Refuses an `--out` directory that already holds one of `files`.
+fn refuse_existing(out: &Path, files: &[&str]) -> Result<()> {
+    for file in files {
+        if out.join(file).exists() {
+            anyhow::bail!(
+                "{} already exists; choose an empty --out directory",
+                out.join(file).display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Writes a key, its certificate and the CA's certificate (named `files`, in that
+/// order) into `out`, the key owner-only.
+fn write_identity(out: &Path, files: &[&str; 3], texts: [&str; 3]) -> Result<()> {
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    for ((file, text), mode) in files.iter().zip(texts).zip([0o600, 0o644, 0o644]) {
+        write_new_file(&out.join(file), text, mode)?;
+    }
+    Ok(())
 }
 
 /// Writes a file that must not exist yet, with `mode`.
@@ -137,11 +160,48 @@ pub fn officer_list(data_dir: &Path, json: bool) -> Result<()> {
                 o.name.clone(),
                 role_list(&o.roles),
                 if o.enrolled { "yes" } else { "not yet" }.to_owned(),
+                o.certificate_sha256.as_deref().map_or_else(
+                    || "none".to_owned(),
+                    |sha| format!("{}…", sha.get(..16).unwrap_or(sha)),
+                ),
                 o.added_at.clone(),
             ]
         })
         .collect();
-    output::table(&["NAME", "ROLES", "ENROLLED", "ADDED"], &rows)
+    output::table(
+        &["NAME", "ROLES", "ENROLLED", "CERTIFICATE", "ADDED"],
+        &rows,
+    )
+}
+
+pub fn officer_certificate(data_dir: &Path, name: String, out: &Path, json: bool) -> Result<()> {
+    let files = ["officer.key", "officer.pem", "ca.pem"];
+    refuse_existing(out, &files)?;
+    let issued = call(data_dir, OfficerCertificate { name })?;
+    write_identity(
+        out,
+        &files,
+        [
+            &issued.private_key_pem,
+            &issued.certificate_pem,
+            &issued.ca_pem,
+        ],
+    )?;
+    if json {
+        return output::json(&serde_json::json!({
+            "name": issued.name,
+            "certificate_sha256": issued.certificate_sha256,
+            "valid_until": issued.valid_until,
+        }));
+    }
+    output::line(format_args!(
+        "Issued officer {} a desk certificate (SHA-256 {}, valid until {}); an earlier one no longer signs in.",
+        issued.name, issued.certificate_sha256, issued.valid_until
+    ))?;
+    output::line(format_args!(
+        "Wrote {dir}/officer.key (keep it secret), officer.pem and ca.pem. For a browser:\n  openssl pkcs12 -export -inkey {dir}/officer.key -in {dir}/officer.pem -out {dir}/officer.p12",
+        dir = out.display()
+    ))
 }
 
 pub fn officer_remove(data_dir: &Path, name: String, json: bool) -> Result<()> {

@@ -1222,6 +1222,71 @@ fn officers_are_added_with_a_one_time_link_listed_and_removed_from_the_cli() {
         1,
     );
     assert!(refused.contains("Anna Smith"), "{refused}");
+
+    // A certificate to sign in with: the key owner-only, the listing shows it.
+    let out = tmp.path().join("anna-cert");
+    let o = out.to_str().unwrap();
+    let issued = ok(&[
+        "officer",
+        "certificate",
+        "anna",
+        "--out",
+        o,
+        "--data-dir",
+        d,
+    ]);
+    assert!(
+        issued.contains("Issued officer anna a desk certificate")
+            && issued.contains("openssl pkcs12 -export"),
+        "{issued}"
+    );
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(out.join("officer.key"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    for file in ["officer.pem", "ca.pem"] {
+        let pem = std::fs::read_to_string(out.join(file)).unwrap();
+        assert!(pem.starts_with("-----BEGIN CERTIFICATE-----"), "{file}");
+    }
+    let listed = ok(&["officer", "list", "--json", "--data-dir", d]);
+    let listed: serde_json::Value = serde_json::from_str(&listed).unwrap();
+    let sha = listed[0]["certificate_sha256"].as_str().unwrap();
+    assert!(issued.contains(sha), "{issued}");
+    // Never over an earlier one; never for someone who is not an officer.
+    let again = fails(
+        &[
+            "officer",
+            "certificate",
+            "anna",
+            "--out",
+            o,
+            "--data-dir",
+            d,
+        ],
+        1,
+    );
+    assert!(again.contains("already exists"), "{again}");
+    let other = tmp.path().join("bob-cert");
+    let nobody = fails(
+        &[
+            "officer",
+            "certificate",
+            "bob",
+            "--out",
+            other.to_str().unwrap(),
+            "--data-dir",
+            d,
+        ],
+        1,
+    );
+    assert!(nobody.contains("no officer named bob"), "{nobody}");
+    assert!(
+        !other.join("officer.key").exists(),
+        "nothing written for nobody"
+    );
+
     ok(&["officer", "remove", "anna", "--data-dir", d]);
     let gone = fails(&["officer", "remove", "anna", "--data-dir", d], 1);
     assert!(gone.contains("no officer named anna"), "{gone}");

@@ -300,6 +300,20 @@ pub enum LogEvent {
     OfficerSignedIn {
         /// Their name.
         officer: String,
+        /// The client certificate they signed in with (SHA-256, hex); none for a
+        /// password.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        certificate_sha256: Option<String>,
+    },
+    /// An officer was issued a client certificate to sign in to the desk with; any
+    /// earlier one stopped working.
+    OfficerCertificateIssued {
+        /// Their name.
+        officer: String,
+        /// SHA-256 of the certificate, hex.
+        certificate_sha256: String,
+        /// Until when it is valid.
+        valid_until: String,
     },
     /// Something an officer did at the desk besides reading (reads are `consulted`):
     /// `sent`, `recalled`, `searched`.
@@ -536,7 +550,8 @@ impl LogEvent {
             | LogEvent::OfficerAdded { .. }
             | LogEvent::OfficerEnrolled { .. }
             | LogEvent::OfficerRemoved { .. }
-            | LogEvent::OfficerSignedIn { .. } => EntryKind::ClientChange,
+            | LogEvent::OfficerSignedIn { .. }
+            | LogEvent::OfficerCertificateIssued { .. } => EntryKind::ClientChange,
             LogEvent::OfficerAction { .. } => EntryKind::Consulted,
             LogEvent::Acknowledged { .. } | LogEvent::AcknowledgementReceived { .. } => {
                 EntryKind::Acknowledged

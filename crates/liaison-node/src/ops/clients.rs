@@ -23,6 +23,33 @@ pub struct IssuedClient {
     pub ca_pem: String,
 }
 
+/// How long a certificate for one of the agency's systems or officers is valid.
+pub const CLIENT_DAYS: u32 = 365;
+
+/// A client certificate (clientAuth only) for `common_name` from the agency's CA, valid
+/// [`CLIENT_DAYS`], and the CA's certificate (PEM). The node keeps no copy of the key.
+///
+/// Errors: the CA's certificate or key cannot be read or used.
+pub(crate) fn issue_from_agency_ca(
+    state: &NodeState,
+    common_name: &str,
+) -> Result<(tls::IssuedCertificate, String)> {
+    let node = state.node();
+    let dir = node.dir();
+    let ca_pem = std::fs::read_to_string(dir.join("tls/ca.pem"))
+        .map_err(Error::io("read the agency CA", dir.join("tls/ca.pem")))?;
+    let ca_key = crate::node::secrets::read_pem(&dir.join("tls/ca.key"))?;
+    let issued = tls::issue_certificate(
+        &ca_pem,
+        &ca_key,
+        common_name,
+        &[],
+        tls::CertificateRole::LocalClient,
+        tls::Validity { days: CLIENT_DAYS },
+    )?;
+    Ok((issued, ca_pem))
+}
+
 /// Issues a client certificate from the agency CA and registers it with `roles`.
 ///
 /// Errors: a bad name or role, a name already registered.
@@ -40,27 +67,14 @@ pub fn client_issue(state: &NodeState, name: &str, roles: &[Role]) -> Result<Iss
             "a client named {name} exists; revoke it first to issue a new certificate"
         )));
     }
-    let node = state.node();
-    let dir = node.dir();
-    let ca_pem = std::fs::read_to_string(dir.join("tls/ca.pem"))
-        .map_err(Error::io("read the agency CA", dir.join("tls/ca.pem")))?;
-    let ca_key = crate::node::secrets::read_pem(&dir.join("tls/ca.key"))?;
-    let days = 365;
-    let issued = tls::issue_certificate(
-        &ca_pem,
-        &ca_key,
-        name,
-        &[],
-        tls::CertificateRole::LocalClient,
-        tls::Validity { days },
-    )?;
+    let (issued, ca_pem) = issue_from_agency_ca(state, name)?;
     let now = UnixMillis::now();
     let record = ClientRecord {
         name: name.to_owned(),
         roles,
         certificate_sha256: crate::trust::tls::certificate_sha256(&issued.certificate_der),
         issued_at: now.to_string(),
-        valid_until: now.plus_days(i64::from(days)).to_string(),
+        valid_until: now.plus_days(i64::from(CLIENT_DAYS)).to_string(),
     };
     let encoded = serde_json::to_vec(&record)
         .map_err(|e| Error::Internal(format!("cannot encode a client record: {e}")))?;

@@ -34,6 +34,21 @@ pub struct OfficerView {
     pub added_at: String,
     /// Whether they have set their password.
     pub enrolled: bool,
+    /// SHA-256 of the certificate they may sign in with, if one was issued.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate_sha256: Option<String>,
+}
+
+impl From<crate::trust::officers::OfficerRecord> for OfficerView {
+    fn from(r: crate::trust::officers::OfficerRecord) -> Self {
+        Self {
+            enrolled: r.enrolled(),
+            name: r.name,
+            roles: r.roles,
+            added_at: r.added_at,
+            certificate_sha256: r.certificate_sha256,
+        }
+    }
 }
 
 /// Adds an officer with `roles` and returns their one-time enrolment link.
@@ -75,13 +90,59 @@ pub fn officer_list(state: &NodeState) -> Vec<OfficerView> {
         .officers
         .list()
         .into_iter()
-        .map(|r| OfficerView {
-            enrolled: r.enrolled(),
-            name: r.name,
-            roles: r.roles,
-            added_at: r.added_at,
-        })
+        .map(OfficerView::from)
         .collect()
+}
+
+/// A certificate an officer signs in to the desk with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OfficerCertificate {
+    /// The officer.
+    pub name: String,
+    /// SHA-256 of the certificate, hex.
+    pub certificate_sha256: String,
+    /// Until when it is valid.
+    pub valid_until: String,
+    /// The certificate, PEM.
+    pub certificate_pem: String,
+    /// Its private key, PEM. Shown once; the node keeps no copy.
+    pub private_key_pem: String,
+    /// The agency CA certificate, PEM (what the desk's certificate chains to).
+    pub ca_pem: String,
+}
+
+/// Issues officer `name` a client certificate from the agency's CA to sign in to the
+/// desk with (instead of, or besides, a password). Any earlier one stops working.
+///
+/// Errors: no such officer; the CA cannot be used; the log or the officers' file
+/// cannot be written.
+pub fn officer_certificate(state: &NodeState, name: &str) -> Result<OfficerCertificate> {
+    if state.officers.get(name).is_none() {
+        return Err(crate::Error::NotFound(format!("no officer named {name}")));
+    }
+    let (issued, ca_pem) = crate::ops::clients::issue_from_agency_ca(state, &reader(name))?;
+    let certificate_sha256 = crate::trust::tls::certificate_sha256(&issued.certificate_der);
+    let valid_until = UnixMillis::now()
+        .plus_days(i64::from(crate::ops::clients::CLIENT_DAYS))
+        .to_string();
+    // Logged first: a certificate that signs in is always in the log.
+    state.log.append(
+        LogEvent::OfficerCertificateIssued {
+            officer: name.to_owned(),
+            certificate_sha256: certificate_sha256.clone(),
+            valid_until: valid_until.clone(),
+        }
+        .entry(),
+    )?;
+    state.officers.set_certificate(name, &certificate_sha256)?;
+    Ok(OfficerCertificate {
+        name: name.to_owned(),
+        certificate_sha256,
+        valid_until,
+        certificate_pem: issued.certificate_pem,
+        private_key_pem: issued.private_key_pem,
+        ca_pem,
+    })
 }
 
 /// Removes an officer; their open desk sessions end at their next request.
@@ -95,12 +156,7 @@ pub fn officer_remove(state: &NodeState, name: &str) -> Result<OfficerView> {
         }
         .entry(),
     )?;
-    Ok(OfficerView {
-        enrolled: removed.enrolled(),
-        name: removed.name,
-        roles: removed.roles,
-        added_at: removed.added_at,
-    })
+    Ok(removed.into())
 }
 
 /// How the log names an officer as a reader or actor.

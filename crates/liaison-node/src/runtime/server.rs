@@ -371,8 +371,9 @@ async fn serve_client_api(
 }
 
 /// The read-only TAXII 2.1 server (the client API's certificates and roles, over
-/// HTTP/1.1) and the officers' desk (the node certificate, no client certificate:
-/// officers sign in with a password), each on its listener when configured.
+/// HTTP/1.1) and the officers' desk (the node certificate; a client certificate asked
+/// for, not required: officers sign in with a password or their certificate), each on
+/// its listener when configured.
 fn serve_http(
     running: &mut Running,
     state: &Arc<NodeState>,
@@ -402,8 +403,17 @@ fn serve_http(
     }
     if let Some(listener) = desk_listener {
         let addr = local(&listener)?;
-        let acceptor = tokio_rustls::TlsAcceptor::from(tls::desk_server_config(certificate)?);
-        let identify: Identify<desk::Browser> = Arc::new(|_, remote| Ok(desk::Browser(remote)));
+        let (config, certificates) = tls::desk_server_config(
+            certificate,
+            &state.node().identity().document().tls_ca_certificate,
+        )?;
+        let acceptor = tokio_rustls::TlsAcceptor::from(config);
+        let identify: Identify<desk::Browser> = Arc::new(move |chain, remote| {
+            Ok(desk::Browser {
+                remote,
+                certificate: certificates.judge(chain),
+            })
+        });
         let incoming = running.accept(listener, acceptor, identify, stop);
         running.tasks.push(tokio::spawn(desk::serve(
             TlsListener::new(incoming.into_inner(), addr),

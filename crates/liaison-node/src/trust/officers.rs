@@ -1,6 +1,6 @@
 //! The desk's named officers: who may sign in to the web desk, with which roles, and
 //! how they prove it (an Argon2id password hash, set once through a one-time enrolment
-//! link).
+//! link, or a client certificate from the agency's CA, known by its SHA-256).
 //!
 //! Kept in `desk/officers.json` (owner-only, replaced atomically), not in the log: the
 //! log is exported to auditors and partners' evidence checks, and password hashes have
@@ -44,6 +44,10 @@ pub struct OfficerRecord {
     /// The pending enrolment: SHA-256 of the link's token (hex) and its expiry.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enrolment: Option<(String, UnixMillis)>,
+    /// SHA-256 (hex) of the client certificate they may sign in with instead of a
+    /// password, issued by `liaison officer certificate`; a new one replaces it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate_sha256: Option<String>,
 }
 
 impl OfficerRecord {
@@ -164,6 +168,8 @@ impl OfficerBook {
                     sha256_hex(token.as_bytes()),
                     UnixMillis(now.0.saturating_add(ENROLMENT_HOURS * 3_600_000)),
                 )),
+                // A new link for one who has not enrolled keeps their certificate.
+                certificate_sha256: held.get(name).and_then(|r| r.certificate_sha256.clone()),
             },
         );
         self.save(&mut held, records)?;
@@ -222,6 +228,30 @@ impl OfficerBook {
             .ok()
             .is_some_and(|h| argon2().verify_password(password.as_bytes(), &h).is_ok());
         record.filter(|r| ok && r.enrolled())
+    }
+
+    /// Makes `certificate_sha256` the certificate officer `name` signs in with,
+    /// replacing any earlier one (which stops working at once).
+    ///
+    /// Errors: [`Error::NotFound`]; the file cannot be written.
+    pub fn set_certificate(&self, name: &str, certificate_sha256: &str) -> Result<OfficerRecord> {
+        let mut held = self.lock();
+        let mut records = held.clone();
+        let record = records
+            .get_mut(name)
+            .ok_or_else(|| Error::NotFound(format!("no officer named {name}")))?;
+        record.certificate_sha256 = Some(certificate_sha256.to_owned());
+        let updated = record.clone();
+        self.save(&mut held, records)?;
+        Ok(updated)
+    }
+
+    /// The officer whose sign-in certificate has SHA-256 `certificate_sha256` (hex).
+    pub fn by_certificate(&self, certificate_sha256: &str) -> Option<OfficerRecord> {
+        self.lock()
+            .values()
+            .find(|r| r.certificate_sha256.as_deref() == Some(certificate_sha256))
+            .cloned()
     }
 
     /// Removes an officer.
@@ -317,7 +347,18 @@ mod tests {
         );
         let text = std::fs::read_to_string(dir.path().join(OFFICERS_FILE)).unwrap();
         assert!(!text.contains("correct horse"), "only the hash is kept");
+        assert!(again.by_certificate("ab12").is_none());
+        again.set_certificate("anna", "ab12").unwrap();
+        again.set_certificate("anna", "cd34").unwrap();
+        assert!(again.by_certificate("ab12").is_none(), "replaced");
+        let reloaded = OfficerBook::load(dir.path()).unwrap();
+        assert_eq!(reloaded.by_certificate("cd34").unwrap().name, "anna");
+        assert!(
+            again.set_certificate("bob", "ef56").is_err(),
+            "no such officer"
+        );
         again.remove("anna").unwrap();
         assert!(again.verify("anna", "correct horse battery").is_none());
+        assert!(again.by_certificate("cd34").is_none(), "removed");
     }
 }

@@ -87,6 +87,11 @@ struct ClientVerifier {
     listener: &'static str,
     check: ClientCheck,
     algorithms: WebPkiSupportedAlgorithms,
+    /// Whether a client without a certificate is refused (the desk's are not).
+    mandatory: bool,
+    /// The CA subjects sent with the certificate request, so that a browser offers
+    /// only certificates they issued (none: any).
+    hints: Vec<DistinguishedName>,
 }
 
 impl std::fmt::Debug for ClientVerifier {
@@ -99,7 +104,11 @@ impl std::fmt::Debug for ClientVerifier {
 
 impl ClientCertVerifier for ClientVerifier {
     fn root_hint_subjects(&self) -> &[DistinguishedName] {
-        &[]
+        &self.hints
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        self.mandatory
     }
 
     fn verify_client_cert(
@@ -154,6 +163,8 @@ fn partner_client_verifier(partners: PartnerSet) -> ClientVerifier {
                 .map(|_| ())
         }),
         algorithms: algorithms(),
+        mandatory: true,
+        hints: Vec::new(),
     }
 }
 
@@ -176,6 +187,8 @@ fn local_client_verifier(anchor: TrustAnchor<'static>, clients: ClientSet) -> Cl
             }
         }),
         algorithms: algorithms(),
+        mandatory: true,
+        hints: Vec::new(),
     }
 }
 
@@ -286,18 +299,66 @@ pub fn taxii_server_config(
     local_client_server_config(cert, own_ca_der, clients, b"http/1.1")
 }
 
-/// The desk's config: TLS 1.3 with the node certificate, no client certificate
-/// (officers sign in with a password), HTTP/1.1.
-pub fn desk_server_config(cert: &NodeCertificate) -> Result<Arc<rustls::ServerConfig>> {
-    let mut config = rustls::ServerConfig::builder_with_provider(provider())
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .map_err(tls_error)?
-        .with_no_client_auth()
-        .with_single_cert(cert.chain.clone(), cert.key.clone_key())
-        .map_err(tls_error)?;
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    config.max_early_data_size = 0;
-    Ok(Arc::new(config))
+/// The desk's config: TLS 1.3 with the node certificate, HTTP/1.1, and a client
+/// certificate asked for but not required, naming the agency's CA so that a browser
+/// offers only certificates it issued. Any certificate whose handshake signature
+/// verifies is let through: whether it chains to the CA and is an officer's is judged
+/// by the [`DeskCertificates`] returned, per connection, so a stale certificate in a
+/// browser never locks an officer out of signing in with a password.
+///
+/// Errors: the CA certificate or the node's key is unusable.
+pub fn desk_server_config(
+    cert: &NodeCertificate,
+    own_ca_der: &[u8],
+) -> Result<(Arc<rustls::ServerConfig>, DeskCertificates)> {
+    let anchor = agency_anchor(own_ca_der)?;
+    let verifier = ClientVerifier {
+        listener: "desk",
+        check: Box::new(|_, _, _| Ok(())),
+        algorithms: algorithms(),
+        mandatory: false,
+        hints: vec![DistinguishedName::in_sequence(anchor.subject.as_ref())],
+    };
+    let config = server_config(cert, Arc::new(verifier), b"http/1.1")?;
+    Ok((config, DeskCertificates { anchor }))
+}
+
+/// Judges the certificate a browser presented to the desk.
+#[derive(Debug, Clone)]
+pub struct DeskCertificates {
+    anchor: TrustAnchor<'static>,
+}
+
+impl DeskCertificates {
+    /// The SHA-256 (hex) of the client certificate at the head of `chain` if it is a
+    /// client certificate of the agency's CA, valid now; why not otherwise; `None` if
+    /// the browser presented none.
+    pub fn judge(
+        &self,
+        chain: &[CertificateDer<'_>],
+    ) -> Option<std::result::Result<String, String>> {
+        let (end_entity, intermediates) = chain.split_first()?;
+        let now = UnixTime::now();
+        Some(
+            verify_chain(
+                &self.anchor,
+                end_entity,
+                intermediates,
+                now,
+                TlsRole::Client,
+            )
+            .map(|()| certificate_sha256(end_entity))
+            .map_err(|e| format!("not a client certificate of this agency's CA: {e:?}")),
+        )
+    }
+}
+
+/// The agency's own CA as a trust anchor.
+fn agency_anchor(own_ca_der: &[u8]) -> Result<TrustAnchor<'static>> {
+    let ca = CertificateDer::from(own_ca_der.to_vec());
+    Ok(webpki::anchor_from_trusted_cert(&ca)
+        .map_err(|e| Error::Tls(format!("the agency CA certificate is unusable: {e}")))?
+        .to_owned())
 }
 
 fn local_client_server_config(
@@ -306,11 +367,7 @@ fn local_client_server_config(
     clients: ClientSet,
     alpn: &[u8],
 ) -> Result<Arc<rustls::ServerConfig>> {
-    let ca = CertificateDer::from(own_ca_der.to_vec());
-    let anchor = webpki::anchor_from_trusted_cert(&ca)
-        .map_err(|e| Error::Tls(format!("the agency CA certificate is unusable: {e}")))?
-        .to_owned();
-    let verifier = local_client_verifier(anchor, clients);
+    let verifier = local_client_verifier(agency_anchor(own_ca_der)?, clients);
     server_config(cert, Arc::new(verifier), alpn)
 }
 

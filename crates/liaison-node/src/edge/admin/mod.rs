@@ -140,6 +140,8 @@ admin_commands! {
     OfficerList,
     /// Remove a desk officer.
     OfficerRemove,
+    /// Issue a desk officer a client certificate to sign in with.
+    OfficerCertificate,
     /// Health at a glance: listeners, partners, log, keys.
     Status,
     /// Re-hash and check the whole log.
@@ -923,6 +925,21 @@ impl Command for OfficerRemove {
     type Reply = crate::ops::officers::OfficerView;
     fn run(self, state: &NodeState) -> Result<Self::Reply> {
         crate::ops::officers::officer_remove(state, &self.name)
+    }
+}
+
+/// Issue a desk officer a client certificate to sign in with (replacing any earlier).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OfficerCertificate {
+    /// Their name.
+    pub name: String,
+}
+
+impl Command for OfficerCertificate {
+    type Reply = crate::ops::officers::OfficerCertificate;
+    fn run(self, state: &NodeState) -> Result<Self::Reply> {
+        crate::ops::officers::officer_certificate(state, &self.name)
     }
 }
 

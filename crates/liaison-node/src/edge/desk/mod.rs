@@ -52,13 +52,30 @@ const INBOX_PAGE: usize = 200;
 const HTMX: &[u8] = include_bytes!("assets/htmx.min.js");
 const CSS: &str = include_str!("assets/desk.css");
 
-/// A browser's address (for the log of sign-ins).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Browser(pub SocketAddr);
+/// A browser's connection: its address (for the log of sign-ins) and the client
+/// certificate it presented, judged when the connection was made.
+#[derive(Debug, Clone)]
+pub(crate) struct Browser {
+    /// Where it connected from.
+    pub remote: SocketAddr,
+    /// The certificate's SHA-256 (hex) if it is a client certificate of the agency's
+    /// CA, why not if it is not, `None` if there was none.
+    pub certificate: Option<Result<String, String>>,
+}
+
+impl Browser {
+    /// The SHA-256 of the agency client certificate the connection presented.
+    fn certificate(&self) -> Option<&str> {
+        match &self.certificate {
+            Some(Ok(sha256)) => Some(sha256),
+            _ => None,
+        }
+    }
+}
 
 impl std::fmt::Display for Browser {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.fmt(f)
+        self.remote.fmt(f)
     }
 }
 
@@ -69,7 +86,7 @@ impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, Desk
     for Browser
 {
     fn connect_info(stream: axum::serve::IncomingStream<'_, DeskListener>) -> Self {
-        *stream.remote_addr()
+        stream.remote_addr().clone()
     }
 }
 
@@ -100,6 +117,7 @@ pub(crate) async fn serve(
         .route("/assets/htmx.min.js", get(htmx))
         .route("/assets/desk.css", get(css))
         .route("/login", get(login_form).post(login))
+        .route("/login/certificate", post(login_certificate))
         .route("/logout", post(logout))
         .route("/enrol/{token}", get(enrol_form).post(enrol))
         .route("/inbox", get(inbox))
@@ -114,6 +132,10 @@ pub(crate) async fn serve(
         .route("/partners", get(partners))
         .route("/log", get(log))
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(axum::middleware::from_fn_with_state(
+            desk.clone(),
+            certificate_sessions,
+        ))
         .layer(axum::middleware::map_response(security_headers))
         .with_state(desk);
     let shutdown = async move {
@@ -128,6 +150,47 @@ pub(crate) async fn serve(
     {
         tracing::error!(error = %e, "the desk stopped");
     }
+}
+
+/// A session signed in with a client certificate lives only on connections that
+/// present that certificate, and only while it is still the officer's: a cookie
+/// copied to another browser, or kept after the certificate was replaced, ends the
+/// session.
+async fn certificate_sessions(
+    State(desk): State<Desk>,
+    ConnectInfo(browser): ConnectInfo<Browser>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let id = session::cookie_of(request.headers());
+    let bound = id.as_deref().and_then(|id| {
+        let session = desk.sessions.get(id)?;
+        let certificate = session.certificate?;
+        Some((
+            id.to_owned(),
+            session.officer.unwrap_or_default(),
+            certificate,
+        ))
+    });
+    if let Some((id, officer, certificate)) = bound {
+        let presented = browser.certificate() == Some(certificate.as_str());
+        let still_theirs = desk
+            .state
+            .officers
+            .get(&officer)
+            .and_then(|r| r.certificate_sha256)
+            .is_some_and(|current| current == certificate);
+        if !presented || !still_theirs {
+            desk.sessions.end(&id);
+            tracing::warn!(%officer, %browser, presented, still_theirs,
+                "desk session ended: its sign-in certificate is not on this connection or no longer the officer's");
+            return with_cookie(
+                Redirect::to("/login").into_response(),
+                Some(session::clear_cookie()),
+            );
+        }
+    }
+    next.run(request).await
 }
 
 async fn security_headers(mut response: Response) -> Response {
@@ -365,6 +428,7 @@ struct LoginNotice {
 
 async fn login_form(
     State(desk): State<Desk>,
+    ConnectInfo(browser): ConnectInfo<Browser>,
     Query(message): Query<LoginNotice>,
     headers: HeaderMap,
 ) -> Response {
@@ -374,10 +438,115 @@ async fn login_form(
         .enrolled
         .is_some()
         .then_some(("Your password is set. Sign in.", false));
+    let offer = desk.certificate_sign_in(&browser);
     with_cookie(
-        html(pages::login(&anonymous_viewer(&session, &agency), note)),
+        html(pages::login(
+            &anonymous_viewer(&session, &agency),
+            note,
+            &offer,
+        )),
         cookie,
     )
+}
+
+impl Desk {
+    /// What the sign-in page offers for the certificate `browser` presented.
+    fn certificate_sign_in(&self, browser: &Browser) -> pages::CertificateSignIn {
+        match &browser.certificate {
+            None => pages::CertificateSignIn::None,
+            Some(Err(why)) => pages::CertificateSignIn::NotAccepted(why.clone()),
+            Some(Ok(sha256)) => match self.state.officers.by_certificate(sha256) {
+                Some(officer) => pages::CertificateSignIn::Offered(officer.name),
+                None => pages::CertificateSignIn::NotAccepted(format!(
+                    "certificate {sha256} is not an officer's, or was replaced"
+                )),
+            },
+        }
+    }
+
+    /// Starts `officer`'s session (ending the one in `headers`, if any) once the
+    /// sign-in is in the log: the response setting its cookie, or the sentence to
+    /// show instead.
+    async fn sign_in(
+        &self,
+        headers: &HeaderMap,
+        officer: &OfficerRecord,
+        certificate: Option<&str>,
+        browser: &Browser,
+    ) -> Result<Response, &'static str> {
+        let old = session::cookie_of(headers);
+        let (id, _) = self.sessions.sign_in(
+            old.as_deref(),
+            &officer.name,
+            &officer.added_at,
+            certificate,
+        );
+        let event = crate::node::journal::LogEvent::OfficerSignedIn {
+            officer: officer.name.clone(),
+            certificate_sha256: certificate.map(str::to_owned),
+        };
+        if let Err(e) = self
+            .blocking(move |state| Ok(state.log.append(event.entry())?))
+            .await
+        {
+            // A sign-in that cannot be recorded does not happen.
+            self.sessions.end(&id);
+            tracing::error!(error = %e, "desk sign-in not recorded");
+            return Err("The node cannot record the sign-in now; try again shortly.");
+        }
+        tracing::info!(officer = %officer.name, %browser, by_certificate = certificate.is_some(), "desk sign-in");
+        Ok(with_cookie(
+            Redirect::to("/inbox").into_response(),
+            Some(session::set_cookie(&id)),
+        ))
+    }
+}
+
+/// Sign-in with the client certificate the connection presented.
+async fn login_certificate(
+    State(desk): State<Desk>,
+    ConnectInfo(browser): ConnectInfo<Browser>,
+    headers: HeaderMap,
+    axum::Form(form): axum::Form<CsrfForm>,
+) -> Response {
+    let session = match desk.checked_post(&headers, &form.csrf) {
+        Ok(s) => s,
+        Err(refused) => return *refused,
+    };
+    let agency = desk.agency();
+    let offer = desk.certificate_sign_in(&browser);
+    let refused = |text: &str| {
+        (
+            StatusCode::UNAUTHORIZED,
+            html(pages::login(
+                &anonymous_viewer(&session, &agency),
+                Some((text, true)),
+                &offer,
+            )),
+        )
+            .into_response()
+    };
+    let officer = browser
+        .certificate()
+        .and_then(|sha256| desk.state.officers.by_certificate(sha256));
+    let (Some(officer), Some(certificate)) = (officer, browser.certificate()) else {
+        let why = match &browser.certificate {
+            None => "Your browser presented no certificate.".to_owned(),
+            Some(Err(why)) => format!("Your browser's certificate is not accepted: {why}."),
+            Some(Ok(sha256)) => {
+                format!("Certificate {sha256} is not an officer's, or was replaced.")
+            }
+        };
+        tracing::warn!(%browser, reason = %why, "desk certificate sign-in refused");
+        return refused(&why);
+    };
+    match desk
+        .sign_in(&headers, &officer, Some(certificate), &browser)
+        .await
+    {
+        Ok(signed_in) => signed_in,
+        Err(text) => refused(text),
+    }
 }
 
 #[derive(Deserialize)]
@@ -398,12 +567,14 @@ async fn login(
         Err(refused) => return *refused,
     };
     let agency = desk.agency();
+    let offer = desk.certificate_sign_in(&remote);
     let again = |text: &str| {
         (
             StatusCode::UNAUTHORIZED,
             html(pages::login(
                 &anonymous_viewer(&session, &agency),
                 Some((text, true)),
+                &offer,
             )),
         )
             .into_response()
@@ -423,27 +594,10 @@ async fn login(
         tracing::warn!(officer = %form.name, %remote, "desk sign-in failed");
         return again("Wrong name or password.");
     };
-    let old = session::cookie_of(&headers);
-    let (id, _) = desk
-        .sessions
-        .sign_in(old.as_deref(), &officer.name, &officer.added_at);
-    let event = crate::node::journal::LogEvent::OfficerSignedIn {
-        officer: officer.name.clone(),
-    };
-    if let Err(e) = desk
-        .blocking(move |state| Ok(state.log.append(event.entry())?))
-        .await
-    {
-        // A sign-in that cannot be recorded does not happen.
-        desk.sessions.end(&id);
-        tracing::error!(error = %e, "desk sign-in not recorded");
-        return again("The node cannot record the sign-in now; try again shortly.");
+    match desk.sign_in(&headers, &officer, None, &remote).await {
+        Ok(signed_in) => signed_in,
+        Err(text) => again(text),
     }
-    tracing::info!(officer = %officer.name, %remote, "desk sign-in");
-    with_cookie(
-        Redirect::to("/inbox").into_response(),
-        Some(session::set_cookie(&id)),
-    )
 }
 
 #[derive(Deserialize)]

@@ -92,13 +92,30 @@ pub fn notice(text: &str, error: bool) -> Markup {
 }
 
 /// The sign-in form.
-pub fn login(viewer: &Viewer<'_>, message: Option<(&str, bool)>) -> Markup {
+pub fn login(
+    viewer: &Viewer<'_>,
+    message: Option<(&str, bool)>,
+    certificate: &CertificateSignIn,
+) -> Markup {
     page(
         "Sign in",
         viewer,
         None,
         html! {
             @if let Some((text, error)) = message { (notice(text, error)) }
+            @match certificate {
+                CertificateSignIn::Offered(officer) => {
+                    form method="post" action="/login/certificate" class="narrow" {
+                        (csrf_field(viewer))
+                        button id="certificate-sign-in" type="submit" { "Sign in as " (officer) " with your certificate" }
+                    }
+                    p { "Or with a name and password:" }
+                }
+                CertificateSignIn::NotAccepted(why) => {
+                    p class="note" { "Your browser presented a certificate this desk does not sign in with (" (why) "). Sign in with your password." }
+                }
+                CertificateSignIn::None => {}
+            }
             form method="post" action="/login" class="narrow" {
                 (csrf_field(viewer))
                 label for="name" { "Name" }
@@ -109,6 +126,17 @@ pub fn login(viewer: &Viewer<'_>, message: Option<(&str, bool)>) -> Markup {
             }
         },
     )
+}
+
+/// What the sign-in page offers for the client certificate the browser presented.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CertificateSignIn {
+    /// None presented: the password form only.
+    None,
+    /// An officer's certificate: sign in as them with one click.
+    Offered(String),
+    /// A certificate that does not sign anyone in, and why.
+    NotAccepted(String),
 }
 
 /// The enrolment form: the officer chooses their password.

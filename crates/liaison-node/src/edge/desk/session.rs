@@ -33,6 +33,9 @@ pub struct Session {
     pub officer_added: String,
     /// The token every form of this session carries.
     pub csrf: String,
+    /// The client certificate (SHA-256, hex) the officer signed in with: every
+    /// request of the session must come over a connection presenting it.
+    pub certificate: Option<String>,
     started: Instant,
     last_seen: Instant,
 }
@@ -102,10 +105,15 @@ impl Sessions {
 
     /// A new anonymous session (for the sign-in and enrolment forms): its id.
     pub fn start(&self) -> (String, Session) {
-        self.insert(None, String::new())
+        self.insert(None, String::new(), None)
     }
 
-    fn insert(&self, officer: Option<String>, officer_added: String) -> (String, Session) {
+    fn insert(
+        &self,
+        officer: Option<String>,
+        officer_added: String,
+        certificate: Option<String>,
+    ) -> (String, Session) {
         let now = Instant::now();
         let mut sessions = self.lock();
         if sessions.len() >= MAX_SESSIONS {
@@ -127,6 +135,7 @@ impl Sessions {
             officer,
             officer_added,
             csrf: random_token(),
+            certificate,
             started: now,
             last_seen: now,
         };
@@ -135,9 +144,16 @@ impl Sessions {
         (id, session)
     }
 
-    /// Signs `officer` in: the old session (if any) ends and a new id is issued, so an
-    /// id planted before sign-in is worth nothing after it.
-    pub fn sign_in(&self, old: Option<&str>, officer: &str, added: &str) -> (String, Session) {
+    /// Signs `officer` in (with the client certificate `certificate`, if that is how):
+    /// the old session (if any) ends and a new id is issued, so an id planted before
+    /// sign-in is worth nothing after it.
+    pub fn sign_in(
+        &self,
+        old: Option<&str>,
+        officer: &str,
+        added: &str,
+        certificate: Option<&str>,
+    ) -> (String, Session) {
         if let Some(old) = old {
             self.lock().remove(old);
         }
@@ -145,7 +161,11 @@ impl Sessions {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(officer);
-        self.insert(Some(officer.to_owned()), added.to_owned())
+        self.insert(
+            Some(officer.to_owned()),
+            added.to_owned(),
+            certificate.map(str::to_owned),
+        )
     }
 
     /// Ends session `id`.
@@ -195,7 +215,7 @@ mod tests {
         let (anonymous, first) = sessions.start();
         assert!(first.officer.is_none());
         let (signed, session) =
-            sessions.sign_in(Some(&anonymous), "anna", "2026-11-29T00:00:00.000Z");
+            sessions.sign_in(Some(&anonymous), "anna", "2026-11-29T00:00:00.000Z", None);
         assert_ne!(signed, anonymous);
         assert!(sessions.get(&anonymous).is_none(), "the planted id is gone");
         assert_eq!(
