@@ -2,8 +2,8 @@
 //! (tests/interop/desk_browser.py), against a node whose partners sent it ordinary and
 //! hostile bulletins. The officer enrols through the link `officer add` gives, reads a
 //! bulletin and its thread, follows a correlation link, acknowledges, sees the policy
-//! preview refuse a partner, sends a bulletin with three entities and two attachments
-//! and searches; compose forms the page would not send are refused by name and send
+//! preview refuse a partner, sends a bulletin with three entities and two attachments,
+//! releases it to one partner through one holder for a week, recalls it and searches; compose forms the page would not send are refused by name and send
 //! nothing; a bulletin full of script payloads renders inert.
 
 use liaison_core::{Entity, Tlp};
@@ -157,7 +157,20 @@ fn an_officer_works_the_desk_in_a_browser_and_hostile_bulletins_stay_inert() {
     };
     assert!(by_anna("desk bulletin"), "reads are logged");
     assert!(by_anna("desk search"), "search results are logged as reads");
-    for done in ["sent", "recalled"] {
+    // One release, the one the form sent: DE-BKA may pass it to RO-DIICOT.
+    let grants: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            LogEvent::ReleaseGranted { holders, to, .. } => Some((holders.clone(), to.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        grants,
+        [(vec![de.agency.clone()], vec![nodes[2].agency.clone()])],
+        "{grants:?}"
+    );
+    for done in ["sent", "released", "recalled"] {
         assert!(
             events.iter().any(|e| matches!(e,
                 LogEvent::OfficerAction { officer, action, .. } if officer == "anna" && action == done)),

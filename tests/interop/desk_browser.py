@@ -12,6 +12,7 @@ import json
 import os
 import sys
 import time
+from datetime import datetime, timedelta, timezone
 
 import requests
 from selenium import webdriver
@@ -249,6 +250,31 @@ def main():
             time.sleep(0.2)
         check("accepted" in delivery and "their log entry" in delivery,
               f"DE-BKA's signed receipt is shown: {delivery}")
+        # Released for onward sharing: DE-BKA may pass it to RO-DIICOT for a week.
+        # First what the form refuses, by name, changing nothing.
+        token = form_token(session.get(sent_url).text)
+        for fields, expected in [
+            ({"days": "7"}, "tick at least one partner to release it to"),
+            ({"to": "RO-DIICOT", "days": "0"}, 'days: "0" is not 1 to 3650'),
+            ({"to": "RO-DIICOT", "holder": "PL-CBS"}, "PL-CBS"),
+        ]:
+            r = session.post(sent_url + "/onward/release", data={"csrf": token, **fields})
+            check(r.status_code == 400 and expected in html.unescape(r.text),
+                  f"release refused ({expected}): {r.status_code} {html.unescape(r.text)[:3000]}")
+        check("released by this node" not in driver.find_element(By.TAG_NAME, "main").text,
+              "a refused release granted nothing")
+        week = {(datetime.now(timezone.utc) + timedelta(days=7)).strftime("%Y-%m-%d")}
+        driver.find_element(By.CSS_SELECTOR, "form.release input[name=to][value=RO-DIICOT]").click()
+        driver.find_element(By.CSS_SELECTOR, "form.release input[name=holder][value=DE-BKA]").click()
+        driver.find_element(By.ID, "release-days").send_keys("7")
+        driver.find_element(By.CSS_SELECTOR, "form.release button[type=submit]").click()
+        wait.until(EC.url_contains("done=released"))
+        week.add((datetime.now(timezone.utc) + timedelta(days=7)).strftime("%Y-%m-%d"))
+        grants = [li.text for li in driver.find_elements(By.CSS_SELECTOR, "#onward ~ ul li")]
+        check(any("DE-BKA may pass it on to RO-DIICOT until" in g and any(d in g for d in week)
+                  for g in grants), f"the grant is shown: {grants}")
+        summary["release"] = grants
+
         # Recalled from the desk: every holder is asked to erase it.
         driver.find_element(By.ID, "recall-field").send_keys("Sent to the wrong desk")
         driver.find_element(By.CSS_SELECTOR, "form[action$='/onward/recall'] button").click()

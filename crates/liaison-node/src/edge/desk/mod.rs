@@ -997,13 +997,43 @@ async fn acknowledge(
     }
 }
 
-#[derive(Deserialize)]
+/// An onward form's fields: `to` (one partner to forward to, or several to release
+/// to), `holder` (release: who may pass it on), `days`, `reason` (recall).
+#[derive(Default)]
 struct OnwardForm {
     csrf: String,
-    #[serde(default)]
-    to: String,
-    #[serde(default)]
+    to: Vec<String>,
+    holders: Vec<String>,
+    days: String,
     reason: String,
+}
+
+impl OnwardForm {
+    fn read(fields: Vec<(String, String)>) -> Self {
+        let mut form = Self::default();
+        for (key, value) in fields {
+            match key.as_str() {
+                "csrf" => form.csrf = value,
+                "to" => form.to.push(value),
+                "holder" => form.holders.push(value),
+                "days" => form.days = value,
+                "reason" => form.reason = value,
+                _ => {}
+            }
+        }
+        form
+    }
+}
+
+/// Partners named in a form, each checked; `what` names the field in an error.
+fn agencies(names: &[String], what: &str) -> Result<Vec<liaison_core::AgencyId>, Error> {
+    names
+        .iter()
+        .map(|n| {
+            n.parse()
+                .map_err(|e| Error::InvalidRequest(format!("{what}: {e}")))
+        })
+        .collect()
 }
 
 /// Forward a received bulletin, or recall or release one of ours: what the CLI's
@@ -1012,8 +1042,9 @@ async fn onward(
     State(desk): State<Desk>,
     Path((id, action)): Path<(String, String)>,
     headers: HeaderMap,
-    axum::Form(form): axum::Form<OnwardForm>,
+    axum::Form(fields): axum::Form<Vec<(String, String)>>,
 ) -> Response {
+    let form = OnwardForm::read(fields);
     let officer = match desk.officer(&headers, Role::Publish) {
         Ok(o) => o,
         Err(r) => return *r,
@@ -1025,14 +1056,15 @@ async fn onward(
     let result = desk
         .blocking(move |state| {
             let id = parse_id(&id)?;
-            let partner = || {
-                form.to
-                    .parse::<liaison_core::AgencyId>()
-                    .map_err(|e| Error::InvalidRequest(format!("partner: {e}")))
-            };
             let done = match action.as_str() {
                 "forward" => {
-                    bulletins::forward(state, &id, &partner()?)?;
+                    let partners = agencies(&form.to, "partner")?;
+                    let [partner] = partners.as_slice() else {
+                        return Err(Error::InvalidRequest(
+                            "choose one partner to forward to".into(),
+                        ));
+                    };
+                    bulletins::forward(state, &id, partner)?;
                     "forwarded"
                 }
                 "recall" => {
@@ -1040,7 +1072,28 @@ async fn onward(
                     "recalled"
                 }
                 "release" => {
-                    bulletins::release(state, &id, &[partner()?], None, None)?;
+                    let to = agencies(&form.to, "partner")?;
+                    if to.is_empty() {
+                        return Err(Error::InvalidRequest(
+                            "tick at least one partner to release it to".into(),
+                        ));
+                    }
+                    let holders = agencies(&form.holders, "holder")?;
+                    let days = match form.days.trim() {
+                        "" => None,
+                        text => Some(
+                            text.parse::<u32>()
+                                .ok()
+                                .filter(|d| (1..=3650).contains(d))
+                                .ok_or_else(|| {
+                                    Error::InvalidRequest(format!(
+                                        "days: {text:?} is not 1 to 3650"
+                                    ))
+                                })?,
+                        ),
+                    };
+                    let holders = (!holders.is_empty()).then_some(holders);
+                    bulletins::release(state, &id, &to, holders.as_deref(), days)?;
                     "released"
                 }
                 other => {

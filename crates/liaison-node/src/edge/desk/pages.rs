@@ -346,7 +346,7 @@ pub fn bulletin(
                     @if received {
                         (onward_form(viewer, &b.summary.id, "forward", "Forward to", &others, false))
                     } @else {
-                        (onward_form(viewer, &b.summary.id, "release", "Release for onward sharing to", &others, false))
+                        (release_form(viewer, &b.summary.id, &others, &b.summary.recipients))
                         (onward_form(viewer, &b.summary.id, "recall", "Recall from every holder", &[], true))
                     }
                     @if !b.onward.is_empty() { ul { @for line in &b.onward { li { (line) } } } }
@@ -376,6 +376,42 @@ fn onward_form(
                 select id=(field) name="to" { @for p in partners { option value=(p) { (p) } } }
             }
             button type="submit" { (label.split(' ').next().unwrap_or(action)) }
+        }
+    }
+}
+
+/// The release form: the partners the bulletin may go on to, which of its recipients
+/// may pass it on (none ticked: all of them), and for how many days (empty: until it
+/// expires), as `liaison bulletin release` takes them.
+fn release_form(
+    viewer: &Viewer<'_>,
+    id: &str,
+    partners: &[&String],
+    recipients: &[String],
+) -> Markup {
+    let onward: Vec<&&String> = partners
+        .iter()
+        .filter(|p| !recipients.contains(p))
+        .collect();
+    html! {
+        form method="post" action=(format!("/bulletin/{id}/onward/release")) class="release" {
+            (csrf_field(viewer))
+            fieldset {
+                legend { "Release for onward sharing to" }
+                @for p in &onward {
+                    label class="check" { input type="checkbox" name="to" value=(p); " " (p) }
+                }
+                @if onward.is_empty() { p { "Every partner already holds it." } }
+            }
+            fieldset {
+                legend { "Who may pass it on (none ticked: every recipient)" }
+                @for r in recipients {
+                    label class="check" { input type="checkbox" name="holder" value=(r); " " (r) }
+                }
+            }
+            label for="release-days" { "For how many days (empty: until it expires)" }
+            input id="release-days" name="days" type="number" min="1" max="3650";
+            button type="submit" { "Release" }
         }
     }
 }
