@@ -204,13 +204,14 @@ def main():
         check(len(driver.find_elements(By.CSS_SELECTOR, ".entity-row")) == 3,
               "the form starts with three entity rows")
         Select(driver.find_element(By.ID, "entity_kind_0")).select_by_value("vehicle")
-        driver.find_element(By.ID, "entity_value_0").send_keys("RO:B123XYZ")
+        driver.find_element(By.ID, "entity_value_0").send_keys("B123XYZ;country=RO;make=Dacia Logan")
         Select(driver.find_element(By.ID, "entity_kind_1")).select_by_value("person")
-        driver.find_element(By.ID, "entity_value_1").send_keys("Vasile Dumitrescu")
+        driver.find_element(By.ID, "entity_value_1").send_keys("Vasile Dumitrescu;dob=1979-05-14;nat=RO")
         # More rows: the form comes back with what was typed and five more rows.
         driver.find_element(By.CSS_SELECTOR, "button[value=more-rows]").click()
         wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, ".entity-row")) == 8)
-        check(driver.find_element(By.ID, "entity_value_0").get_attribute("value") == "RO:B123XYZ",
+        check(driver.find_element(By.ID, "entity_value_0").get_attribute("value")
+              == "B123XYZ;country=RO;make=Dacia Logan",
               "entity rows survive asking for more")
         check(driver.find_element(By.ID, "title").get_attribute("value") == "Sent from the desk",
               "the title survives asking for more rows")
@@ -237,6 +238,8 @@ def main():
         main = driver.find_element(By.TAG_NAME, "main").text
         check("Sent." in main and "B123XYZ" in main and "Vasile Dumitrescu" in main
               and "+40721234567" in main, f"the three entities are sent: {main}")
+        check("Dacia Logan" in main and "1979-05-14" in main,
+              f"the entities' fields are sent: {main}")
         check("desk_attachment.txt" in main and "desk_route.csv" in main,
               f"both attachments are sent: {main}")
         check("DE-BKA" in main, "sent to DE-BKA")
@@ -332,10 +335,10 @@ def main():
         refusals = [
             ({"entity_kind": ["vehicle", "phone"], "entity_value": ["RO:B1"]}, blank_file,
              "the entity rows do not pair up: 2 kinds and 1 values"),
-            ({"entity_kind": ["phone", "vehicle"], "entity_value": ["+40721234567", "B1"]},
-             blank_file, "entity 2: a vehicle is COUNTRY:PLATE"),
+            ({"entity_kind": ["phone", "vehicle"], "entity_value": ["+40721234567", "B1;colour=red"]},
+             blank_file, 'entity 2: vehicle: unknown field "colour": expected country, make, vin'),
             ({"entity_kind": ["weapon"], "entity_value": ["AK"]}, blank_file,
-             "entity 1: unknown entity kind"),
+             'entity 1: kind: unknown entity kind "weapon"'),
             ({"entity_kind": [""] * 41, "entity_value": [""] * 41}, blank_file,
              "more than 40 entity rows"),
             ({}, [("attachment", (f"f{i}.txt", b"x")) for i in range(17)],

@@ -38,6 +38,7 @@ pub mod bulletin;
 pub mod checkpoint;
 pub mod crypto;
 pub mod directory;
+pub mod entity_spec;
 pub mod envelope;
 pub mod error;
 pub mod fingerprint;

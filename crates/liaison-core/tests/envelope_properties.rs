@@ -403,6 +403,9 @@ proptest! {
         let _ = liaison_core::policy::Policy::parse(&String::from_utf8_lossy(&data));
         let _ = liaison_core::roster::Roster::from_file(&data);
         let _ = liaison_core::stix::drafts_from_bundle(&data, Tlp::Amber);
+        for kind in liaison_core::entity_spec::KINDS {
+            let _ = liaison_core::entity_spec::parse(kind, &String::from_utf8_lossy(&data));
+        }
         let _ = liaison_core::taxii::parse_query(
             &String::from_utf8_lossy(&data),
             &liaison_core::taxii::OBJECTS_PARAMETERS,

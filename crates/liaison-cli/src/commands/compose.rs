@@ -1,12 +1,13 @@
 //! `bulletin send`'s flags turned into a send request: entity flags (`--person
-//! 'NAME;dob=...;nat=RO'`), an entities file, attachments read from disk, a due time
+//! 'NAME;dob=...;nat=RO'`, read by `liaison_core::entity_spec` as the desk's entity
+//! rows are), an entities file, attachments read from disk, a due time
 //! as a date or a span. Entities are normalised by the node, for both doors alike.
 
 use std::path::Path;
 
 use anyhow::{Context as _, Result, bail};
-use liaison_core::Entity;
 use liaison_core::handling::InformationRequest;
+use liaison_core::{Entity, entity_spec};
 use liaison_node::ops::bulletins::views::{AttachmentUpload, SendRequest, StagedFile};
 
 use crate::cli::SendArgs;
@@ -33,22 +34,18 @@ pub fn request(
         Some(file) => entities_file(file)?,
         None => Vec::new(),
     };
-    for spec in &args.persons {
-        entities.push(person(spec).with_context(|| format!("--person {spec:?}"))?);
-    }
-    entities.extend(
-        args.phones
-            .iter()
-            .map(|n| Entity::Phone { number: n.clone() }),
-    );
-    for spec in &args.vehicles {
-        entities.push(vehicle(spec).with_context(|| format!("--vehicle {spec:?}"))?);
-    }
-    for spec in &args.accounts {
-        entities.push(account(spec).with_context(|| format!("--account {spec:?}"))?);
-    }
-    for spec in &args.locations {
-        entities.push(location(spec).with_context(|| format!("--location {spec:?}"))?);
+    for (kind, specs) in [
+        ("person", &args.persons),
+        ("phone", &args.phones),
+        ("vehicle", &args.vehicles),
+        ("account", &args.accounts),
+        ("location", &args.locations),
+    ] {
+        for spec in specs {
+            entities.push(
+                entity_spec::parse(kind, spec).with_context(|| format!("--{kind} {spec:?}"))?,
+            );
+        }
     }
     let request = match (args.request, &args.due) {
         (true, Some(due)) => Some(InformationRequest {
@@ -86,103 +83,6 @@ fn entities_file(path: &Path) -> Result<Vec<Entity>> {
             "--entities {}: expected a JSON array of entities, e.g. [{{\"kind\":\"phone\",\"number\":\"+40712345678\"}}]",
             path.display()
         )
-    })
-}
-
-/// `MAIN;key=value;...`: the main value and the fields, in order.
-fn spec(text: &str) -> Result<(String, Vec<(String, String)>)> {
-    let mut parts = text.split(';');
-    let main = parts.next().unwrap_or_default().trim().to_owned();
-    if main.is_empty() {
-        bail!("the first part is empty");
-    }
-    let fields = parts
-        .filter(|p| !p.trim().is_empty())
-        .map(|p| match p.split_once('=') {
-            Some((k, v)) => Ok((k.trim().to_ascii_lowercase(), v.trim().to_owned())),
-            None => bail!("{p:?} is not key=value"),
-        })
-        .collect::<Result<_>>()?;
-    Ok((main, fields))
-}
-
-fn unknown(key: &str, allowed: &str) -> anyhow::Error {
-    anyhow::anyhow!("unknown field {key:?}: expected {allowed}")
-}
-
-fn person(text: &str) -> Result<Entity> {
-    let (full_name, fields) = spec(text)?;
-    let (mut dob, mut nat, mut aliases, mut ids) = (String::new(), String::new(), vec![], vec![]);
-    for (k, v) in fields {
-        match k.as_str() {
-            "dob" => dob = v,
-            "nat" | "nationality" => nat = v,
-            "alias" | "aka" => aliases.push(v),
-            "id" => ids.push(v),
-            _ => return Err(unknown(&k, "dob, nat, alias, id")),
-        }
-    }
-    Ok(Entity::Person {
-        full_name,
-        date_of_birth: dob,
-        nationality: nat,
-        aliases,
-        identifiers: ids,
-    })
-}
-
-fn vehicle(text: &str) -> Result<Entity> {
-    let (registration, fields) = spec(text)?;
-    let (mut country, mut make_model, mut vin) = (String::new(), String::new(), String::new());
-    for (k, v) in fields {
-        match k.as_str() {
-            "country" => country = v,
-            "make" => make_model = v,
-            "vin" => vin = v,
-            _ => return Err(unknown(&k, "country, make, vin")),
-        }
-    }
-    Ok(Entity::Vehicle {
-        registration,
-        country,
-        make_model,
-        vin,
-    })
-}
-
-fn account(text: &str) -> Result<Entity> {
-    let (identifier, fields) = spec(text)?;
-    let mut institution = String::new();
-    for (k, v) in fields {
-        match k.as_str() {
-            "institution" | "bank" => institution = v,
-            _ => return Err(unknown(&k, "institution")),
-        }
-    }
-    Ok(Entity::Account {
-        identifier,
-        institution,
-    })
-}
-
-fn location(text: &str) -> Result<Entity> {
-    let (name, fields) = spec(text)?;
-    let (mut latitude, mut longitude) = (0.0, 0.0);
-    for (k, v) in fields {
-        let degrees = || {
-            v.parse::<f64>()
-                .with_context(|| format!("{k}={v}: not a number"))
-        };
-        match k.as_str() {
-            "lat" => latitude = degrees()?,
-            "lon" => longitude = degrees()?,
-            _ => return Err(unknown(&k, "lat, lon")),
-        }
-    }
-    Ok(Entity::Location {
-        name,
-        latitude,
-        longitude,
     })
 }
 
@@ -300,27 +200,6 @@ fn stage(data_dir: &Path, path: &Path) -> Result<StagedFile> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn entity_specs_parse_and_refuse_unknown_fields() {
-        assert_eq!(
-            person("Ion Popescu;dob=1990-03-01;nat=RO;alias=Nelu;alias=Ionut").unwrap(),
-            Entity::Person {
-                full_name: "Ion Popescu".into(),
-                date_of_birth: "1990-03-01".into(),
-                nationality: "RO".into(),
-                aliases: vec!["Nelu".into(), "Ionut".into()],
-                identifiers: vec![],
-            }
-        );
-        assert!(person("Ion;height=180").is_err());
-        assert!(person(";dob=1990-03-01").is_err());
-        assert!(location("Nadlac;lat=46.17;lon=twenty").is_err());
-        assert!(matches!(
-            vehicle("B 123 ABC;country=RO;make=VW Passat").unwrap(),
-            Entity::Vehicle { ref make_model, .. } if make_model == "VW Passat"
-        ));
-    }
 
     #[test]
     fn due_times_are_dates_or_spans() {

@@ -1305,45 +1305,18 @@ async fn read_compose(mut form: Multipart) -> Result<ComposeForm, String> {
     Ok(read)
 }
 
-/// The entity a compose form names, as a draft entity (normalised by the send).
+/// The entity a compose row names, in the CLI's syntax (`liaison_core::entity_spec`),
+/// as a draft entity (normalised by the send); `None` for a row without a value.
 fn entity_of(kind: &str, value: &str) -> Result<Option<Entity>, String> {
-    let value = value.trim();
-    if kind.is_empty() || value.is_empty() {
+    if value.trim().is_empty() {
         return Ok(None);
     }
-    Ok(Some(match kind {
-        "phone" => Entity::Phone {
-            number: value.into(),
-        },
-        "person" => Entity::Person {
-            full_name: value.into(),
-            date_of_birth: String::new(),
-            nationality: String::new(),
-            aliases: Vec::new(),
-            identifiers: Vec::new(),
-        },
-        "vehicle" => {
-            let (country, registration) = value
-                .split_once(':')
-                .ok_or("a vehicle is COUNTRY:PLATE, e.g. RO:B123XYZ")?;
-            Entity::Vehicle {
-                registration: registration.into(),
-                country: country.into(),
-                make_model: String::new(),
-                vin: String::new(),
-            }
-        }
-        "account" => Entity::Account {
-            identifier: value.into(),
-            institution: String::new(),
-        },
-        "location" => Entity::Location {
-            name: value.into(),
-            latitude: 0.0,
-            longitude: 0.0,
-        },
-        other => return Err(format!("unknown entity kind {other:?}")),
-    }))
+    if kind.is_empty() {
+        return Err("choose a kind for the value".into());
+    }
+    liaison_core::entity_spec::parse(kind, value)
+        .map(Some)
+        .map_err(|e| e.to_string())
 }
 
 fn send_request(draft: &Draft, files: Vec<(String, Vec<u8>)>) -> Result<views::SendRequest, Error> {
@@ -1675,9 +1648,9 @@ mod tests {
     #[test]
     fn a_draft_becomes_a_send_with_every_filled_entity_row_and_names_a_bad_one() {
         let mut draft = draft_with(&[
-            ("vehicle", "RO:B123XYZ"),
+            ("vehicle", "B123XYZ;country=RO;make=Dacia Logan"),
             ("", ""),
-            ("person", "  Vasile Dumitrescu "),
+            ("person", "  Vasile Dumitrescu ;dob=1979-05-14"),
             ("phone", ""),
         ]);
         draft.to = vec!["DE-BKA".into()];
@@ -1691,9 +1664,11 @@ mod tests {
         let request = send_request(&draft, files).unwrap();
         assert_eq!(request.entities.len(), 2, "{:?}", request.entities);
         assert!(matches!(&request.entities[0],
-            Entity::Vehicle { registration, country, .. } if registration == "B123XYZ" && country == "RO"));
+            Entity::Vehicle { registration, country, make_model, .. }
+                if registration == "B123XYZ" && country == "RO" && make_model == "Dacia Logan"));
         assert!(matches!(&request.entities[1],
-            Entity::Person { full_name, .. } if full_name == "Vasile Dumitrescu"));
+            Entity::Person { full_name, date_of_birth, .. }
+                if full_name == "Vasile Dumitrescu" && date_of_birth == "1979-05-14"));
         let names: Vec<_> = request
             .attachments
             .iter()
@@ -1701,13 +1676,17 @@ mod tests {
             .collect();
         assert_eq!(names, [("a.txt", "text/plain"), ("b.csv", "text/csv")]);
 
-        draft.entities.push(("vehicle".into(), "B123XYZ".into()));
-        let refused = send_request(&draft, Vec::new()).unwrap_err();
-        assert!(
-            refused
-                .to_string()
-                .contains("entity 5: a vehicle is COUNTRY:PLATE"),
-            "{refused}"
-        );
+        for (row, expected) in [
+            (
+                ("vehicle", "B1;colour=red"),
+                "entity 5: vehicle: unknown field \"colour\"",
+            ),
+            (("", "B1"), "entity 5: choose a kind for the value"),
+        ] {
+            draft.entities.truncate(4);
+            draft.entities.push((row.0.into(), row.1.into()));
+            let refused = send_request(&draft, Vec::new()).unwrap_err();
+            assert!(refused.to_string().contains(expected), "{refused}");
+        }
     }
 }

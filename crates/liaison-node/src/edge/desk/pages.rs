@@ -490,18 +490,25 @@ pub fn compose(
                 label for="body" { "Text" }
                 textarea id="body" name="body" rows="8" { (draft.body) }
                 fieldset class="entities" {
-                    legend { "Entities (vehicle: CC:PLATE; blank rows are ignored)" }
+                    legend { "Entities (rows without a value are ignored)" }
+                    p class="hint" id="entity-syntax" {
+                        "A value, then optional " code { ";key=value" } " fields, as " code { "liaison bulletin send" } " takes them: "
+                        "person " code { "NAME;dob=YYYY-MM-DD;nat=CC;alias=…;id=…" } ", "
+                        "vehicle " code { "PLATE;country=CC;make=…;vin=…" } ", "
+                        "account " code { "IBAN;institution=…" } ", "
+                        "location " code { "NAME;lat=…;lon=…" } ", phone " code { "+40 712 345 678" } "."
+                    }
                     @let rows = entity_rows(draft);
                     @for (row, (kind, value)) in rows.iter().enumerate() {
                         div class="entity-row" {
                             label for=(format!("entity_kind_{row}")) { "Entity " (row + 1) " kind" }
                             select id=(format!("entity_kind_{row}")) name="entity_kind" {
-                                @for k in ["", "phone", "person", "vehicle", "account", "location"] {
+                                @for k in std::iter::once("").chain(liaison_core::entity_spec::KINDS) {
                                     option value=(k) selected[kind == k] { (if k.is_empty() { "none" } else { k }) }
                                 }
                             }
                             label for=(format!("entity_value_{row}")) { "value" }
-                            input id=(format!("entity_value_{row}")) name="entity_value" value=(value);
+                            input id=(format!("entity_value_{row}")) name="entity_value" value=(value) aria-describedby="entity-syntax";
                         }
                     }
                     @if rows.len() < MAX_ENTITY_ROWS {
