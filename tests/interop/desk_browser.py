@@ -298,6 +298,35 @@ def main():
         results = driver.find_element(By.TAG_NAME, "main").text
         check("Recruiter active in Constanta" in results, results)
         shot(driver, expect, "search")
+        # A selector narrowed by originator and TLP: the phone is in DE-BKA's AMBER
+        # bulletin and in RO-DIICOT's GREEN one; only the first is asked for.
+        driver.get(base + "/search")
+        Select(driver.find_element(By.ID, "kind")).select_by_value("phone")
+        driver.find_element(By.ID, "value").send_keys("+40 712 345 678")
+        Select(driver.find_element(By.ID, "from")).select_by_value("DE-BKA")
+        Select(driver.find_element(By.ID, "search-tlp")).select_by_value("amber")
+        driver.find_element(By.CSS_SELECTOR, "form.search button[type=submit]").click()
+        wait.until(EC.url_contains("value="))
+        results = driver.find_element(By.TAG_NAME, "main").text
+        check("Recruiter active in Constanta" in results and "Phone known to us" not in results,
+              f"filtered by originator and TLP: {results}")
+        check(driver.find_element(By.ID, "value").get_attribute("value") == "+40 712 345 678",
+              "the form keeps what was asked")
+        driver.get(base + "/search?kind=phone&value=%2B40712345678")
+        results = driver.find_element(By.TAG_NAME, "main").text
+        check("Recruiter active in Constanta" in results and "Phone known to us" in results,
+              f"unfiltered, both: {results}")
+        driver.get(base + "/search?kind=phone&value=%2B40712345678&since=2999-01-01")
+        check("Nothing here." in driver.find_element(By.TAG_NAME, "main").text, "nothing after 2999")
+        for query, expected in [
+            ("kind=vehicle&value=B123XYZ", "give the country with the plate"),
+            ("text=van&since=yesterday", 'since: "yesterday" is not a date'),
+            ("text=van&from=nowhere", "from:"),
+            ("kind=weapon&value=AK", "weapon"),
+        ]:
+            r = session.get(f"{base}/search?{query}")
+            check(r.status_code == 400 and expected in html.unescape(r.text),
+                  f"search refused ({query}): {r.status_code} {html.unescape(r.text)[-1500:]}")
 
         # The private hit/no-hit query: one answer (or refusal) per partner.
         driver.get(base + "/query")

@@ -461,6 +461,19 @@ impl Marking {
 pub struct UnixMillis(pub i64);
 
 impl UnixMillis {
+    /// The start (00:00 UTC) of the day `text` names (`2026-11-29`).
+    ///
+    /// Errors: the text is not such a date, in words.
+    pub fn start_of_day(text: &str) -> Result<Self, String> {
+        let day: jiff::civil::Date = text
+            .trim()
+            .parse()
+            .map_err(|_| format!("{text:?} is not a date such as 2026-11-29"))?;
+        day.to_zoned_datetime(jiff::tz::TimeZone::UTC)
+            .map(|at| Self(at.timestamp().as_millisecond()))
+            .map_err(|e| format!("{text:?}: {e}"))
+    }
+
     /// The current time from the system clock.
     pub fn now() -> Self {
         let since = std::time::SystemTime::now()

@@ -1459,14 +1459,84 @@ async fn compose(State(desk): State<Desk>, headers: HeaderMap, form: Multipart) 
     }
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Debug, Clone, Default, Deserialize)]
 struct SearchQuery {
+    /// Words in the title or body.
     #[serde(default)]
     text: String,
+    /// A person's name, one typo per word forgiven.
     #[serde(default)]
     person: String,
+    /// A selector: its kind (`liaison_core::selector::KINDS`) and value.
     #[serde(default)]
-    phone: String,
+    kind: String,
+    #[serde(default)]
+    value: String,
+    /// Filters: originator, category (or a parent), TLP, created since / before (a
+    /// date, `YYYY-MM-DD`).
+    #[serde(default)]
+    from: String,
+    #[serde(default)]
+    category: String,
+    #[serde(default)]
+    tlp: String,
+    #[serde(default)]
+    since: String,
+    #[serde(default)]
+    until: String,
+}
+
+impl SearchQuery {
+    /// Whether anything is asked (an empty form shows the form only).
+    fn asks(&self) -> bool {
+        [&self.text, &self.person, &self.value]
+            .iter()
+            .any(|f| !f.trim().is_empty())
+    }
+
+    /// The search it asks for; errors name the field.
+    fn search(&self) -> Result<crate::edge::admin::Search, Error> {
+        let given = |f: &str| {
+            let f = f.trim();
+            (!f.is_empty()).then(|| f.to_owned())
+        };
+        let invalid =
+            |field: &str, e: &dyn std::fmt::Display| Error::InvalidRequest(format!("{field}: {e}"));
+        let date = |field: &str, text: &str| {
+            given(text)
+                .map(|t| liaison_core::UnixMillis::start_of_day(&t).map_err(|e| invalid(field, &e)))
+                .transpose()
+        };
+        let mut selectors = Vec::new();
+        if let Some(value) = given(&self.value) {
+            let kind = if self.kind.is_empty() {
+                "phone"
+            } else {
+                &self.kind
+            };
+            selectors.push((kind.to_owned(), value));
+        }
+        let filter = crate::ops::connections::SearchFilter {
+            since: date("since", &self.since)?,
+            // "Until" a day includes that day.
+            until: date("until", &self.until)?.map(|t| liaison_core::UnixMillis(t.0 + 86_400_000)),
+            origin: given(&self.from)
+                .map(|a| a.parse().map_err(|e| invalid("from", &e)))
+                .transpose()?,
+            category: given(&self.category),
+            tlp: given(&self.tlp)
+                .map(|t| t.parse().map_err(|e| invalid("TLP", &e)))
+                .transpose()?,
+            ..Default::default()
+        };
+        Ok(crate::edge::admin::Search {
+            selectors,
+            text: given(&self.text),
+            fuzzy_person: given(&self.person),
+            filter,
+            ..Default::default()
+        })
+    }
 }
 
 async fn search(
@@ -1479,29 +1549,28 @@ async fn search(
         Err(r) => return *r,
     };
     let agency = desk.agency();
-    let asked = (
-        q.text.trim().to_owned(),
-        q.person.trim().to_owned(),
-        q.phone.trim().to_owned(),
-    );
-    if asked.0.is_empty() && asked.1.is_empty() && asked.2.is_empty() {
-        return html(pages::search(&officer.viewer(&agency), &asked, None, None));
+    let mut origins = partner_names(&desk.state);
+    origins.insert(0, agency.clone());
+    let form = pages::SearchForm {
+        text: &q.text,
+        person: &q.person,
+        kind: &q.kind,
+        value: &q.value,
+        from: &q.from,
+        category: &q.category,
+        tlp: &q.tlp,
+        since: &q.since,
+        until: &q.until,
+        origins: &origins,
+    };
+    if !q.asks() {
+        return html(pages::search(&officer.viewer(&agency), &form, None, None));
     }
     let (name, reader) = (officer.record.name.clone(), officer.reader());
-    let query = asked.clone();
+    let search = q.search();
     let result = desk
         .blocking(move |state| {
-            let search = crate::edge::admin::Search {
-                selectors: if query.2.is_empty() {
-                    Vec::new()
-                } else {
-                    vec![("phone".into(), query.2.clone())]
-                },
-                text: (!query.0.is_empty()).then(|| query.0.clone()),
-                fuzzy_person: (!query.1.is_empty()).then(|| query.1.clone()),
-                ..Default::default()
-            };
-            let found = search.find(state)?;
+            let found = search?.find(state)?;
             let ids: Vec<BulletinId> = found.iter().filter_map(|b| b.id.parse().ok()).collect();
             record_action(state, &name, "searched", Vec::new())?;
             bulletins::record_reads(state, &reader, "desk search", ids)?;
@@ -1510,7 +1579,7 @@ async fn search(
         .await;
     let viewer = officer.viewer(&agency);
     answered(result, |found, error| {
-        pages::search(&viewer, &asked, found.map(Vec::as_slice), error)
+        pages::search(&viewer, &form, found.map(Vec::as_slice), error)
     })
 }
 
@@ -1633,6 +1702,65 @@ mod tests {
         assert_eq!(safe_file_name("../../etc/passwd"), "_.._etc_passwd");
         assert_eq!(safe_file_name("..."), "attachment");
         assert_eq!(safe_file_name("Ion\r\nSet-Cookie: x"), "Ion__Set-Cookie__x");
+    }
+
+    #[test]
+    fn a_search_form_becomes_a_search_with_whole_days_and_names_a_bad_field() {
+        let q = SearchQuery {
+            value: "+40 712 345 678".into(),
+            from: "DE-BKA".into(),
+            tlp: "amber+strict".into(),
+            since: "2026-11-01".into(),
+            until: "2026-11-01".into(),
+            ..SearchQuery::default()
+        };
+        assert!(q.asks());
+        let search = q.search().unwrap();
+        assert_eq!(
+            search.selectors,
+            [("phone".to_owned(), "+40 712 345 678".to_owned())]
+        );
+        let day = liaison_core::UnixMillis::start_of_day("2026-11-01").unwrap();
+        assert_eq!(day.to_string(), "2026-11-01T00:00:00.000Z");
+        assert_eq!(search.filter.since, Some(day));
+        assert_eq!(
+            search.filter.until,
+            Some(liaison_core::UnixMillis(day.0 + 86_400_000))
+        );
+        assert_eq!(search.filter.tlp, Some(Tlp::AmberStrict));
+        assert!(
+            !SearchQuery {
+                from: "DE-BKA".into(),
+                ..SearchQuery::default()
+            }
+            .asks()
+        );
+        for (bad, expected) in [
+            (
+                SearchQuery {
+                    until: "1 Nov".into(),
+                    ..q.clone()
+                },
+                "until: \"1 Nov\" is not a date",
+            ),
+            (
+                SearchQuery {
+                    tlp: "blue".into(),
+                    ..q.clone()
+                },
+                "TLP:",
+            ),
+            (
+                SearchQuery {
+                    from: "de bka".into(),
+                    ..q.clone()
+                },
+                "from:",
+            ),
+        ] {
+            let refused = bad.search().unwrap_err().to_string();
+            assert!(refused.contains(expected), "{refused}");
+        }
     }
 
     fn draft_with(rows: &[(&str, &str)]) -> Draft {

@@ -575,10 +575,36 @@ pub fn preview(lines: &[(String, bool, String)]) -> Markup {
     }
 }
 
-/// Search: words, a person's name (fuzzy), a phone number.
+/// What the search form holds (kept when the results or an error come back).
+#[derive(Debug, Clone, Copy)]
+pub struct SearchForm<'a> {
+    /// Words in the title or body.
+    pub text: &'a str,
+    /// A person's name (fuzzy).
+    pub person: &'a str,
+    /// A selector's kind and value.
+    pub kind: &'a str,
+    /// See `kind`.
+    pub value: &'a str,
+    /// Only from this originator.
+    pub from: &'a str,
+    /// Only in this category or under it.
+    pub category: &'a str,
+    /// Only with this TLP.
+    pub tlp: &'a str,
+    /// Created on or after this day.
+    pub since: &'a str,
+    /// Created on or before this day.
+    pub until: &'a str,
+    /// The originators to choose from (this agency first).
+    pub origins: &'a [String],
+}
+
+/// Search: words, a person's name (fuzzy), a selector (phone, account, vehicle, VIN,
+/// person), narrowed by originator, category, TLP and dates.
 pub fn search(
     viewer: &Viewer<'_>,
-    query: &(String, String, String),
+    form: &SearchForm<'_>,
     found: Option<&[BulletinSummary]>,
     error: Option<&str>,
 ) -> Markup {
@@ -587,10 +613,36 @@ pub fn search(
         viewer,
         None,
         html! {
-            form method="get" action="/search" class="filters" {
-                label for="text" { "Words" } input id="text" name="text" value=(query.0);
-                label for="person" { "Person (one typo forgiven)" } input id="person" name="person" value=(query.1);
-                label for="phone" { "Phone" } input id="phone" name="phone" value=(query.2);
+            form method="get" action="/search" class="search" {
+                fieldset {
+                    legend { "Find (any one or more)" }
+                    label for="text" { "Words" } input id="text" name="text" value=(form.text);
+                    label for="person" { "Person (one typo forgiven)" } input id="person" name="person" value=(form.person);
+                    label for="kind" { "Selector" }
+                    select id="kind" name="kind" {
+                        @for k in liaison_core::selector::KINDS {
+                            option value=(k) selected[form.kind == k] { (k) }
+                        }
+                    }
+                    label for="value" { "its value (a vehicle as CC:PLATE)" } input id="value" name="value" value=(form.value);
+                }
+                fieldset {
+                    legend { "Only" }
+                    label for="from" { "From" }
+                    select id="from" name="from" {
+                        option value="" { "any agency" }
+                        @for o in form.origins { option value=(o) selected[form.from == o] { (o) } }
+                    }
+                    label for="category" { "Category (or a parent, e.g. trafficking)" } input id="category" name="category" value=(form.category);
+                    label for="search-tlp" { "TLP" }
+                    select id="search-tlp" name="tlp" {
+                        @for (value, label) in [("", "any"), ("clear", "CLEAR"), ("green", "GREEN"), ("amber", "AMBER"), ("amber+strict", "AMBER+STRICT"), ("red", "RED")] {
+                            option value=(value) selected[form.tlp == value] { (label) }
+                        }
+                    }
+                    label for="since" { "Created from (date)" } input id="since" name="since" type="date" value=(form.since);
+                    label for="until" { "to (date, inclusive)" } input id="until" name="until" type="date" value=(form.until);
+                }
                 button type="submit" { "Search" }
             }
             @if let Some(e) = error { (notice(e, true)) }
