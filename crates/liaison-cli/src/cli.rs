@@ -1157,7 +1157,7 @@ pub struct SelectorArgs {
     /// An account: IBAN or other identifier (repeatable).
     #[arg(long)]
     pub account: Vec<String>,
-    /// A plate with its country, CC:PLATE (repeatable).
+    /// A plate with its country, CC:PLATE or PLATE;country=CC (repeatable).
     #[arg(long)]
     pub vehicle: Vec<String>,
     /// A vehicle identification number (repeatable).

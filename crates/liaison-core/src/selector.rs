@@ -39,8 +39,8 @@ impl Selector {
     }
 
     /// A selector from an operator's or a client's words: `kind` one of [`KINDS`],
-    /// `value` normalised as entities are (a vehicle is `CC:PLATE`, `CC` a country
-    /// code or name).
+    /// `value` normalised as entities are (a vehicle is `CC:PLATE` or, as entities are
+    /// written, `PLATE;country=CC`; `CC` a country code or name).
     ///
     /// Errors: an unknown kind, or a value that does not normalise (named).
     pub fn parse(kind: &str, value: &str) -> Result<Self, Malformed> {
@@ -51,19 +51,31 @@ impl Selector {
         Ok(Self(match kind {
             "phone" => format!("phone:{}", normalize::phone(value)?),
             "account" => format!("account:{}", account(&normalize::account(value)?)),
-            "vehicle" => match value.split_once(':') {
-                Some((country, plate)) => format!(
+            "vehicle" => {
+                // `CC:PLATE`, or the entity syntax `PLATE;country=CC` (other fields
+                // ignored), so a vehicle is searched for as it was written.
+                let (country, plate) = match crate::entity_spec::parse("vehicle", value) {
+                    Ok(Entity::Vehicle {
+                        registration,
+                        country,
+                        ..
+                    }) if value.contains(';') && !country.is_empty() => (country, registration),
+                    _ => match value.split_once(':') {
+                        Some((country, plate)) => (country.to_owned(), plate.to_owned()),
+                        None => {
+                            return Err(Malformed::new(
+                                "vehicle",
+                                "give the country with the plate, e.g. RO:B123XYZ or B123XYZ;country=RO",
+                            ));
+                        }
+                    },
+                };
+                format!(
                     "vehicle:{}:{}",
-                    normalize::country("vehicle", country)?,
-                    normalize::plate(plate)
-                ),
-                None => {
-                    return Err(Malformed::new(
-                        "vehicle",
-                        "give the country with the plate, e.g. RO:B123XYZ",
-                    ));
-                }
-            },
+                    normalize::country("vehicle", &country)?,
+                    normalize::plate(&plate)
+                )
+            }
             "vin" => format!("vin:{}", normalize::plate(value)),
             "person" => {
                 let name = fold_name(value);
@@ -273,7 +285,15 @@ mod tests {
             "account:RO49AAAA1B31007593840000"
         );
         assert!(Selector::parse("phone", "0712 345 678").is_err());
+        assert_eq!(
+            Selector::parse("vehicle", "b 123 xyz;country=Romania;make=Dacia")
+                .unwrap()
+                .as_str(),
+            "vehicle:RO:B123XYZ",
+            "the entity syntax names the same selector"
+        );
         assert!(Selector::parse("vehicle", "B123XYZ").is_err());
+        assert!(Selector::parse("vehicle", "B123XYZ;make=Dacia").is_err());
         assert!(Selector::parse("shoe-size", "44").is_err());
     }
 

@@ -530,7 +530,7 @@ impl Command for BulletinThread {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Search {
-    /// `kind`, `value` pairs: kinds are `phone`, `account`, `vehicle` (`CC:PLATE`),
+    /// `kind`, `value` pairs: kinds are `phone`, `account`, `vehicle` (`CC:PLATE` or `PLATE;country=CC`),
     /// `vin`, `person`.
     #[serde(default)]
     pub selectors: Vec<(String, String)>,

@@ -624,7 +624,7 @@ pub fn search(
                             option value=(k) selected[form.kind == k] { (k) }
                         }
                     }
-                    label for="value" { "its value (a vehicle as CC:PLATE)" } input id="value" name="value" value=(form.value);
+                    label for="value" { "its value (a vehicle as CC:PLATE or PLATE;country=CC)" } input id="value" name="value" value=(form.value);
                 }
                 fieldset {
                     legend { "Only" }
