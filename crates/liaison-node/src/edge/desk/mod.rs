@@ -579,7 +579,7 @@ async fn login(
         )
             .into_response()
     };
-    if !desk.sessions.may_try(&form.name) {
+    if !desk.sessions.may_try(&form.name, remote.remote.ip()) {
         tracing::warn!(officer = %form.name, %remote, "desk sign-in held back after failures");
         return again("Too many failed attempts for this name; wait a minute.");
     }
@@ -590,7 +590,7 @@ async fn login(
         .ok()
         .flatten();
     let Some(officer) = verified else {
-        desk.sessions.failed(&form.name);
+        desk.sessions.failed(&form.name, remote.remote.ip());
         tracing::warn!(officer = %form.name, %remote, "desk sign-in failed");
         return again("Wrong name or password.");
     };

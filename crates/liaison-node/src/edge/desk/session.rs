@@ -3,6 +3,7 @@
 //! brake on password guessing. In memory only: a restart signs everyone out.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -18,10 +19,18 @@ pub const ABSOLUTE: Duration = Duration::from_secs(12 * 3600);
 /// Most sessions held at once (signed in or not); beyond it, expired ones are dropped
 /// and, if that is not enough, the oldest anonymous ones.
 const MAX_SESSIONS: usize = 10_000;
-/// Failed sign-ins for one name before it is held back.
+/// Failed sign-ins for one name from one address before that address is held back
+/// for that name.
 const MAX_FAILURES: u32 = 5;
+/// Failed sign-ins for one name from all addresses together before the name is held
+/// back everywhere: someone guessing from many addresses. Ten times the per-address
+/// limit, so one mistyping (or hostile) machine cannot hold an officer out on its own.
+const MAX_FAILURES_ANYWHERE: u32 = 50;
 /// How long a name is held back after too many failures.
 const LOCKOUT: Duration = Duration::from_secs(60);
+
+/// Whose failed sign-ins are counted: a name, from one address or from anywhere.
+type FailureKey = (String, Option<IpAddr>);
 
 /// One session.
 #[derive(Debug, Clone)]
@@ -44,7 +53,9 @@ pub struct Session {
 #[derive(Debug, Default)]
 pub struct Sessions {
     sessions: Mutex<HashMap<String, Session>>,
-    failures: Mutex<HashMap<String, (u32, Instant)>>,
+    /// Failed sign-ins by name, from one address (`Some`) or from anywhere (`None`):
+    /// how many lately, and the last.
+    failures: Mutex<HashMap<FailureKey, (u32, Instant)>>,
 }
 
 fn random_token() -> String {
@@ -157,10 +168,11 @@ impl Sessions {
         if let Some(old) = old {
             self.lock().remove(old);
         }
+        // A success forgives the name's failures everywhere.
         self.failures
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .remove(officer);
+            .retain(|(name, _), _| name != officer);
         self.insert(
             Some(officer.to_owned()),
             added.to_owned(),
@@ -173,29 +185,34 @@ impl Sessions {
         self.lock().remove(id);
     }
 
-    /// Whether `name` may try a password now (not held back after failures).
-    pub fn may_try(&self, name: &str) -> bool {
+    /// Whether `name` may try a password from address `from` now: neither that
+    /// address nor everyone together has failed too often for the name lately.
+    pub fn may_try(&self, name: &str, from: IpAddr) -> bool {
         let failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        match failures.get(name) {
-            Some((count, last)) => *count < MAX_FAILURES || last.elapsed() >= LOCKOUT,
-            None => true,
-        }
+        let under =
+            |address: Option<IpAddr>, max: u32| match failures.get(&(name.to_owned(), address)) {
+                Some((count, last)) => *count < max || last.elapsed() >= LOCKOUT,
+                None => true,
+            };
+        under(Some(from), MAX_FAILURES) && under(None, MAX_FAILURES_ANYWHERE)
     }
 
-    /// Counts a failed sign-in for `name`.
-    pub fn failed(&self, name: &str) {
+    /// Counts a failed sign-in for `name` from address `from`.
+    pub fn failed(&self, name: &str, from: IpAddr) {
         let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
         if failures.len() >= MAX_SESSIONS {
             failures.retain(|_, (_, last)| last.elapsed() < LOCKOUT);
         }
-        let entry = failures
-            .entry(name.to_owned())
-            .or_insert((0, Instant::now()));
-        if entry.1.elapsed() >= LOCKOUT {
-            entry.0 = 0;
+        for address in [Some(from), None] {
+            let entry = failures
+                .entry((name.to_owned(), address))
+                .or_insert((0, Instant::now()));
+            if entry.1.elapsed() >= LOCKOUT {
+                entry.0 = 0;
+            }
+            entry.0 += 1;
+            entry.1 = Instant::now();
         }
-        entry.0 += 1;
-        entry.1 = Instant::now();
     }
 }
 
@@ -227,12 +244,25 @@ mod tests {
         sessions.end(&signed);
         assert!(sessions.get(&signed).is_none());
 
+        let (here, there) = (IpAddr::from([10, 0, 0, 1]), IpAddr::from([10, 0, 0, 2]));
         for _ in 0..MAX_FAILURES {
-            assert!(sessions.may_try("bob"));
-            sessions.failed("bob");
+            assert!(sessions.may_try("bob", here));
+            sessions.failed("bob", here);
         }
-        assert!(!sessions.may_try("bob"));
-        assert!(sessions.may_try("anna"));
+        assert!(
+            !sessions.may_try("bob", here),
+            "held back from that address"
+        );
+        assert!(sessions.may_try("bob", there), "not from another");
+        assert!(sessions.may_try("anna", here), "nor for another name");
+        // From many addresses together: the name is held back everywhere.
+        for n in 0..MAX_FAILURES_ANYWHERE {
+            sessions.failed("carl", IpAddr::from([10, 1, 0, n as u8]));
+        }
+        assert!(!sessions.may_try("carl", there));
+        // A sign-in forgives the name's failures.
+        sessions.sign_in(None, "bob", "2026-11-29T00:00:00.000Z", None);
+        assert!(sessions.may_try("bob", here));
     }
 
     #[test]
