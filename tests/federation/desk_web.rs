@@ -362,3 +362,74 @@ fn an_officer_signs_in_with_a_client_certificate_and_only_that_certificate_keeps
         Some(second.certificate_sha256.as_str())
     );
 }
+
+/// The desk on a full disk (a real tmpfs; root only): a read, a sign-in and a send that
+/// cannot be recorded in the log do not happen and say so; with room again they work,
+/// without a restart.
+#[test]
+fn on_a_full_disk_the_desk_shows_or_does_nothing_it_cannot_record() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(fs) = liaison_tests::disk::Tmpfs::mount(&tmp.path().join("fs"), "24m") else {
+        eprintln!("SKIPPED: cannot mount a tmpfs here (needs root and CAP_SYS_ADMIN)");
+        return;
+    };
+    let mut nodes = federation(&fs.0, &["NL-NP", "DE-BKA"]);
+    let port = nodes[0].enable_listener("desk");
+    for n in &mut nodes {
+        n.start();
+    }
+    let (nl, de) = (&nodes[0], &nodes[1]);
+    let title = "Held before the disk filled";
+    let held = de.send(&[nl], title);
+    wait_until("the bulletin at NL-NP", LONG, || nl.inbox().len() == 1);
+    let officer = nl.admin(OfficerAdd {
+        name: "fay".into(),
+        roles: vec![Role::Read, Role::Publish],
+    });
+    let mut expect = json!({
+        "step": "sign-in",
+        "base": format!("https://127.0.0.1:{port}"),
+        "ca": nl.dir.join("tls/ca.pem"),
+        "enrol": officer.enrolment_link,
+        "bulletin": held.to_string(),
+        "title": title,
+    });
+    let signed_in: serde_json::Value =
+        serde_json::from_str(run_python("desk_full_disk.py", [expect.to_string()]).trim()).unwrap();
+    expect["cookie"] = signed_in["cookie"].clone();
+
+    // The disk fills: writes go on until the log refuses one (sled may still have room
+    // in files it already holds).
+    let filler = liaison_tests::disk::fill(&fs.0);
+    let refused = (0..2000).any(|i| nl.try_send(&[de], &format!("filling {i}")).is_err());
+    assert!(refused, "a send on a full disk was refused");
+    let consulted_before = nl.events().len();
+    expect["step"] = json!("full");
+    run_python("desk_full_disk.py", [expect.to_string()]);
+
+    // Room again: the same session reads the bulletin, and a sign-in works.
+    std::fs::remove_file(&filler).unwrap();
+    wait_until("NL-NP's log to write again", LONG, || {
+        nl.try_admin(liaison_node::edge::admin::Status {})
+            .is_ok_and(|status| status.storage_failing.is_none())
+    });
+    expect["step"] = json!("room");
+    run_python("desk_full_disk.py", [expect.to_string()]);
+    // Of everything tried on the full disk, nothing reached the log; what came after did.
+    let events = nl.events();
+    let after = &events[consulted_before.min(events.len())..];
+    assert!(
+        after
+            .iter()
+            .any(|e| matches!(e, LogEvent::Consulted { reader, .. } if reader == "officer fay")),
+        "the read with room is recorded"
+    );
+    assert_eq!(
+        after
+            .iter()
+            .filter(|e| matches!(e, LogEvent::OfficerSignedIn { officer, .. } if officer == "fay"))
+            .count(),
+        1,
+        "only the sign-in with room is recorded"
+    );
+}
