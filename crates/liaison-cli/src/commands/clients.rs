@@ -8,7 +8,7 @@ use liaison_node::edge::admin::{
     ClientIssue, ClientList, ClientRevoke, OfficerAdd, OfficerCertificate, OfficerList,
     OfficerRemove,
 };
-use liaison_node::trust::clients::{ClientRecord, Role};
+use liaison_node::trust::clients::Role;
 
 use super::call;
 use crate::output;
@@ -38,7 +38,7 @@ pub fn issue(
     output::line(format_args!(
         "Issued client {} with roles {} (certificate SHA-256 {})",
         issued.record.name,
-        roles_text(&issued.record),
+        role_list(&issued.record.roles),
         issued.record.certificate_sha256
     ))?;
     output::line(format_args!(
@@ -84,15 +84,6 @@ fn write_new_file(path: &Path, text: &str, mode: u32) -> Result<()> {
         .with_context(|| format!("cannot write {}", path.display()))
 }
 
-fn roles_text(record: &ClientRecord) -> String {
-    record
-        .roles
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
 pub fn list(data_dir: &Path, json: bool) -> Result<()> {
     let clients = call(data_dir, ClientList {})?;
     if json {
@@ -103,7 +94,7 @@ pub fn list(data_dir: &Path, json: bool) -> Result<()> {
         .map(|c| {
             vec![
                 c.name.clone(),
-                roles_text(c),
+                role_list(&c.roles),
                 c.valid_until.clone(),
                 c.certificate_sha256.clone(),
             ]

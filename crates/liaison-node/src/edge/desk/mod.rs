@@ -450,18 +450,46 @@ async fn login_form(
 }
 
 impl Desk {
+    /// The officer whose certificate `browser` presented, with its SHA-256; otherwise
+    /// why not (`None`: it presented no certificate).
+    fn certificate_officer<'b>(
+        &self,
+        browser: &'b Browser,
+    ) -> Result<(OfficerRecord, &'b str), Option<String>> {
+        match &browser.certificate {
+            None => Err(None),
+            Some(Err(why)) => Err(Some(why.clone())),
+            Some(Ok(sha256)) => self
+                .state
+                .officers
+                .by_certificate(sha256)
+                .map(|officer| (officer, sha256.as_str()))
+                .ok_or_else(|| {
+                    Some(format!(
+                        "certificate {sha256} is not an officer's, or was replaced"
+                    ))
+                }),
+        }
+    }
+
     /// What the sign-in page offers for the certificate `browser` presented.
     fn certificate_sign_in(&self, browser: &Browser) -> pages::CertificateSignIn {
-        match &browser.certificate {
-            None => pages::CertificateSignIn::None,
-            Some(Err(why)) => pages::CertificateSignIn::NotAccepted(why.clone()),
-            Some(Ok(sha256)) => match self.state.officers.by_certificate(sha256) {
-                Some(officer) => pages::CertificateSignIn::Offered(officer.name),
-                None => pages::CertificateSignIn::NotAccepted(format!(
-                    "certificate {sha256} is not an officer's, or was replaced"
-                )),
-            },
+        match self.certificate_officer(browser) {
+            Ok((officer, _)) => pages::CertificateSignIn::Offered(officer.name),
+            Err(None) => pages::CertificateSignIn::None,
+            Err(Some(why)) => pages::CertificateSignIn::NotAccepted(why),
         }
+    }
+
+    /// The sign-in page again (401), saying why the sign-in did not happen.
+    fn sign_in_refused(&self, session: &Session, browser: &Browser, why: &str) -> Response {
+        let agency = self.agency();
+        let page = pages::login(
+            &anonymous_viewer(session, &agency),
+            Some((why, true)),
+            &self.certificate_sign_in(browser),
+        );
+        (StatusCode::UNAUTHORIZED, html(page)).into_response()
     }
 
     /// Starts `officer`'s session (ending the one in `headers`, if any) once the
@@ -513,39 +541,23 @@ async fn login_certificate(
         Ok(s) => s,
         Err(refused) => return *refused,
     };
-    let agency = desk.agency();
-    let offer = desk.certificate_sign_in(&browser);
-    let refused = |text: &str| {
-        (
-            StatusCode::UNAUTHORIZED,
-            html(pages::login(
-                &anonymous_viewer(&session, &agency),
-                Some((text, true)),
-                &offer,
-            )),
-        )
-            .into_response()
-    };
-    let officer = browser
-        .certificate()
-        .and_then(|sha256| desk.state.officers.by_certificate(sha256));
-    let (Some(officer), Some(certificate)) = (officer, browser.certificate()) else {
-        let why = match &browser.certificate {
-            None => "Your browser presented no certificate.".to_owned(),
-            Some(Err(why)) => format!("Your browser's certificate is not accepted: {why}."),
-            Some(Ok(sha256)) => {
-                format!("Certificate {sha256} is not an officer's, or was replaced.")
-            }
-        };
-        tracing::warn!(%browser, reason = %why, "desk certificate sign-in refused");
-        return refused(&why);
+    let (officer, certificate) = match desk.certificate_officer(&browser) {
+        Ok(found) => found,
+        Err(why) => {
+            let why = why.map_or_else(
+                || "Your browser presented no certificate.".to_owned(),
+                |why| format!("Your browser's certificate does not sign anyone in: {why}."),
+            );
+            tracing::warn!(%browser, reason = %why, "desk certificate sign-in refused");
+            return desk.sign_in_refused(&session, &browser, &why);
+        }
     };
     match desk
         .sign_in(&headers, &officer, Some(certificate), &browser)
         .await
     {
         Ok(signed_in) => signed_in,
-        Err(text) => refused(text),
+        Err(why) => desk.sign_in_refused(&session, &browser, why),
     }
 }
 
@@ -566,19 +578,7 @@ async fn login(
         Ok(s) => s,
         Err(refused) => return *refused,
     };
-    let agency = desk.agency();
-    let offer = desk.certificate_sign_in(&remote);
-    let again = |text: &str| {
-        (
-            StatusCode::UNAUTHORIZED,
-            html(pages::login(
-                &anonymous_viewer(&session, &agency),
-                Some((text, true)),
-                &offer,
-            )),
-        )
-            .into_response()
-    };
+    let again = |why: &str| desk.sign_in_refused(&session, &remote, why);
     if !desk.sessions.may_try(&form.name, remote.remote.ip()) {
         tracing::warn!(officer = %form.name, %remote, "desk sign-in held back after failures");
         return again("Too many failed attempts for this name; wait a minute.");
@@ -1339,12 +1339,7 @@ fn send_request(draft: &Draft, files: Vec<(String, Vec<u8>)>) -> Result<views::S
         }
         None
     } else {
-        let agencies = draft
-            .to
-            .iter()
-            .map(|a| a.parse().map_err(|e| invalid("recipient", e)))
-            .collect::<Result<Vec<_>, _>>()?;
-        Some(Recipients::Named(agencies))
+        Some(Recipients::Named(agencies(&draft.to, "recipient")?))
     };
     let mut request = views::SendRequest::new(
         Recipients::Named(Vec::new()),
