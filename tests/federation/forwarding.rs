@@ -294,12 +294,13 @@ fn a_recall_follows_the_bulletin_to_everyone_it_was_forwarded_to() {
     wait_until("the recall to be queued for RO-DIICOT", LONG, || {
         de.outbox(&nodes[2]) == 1
     });
-    assert!(
+    // DE-BKA erases before its purge receipt reaches NL-NP: wait for the receipt.
+    wait_until("DE-BKA's purge receipt at NL-NP", LONG, || {
         nl.show(id)
             .delivery
             .iter()
             .any(|d| d.state.starts_with("recalled"))
-    );
+    });
 
     nodes[2].start();
     let (de, ro) = (&nodes[1], &nodes[2]);
